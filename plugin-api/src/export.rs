@@ -1,0 +1,121 @@
+//! The glue behind [`export_plugin!`](crate::export_plugin): JSON in and out, and no panic ever
+//! crosses the boundary (a panic in an `extern "C"` function aborts the whole host).
+
+use std::cell::RefCell;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
+
+use carbonio_mesh_plugin_abi::{
+    abi_stable::std_types::{RResult, RStr, RString},
+    AbiResult, HostHandle,
+};
+
+use crate::{Host, Plugin, PluginError, Request};
+
+thread_local! {
+    /// Where the panic hook leaves "file:line" for the error message.
+    static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Replaces this plugin's panic hook (each cdylib has its own copy of std) with one that only
+/// remembers where the panic happened: the host prints one clear error instead of a backtrace.
+fn quiet_panic_hook() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        panic::set_hook(Box::new(|info| {
+            let location = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+            PANIC_LOCATION.with(|slot| *slot.borrow_mut() = location);
+        }));
+    });
+}
+
+fn encode_error(error: &PluginError) -> RString {
+    serde_json::to_string(error).unwrap_or_else(|_| error.message.clone()).into()
+}
+
+/// Runs `body`, turning a panic into an internal error.
+fn guarded(body: impl FnOnce() -> Result<String, PluginError>) -> AbiResult {
+    quiet_panic_hook();
+    match panic::catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(json)) => RResult::ROk(json.into()),
+        Ok(Err(error)) => RResult::RErr(encode_error(&error)),
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-text panic payload".to_owned());
+            let location = PANIC_LOCATION.with(|slot| slot.borrow_mut().take());
+            let message = match location {
+                Some(location) => format!("the plugin panicked at {location}: {what}"),
+                None => format!("the plugin panicked: {what}"),
+            };
+            // Forgetting the payload avoids running a destructor that might panic again.
+            std::mem::forget(payload);
+            RResult::RErr(encode_error(&PluginError::internal(message)))
+        }
+    }
+}
+
+/// `manifest()` of a plugin: its manifest as JSON, with this crate's [`crate::API_VERSION`].
+pub fn manifest<P: Plugin>() -> AbiResult {
+    guarded(|| {
+        let mut manifest = P::manifest();
+        manifest.api_version = crate::API_VERSION.to_owned();
+        serde_json::to_string(&manifest).map_err(|e| PluginError::internal(format!("cannot encode the manifest: {e}")))
+    })
+}
+
+/// `invoke()` of a plugin: decodes the request, runs the plugin, encodes the response.
+pub fn invoke<P: Plugin>(handle: &HostHandle, request: RStr<'_>) -> AbiResult {
+    guarded(|| {
+        let request: Request = serde_json::from_str(request.as_str())
+            .map_err(|e| PluginError::internal(format!("the host's request is not understood: {e}")))?;
+        let response = P::run(&Host::new(handle), &request)?;
+        serde_json::to_string(&response).map_err(|e| PluginError::internal(format!("cannot encode the response: {e}")))
+    })
+}
+
+/// Exports a [`Plugin`] implementation as the library's root module.
+///
+/// Call it once, at the crate root of a `cdylib`: `export_plugin!(MyPlugin);`.
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        extern "C" fn __carbonio_mesh_manifest() -> $crate::__private::AbiResult {
+            $crate::__private::manifest::<$plugin>()
+        }
+
+        extern "C" fn __carbonio_mesh_invoke(
+            host: &$crate::__private::HostHandle,
+            request: $crate::__private::RStr<'_>,
+        ) -> $crate::__private::AbiResult {
+            $crate::__private::invoke::<$plugin>(host, request)
+        }
+
+        $crate::__private::export_root_module!(__carbonio_mesh_manifest, __carbonio_mesh_invoke);
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_an_internal_error_with_its_location() {
+        let result = guarded(|| panic!("boom {}", 42));
+        let RResult::RErr(json) = result else { panic!("expected an error") };
+        let error: PluginError = serde_json::from_str(json.as_str()).unwrap();
+        assert_eq!(error.kind, crate::ErrorKind::Internal);
+        assert!(error.message.contains("boom 42"), "{}", error.message);
+        assert!(error.message.contains("export.rs:"), "{}", error.message);
+    }
+
+    #[test]
+    fn an_error_is_passed_on_as_json() {
+        let result = guarded(|| Err(PluginError::usage("bad flag").hint("use --x")));
+        let RResult::RErr(json) = result else { panic!("expected an error") };
+        let error: PluginError = serde_json::from_str(json.as_str()).unwrap();
+        assert_eq!(error.hint.as_deref(), Some("use --x"));
+    }
+}

@@ -1,0 +1,407 @@
+//! The JSON messages between host and plugin: the manifest, a request, a response, an error.
+//!
+//! They evolve only by adding optional fields (`#[serde(default)]`), never by renaming or removing,
+//! within a major version.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// What a plugin is and which commands it offers. The host builds the command line from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The plugin's name: the first word after `carbonio-mesh` and the file name `<name>.so`.
+    pub name: String,
+    /// The plugin's own version.
+    pub version: String,
+    /// The plugin-api version the plugin was built with. Filled in by `export_plugin!`.
+    pub api_version: String,
+    /// One line for `carbonio-mesh --help`.
+    pub description: String,
+    /// The plugin's command: its name equals the plugin name; it has flags, subcommands or both.
+    pub command: CommandSpec,
+    /// Workflow steps this plugin provides (added in 1.1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepSpec>,
+}
+
+impl Manifest {
+    /// A manifest whose command is named after the plugin and has no flags yet.
+    pub fn new(name: &str, version: &str, description: &str) -> Self {
+        Manifest {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            api_version: crate::API_VERSION.to_owned(),
+            description: description.to_owned(),
+            command: CommandSpec::new(name, description),
+            steps: Vec::new(),
+        }
+    }
+
+    /// Replaces the plugin's command (its name is forced to the plugin's name).
+    pub fn command(mut self, mut command: CommandSpec) -> Self {
+        command.name = self.name.clone();
+        self.command = command;
+        self
+    }
+
+    /// Declares a workflow step this plugin provides.
+    pub fn step(mut self, name: &str, about: &str) -> Self {
+        self.steps.push(StepSpec { name: name.to_owned(), about: about.to_owned() });
+        self
+    }
+}
+
+/// A workflow step a plugin provides, by name (for example `read-reset-index`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepSpec {
+    pub name: String,
+    pub about: String,
+}
+
+/// One command or subcommand, with its arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandSpec {
+    pub name: String,
+    /// One line for help.
+    pub about: String,
+    /// Longer help shown by `--help` (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_about: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<ArgSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subcommands: Vec<CommandSpec>,
+    /// The command changes the cluster or the files: the host offers `--dry-run` and `--yes`.
+    #[serde(default)]
+    pub mutating: bool,
+}
+
+impl CommandSpec {
+    pub fn new(name: &str, about: &str) -> Self {
+        CommandSpec {
+            name: name.to_owned(),
+            about: about.to_owned(),
+            long_about: None,
+            args: Vec::new(),
+            subcommands: Vec::new(),
+            mutating: false,
+        }
+    }
+
+    pub fn long_about(mut self, text: &str) -> Self {
+        self.long_about = Some(text.to_owned());
+        self
+    }
+
+    pub fn arg(mut self, arg: ArgSpec) -> Self {
+        self.args.push(arg);
+        self
+    }
+
+    pub fn subcommand(mut self, command: CommandSpec) -> Self {
+        self.subcommands.push(command);
+        self
+    }
+
+    /// Marks the command as one that changes something (see [`CommandSpec::mutating`]).
+    pub fn mutating(mut self) -> Self {
+        self.mutating = true;
+        self
+    }
+}
+
+/// How an argument is given on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArgKind {
+    /// `--name`, no value.
+    Flag,
+    /// `--name VALUE`.
+    Option,
+    /// A bare word, in declaration order.
+    Positional,
+}
+
+/// One argument of a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArgSpec {
+    /// The id in [`Request::args`] and the long flag name (`--name`).
+    pub name: String,
+    pub kind: ArgKind,
+    pub help: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short: Option<char>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_name: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+    /// May be given several times (options) or take several words (positionals).
+    #[serde(default)]
+    pub multiple: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub possible_values: Vec<String>,
+}
+
+impl ArgSpec {
+    fn new(name: &str, kind: ArgKind, help: &str) -> Self {
+        ArgSpec {
+            name: name.to_owned(),
+            kind,
+            help: help.to_owned(),
+            short: None,
+            value_name: None,
+            required: false,
+            multiple: false,
+            default: None,
+            possible_values: Vec::new(),
+        }
+    }
+
+    pub fn flag(name: &str, help: &str) -> Self {
+        Self::new(name, ArgKind::Flag, help)
+    }
+
+    pub fn option(name: &str, help: &str) -> Self {
+        Self::new(name, ArgKind::Option, help)
+    }
+
+    pub fn positional(name: &str, help: &str) -> Self {
+        Self::new(name, ArgKind::Positional, help)
+    }
+
+    pub fn short(mut self, short: char) -> Self {
+        self.short = Some(short);
+        self
+    }
+
+    pub fn value_name(mut self, value_name: &str) -> Self {
+        self.value_name = Some(value_name.to_owned());
+        self
+    }
+
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+
+    pub fn multiple(mut self) -> Self {
+        self.multiple = true;
+        self
+    }
+
+    pub fn default_value(mut self, value: &str) -> Self {
+        self.default = Some(value.to_owned());
+        self
+    }
+
+    pub fn possible_values(mut self, values: &[&str]) -> Self {
+        self.possible_values = values.iter().map(|v| (*v).to_owned()).collect();
+        self
+    }
+}
+
+/// The value of one argument as the user gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ArgValue {
+    Flag(bool),
+    One(String),
+    Many(Vec<String>),
+}
+
+/// `--format`: human text (matching the Consul CLI where one exists) or JSON.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+/// One command to run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// The subcommand path below the plugin's command (`["nodes"]` for `catalog nodes`).
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// The arguments the user gave or that have defaults, by [`ArgSpec::name`].
+    #[serde(default)]
+    pub args: BTreeMap<String, ArgValue>,
+    #[serde(default)]
+    pub format: OutputFormat,
+    /// `--dry-run`: the host records changes instead of making them.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// `--yes`: the user confirmed in advance.
+    #[serde(default)]
+    pub assume_yes: bool,
+    /// Standard input and error are a terminal (prompts and progress are possible).
+    #[serde(default)]
+    pub interactive: bool,
+    /// Colour is allowed (a terminal, and `NO_COLOR` unset).
+    #[serde(default)]
+    pub color: bool,
+}
+
+impl Request {
+    /// Whether a flag was given.
+    pub fn flag(&self, name: &str) -> bool {
+        matches!(self.args.get(name), Some(ArgValue::Flag(true)))
+    }
+
+    /// The value of a single-valued option or positional.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        match self.args.get(name)? {
+            ArgValue::One(value) => Some(value),
+            ArgValue::Many(values) => values.last().map(String::as_str),
+            ArgValue::Flag(_) => None,
+        }
+    }
+
+    /// Every value of an option or positional (empty when absent).
+    pub fn values(&self, name: &str) -> Vec<&str> {
+        match self.args.get(name) {
+            Some(ArgValue::One(value)) => vec![value.as_str()],
+            Some(ArgValue::Many(values)) => values.iter().map(String::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The subcommand path joined by spaces (`""` for the plugin's own command).
+    pub fn command_path(&self) -> String {
+        self.command.join(" ")
+    }
+}
+
+/// What a command produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    /// Printed to standard output as is.
+    #[serde(default)]
+    pub stdout: String,
+    /// The process exit status; 0 unless the command defines others (`members` exits 2 on no match).
+    #[serde(default)]
+    pub exit_code: u8,
+}
+
+impl Response {
+    pub fn text(stdout: impl Into<String>) -> Self {
+        Response { stdout: stdout.into(), exit_code: 0 }
+    }
+
+    /// `value` as pretty JSON followed by a newline, for `--format json`.
+    pub fn json<T: Serialize>(value: &T) -> Result<Self, PluginError> {
+        let mut text = serde_json::to_string_pretty(value)
+            .map_err(|e| PluginError::internal(format!("cannot encode the JSON answer: {e}")))?;
+        text.push('\n');
+        Ok(Response::text(text))
+    }
+
+    pub fn with_exit_code(mut self, exit_code: u8) -> Self {
+        self.exit_code = exit_code;
+        self
+    }
+}
+
+/// What kind of failure an error is; the host maps it to an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The user's arguments are wrong (exit 2).
+    Usage,
+    /// The configuration is wrong (exit 3).
+    Config,
+    /// The operation failed: Consul refused, a command failed, a file is missing (exit 5).
+    Operation,
+    /// A bug in the plugin (exit 4, like a plugin that fails to load).
+    Internal,
+}
+
+/// An error a plugin reports. `message` says what was wrong; `hint` says how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct PluginError {
+    pub kind: ErrorKind,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// A specific exit status (above 5) for errors that scripts must tell apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<u8>,
+}
+
+impl PluginError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        PluginError { kind, message: message.into(), hint: None, exit_code: None }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Usage, message)
+    }
+
+    pub fn config(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Config, message)
+    }
+
+    pub fn operation(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Operation, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, message)
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn with_exit_code(mut self, exit_code: u8) -> Self {
+        self.exit_code = Some(exit_code);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_1_0_manifest_without_steps_still_parses() {
+        let json = r#"{"name":"old","version":"0.1.0","api_version":"1.0.0","description":"d",
+            "command":{"name":"old","about":"d"}}"#;
+        let manifest: Manifest = serde_json::from_str(json).unwrap();
+        assert!(manifest.steps.is_empty());
+        assert!(manifest.command.args.is_empty());
+    }
+
+    #[test]
+    fn unknown_fields_from_a_newer_minor_are_ignored() {
+        let json = r#"{"command":["x"],"args":{},"format":"json","some_field_from_1_9":true}"#;
+        let request: Request = serde_json::from_str(json).unwrap();
+        assert_eq!(request.format, OutputFormat::Json);
+    }
+
+    #[test]
+    fn arg_values_round_trip_untagged() {
+        let mut request = Request::default();
+        request.args.insert("detailed".into(), ArgValue::Flag(true));
+        request.args.insert("service".into(), ArgValue::One("web".into()));
+        request.args.insert("id".into(), ArgValue::Many(vec!["a".into(), "b".into()]));
+        let back: Request = serde_json::from_str(&serde_json::to_string(&request).unwrap()).unwrap();
+        assert!(back.flag("detailed"));
+        assert!(!back.flag("missing"));
+        assert_eq!(back.value("service"), Some("web"));
+        assert_eq!(back.values("id"), ["a", "b"]);
+    }
+
+    #[test]
+    fn command_is_renamed_after_the_plugin() {
+        let manifest = Manifest::new("members", "1.0.0", "d").command(CommandSpec::new("other", "x"));
+        assert_eq!(manifest.command.name, "members");
+        assert_eq!(manifest.api_version, crate::API_VERSION);
+    }
+}

@@ -1,0 +1,285 @@
+//! The host services a plugin may call, one request/answer pair each.
+//!
+//! Every side effect goes through these, so the host can apply `--dry-run`, `--root`, backups
+//! before deletion, audit logging and secret redaction in one place. The service name is the
+//! [`Service::NAME`] of the request type.
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+/// A request type for one host service.
+pub trait Service: Serialize {
+    /// The service name passed to `call(service, payload)`.
+    const NAME: &'static str;
+    /// What the service answers.
+    type Answer: DeserializeOwned;
+}
+
+/// `log`: one line through the host's tracing subscriber (target `plugin::<name>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Log {
+    pub level: LogLevel,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl Service for Log {
+    const NAME: &'static str = "log";
+    type Answer = Empty;
+}
+
+/// An answer with nothing in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Empty {}
+
+/// One word of a command line. A secret word is passed to the program but shown as `<redacted>`
+/// in logs, errors and dry-run plans.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ExecArg {
+    Plain(String),
+    Secret { secret: String },
+}
+
+impl From<&str> for ExecArg {
+    fn from(value: &str) -> Self {
+        ExecArg::Plain(value.to_owned())
+    }
+}
+
+impl From<String> for ExecArg {
+    fn from(value: String) -> Self {
+        ExecArg::Plain(value)
+    }
+}
+
+/// `exec`: runs a program directly (never through a shell).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exec {
+    /// Program and arguments; the program is looked up in `PATH` when it has no `/`.
+    pub argv: Vec<ExecArg>,
+    /// Run as this user (the host must be root); its groups, `HOME`, `USER` and `LOGNAME` too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Written to the program's standard input, then closed. Never logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<String>,
+    /// Kill the program after this many milliseconds (default: the configured `exec.timeout_secs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// The program changes something: under `--dry-run` it is recorded, not run.
+    #[serde(default)]
+    pub mutating: bool,
+    /// Other secret strings (not in argv) to hide from logs and from output quoted in errors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+}
+
+impl Exec {
+    /// A read-only command.
+    pub fn new<I, A>(argv: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<ExecArg>,
+    {
+        Exec { argv: argv.into_iter().map(Into::into).collect(), ..Exec::default() }
+    }
+
+    pub fn user(mut self, user: &str) -> Self {
+        self.user = Some(user.to_owned());
+        self
+    }
+
+    pub fn stdin(mut self, stdin: impl Into<String>) -> Self {
+        self.stdin = Some(stdin.into());
+        self
+    }
+
+    pub fn timeout_ms(mut self, timeout_ms: u64) -> Self {
+        self.timeout_ms = Some(timeout_ms);
+        self
+    }
+
+    pub fn mutating(mut self) -> Self {
+        self.mutating = true;
+        self
+    }
+
+    pub fn secret_arg(mut self, secret: impl Into<String>) -> Self {
+        self.argv.push(ExecArg::Secret { secret: secret.into() });
+        self
+    }
+}
+
+/// What a program did. A non-zero exit is an answer, not an error: the plugin decides.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecOutput {
+    /// The exit status, or `None` when a signal ended the program.
+    pub status: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    /// `--dry-run` recorded the command instead of running it.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+impl ExecOutput {
+    pub fn success(&self) -> bool {
+        self.status == Some(0)
+    }
+}
+
+impl Service for Exec {
+    const NAME: &'static str = "exec";
+    type Answer = ExecOutput;
+}
+
+/// `fs.read`: a file's content as UTF-8 text. Paths are system paths (`/etc/...`); the host puts
+/// them under `--root`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadFile {
+    pub path: String,
+    /// Refuse files larger than this (default 16 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileContent {
+    pub content: String,
+}
+
+impl Service for ReadFile {
+    const NAME: &'static str = "fs.read";
+    type Answer = FileContent;
+}
+
+/// `fs.write`: replaces a file atomically (temporary file, fsync, rename). An existing file is
+/// backed up first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteFile {
+    pub path: String,
+    pub content: String,
+    /// Permission bits, for example `0o600`.
+    pub mode: u32,
+    /// Owner user name (default: unchanged / the current user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+/// What a change did: where the previous version was saved, and whether it was only planned.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changed {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+impl Service for WriteFile {
+    const NAME: &'static str = "fs.write";
+    type Answer = Changed;
+}
+
+/// `fs.remove`: copies a file or directory into the run's backup directory, then removes it.
+/// A path that does not exist is not an error (`existed: false`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovePath {
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removed {
+    pub existed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+impl Service for RemovePath {
+    const NAME: &'static str = "fs.remove";
+    type Answer = Removed;
+}
+
+/// `fs.stat`: whether a path exists and what it is, without following a final symlink.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatPath {
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileType {
+    File,
+    Directory,
+    Symlink,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stat {
+    pub exists: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_type: Option<FileType>,
+    #[serde(default)]
+    pub mode: u32,
+    #[serde(default)]
+    pub uid: u32,
+    #[serde(default)]
+    pub gid: u32,
+    #[serde(default)]
+    pub size: u64,
+}
+
+impl Service for StatPath {
+    const NAME: &'static str = "fs.stat";
+    type Answer = Stat;
+}
+
+/// `fs.list`: the names in a directory, sorted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListDir {
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirEntries {
+    pub names: Vec<String>,
+}
+
+impl Service for ListDir {
+    const NAME: &'static str = "fs.list";
+    type Answer = DirEntries;
+}
+
+/// How a host service failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceErrorKind {
+    /// The request itself is wrong (bad path, unknown service, bad JSON).
+    Invalid,
+    /// Not found.
+    NotFound,
+    /// Permission denied, or the host must be root.
+    Denied,
+    /// The program did not finish in time.
+    Timeout,
+    /// Anything else (I/O failure, program not startable).
+    Failed,
+}
+
+/// The error answer of every host service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceFailure {
+    pub kind: ServiceErrorKind,
+    pub message: String,
+}

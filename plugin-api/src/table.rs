@@ -1,0 +1,101 @@
+//! The column layout of the Consul CLI (ryanuber/columnize with two spaces of glue): every column
+//! but the last is padded to its widest cell, columns are joined by two spaces, and trailing
+//! blanks are trimmed, so an empty last cell leaves no spaces behind.
+
+/// Rows of cells rendered like `consul members` or `consul catalog nodes`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Table {
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table whose first row is `header`.
+    pub fn new<I, S>(header: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut table = Table::default();
+        table.push(header);
+        table
+    }
+
+    /// A table without a header row.
+    pub fn headless() -> Self {
+        Table::default()
+    }
+
+    pub fn push<I, S>(&mut self, row: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.rows.push(row.into_iter().map(Into::into).collect());
+    }
+
+    /// The rendered table, every line ending in `\n`.
+    pub fn render(&self) -> String {
+        let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
+        let mut widths = vec![0usize; columns];
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate() {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for row in &self.rows {
+            let mut line = String::new();
+            for (i, cell) in row.iter().enumerate() {
+                if i > 0 {
+                    line.push_str("  ");
+                }
+                line.push_str(cell);
+                if i + 1 < row.len() {
+                    let pad = widths[i] - cell.chars().count();
+                    line.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_consul_members_layout() {
+        let mut table = Table::new(["Node", "Address", "Status"]);
+        table.push(["srv1.example.com", "192.168.56.101:8301", "alive"]);
+        table.push(["proxy.example.com", "192.168.56.111:8301", "failed"]);
+        assert_eq!(
+            table.render(),
+            "Node               Address              Status\n\
+             srv1.example.com   192.168.56.101:8301  alive\n\
+             proxy.example.com  192.168.56.111:8301  failed\n"
+        );
+    }
+
+    #[test]
+    fn an_empty_last_cell_leaves_no_trailing_spaces() {
+        let mut table = Table::headless();
+        table.push(["carbonio-proxy", "http,https"]);
+        table.push(["consul", ""]);
+        assert_eq!(table.render(), "carbonio-proxy  http,https\nconsul\n");
+    }
+
+    #[test]
+    fn widths_count_characters_not_bytes() {
+        let mut table = Table::new(["Nœud", "X"]);
+        table.push(["a", "b"]);
+        assert_eq!(table.render(), "Nœud  X\na     b\n");
+    }
+
+    #[test]
+    fn empty_table_renders_nothing() {
+        assert_eq!(Table::headless().render(), "");
+    }
+}
