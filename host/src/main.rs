@@ -1,1 +1,44 @@
-fn main() {}
+//! `carbonio-mesh`: the host binary. It finds, checks and loads plugins, builds the command line
+//! from their manifests, and serves their requests for side effects (see `services`).
+
+mod cli;
+mod config;
+mod discovery;
+mod error;
+mod inventory;
+mod loader;
+mod logging;
+mod paths;
+mod run;
+mod services;
+mod trust;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let outcome = std::panic::catch_unwind(|| run::run(std::env::args_os().collect()));
+    let Ok(result) = outcome else {
+        // The panic message is already on standard error.
+        eprintln!("carbonio-mesh: internal error (a bug in carbonio-mesh); nothing more was done");
+        return ExitCode::from(error::exit::FAILURE);
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(stderr, "carbonio-mesh: error: {error}");
+            if let Some(hint) = error.hint() {
+                let _ = writeln!(stderr, "  fix: {hint}");
+            }
+            if let Some(details) = error.details() {
+                if tracing::enabled!(tracing::Level::INFO) {
+                    let _ = writeln!(stderr, "{details}");
+                } else {
+                    let _ = writeln!(stderr, "  (run with -v for the full report)");
+                }
+            }
+            ExitCode::from(error.exit_code())
+        }
+    }
+}

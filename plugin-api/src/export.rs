@@ -23,14 +23,18 @@ fn quiet_panic_hook() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         panic::set_hook(Box::new(|info| {
-            let location = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()));
             PANIC_LOCATION.with(|slot| *slot.borrow_mut() = location);
         }));
     });
 }
 
 fn encode_error(error: &PluginError) -> RString {
-    serde_json::to_string(error).unwrap_or_else(|_| error.message.clone()).into()
+    serde_json::to_string(error)
+        .unwrap_or_else(|_| error.message.clone())
+        .into()
 }
 
 /// Runs `body`, turning a panic into an internal error.
@@ -62,17 +66,20 @@ pub fn manifest<P: Plugin>() -> AbiResult {
     guarded(|| {
         let mut manifest = P::manifest();
         manifest.api_version = crate::API_VERSION.to_owned();
-        serde_json::to_string(&manifest).map_err(|e| PluginError::internal(format!("cannot encode the manifest: {e}")))
+        serde_json::to_string(&manifest)
+            .map_err(|e| PluginError::internal(format!("cannot encode the manifest: {e}")))
     })
 }
 
 /// `invoke()` of a plugin: decodes the request, runs the plugin, encodes the response.
 pub fn invoke<P: Plugin>(handle: &HostHandle, request: RStr<'_>) -> AbiResult {
     guarded(|| {
-        let request: Request = serde_json::from_str(request.as_str())
-            .map_err(|e| PluginError::internal(format!("the host's request is not understood: {e}")))?;
+        let request: Request = serde_json::from_str(request.as_str()).map_err(|e| {
+            PluginError::internal(format!("the host's request is not understood: {e}"))
+        })?;
         let response = P::run(&Host::new(handle), &request)?;
-        serde_json::to_string(&response).map_err(|e| PluginError::internal(format!("cannot encode the response: {e}")))
+        serde_json::to_string(&response)
+            .map_err(|e| PluginError::internal(format!("cannot encode the response: {e}")))
     })
 }
 
@@ -104,7 +111,9 @@ mod tests {
     #[test]
     fn a_panic_becomes_an_internal_error_with_its_location() {
         let result = guarded(|| panic!("boom {}", 42));
-        let RResult::RErr(json) = result else { panic!("expected an error") };
+        let RResult::RErr(json) = result else {
+            panic!("expected an error")
+        };
         let error: PluginError = serde_json::from_str(json.as_str()).unwrap();
         assert_eq!(error.kind, crate::ErrorKind::Internal);
         assert!(error.message.contains("boom 42"), "{}", error.message);
@@ -114,7 +123,9 @@ mod tests {
     #[test]
     fn an_error_is_passed_on_as_json() {
         let result = guarded(|| Err(PluginError::usage("bad flag").hint("use --x")));
-        let RResult::RErr(json) = result else { panic!("expected an error") };
+        let RResult::RErr(json) = result else {
+            panic!("expected an error")
+        };
         let error: PluginError = serde_json::from_str(json.as_str()).unwrap();
         assert_eq!(error.hint.as_deref(), Some("use --x"));
     }

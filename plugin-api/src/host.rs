@@ -2,9 +2,7 @@
 
 use carbonio_mesh_plugin_abi::{abi_stable::std_types::RResult, HostHandle};
 
-use crate::services::{
-    self, ExecOutput, Service, ServiceErrorKind, ServiceFailure,
-};
+use crate::services::{self, ExecOutput, Service, ServiceErrorKind, ServiceFailure};
 use crate::{ErrorKind, PluginError};
 
 /// A host service failed. Convert it into a [`PluginError`] with `?`.
@@ -39,16 +37,30 @@ impl<'a> Host<'a> {
 
     /// Sends a typed request to its host service.
     pub fn call<S: Service>(&self, request: &S) -> Result<S::Answer, ServiceError> {
-        let failure = |kind, message: String| ServiceError { service: S::NAME.to_owned(), kind, message };
-        let payload = serde_json::to_string(request)
-            .map_err(|e| failure(ServiceErrorKind::Invalid, format!("cannot encode the request: {e}")))?;
+        let failure = |kind, message: String| ServiceError {
+            service: S::NAME.to_owned(),
+            kind,
+            message,
+        };
+        let payload = serde_json::to_string(request).map_err(|e| {
+            failure(
+                ServiceErrorKind::Invalid,
+                format!("cannot encode the request: {e}"),
+            )
+        })?;
         match self.handle.call(S::NAME, &payload) {
             RResult::ROk(answer) => serde_json::from_str(answer.as_str()).map_err(|e| {
-                failure(ServiceErrorKind::Invalid, format!("the host's answer is not understood: {e}"))
+                failure(
+                    ServiceErrorKind::Invalid,
+                    format!("the host's answer is not understood: {e}"),
+                )
             }),
             RResult::RErr(error) => {
                 let ServiceFailure { kind, message } = serde_json::from_str(error.as_str())
-                    .unwrap_or(ServiceFailure { kind: ServiceErrorKind::Failed, message: error.into_string() });
+                    .unwrap_or(ServiceFailure {
+                        kind: ServiceErrorKind::Failed,
+                        message: error.into_string(),
+                    });
                 Err(failure(kind, message))
             }
         }
@@ -61,32 +73,56 @@ impl<'a> Host<'a> {
 
     /// Reads a text file (a system path; the host applies `--root`).
     pub fn read_file(&self, path: &str) -> Result<String, ServiceError> {
-        self.call(&services::ReadFile { path: path.to_owned(), max_bytes: None }).map(|c| c.content)
+        self.call(&services::ReadFile {
+            path: path.to_owned(),
+            max_bytes: None,
+        })
+        .map(|c| c.content)
     }
 
     /// Replaces a file atomically, backing up the old one.
-    pub fn write_file(&self, path: &str, content: &str, mode: u32) -> Result<services::Changed, ServiceError> {
-        self.call(&services::WriteFile { path: path.to_owned(), content: content.to_owned(), mode, owner: None })
+    pub fn write_file(
+        &self,
+        path: &str,
+        content: &str,
+        mode: u32,
+    ) -> Result<services::Changed, ServiceError> {
+        self.call(&services::WriteFile {
+            path: path.to_owned(),
+            content: content.to_owned(),
+            mode,
+            owner: None,
+        })
     }
 
     /// Backs up then removes a file or directory.
     pub fn remove(&self, path: &str) -> Result<services::Removed, ServiceError> {
-        self.call(&services::RemovePath { path: path.to_owned() })
+        self.call(&services::RemovePath {
+            path: path.to_owned(),
+        })
     }
 
     /// Describes a path without following a final symlink.
     pub fn stat(&self, path: &str) -> Result<services::Stat, ServiceError> {
-        self.call(&services::StatPath { path: path.to_owned() })
+        self.call(&services::StatPath {
+            path: path.to_owned(),
+        })
     }
 
     /// Lists a directory, sorted.
     pub fn list_dir(&self, path: &str) -> Result<Vec<String>, ServiceError> {
-        self.call(&services::ListDir { path: path.to_owned() }).map(|e| e.names)
+        self.call(&services::ListDir {
+            path: path.to_owned(),
+        })
+        .map(|e| e.names)
     }
 
     fn log(&self, level: services::LogLevel, message: &str) {
         // Logging must never fail a command; a host that cannot log has already said why.
-        let _ = self.call(&services::Log { level, message: message.to_owned() });
+        let _ = self.call(&services::Log {
+            level,
+            message: message.to_owned(),
+        });
     }
 
     pub fn warn(&self, message: &str) {

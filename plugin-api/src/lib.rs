@@ -54,8 +54,8 @@ mod table;
 
 pub use host::{Host, ServiceError};
 pub use messages::{
-    ArgKind, ArgSpec, ArgValue, CommandSpec, ErrorKind, Manifest, OutputFormat, PluginError, Request,
-    Response, StepSpec,
+    ArgKind, ArgSpec, ArgValue, CommandSpec, ErrorKind, Manifest, OutputFormat, PluginError,
+    Request, Response, StepSpec,
 };
 pub use table::Table;
 
@@ -76,6 +76,6 @@ pub trait Plugin {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::export::{invoke, manifest};
-    pub use carbonio_mesh_plugin_abi::{export_root_module, AbiResult, HostHandle};
     pub use carbonio_mesh_plugin_abi::abi_stable::std_types::RStr;
+    pub use carbonio_mesh_plugin_abi::{export_root_module, AbiResult, HostHandle};
 }

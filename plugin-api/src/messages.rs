@@ -47,7 +47,10 @@ impl Manifest {
 
     /// Declares a workflow step this plugin provides.
     pub fn step(mut self, name: &str, about: &str) -> Self {
-        self.steps.push(StepSpec { name: name.to_owned(), about: about.to_owned() });
+        self.steps.push(StepSpec {
+            name: name.to_owned(),
+            about: about.to_owned(),
+        });
         self
     }
 }
@@ -72,9 +75,6 @@ pub struct CommandSpec {
     pub args: Vec<ArgSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subcommands: Vec<CommandSpec>,
-    /// The command changes the cluster or the files: the host offers `--dry-run` and `--yes`.
-    #[serde(default)]
-    pub mutating: bool,
 }
 
 impl CommandSpec {
@@ -85,7 +85,6 @@ impl CommandSpec {
             long_about: None,
             args: Vec::new(),
             subcommands: Vec::new(),
-            mutating: false,
         }
     }
 
@@ -101,12 +100,6 @@ impl CommandSpec {
 
     pub fn subcommand(mut self, command: CommandSpec) -> Self {
         self.subcommands.push(command);
-        self
-    }
-
-    /// Marks the command as one that changes something (see [`CommandSpec::mutating`]).
-    pub fn mutating(mut self) -> Self {
-        self.mutating = true;
         self
     }
 }
@@ -289,7 +282,10 @@ pub struct Response {
 
 impl Response {
     pub fn text(stdout: impl Into<String>) -> Self {
-        Response { stdout: stdout.into(), exit_code: 0 }
+        Response {
+            stdout: stdout.into(),
+            exit_code: 0,
+        }
     }
 
     /// `value` as pretty JSON followed by a newline, for `--format json`.
@@ -335,7 +331,12 @@ pub struct PluginError {
 
 impl PluginError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        PluginError { kind, message: message.into(), hint: None, exit_code: None }
+        PluginError {
+            kind,
+            message: message.into(),
+            hint: None,
+            exit_code: None,
+        }
     }
 
     pub fn usage(message: impl Into<String>) -> Self {
@@ -389,9 +390,14 @@ mod tests {
     fn arg_values_round_trip_untagged() {
         let mut request = Request::default();
         request.args.insert("detailed".into(), ArgValue::Flag(true));
-        request.args.insert("service".into(), ArgValue::One("web".into()));
-        request.args.insert("id".into(), ArgValue::Many(vec!["a".into(), "b".into()]));
-        let back: Request = serde_json::from_str(&serde_json::to_string(&request).unwrap()).unwrap();
+        request
+            .args
+            .insert("service".into(), ArgValue::One("web".into()));
+        request
+            .args
+            .insert("id".into(), ArgValue::Many(vec!["a".into(), "b".into()]));
+        let back: Request =
+            serde_json::from_str(&serde_json::to_string(&request).unwrap()).unwrap();
         assert!(back.flag("detailed"));
         assert!(!back.flag("missing"));
         assert_eq!(back.value("service"), Some("web"));
@@ -400,7 +406,8 @@ mod tests {
 
     #[test]
     fn command_is_renamed_after_the_plugin() {
-        let manifest = Manifest::new("members", "1.0.0", "d").command(CommandSpec::new("other", "x"));
+        let manifest =
+            Manifest::new("members", "1.0.0", "d").command(CommandSpec::new("other", "x"));
         assert_eq!(manifest.command.name, "members");
         assert_eq!(manifest.api_version, crate::API_VERSION);
     }

@@ -90,7 +90,10 @@ impl Exec {
         I: IntoIterator<Item = A>,
         A: Into<ExecArg>,
     {
-        Exec { argv: argv.into_iter().map(Into::into).collect(), ..Exec::default() }
+        Exec {
+            argv: argv.into_iter().map(Into::into).collect(),
+            ..Exec::default()
+        }
     }
 
     pub fn user(mut self, user: &str) -> Self {
@@ -114,7 +117,9 @@ impl Exec {
     }
 
     pub fn secret_arg(mut self, secret: impl Into<String>) -> Self {
-        self.argv.push(ExecArg::Secret { secret: secret.into() });
+        self.argv.push(ExecArg::Secret {
+            secret: secret.into(),
+        });
         self
     }
 }

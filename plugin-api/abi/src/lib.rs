@@ -35,7 +35,11 @@ pub struct HostHandle {
     pub ctx: *const c_void,
     /// Performs one host service request: `(ctx, service, payload) -> answer`. Written out here
     /// rather than through an alias because the StableAbi derive only reads inline fn types.
-    pub call: extern "C" fn(ctx: *const c_void, service: RStr<'_>, payload: RStr<'_>) -> RResult<RString, RString>,
+    pub call: extern "C" fn(
+        ctx: *const c_void,
+        service: RStr<'_>,
+        payload: RStr<'_>,
+    ) -> RResult<RString, RString>,
 }
 
 impl HostHandle {
@@ -90,11 +94,13 @@ macro_rules! export_root_module {
         #[doc(hidden)]
         pub static __CARBONIO_MESH_PLUGIN_HEADER: $crate::abi_stable::library::LibHeader = {
             extern "C" fn construct() -> $crate::abi_stable::library::RootModuleResult {
-                $crate::abi_stable::library::__call_root_module_loader(|| -> $crate::PluginModuleRef {
-                    $crate::abi_stable::prefix_type::PrefixTypeTrait::leak_into_prefix($crate::module(
-                        $manifest, $invoke,
-                    ))
-                })
+                $crate::abi_stable::library::__call_root_module_loader(
+                    || -> $crate::PluginModuleRef {
+                        $crate::abi_stable::prefix_type::PrefixTypeTrait::leak_into_prefix(
+                            $crate::module($manifest, $invoke),
+                        )
+                    },
+                )
             }
             // SAFETY: `construct` returns the type-erased `PluginModuleRef` the header names.
             unsafe {

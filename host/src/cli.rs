@@ -1,0 +1,337 @@
+//! The command line: the host's own options, and each plugin's command tree built from its
+//! manifest. Nothing here does any work; `main` and `run` decide what happens.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use carbonio_mesh_plugin_api::{ArgKind, ArgSpec, ArgValue, CommandSpec, OutputFormat, Request};
+use clap::{builder::PossibleValuesParser, Arg, ArgAction, ArgMatches, Command};
+
+const ABOUT: &str = "Operate Carbonio Mesh (Consul as service-discover): leader, catalog, members, credentials, secret regeneration";
+
+/// The host's own options; accepted before and after the plugin name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Globals {
+    pub plugin_dir: Option<PathBuf>,
+    pub root: Option<PathBuf>,
+    pub verbose: u8,
+    pub quiet: bool,
+    pub format: OutputFormat,
+    pub dry_run: bool,
+    pub yes: bool,
+}
+
+fn global_args() -> [Arg; 7] {
+    [
+        Arg::new("plugin-dir")
+            .long("plugin-dir")
+            .env("CARBONIO_MESH_PLUGIN_DIR")
+            .value_name("DIR")
+            .value_parser(clap::value_parser!(PathBuf))
+            .help("Look for plugins in DIR first (before the site and vendor directories)"),
+        Arg::new("root")
+            .long("root")
+            .value_name("DIR")
+            .value_parser(clap::value_parser!(PathBuf))
+            .help("Treat DIR as / for every system path (tests, rescue work)"),
+        Arg::new("format")
+            .long("format")
+            .value_name("FORMAT")
+            .value_parser(["human", "json"])
+            .help("Output format [default: human]"),
+        Arg::new("dry-run")
+            .long("dry-run")
+            .action(ArgAction::SetTrue)
+            .help("Show what would change; change nothing"),
+        Arg::new("yes")
+            .long("yes")
+            .short('y')
+            .action(ArgAction::SetTrue)
+            .help("Do not ask for confirmation"),
+        Arg::new("verbose")
+            .long("verbose")
+            .short('v')
+            .action(ArgAction::Count)
+            .help("Say more on standard error (-vv, -vvv for more)"),
+        Arg::new("quiet")
+            .long("quiet")
+            .short('q')
+            .action(ArgAction::SetTrue)
+            .help("Only print errors on standard error"),
+    ]
+}
+
+/// `carbonio-mesh` with its own options, the built-in `plugins` command, and any other word
+/// accepted as a plugin name. `--help` is ours so that it can list the plugins found.
+pub fn base_command() -> Command {
+    Command::new("carbonio-mesh")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(ABOUT)
+        .disable_help_flag(true)
+        .disable_help_subcommand(true)
+        .allow_external_subcommands(true)
+        .external_subcommand_value_parser(clap::value_parser!(OsString))
+        .args(global_args())
+        .arg(
+            Arg::new("help")
+                .long("help")
+                .short('h')
+                .action(ArgAction::SetTrue)
+                .help("Print help"),
+        )
+        .subcommand(
+            Command::new("plugins")
+                .about("List and check the plugins this host finds")
+                .subcommand_required(true)
+                .subcommand(
+                    Command::new("list")
+                        .about("Every plugin found, its version, origin and status"),
+                )
+                .subcommand(
+                    Command::new("check").about(
+                        "Exit 4 when any plugin is refused, naming each refusal and its fix",
+                    ),
+                ),
+        )
+}
+
+/// The top-level help, with one line for each plugin found: `(name, description)`.
+pub fn full_help(plugins: &[(String, String)]) -> String {
+    let mut command = base_command();
+    for (name, about) in plugins {
+        command = command.subcommand(Command::new(name.clone()).about(about.clone()));
+    }
+    command.render_help().to_string()
+}
+
+/// Reads the host's options from any level of the parsed command line.
+pub fn globals_from(matches: &ArgMatches) -> Globals {
+    Globals {
+        plugin_dir: matches.get_one::<PathBuf>("plugin-dir").cloned(),
+        root: matches.get_one::<PathBuf>("root").cloned(),
+        verbose: matches.get_count("verbose"),
+        quiet: matches.get_flag("quiet"),
+        format: match matches.get_one::<String>("format").map(String::as_str) {
+            Some("json") => OutputFormat::Json,
+            _ => OutputFormat::Human,
+        },
+        dry_run: matches.get_flag("dry-run"),
+        yes: matches.get_flag("yes"),
+    }
+}
+
+impl Globals {
+    /// Options given after the plugin name add to (and override) those given before it.
+    pub fn merge(mut self, later: &ArgMatches) -> Self {
+        let given =
+            |id: &str| later.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+        let after = globals_from(later);
+        if given("format") {
+            self.format = after.format;
+        }
+        if given("root") {
+            self.root = after.root;
+        }
+        self.verbose = self.verbose.saturating_add(after.verbose);
+        self.quiet |= after.quiet;
+        self.dry_run |= after.dry_run;
+        self.yes |= after.yes;
+        self
+    }
+}
+
+/// Counts `-v`/`--verbose`/`-q` in a plugin's raw arguments, so that logging is set up before
+/// the plugin (whose manifest defines how to parse the rest) is loaded.
+pub fn verbosity_in(args: &[OsString]) -> (u8, bool) {
+    let (mut verbose, mut quiet) = (0u8, false);
+    for arg in args.iter().filter_map(|a| a.to_str()) {
+        if arg == "--" {
+            break;
+        }
+        match arg {
+            "--verbose" => verbose = verbose.saturating_add(1),
+            "--quiet" => quiet = true,
+            short if short.starts_with('-') && !short.starts_with("--") && short.len() > 1 => {
+                let letters = &short[1..];
+                if letters.bytes().all(|b| b == b'v') {
+                    verbose = verbose.saturating_add(letters.len() as u8);
+                } else if letters == "q" {
+                    quiet = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    (verbose, quiet)
+}
+
+fn arg_from(spec: &ArgSpec) -> Arg {
+    let mut arg = Arg::new(spec.name.clone()).help(spec.help.clone());
+    match spec.kind {
+        ArgKind::Flag => arg = arg.long(spec.name.clone()).action(ArgAction::SetTrue),
+        ArgKind::Option | ArgKind::Positional => {
+            if spec.kind == ArgKind::Option {
+                arg = arg.long(spec.name.clone());
+            }
+            arg = arg.action(if spec.multiple {
+                ArgAction::Append
+            } else {
+                ArgAction::Set
+            });
+            if spec.kind == ArgKind::Positional && spec.multiple {
+                arg = arg.num_args(1..);
+            }
+            if let Some(value_name) = &spec.value_name {
+                arg = arg.value_name(value_name.clone());
+            }
+            if let Some(default) = &spec.default {
+                arg = arg.default_value(default.clone());
+            }
+            if !spec.possible_values.is_empty() {
+                arg = arg.value_parser(PossibleValuesParser::new(spec.possible_values.clone()));
+            }
+            arg = arg.required(spec.required);
+        }
+    }
+    if let Some(short) = spec.short {
+        arg = arg.short(short);
+    }
+    arg
+}
+
+fn command_from(spec: &CommandSpec) -> Command {
+    let mut command = Command::new(spec.name.clone()).about(spec.about.clone());
+    if let Some(long_about) = &spec.long_about {
+        command = command.long_about(long_about.clone());
+    }
+    command = command.args(spec.args.iter().map(arg_from));
+    if !spec.subcommands.is_empty() {
+        command = command.subcommand_required(spec.args.is_empty());
+        command = command.subcommands(spec.subcommands.iter().map(command_from));
+    }
+    command.args(global_args())
+}
+
+/// A plugin's command tree: `carbonio-mesh <plugin> ...`.
+pub fn plugin_command(spec: &CommandSpec) -> Command {
+    command_from(spec)
+        .bin_name(format!("carbonio-mesh {}", spec.name))
+        .disable_help_subcommand(true)
+}
+
+/// The request for the command the user chose, and the matches at its level.
+pub fn request_from<'m>(spec: &CommandSpec, matches: &'m ArgMatches) -> (Request, &'m ArgMatches) {
+    let mut request = Request::default();
+    let (mut spec, mut matches) = (spec, matches);
+    loop {
+        for arg in &spec.args {
+            let value = match arg.kind {
+                ArgKind::Flag => Some(ArgValue::Flag(matches.get_flag(&arg.name))),
+                ArgKind::Option | ArgKind::Positional => {
+                    let values: Option<Vec<String>> = matches
+                        .get_many::<String>(&arg.name)
+                        .map(|v| v.cloned().collect());
+                    match values {
+                        Some(values) if arg.multiple => Some(ArgValue::Many(values)),
+                        Some(mut values) => values.pop().map(ArgValue::One),
+                        None => None,
+                    }
+                }
+            };
+            if let Some(value) = value {
+                request.args.insert(arg.name.clone(), value);
+            }
+        }
+        let Some((name, sub_matches)) = matches.subcommand() else {
+            break;
+        };
+        let Some(sub_spec) = spec.subcommands.iter().find(|s| s.name == name) else {
+            break;
+        };
+        request.command.push(name.to_owned());
+        spec = sub_spec;
+        matches = sub_matches;
+    }
+    (request, matches)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> CommandSpec {
+        CommandSpec::new("catalog", "Catalog")
+            .subcommand(
+                CommandSpec::new("nodes", "Nodes")
+                    .arg(ArgSpec::flag("detailed", "More"))
+                    .arg(
+                        ArgSpec::option("service", "Only nodes with SERVICE").value_name("SERVICE"),
+                    ),
+            )
+            .subcommand(
+                CommandSpec::new("services", "Services")
+                    .arg(ArgSpec::option("id", "IDs").multiple()),
+            )
+    }
+
+    fn parse(args: &[&str]) -> Result<ArgMatches, clap::Error> {
+        plugin_command(&catalog()).try_get_matches_from(args)
+    }
+
+    #[test]
+    fn a_request_carries_the_subcommand_path_and_values() {
+        let matches = parse(&[
+            "catalog",
+            "nodes",
+            "--detailed",
+            "--service",
+            "web",
+            "--format",
+            "json",
+        ])
+        .unwrap();
+        let (request, leaf) = request_from(&catalog(), &matches);
+        assert_eq!(request.command, ["nodes"]);
+        assert!(request.flag("detailed"));
+        assert_eq!(request.value("service"), Some("web"));
+        assert_eq!(globals_from(leaf).format, OutputFormat::Json);
+        let matches = parse(&["catalog", "services", "--id", "a", "--id", "b"]).unwrap();
+        assert_eq!(
+            request_from(&catalog(), &matches).0.values("id"),
+            ["a", "b"]
+        );
+    }
+
+    #[test]
+    fn bad_usage_is_a_clap_error_with_exit_2() {
+        let error = parse(&["catalog", "nodes", "--nope"]).unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+        let error = parse(&["catalog"]).unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+    }
+
+    #[test]
+    fn verbosity_is_found_in_raw_arguments() {
+        let args: Vec<OsString> = ["nodes", "-vv", "--verbose", "--", "-v"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(verbosity_in(&args), (3, false));
+        let args: Vec<OsString> = ["-q"].iter().map(OsString::from).collect();
+        assert_eq!(verbosity_in(&args), (0, true));
+    }
+
+    #[test]
+    fn later_globals_override_earlier_ones() {
+        let base = base_command()
+            .try_get_matches_from(["carbonio-mesh", "--format", "json", "-v", "x"])
+            .unwrap();
+        let leaf = parse(&["catalog", "nodes", "--format", "human", "--dry-run"]).unwrap();
+        let (_, leaf) = request_from(&catalog(), &leaf);
+        let merged = globals_from(&base).merge(leaf);
+        assert_eq!(
+            (merged.format, merged.verbose, merged.dry_run),
+            (OutputFormat::Human, 1, true)
+        );
+    }
+}

@@ -1,0 +1,74 @@
+//! The host's errors and the exit codes they map to (documented in the README).
+
+use carbonio_mesh_plugin_api::{ErrorKind, PluginError};
+
+use crate::config::ConfigError;
+use crate::loader::LoadError;
+use crate::trust::Refusal;
+
+/// Exit codes: scripts rely on these, so they never change meaning.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILURE: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const CONFIG: u8 = 3;
+    pub const PLUGIN: u8 = 4;
+    pub const OPERATION: u8 = 5;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("{message}")]
+    Usage { message: String, hint: String },
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("plugin '{plugin}' refused: {refusal}")]
+    Refused { plugin: String, refusal: Refusal },
+    #[error("plugin '{plugin}' is masked by {path}")]
+    Masked { plugin: String, path: String },
+    #[error("plugin '{plugin}' cannot be loaded: {error}")]
+    Load { plugin: String, error: LoadError },
+    #[error("{plugin}: {}", error.message)]
+    Plugin { plugin: String, error: PluginError },
+}
+
+impl HostError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            HostError::Usage { .. } => exit::USAGE,
+            HostError::Config(_) => exit::CONFIG,
+            HostError::Refused { .. } | HostError::Masked { .. } | HostError::Load { .. } => {
+                exit::PLUGIN
+            }
+            HostError::Plugin { error, .. } => error.exit_code.unwrap_or(match error.kind {
+                ErrorKind::Usage => exit::USAGE,
+                ErrorKind::Config => exit::CONFIG,
+                ErrorKind::Operation => exit::OPERATION,
+                ErrorKind::Internal => exit::PLUGIN,
+            }),
+        }
+    }
+
+    /// How to fix it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            HostError::Usage { hint, .. } => Some(hint.clone()),
+            HostError::Config(_) => Some("correct the file, or move it aside to use the defaults".to_owned()),
+            HostError::Refused { refusal, .. } => Some(refusal.fix()),
+            HostError::Masked { path, .. } => Some(format!("remove {path} to use the plugin again")),
+            HostError::Load { error, .. } => Some(error.fix()),
+            HostError::Plugin { error, .. } => error.hint.clone().or_else(|| {
+                (error.kind == ErrorKind::Internal)
+                    .then(|| "this is a bug in the plugin: report it to its author; nothing more was done".to_owned())
+            }),
+        }
+    }
+
+    /// Long details shown with `-v` only (abi_stable's layout report).
+    pub fn details(&self) -> Option<&str> {
+        match self {
+            HostError::Load { error, .. } => error.details(),
+            _ => None,
+        }
+    }
+}

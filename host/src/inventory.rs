@@ -1,0 +1,173 @@
+//! `carbonio-mesh plugins list|check`: every plugin found, which file won, and whether it loads.
+
+use std::path::PathBuf;
+
+use carbonio_mesh_plugin_api::{OutputFormat, Table};
+use serde::Serialize;
+
+use crate::discovery::{self, Origin, SearchDir};
+use crate::loader;
+use crate::trust::{self, Opened, TrustPolicy};
+
+/// One plugin name and what became of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub name: String,
+    pub version: Option<String>,
+    pub api_version: Option<String>,
+    pub description: Option<String>,
+    /// The file that wins the search.
+    pub path: PathBuf,
+    pub origin: Origin,
+    /// Files of the same name later in the search order, which this one overrides.
+    pub overrides: Vec<PathBuf>,
+    /// When the winning file is a mask: the files it switches off.
+    pub masks: Vec<PathBuf>,
+    /// `ok`, `masked`, or why the plugin was refused.
+    pub status: String,
+    /// For a refusal: how to fix it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Entry {
+    pub fn is_refused(&self) -> bool {
+        self.status != "ok" && self.status != "masked"
+    }
+}
+
+/// Finds, checks and loads every plugin in the search path.
+pub fn inspect(dirs: &[SearchDir], policy: &TrustPolicy) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    for (name, candidates) in discovery::all_candidates(dirs) {
+        let Some((winner, rest)) = candidates.split_first() else {
+            continue;
+        };
+        let shadowed: Vec<PathBuf> = rest.iter().map(|c| c.path.clone()).collect();
+        let mut entry = Entry {
+            name: name.clone(),
+            version: None,
+            api_version: None,
+            description: None,
+            path: winner.path.clone(),
+            origin: winner.origin,
+            overrides: Vec::new(),
+            masks: Vec::new(),
+            status: "ok".to_owned(),
+            fix: None,
+        };
+        match trust::open_trusted(policy, &winner.path) {
+            Ok(Opened::Masked) => {
+                entry.status = "masked".to_owned();
+                entry.masks = shadowed;
+            }
+            Ok(Opened::Trusted(file)) => {
+                entry.overrides = shadowed;
+                match loader::load(&file, &name) {
+                    Ok(plugin) => {
+                        entry.version = Some(plugin.manifest.version);
+                        entry.api_version = Some(plugin.manifest.api_version);
+                        entry.description = Some(plugin.manifest.description);
+                    }
+                    Err(error) => {
+                        entry.status = error.to_string();
+                        entry.fix = Some(error.fix());
+                    }
+                }
+            }
+            Err(refusal) => {
+                entry.overrides = shadowed;
+                entry.status = refusal.to_string();
+                entry.fix = Some(refusal.fix());
+            }
+        }
+        entries.push(entry);
+    }
+    entries
+}
+
+fn origin_word(origin: Origin) -> &'static str {
+    match origin {
+        Origin::Dir => "dir",
+        Origin::Site => "site",
+        Origin::Vendor => "vendor",
+    }
+}
+
+fn json(value: &impl Serialize) -> String {
+    let mut text = serde_json::to_string_pretty(value).expect("inventory entries always encode");
+    text.push('\n');
+    text
+}
+
+/// `plugins list`.
+pub fn list(entries: &[Entry], format: OutputFormat) -> String {
+    if format == OutputFormat::Json {
+        return json(&entries);
+    }
+    if entries.is_empty() {
+        return "No plugins found\n".to_owned();
+    }
+    let mut table = Table::new(["Name", "Version", "API", "Origin", "Path", "Status"]);
+    for entry in entries {
+        let mut status = entry.status.clone();
+        if !entry.overrides.is_empty() {
+            status.push_str(&format!(" (overrides {})", paths_text(&entry.overrides)));
+        }
+        if !entry.masks.is_empty() {
+            status.push_str(&format!(" (masks {})", paths_text(&entry.masks)));
+        }
+        table.push([
+            entry.name.clone(),
+            entry.version.clone().unwrap_or_else(|| "-".to_owned()),
+            entry.api_version.clone().unwrap_or_else(|| "-".to_owned()),
+            origin_word(entry.origin).to_owned(),
+            entry.path.display().to_string(),
+            status,
+        ]);
+    }
+    table.render()
+}
+
+fn paths_text(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `plugins check`: the report and whether everything is fine.
+pub fn check(entries: &[Entry], format: OutputFormat) -> (String, bool) {
+    let refused: Vec<&Entry> = entries.iter().filter(|e| e.is_refused()).collect();
+    let fine = refused.is_empty();
+    if format == OutputFormat::Json {
+        #[derive(Serialize)]
+        struct Report<'a> {
+            ok: bool,
+            checked: usize,
+            refused: Vec<&'a Entry>,
+        }
+        return (
+            json(&Report {
+                ok: fine,
+                checked: entries.len(),
+                refused,
+            }),
+            fine,
+        );
+    }
+    let mut out = String::new();
+    for entry in &refused {
+        out.push_str(&format!("refused: {}: {}\n", entry.name, entry.status));
+        if let Some(fix) = &entry.fix {
+            out.push_str(&format!("    fix: {fix}\n"));
+        }
+    }
+    out.push_str(&format!(
+        "{} plugins checked, {} refused\n",
+        entries.len(),
+        refused.len()
+    ));
+    (out, fine)
+}

@@ -1,0 +1,210 @@
+//! One invocation of `carbonio-mesh`: parse, then either print help, run a built-in command, or
+//! load exactly one plugin and run its command.
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+
+use crate::cli::{self, Globals};
+use crate::discovery::{self, SearchDir};
+use crate::error::{exit, HostError};
+use crate::inventory;
+use crate::paths::SystemPaths;
+use crate::services::HostContext;
+use crate::trust::{self, Opened, TrustPolicy};
+use crate::{config, loader, logging};
+
+/// Prints a clap error or help text and gives its exit code (0 for help, 2 for usage errors).
+fn clap_exit(error: clap::Error) -> u8 {
+    let _ = error.print();
+    error.exit_code() as u8
+}
+
+fn print(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`carbonio-mesh members | head -1`) is not an error worth reporting.
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
+
+pub fn run(args: Vec<OsString>) -> Result<u8, HostError> {
+    let matches = match cli::base_command().try_get_matches_from(&args) {
+        Ok(matches) => matches,
+        Err(error) => return Ok(clap_exit(error)),
+    };
+    let globals = cli::globals_from(&matches);
+    let external: Vec<OsString> = match matches.subcommand() {
+        Some((_, sub)) => sub
+            .get_many::<OsString>("")
+            .map(|v| v.cloned().collect())
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let (more_verbose, quiet) = cli::verbosity_in(&external);
+    logging::init(
+        globals.verbose.saturating_add(more_verbose),
+        globals.quiet || quiet,
+    );
+
+    let paths = SystemPaths::new(globals.root.clone());
+    let plugin_dir = globals.plugin_dir.as_deref().map(absolute).transpose()?;
+    let dirs = discovery::search_dirs(&paths, plugin_dir.as_deref());
+    let policy = TrustPolicy::for_current_user();
+
+    match matches.subcommand() {
+        _ if matches.get_flag("help") => {
+            print(&top_help(&dirs, &policy));
+            Ok(exit::OK)
+        }
+        None => {
+            eprint!("{}", top_help(&dirs, &policy));
+            Ok(exit::USAGE)
+        }
+        Some(("plugins", sub)) => {
+            let entries = inventory::inspect(&dirs, &policy);
+            match sub.subcommand_name() {
+                Some("check") => {
+                    let (report, fine) = inventory::check(&entries, globals.format);
+                    print(&report);
+                    Ok(if fine { exit::OK } else { exit::PLUGIN })
+                }
+                _ => {
+                    print(&inventory::list(&entries, globals.format));
+                    Ok(exit::OK)
+                }
+            }
+        }
+        Some((name, _)) => run_plugin(name, external, globals, paths, &dirs, &policy),
+    }
+}
+
+/// `--plugin-dir` as an absolute path (the trust check walks it from `/`).
+fn absolute(dir: &std::path::Path) -> Result<std::path::PathBuf, HostError> {
+    std::path::absolute(dir).map_err(|e| HostError::Usage {
+        message: format!("--plugin-dir {}: {e}", dir.display()),
+        hint: "give an existing directory".to_owned(),
+    })
+}
+
+fn top_help(dirs: &[SearchDir], policy: &TrustPolicy) -> String {
+    let plugins: Vec<(String, String)> = inventory::inspect(dirs, policy)
+        .into_iter()
+        .filter(|entry| entry.status != "masked")
+        .map(|entry| {
+            let about = match entry.description {
+                Some(description) => description,
+                None => "(refused: see `carbonio-mesh plugins check`)".to_owned(),
+            };
+            (entry.name, about)
+        })
+        .collect();
+    let mut help = cli::full_help(&plugins);
+    if plugins.is_empty() {
+        help.push_str("\nNo plugins found in: ");
+        help.push_str(
+            &dirs
+                .iter()
+                .map(|d| d.path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        help.push('\n');
+    }
+    help
+}
+
+fn run_plugin(
+    name: &str,
+    args: Vec<OsString>,
+    globals: Globals,
+    paths: SystemPaths,
+    dirs: &[SearchDir],
+    policy: &TrustPolicy,
+) -> Result<u8, HostError> {
+    let unknown = || HostError::Usage {
+        message: format!("'{name}' is not a carbonio-mesh command"),
+        hint: format!(
+            "`carbonio-mesh --help` lists the plugins found in {}",
+            dirs.iter()
+                .map(|d| d.path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    if !discovery::is_valid_name(name) {
+        return Err(unknown());
+    }
+    let candidates = discovery::candidates(dirs, name);
+    let Some(winner) = candidates.first() else {
+        return Err(unknown());
+    };
+    tracing::debug!(
+        "plugin {name}: {} ({:?})",
+        winner.path.display(),
+        winner.origin
+    );
+    let file = match trust::open_trusted(policy, &winner.path) {
+        Ok(Opened::Trusted(file)) => file,
+        Ok(Opened::Masked) => {
+            return Err(HostError::Masked {
+                plugin: name.to_owned(),
+                path: winner.path.display().to_string(),
+            })
+        }
+        Err(refusal) => {
+            return Err(HostError::Refused {
+                plugin: name.to_owned(),
+                refusal,
+            })
+        }
+    };
+    let plugin = loader::load(&file, name).map_err(|error| HostError::Load {
+        plugin: name.to_owned(),
+        error,
+    })?;
+
+    let command = cli::plugin_command(&plugin.manifest.command);
+    let argv = std::iter::once(OsString::from(name)).chain(args);
+    let matches = match command.try_get_matches_from(argv) {
+        Ok(matches) => matches,
+        Err(error) => return Ok(clap_exit(error)),
+    };
+    let (mut request, leaf) = cli::request_from(&plugin.manifest.command, &matches);
+    let globals = globals.merge(leaf);
+    let config = config::load(&paths)?;
+
+    request.format = globals.format;
+    request.dry_run = globals.dry_run;
+    request.assume_yes = globals.yes;
+    request.interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    request.color = logging::color_allowed(std::io::stdout().is_terminal());
+
+    let context = HostContext::new(name, paths, config, globals.dry_run);
+    let handle = context.handle();
+    let outcome = plugin.invoke(&handle, &request);
+    let plan = context.take_plan();
+    if globals.dry_run && !plan.is_empty() {
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(stderr, "Dry run: nothing was changed. This command would:");
+        for change in &plan {
+            let _ = writeln!(stderr, "  - {change}");
+        }
+    }
+    match outcome {
+        Ok(response) => {
+            // Standard output is the command's product (`credentials token` prints a token on purpose).
+            print(&response.stdout);
+            Ok(response.exit_code)
+        }
+        Err(error) => {
+            let error = carbonio_mesh_plugin_api::PluginError {
+                message: context.redact(&error.message),
+                ..error
+            };
+            Err(HostError::Plugin {
+                plugin: name.to_owned(),
+                error,
+            })
+        }
+    }
+}

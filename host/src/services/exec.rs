@@ -1,0 +1,287 @@
+//! The `exec` service: run a program directly, never through a shell.
+//!
+//! Optional user switch (uid, gid, supplementary groups, `HOME`/`USER`/`LOGNAME`), standard input
+//! written then closed, a time limit after which the program is killed, and secrets shown as
+//! `<redacted>` wherever the command line is logged or recorded.
+
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use carbonio_mesh_plugin_api::services::{
+    Exec, ExecArg, ExecOutput, ServiceErrorKind, ServiceFailure,
+};
+use nix::unistd::{Gid, Uid, User};
+use zeroize::Zeroize;
+
+use super::{failure, HostContext};
+
+/// Output beyond this is cut, so a runaway program cannot exhaust memory.
+const MAX_OUTPUT: u64 = 16 * 1024 * 1024;
+
+pub(super) fn run(context: &HostContext, mut request: Exec) -> Result<ExecOutput, ServiceFailure> {
+    let mut argv: Vec<String> = Vec::with_capacity(request.argv.len());
+    for arg in request.argv.drain(..) {
+        match arg {
+            ExecArg::Plain(word) => argv.push(word),
+            ExecArg::Secret { secret } => {
+                context.add_secret(&secret);
+                argv.push(secret);
+            }
+        }
+    }
+    for secret in &request.secrets {
+        context.add_secret(secret);
+    }
+    let shown = context.redact(&argv.join(" "));
+    let Some(program) = argv.first().cloned() else {
+        return Err(failure(
+            ServiceErrorKind::Invalid,
+            "exec needs a program to run",
+        ));
+    };
+    let user_note = request
+        .user
+        .as_deref()
+        .map(|u| format!(" as {u}"))
+        .unwrap_or_default();
+    if request.mutating && context.dry_run {
+        context.record(format!("run{user_note}: {shown}"));
+        zeroize_all(&mut argv);
+        return Ok(ExecOutput {
+            status: Some(0),
+            dry_run: true,
+            ..ExecOutput::default()
+        });
+    }
+    tracing::debug!(plugin = %context.plugin, "running{user_note}: {shown}");
+
+    let mut command = Command::new(&program);
+    command
+        .args(&argv[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(user) = &request.user {
+        switch_user(&mut command, user)?;
+    }
+    let spawned = command.spawn();
+    zeroize_all(&mut argv);
+    let mut child = spawned.map_err(|e| {
+        let kind = match e.kind() {
+            std::io::ErrorKind::NotFound => ServiceErrorKind::NotFound,
+            std::io::ErrorKind::PermissionDenied => ServiceErrorKind::Denied,
+            _ => ServiceErrorKind::Failed,
+        };
+        failure(kind, format!("cannot run {program}: {e}"))
+    })?;
+
+    let stdin_writer = {
+        let mut pipe = child.stdin.take().expect("stdin is piped");
+        let mut input = request.stdin.take().unwrap_or_default();
+        thread::spawn(move || {
+            // A program that exits without reading its input is not an error here.
+            let _ = pipe.write_all(input.as_bytes());
+            input.zeroize();
+        })
+    };
+    let stdout = read_all(child.stdout.take().expect("stdout is piped"));
+    let stderr = read_all(child.stderr.take().expect("stderr is piped"));
+
+    let timeout = request
+        .timeout_ms
+        .map(Duration::from_millis)
+        .unwrap_or(context.config.exec_timeout);
+    let status = wait_with_timeout(&mut child, timeout).map_err(|e| {
+        failure(
+            ServiceErrorKind::Failed,
+            format!("waiting for {program} failed: {e}"),
+        )
+    })?;
+    let _ = stdin_writer.join();
+    let (stdout, stderr) = (join_output(stdout), join_output(stderr));
+    let Some(status) = status else {
+        return Err(failure(
+            ServiceErrorKind::Timeout,
+            format!(
+                "{shown} did not finish within {} s and was killed",
+                timeout.as_secs_f64()
+            ),
+        ));
+    };
+    let code = status.code();
+    tracing::debug!(plugin = %context.plugin, "{program} exited with {status}");
+    Ok(ExecOutput {
+        status: code,
+        stdout,
+        stderr,
+        dry_run: false,
+    })
+}
+
+fn zeroize_all(words: &mut [String]) {
+    for word in words {
+        word.zeroize();
+    }
+}
+
+/// Makes `command` run as `user`, with that user's groups and environment basics.
+fn switch_user(command: &mut Command, user: &str) -> Result<(), ServiceFailure> {
+    let entry = User::from_name(user)
+        .map_err(|e| {
+            failure(
+                ServiceErrorKind::Failed,
+                format!("cannot look up user {user}: {e}"),
+            )
+        })?
+        .ok_or_else(|| {
+            failure(
+                ServiceErrorKind::NotFound,
+                format!("there is no user '{user}' on this system"),
+            )
+        })?;
+    if Uid::effective() != entry.uid {
+        if !Uid::effective().is_root() {
+            return Err(failure(
+                ServiceErrorKind::Denied,
+                format!("running a command as {user} needs root"),
+            ));
+        }
+        let name = std::ffi::CString::new(user)
+            .map_err(|_| failure(ServiceErrorKind::Invalid, "a user name cannot contain NUL"))?;
+        let groups: Vec<Gid> = nix::unistd::getgrouplist(&name, entry.gid).map_err(|e| {
+            failure(
+                ServiceErrorKind::Failed,
+                format!("cannot read the groups of {user}: {e}"),
+            )
+        })?;
+        let (uid, gid) = (entry.uid, entry.gid);
+        // Groups, then group, then user, all in the child: std's own uid()/gid() would drop root
+        // before a pre_exec hook could still call setgroups.
+        // SAFETY: only plain system calls on memory prepared before the fork; nothing allocates.
+        unsafe {
+            command.pre_exec(move || {
+                nix::unistd::setgroups(&groups)?;
+                nix::unistd::setgid(gid)?;
+                nix::unistd::setuid(uid)?;
+                Ok(())
+            });
+        }
+    }
+    command
+        .env("HOME", &entry.dir)
+        .env("USER", user)
+        .env("LOGNAME", user);
+    Ok(())
+}
+
+fn read_all(pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.take(MAX_OUTPUT).read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+fn join_output(handle: thread::JoinHandle<String>) -> String {
+    handle.join().unwrap_or_default()
+}
+
+/// Waits for the child; kills it and answers `None` when the time is up.
+fn wait_with_timeout(
+    child: &mut Child,
+    timeout: Duration,
+) -> std::io::Result<Option<std::process::ExitStatus>> {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::paths::SystemPaths;
+
+    fn context(dry_run: bool) -> HostContext {
+        HostContext::new("test", SystemPaths::new(None), Config::default(), dry_run)
+    }
+
+    #[test]
+    fn runs_without_a_shell_and_feeds_stdin() {
+        let output = run(
+            &context(false),
+            Exec::new(["cat"]).stdin("a; echo injected"),
+        )
+        .unwrap();
+        assert_eq!(output.stdout, "a; echo injected");
+        assert!(output.success());
+        let output = run(
+            &context(false),
+            Exec::new(["sh", "-c", "echo err >&2; exit 3"]),
+        )
+        .unwrap();
+        assert_eq!((output.status, output.stderr.as_str()), (Some(3), "err\n"));
+    }
+
+    #[test]
+    fn a_slow_program_is_killed_at_the_deadline() {
+        let started = Instant::now();
+        let error = run(&context(false), Exec::new(["sleep", "5"]).timeout_ms(100)).unwrap_err();
+        assert_eq!(error.kind, ServiceErrorKind::Timeout);
+        assert!(started.elapsed() < Duration::from_secs(4));
+    }
+
+    #[test]
+    fn a_missing_program_is_not_found() {
+        let error = run(&context(false), Exec::new(["/nonexistent/program"])).unwrap_err();
+        assert_eq!(error.kind, ServiceErrorKind::NotFound);
+    }
+
+    #[test]
+    fn dry_run_records_mutating_commands_with_secrets_redacted() {
+        let context = context(true);
+        let request = Exec::new(["service-discover", "setup", "--first-instance"])
+            .secret_arg("--password=hunter2")
+            .mutating();
+        let output = run(&context, request).unwrap();
+        assert!(output.dry_run);
+        assert_eq!(
+            context.take_plan(),
+            ["run: service-discover setup --first-instance <redacted>"]
+        );
+        // A read-only command still runs under --dry-run.
+        assert_eq!(
+            run(&context, Exec::new(["echo", "hi"])).unwrap().stdout,
+            "hi\n"
+        );
+    }
+
+    #[test]
+    fn runs_as_another_user() {
+        if !Uid::effective().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let output = run(&context(false), Exec::new(["id", "-u"]).user("nobody")).unwrap();
+        assert_eq!(
+            output.stdout.trim(),
+            User::from_name("nobody").unwrap().unwrap().uid.to_string()
+        );
+        let error = run(&context(false), Exec::new(["id"]).user("no-such-user-here")).unwrap_err();
+        assert_eq!(error.kind, ServiceErrorKind::NotFound);
+    }
+}

@@ -1,0 +1,18 @@
+//! The `log` service: a plugin's message through the host's tracing subscriber.
+
+use carbonio_mesh_plugin_api::services::{Empty, Log, LogLevel, ServiceFailure};
+
+use super::HostContext;
+
+pub(super) fn log(context: &HostContext, request: Log) -> Result<Empty, ServiceFailure> {
+    let message = context.redact(&request.message);
+    let plugin = context.plugin.as_str();
+    match request.level {
+        LogLevel::Error => tracing::error!(target: "plugin", plugin, "{message}"),
+        LogLevel::Warn => tracing::warn!(target: "plugin", plugin, "{message}"),
+        LogLevel::Info => tracing::info!(target: "plugin", plugin, "{message}"),
+        LogLevel::Debug => tracing::debug!(target: "plugin", plugin, "{message}"),
+        LogLevel::Trace => tracing::trace!(target: "plugin", plugin, "{message}"),
+    }
+    Ok(Empty {})
+}

@@ -1,0 +1,166 @@
+//! The host services plugins call through `HostHandle::call(service, payload)`.
+//!
+//! Every side effect of a plugin comes through here, which is what makes `--dry-run` (record,
+//! don't do), `--root` (confine paths), backups before deletion and secret redaction hold for
+//! every plugin at once.
+
+mod exec;
+mod files;
+mod log;
+
+use std::cell::RefCell;
+use std::ffi::c_void;
+use std::panic::{self, AssertUnwindSafe};
+
+use abi_stable::std_types::{RResult, RStr, RString};
+use carbonio_mesh_plugin_abi::HostHandle;
+use carbonio_mesh_plugin_api::services::{self as svc, Service, ServiceErrorKind, ServiceFailure};
+use serde::{de::DeserializeOwned, Serialize};
+use zeroize::Zeroize;
+
+use crate::config::Config;
+use crate::paths::SystemPaths;
+
+pub use files::Backups;
+
+/// What one run of a plugin command may do, and what it did.
+pub struct HostContext {
+    pub plugin: String,
+    pub paths: SystemPaths,
+    pub config: Config,
+    pub dry_run: bool,
+    backups: Backups,
+    /// Changes recorded instead of made under `--dry-run`, in order.
+    plan: RefCell<Vec<String>>,
+    /// Strings that must never be shown: replaced by `<redacted>` in logs and plans.
+    secrets: RefCell<Vec<String>>,
+}
+
+impl HostContext {
+    pub fn new(plugin: &str, paths: SystemPaths, config: Config, dry_run: bool) -> Self {
+        let backups = Backups::new(paths.clone(), &config.backup_dir);
+        HostContext {
+            plugin: plugin.to_owned(),
+            paths,
+            config,
+            dry_run,
+            backups,
+            plan: RefCell::new(Vec::new()),
+            secrets: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The handle to pass to the plugin; valid while `self` lives and is not moved.
+    pub fn handle(&self) -> HostHandle {
+        HostHandle {
+            ctx: self as *const HostContext as *const c_void,
+            call: host_call,
+        }
+    }
+
+    /// The changes a dry run recorded.
+    pub fn take_plan(&self) -> Vec<String> {
+        std::mem::take(&mut self.plan.borrow_mut())
+    }
+
+    fn record(&self, change: String) {
+        let change = self.redact(&change);
+        tracing::info!(target: "carbonio_mesh::dry_run", plugin = %self.plugin, "would {change}");
+        self.plan.borrow_mut().push(change);
+    }
+
+    fn add_secret(&self, secret: &str) {
+        if !secret.is_empty() {
+            self.secrets.borrow_mut().push(secret.to_owned());
+        }
+    }
+
+    /// `text` with every registered secret replaced by `<redacted>`.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for secret in self.secrets.borrow().iter() {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), "<redacted>");
+            }
+        }
+        out
+    }
+
+    fn dispatch(&self, service: &str, payload: &str) -> Result<String, ServiceFailure> {
+        match service {
+            svc::Log::NAME => serve(payload, |req| log::log(self, req)),
+            svc::Exec::NAME => serve(payload, |req| exec::run(self, req)),
+            svc::ReadFile::NAME => serve(payload, |req| files::read(self, req)),
+            svc::WriteFile::NAME => serve(payload, |req| files::write(self, req)),
+            svc::RemovePath::NAME => serve(payload, |req| files::remove(self, req)),
+            svc::StatPath::NAME => serve(payload, |req| files::stat(self, req)),
+            svc::ListDir::NAME => serve(payload, |req| files::list(self, req)),
+            other => Err(failure(
+                ServiceErrorKind::Invalid,
+                format!("this carbonio-mesh has no host service '{other}'; the plugin needs a newer host"),
+            )),
+        }
+    }
+}
+
+impl Drop for HostContext {
+    fn drop(&mut self) {
+        for secret in self.secrets.get_mut().iter_mut() {
+            secret.zeroize();
+        }
+    }
+}
+
+pub(crate) fn failure(kind: ServiceErrorKind, message: impl Into<String>) -> ServiceFailure {
+    ServiceFailure {
+        kind,
+        message: message.into(),
+    }
+}
+
+/// Decodes a request, runs the service, encodes its answer.
+fn serve<S, F>(payload: &str, service: F) -> Result<String, ServiceFailure>
+where
+    S: Service + DeserializeOwned,
+    S::Answer: Serialize,
+    F: FnOnce(S) -> Result<S::Answer, ServiceFailure>,
+{
+    let request: S = serde_json::from_str(payload).map_err(|e| {
+        failure(
+            ServiceErrorKind::Invalid,
+            format!("bad request to '{}': {e}", S::NAME),
+        )
+    })?;
+    let answer = service(request)?;
+    serde_json::to_string(&answer).map_err(|e| failure(ServiceErrorKind::Failed, e.to_string()))
+}
+
+/// The `call` function of the host handle. A panic in the host must not unwind into the plugin.
+extern "C" fn host_call(
+    ctx: *const c_void,
+    service: RStr<'_>,
+    payload: RStr<'_>,
+) -> RResult<RString, RString> {
+    // SAFETY: `ctx` is the `HostContext` that `HostContext::handle` built the handle from, and
+    // the handle only lives for the plugin call made while that context is borrowed.
+    let context = unsafe { &*(ctx as *const HostContext) };
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        context.dispatch(service.as_str(), payload.as_str())
+    }));
+    let result = outcome.unwrap_or_else(|_| {
+        Err(failure(
+            ServiceErrorKind::Failed,
+            format!("carbonio-mesh failed inside host service '{service}' (a bug)"),
+        ))
+    });
+    match result {
+        Ok(answer) => RResult::ROk(answer.into()),
+        Err(error) => {
+            let error = ServiceFailure {
+                message: context.redact(&error.message),
+                ..error
+            };
+            RResult::RErr(serde_json::to_string(&error).unwrap_or_default().into())
+        }
+    }
+}
