@@ -63,7 +63,7 @@ pub fn inspect(dirs: &[SearchDir], policy: &TrustPolicy) -> Vec<Entry> {
             }
             Ok(Opened::Trusted(file)) => {
                 entry.overrides = shadowed;
-                match loader::load(&file, &name) {
+                match loader::load(file, &name) {
                     Ok(plugin) => {
                         entry.version = Some(plugin.manifest.version);
                         entry.api_version = Some(plugin.manifest.api_version);

@@ -114,10 +114,10 @@ fn layout_summary(report: &str) -> String {
 }
 
 /// Loads `file` (already trusted) as plugin `expected_name`.
-pub fn load(file: &TrustedFile, expected_name: &str) -> Result<LoadedPlugin, LoadError> {
+pub fn load(file: TrustedFile, expected_name: &str) -> Result<LoadedPlugin, LoadError> {
     let path = file.path().to_owned();
     let header =
-        lib_header_from_path(&file.load_path()).map_err(|e| map_library_error(&path, e))?;
+        lib_header_from_path(&file.into_load_path()).map_err(|e| map_library_error(&path, e))?;
     let module = header
         .init_root_module::<PluginModuleRef>()
         .map_err(|e| map_library_error(&path, e))?;
@@ -174,7 +174,7 @@ fn map_library_error(path: &Path, error: LibraryError) -> LoadError {
         },
         LibraryError::IncompatibleVersionNumber { actual_version, .. } => LoadError::Incompatible {
             path,
-            plugin: format!("{actual_version} (ABI)"),
+            plugin: format!("ABI {actual_version}"),
             host: format!("{API_VERSION} (ABI {})", carbonio_mesh_plugin_abi_version()),
         },
         other => {

@@ -158,7 +158,7 @@ fn run_plugin(
             })
         }
     };
-    let plugin = loader::load(&file, name).map_err(|error| HostError::Load {
+    let plugin = loader::load(file, name).map_err(|error| HostError::Load {
         plugin: name.to_owned(),
         error,
     })?;

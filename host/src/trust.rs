@@ -122,6 +122,17 @@ impl TrustedFile {
         PathBuf::from(format!("/proc/self/fd/{}", self.file.as_raw_fd()))
     }
 
+    /// Consumes the handle for loading and keeps the descriptor open until the process ends.
+    ///
+    /// glibc's `dlopen` first matches already-loaded objects *by name*: once descriptor N is
+    /// closed and its number reused, `/proc/self/fd/N` would hand back the library loaded before
+    /// instead of this file. Plugins are never unloaded anyway, so the descriptor lives as long.
+    pub fn into_load_path(self) -> PathBuf {
+        let path = self.load_path();
+        std::mem::forget(self.file);
+        path
+    }
+
     /// The path the file was found at (for messages).
     pub fn path(&self) -> &Path {
         &self.path
