@@ -71,7 +71,7 @@ pub fn base_command() -> Command {
         .disable_help_subcommand(true)
         .allow_external_subcommands(true)
         .external_subcommand_value_parser(clap::value_parser!(OsString))
-        .args(global_args())
+        .args(global_args().map(|arg| arg.global(true)))
         .arg(
             Arg::new("help")
                 .long("help")

@@ -1,1 +1,152 @@
-//! placeholder
+//! Helpers for the end-to-end tests: the built binary, the built fixture plugins, and sandboxes
+//! (a `--root` tree plus a plugin directory) whose every ancestor passes the host's trust checks.
+//!
+//! The binary and fixtures come from `cargo build --workspace` (the README's test command runs it
+//! first); the tests never rebuild anything themselves.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+/// `target/debug` (or `$CARGO_TARGET_DIR/debug`).
+pub fn build_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    fs::canonicalize(target)
+        .expect("the target directory exists")
+        .join("debug")
+}
+
+fn built(file: &str) -> PathBuf {
+    let path = build_dir().join(file);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` first",
+        path.display()
+    );
+    path
+}
+
+/// The built `carbonio-mesh`.
+pub fn binary() -> PathBuf {
+    built("carbonio-mesh")
+}
+
+/// The built fixture plugin `name` (see tests/fixture-plugins/README.md).
+pub fn fixture(name: &str) -> PathBuf {
+    built(&format!("libfixture_{}.so", name.replace('-', "_")))
+}
+
+/// A temporary `--root` tree and plugin directory, removed on drop.
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        // Not under /tmp: a world-writable ancestor would (rightly) make every plugin refused.
+        let base = build_dir().join("e2e");
+        fs::create_dir_all(&base).unwrap();
+        let dir = tempfile::tempdir_in(&base).unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let sandbox = Sandbox { dir };
+        for sub in ["root", "plugins"] {
+            fs::create_dir(sandbox.dir.path().join(sub)).unwrap();
+        }
+        sandbox
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// The `--plugin-dir` directory.
+    pub fn plugin_dir(&self) -> PathBuf {
+        self.dir.path().join("plugins")
+    }
+
+    /// `/usr/lib/carbonio-mesh/plugins` under the root, created.
+    pub fn vendor_dir(&self) -> PathBuf {
+        self.make_dir("usr/lib/carbonio-mesh/plugins")
+    }
+
+    /// `/usr/local/lib/carbonio-mesh/plugins` under the root, created.
+    pub fn site_dir(&self) -> PathBuf {
+        self.make_dir("usr/local/lib/carbonio-mesh/plugins")
+    }
+
+    /// A directory under the root, created with mode 0755 all the way down.
+    pub fn make_dir(&self, system_path: &str) -> PathBuf {
+        let mut path = self.root();
+        for part in system_path.split('/').filter(|p| !p.is_empty()) {
+            path.push(part);
+            if !path.exists() {
+                fs::create_dir(&path).unwrap();
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+            }
+        }
+        path
+    }
+
+    /// A path under the root.
+    pub fn path(&self, system_path: &str) -> PathBuf {
+        self.root().join(system_path.trim_start_matches('/'))
+    }
+
+    /// Copies fixture `fixture` into `dir` as `<name>.so`, mode 0755.
+    pub fn install(&self, fixture_name: &str, dir: &Path, name: &str) -> PathBuf {
+        let path = dir.join(format!("{name}.so"));
+        fs::copy(fixture(fixture_name), &path).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    /// `carbonio-mesh --root ROOT` with a clean environment, searching only the sandbox.
+    pub fn bare_cmd(&self) -> Command {
+        let mut cmd = Command::new(binary());
+        cmd.env_remove("CARBONIO_MESH_PLUGIN_DIR")
+            .env_remove("RUST_LOG")
+            .env_remove("NO_COLOR")
+            .arg("--root")
+            .arg(self.root());
+        cmd
+    }
+
+    /// [`Sandbox::bare_cmd`] plus `--plugin-dir` pointing at the sandbox's plugin directory.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = self.bare_cmd();
+        cmd.arg("--plugin-dir").arg(self.plugin_dir());
+        cmd
+    }
+}
+
+/// Standard output of a successful run, as text.
+pub fn stdout_of(cmd: &mut Command) -> String {
+    let output = cmd.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{:?} failed: {}",
+        cmd,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// (exit code, stdout, stderr) of a run.
+pub fn run(cmd: &mut Command) -> (i32, String, String) {
+    let output = cmd.output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
