@@ -218,3 +218,26 @@ mod tests {
         assert!(load(&paths).is_err());
     }
 }
+
+#[cfg(test)]
+mod vendor_file_tests {
+    use super::*;
+
+    /// The vendor file the package installs spells out exactly the built-in defaults.
+    #[test]
+    fn the_packaged_vendor_config_parses_and_matches_the_defaults() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("usr/lib/carbonio-mesh");
+        std::fs::create_dir_all(&target).unwrap();
+        let packaged = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/deb/config.toml");
+        std::fs::copy(packaged, target.join("config.toml")).unwrap();
+        let config = load(&SystemPaths::new(Some(root.path().to_owned()))).unwrap();
+        assert_eq!(
+            Config {
+                sources: Vec::new(),
+                ..config
+            },
+            Config::default()
+        );
+    }
+}

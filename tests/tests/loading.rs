@@ -199,7 +199,8 @@ fn running_a_command_loads_only_that_plugins_file() {
 
 #[test]
 fn unsafe_plugin_files_are_refused_with_the_reason_and_fix() {
-    let cases: [(&str, fn(&std::path::Path), &str); 4] = [
+    type Spoil = fn(&std::path::Path);
+    let cases: [(&str, Spoil, &str); 4] = [
         (
             "group-writable",
             |p| fs::set_permissions(p, fs::Permissions::from_mode(0o775)).unwrap(),

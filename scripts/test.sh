@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian 12 machine: installs what it needs, checks formatting
+# and lints, builds everything (product and fixture plugins), runs every test. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+ensure_packages build-essential pkg-config
+ensure_rust_components
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+# The end-to-end tests drive the built binary and the built fixture plugins.
+cargo build --workspace --locked
+cargo test --workspace --locked
