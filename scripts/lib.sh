@@ -20,3 +20,23 @@ ensure_rust_components() {
     cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
     cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 }
+
+# trusted_scratch_dir: prints a directory for test sandboxes whose every ancestor passes the
+# plugin trust checks (owned by root or us, not group/world writable). The build tree when it
+# qualifies, else a cache directory in $HOME (a checkout under /tmp would not).
+trusted_scratch_dir() {
+    local candidate dir mode owner ok
+    for candidate in "$PWD/target" "${HOME:-/root}/.cache/carbonio-mesh-tests"; do
+        mkdir -p "$candidate" && chmod 0755 "$candidate" || continue
+        dir=$(realpath "$candidate") ok=1
+        while :; do
+            read -r owner mode < <(stat -c '%u %a' "$dir")
+            if { [ "$owner" -ne 0 ] && [ "$owner" -ne "$(id -u)" ]; } || (( 8#$mode & 8#022 )); then ok=0; break; fi
+            [ "$dir" = / ] && break
+            dir=$(dirname "$dir")
+        done
+        [ "$ok" -eq 1 ] && { realpath "$candidate"; return 0; }
+    done
+    echo "no directory fit for plugin trust tests: move the checkout out of a group/world-writable directory" >&2
+    return 1
+}

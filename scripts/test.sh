@@ -12,4 +12,7 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The end-to-end tests drive the built binary and the built fixture plugins.
 cargo build --workspace --locked
+# The tests build plugin directories that must pass the trust checks (see tests/src/lib.rs).
+CARBONIO_MESH_TEST_DIR=$(trusted_scratch_dir)
+export CARBONIO_MESH_TEST_DIR
 cargo test --workspace --locked

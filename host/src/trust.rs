@@ -323,9 +323,13 @@ mod tests {
     use std::fs;
     use std::os::unix::fs::{symlink, PermissionsExt};
 
-    /// A scratch directory whose ancestors pass the checks (`/tmp` is world-writable and would not).
+    /// A scratch directory whose ancestors pass the checks (`/tmp` is world-writable and would
+    /// not): `CARBONIO_MESH_TEST_DIR` as chosen by scripts/test.sh, else the target directory.
     fn scratch() -> tempfile::TempDir {
-        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/trust-tests");
+        let base = match std::env::var_os("CARBONIO_MESH_TEST_DIR") {
+            Some(dir) => PathBuf::from(dir).join("trust-tests"),
+            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/trust-tests"),
+        };
         fs::create_dir_all(&base).unwrap();
         let dir = tempfile::tempdir_in(fs::canonicalize(base).unwrap()).unwrap();
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();

@@ -40,6 +40,17 @@ pub fn fixture(name: &str) -> PathBuf {
     built(&format!("libfixture_{}.so", name.replace('-', "_")))
 }
 
+/// Where sandboxes go: `CARBONIO_MESH_TEST_DIR` (chosen by scripts/test.sh), else the target
+/// directory. Never /tmp: a world-writable ancestor would (rightly) make every plugin refused.
+fn scratch_base() -> PathBuf {
+    let base = match std::env::var_os("CARBONIO_MESH_TEST_DIR") {
+        Some(dir) => PathBuf::from(dir).join("e2e"),
+        None => build_dir().join("e2e"),
+    };
+    fs::create_dir_all(&base).unwrap();
+    base
+}
+
 /// A temporary `--root` tree and plugin directory, removed on drop.
 pub struct Sandbox {
     dir: tempfile::TempDir,
@@ -53,8 +64,7 @@ impl Default for Sandbox {
 
 impl Sandbox {
     pub fn new() -> Self {
-        // Not under /tmp: a world-writable ancestor would (rightly) make every plugin refused.
-        let base = build_dir().join("e2e");
+        let base = scratch_base();
         fs::create_dir_all(&base).unwrap();
         let dir = tempfile::tempdir_in(&base).unwrap();
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
