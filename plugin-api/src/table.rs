@@ -1,6 +1,6 @@
-//! The column layout of the Consul CLI (ryanuber/columnize with two spaces of glue): every column
-//! but the last is padded to its widest cell, columns are joined by two spaces, and trailing
-//! blanks are trimmed, so an empty last cell leaves no spaces behind.
+//! The column layout of the Consul CLI (ryanuber/columnize v2.1.0, glue of two spaces): every
+//! column but the last is padded to its widest cell and columns are joined by two spaces. Like
+//! columnize, nothing else is trimmed: an empty last cell leaves the padding and glue before it.
 
 /// Rows of cells rendered like `consul members` or `consul catalog nodes`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,7 +55,7 @@ impl Table {
                     line.extend(std::iter::repeat_n(' ', pad));
                 }
             }
-            out.push_str(line.trim_end());
+            out.push_str(&line);
             out.push('\n');
         }
         out
@@ -80,11 +80,11 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_last_cell_leaves_no_trailing_spaces() {
+    fn an_empty_last_cell_keeps_padding_and_glue_like_columnize() {
         let mut table = Table::headless();
         table.push(["carbonio-proxy", "http,https"]);
         table.push(["consul", ""]);
-        assert_eq!(table.render(), "carbonio-proxy  http,https\nconsul\n");
+        assert_eq!(table.render(), "carbonio-proxy  http,https\nconsul          \n");
     }
 
     #[test]
