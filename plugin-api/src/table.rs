@@ -84,7 +84,10 @@ mod tests {
         let mut table = Table::headless();
         table.push(["carbonio-proxy", "http,https"]);
         table.push(["consul", ""]);
-        assert_eq!(table.render(), "carbonio-proxy  http,https\nconsul          \n");
+        assert_eq!(
+            table.render(),
+            "carbonio-proxy  http,https\nconsul          \n"
+        );
     }
 
     #[test]

@@ -1,0 +1,68 @@
+//! `consul-double`: serves a model cluster on loopback until killed (for the demo and benchmarks).
+//!
+//! `consul-double [--listen 127.0.0.1:0] [--cluster fixture|generated:SERVERS,CLIENTS,FAILED]`
+//! prints the URL it listens on, one line, then serves.
+
+use std::io::Write;
+
+use consul_double::{Cluster, Double};
+
+fn cluster_from(spec: &str) -> Result<Cluster, String> {
+    if spec == "fixture" {
+        return Ok(Cluster::fixture());
+    }
+    let counts = spec
+        .strip_prefix("generated:")
+        .ok_or_else(|| format!("unknown cluster '{spec}'"))?;
+    let numbers: Vec<usize> = counts
+        .split(',')
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{spec}: {e}"))?;
+    match numbers.as_slice() {
+        [servers, clients, failed] if failed <= clients => {
+            Ok(Cluster::generated(*servers, *clients, *failed))
+        }
+        _ => Err(format!(
+            "{spec}: expected generated:SERVERS,CLIENTS,FAILED with FAILED <= CLIENTS"
+        )),
+    }
+}
+
+fn main() {
+    let mut listen = "127.0.0.1:0".to_owned();
+    let mut cluster = "fixture".to_owned();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next()) {
+            ("--listen", Some(value)) => listen = value,
+            ("--cluster", Some(value)) => cluster = value,
+            _ => {
+                eprintln!(
+                    "usage: consul-double [--listen ADDR] [--cluster fixture|generated:S,C,F]"
+                );
+                std::process::exit(2);
+            }
+        }
+    }
+    if !listen.starts_with("127.")
+        && !listen.starts_with("[::1]")
+        && !listen.starts_with("localhost")
+    {
+        eprintln!("consul-double: listens on loopback only, not {listen}");
+        std::process::exit(2);
+    }
+    let cluster = cluster_from(&cluster).unwrap_or_else(|e| {
+        eprintln!("consul-double: {e}");
+        std::process::exit(2);
+    });
+    let double = Double::start_on(&listen, cluster).unwrap_or_else(|e| {
+        eprintln!("consul-double: cannot listen on {listen}: {e}");
+        std::process::exit(1);
+    });
+    println!("{}", double.url());
+    let _ = std::io::stdout().flush();
+    loop {
+        std::thread::park();
+    }
+}

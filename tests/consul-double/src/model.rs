@@ -1,0 +1,316 @@
+//! The cluster the double answers for: nodes (servers and clients, with a serf status), services
+//! registered on them, the raft leader, and ACL tokens. Tests build one and change it; the
+//! endpoints render it the way Consul 1.9.3 would.
+
+use std::collections::BTreeMap;
+
+/// Serf member status (`serf.MemberStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Alive = 1,
+    Leaving = 2,
+    Left = 3,
+    Failed = 4,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Server,
+    Client,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub name: String,
+    pub id: String,
+    pub address: String,
+    pub role: Role,
+    pub status: Status,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+/// The sidecar part of a Connect proxy registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyOf {
+    pub destination_service: String,
+    pub local_port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub node: String,
+    pub id: String,
+    pub name: String,
+    pub tags: Vec<String>,
+    pub address: String,
+    pub port: u16,
+    pub meta: Option<BTreeMap<String, String>>,
+    /// Set for a `connect-proxy` sidecar.
+    pub proxy_of: Option<ProxyOf>,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub accessor: String,
+    pub secret: String,
+    pub description: String,
+    /// `(policy id, policy name)`; `global-management` grants everything.
+    pub policies: Vec<(String, String)>,
+    pub create_time: String,
+    pub hash: String,
+    pub create_index: u64,
+}
+
+impl Token {
+    pub fn is_management(&self) -> bool {
+        self.policies
+            .iter()
+            .any(|(_, name)| name == "global-management")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    pub datacenter: String,
+    /// In Go map order as the fixture shows it; the CLI sorts.
+    pub nodes: Vec<Node>,
+    pub services: Vec<Service>,
+    /// Name of the raft leader, if there is one.
+    pub leader: Option<String>,
+    pub acl_enabled: bool,
+    pub tokens: Vec<Token>,
+    /// The raft index ACL bootstrapping happened at (`reset index: N`).
+    pub bootstrap_index: u64,
+    /// The node whose agent answers (a client agent answers `null` to `?wan=1`).
+    pub local_node: String,
+    pub catalog_index: u64,
+}
+
+pub const BUILD: &str = "1.9.3:f55da930";
+pub const VERSION: &str = "1.9.3";
+
+impl Cluster {
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    pub fn servers(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| n.role == Role::Server)
+    }
+
+    pub fn token(&self, secret: &str) -> Option<&Token> {
+        self.tokens.iter().find(|t| t.secret == secret)
+    }
+
+    /// The five-node cluster of `../shared/fixtures/consul/README.md`, in the fixtures' order.
+    pub fn fixture() -> Self {
+        let node = |name: &str, id: &str, address: &str, role, create, modify| Node {
+            name: name.into(),
+            id: id.into(),
+            address: address.into(),
+            role,
+            status: Status::Alive,
+            create_index: create,
+            modify_index: modify,
+        };
+        let mut cluster = Cluster {
+            datacenter: "dc1".into(),
+            nodes: vec![
+                node(
+                    "srv2.example.com",
+                    "ec748baa-ffbf-ee99-35ef-37ced87c808e",
+                    "192.168.56.102",
+                    Role::Server,
+                    0,
+                    0,
+                ),
+                node(
+                    "mail.example.com",
+                    "f1c36ec8-cfd8-a65b-ef16-945585b61781",
+                    "192.168.56.110",
+                    Role::Client,
+                    36,
+                    38,
+                ),
+                node(
+                    "srv1.example.com",
+                    "8f76e2ee-c32c-f84c-8e45-86e739064f27",
+                    "192.168.56.101",
+                    Role::Server,
+                    0,
+                    0,
+                ),
+                node(
+                    "proxy.example.com",
+                    "8bf45562-d74f-8033-bc36-279dd81a48e7",
+                    "192.168.56.111",
+                    Role::Client,
+                    0,
+                    0,
+                ),
+                node(
+                    "srv3.example.com",
+                    "47a8528e-58d0-e18e-3bf6-ba3742b62e48",
+                    "192.168.56.103",
+                    Role::Server,
+                    0,
+                    0,
+                ),
+            ],
+            services: Vec::new(),
+            leader: Some("srv1.example.com".into()),
+            acl_enabled: true,
+            tokens: vec![Token {
+                accessor: "15e8da5d-24b1-a6b5-cb5f-ab7a7fdbe57a".into(),
+                secret: "260570b8-e9af-05cf-9513-c03866285b98".into(),
+                description: "Bootstrap Token (Global Management)".into(),
+                policies: vec![(
+                    "00000000-0000-0000-0000-000000000001".into(),
+                    "global-management".into(),
+                )],
+                create_time: "2021-03-04T09:15:42.812345678Z".into(),
+                hash: "jS0eM9TUWptYhPkrat1yLaS8dIcS3NIJz4ZDDmmBsxA=".into(),
+                create_index: 908,
+            }],
+            bootstrap_index: 908,
+            local_node: "srv1.example.com".into(),
+            catalog_index: 450,
+        };
+        cluster.set_indices_from_fixture();
+        cluster.services = vec![
+            consul_service("srv1.example.com", 10),
+            consul_service("srv2.example.com", 14),
+            consul_service("srv3.example.com", 18),
+            Service {
+                node: "mail.example.com".into(),
+                id: "carbonio-mailbox".into(),
+                name: "carbonio-mailbox".into(),
+                tags: vec!["primary".into(), "mailbox".into()],
+                address: String::new(),
+                port: 8080,
+                meta: None,
+                proxy_of: None,
+                create_index: 412,
+                modify_index: 412,
+            },
+            Service {
+                node: "mail.example.com".into(),
+                id: "carbonio-mailbox-sidecar-proxy".into(),
+                name: "carbonio-mailbox-sidecar-proxy".into(),
+                tags: vec!["primary".into(), "mailbox".into()],
+                address: String::new(),
+                port: 21000,
+                meta: None,
+                proxy_of: Some(ProxyOf {
+                    destination_service: "carbonio-mailbox".into(),
+                    local_port: 8080,
+                }),
+                create_index: 413,
+                modify_index: 413,
+            },
+            Service {
+                node: "proxy.example.com".into(),
+                id: "carbonio-proxy".into(),
+                name: "carbonio-proxy".into(),
+                tags: vec!["https".into(), "http".into()],
+                address: "192.168.56.111".into(),
+                port: 443,
+                meta: None,
+                proxy_of: None,
+                create_index: 450,
+                modify_index: 450,
+            },
+        ];
+        cluster
+    }
+
+    fn set_indices_from_fixture(&mut self) {
+        for (name, create, modify) in [
+            ("srv1.example.com", 9, 11),
+            ("srv2.example.com", 12, 15),
+            ("srv3.example.com", 13, 17),
+            ("mail.example.com", 36, 38),
+            ("proxy.example.com", 41, 43),
+        ] {
+            if let Some(node) = self.nodes.iter_mut().find(|n| n.name == name) {
+                node.create_index = create;
+                node.modify_index = modify;
+            }
+        }
+    }
+
+    /// A generated cluster: `servers` servers, `clients` clients of which `failed` are failed.
+    /// Names `srvN.mesh.test`, `nodeN.mesh.test`; addresses in 10.x (never contacted: data only).
+    pub fn generated(servers: usize, clients: usize, failed: usize) -> Self {
+        let mut nodes = Vec::with_capacity(servers + clients);
+        for i in 0..servers + clients {
+            let server = i < servers;
+            let n = if server { i + 1 } else { i - servers + 1 };
+            nodes.push(Node {
+                name: if server {
+                    format!("srv{n}.mesh.test")
+                } else {
+                    format!("node{n}.mesh.test")
+                },
+                id: format!("{:08x}-0000-4000-8000-{:012x}", i + 1, i + 1),
+                address: format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255),
+                role: if server { Role::Server } else { Role::Client },
+                status: if !server && i - servers < failed {
+                    Status::Failed
+                } else {
+                    Status::Alive
+                },
+                create_index: 10 + i as u64,
+                modify_index: 10 + i as u64,
+            });
+        }
+        let services = nodes
+            .iter()
+            .filter(|n| n.role == Role::Server)
+            .map(|n| consul_service(&n.name, n.create_index))
+            .collect();
+        Cluster {
+            datacenter: "dc1".into(),
+            leader: nodes.first().map(|n| n.name.clone()),
+            local_node: nodes.first().map(|n| n.name.clone()).unwrap_or_default(),
+            nodes,
+            services,
+            acl_enabled: true,
+            tokens: Cluster::fixture().tokens,
+            bootstrap_index: 908,
+            catalog_index: 100,
+        }
+    }
+}
+
+/// The `consul` service every server registers (`agent/consul/leader.go`).
+fn consul_service(node: &str, index: u64) -> Service {
+    let meta = [
+        ("non_voter", "false"),
+        ("raft_version", "3"),
+        ("read_replica", "false"),
+        ("serf_protocol_current", "2"),
+        ("serf_protocol_max", "5"),
+        ("serf_protocol_min", "1"),
+        ("version", VERSION),
+    ];
+    Service {
+        node: node.into(),
+        id: "consul".into(),
+        name: "consul".into(),
+        tags: Vec::new(),
+        address: String::new(),
+        port: 8300,
+        meta: Some(
+            meta.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        ),
+        proxy_of: None,
+        create_index: index,
+        modify_index: index,
+    }
+}

@@ -1,0 +1,431 @@
+//! The HTTP side: routes, ACL filtering, Consul's headers and error texts.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
+
+use tiny_http::{Header, Method, Request, Response, Server};
+
+use crate::model::{Cluster, Role};
+use crate::wire;
+
+/// A running double on loopback. Dropping it stops the server.
+pub struct Double {
+    addr: SocketAddr,
+    state: Arc<Mutex<Cluster>>,
+    log: Arc<Mutex<Vec<String>>>,
+    server: Arc<Server>,
+    workers: Vec<thread::JoinHandle<()>>,
+}
+
+impl Double {
+    /// Serves `cluster` on `127.0.0.1` at a free port.
+    pub fn start(cluster: Cluster) -> io::Result<Double> {
+        Double::start_on("127.0.0.1:0", cluster)
+    }
+
+    pub fn start_on(listen: &str, cluster: Cluster) -> io::Result<Double> {
+        let server = Arc::new(Server::http(listen).map_err(io::Error::other)?);
+        let addr = server
+            .server_addr()
+            .to_ip()
+            .ok_or_else(|| io::Error::other("not an IP listener"))?;
+        let state = Arc::new(Mutex::new(cluster));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let workers = (0..4)
+            .map(|_| {
+                let (server, state, log) = (server.clone(), state.clone(), log.clone());
+                thread::spawn(move || {
+                    while let Ok(request) = server.recv() {
+                        serve(&state, &log, request);
+                    }
+                })
+            })
+            .collect();
+        Ok(Double {
+            addr,
+            state,
+            log,
+            server,
+            workers,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The model, to inspect or change.
+    pub fn cluster(&self) -> MutexGuard<'_, Cluster> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every request received so far, as `METHOD /path?query`.
+    pub fn requests(&self) -> Vec<String> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Drop for Double {
+    fn drop(&mut self) {
+        self.server.unblock();
+        for _ in 0..self.workers.len() {
+            self.server.unblock();
+        }
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// One answer: status, body, and whether it is JSON.
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+    json: bool,
+    /// `/v1/catalog/*` and `/v1/acl/token/self` carry the blocking-query headers.
+    blocking: bool,
+    allow: Option<&'static str>,
+}
+
+fn error(status: u16, text: impl Into<String>) -> Answer {
+    Answer {
+        status,
+        body: text.into().into_bytes(),
+        json: false,
+        blocking: false,
+        allow: None,
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T, pretty: bool) -> Answer {
+    Answer {
+        status: 200,
+        body: wire::encode(value, pretty),
+        json: true,
+        blocking: false,
+        allow: None,
+    }
+}
+
+fn empty() -> Answer {
+    Answer {
+        status: 200,
+        body: Vec::new(),
+        json: false,
+        blocking: false,
+        allow: None,
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                {
+                    Some(byte) => {
+                        out.push(byte);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Who sent the request, by its token.
+enum Caller {
+    Anonymous,
+    Unknown,
+    Known,
+}
+
+fn caller(cluster: &Cluster, token: Option<&str>) -> Caller {
+    match token.filter(|t| !t.is_empty()) {
+        None => Caller::Anonymous,
+        Some(secret) => match cluster.token(secret) {
+            Some(_) => Caller::Known,
+            None => Caller::Unknown,
+        },
+    }
+}
+
+fn serve(state: &Mutex<Cluster>, log: &Mutex<Vec<String>>, request: Request) {
+    let method = request.method().clone();
+    let target = request.url().to_owned();
+    log.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(format!("{method} {target}"));
+    let token = request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("X-Consul-Token"))
+        .map(|h| h.value.as_str().to_owned());
+    let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
+    let query: BTreeMap<String, String> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect();
+    let token = token.or_else(|| query.get("token").cloned());
+    let segments: Vec<String> = path.split('/').skip(1).map(percent_decode).collect();
+    let cluster = state.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let answer = route(&cluster, &method, &segments, &query, token.as_deref());
+    respond(&cluster, &query, request, answer);
+}
+
+fn respond(cluster: &Cluster, query: &BTreeMap<String, String>, request: Request, answer: Answer) {
+    let mut response = Response::from_data(answer.body).with_status_code(answer.status);
+    let mut add = |name: &str, value: &str| {
+        response.add_header(
+            Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("valid header"),
+        );
+    };
+    if answer.json {
+        add("Content-Type", "application/json");
+    } else if answer.status != 200 {
+        add("Content-Type", "text/plain; charset=utf-8");
+    }
+    add("Vary", "Accept-Encoding");
+    add(
+        "X-Consul-Default-Acl-Policy",
+        if cluster.acl_enabled { "deny" } else { "allow" },
+    );
+    if answer.blocking {
+        add("X-Consul-Index", &cluster.catalog_index.max(1).to_string());
+        add(
+            "X-Consul-Knownleader",
+            if cluster.leader.is_some() {
+                "true"
+            } else {
+                "false"
+            },
+        );
+        add("X-Consul-Lastcontact", "0");
+        let consistency = if query.contains_key("stale") {
+            "stale"
+        } else {
+            "leader"
+        };
+        add("X-Consul-Effective-Consistency", consistency);
+    }
+    if let Some(allow) = answer.allow {
+        add("Allow", allow);
+    }
+    let _ = request.respond(response);
+}
+
+fn route(
+    cluster: &Cluster,
+    method: &Method,
+    segments: &[String],
+    query: &BTreeMap<String, String>,
+    token: Option<&str>,
+) -> Answer {
+    let pretty = query.contains_key("pretty");
+    let parts: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let expect = |wanted: Method| -> Option<Answer> {
+        (*method != wanted && *method != Method::Options).then(|| Answer {
+            allow: Some(if wanted == Method::Get {
+                "GET,OPTIONS"
+            } else {
+                "OPTIONS,PUT"
+            }),
+            ..error(405, format!("method {method} not allowed"))
+        })
+    };
+    if query.contains_key("stale") && query.contains_key("consistent") {
+        return error(
+            400,
+            "Cannot specify ?stale with ?consistent, conflicting semantics.",
+        );
+    }
+    if query
+        .get("dc")
+        .is_some_and(|dc| !dc.is_empty() && *dc != cluster.datacenter)
+    {
+        return error(500, "No path to datacenter");
+    }
+    let who = caller(cluster, token);
+    let can_read = match who {
+        Caller::Unknown => return error(403, "ACL not found"),
+        Caller::Known => true,
+        Caller::Anonymous => !cluster.acl_enabled,
+    };
+    match parts.as_slice() {
+        ["v1", "status", "leader"] => expect(Method::Get).unwrap_or_else(|| {
+            let leader = cluster
+                .leader
+                .as_deref()
+                .and_then(|name| cluster.node(name));
+            json(
+                &leader
+                    .map(|n| format!("{}:8300", n.address))
+                    .unwrap_or_default(),
+                pretty,
+            )
+        }),
+        ["v1", "status", "peers"] => expect(Method::Get).unwrap_or_else(|| {
+            let mut servers: Vec<_> = cluster.servers().collect();
+            servers.sort_by(|a, b| a.name.cmp(&b.name));
+            json(
+                &servers
+                    .iter()
+                    .map(|n| format!("{}:8300", n.address))
+                    .collect::<Vec<_>>(),
+                pretty,
+            )
+        }),
+        ["v1", "agent", "members"] => expect(Method::Get).unwrap_or_else(|| {
+            let wan = query.get("wan").is_some_and(|v| v != "0" && v != "false");
+            if wan && query.get("segment").is_some_and(|s| !s.is_empty()) {
+                return error(400, "Cannot provide a segment with wan=true");
+            }
+            let local_is_server = cluster
+                .node(&cluster.local_node)
+                .is_some_and(|n| n.role == Role::Server);
+            if wan && !local_is_server {
+                return json(&serde_json::Value::Null, pretty);
+            }
+            // Default policy deny: members an anonymous caller may not read are filtered out.
+            let members: Vec<_> = cluster
+                .nodes
+                .iter()
+                .filter(|_| can_read)
+                .filter(|n| !wan || n.role == Role::Server)
+                .map(|n| wire::member(cluster, n, wan))
+                .collect();
+            json(&members, pretty)
+        }),
+        ["v1", "catalog", rest @ ..] => expect(Method::Get).unwrap_or_else(|| {
+            if cluster.leader.is_none() && !query.contains_key("stale") {
+                return error(500, "No cluster leader");
+            }
+            Answer {
+                blocking: true,
+                ..catalog(cluster, rest, can_read, pretty)
+            }
+        }),
+        ["v1", "acl", "token", "self"] => expect(Method::Get).unwrap_or_else(|| {
+            if !cluster.acl_enabled {
+                return error(401, "ACL support disabled");
+            }
+            match token.and_then(|secret| cluster.token(secret)) {
+                Some(found) => Answer {
+                    blocking: true,
+                    ..json(&wire::acl_token(found), pretty)
+                },
+                None => error(403, "ACL not found"),
+            }
+        }),
+        _ => Answer {
+            status: 404,
+            ..empty_with("404 page not found\n")
+        },
+    }
+}
+
+fn empty_with(text: &str) -> Answer {
+    Answer {
+        body: text.as_bytes().to_vec(),
+        ..empty()
+    }
+}
+
+fn catalog<'a>(cluster: &'a Cluster, rest: &[&str], can_read: bool, pretty: bool) -> Answer {
+    let mut nodes: Vec<_> = cluster.nodes.iter().filter(|_| can_read).collect();
+    nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    fn services_on<'a>(
+        cluster: &'a Cluster,
+        node: &'a str,
+    ) -> impl Iterator<Item = &'a crate::model::Service> {
+        cluster.services.iter().filter(move |s| s.node == node)
+    }
+    let services_of = |node: &'a str| services_on(cluster, node);
+    match rest {
+        ["nodes"] => json(
+            &nodes
+                .iter()
+                .map(|n| wire::catalog_node(cluster, n))
+                .collect::<Vec<_>>(),
+            pretty,
+        ),
+        ["services"] => {
+            let mut by_name: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            for node in &nodes {
+                for service in services_of(&node.name) {
+                    let tags = by_name.entry(&service.name).or_default();
+                    for tag in &service.tags {
+                        if !tags.contains(&tag.as_str()) {
+                            tags.push(tag);
+                        }
+                    }
+                }
+            }
+            json(&by_name, pretty)
+        }
+        ["node", name] => match nodes.iter().find(|n| n.name == *name) {
+            Some(node) => json(
+                &wire::NodeServices {
+                    node: wire::catalog_node(cluster, node),
+                    services: services_of(&node.name)
+                        .map(|s| (s.id.clone(), wire::node_service(s)))
+                        .collect(),
+                },
+                pretty,
+            ),
+            None => json(&serde_json::Value::Null, pretty),
+        },
+        ["node-services", name] => {
+            let node = nodes.iter().find(|n| n.name == *name);
+            let mut services: Vec<_> = node
+                .map(|n| services_of(&n.name).collect())
+                .unwrap_or_default();
+            services.sort_by(|a, b| a.id.cmp(&b.id));
+            json(
+                &wire::NodeServiceList {
+                    node: node.map(|n| wire::catalog_node(cluster, n)),
+                    services: node.map(|_| services.into_iter().map(wire::node_service).collect()),
+                },
+                pretty,
+            )
+        }
+        ["service", name] => {
+            let list: Vec<_> = nodes
+                .iter()
+                .flat_map(|node| {
+                    services_of(&node.name)
+                        .filter(|s| s.name == *name)
+                        .map(|s| wire::service_node(cluster, node, s))
+                })
+                .collect();
+            json(&list, pretty)
+        }
+        _ => Answer {
+            status: 404,
+            ..empty_with("404 page not found\n")
+        },
+    }
+}

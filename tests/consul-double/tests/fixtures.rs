@@ -1,0 +1,314 @@
+//! The double against every file of ../shared/fixtures/consul that it serves: bodies byte for
+//! byte (order-insensitive only where Consul's own order is Go map order), status codes, error
+//! texts, encodings and headers.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+
+use consul_double::{Cluster, Double, Status};
+use serde_json::Value;
+
+const TOKEN: &str = "260570b8-e9af-05cf-9513-c03866285b98";
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/consul")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).unwrap()
+    }
+}
+
+fn request(double: &Double, method: &str, target: &str, token: Option<&str>) -> Reply {
+    let mut stream = TcpStream::connect(double.addr()).unwrap();
+    let token = token
+        .map(|t| format!("X-Consul-Token: {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "{method} {target} HTTP/1.0\r\nHost: consul\r\n{token}\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+fn get(double: &Double, target: &str) -> Reply {
+    request(double, "GET", target, Some(TOKEN))
+}
+
+fn assert_same_bytes(reply: &Reply, file: &str) {
+    assert_eq!(
+        reply.text(),
+        String::from_utf8(fixture(file)).unwrap(),
+        "{file}"
+    );
+}
+
+fn sorted_by_name(json: &[u8]) -> Vec<Value> {
+    let mut members: Vec<Value> = serde_json::from_slice(json).unwrap();
+    members.sort_by(|a, b| a["Name"].as_str().cmp(&b["Name"].as_str()));
+    members
+}
+
+#[test]
+fn json_bodies_match_the_fixtures() {
+    let double = Double::start(Cluster::fixture()).unwrap();
+    for (target, file) in [
+        ("/v1/status/leader?pretty", "v1_status_leader.json"),
+        ("/v1/status/peers?pretty", "v1_status_peers.json"),
+        (
+            "/v1/agent/members?segment=_all&pretty",
+            "v1_agent_members.json",
+        ),
+        ("/v1/catalog/nodes?pretty", "v1_catalog_nodes.json"),
+        (
+            "/v1/catalog/node/mail.example.com?pretty",
+            "v1_catalog_node_mail.example.com.json",
+        ),
+        (
+            "/v1/catalog/node/proxy.example.com?pretty",
+            "v1_catalog_node_proxy.example.com.json",
+        ),
+        (
+            "/v1/catalog/node/srv1.example.com?pretty",
+            "v1_catalog_node_srv1.example.com.json",
+        ),
+        (
+            "/v1/catalog/node/UNKNOWN?pretty",
+            "v1_catalog_node_UNKNOWN.json",
+        ),
+        (
+            "/v1/catalog/node-services/mail.example.com?pretty",
+            "v1_catalog_node-services_mail.example.com.json",
+        ),
+        (
+            "/v1/catalog/node-services/proxy.example.com?pretty",
+            "v1_catalog_node-services_proxy.example.com.json",
+        ),
+        (
+            "/v1/catalog/node-services/srv1.example.com?pretty",
+            "v1_catalog_node-services_srv1.example.com.json",
+        ),
+        (
+            "/v1/catalog/node-services/UNKNOWN?pretty",
+            "v1_catalog_node-services_UNKNOWN.json",
+        ),
+        (
+            "/v1/catalog/service/carbonio-mailbox?pretty",
+            "v1_catalog_service_carbonio-mailbox.json",
+        ),
+        ("/v1/acl/token/self?pretty", "v1_acl_token_self.json"),
+    ] {
+        let reply = get(&double, target);
+        assert_eq!(reply.status, 200, "{target}: {}", reply.text());
+        assert_eq!(
+            reply.header("Content-Type"),
+            Some("application/json"),
+            "{target}"
+        );
+        assert_same_bytes(&reply, file);
+    }
+}
+
+#[test]
+fn map_ordered_bodies_match_as_sets() {
+    let double = Double::start(Cluster::fixture()).unwrap();
+    // WAN members come in Go map order.
+    let reply = get(&double, "/v1/agent/members?wan=1&pretty");
+    assert_eq!(
+        sorted_by_name(&reply.body),
+        sorted_by_name(&fixture("v1_agent_members_wan.json"))
+    );
+    // Tags of /v1/catalog/services are de-duplicated through a Go map: their order is random.
+    let normalize = |json: &[u8]| {
+        let mut services: serde_json::Map<String, Value> = serde_json::from_slice(json).unwrap();
+        for tags in services.values_mut() {
+            tags.as_array_mut()
+                .unwrap()
+                .sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+        }
+        services
+    };
+    let reply = get(&double, "/v1/catalog/services?pretty");
+    assert_eq!(
+        normalize(&reply.body),
+        normalize(&fixture("v1_catalog_services.json"))
+    );
+}
+
+#[test]
+fn the_model_changes_what_is_served() {
+    let double = Double::start(Cluster::fixture()).unwrap();
+    double
+        .cluster()
+        .nodes
+        .iter_mut()
+        .find(|n| n.name == "proxy.example.com")
+        .unwrap()
+        .status = Status::Failed;
+    assert_same_bytes(
+        &get(&double, "/v1/agent/members?segment=_all&pretty"),
+        "v1_agent_members_failed.json",
+    );
+    double.cluster().leader = None;
+    assert_same_bytes(
+        &get(&double, "/v1/status/leader?pretty"),
+        "v1_status_leader_no_leader.json",
+    );
+}
+
+#[test]
+fn compact_without_pretty_and_go_escaping() {
+    let double = Double::start(Cluster::fixture()).unwrap();
+    let reply = get(&double, "/v1/catalog/nodes");
+    let compact = reply.text();
+    assert!(
+        !compact.contains('\n') && !compact.contains("  "),
+        "{compact}"
+    );
+    let parsed: Value = serde_json::from_str(&compact).unwrap();
+    assert_eq!(
+        parsed,
+        serde_json::from_slice::<Value>(&fixture("v1_catalog_nodes.json")).unwrap()
+    );
+    double.cluster().nodes[0].name = "a<b>&c".into();
+    let text = get(&double, "/v1/agent/members").text();
+    assert!(text.contains(r#""Name":"a\u003cb\u003e\u0026c""#), "{text}");
+}
+
+#[test]
+fn error_texts_and_status_codes_match_the_fixtures() {
+    let double = Double::start(Cluster::fixture()).unwrap();
+    let check = |reply: Reply, status: u16, file: &str| {
+        assert_eq!(reply.status, status, "{file}");
+        assert_eq!(
+            reply.header("Content-Type"),
+            Some("text/plain; charset=utf-8"),
+            "{file}"
+        );
+        assert_same_bytes(&reply, file);
+    };
+    check(
+        request(&double, "GET", "/v1/acl/token/self", Some("wrong-token")),
+        403,
+        "error_403_acl_not_found.txt",
+    );
+    check(
+        request(&double, "GET", "/v1/catalog/nodes", Some("wrong-token")),
+        403,
+        "error_403_acl_not_found.txt",
+    );
+    check(
+        get(&double, "/v1/agent/members?wan=1&segment=x"),
+        400,
+        "v1_agent_members_400_segment_with_wan.txt",
+    );
+    check(
+        get(&double, "/v1/catalog/nodes?stale&consistent"),
+        400,
+        "error_400_stale_and_consistent.txt",
+    );
+    check(
+        get(&double, "/v1/catalog/nodes?dc=dc9"),
+        500,
+        "error_500_no_path_to_datacenter.txt",
+    );
+    let reply = request(&double, "PUT", "/v1/status/leader", Some(TOKEN));
+    assert_eq!(reply.status, 405);
+    assert_eq!(reply.text(), "method PUT not allowed");
+    double.cluster().leader = None;
+    check(
+        get(&double, "/v1/catalog/nodes"),
+        500,
+        "error_500_no_cluster_leader.txt",
+    );
+    assert_eq!(
+        get(&double, "/v1/catalog/nodes?stale").status,
+        200,
+        "?stale reads without a leader"
+    );
+    double.cluster().acl_enabled = false;
+    check(
+        get(&double, "/v1/acl/token/self"),
+        401,
+        "v1_acl_401_acl_disabled.txt",
+    );
+}
+
+#[test]
+fn default_deny_filters_anonymous_reads_and_headers_are_set() {
+    let double = Double::start(Cluster::fixture()).unwrap();
+    let reply = request(&double, "GET", "/v1/agent/members", None);
+    assert_eq!((reply.status, reply.text().as_str()), (200, "[]"));
+    assert_eq!(reply.header("X-Consul-Default-Acl-Policy"), Some("deny"));
+    assert_eq!(
+        reply.header("X-Consul-Index"),
+        None,
+        "agent endpoints carry no index"
+    );
+    assert_eq!(
+        request(&double, "GET", "/v1/catalog/services", None).text(),
+        "{}"
+    );
+    let reply = get(&double, "/v1/catalog/nodes");
+    assert_eq!(reply.header("X-Consul-Index"), Some("450"));
+    assert_eq!(reply.header("X-Consul-Knownleader"), Some("true"));
+    assert_eq!(
+        reply.header("X-Consul-Effective-Consistency"),
+        Some("leader")
+    );
+    assert_eq!(reply.header("Vary"), Some("Accept-Encoding"));
+    // The leader needs no token.
+    assert_eq!(
+        request(&double, "GET", "/v1/status/leader", None).text(),
+        "\"192.168.56.101:8300\""
+    );
+    assert_eq!(double.requests().len(), 4);
+}
+
+#[test]
+fn a_client_agent_answers_null_to_wan() {
+    let mut cluster = Cluster::fixture();
+    cluster.local_node = "mail.example.com".into();
+    let double = Double::start(cluster).unwrap();
+    assert_eq!(get(&double, "/v1/agent/members?wan=1").text(), "null");
+}
