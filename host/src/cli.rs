@@ -5,6 +5,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use carbonio_mesh_plugin_api::{ArgKind, ArgSpec, ArgValue, CommandSpec, OutputFormat, Request};
+
+use crate::consul::ConsulFlags;
 use clap::{builder::PossibleValuesParser, Arg, ArgAction, ArgMatches, Command};
 
 const ABOUT: &str = "Operate Carbonio Mesh (Consul as service-discover): leader, catalog, members, credentials, secret regeneration";
@@ -19,9 +21,10 @@ pub struct Globals {
     pub format: OutputFormat,
     pub dry_run: bool,
     pub yes: bool,
+    pub consul: ConsulFlags,
 }
 
-fn global_args() -> [Arg; 7] {
+fn global_args() -> [Arg; 12] {
     [
         Arg::new("plugin-dir")
             .long("plugin-dir")
@@ -58,6 +61,32 @@ fn global_args() -> [Arg; 7] {
             .short('q')
             .action(ArgAction::SetTrue)
             .help("Only print errors on standard error"),
+        Arg::new("http-addr")
+            .long("http-addr")
+            .value_name("URL")
+            .help("Consul agent address [env: CONSUL_HTTP_ADDR] [default: http://127.0.0.1:8500]")
+            .help_heading("Consul"),
+        Arg::new("token")
+            .long("token")
+            .value_name("TOKEN")
+            .help("Consul ACL token; prefer --token-file, argv is visible to all [env: CONSUL_HTTP_TOKEN]")
+            .help_heading("Consul"),
+        Arg::new("token-file")
+            .long("token-file")
+            .value_name("FILE")
+            .value_parser(clap::value_parser!(PathBuf))
+            .help("File whose first line is the Consul ACL token [env: CONSUL_HTTP_TOKEN_FILE]")
+            .help_heading("Consul"),
+        Arg::new("datacenter")
+            .long("datacenter")
+            .value_name("DC")
+            .help("Ask about datacenter DC (?dc=)")
+            .help_heading("Consul"),
+        Arg::new("stale")
+            .long("stale")
+            .action(ArgAction::SetTrue)
+            .help("Let any server answer reads, even without a leader")
+            .help_heading("Consul"),
     ]
 }
 
@@ -117,6 +146,13 @@ pub fn globals_from(matches: &ArgMatches) -> Globals {
         },
         dry_run: matches.get_flag("dry-run"),
         yes: matches.get_flag("yes"),
+        consul: ConsulFlags {
+            http_addr: matches.get_one::<String>("http-addr").cloned(),
+            token: matches.get_one::<String>("token").cloned(),
+            token_file: matches.get_one::<PathBuf>("token-file").cloned(),
+            datacenter: matches.get_one::<String>("datacenter").cloned(),
+            stale: matches.get_flag("stale"),
+        },
     }
 }
 
@@ -136,6 +172,27 @@ impl Globals {
         self.quiet |= after.quiet;
         self.dry_run |= after.dry_run;
         self.yes |= after.yes;
+        for (id, value, later) in [
+            (
+                "http-addr",
+                &mut self.consul.http_addr,
+                after.consul.http_addr,
+            ),
+            ("token", &mut self.consul.token, after.consul.token),
+            (
+                "datacenter",
+                &mut self.consul.datacenter,
+                after.consul.datacenter,
+            ),
+        ] {
+            if given(id) {
+                *value = later;
+            }
+        }
+        if given("token-file") {
+            self.consul.token_file = after.consul.token_file;
+        }
+        self.consul.stale |= after.consul.stale;
         self
     }
 }

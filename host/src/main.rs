@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod consul;
 mod discovery;
 mod error;
 mod inventory;

@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 
 use crate::cli::{self, Globals};
+use crate::consul::{ConsulClient, ConsulSettings};
 use crate::discovery::{self, SearchDir};
 use crate::error::{exit, HostError};
 use crate::inventory;
@@ -179,7 +180,8 @@ fn run_plugin(
     request.interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     request.color = logging::color_allowed(std::io::stdout().is_terminal());
 
-    let context = HostContext::new(name, paths, config, globals.dry_run);
+    let consul = ConsulClient::new(ConsulSettings::resolve(&globals.consul)?);
+    let context = HostContext::new(name, paths, config, globals.dry_run, consul);
     let handle = context.handle();
     let outcome = plugin.invoke(&handle, &request);
     let plan = context.take_plan();

@@ -12,6 +12,7 @@ pub struct ServiceError {
     pub service: String,
     pub kind: ServiceErrorKind,
     pub message: String,
+    pub hint: Option<String>,
 }
 
 impl From<ServiceError> for PluginError {
@@ -20,7 +21,9 @@ impl From<ServiceError> for PluginError {
             ServiceErrorKind::Invalid => ErrorKind::Internal,
             _ => ErrorKind::Operation,
         };
-        PluginError::new(kind, error.message)
+        let mut plugin_error = PluginError::new(kind, error.message);
+        plugin_error.hint = error.hint;
+        plugin_error
     }
 }
 
@@ -41,6 +44,7 @@ impl<'a> Host<'a> {
             service: S::NAME.to_owned(),
             kind,
             message,
+            hint: None,
         };
         let payload = serde_json::to_string(request).map_err(|e| {
             failure(
@@ -56,12 +60,19 @@ impl<'a> Host<'a> {
                 )
             }),
             RResult::RErr(error) => {
-                let ServiceFailure { kind, message } = serde_json::from_str(error.as_str())
-                    .unwrap_or(ServiceFailure {
-                        kind: ServiceErrorKind::Failed,
-                        message: error.into_string(),
-                    });
-                Err(failure(kind, message))
+                let ServiceFailure {
+                    kind,
+                    message,
+                    hint,
+                } = serde_json::from_str(error.as_str()).unwrap_or(ServiceFailure {
+                    kind: ServiceErrorKind::Failed,
+                    message: error.into_string(),
+                    hint: None,
+                });
+                Err(ServiceError {
+                    hint,
+                    ..failure(kind, message)
+                })
             }
         }
     }
@@ -107,6 +118,23 @@ impl<'a> Host<'a> {
         self.call(&services::StatPath {
             path: path.to_owned(),
         })
+    }
+
+    /// One request to Consul (see [`services::ConsulRequest`]).
+    pub fn consul(
+        &self,
+        request: &services::ConsulRequest,
+    ) -> Result<services::ConsulResponse, ServiceError> {
+        self.call(request)
+    }
+
+    /// `GET path` from Consul, decoded into `T`.
+    pub fn consul_get<T: serde::de::DeserializeOwned>(
+        &self,
+        request: &services::ConsulRequest,
+    ) -> Result<T, PluginError> {
+        let response = self.consul(request)?;
+        response.decode().map_err(PluginError::operation)
     }
 
     /// Lists a directory, sorted.

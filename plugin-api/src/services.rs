@@ -266,6 +266,91 @@ impl Service for ListDir {
     type Answer = DirEntries;
 }
 
+/// `consul`: one HTTP request to the Consul agent, with the host's address, token, datacenter,
+/// `--stale`, TLS, timeouts and retries. Answers with statuses other than 2xx and those in
+/// `accept_status` become a [`ServiceFailure`] whose message keeps Consul's own text and says what
+/// to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsulRequest {
+    /// `GET` or `PUT`.
+    pub method: String,
+    /// Path segments, each percent-encoded by the host: `["v1", "catalog", "node", name]`.
+    pub path: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub query: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Error statuses the plugin handles itself (answered, not turned into a failure).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accept_status: Vec<u16>,
+    /// Send no token even when one is configured (for endpoints that need none).
+    #[serde(default)]
+    pub anonymous: bool,
+}
+
+impl ConsulRequest {
+    pub fn get(path: &[&str]) -> Self {
+        ConsulRequest {
+            method: "GET".to_owned(),
+            path: path.iter().map(|s| (*s).to_owned()).collect(),
+            query: Vec::new(),
+            body: None,
+            accept_status: Vec::new(),
+            anonymous: false,
+        }
+    }
+
+    pub fn query(mut self, key: &str, value: &str) -> Self {
+        self.query.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn accept(mut self, status: u16) -> Self {
+        self.accept_status.push(status);
+        self
+    }
+
+    pub fn anonymous(mut self) -> Self {
+        self.anonymous = true;
+        self
+    }
+}
+
+/// Consul's answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConsulResponse {
+    pub status: u16,
+    /// The body, unparsed, when Consul said it is JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<Box<serde_json::value::RawValue>>,
+    /// The body when it is not JSON (error texts are plain text).
+    #[serde(default)]
+    pub text: String,
+    /// `X-Consul-Index` of blocking endpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u64>,
+    /// `X-Consul-Default-ACL-Policy`: `allow` or `deny`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_acl_policy: Option<String>,
+    /// Whether a token was sent.
+    #[serde(default)]
+    pub token_sent: bool,
+}
+
+impl ConsulResponse {
+    /// Decodes the JSON body into `T`.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, String> {
+        let raw = self.json.as_ref().map_or("null", |raw| raw.get());
+        serde_json::from_str(raw)
+            .map_err(|e| format!("Consul's answer is not what Consul 1.9 sends: {e}"))
+    }
+}
+
+impl Service for ConsulRequest {
+    const NAME: &'static str = "consul";
+    type Answer = ConsulResponse;
+}
+
 /// How a host service failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -287,4 +372,7 @@ pub enum ServiceErrorKind {
 pub struct ServiceFailure {
     pub kind: ServiceErrorKind,
     pub message: String,
+    /// How to fix it (added in 1.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }

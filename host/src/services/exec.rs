@@ -215,9 +215,16 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::paths::SystemPaths;
+    use crate::services::test_consul;
 
     fn context(dry_run: bool) -> HostContext {
-        HostContext::new("test", SystemPaths::new(None), Config::default(), dry_run)
+        HostContext::new(
+            "test",
+            SystemPaths::new(None),
+            Config::default(),
+            dry_run,
+            test_consul(),
+        )
     }
 
     #[test]

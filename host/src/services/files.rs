@@ -305,6 +305,7 @@ pub(super) fn list(context: &HostContext, request: ListDir) -> Result<DirEntries
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::services::test_consul;
 
     fn context(root: &Path, dry_run: bool) -> HostContext {
         HostContext::new(
@@ -312,6 +313,7 @@ mod tests {
             SystemPaths::new(Some(root.to_owned())),
             Config::default(),
             dry_run,
+            test_consul(),
         )
     }
 

@@ -19,6 +19,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use zeroize::Zeroize;
 
 use crate::config::Config;
+use crate::consul::ConsulClient;
 use crate::paths::SystemPaths;
 
 pub use files::Backups;
@@ -29,6 +30,7 @@ pub struct HostContext {
     pub paths: SystemPaths,
     pub config: Config,
     pub dry_run: bool,
+    consul: ConsulClient,
     backups: Backups,
     /// Changes recorded instead of made under `--dry-run`, in order.
     plan: RefCell<Vec<String>>,
@@ -37,13 +39,20 @@ pub struct HostContext {
 }
 
 impl HostContext {
-    pub fn new(plugin: &str, paths: SystemPaths, config: Config, dry_run: bool) -> Self {
+    pub fn new(
+        plugin: &str,
+        paths: SystemPaths,
+        config: Config,
+        dry_run: bool,
+        consul: ConsulClient,
+    ) -> Self {
         let backups = Backups::new(paths.clone(), &config.backup_dir);
         HostContext {
             plugin: plugin.to_owned(),
             paths,
             config,
             dry_run,
+            consul,
             backups,
             plan: RefCell::new(Vec::new()),
             secrets: RefCell::new(Vec::new()),
@@ -95,6 +104,13 @@ impl HostContext {
             svc::RemovePath::NAME => serve(payload, |req| files::remove(self, req)),
             svc::StatPath::NAME => serve(payload, |req| files::stat(self, req)),
             svc::ListDir::NAME => serve(payload, |req| files::list(self, req)),
+            svc::ConsulRequest::NAME => serve(payload, |req: svc::ConsulRequest| {
+                if req.method != "GET" && self.dry_run {
+                    self.record(format!("send {} /{} to Consul", req.method, req.path.join("/")));
+                    return Ok(svc::ConsulResponse { status: 200, json: None, text: String::new(), index: None, default_acl_policy: None, token_sent: false });
+                }
+                self.consul.request(&req)
+            }),
             other => Err(failure(
                 ServiceErrorKind::Invalid,
                 format!("this carbonio-mesh has no host service '{other}'; the plugin needs a newer host"),
@@ -115,6 +131,7 @@ pub(crate) fn failure(kind: ServiceErrorKind, message: impl Into<String>) -> Ser
     ServiceFailure {
         kind,
         message: message.into(),
+        hint: None,
     }
 }
 
@@ -163,4 +180,12 @@ extern "C" fn host_call(
             RResult::RErr(serde_json::to_string(&error).unwrap_or_default().into())
         }
     }
+}
+
+/// A Consul client for unit tests of other services (never contacted).
+#[cfg(test)]
+pub(crate) fn test_consul() -> ConsulClient {
+    ConsulClient::new(
+        crate::consul::ConsulSettings::resolve(&Default::default()).expect("defaults resolve"),
+    )
 }

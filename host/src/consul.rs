@@ -1,0 +1,508 @@
+//! The one Consul HTTP client every plugin uses (host service `consul`).
+//!
+//! Consul CLI conventions: `--http-addr` / `CONSUL_HTTP_ADDR` (default `http://127.0.0.1:8500`;
+//! without a scheme, `https` when `CONSUL_HTTP_SSL` is true), the token from `--token`,
+//! `--token-file`, `CONSUL_HTTP_TOKEN`, `CONSUL_HTTP_TOKEN_FILE` (first found wins, flags beat the
+//! environment) sent as `X-Consul-Token`, `CONSUL_CACERT`, `CONSUL_CLIENT_CERT` /
+//! `CONSUL_CLIENT_KEY`, `--datacenter` as `?dc=`, `--stale`. Reads are retried a bounded number of
+//! times when the agent cannot be reached; answers are capped in size; every error keeps Consul's
+//! own text and says what to do.
+
+use std::cell::OnceCell;
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use carbonio_mesh_plugin_api::services::{
+    ConsulRequest, ConsulResponse, ServiceErrorKind, ServiceFailure,
+};
+use zeroize::Zeroizing;
+
+use crate::error::HostError;
+
+const DEFAULT_ADDR: &str = "http://127.0.0.1:8500";
+/// 5,000 members are about 4 MB of JSON; this leaves room for very large clusters.
+const MAX_BODY: u64 = 256 * 1024 * 1024;
+const READ_ATTEMPTS: u32 = 3;
+
+/// Where the token came from, for `-v` and for error hints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    Flag,
+    FlagFile,
+    Env,
+    EnvFile,
+}
+
+impl TokenSource {
+    fn describe(self) -> &'static str {
+        match self {
+            TokenSource::Flag => "--token",
+            TokenSource::FlagFile => "--token-file",
+            TokenSource::Env => "CONSUL_HTTP_TOKEN",
+            TokenSource::EnvFile => "CONSUL_HTTP_TOKEN_FILE",
+        }
+    }
+}
+
+/// The Consul options of the command line; the environment fills what they leave out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsulFlags {
+    pub http_addr: Option<String>,
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub datacenter: Option<String>,
+    pub stale: bool,
+}
+
+/// Everything needed to talk to Consul, resolved once per run.
+pub struct ConsulSettings {
+    pub addr: String,
+    token: Option<(Zeroizing<String>, TokenSource)>,
+    datacenter: Option<String>,
+    stale: bool,
+    ca_cert: Option<PathBuf>,
+    client_cert: Option<(PathBuf, PathBuf)>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn usage(message: String, hint: &str) -> HostError {
+    HostError::Usage {
+        message,
+        hint: hint.to_owned(),
+    }
+}
+
+/// The first line of a token file, without its newline.
+fn read_token_file(
+    path: &std::path::Path,
+    source: TokenSource,
+) -> Result<Zeroizing<String>, HostError> {
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+        usage(
+            format!(
+                "cannot read the Consul token file {} ({}): {e}",
+                path.display(),
+                source.describe()
+            ),
+            "give a readable file holding the token on its first line",
+        )
+    })?);
+    let token = text.lines().next().unwrap_or_default().trim();
+    if token.is_empty() {
+        return Err(usage(
+            format!("the Consul token file {} is empty", path.display()),
+            "put the token on its first line",
+        ));
+    }
+    Ok(Zeroizing::new(token.to_owned()))
+}
+
+impl ConsulSettings {
+    pub fn resolve(flags: &ConsulFlags) -> Result<Self, HostError> {
+        let raw_addr = flags
+            .http_addr
+            .clone()
+            .or_else(|| env("CONSUL_HTTP_ADDR"))
+            .unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+        let addr = if raw_addr.contains("://") {
+            raw_addr
+        } else {
+            let ssl = env("CONSUL_HTTP_SSL")
+                .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "TRUE" | "True"));
+            format!("{}://{raw_addr}", if ssl { "https" } else { "http" })
+        };
+        if !addr.starts_with("http://") && !addr.starts_with("https://") {
+            return Err(usage(
+                format!("the Consul address {addr} is not http:// or https://"),
+                "use --http-addr http://127.0.0.1:8500 (unix sockets are not supported)",
+            ));
+        }
+        let addr = addr.trim_end_matches('/').to_owned();
+        let token = if let Some(token) = flags.token.clone() {
+            Some((Zeroizing::new(token), TokenSource::Flag))
+        } else if let Some(file) = &flags.token_file {
+            Some((
+                read_token_file(file, TokenSource::FlagFile)?,
+                TokenSource::FlagFile,
+            ))
+        } else if let Some(token) = env("CONSUL_HTTP_TOKEN") {
+            Some((Zeroizing::new(token), TokenSource::Env))
+        } else if let Some(file) = env("CONSUL_HTTP_TOKEN_FILE") {
+            Some((
+                read_token_file(file.as_ref(), TokenSource::EnvFile)?,
+                TokenSource::EnvFile,
+            ))
+        } else {
+            None
+        };
+        if env("CONSUL_TLS_SERVER_NAME").is_some() {
+            return Err(usage(
+                "CONSUL_TLS_SERVER_NAME is not supported yet".to_owned(),
+                "unset it and use an address whose name matches the agent's certificate",
+            ));
+        }
+        let client_cert = match (env("CONSUL_CLIENT_CERT"), env("CONSUL_CLIENT_KEY")) {
+            (Some(cert), Some(key)) => Some((PathBuf::from(cert), PathBuf::from(key))),
+            (None, None) => None,
+            _ => {
+                return Err(usage(
+                    "CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY go together".to_owned(),
+                    "set both, or neither",
+                ))
+            }
+        };
+        Ok(ConsulSettings {
+            addr,
+            token,
+            datacenter: flags.datacenter.clone(),
+            stale: flags.stale,
+            ca_cert: env("CONSUL_CACERT").map(PathBuf::from),
+            client_cert,
+        })
+    }
+
+    /// Which source the token came from (`None`: no token).
+    pub fn token_source(&self) -> Option<&'static str> {
+        self.token.as_ref().map(|(_, source)| source.describe())
+    }
+}
+
+/// The client, built on first use (plugins that never call Consul pay nothing).
+pub struct ConsulClient {
+    settings: ConsulSettings,
+    client: OnceCell<reqwest::blocking::Client>,
+}
+
+fn failure(kind: ServiceErrorKind, message: String, hint: &str) -> ServiceFailure {
+    ServiceFailure {
+        kind,
+        message,
+        hint: Some(hint.to_owned()),
+    }
+}
+
+/// RFC 3986 path segment encoding: node names and service IDs may hold any character.
+fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+impl ConsulClient {
+    pub fn new(settings: ConsulSettings) -> Self {
+        if let Some(source) = settings.token_source() {
+            tracing::info!("Consul token from {source}");
+        } else {
+            tracing::info!("no Consul token given (anonymous requests)");
+        }
+        ConsulClient {
+            settings,
+            client: OnceCell::new(),
+        }
+    }
+
+    fn client(&self) -> Result<&reqwest::blocking::Client, ServiceFailure> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let tls_failure = |what: &str, path: &std::path::Path, e: &dyn std::fmt::Display| {
+            failure(
+                ServiceErrorKind::Invalid,
+                format!("cannot use {what} {}: {e}", path.display()),
+                "check CONSUL_CACERT, CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY",
+            )
+        };
+        let mut builder = reqwest::blocking::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(30))
+            .no_proxy()
+            .user_agent(concat!("carbonio-mesh/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &self.settings.ca_cert {
+            let pem =
+                std::fs::read(path).map_err(|e| tls_failure("the CA certificate", path, &e))?;
+            let cert = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| tls_failure("the CA certificate", path, &e))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        if let Some((cert, key)) = &self.settings.client_cert {
+            let mut pem =
+                std::fs::read(cert).map_err(|e| tls_failure("the client certificate", cert, &e))?;
+            pem.extend(std::fs::read(key).map_err(|e| tls_failure("the client key", key, &e))?);
+            let identity = reqwest::Identity::from_pem(&pem)
+                .map_err(|e| tls_failure("the client certificate", cert, &e))?;
+            builder = builder.identity(identity);
+        }
+        let client = builder.build().map_err(|e| {
+            failure(
+                ServiceErrorKind::Failed,
+                format!("cannot set up the HTTP client: {e}"),
+                "this is a bug",
+            )
+        })?;
+        Ok(self.client.get_or_init(|| client))
+    }
+
+    fn url(&self, request: &ConsulRequest) -> String {
+        let mut url = self.settings.addr.clone();
+        for segment in &request.path {
+            url.push('/');
+            url.push_str(&encode_segment(segment));
+        }
+        let mut query: Vec<(String, String)> = request.query.clone();
+        if let Some(dc) = &self.settings.datacenter {
+            query.push(("dc".to_owned(), dc.clone()));
+        }
+        if self.settings.stale && request.method == "GET" {
+            query.push(("stale".to_owned(), String::new()));
+        }
+        for (i, (key, value)) in query.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(&encode_segment(key));
+            if !value.is_empty() {
+                url.push('=');
+                url.push_str(&encode_segment(value));
+            }
+        }
+        url
+    }
+
+    /// Performs `request`; see the module docs.
+    pub fn request(&self, request: &ConsulRequest) -> Result<ConsulResponse, ServiceFailure> {
+        let client = self.client()?;
+        let url = self.url(request);
+        let method = match request.method.as_str() {
+            "GET" => reqwest::Method::GET,
+            "PUT" => reqwest::Method::PUT,
+            other => {
+                return Err(failure(
+                    ServiceErrorKind::Invalid,
+                    format!("Consul requests are GET or PUT, not {other}"),
+                    "this is a bug in the plugin",
+                ))
+            }
+        };
+        let token = self.settings.token.as_ref().filter(|_| !request.anonymous);
+        let attempts = if method == reqwest::Method::GET {
+            READ_ATTEMPTS
+        } else {
+            1
+        };
+        let mut attempt = 0;
+        let response = loop {
+            attempt += 1;
+            let mut builder = client.request(method.clone(), &url);
+            if let Some((token, _)) = token {
+                builder = builder.header("X-Consul-Token", token.as_str());
+            }
+            if let Some(body) = &request.body {
+                builder = builder.body(body.clone());
+            }
+            tracing::debug!("consul: {} {url} (attempt {attempt})", request.method);
+            match builder.send() {
+                Ok(response) => break response,
+                Err(error) if attempt < attempts && (error.is_connect() || error.is_timeout()) => {
+                    std::thread::sleep(Duration::from_millis(100 * u64::from(attempt * attempt)));
+                }
+                Err(error) => return Err(self.unreachable(&error)),
+            }
+        };
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let index = header("X-Consul-Index").and_then(|v| v.parse().ok());
+        let default_acl_policy = header("X-Consul-Default-ACL-Policy");
+        let is_json = header("Content-Type").is_some_and(|t| t.starts_with("application/json"));
+        let mut body = Vec::new();
+        response
+            .take(MAX_BODY + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| self.unreachable(&e))?;
+        if body.len() as u64 > MAX_BODY {
+            return Err(failure(
+                ServiceErrorKind::Failed,
+                format!(
+                    "Consul's answer to {} is larger than {MAX_BODY} bytes",
+                    request.path.join("/")
+                ),
+                "narrow the query",
+            ));
+        }
+        let token_sent = token.is_some();
+        if !(200..300).contains(&status) && !request.accept_status.contains(&status) {
+            return Err(self.consul_error(status, &String::from_utf8_lossy(&body), token_sent));
+        }
+        let (json, text) = if is_json && !body.is_empty() {
+            let text = String::from_utf8(body).map_err(|_| {
+                failure(
+                    ServiceErrorKind::Failed,
+                    "Consul answered JSON that is not UTF-8".to_owned(),
+                    "check the address points at a Consul agent",
+                )
+            })?;
+            let raw = serde_json::value::RawValue::from_string(text).map_err(|e| {
+                failure(
+                    ServiceErrorKind::Failed,
+                    format!("Consul answered malformed JSON: {e}"),
+                    "check the address points at a Consul agent",
+                )
+            })?;
+            (Some(raw), String::new())
+        } else {
+            (None, String::from_utf8_lossy(&body).into_owned())
+        };
+        Ok(ConsulResponse {
+            status,
+            json,
+            text,
+            index,
+            default_acl_policy,
+            token_sent,
+        })
+    }
+
+    fn unreachable(&self, error: &dyn std::error::Error) -> ServiceFailure {
+        // reqwest keeps the useful part ("Connection refused") deep in its source chain.
+        let mut detail = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !detail.contains(&text) {
+                detail = format!("{detail}: {text}");
+            }
+            source = cause.source();
+        }
+        failure(
+            ServiceErrorKind::Failed,
+            format!("cannot reach Consul at {}: {detail}", self.settings.addr),
+            "is service-discover running on this node (systemctl status service-discover)? Otherwise point --http-addr or CONSUL_HTTP_ADDR at a running agent",
+        )
+    }
+
+    fn consul_error(&self, status: u16, text: &str, token_sent: bool) -> ServiceFailure {
+        let text = text.trim_end();
+        let message = format!("Consul answered {status}: {text}");
+        match status {
+            401 | 403 => {
+                let hint = match (token_sent, self.settings.token_source()) {
+                    (true, Some(source)) => format!("the token from {source} was not accepted; give a token with the needed rights (--token-file FILE or CONSUL_HTTP_TOKEN_FILE)"),
+                    _ => "this needs an ACL token: --token-file FILE, CONSUL_HTTP_TOKEN_FILE=FILE or CONSUL_HTTP_TOKEN (on a Mesh server, the SecretID in the credentials archive)".to_owned(),
+                };
+                ServiceFailure { kind: ServiceErrorKind::Denied, message, hint: Some(hint) }
+            }
+            404 => failure(ServiceErrorKind::NotFound, message, "check the name; Consul does not know it"),
+            500 if text.contains("No cluster leader") => failure(
+                ServiceErrorKind::Failed,
+                message,
+                "the Mesh servers have no leader (lost quorum?): check service-discover on every Mesh server; add --stale to read from any server",
+            ),
+            _ => failure(ServiceErrorKind::Failed, message, "see Consul's message above"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        assert_eq!(encode_segment("mail.example.com"), "mail.example.com");
+        assert_eq!(encode_segment("a b/c?d%"), "a%20b%2Fc%3Fd%25");
+        assert_eq!(encode_segment("é"), "%C3%A9");
+    }
+
+    fn settings(flags: ConsulFlags) -> ConsulSettings {
+        ConsulSettings::resolve(&flags).unwrap()
+    }
+
+    #[test]
+    fn flags_make_the_url_and_query() {
+        let client = ConsulClient::new(settings(ConsulFlags {
+            http_addr: Some("127.0.0.1:8600".into()),
+            datacenter: Some("dc2".into()),
+            stale: true,
+            ..ConsulFlags::default()
+        }));
+        let request = ConsulRequest::get(&["v1", "catalog", "node", "x y"]).query("pretty", "");
+        assert_eq!(
+            client.url(&request),
+            "http://127.0.0.1:8600/v1/catalog/node/x%20y?pretty&dc=dc2&stale"
+        );
+    }
+
+    #[test]
+    fn a_token_file_gives_its_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "abc-123\nignored\n").unwrap();
+        let s = settings(ConsulFlags {
+            token_file: Some(file.clone()),
+            ..ConsulFlags::default()
+        });
+        assert_eq!(s.token.as_ref().map(|(t, _)| t.as_str()), Some("abc-123"));
+        assert_eq!(s.token_source(), Some("--token-file"));
+        std::fs::write(&file, "\n").unwrap();
+        assert!(ConsulSettings::resolve(&ConsulFlags {
+            token_file: Some(file),
+            ..ConsulFlags::default()
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn answers_and_errors_from_the_double() {
+        let double = consul_double::Double::start(consul_double::Cluster::fixture()).unwrap();
+        let client = ConsulClient::new(settings(ConsulFlags {
+            http_addr: Some(double.url()),
+            ..ConsulFlags::default()
+        }));
+        let leader = client
+            .request(&ConsulRequest::get(&["v1", "status", "leader"]))
+            .unwrap();
+        assert_eq!(leader.json.unwrap().get(), "\"192.168.56.101:8300\"");
+        assert_eq!(leader.default_acl_policy.as_deref(), Some("deny"));
+        let denied = client
+            .request(&ConsulRequest::get(&["v1", "acl", "token", "self"]))
+            .unwrap_err();
+        assert_eq!(denied.kind, ServiceErrorKind::Denied);
+        assert_eq!(denied.message, "Consul answered 403: ACL not found");
+        assert!(denied.hint.unwrap().contains("--token-file"));
+        double.cluster().leader = None;
+        let no_leader = client
+            .request(&ConsulRequest::get(&["v1", "catalog", "nodes"]))
+            .unwrap_err();
+        assert_eq!(no_leader.message, "Consul answered 500: No cluster leader");
+        assert!(no_leader.hint.unwrap().contains("--stale"));
+        let url = double.url();
+        drop(double);
+        let down = ConsulClient::new(settings(ConsulFlags {
+            http_addr: Some(url.clone()),
+            ..ConsulFlags::default()
+        }));
+        let error = down
+            .request(&ConsulRequest::get(&["v1", "status", "leader"]))
+            .unwrap_err();
+        assert!(
+            error
+                .message
+                .starts_with(&format!("cannot reach Consul at {url}")),
+            "{}",
+            error.message
+        );
+    }
+}
