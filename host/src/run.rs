@@ -196,6 +196,9 @@ fn run_plugin(
         Ok(response) => {
             // Standard output is the command's product (`credentials token` prints a token on purpose).
             print(&response.stdout);
+            if !response.stderr.is_empty() {
+                eprint!("{}", response.stderr);
+            }
             Ok(response.exit_code)
         }
         Err(error) => {

@@ -275,6 +275,9 @@ pub struct Response {
     /// Printed to standard output as is.
     #[serde(default)]
     pub stdout: String,
+    /// Printed to standard error as is (added in 1.2), for messages the Consul CLI prints there.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stderr: String,
     /// The process exit status; 0 unless the command defines others (`members` exits 2 on no match).
     #[serde(default)]
     pub exit_code: u8,
@@ -284,6 +287,7 @@ impl Response {
     pub fn text(stdout: impl Into<String>) -> Self {
         Response {
             stdout: stdout.into(),
+            stderr: String::new(),
             exit_code: 0,
         }
     }
@@ -298,6 +302,12 @@ impl Response {
 
     pub fn with_exit_code(mut self, exit_code: u8) -> Self {
         self.exit_code = exit_code;
+        self
+    }
+
+    /// Adds a message for standard error.
+    pub fn with_stderr(mut self, stderr: impl Into<String>) -> Self {
+        self.stderr = stderr.into();
         self
     }
 }

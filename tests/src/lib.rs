@@ -51,6 +51,21 @@ fn scratch_base() -> PathBuf {
     base
 }
 
+/// A product plugin as cargo built it (`libcarbonio_mesh_plugin_<name>.so`).
+pub fn product_plugin(name: &str) -> PathBuf {
+    built(&format!(
+        "libcarbonio_mesh_plugin_{}.so",
+        name.replace('-', "_")
+    ))
+}
+
+/// `../shared/fixtures/consul/<name>`.
+pub fn consul_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/consul")
+        .join(name)
+}
+
 /// A temporary `--root` tree and plugin directory, removed on drop.
 pub struct Sandbox {
     dir: tempfile::TempDir,
@@ -120,10 +135,21 @@ impl Sandbox {
         path
     }
 
+    /// Installs the built product plugin `name` into the plugin directory as `<name>.so`.
+    pub fn install_product(&self, name: &str) -> PathBuf {
+        let path = self.plugin_dir().join(format!("{name}.so"));
+        fs::copy(product_plugin(name), &path).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
     /// `carbonio-mesh --root ROOT` with a clean environment, searching only the sandbox.
     pub fn bare_cmd(&self) -> Command {
         let mut cmd = Command::new(binary());
         cmd.env_remove("CARBONIO_MESH_PLUGIN_DIR")
+            .env_remove("CONSUL_HTTP_ADDR")
+            .env_remove("CONSUL_HTTP_TOKEN")
+            .env_remove("CONSUL_HTTP_TOKEN_FILE")
             .env_remove("RUST_LOG")
             .env_remove("NO_COLOR")
             .arg("--root")

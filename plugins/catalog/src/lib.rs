@@ -1,0 +1,287 @@
+//! Plugin `catalog`: `consul catalog nodes` and `consul catalog services` of Consul 1.9.3, byte for
+//! byte, plus `--format json`.
+//!
+//! `nodes` reads `/v1/catalog/nodes` (or `/v1/catalog/service/NAME` with `--service`) and prints
+//! columnize output; `services` reads `/v1/catalog/services` (or `/v1/catalog/node/NODE` with
+//! `--node`) and prints names, or names and sorted tags through Go's tabwriter with `--tags`.
+//! An empty result prints Consul's message on standard error and exits 0, as Consul does.
+
+use std::collections::BTreeMap;
+
+use carbonio_mesh_plugin_api::services::ConsulRequest;
+use carbonio_mesh_plugin_api::{
+    export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin, PluginError,
+    Request, Response, Table,
+};
+use serde::{Deserialize, Serialize};
+
+const NO_NODES: &str = "No nodes match the given query - try expanding your search.\n";
+const NO_SERVICES: &str = "No services match the given query - try expanding your search.\n";
+
+/// A node as `--format json` prints it (stable field names, see the README).
+#[derive(Debug, Deserialize, Serialize)]
+struct NodeView {
+    #[serde(rename(deserialize = "Node"))]
+    name: String,
+    #[serde(rename(deserialize = "ID"))]
+    id: String,
+    #[serde(rename(deserialize = "Address"))]
+    address: String,
+    #[serde(rename(deserialize = "Datacenter"))]
+    dc: String,
+    #[serde(rename(deserialize = "TaggedAddresses"), default)]
+    tagged_addresses: BTreeMap<String, String>,
+    #[serde(rename(deserialize = "Meta"), default)]
+    meta: BTreeMap<String, String>,
+}
+
+/// `structs.ServiceNode`, the answer of `/v1/catalog/service/NAME`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ServiceNode {
+    node: String,
+    #[serde(rename = "ID")]
+    id: String,
+    address: String,
+    datacenter: String,
+    #[serde(default)]
+    tagged_addresses: BTreeMap<String, String>,
+    #[serde(default)]
+    node_meta: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct NodeService {
+    service: String,
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct NodeServices {
+    #[serde(default)]
+    services: BTreeMap<String, NodeService>,
+}
+
+/// `k=v` pairs of a map, sorted by key, joined by `, ` (`mapToKV` in the Consul CLI).
+fn key_values(map: &BTreeMap<String, String>) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn render_nodes(nodes: &[NodeView], detailed: bool) -> String {
+    let mut header = vec!["Node", "ID", "Address", "DC"];
+    if detailed {
+        header.extend(["TaggedAddresses", "Meta"]);
+    }
+    let mut table = Table::new(header);
+    for node in nodes {
+        let id = if detailed {
+            node.id.clone()
+        } else {
+            node.id.chars().take(8).collect()
+        };
+        let mut row = vec![node.name.clone(), id, node.address.clone(), node.dc.clone()];
+        if detailed {
+            row.extend([key_values(&node.tagged_addresses), key_values(&node.meta)]);
+        }
+        table.push(row);
+    }
+    table.render()
+}
+
+/// Go's `text/tabwriter` with minwidth 0, tabwidth 2, padding 6, padchar ' ', as
+/// `consul catalog services -tags` uses it, then `strings.TrimSpace` of the whole block: every
+/// name is padded to the longest name plus 6, and only the very end loses its trailing blanks.
+fn render_tagged(services: &BTreeMap<String, Vec<String>>) -> String {
+    let width = services
+        .keys()
+        .map(|name| name.chars().count())
+        .max()
+        .unwrap_or(0)
+        + 6;
+    let mut block = String::new();
+    for (name, tags) in services {
+        block.push_str(name);
+        block.extend(std::iter::repeat_n(' ', width - name.chars().count()));
+        block.push_str(&tags.join(","));
+        block.push('\n');
+    }
+    let mut out = block.trim().to_owned();
+    out.push('\n');
+    out
+}
+
+fn nodes(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+    let nodes: Vec<NodeView> = match request.value("service") {
+        Some(service) => {
+            let found: Vec<ServiceNode> =
+                host.consul_get(&ConsulRequest::get(&["v1", "catalog", "service", service]))?;
+            found
+                .into_iter()
+                .map(|s| NodeView {
+                    name: s.node,
+                    id: s.id,
+                    address: s.address,
+                    dc: s.datacenter,
+                    tagged_addresses: s.tagged_addresses,
+                    meta: s.node_meta,
+                })
+                .collect()
+        }
+        None => host
+            .consul_get::<Option<Vec<NodeView>>>(&ConsulRequest::get(&["v1", "catalog", "nodes"]))?
+            .unwrap_or_default(),
+    };
+    match request.format {
+        OutputFormat::Json => Response::json(&nodes),
+        OutputFormat::Human if nodes.is_empty() => Ok(Response::text("").with_stderr(NO_NODES)),
+        OutputFormat::Human => Ok(Response::text(render_nodes(
+            &nodes,
+            request.flag("detailed"),
+        ))),
+    }
+}
+
+fn services(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+    let mut services: BTreeMap<String, Vec<String>> = match request.value("node") {
+        Some(node) => {
+            // An unknown node is `null`, which Consul reports as "no services".
+            let found: Option<NodeServices> =
+                host.consul_get(&ConsulRequest::get(&["v1", "catalog", "node", node]))?;
+            let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for service in found.map(|f| f.services).unwrap_or_default().into_values() {
+                by_name
+                    .entry(service.service)
+                    .or_default()
+                    .extend(service.tags.unwrap_or_default());
+            }
+            by_name
+        }
+        None => host
+            .consul_get::<Option<BTreeMap<String, Option<Vec<String>>>>>(&ConsulRequest::get(&[
+                "v1", "catalog", "services",
+            ]))?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, tags)| (name, tags.unwrap_or_default()))
+            .collect(),
+    };
+    for tags in services.values_mut() {
+        tags.sort();
+    }
+    match request.format {
+        OutputFormat::Json => {
+            #[derive(Serialize)]
+            struct ServiceView<'a> {
+                name: &'a str,
+                tags: &'a [String],
+            }
+            let list: Vec<ServiceView<'_>> = services
+                .iter()
+                .map(|(name, tags)| ServiceView { name, tags })
+                .collect();
+            Response::json(&list)
+        }
+        OutputFormat::Human if services.is_empty() => {
+            Ok(Response::text("").with_stderr(NO_SERVICES))
+        }
+        OutputFormat::Human if request.flag("tags") => Ok(Response::text(render_tagged(&services))),
+        OutputFormat::Human => Ok(Response::text(
+            services
+                .keys()
+                .map(|name| format!("{name}\n"))
+                .collect::<String>(),
+        )),
+    }
+}
+
+pub struct Catalog;
+
+impl Plugin for Catalog {
+    fn manifest() -> Manifest {
+        Manifest::new(
+            "catalog",
+            env!("CARGO_PKG_VERSION"),
+            "List the nodes and services Carbonio Mesh knows (consul catalog)",
+        )
+        .command(
+            CommandSpec::new(
+                "catalog",
+                "List the nodes and services Carbonio Mesh knows (consul catalog)",
+            )
+            .subcommand(
+                CommandSpec::new("nodes", "List the nodes in the catalog")
+                    .arg(ArgSpec::flag(
+                        "detailed",
+                        "Show full IDs, tagged addresses and node metadata",
+                    ))
+                    .arg(
+                        ArgSpec::option("service", "Only nodes that provide SERVICE")
+                            .value_name("SERVICE"),
+                    ),
+            )
+            .subcommand(
+                CommandSpec::new("services", "List the services in the catalog")
+                    .arg(
+                        ArgSpec::option("node", "Only services registered on NODE")
+                            .value_name("NODE"),
+                    )
+                    .arg(ArgSpec::flag("tags", "Show each service's tags")),
+            ),
+        )
+    }
+
+    fn run(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+        match request.command_path().as_str() {
+            "nodes" => nodes(host, request),
+            "services" => services(host, request),
+            other => Err(PluginError::usage(format!(
+                "unknown catalog command '{other}'"
+            ))),
+        }
+    }
+}
+
+export_plugin!(Catalog);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tabwriter_pads_to_the_longest_name_plus_six_and_trims_only_the_end() {
+        let services: BTreeMap<String, Vec<String>> = [
+            ("consul", vec![]),
+            ("web", vec!["b".to_owned(), "c".to_owned()]),
+            ("zz", vec![]),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        assert_eq!(
+            render_tagged(&services),
+            "consul      \nweb         b,c\nzz\n"
+        );
+    }
+
+    #[test]
+    fn short_ids_are_eight_characters() {
+        let node = NodeView {
+            name: "n".into(),
+            id: "f1c36ec8-cfd8".into(),
+            address: "a".into(),
+            dc: "dc1".into(),
+            tagged_addresses: BTreeMap::new(),
+            meta: BTreeMap::new(),
+        };
+        assert_eq!(
+            render_nodes(&[node], false),
+            "Node  ID        Address  DC\nn     f1c36ec8  a        dc1\n"
+        );
+    }
+}

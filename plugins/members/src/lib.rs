@@ -1,0 +1,256 @@
+//! Plugin `members`: `consul members` of Consul 1.9.3, byte for byte, plus `--format json`.
+//!
+//! `GET /v1/agent/members?segment=_all` (or `?wan=1`), optional `--status` regular expression,
+//! sorted by segment then name, the segment tag rewritten to `<all>` (servers) or `<default>`, and
+//! exit status 2 when no member matches, all as `command/members/members.go` does.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use carbonio_mesh_plugin_api::services::ConsulRequest;
+use carbonio_mesh_plugin_api::{
+    export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin, PluginError,
+    Request, Response, Table,
+};
+use serde::{Deserialize, Serialize};
+
+/// `serf.Member` as `/v1/agent/members` sends it (fields we do not use are skipped).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Member {
+    name: String,
+    addr: String,
+    port: u16,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    status: u8,
+}
+
+/// One member as `--format json` prints it: these field names are stable (see the README).
+#[derive(Debug, Serialize, PartialEq, Eq)]
+struct MemberView {
+    name: String,
+    address: String,
+    status: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    build: String,
+    protocol: String,
+    dc: String,
+    segment: String,
+    tags: BTreeMap<String, String>,
+}
+
+fn status_name(status: u8) -> &'static str {
+    match status {
+        1 => "alive",
+        2 => "leaving",
+        3 => "left",
+        4 => "failed",
+        _ => "none",
+    }
+}
+
+/// Go's `net.TCPAddr.String()`: IPv6 in brackets.
+fn socket_address(addr: &str, port: u16) -> String {
+    match addr.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
+        _ => format!("{addr}:{port}"),
+    }
+}
+
+fn view(mut member: Member) -> MemberView {
+    let role = member
+        .tags
+        .get("role")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let kind = match role {
+        "consul" => "server",
+        "node" => "client",
+        _ => "unknown",
+    };
+    if member.tags.get("segment").is_none_or(String::is_empty) {
+        let segment = if role == "consul" {
+            "<all>"
+        } else {
+            "<default>"
+        };
+        member.tags.insert("segment".to_owned(), segment.to_owned());
+    }
+    let build = match member.tags.get("build").map(String::as_str) {
+        None | Some("") => "< 0.3".to_owned(),
+        Some(build) => build.split(':').next().unwrap_or(build).to_owned(),
+    };
+    let tag = |key: &str| member.tags.get(key).cloned().unwrap_or_default();
+    MemberView {
+        address: socket_address(&member.addr, member.port),
+        status: status_name(member.status),
+        kind,
+        build,
+        protocol: tag("vsn"),
+        dc: tag("dc"),
+        segment: tag("segment"),
+        name: member.name,
+        tags: member.tags,
+    }
+}
+
+/// `ByMemberNameAndSegment`: by the (rewritten) segment tag, then by name. `<all>` sorts before
+/// `<default>`, which is why servers come first.
+fn sort(members: &mut [MemberView]) {
+    members.sort_by(|a, b| (&a.segment, &a.name).cmp(&(&b.segment, &b.name)));
+}
+
+fn render(members: &[MemberView], detailed: bool) -> String {
+    let mut table = if detailed {
+        Table::new(["Node", "Address", "Status", "Tags"])
+    } else {
+        Table::new([
+            "Node", "Address", "Status", "Type", "Build", "Protocol", "DC", "Segment",
+        ])
+    };
+    for m in members {
+        if detailed {
+            let tags: Vec<String> = m.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            table.push([
+                m.name.clone(),
+                m.address.clone(),
+                m.status.to_owned(),
+                tags.join(","),
+            ]);
+        } else {
+            table.push([
+                m.name.clone(),
+                m.address.clone(),
+                m.status.to_owned(),
+                m.kind.to_owned(),
+                m.build.clone(),
+                m.protocol.clone(),
+                m.dc.clone(),
+                m.segment.clone(),
+            ]);
+        }
+    }
+    table.render()
+}
+
+pub struct Members;
+
+impl Plugin for Members {
+    fn manifest() -> Manifest {
+        Manifest::new(
+            "members",
+            env!("CARGO_PKG_VERSION"),
+            "List the Mesh agents (consul members)",
+        )
+        .command(
+            CommandSpec::new("members", "List the Mesh agents (consul members)")
+                .long_about(
+                    "List the agents of Carbonio Mesh, as `consul members` does.\n\n\
+                     Exits 2 when no member matches --status.",
+                )
+                .arg(ArgSpec::flag("detailed", "Show every tag of every member"))
+                .arg(ArgSpec::flag(
+                    "wan",
+                    "List the servers of every datacenter (WAN pool)",
+                ))
+                .arg(
+                    ArgSpec::option("status", "Only members whose status matches REGEX")
+                        .value_name("REGEX"),
+                ),
+        )
+    }
+
+    fn run(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+        let status_filter = request.value("status").unwrap_or(".*");
+        let pattern = regex::Regex::new(status_filter).map_err(|e| {
+            PluginError::usage(format!(
+                "--status {status_filter:?} is not a regular expression: {e}"
+            ))
+        })?;
+        let query = if request.flag("wan") {
+            ConsulRequest::get(&["v1", "agent", "members"]).query("wan", "1")
+        } else {
+            ConsulRequest::get(&["v1", "agent", "members"]).query("segment", "_all")
+        };
+        // A client agent answers `null` to ?wan=1.
+        let members: Option<Vec<Member>> = host.consul_get(&query)?;
+        let mut members: Vec<MemberView> = members
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| pattern.is_match(status_name(m.status)))
+            .map(view)
+            .collect();
+        if members.is_empty() {
+            return Ok(Response::text("").with_exit_code(2));
+        }
+        sort(&mut members);
+        match request.format {
+            OutputFormat::Json => Response::json(&members),
+            OutputFormat::Human => Ok(Response::text(render(&members, request.flag("detailed")))),
+        }
+    }
+}
+
+export_plugin!(Members);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(name: &str, role: &str, status: u8) -> Member {
+        let tags = [
+            ("role", role),
+            ("build", "1.9.3:f55da930"),
+            ("vsn", "2"),
+            ("dc", "dc1"),
+            ("segment", ""),
+        ];
+        Member {
+            name: name.into(),
+            addr: "10.0.0.1".into(),
+            port: 8301,
+            tags: tags
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+            status,
+        }
+    }
+
+    #[test]
+    fn servers_first_then_names_and_derived_columns() {
+        let mut members: Vec<MemberView> = vec![
+            member("b", "node", 1),
+            member("z", "consul", 4),
+            member("a", "node", 3),
+        ]
+        .into_iter()
+        .map(view)
+        .collect();
+        sort(&mut members);
+        let names: Vec<_> = members
+            .iter()
+            .map(|m| (m.name.as_str(), m.kind, m.status, m.segment.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("z", "server", "failed", "<all>"),
+                ("a", "client", "left", "<default>"),
+                ("b", "client", "alive", "<default>")
+            ]
+        );
+        assert_eq!(members[0].build, "1.9.3");
+    }
+
+    #[test]
+    fn ipv6_addresses_are_bracketed_and_missing_build_is_old() {
+        assert_eq!(socket_address("fd00::1", 8301), "[fd00::1]:8301");
+        let mut old = member("x", "weird", 1);
+        old.tags.remove("build");
+        let view = view(old);
+        assert_eq!((view.build.as_str(), view.kind), ("< 0.3", "unknown"));
+    }
+}
