@@ -34,6 +34,11 @@ impl SystemPaths {
         }
     }
 
+    /// Whether `--root` put the system somewhere else than `/`.
+    pub fn is_rooted(&self) -> bool {
+        self.root != Path::new("/")
+    }
+
     /// The real path of an absolute system path. Relative paths and `..` are refused so that a
     /// plugin cannot leave the root.
     pub fn resolve(&self, system_path: &str) -> Result<PathBuf, PathError> {

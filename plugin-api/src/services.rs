@@ -351,6 +351,34 @@ impl Service for ConsulRequest {
     type Answer = ConsulResponse;
 }
 
+/// `net.resolve`: the addresses of a host name (the system resolver; under `--root`, only the
+/// root's `etc/hosts`, so tests never depend on DNS).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolve {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Addresses {
+    /// IP addresses as text, without duplicates, in resolver order.
+    pub addresses: Vec<String>,
+}
+
+impl Service for Resolve {
+    const NAME: &'static str = "net.resolve";
+    type Answer = Addresses;
+}
+
+/// `net.local-addresses`: every IP address on this host's network interfaces (not `hostname -i`,
+/// which often answers 127.0.1.1).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalAddresses {}
+
+impl Service for LocalAddresses {
+    const NAME: &'static str = "net.local-addresses";
+    type Answer = Addresses;
+}
+
 /// How a host service failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -59,6 +59,26 @@ pub fn product_plugin(name: &str) -> PathBuf {
     ))
 }
 
+/// A copy of a stand-in program from `tests/stand-ins` (see its README) in a world-readable
+/// temporary directory: stand-ins run as other users (`nobody`), who may not be able to reach the
+/// checkout. Removed on drop.
+pub struct StandIn {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+pub fn stand_in(name: &str) -> StandIn {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("stand-ins")
+        .join(name);
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.path().join(name);
+    fs::copy(&source, &path).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    StandIn { _dir: dir, path }
+}
+
 /// `../shared/fixtures/consul/<name>`.
 pub fn consul_fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -7,6 +7,7 @@
 mod exec;
 mod files;
 mod log;
+mod net;
 
 use std::cell::RefCell;
 use std::ffi::c_void;
@@ -104,6 +105,8 @@ impl HostContext {
             svc::RemovePath::NAME => serve(payload, |req| files::remove(self, req)),
             svc::StatPath::NAME => serve(payload, |req| files::stat(self, req)),
             svc::ListDir::NAME => serve(payload, |req| files::list(self, req)),
+            svc::Resolve::NAME => serve(payload, |req| net::resolve(self, req)),
+            svc::LocalAddresses::NAME => serve(payload, |_: svc::LocalAddresses| net::local_addresses()),
             svc::ConsulRequest::NAME => serve(payload, |req: svc::ConsulRequest| {
                 if req.method != "GET" && self.dry_run {
                     self.record(format!("send {} /{} to Consul", req.method, req.path.join("/")));

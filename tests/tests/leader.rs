@@ -1,0 +1,205 @@
+//! `carbonio-mesh leader` against the Consul double and the `carbonio` stand-in.
+
+use std::fs;
+
+use carbonio_mesh_tests::{run, stand_in, Sandbox, StandIn};
+use consul_double::{Cluster, Double};
+
+struct Setup {
+    sandbox: Sandbox,
+    double: Double,
+    carbonio: StandIn,
+    servers: String,
+}
+
+const SERVERS: &str = "srv1.example.com\nsrv2.example.com\nsrv3.example.com\n";
+
+fn setup(servers: &str) -> Setup {
+    let sandbox = Sandbox::new();
+    sandbox.install_product("leader");
+    sandbox.make_dir("/etc");
+    fs::write(
+        sandbox.path("/etc/hosts"),
+        "127.0.0.1 localhost\n192.168.56.101 srv1.example.com\n192.168.56.102 srv2.example.com\n192.168.56.103 srv3.example.com\n",
+    )
+    .unwrap();
+    Setup {
+        sandbox,
+        double: Double::start(Cluster::fixture()).unwrap(),
+        carbonio: stand_in("carbonio"),
+        servers: servers.to_owned(),
+    }
+}
+
+impl Setup {
+    fn leader(&self, extra: &[&str]) -> (i32, String, String) {
+        let mut cmd = self.sandbox.cmd();
+        cmd.env("CONSUL_HTTP_ADDR", self.double.url())
+            .env("CARBONIO_STANDIN_SERVERS", &self.servers)
+            .env("CARBONIO_STANDIN_USER", "nobody")
+            .arg("leader")
+            .arg("--carbonio")
+            .arg(&self.carbonio.path)
+            .args(["--carbonio-user", "nobody"])
+            .args(extra);
+        run(&mut cmd)
+    }
+}
+
+#[test]
+fn another_host_is_the_leader_exit_6() {
+    let setup = setup(SERVERS);
+    let (code, out, err) = setup.leader(&[]);
+    assert_eq!(code, 6, "{err}");
+    assert_eq!(err, "");
+    assert_eq!(
+        out,
+        "Leader: srv1.example.com (192.168.56.101:8300)\nThis host is not the leader.\n\n\
+         Server            Address         Raft peer  Leader\n\
+         srv1.example.com  192.168.56.101  yes        yes\n\
+         srv2.example.com  192.168.56.102  yes        no\n\
+         srv3.example.com  192.168.56.103  yes        no\n"
+    );
+    // The leader and peers need no token: none was sent.
+    assert!(setup
+        .double
+        .requests()
+        .iter()
+        .all(|r| r.starts_with("GET /v1/status/")));
+}
+
+#[test]
+fn this_host_is_the_leader_exit_0() {
+    let setup = setup(SERVERS);
+    setup
+        .double
+        .cluster()
+        .nodes
+        .iter_mut()
+        .find(|n| n.name == "srv1.example.com")
+        .unwrap()
+        .address = "127.0.0.1".into();
+    fs::write(setup.sandbox.path("/etc/hosts"), "127.0.0.1 srv1.example.com\n192.168.56.102 srv2.example.com\n192.168.56.103 srv3.example.com\n").unwrap();
+    let (code, out, err) = setup.leader(&["--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["this_host_is_leader"], true);
+    assert_eq!(report["leader_name"], "srv1.example.com");
+    assert_eq!(report["leader_address"], "127.0.0.1:8300");
+    assert_eq!(
+        report["servers"][0],
+        serde_json::json!({"name": "srv1.example.com", "addresses": ["127.0.0.1"], "raft_peer": true, "leader": true})
+    );
+}
+
+#[test]
+fn no_leader_is_an_error_naming_the_servers_to_check() {
+    let setup = setup(SERVERS);
+    setup.double.cluster().leader = None;
+    let (code, out, err) = setup.leader(&[]);
+    assert_eq!((code, out.as_str()), (5, ""));
+    assert!(
+        err.contains("Carbonio Mesh has no leader: Consul answered \"\" to /v1/status/leader"),
+        "{err}"
+    );
+    assert!(err.contains("systemctl status service-discover` on srv1.example.com, srv2.example.com, srv3.example.com"), "{err}");
+}
+
+#[test]
+fn carbonio_missing_or_failing_is_a_warning_and_consul_still_answers() {
+    let setup = setup(SERVERS);
+    let (code, out, err) = run(setup
+        .sandbox
+        .cmd()
+        .env("CONSUL_HTTP_ADDR", setup.double.url())
+        .args([
+            "leader",
+            "--carbonio",
+            "/nonexistent/carbonio",
+            "--carbonio-user",
+            "nobody",
+        ]));
+    assert_eq!(code, 6, "{err}");
+    assert!(
+        err.starts_with(
+            "warning: cannot list the Mesh servers from LDAP: cannot run /nonexistent/carbonio"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("is this a Carbonio node?"), "{err}");
+    assert!(
+        out.contains("(not in LDAP)  192.168.56.101  yes        yes"),
+        "{out}"
+    );
+
+    let (code, _, err) = run(setup
+        .sandbox
+        .cmd()
+        .env("CONSUL_HTTP_ADDR", setup.double.url())
+        .env("CARBONIO_STANDIN_SERVERS", &setup.servers)
+        .env("CARBONIO_STANDIN_USER", "nobody")
+        .env("CARBONIO_STANDIN_FAIL", "1")
+        .arg("leader")
+        .arg("--carbonio")
+        .arg(&setup.carbonio.path)
+        .args(["--carbonio-user", "nobody"]));
+    assert_eq!(code, 6);
+    assert!(err.contains("`carbonio prov gas service-discover` failed (exit 2): ERROR: service.FAILURE (system failure: unable to connect to LDAP)"), "{err}");
+}
+
+#[test]
+fn carbonio_runs_as_the_configured_user() {
+    let setup = setup(SERVERS);
+    let (_, _, err) = run(setup
+        .sandbox
+        .cmd()
+        .env("CONSUL_HTTP_ADDR", setup.double.url())
+        .env("CARBONIO_STANDIN_SERVERS", &setup.servers)
+        .env("CARBONIO_STANDIN_USER", "nobody")
+        .arg("leader")
+        .arg("--carbonio")
+        .arg(&setup.carbonio.path)
+        .args(["--carbonio-user", "root"]));
+    assert!(
+        err.contains("failed (exit 1): Please run as nobody user"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_leader_missing_from_ldap_is_flagged() {
+    let setup = setup("srv2.example.com\nsrv3.example.com\n");
+    let (code, out, err) = setup.leader(&[]);
+    assert_eq!(code, 6);
+    assert!(out.starts_with("Leader: 192.168.56.101:8300\n"), "{out}");
+    assert!(
+        out.contains("(not in LDAP)     192.168.56.101  yes        yes"),
+        "{out}"
+    );
+    assert_eq!(
+        err,
+        "warning: the leader 192.168.56.101:8300 is not among the Mesh servers LDAP lists\n"
+    );
+}
+
+#[test]
+fn consul_down_exits_5() {
+    let setup = setup(SERVERS);
+    let url = setup.double.url();
+    drop(setup.double);
+    let (code, _, err) = run(setup
+        .sandbox
+        .cmd()
+        .env("CONSUL_HTTP_ADDR", &url)
+        .env("CARBONIO_STANDIN_SERVERS", &setup.servers)
+        .env("CARBONIO_STANDIN_USER", "nobody")
+        .arg("leader")
+        .arg("--carbonio")
+        .arg(&setup.carbonio.path)
+        .args(["--carbonio-user", "nobody"]));
+    assert_eq!(code, 5);
+    assert!(
+        err.contains(&format!("cannot reach Consul at {url}")),
+        "{err}"
+    );
+}
