@@ -1,21 +1,58 @@
 #!/usr/bin/env bash
-# The main job for a newcomer: build the release tree and show the tool at work on it.
-# (The simulated Carbonio cluster arrives with the Consul issue; until then the demo shows the
-# plugin host itself.) Idempotent.
+# The main job for a newcomer: build the release tree, start a simulated Carbonio cluster on
+# loopback, and show carbonio-mesh at work on it. Idempotent; needs no Carbonio and no Consul.
+#
+# The simulated cluster: the Consul test double (tests/consul-double, a stand-in for a Consul 1.9.3
+# agent) serving the five-node cluster of ../shared/fixtures/consul (3 Mesh servers, a mailbox and
+# a proxy node), a temporary root holding the Carbonio files carbonio-mesh reads, and the
+# `carbonio` stand-in (tests/stand-ins) answering `carbonio prov gas service-discover`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 ensure_packages build-essential pkg-config
 ensure_rust_components
-
 cargo build --release --workspace --locked
-bin=target/release/carbonio-mesh
+
+bin="$PWD/target/release/carbonio-mesh"
 # Cargo leaves each plugin crate as target/release/libcarbonio_mesh_plugin_<name>.so, a name the
 # loader accepts, so the build tree itself is a plugin directory.
-dir="$PWD/target/release"
-show() { printf '\n$ %s\n' "$*"; "$@"; }
-show "$bin" --plugin-dir "$dir" --help
-show "$bin" --plugin-dir "$dir" plugins list
-show "$bin" --plugin-dir "$dir" plugins list --format json
-show "$bin" --plugin-dir "$dir" plugins check
+plugins="$PWD/target/release"
+
+root="$PWD/target/demo/root"
+rm -rf "$root"
+install -d -m 0755 "$root/etc" "$root/opt/zextras/bin"
+cat >"$root/etc/hosts" <<'HOSTS'
+127.0.0.1       localhost
+192.168.56.101  srv1.example.com
+192.168.56.102  srv2.example.com
+192.168.56.103  srv3.example.com
+192.168.56.110  mail.example.com
+192.168.56.111  proxy.example.com
+HOSTS
+install -m 0755 tests/stand-ins/carbonio "$root/opt/zextras/bin/carbonio"
+export CARBONIO_STANDIN_SERVERS="srv1.example.com srv2.example.com srv3.example.com"
+export CARBONIO_STANDIN_USER="$(id -un)"   # the real one insists on zextras
+
+start_consul_double fixture
+export CONSUL_HTTP_ADDR="$CONSUL_DOUBLE_URL"
+export CONSUL_HTTP_TOKEN="$DOUBLE_TOKEN"
+mesh() { "$bin" --root "$root" --plugin-dir "$plugins" "$@"; }
+show() {
+    printf '\n$ carbonio-mesh %s\n' "$*"
+    local code=0
+    mesh "$@" || code=$?
+    [ "$code" -eq 0 ] || echo "(exit status $code)"
+}
+
+echo "Simulated Carbonio cluster: Consul double at $CONSUL_HTTP_ADDR, Carbonio files under $root"
+show plugins list
+show leader --carbonio "$root/opt/zextras/bin/carbonio" --carbonio-user "$CARBONIO_STANDIN_USER"
+show members
+show members --status failed
+show catalog nodes
+show catalog services --tags
+show catalog nodes --service carbonio-mailbox --format json
+echo
+echo "Exit status 6 from leader means: another host is the leader (0 on the leader itself)."
+echo "Exit status 2 from members --status means: no member matched (as consul members)."

@@ -40,3 +40,24 @@ trusted_scratch_dir() {
     echo "no directory fit for plugin trust tests: move the checkout out of a group/world-writable directory" >&2
     return 1
 }
+
+# start_consul_double CLUSTER: starts the Consul test double (a stand-in for a Consul 1.9.3 agent;
+# tests/consul-double) on a free loopback port, sets CONSUL_DOUBLE_URL and CONSUL_DOUBLE_PID, and
+# stops it when the calling script exits.
+start_consul_double() {
+    local out
+    out=$(mktemp)
+    target/release/consul-double --cluster "$1" >"$out" &
+    CONSUL_DOUBLE_PID=$!
+    trap 'kill "$CONSUL_DOUBLE_PID" 2>/dev/null; rm -f "'"$out"'"' EXIT
+    for _ in $(seq 100); do
+        CONSUL_DOUBLE_URL=$(head -n1 "$out")
+        [ -n "$CONSUL_DOUBLE_URL" ] && return 0
+        sleep 0.05
+    done
+    echo "the Consul double did not start" >&2
+    return 1
+}
+
+# The bootstrap token of the double's clusters (a made-up value from ../shared/fixtures/consul).
+DOUBLE_TOKEN=260570b8-e9af-05cf-9513-c03866285b98
