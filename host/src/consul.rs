@@ -171,6 +171,32 @@ impl ConsulSettings {
     }
 }
 
+/// Consul's answer as the host hands it to the plugin.
+pub struct ConsulAnswer {
+    /// Everything but the JSON body.
+    pub meta: ConsulResponse,
+    /// The JSON body, checked to be one JSON value, not parsed into a tree.
+    pub json_body: Option<String>,
+}
+
+impl ConsulAnswer {
+    /// The `ConsulResponse` JSON with the body spliced in as its `json` field. A member list of
+    /// 5,000 agents is 4 MB: building a tree of it only to serialise it again would cost more
+    /// than fetching it.
+    pub fn into_json(self) -> String {
+        let mut text =
+            serde_json::to_string(&self.meta).expect("the answer's fields always encode");
+        if let Some(body) = self.json_body {
+            text.pop(); // the closing brace
+            text.reserve(body.len() + 9);
+            text.push_str(",\"json\":");
+            text.push_str(&body);
+            text.push('}');
+        }
+        text
+    }
+}
+
 /// The client, built on first use (plugins that never call Consul pay nothing).
 pub struct ConsulClient {
     settings: ConsulSettings,
@@ -277,7 +303,7 @@ impl ConsulClient {
     }
 
     /// Performs `request`; see the module docs.
-    pub fn request(&self, request: &ConsulRequest) -> Result<ConsulResponse, ServiceFailure> {
+    pub fn request(&self, request: &ConsulRequest) -> Result<ConsulAnswer, ServiceFailure> {
         let client = self.client()?;
         let url = self.url(request);
         let method = match request.method.as_str() {
@@ -346,32 +372,35 @@ impl ConsulClient {
         if !(200..300).contains(&status) && !request.accept_status.contains(&status) {
             return Err(self.consul_error(status, &String::from_utf8_lossy(&body), token_sent));
         }
-        let (json, text) = if is_json && !body.is_empty() {
-            let text = String::from_utf8(body).map_err(|_| {
-                failure(
-                    ServiceErrorKind::Failed,
-                    "Consul answered JSON that is not UTF-8".to_owned(),
-                    "check the address points at a Consul agent",
-                )
-            })?;
-            let raw = serde_json::value::RawValue::from_string(text).map_err(|e| {
-                failure(
-                    ServiceErrorKind::Failed,
-                    format!("Consul answered malformed JSON: {e}"),
-                    "check the address points at a Consul agent",
-                )
-            })?;
-            (Some(raw), String::new())
-        } else {
-            (None, String::from_utf8_lossy(&body).into_owned())
-        };
-        Ok(ConsulResponse {
+        let meta = |text: String| ConsulResponse {
             status,
-            json,
+            json: None,
             text,
             index,
             default_acl_policy,
             token_sent,
+        };
+        if !(is_json && !body.is_empty()) {
+            return Ok(ConsulAnswer {
+                meta: meta(String::from_utf8_lossy(&body).into_owned()),
+                json_body: None,
+            });
+        }
+        let bad_json = |why: String| {
+            failure(
+                ServiceErrorKind::Failed,
+                format!("Consul answered malformed JSON: {why}"),
+                "check the address points at a Consul agent",
+            )
+        };
+        let body = String::from_utf8(body).map_err(|_| bad_json("not UTF-8".to_owned()))?;
+        // One allocation-free pass proves the body is exactly one JSON value, so it can be
+        // spliced into the answer untouched (see `ConsulAnswer::into_json`).
+        serde_json::from_str::<serde::de::IgnoredAny>(&body)
+            .map_err(|e| bad_json(e.to_string()))?;
+        Ok(ConsulAnswer {
+            meta: meta(String::new()),
+            json_body: Some(body),
         })
     }
 

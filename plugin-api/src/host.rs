@@ -1,6 +1,9 @@
 //! [`Host`]: the typed side of the host handle a plugin receives.
 
-use carbonio_mesh_plugin_abi::{abi_stable::std_types::RResult, HostHandle};
+use carbonio_mesh_plugin_abi::{
+    abi_stable::std_types::{RResult, RString},
+    HostHandle,
+};
 
 use crate::services::{self, ExecOutput, Service, ServiceErrorKind, ServiceFailure};
 use crate::{ErrorKind, PluginError};
@@ -40,25 +43,36 @@ impl<'a> Host<'a> {
 
     /// Sends a typed request to its host service.
     pub fn call<S: Service>(&self, request: &S) -> Result<S::Answer, ServiceError> {
-        let failure = |kind, message: String| ServiceError {
+        let answer = self.call_raw(S::NAME, request)?;
+        serde_json::from_str(answer.as_str()).map_err(|e| ServiceError {
             service: S::NAME.to_owned(),
+            kind: ServiceErrorKind::Invalid,
+            message: format!("the host's answer is not understood: {e}"),
+            hint: None,
+        })
+    }
+
+    /// Sends a request and returns the host's answer as JSON text.
+    fn call_raw<R: serde::Serialize>(
+        &self,
+        service: &str,
+        request: &R,
+    ) -> Result<RString, ServiceError> {
+        let failure = |kind, message: String, hint| ServiceError {
+            service: service.to_owned(),
             kind,
             message,
-            hint: None,
+            hint,
         };
         let payload = serde_json::to_string(request).map_err(|e| {
             failure(
                 ServiceErrorKind::Invalid,
                 format!("cannot encode the request: {e}"),
+                None,
             )
         })?;
-        match self.handle.call(S::NAME, &payload) {
-            RResult::ROk(answer) => serde_json::from_str(answer.as_str()).map_err(|e| {
-                failure(
-                    ServiceErrorKind::Invalid,
-                    format!("the host's answer is not understood: {e}"),
-                )
-            }),
+        match self.handle.call(service, &payload) {
+            RResult::ROk(answer) => Ok(answer),
             RResult::RErr(error) => {
                 let ServiceFailure {
                     kind,
@@ -69,10 +83,7 @@ impl<'a> Host<'a> {
                     message: error.into_string(),
                     hint: None,
                 });
-                Err(ServiceError {
-                    hint,
-                    ..failure(kind, message)
-                })
+                Err(failure(kind, message, hint))
             }
         }
     }

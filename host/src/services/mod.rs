@@ -107,13 +107,24 @@ impl HostContext {
             svc::ListDir::NAME => serve(payload, |req| files::list(self, req)),
             svc::Resolve::NAME => serve(payload, |req| net::resolve(self, req)),
             svc::LocalAddresses::NAME => serve(payload, |_: svc::LocalAddresses| net::local_addresses()),
-            svc::ConsulRequest::NAME => serve(payload, |req: svc::ConsulRequest| {
-                if req.method != "GET" && self.dry_run {
-                    self.record(format!("send {} /{} to Consul", req.method, req.path.join("/")));
-                    return Ok(svc::ConsulResponse { status: 200, json: None, text: String::new(), index: None, default_acl_policy: None, token_sent: false });
+            svc::ConsulRequest::NAME => {
+                let request: svc::ConsulRequest = serde_json::from_str(payload)
+                    .map_err(|e| failure(ServiceErrorKind::Invalid, format!("bad request to 'consul': {e}")))?;
+                if request.method != "GET" && self.dry_run {
+                    self.record(format!("send {} /{} to Consul", request.method, request.path.join("/")));
+                    let planned = svc::ConsulResponse {
+                        status: 200,
+                        json: None,
+                        text: String::new(),
+                        index: None,
+                        default_acl_policy: None,
+                        token_sent: false,
+                    };
+                    return serde_json::to_string(&planned).map_err(|e| failure(ServiceErrorKind::Failed, e.to_string()));
                 }
-                self.consul.request(&req)
-            }),
+                // Not through `serve`: the body is spliced in as is (see ConsulAnswer::into_json).
+                self.consul.request(&request).map(|answer| answer.into_json())
+            }
             other => Err(failure(
                 ServiceErrorKind::Invalid,
                 format!("this carbonio-mesh has no host service '{other}'; the plugin needs a newer host"),
