@@ -172,6 +172,7 @@ impl ConsulSettings {
 }
 
 /// Consul's answer as the host hands it to the plugin.
+#[derive(Debug)]
 pub struct ConsulAnswer {
     /// Everything but the JSON body.
     pub meta: ConsulResponse,
@@ -380,7 +381,7 @@ impl ConsulClient {
             default_acl_policy,
             token_sent,
         };
-        if !(is_json && !body.is_empty()) {
+        if !is_json || body.is_empty() {
             return Ok(ConsulAnswer {
                 meta: meta(String::from_utf8_lossy(&body).into_owned()),
                 json_body: None,
@@ -503,8 +504,9 @@ mod tests {
         let leader = client
             .request(&ConsulRequest::get(&["v1", "status", "leader"]))
             .unwrap();
-        assert_eq!(leader.json.unwrap().get(), "\"192.168.56.101:8300\"");
-        assert_eq!(leader.default_acl_policy.as_deref(), Some("deny"));
+        assert_eq!(leader.meta.default_acl_policy.as_deref(), Some("deny"));
+        let answer: ConsulResponse = serde_json::from_str(&leader.into_json()).unwrap();
+        assert_eq!(answer.json.unwrap().get(), "\"192.168.56.101:8300\"");
         let denied = client
             .request(&ConsulRequest::get(&["v1", "acl", "token", "self"]))
             .unwrap_err();
