@@ -144,8 +144,19 @@ impl<'a> Host<'a> {
         &self,
         request: &services::ConsulRequest,
     ) -> Result<T, PluginError> {
-        let response = self.consul(request)?;
-        response.decode().map_err(PluginError::operation)
+        self.consul_text(request)?.decode()
+    }
+
+    /// A Consul request whose answer is kept as text, to decode with borrowed strings
+    /// ([`ConsulText::decode`] into types holding `Cow<'_, str>` with `#[serde(borrow)]`): a
+    /// 5,000-member list then costs no allocation per string, and is parsed once.
+    pub fn consul_text(
+        &self,
+        request: &services::ConsulRequest,
+    ) -> Result<ConsulText, PluginError> {
+        Ok(ConsulText(
+            self.call_raw(services::ConsulRequest::NAME, request)?,
+        ))
     }
 
     /// Lists a directory, sorted.
@@ -174,5 +185,30 @@ impl<'a> Host<'a> {
 
     pub fn debug(&self, message: &str) {
         self.log(services::LogLevel::Debug, message);
+    }
+}
+
+/// The host's answer to a Consul request, undecoded (see [`Host::consul_text`]).
+pub struct ConsulText(RString);
+
+impl ConsulText {
+    /// Decodes Consul's JSON body into `T` in one pass over the answer, borrowing from it where
+    /// `T` asks to (`null` when there is no body).
+    pub fn decode<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T, PluginError> {
+        #[derive(serde::Deserialize)]
+        struct Typed<T> {
+            #[serde(default = "Option::default")]
+            json: Option<T>,
+        }
+        let not_consul = |e: serde_json::Error| {
+            PluginError::operation(format!("Consul's answer is not what Consul 1.9 sends: {e}"))
+        };
+        match serde_json::from_str::<Typed<T>>(self.0.as_str())
+            .map_err(not_consul)?
+            .json
+        {
+            Some(value) => Ok(value),
+            None => T::deserialize(serde_json::Value::Null).map_err(not_consul),
+        }
     }
 }

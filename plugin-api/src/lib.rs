@@ -52,7 +52,7 @@ pub mod messages;
 pub mod services;
 mod table;
 
-pub use host::{Host, ServiceError};
+pub use host::{ConsulText, Host, ServiceError};
 pub use messages::{
     ArgKind, ArgSpec, ArgValue, CommandSpec, ErrorKind, Manifest, OutputFormat, PluginError,
     Request, Response, StepSpec,
