@@ -127,21 +127,21 @@ fn render(members: &[MemberView<'_>], detailed: bool) -> String {
         if detailed {
             let tags: Vec<String> = m.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
             table.push([
-                m.name.to_string(),
-                m.address.clone(),
-                m.status.to_owned(),
-                tags.join(","),
+                Cow::Borrowed(m.name.as_ref()),
+                Cow::Borrowed(m.address.as_str()),
+                Cow::Borrowed(m.status),
+                Cow::Owned(tags.join(",")),
             ]);
         } else {
             table.push([
-                m.name.to_string(),
-                m.address.clone(),
-                m.status.to_owned(),
-                m.kind.to_owned(),
-                m.build.to_string(),
-                m.protocol.to_string(),
-                m.dc.to_string(),
-                m.segment.to_string(),
+                m.name.as_ref(),
+                m.address.as_str(),
+                m.status,
+                m.kind,
+                m.build.as_ref(),
+                m.protocol.as_ref(),
+                m.dc.as_ref(),
+                m.segment.as_ref(),
             ]);
         }
     }
