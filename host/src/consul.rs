@@ -176,25 +176,26 @@ impl ConsulSettings {
 pub struct ConsulAnswer {
     /// Everything but the JSON body.
     pub meta: ConsulResponse,
-    /// The JSON body as Consul sent it (UTF-8, not parsed).
-    pub json_body: Option<String>,
+    /// `{"json":` followed by the JSON body as Consul sent it (checked UTF-8, not parsed): the
+    /// body is read straight into the buffer that becomes the answer.
+    json_buffer: Option<Vec<u8>>,
 }
+
+/// What the answer buffer starts with, before Consul's body.
+const JSON_PREFIX: &[u8] = b"{\"json\":";
 
 impl ConsulAnswer {
     /// The `ConsulResponse` JSON with the body spliced in as its `json` field. A member list of
     /// 5,000 agents is 4 MB: building a tree of it only to serialise it again would cost more
     /// than fetching it.
     pub fn into_json(self) -> String {
-        let mut text =
-            serde_json::to_string(&self.meta).expect("the answer's fields always encode");
-        if let Some(body) = self.json_body {
-            text.pop(); // the closing brace
-            text.reserve(body.len() + 9);
-            text.push_str(",\"json\":");
-            text.push_str(&body);
-            text.push('}');
-        }
-        text
+        let meta = serde_json::to_string(&self.meta).expect("the answer's fields always encode");
+        let Some(mut buffer) = self.json_buffer else {
+            return meta;
+        };
+        buffer.push(b',');
+        buffer.extend_from_slice(&meta.as_bytes()[1..]); // the fields after the opening brace
+        String::from_utf8(buffer).expect("the body was checked to be UTF-8 and the rest is ours")
     }
 }
 
@@ -354,11 +355,15 @@ impl ConsulClient {
         let index = header("X-Consul-Index").and_then(|v| v.parse().ok());
         let default_acl_policy = header("X-Consul-Default-ACL-Policy");
         let is_json = header("Content-Type").is_some_and(|t| t.starts_with("application/json"));
-        let mut body = Vec::new();
+        // Read straight into the answer buffer, sized from Content-Length: no growing, no copy.
+        let expected = response.content_length().unwrap_or(0).min(MAX_BODY) as usize;
+        let mut buffer = Vec::with_capacity(JSON_PREFIX.len() + expected + 256);
+        buffer.extend_from_slice(JSON_PREFIX);
         response
             .take(MAX_BODY + 1)
-            .read_to_end(&mut body)
+            .read_to_end(&mut buffer)
             .map_err(|e| self.unreachable(&e))?;
+        let body = &buffer[JSON_PREFIX.len()..];
         if body.len() as u64 > MAX_BODY {
             return Err(failure(
                 ServiceErrorKind::Failed,
@@ -371,7 +376,7 @@ impl ConsulClient {
         }
         let token_sent = token.is_some();
         if !(200..300).contains(&status) && !request.accept_status.contains(&status) {
-            return Err(self.consul_error(status, &String::from_utf8_lossy(&body), token_sent));
+            return Err(self.consul_error(status, &String::from_utf8_lossy(body), token_sent));
         }
         let meta = |text: String| ConsulResponse {
             status,
@@ -383,8 +388,8 @@ impl ConsulClient {
         };
         if !is_json || body.is_empty() {
             return Ok(ConsulAnswer {
-                meta: meta(String::from_utf8_lossy(&body).into_owned()),
-                json_body: None,
+                meta: meta(String::from_utf8_lossy(body).into_owned()),
+                json_buffer: None,
             });
         }
         let bad_json = |why: String| {
@@ -394,13 +399,13 @@ impl ConsulClient {
                 "check the address points at a Consul agent",
             )
         };
-        let body = String::from_utf8(body).map_err(|_| bad_json("not UTF-8".to_owned()))?;
+        std::str::from_utf8(body).map_err(|_| bad_json("not UTF-8".to_owned()))?;
         // Not parsed here: the plugin's typed decoding of the whole answer is the check. A body
         // that is not exactly one JSON value cannot pass it (trailing text, or a second `json`
         // field, is an error), and a 4 MB member list is not scanned twice.
         Ok(ConsulAnswer {
             meta: meta(String::new()),
-            json_body: Some(body),
+            json_buffer: Some(buffer),
         })
     }
 
