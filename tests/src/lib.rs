@@ -81,9 +81,10 @@ pub fn stand_in(name: &str) -> StandIn {
 
 /// `../shared/fixtures/consul/<name>`.
 pub fn consul_fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/consul")
-        .join(name)
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/consul");
+    let missing = "the project's shared/ folder must sit beside the checkout";
+    assert!(dir.is_dir(), "{} is missing: {missing}", dir.display());
+    dir.join(name)
 }
 
 /// A temporary `--root` tree and plugin directory, removed on drop.

@@ -87,6 +87,12 @@ pub struct Cluster {
     /// The node whose agent answers (a client agent answers `null` to `?wan=1`).
     pub local_node: String,
     pub catalog_index: u64,
+    /// The leader's Consul `data_dir`, where `acl-bootstrap-reset` is read from (none: no file).
+    pub data_dir: Option<std::path::PathBuf>,
+    /// ACLs enabled but still in legacy mode (just after start): bootstrap answers 500.
+    pub acl_legacy_mode: bool,
+    /// How many bootstraps happened (the first one creates the fixtures' token).
+    pub bootstraps: u32,
 }
 
 pub const BUILD: &str = "1.9.3:f55da930";
@@ -178,6 +184,9 @@ impl Cluster {
             bootstrap_index: 908,
             local_node: "srv1.example.com".into(),
             catalog_index: 450,
+            data_dir: None,
+            acl_legacy_mode: false,
+            bootstraps: 1,
         };
         cluster.set_indices_from_fixture();
         cluster.services = vec![
@@ -282,8 +291,86 @@ impl Cluster {
             tokens: Cluster::fixture().tokens,
             bootstrap_index: 908,
             catalog_index: 100,
+            data_dir: None,
+            acl_legacy_mode: false,
+            bootstraps: 1,
         }
     }
+
+    /// The fixture cluster before anyone ran `consul acl bootstrap`.
+    pub fn fixture_unbootstrapped() -> Self {
+        Cluster {
+            tokens: Vec::new(),
+            bootstrap_index: 0,
+            bootstraps: 0,
+            ..Cluster::fixture()
+        }
+    }
+
+    /// `PUT /v1/acl/bootstrap`, as `BootstrapTokens` in Consul 1.9.3 decides it: the first time, or
+    /// when `<data_dir>/acl-bootstrap-reset` holds the current reset index (then the file is
+    /// removed), a new management token; otherwise the reason. The old token stays valid, as in
+    /// Consul (it is not deleted by a reset).
+    pub fn acl_bootstrap(&mut self) -> Result<Token, BootstrapRefusal> {
+        if self.bootstraps > 0 {
+            let reset_file = self
+                .data_dir
+                .as_ref()
+                .map(|dir| dir.join("acl-bootstrap-reset"));
+            let raw = reset_file
+                .as_ref()
+                .and_then(|f| std::fs::read_to_string(f).ok())
+                .unwrap_or_default();
+            let first_line = raw.split('\n').next().unwrap_or_default();
+            if first_line.is_empty() {
+                return Err(BootstrapRefusal::NoLongerAllowed {
+                    reset_index: self.bootstrap_index,
+                });
+            }
+            let specified: u64 = first_line
+                .parse()
+                .map_err(|_| BootstrapRefusal::Unparsable {
+                    text: first_line.to_owned(),
+                })?;
+            if specified != self.bootstrap_index {
+                return Err(BootstrapRefusal::WrongIndex {
+                    specified,
+                    reset_index: self.bootstrap_index,
+                });
+            }
+            if let Some(file) = reset_file {
+                let _ = std::fs::remove_file(file);
+            }
+        }
+        let token = if self.bootstraps == 0 {
+            Cluster::fixture().tokens.remove(0)
+        } else {
+            let n = self.bootstraps as u64;
+            self.catalog_index += 10;
+            Token {
+                accessor: format!("{n:08x}-aaaa-4bbb-8ccc-{:012x}", self.catalog_index),
+                secret: format!("{n:08x}-5eca-4e7d-9000-{:012x}", self.catalog_index),
+                create_index: self.catalog_index,
+                create_time: "2026-11-23T01:00:00.000000000Z".into(),
+                ..Cluster::fixture().tokens.remove(0)
+            }
+        };
+        self.bootstrap_index = token.create_index;
+        self.bootstraps += 1;
+        self.tokens.push(token.clone());
+        Ok(token)
+    }
+}
+
+/// Why `PUT /v1/acl/bootstrap` was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BootstrapRefusal {
+    /// 403 `ACL bootstrap no longer allowed (reset index: N)`.
+    NoLongerAllowed { reset_index: u64 },
+    /// 500 `Invalid bootstrap reset index (specified X, reset index: Y)`; the file stays.
+    WrongIndex { specified: u64, reset_index: u64 },
+    /// 500: the reset file does not hold a number.
+    Unparsable { text: String },
 }
 
 /// The `consul` service every server registers (`agent/consul/leader.go`).

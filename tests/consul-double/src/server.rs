@@ -191,8 +191,10 @@ fn serve(state: &Mutex<Cluster>, log: &Mutex<Vec<String>>, request: Request) {
         .collect();
     let token = token.or_else(|| query.get("token").cloned());
     let segments: Vec<String> = path.split('/').skip(1).map(percent_decode).collect();
-    let cluster = state.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let answer = route(&cluster, &method, &segments, &query, token.as_deref());
+    // Requests are served one at a time under the lock: the double is for correctness, and
+    // mutations (bootstrap, later force-leave) must be atomic.
+    let mut cluster = state.lock().unwrap_or_else(|e| e.into_inner());
+    let answer = route(&mut cluster, &method, &segments, &query, token.as_deref());
     respond(&cluster, &query, request, answer);
 }
 
@@ -238,7 +240,7 @@ fn respond(cluster: &Cluster, query: &BTreeMap<String, String>, request: Request
 }
 
 fn route(
-    cluster: &Cluster,
+    cluster: &mut Cluster,
     method: &Method,
     segments: &[String],
     query: &BTreeMap<String, String>,
@@ -328,6 +330,9 @@ fn route(
                 ..catalog(cluster, rest, can_read, pretty)
             }
         }),
+        ["v1", "acl", "bootstrap"] => {
+            expect(Method::Put).unwrap_or_else(|| acl_bootstrap(cluster, pretty))
+        }
         ["v1", "acl", "token", "self"] => expect(Method::Get).unwrap_or_else(|| {
             if !cluster.acl_enabled {
                 return error(401, "ACL support disabled");
@@ -427,5 +432,37 @@ fn catalog<'a>(cluster: &'a Cluster, rest: &[&str], can_read: bool, pretty: bool
             status: 404,
             ..empty_with("404 page not found\n")
         },
+    }
+}
+
+/// `PUT /v1/acl/bootstrap`, with the texts each hop adds: none on the leader, one
+/// `rpc error making call: ` on a follower, two on a client agent.
+fn acl_bootstrap(cluster: &mut Cluster, pretty: bool) -> Answer {
+    use crate::model::BootstrapRefusal;
+    if !cluster.acl_enabled {
+        return error(401, "ACL support disabled");
+    }
+    if cluster.acl_legacy_mode {
+        return error(500, "The ACL system is currently in legacy mode.");
+    }
+    let local_role = cluster.node(&cluster.local_node).map(|n| n.role);
+    let hops = match local_role {
+        _ if cluster.leader.as_deref() == Some(cluster.local_node.as_str()) => "",
+        Some(Role::Server) => "rpc error making call: ",
+        _ => "rpc error making call: rpc error making call: ",
+    };
+    match cluster.acl_bootstrap() {
+        Ok(token) => json(&wire::acl_bootstrap(&token), pretty),
+        Err(BootstrapRefusal::NoLongerAllowed { reset_index }) => error(
+            403,
+            format!("Permission denied: {hops}ACL bootstrap no longer allowed (reset index: {reset_index})"),
+        ),
+        Err(BootstrapRefusal::WrongIndex { specified, reset_index }) => error(
+            500,
+            format!("{hops}Invalid bootstrap reset index (specified {specified}, reset index: {reset_index})"),
+        ),
+        Err(BootstrapRefusal::Unparsable { text }) => {
+            error(500, format!("{hops}strconv.ParseUint: parsing {text:?}: invalid syntax"))
+        }
     }
 }

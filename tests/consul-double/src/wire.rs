@@ -365,3 +365,21 @@ pub fn acl_token(token: &Token) -> AclToken {
         modify_index: token.create_index,
     }
 }
+
+/// `aclBootstrapResponse` of `PUT /v1/acl/bootstrap`: the deprecated `ID` (= SecretID), then the
+/// token's fields.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AclBootstrap {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(flatten)]
+    pub token: AclToken,
+}
+
+pub fn acl_bootstrap(token: &Token) -> AclBootstrap {
+    AclBootstrap {
+        id: token.secret.clone(),
+        token: acl_token(token),
+    }
+}

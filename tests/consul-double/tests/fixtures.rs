@@ -12,9 +12,10 @@ use serde_json::Value;
 const TOKEN: &str = "260570b8-e9af-05cf-9513-c03866285b98";
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/consul")
-        .join(name);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/consul");
+    let missing = "the project's shared/ folder must sit beside the checkout";
+    assert!(dir.is_dir(), "{} is missing: {missing}", dir.display());
+    let path = dir.join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -311,4 +312,76 @@ fn a_client_agent_answers_null_to_wan() {
     cluster.local_node = "mail.example.com".into();
     let double = Double::start(cluster).unwrap();
     assert_eq!(get(&double, "/v1/agent/members?wan=1").text(), "null");
+}
+
+#[test]
+fn acl_bootstrap_and_its_reset_index() {
+    let double = Double::start(Cluster::fixture_unbootstrapped()).unwrap();
+    let first = request(&double, "PUT", "/v1/acl/bootstrap?pretty", None);
+    assert_eq!(first.status, 200);
+    assert_same_bytes(&first, "v1_acl_bootstrap_200.json");
+    let again = request(&double, "PUT", "/v1/acl/bootstrap", None);
+    assert_eq!(again.status, 403);
+    assert_same_bytes(&again, "v1_acl_bootstrap_403.txt");
+
+    let data_dir = tempfile::tempdir().unwrap();
+    double.cluster().data_dir = Some(data_dir.path().to_owned());
+    let reset = data_dir.path().join("acl-bootstrap-reset");
+    std::fs::write(&reset, "907").unwrap();
+    let wrong = request(&double, "PUT", "/v1/acl/bootstrap", None);
+    assert_eq!(wrong.status, 500);
+    assert_same_bytes(&wrong, "v1_acl_bootstrap_500_bad_reset_index.txt");
+    assert!(reset.exists(), "a wrong index leaves the file");
+
+    std::fs::write(&reset, "908\n").unwrap();
+    let reset_ok = request(&double, "PUT", "/v1/acl/bootstrap", None);
+    assert_eq!(reset_ok.status, 200, "{}", reset_ok.text());
+    assert!(!reset.exists(), "a used reset file is removed");
+    let new: Value = serde_json::from_slice(&reset_ok.body).unwrap();
+    let new_secret = new["SecretID"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret, TOKEN);
+    assert_eq!(new["ID"], new["SecretID"]);
+    // Both the new token and the old one work: a reset does not revoke the old token.
+    assert_eq!(
+        request(&double, "GET", "/v1/acl/token/self", Some(&new_secret)).status,
+        200
+    );
+    assert_eq!(
+        request(&double, "GET", "/v1/acl/token/self", Some(TOKEN)).status,
+        200
+    );
+    let new_index = new["CreateIndex"].as_u64().unwrap();
+    let refused = request(&double, "PUT", "/v1/acl/bootstrap", None);
+    assert_eq!(
+        refused.text(),
+        format!("Permission denied: ACL bootstrap no longer allowed (reset index: {new_index})")
+    );
+}
+
+#[test]
+fn acl_bootstrap_texts_through_hops_and_modes() {
+    let mut follower = Cluster::fixture();
+    follower.local_node = "srv2.example.com".into();
+    let double = Double::start(follower).unwrap();
+    assert_same_bytes(
+        &request(&double, "PUT", "/v1/acl/bootstrap", None),
+        "v1_acl_bootstrap_403_via_follower.txt",
+    );
+    double.cluster().local_node = "mail.example.com".into();
+    assert_same_bytes(
+        &request(&double, "PUT", "/v1/acl/bootstrap", None),
+        "v1_acl_bootstrap_403_via_client_agent.txt",
+    );
+    double.cluster().acl_legacy_mode = true;
+    let legacy = request(&double, "PUT", "/v1/acl/bootstrap", None);
+    assert_eq!(legacy.status, 500);
+    assert_same_bytes(&legacy, "v1_acl_bootstrap_500_legacy_mode.txt");
+    double.cluster().acl_enabled = false;
+    let disabled = request(&double, "PUT", "/v1/acl/bootstrap", None);
+    assert_eq!(disabled.status, 401);
+    assert_same_bytes(&disabled, "v1_acl_401_acl_disabled.txt");
+    let get = request(&double, "GET", "/v1/acl/bootstrap", None);
+    assert_eq!(get.status, 405);
+    assert_same_bytes(&get, "error_405_method_not_allowed_GET.txt");
+    assert_eq!(get.header("Allow"), Some("OPTIONS,PUT"));
 }
