@@ -8,7 +8,7 @@ use std::thread;
 
 use tiny_http::{Header, Method, Request, Response, Server};
 
-use crate::model::{Cluster, Role};
+use crate::model::{Cluster, Role, Status};
 use crate::wire;
 
 /// A running double on loopback. Dropping it stops the server.
@@ -156,14 +156,16 @@ fn percent_decode(text: &str) -> String {
 enum Caller {
     Anonymous,
     Unknown,
-    Known,
+    Known { management: bool },
 }
 
 fn caller(cluster: &Cluster, token: Option<&str>) -> Caller {
     match token.filter(|t| !t.is_empty()) {
         None => Caller::Anonymous,
         Some(secret) => match cluster.token(secret) {
-            Some(_) => Caller::Known,
+            Some(known) => Caller::Known {
+                management: known.is_management(),
+            },
             None => Caller::Unknown,
         },
     }
@@ -270,12 +272,26 @@ fn route(
     {
         return error(500, "No path to datacenter");
     }
+    if query
+        .get("wait")
+        .is_some_and(|w| !w.is_empty() && parse_wait(w).is_none())
+    {
+        return error(400, "Invalid wait time");
+    }
+    if query
+        .get("index")
+        .is_some_and(|i| i.parse::<u64>().is_err())
+    {
+        return error(400, "Invalid index");
+    }
     let who = caller(cluster, token);
     let can_read = match who {
         Caller::Unknown => return error(403, "ACL not found"),
-        Caller::Known => true,
+        Caller::Known { .. } => true,
         Caller::Anonymous => !cluster.acl_enabled,
     };
+    // agent:write / operator:write / service:write: only a management token has them here.
+    let can_write = matches!(who, Caller::Known { management: true }) || !cluster.acl_enabled;
     match parts.as_slice() {
         ["v1", "status", "leader"] => expect(Method::Get).unwrap_or_else(|| {
             let leader = cluster
@@ -321,7 +337,53 @@ fn route(
                 .collect();
             json(&members, pretty)
         }),
+        ["v1", "agent", "force-leave", node] => expect(Method::Put).unwrap_or_else(|| {
+            if !can_write {
+                return error(403, "Permission denied");
+            }
+            let prune = query.contains_key("prune");
+            let Some(at) = cluster.nodes.iter().position(|n| n.name == *node) else {
+                return error(500, format!("agent: No node found with name '{node}'"));
+            };
+            // A node that is still alive answers the gossip and rejoins at once.
+            if cluster.nodes[at].status != Status::Alive {
+                if prune {
+                    let name = cluster.nodes.remove(at).name;
+                    cluster.services.retain(|s| s.node != name);
+                } else {
+                    cluster.nodes[at].status = Status::Left;
+                }
+            }
+            empty()
+        }),
+        ["v1", "agent", "service", "deregister", id] => expect(Method::Put).unwrap_or_else(|| {
+            if !can_write {
+                return error(403, "Permission denied");
+            }
+            let local = cluster.local_node.clone();
+            let before = cluster.services.len();
+            cluster
+                .services
+                .retain(|s| !(s.node == local && s.id == *id));
+            if cluster.services.len() == before && cluster.acl_enabled {
+                // With ACLs off, 1.9.3 only logs this and answers 200.
+                return error(500, format!("Unknown service {id:?}"));
+            }
+            empty()
+        }),
+        ["v1", "agent", "reload"] => expect(Method::Put).unwrap_or_else(|| {
+            if !can_write {
+                return error(403, "Permission denied");
+            }
+            empty()
+        }),
         ["v1", "catalog", rest @ ..] => expect(Method::Get).unwrap_or_else(|| {
+            let local_is_client = cluster
+                .node(&cluster.local_node)
+                .is_some_and(|n| n.role == Role::Client);
+            if local_is_client && !cluster.servers().any(|s| s.status == Status::Alive) {
+                return error(500, "No known Consul servers");
+            }
             if cluster.leader.is_none() && !query.contains_key("stale") {
                 return error(500, "No cluster leader");
             }
@@ -465,4 +527,19 @@ fn acl_bootstrap(cluster: &mut Cluster, pretty: bool) -> Answer {
             error(500, format!("{hops}strconv.ParseUint: parsing {text:?}: invalid syntax"))
         }
     }
+}
+
+/// Go's `time.ParseDuration` for the units `?wait=` takes (`10s`, `5m`, `100ms`); `None` if invalid.
+fn parse_wait(text: &str) -> Option<u64> {
+    let digits = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number.parse().ok()?;
+    let millis = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return None,
+    };
+    Some(number * millis)
 }

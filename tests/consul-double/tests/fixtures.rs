@@ -385,3 +385,151 @@ fn acl_bootstrap_texts_through_hops_and_modes() {
     assert_same_bytes(&get, "error_405_method_not_allowed_GET.txt");
     assert_eq!(get.header("Allow"), Some("OPTIONS,PUT"));
 }
+
+#[test]
+fn force_leave_deregister_and_reload_change_the_model() {
+    let double = Double::start(Cluster::fixture()).unwrap();
+    let unknown = request(
+        &double,
+        "PUT",
+        "/v1/agent/force-leave/nope.example.com",
+        Some(TOKEN),
+    );
+    assert_eq!(unknown.status, 500);
+    assert_same_bytes(&unknown, "v1_agent_force-leave_500_unknown_node.txt");
+    assert_same_bytes(
+        &request(
+            &double,
+            "PUT",
+            "/v1/agent/force-leave/mail.example.com",
+            None,
+        ),
+        "error_403_permission_denied.txt",
+    );
+
+    double
+        .cluster()
+        .nodes
+        .iter_mut()
+        .find(|n| n.name == "proxy.example.com")
+        .unwrap()
+        .status = Status::Failed;
+    assert_eq!(
+        request(
+            &double,
+            "PUT",
+            "/v1/agent/force-leave/proxy.example.com",
+            Some(TOKEN)
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        double.cluster().node("proxy.example.com").unwrap().status,
+        Status::Left
+    );
+    assert_eq!(
+        request(
+            &double,
+            "PUT",
+            "/v1/agent/force-leave/proxy.example.com?prune",
+            Some(TOKEN)
+        )
+        .status,
+        200
+    );
+    assert!(double.cluster().node("proxy.example.com").is_none());
+    // An alive node rejoins: force-leave does not change it.
+    assert_eq!(
+        request(
+            &double,
+            "PUT",
+            "/v1/agent/force-leave/mail.example.com",
+            Some(TOKEN)
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        double.cluster().node("mail.example.com").unwrap().status,
+        Status::Alive
+    );
+
+    let reply = request(
+        &double,
+        "PUT",
+        "/v1/agent/service/deregister/nope",
+        Some(TOKEN),
+    );
+    assert_eq!(reply.status, 500);
+    assert_same_bytes(
+        &reply,
+        "v1_agent_service_deregister_500_unknown_service.txt",
+    );
+    double.cluster().local_node = "mail.example.com".into();
+    let reply = request(
+        &double,
+        "PUT",
+        "/v1/agent/service/deregister/carbonio-mailbox",
+        Some(TOKEN),
+    );
+    assert_eq!((reply.status, reply.text().as_str()), (200, ""));
+    assert!(!double
+        .cluster()
+        .services
+        .iter()
+        .any(|s| s.id == "carbonio-mailbox"));
+    double.cluster().acl_enabled = false;
+    assert_eq!(
+        request(&double, "PUT", "/v1/agent/service/deregister/nope", None).status,
+        200,
+        "1.9.3 with ACLs off"
+    );
+
+    double.cluster().acl_enabled = true;
+    assert_same_bytes(
+        &request(&double, "PUT", "/v1/agent/reload", None),
+        "error_403_permission_denied.txt",
+    );
+    assert_eq!(
+        request(&double, "PUT", "/v1/agent/reload", Some(TOKEN)).status,
+        200
+    );
+}
+
+#[test]
+fn query_parameter_errors_and_a_client_without_servers() {
+    let double = Double::start(Cluster::fixture()).unwrap();
+    let check = |reply: Reply, status: u16, file: &str| {
+        assert_eq!(reply.status, status, "{file}");
+        assert_same_bytes(&reply, file);
+    };
+    check(
+        get(&double, "/v1/catalog/nodes?wait=soon"),
+        400,
+        "error_400_invalid_wait.txt",
+    );
+    check(
+        get(&double, "/v1/catalog/nodes?index=abc"),
+        400,
+        "error_400_invalid_index.txt",
+    );
+    assert_eq!(
+        get(&double, "/v1/catalog/nodes?wait=10s&index=43").status,
+        200
+    );
+    double.cluster().local_node = "mail.example.com".into();
+    for server in double
+        .cluster()
+        .nodes
+        .iter_mut()
+        .filter(|n| n.name.starts_with("srv"))
+    {
+        server.status = Status::Failed;
+    }
+    check(
+        get(&double, "/v1/catalog/nodes"),
+        500,
+        "error_500_no_known_servers.txt",
+    );
+}
