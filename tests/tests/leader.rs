@@ -32,17 +32,24 @@ fn setup(servers: &str) -> Setup {
 }
 
 impl Setup {
-    fn leader(&self, extra: &[&str]) -> (i32, String, String) {
+    /// `carbonio-mesh leader` against the double with the stand-in (which insists on `nobody`),
+    /// run as `user`, with `extra` arguments and `env` variables.
+    fn leader_as(&self, user: &str, extra: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
         let mut cmd = self.sandbox.cmd();
         cmd.env("CONSUL_HTTP_ADDR", self.double.url())
             .env("CARBONIO_STANDIN_SERVERS", &self.servers)
             .env("CARBONIO_STANDIN_USER", "nobody")
+            .envs(env.iter().copied())
             .arg("leader")
             .arg("--carbonio")
             .arg(&self.carbonio.path)
-            .args(["--carbonio-user", "nobody"])
+            .args(["--carbonio-user", user])
             .args(extra);
         run(&mut cmd)
+    }
+
+    fn leader(&self, extra: &[&str]) -> (i32, String, String) {
+        self.leader_as("nobody", extra, &[])
     }
 }
 
@@ -132,17 +139,7 @@ fn carbonio_missing_or_failing_is_a_warning_and_consul_still_answers() {
         "{out}"
     );
 
-    let (code, _, err) = run(setup
-        .sandbox
-        .cmd()
-        .env("CONSUL_HTTP_ADDR", setup.double.url())
-        .env("CARBONIO_STANDIN_SERVERS", &setup.servers)
-        .env("CARBONIO_STANDIN_USER", "nobody")
-        .env("CARBONIO_STANDIN_FAIL", "1")
-        .arg("leader")
-        .arg("--carbonio")
-        .arg(&setup.carbonio.path)
-        .args(["--carbonio-user", "nobody"]));
+    let (code, _, err) = setup.leader_as("nobody", &[], &[("CARBONIO_STANDIN_FAIL", "1")]);
     assert_eq!(code, 6);
     assert!(err.contains("`carbonio prov gas service-discover` failed (exit 2): ERROR: service.FAILURE (system failure: unable to connect to LDAP)"), "{err}");
 }
@@ -150,16 +147,7 @@ fn carbonio_missing_or_failing_is_a_warning_and_consul_still_answers() {
 #[test]
 fn carbonio_runs_as_the_configured_user() {
     let setup = setup(SERVERS);
-    let (_, _, err) = run(setup
-        .sandbox
-        .cmd()
-        .env("CONSUL_HTTP_ADDR", setup.double.url())
-        .env("CARBONIO_STANDIN_SERVERS", &setup.servers)
-        .env("CARBONIO_STANDIN_USER", "nobody")
-        .arg("leader")
-        .arg("--carbonio")
-        .arg(&setup.carbonio.path)
-        .args(["--carbonio-user", "root"]));
+    let (_, _, err) = setup.leader_as("root", &[], &[]);
     assert!(
         err.contains("failed (exit 1): Please run as nobody user"),
         "{err}"

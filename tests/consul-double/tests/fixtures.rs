@@ -84,6 +84,17 @@ fn assert_same_bytes(reply: &Reply, file: &str) {
     );
 }
 
+/// An error answer: its status, Go's sniffed text content type, and the fixture's exact bytes.
+fn assert_error(reply: Reply, status: u16, file: &str) {
+    assert_eq!(reply.status, status, "{file}");
+    assert_eq!(
+        reply.header("Content-Type"),
+        Some("text/plain; charset=utf-8"),
+        "{file}"
+    );
+    assert_same_bytes(&reply, file);
+}
+
 fn sorted_by_name(json: &[u8]) -> Vec<Value> {
     let mut members: Vec<Value> = serde_json::from_slice(json).unwrap();
     members.sort_by(|a, b| a["Name"].as_str().cmp(&b["Name"].as_str()));
@@ -219,15 +230,7 @@ fn compact_without_pretty_and_go_escaping() {
 #[test]
 fn error_texts_and_status_codes_match_the_fixtures() {
     let double = Double::start(Cluster::fixture()).unwrap();
-    let check = |reply: Reply, status: u16, file: &str| {
-        assert_eq!(reply.status, status, "{file}");
-        assert_eq!(
-            reply.header("Content-Type"),
-            Some("text/plain; charset=utf-8"),
-            "{file}"
-        );
-        assert_same_bytes(&reply, file);
-    };
+    let check = assert_error;
     check(
         request(&double, "GET", "/v1/acl/token/self", Some("wrong-token")),
         403,
@@ -500,10 +503,7 @@ fn force_leave_deregister_and_reload_change_the_model() {
 #[test]
 fn query_parameter_errors_and_a_client_without_servers() {
     let double = Double::start(Cluster::fixture()).unwrap();
-    let check = |reply: Reply, status: u16, file: &str| {
-        assert_eq!(reply.status, status, "{file}");
-        assert_same_bytes(&reply, file);
-    };
+    let check = assert_error;
     check(
         get(&double, "/v1/catalog/nodes?wait=soon"),
         400,
