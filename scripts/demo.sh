@@ -4,13 +4,15 @@
 #
 # The simulated cluster: the Consul test double (tests/consul-double, a stand-in for a Consul 1.9.3
 # agent) serving the five-node cluster of ../shared/fixtures/consul (3 Mesh servers, a mailbox and
-# a proxy node), a temporary root holding the Carbonio files carbonio-mesh reads, and the
-# `carbonio` stand-in (tests/stand-ins) answering `carbonio prov gas service-discover`.
+# a proxy node); a temporary root holding the Carbonio Mesh files, made by the `service-discover`
+# stand-in's `setup --first-instance` (certificates, main.json, the encrypted credentials archive,
+# the password file) exactly where a Mesh server has them; and the `carbonio` stand-in answering
+# `carbonio prov gas service-discover`. Both stand-ins live in tests/stand-ins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages build-essential pkg-config
+ensure_packages build-essential pkg-config gnupg openssl jq curl
 ensure_rust_components
 cargo build --release --workspace --locked
 
@@ -31,12 +33,31 @@ cat >"$root/etc/hosts" <<'HOSTS'
 192.168.56.111  proxy.example.com
 HOSTS
 install -m 0755 tests/stand-ins/carbonio "$root/opt/zextras/bin/carbonio"
+install -d -m 0755 "$root/usr/bin"
+install -m 0755 tests/stand-ins/service-discover "$root/usr/bin/service-discover"
 export CARBONIO_STANDIN_SERVERS="srv1.example.com srv2.example.com srv3.example.com"
 export CARBONIO_STANDIN_USER="$(id -un)"   # the real one insists on zextras
 
-start_consul_double fixture
+start_consul_double fixture-unbootstrapped
 export CONSUL_HTTP_ADDR="$CONSUL_DOUBLE_URL"
-export CONSUL_HTTP_TOKEN="$DOUBLE_TOKEN"
+
+# Set up the first Mesh server, as `service-discover setup` does on a real one: ACL bootstrap on the
+# agent, certificates, main.json, the credentials archive and the password file under $root.
+# (The real CLI takes the password in argv, a risk the facts file records; this one is a throwaway.)
+demo_password=$(head -c 18 /dev/urandom | base64)
+SERVICE_DISCOVER_STANDIN_ROOT="$root" "$root/usr/bin/service-discover" \
+    setup 192.168.56.101 --first-instance --password="$demo_password"
+unset demo_password
+
+# Today's documented way to read the ACL token (what `carbonio-mesh credentials token` replaces):
+#   gpg -qdo - cluster-credentials.tar.gpg | tar xOf - consul-acl-secret.json | jq .SecretID -r
+gnupg_home=$(mktemp -d)
+CONSUL_HTTP_TOKEN=$(GNUPGHOME="$gnupg_home" gpg --batch -q --pinentry-mode loopback \
+        --passphrase-file "$root/var/lib/service-discover/password" \
+        -do - "$root/etc/zextras/service-discover/cluster-credentials.tar.gpg" |
+    tar xOf - consul-acl-secret.json | jq -r .SecretID)
+rm -rf "$gnupg_home"
+export CONSUL_HTTP_TOKEN
 mesh() { "$bin" --root "$root" --plugin-dir "$plugins" "$@"; }
 show() {
     printf '\n$ carbonio-mesh %s\n' "$*"
@@ -45,7 +66,9 @@ show() {
     [ "$code" -eq 0 ] || echo "(exit status $code)"
 }
 
-echo "Simulated Carbonio cluster: Consul double at $CONSUL_HTTP_ADDR, Carbonio files under $root"
+echo
+echo "Simulated Carbonio cluster: Consul double at $CONSUL_HTTP_ADDR, Carbonio files under $root:"
+(cd "$root" && find etc/zextras var/lib/service-discover -type f -printf '  %m  %p\n' | sort -k2)
 show plugins list
 show leader --carbonio "$root/opt/zextras/bin/carbonio" --carbonio-user "$CARBONIO_STANDIN_USER"
 show members

@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages build-essential pkg-config
+# gnupg, openssl, jq, curl: the service-discover stand-in and the real-gpg/tar interop tests.
+ensure_packages build-essential pkg-config gnupg openssl jq curl
 ensure_rust_components
 
 cargo fmt --all -- --check

@@ -1,6 +1,6 @@
 //! `consul-double`: serves a model cluster on loopback until killed (for the demo and benchmarks).
 //!
-//! `consul-double [--listen 127.0.0.1:0] [--cluster fixture|generated:SERVERS,CLIENTS,FAILED]`
+//! `consul-double [--listen 127.0.0.1:0] [--cluster fixture|fixture-unbootstrapped|generated:SERVERS,CLIENTS,FAILED]`
 //! prints the URL it listens on, one line, then serves.
 
 use std::io::Write;
@@ -8,8 +8,10 @@ use std::io::Write;
 use consul_double::{Cluster, Double};
 
 fn cluster_from(spec: &str) -> Result<Cluster, String> {
-    if spec == "fixture" {
-        return Ok(Cluster::fixture());
+    match spec {
+        "fixture" => return Ok(Cluster::fixture()),
+        "fixture-unbootstrapped" => return Ok(Cluster::fixture_unbootstrapped()),
+        _ => {}
     }
     let counts = spec
         .strip_prefix("generated:")
