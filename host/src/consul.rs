@@ -62,6 +62,9 @@ pub struct ConsulSettings {
     stale: bool,
     ca_cert: Option<PathBuf>,
     client_cert: Option<(PathBuf, PathBuf)>,
+    /// `CONSUL_TLS_SERVER_NAME`: the name TLS expects on the agent's certificate when the address
+    /// is an IP or another name.
+    tls_server_name: Option<String>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -138,12 +141,6 @@ impl ConsulSettings {
         } else {
             None
         };
-        if env("CONSUL_TLS_SERVER_NAME").is_some() {
-            return Err(usage(
-                "CONSUL_TLS_SERVER_NAME is not supported yet".to_owned(),
-                "unset it and use an address whose name matches the agent's certificate",
-            ));
-        }
         let client_cert = match (env("CONSUL_CLIENT_CERT"), env("CONSUL_CLIENT_KEY")) {
             (Some(cert), Some(key)) => Some((PathBuf::from(cert), PathBuf::from(key))),
             (None, None) => None,
@@ -161,6 +158,7 @@ impl ConsulSettings {
             stale: flags.stale,
             ca_cert: env("CONSUL_CACERT").map(PathBuf::from),
             client_cert,
+            tls_server_name: env("CONSUL_TLS_SERVER_NAME"),
         })
     }
 
@@ -168,6 +166,16 @@ impl ConsulSettings {
     pub fn token_source(&self) -> Option<&'static str> {
         self.token.as_ref().map(|(_, source)| source.describe())
     }
+}
+
+/// The HTTP machinery, built on first use.
+struct Http {
+    runtime: tokio::runtime::Runtime,
+    client: reqwest::Client,
+    /// `scheme://host:port` requests go to: the configured address, or with
+    /// `CONSUL_TLS_SERVER_NAME` that name, pinned to the address's IP (`ClientBuilder::resolve`),
+    /// so SNI and the certificate check use the name while the connection goes to the address.
+    base: String,
 }
 
 /// Consul's answer as the host hands it to the plugin.
@@ -204,7 +212,7 @@ pub struct ConsulClient {
     /// Built on first use: reqwest's async client on a current-thread runtime, driven from this
     /// thread. (The blocking client hands every body chunk across threads: measured at 220
     /// `epoll_wait` and 127 `futex` calls for a 4 MB member list.)
-    http: OnceCell<(tokio::runtime::Runtime, reqwest::Client)>,
+    http: OnceCell<Http>,
 }
 
 fn failure(kind: ServiceErrorKind, message: String, hint: &str) -> ServiceFailure {
@@ -241,7 +249,7 @@ impl ConsulClient {
         }
     }
 
-    fn http(&self) -> Result<&(tokio::runtime::Runtime, reqwest::Client), ServiceFailure> {
+    fn http(&self) -> Result<&Http, ServiceFailure> {
         if let Some(http) = self.http.get() {
             return Ok(http);
         }
@@ -257,6 +265,12 @@ impl ConsulClient {
             .timeout(Duration::from_secs(30))
             .no_proxy()
             .user_agent(concat!("carbonio-mesh/", env!("CARGO_PKG_VERSION")));
+        let mut base = self.settings.addr.clone();
+        if let Some(name) = &self.settings.tls_server_name {
+            let (pinned, address) = self.pin_server_name(name)?;
+            base = pinned;
+            builder = builder.resolve(name, address);
+        }
         if let Some(path) = &self.settings.ca_cert {
             let pem =
                 std::fs::read(path).map_err(|e| tls_failure("the CA certificate", path, &e))?;
@@ -291,11 +305,52 @@ impl ConsulClient {
                 "this is a bug",
             )
         })?;
-        Ok(self.http.get_or_init(|| (runtime, client)))
+        Ok(self.http.get_or_init(|| Http {
+            runtime,
+            client,
+            base,
+        }))
     }
 
-    fn url(&self, request: &ConsulRequest) -> String {
-        let mut url = self.settings.addr.clone();
+    /// `CONSUL_TLS_SERVER_NAME`: the base URL with the name in place of the host, and the
+    /// socket address that name must reach.
+    fn pin_server_name(
+        &self,
+        name: &str,
+    ) -> Result<(String, std::net::SocketAddr), ServiceFailure> {
+        let bad = |why: String| {
+            failure(
+                ServiceErrorKind::Invalid,
+                why,
+                "check CONSUL_HTTP_ADDR and CONSUL_TLS_SERVER_NAME",
+            )
+        };
+        let url = reqwest::Url::parse(&self.settings.addr).map_err(|e| {
+            bad(format!(
+                "the Consul address {} is not a URL: {e}",
+                self.settings.addr
+            ))
+        })?;
+        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+            return Err(bad(format!(
+                "the Consul address {} has no host",
+                self.settings.addr
+            )));
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let address = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+            .ok()
+            .and_then(|mut found| found.next())
+            .ok_or_else(|| {
+                bad(format!(
+                    "cannot resolve {host}, the host of the Consul address"
+                ))
+            })?;
+        Ok((format!("{}://{name}:{port}", url.scheme()), address))
+    }
+
+    fn url(&self, base: &str, request: &ConsulRequest) -> String {
+        let mut url = base.to_owned();
         for segment in &request.path {
             url.push('/');
             url.push_str(&encode_segment(segment));
@@ -320,8 +375,12 @@ impl ConsulClient {
 
     /// Performs `request`; see the module docs.
     pub fn request(&self, request: &ConsulRequest) -> Result<ConsulAnswer, ServiceFailure> {
-        let (runtime, client) = self.http()?;
-        let url = self.url(request);
+        let Http {
+            runtime,
+            client,
+            base,
+        } = self.http()?;
+        let url = self.url(base, request);
         let method = match request.method.as_str() {
             "GET" => reqwest::Method::GET,
             "PUT" => reqwest::Method::PUT,
@@ -494,8 +553,29 @@ mod tests {
         }));
         let request = ConsulRequest::get(&["v1", "catalog", "node", "x y"]).query("pretty", "");
         assert_eq!(
-            client.url(&request),
+            client.url(&client.settings.addr, &request),
             "http://127.0.0.1:8600/v1/catalog/node/x%20y?pretty&dc=dc2&stale"
+        );
+    }
+
+    #[test]
+    fn a_tls_server_name_is_pinned_to_the_address() {
+        let double = consul_double::Double::start(consul_double::Cluster::fixture()).unwrap();
+        let mut settings = settings(ConsulFlags {
+            http_addr: Some(double.url()),
+            ..ConsulFlags::default()
+        });
+        settings.tls_server_name = Some("consul.mesh.invalid".into());
+        let client = ConsulClient::new(settings);
+        // The name does not resolve anywhere: the request reaches the double only through the pin.
+        let leader = client
+            .request(&ConsulRequest::get(&["v1", "status", "leader"]))
+            .unwrap();
+        assert_eq!(leader.meta.status, 200);
+        let base = &client.http().unwrap().base;
+        assert_eq!(
+            *base,
+            format!("http://consul.mesh.invalid:{}", double.addr().port())
         );
     }
 
