@@ -337,15 +337,6 @@ pub struct ConsulResponse {
     pub token_sent: bool,
 }
 
-impl ConsulResponse {
-    /// Decodes the JSON body into `T`.
-    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, String> {
-        let raw = self.json.as_ref().map_or("null", |raw| raw.get());
-        serde_json::from_str(raw)
-            .map_err(|e| format!("Consul's answer is not what Consul 1.9 sends: {e}"))
-    }
-}
-
 impl Service for ConsulRequest {
     const NAME: &'static str = "consul";
     type Answer = ConsulResponse;
