@@ -4,6 +4,7 @@
 //! don't do), `--root` (confine paths), backups before deletion and secret redaction hold for
 //! every plugin at once.
 
+mod consul;
 mod exec;
 mod files;
 mod log;
@@ -107,24 +108,8 @@ impl HostContext {
             svc::ListDir::NAME => serve(payload, |req| files::list(self, req)),
             svc::Resolve::NAME => serve(payload, |req| net::resolve(self, req)),
             svc::LocalAddresses::NAME => serve(payload, |_: svc::LocalAddresses| net::local_addresses()),
-            svc::ConsulRequest::NAME => {
-                let request: svc::ConsulRequest = serde_json::from_str(payload)
-                    .map_err(|e| failure(ServiceErrorKind::Invalid, format!("bad request to 'consul': {e}")))?;
-                if request.method != "GET" && self.dry_run {
-                    self.record(format!("send {} /{} to Consul", request.method, request.path.join("/")));
-                    let planned = svc::ConsulResponse {
-                        status: 200,
-                        json: None,
-                        text: String::new(),
-                        index: None,
-                        default_acl_policy: None,
-                        token_sent: false,
-                    };
-                    return serde_json::to_string(&planned).map_err(|e| failure(ServiceErrorKind::Failed, e.to_string()));
-                }
-                // Not through `serve`: the body is spliced in as is (see ConsulAnswer::into_json).
-                self.consul.request(&request).map(|answer| answer.into_json())
-            }
+            // Not through `serve`: Consul's body is spliced into the answer unparsed.
+            svc::ConsulRequest::NAME => consul::request(self, payload),
             other => Err(failure(
                 ServiceErrorKind::Invalid,
                 format!("this carbonio-mesh has no host service '{other}'; the plugin needs a newer host"),
