@@ -73,10 +73,15 @@ pub fn stand_in(name: &str) -> StandIn {
         .join(name);
     let dir = tempfile::tempdir().unwrap();
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let path = dir.path().join(name);
-    fs::copy(&source, &path).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = copy_executable(&source, &dir.path().join(name));
     StandIn { _dir: dir, path }
+}
+
+/// Copies `source` to `destination` with mode 0755 (plugins and stand-ins alike).
+fn copy_executable(source: &Path, destination: &Path) -> PathBuf {
+    fs::copy(source, destination).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
+    fs::set_permissions(destination, fs::Permissions::from_mode(0o755)).unwrap();
+    destination.to_owned()
 }
 
 /// `../shared/fixtures/consul/<name>`.
@@ -150,18 +155,15 @@ impl Sandbox {
 
     /// Copies fixture `fixture` into `dir` as `<name>.so`, mode 0755.
     pub fn install(&self, fixture_name: &str, dir: &Path, name: &str) -> PathBuf {
-        let path = dir.join(format!("{name}.so"));
-        fs::copy(fixture(fixture_name), &path).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-        path
+        copy_executable(&fixture(fixture_name), &dir.join(format!("{name}.so")))
     }
 
     /// Installs the built product plugin `name` into the plugin directory as `<name>.so`.
     pub fn install_product(&self, name: &str) -> PathBuf {
-        let path = self.plugin_dir().join(format!("{name}.so"));
-        fs::copy(product_plugin(name), &path).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-        path
+        copy_executable(
+            &product_plugin(name),
+            &self.plugin_dir().join(format!("{name}.so")),
+        )
     }
 
     /// `carbonio-mesh --root ROOT` with a clean environment, searching only the sandbox.
