@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages build-essential pkg-config gnupg openssl jq curl
+# libclang-dev, nettle-dev, pkg-config: sequoia-openpgp's nettle backend (the credentials archive).
+ensure_packages build-essential pkg-config libclang-dev nettle-dev gnupg openssl jq curl
 ensure_rust_components
 cargo build --release --workspace --locked
 
@@ -49,15 +50,11 @@ SERVICE_DISCOVER_STANDIN_ROOT="$root" "$root/usr/bin/service-discover" \
     setup 192.168.56.101 --first-instance --password="$demo_password"
 unset demo_password
 
-# Today's documented way to read the ACL token (what `carbonio-mesh credentials token` replaces):
+# No token is exported: like `sudo carbonio-mesh members` on a Mesh server, carbonio-mesh finds the
+# bootstrap token in the credentials archive, opened with the Mesh password file (both under $root).
+# That replaces the documented
 #   gpg -qdo - cluster-credentials.tar.gpg | tar xOf - consul-acl-secret.json | jq .SecretID -r
-gnupg_home=$(mktemp -d)
-CONSUL_HTTP_TOKEN=$(GNUPGHOME="$gnupg_home" gpg --batch -q --pinentry-mode loopback \
-        --passphrase-file "$root/var/lib/service-discover/password" \
-        -do - "$root/etc/zextras/service-discover/cluster-credentials.tar.gpg" |
-    tar xOf - consul-acl-secret.json | jq -r .SecretID)
-rm -rf "$gnupg_home"
-export CONSUL_HTTP_TOKEN
+unset CONSUL_HTTP_TOKEN CONSUL_HTTP_TOKEN_FILE
 mesh() { "$bin" --root "$root" --plugin-dir "$plugins" "$@"; }
 show() {
     printf '\n$ carbonio-mesh %s\n' "$*"
@@ -70,6 +67,14 @@ echo
 echo "Simulated Carbonio cluster: Consul double at $CONSUL_HTTP_ADDR, Carbonio files under $root:"
 (cd "$root" && find etc/zextras var/lib/service-discover -type f -printf '  %m  %p\n' | sort -k2)
 show plugins list
+show credentials show
+show credentials verify
+printf '\n$ export CONSUL_HTTP_TOKEN=$(carbonio-mesh credentials token)   # for the consul CLI\n'
+token=$(mesh credentials token)
+echo "(a ${#token}-character token; not printed)"
+unset token
+printf '\n$ carbonio-mesh -v members   # no token given: it comes from the archive\n'
+mesh -v members 2>&1 | grep -v DEBUG || true
 show leader --carbonio "$root/opt/zextras/bin/carbonio" --carbonio-user "$CARBONIO_STANDIN_USER"
 show members
 show members --status failed

@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
+# libclang-dev, nettle-dev, pkg-config: sequoia-openpgp's nettle backend (the credentials archive).
 # gnupg, openssl, jq, curl: the service-discover stand-in and the real-gpg/tar interop tests.
-ensure_packages build-essential pkg-config gnupg openssl jq curl
+ensure_packages build-essential pkg-config libclang-dev nettle-dev gnupg openssl jq curl
 ensure_rust_components
 
 cargo fmt --all -- --check
@@ -17,3 +18,5 @@ cargo build --workspace --locked
 CARBONIO_MESH_TEST_DIR=$(trusted_scratch_dir)
 export CARBONIO_MESH_TEST_DIR
 cargo test --workspace --locked
+# The archive reader's fuzz target, for a bounded time (FUZZ_SECONDS, default 60).
+scripts/fuzz.sh

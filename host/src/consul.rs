@@ -3,12 +3,15 @@
 //! Consul CLI conventions: `--http-addr` / `CONSUL_HTTP_ADDR` (default `http://127.0.0.1:8500`;
 //! without a scheme, `https` when `CONSUL_HTTP_SSL` is true), the token from `--token`,
 //! `--token-file`, `CONSUL_HTTP_TOKEN`, `CONSUL_HTTP_TOKEN_FILE` (first found wins, flags beat the
-//! environment) sent as `X-Consul-Token`, `CONSUL_CACERT`, `CONSUL_CLIENT_CERT` /
+//! environment), else the bootstrap token in the Mesh credentials archive when the archive and the
+//! Mesh password file are readable, sent as `X-Consul-Token`; token files and the archive are read
+//! on the first request that needs a token, so commands that never need one never fail on them; `CONSUL_CACERT`, `CONSUL_CLIENT_CERT` /
 //! `CONSUL_CLIENT_KEY`, `--datacenter` as `?dc=`, `--stale`. Reads are retried a bounded number of
 //! times when the agent cannot be reached; answers are capped in size; every error keeps Consul's
 //! own text and says what to do.
 
 use std::cell::OnceCell;
+use std::path::Path;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,7 +20,8 @@ use carbonio_mesh_plugin_api::services::{
 };
 use zeroize::Zeroizing;
 
-use crate::error::HostError;
+use crate::credentials::{self, MeshFiles};
+use crate::error::{exit, HostError};
 
 const DEFAULT_ADDR: &str = "http://127.0.0.1:8500";
 /// 5,000 members are about 4 MB of JSON; this leaves room for very large clusters.
@@ -31,6 +35,9 @@ pub enum TokenSource {
     FlagFile,
     Env,
     EnvFile,
+    MeshArchive,
+    /// A token the plugin sends for one request (`credentials verify`).
+    Request,
 }
 
 impl TokenSource {
@@ -40,6 +47,8 @@ impl TokenSource {
             TokenSource::FlagFile => "--token-file",
             TokenSource::Env => "CONSUL_HTTP_TOKEN",
             TokenSource::EnvFile => "CONSUL_HTTP_TOKEN_FILE",
+            TokenSource::MeshArchive => "the Mesh credentials archive",
+            TokenSource::Request => "the credentials archive being checked",
         }
     }
 }
@@ -54,10 +63,21 @@ pub struct ConsulFlags {
     pub stale: bool,
 }
 
+/// What was given for the token. Files are read (and the archive opened) on first use.
+enum TokenSpec {
+    Value(Zeroizing<String>, TokenSource),
+    File(PathBuf, TokenSource),
+    /// Nothing given: the Mesh archive's token, when these files are readable.
+    Mesh(Option<MeshFiles>),
+}
+
+type ResolvedToken = Option<(Zeroizing<String>, TokenSource)>;
+
 /// Everything needed to talk to Consul, resolved once per run.
 pub struct ConsulSettings {
     pub addr: String,
-    token: Option<(Zeroizing<String>, TokenSource)>,
+    token_spec: TokenSpec,
+    token: OnceCell<Result<ResolvedToken, ServiceFailure>>,
     datacenter: Option<String>,
     stale: bool,
     ca_cert: Option<PathBuf>,
@@ -78,13 +98,16 @@ fn usage(message: String, hint: &str) -> HostError {
     }
 }
 
-/// The first line of a token file, without its newline.
-fn read_token_file(
-    path: &std::path::Path,
-    source: TokenSource,
-) -> Result<Zeroizing<String>, HostError> {
+/// The first line of a token file, without its newline. A bad file is a usage error (exit 2).
+fn read_token_file(path: &Path, source: TokenSource) -> Result<Zeroizing<String>, ServiceFailure> {
+    let bad = |message: String, hint: &str| ServiceFailure {
+        kind: ServiceErrorKind::Invalid,
+        message,
+        hint: Some(hint.to_owned()),
+        exit_code: Some(exit::USAGE),
+    };
     let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-        usage(
+        bad(
             format!(
                 "cannot read the Consul token file {} ({}): {e}",
                 path.display(),
@@ -95,7 +118,7 @@ fn read_token_file(
     })?);
     let token = text.lines().next().unwrap_or_default().trim();
     if token.is_empty() {
-        return Err(usage(
+        return Err(bad(
             format!("the Consul token file {} is empty", path.display()),
             "put the token on its first line",
         ));
@@ -104,7 +127,8 @@ fn read_token_file(
 }
 
 impl ConsulSettings {
-    pub fn resolve(flags: &ConsulFlags) -> Result<Self, HostError> {
+    /// `mesh`: where to look for the archive's token when none is given (`None`: never).
+    pub fn resolve(flags: &ConsulFlags, mesh: Option<MeshFiles>) -> Result<Self, HostError> {
         let raw_addr = flags
             .http_addr
             .clone()
@@ -124,22 +148,16 @@ impl ConsulSettings {
             ));
         }
         let addr = addr.trim_end_matches('/').to_owned();
-        let token = if let Some(token) = flags.token.clone() {
-            Some((Zeroizing::new(token), TokenSource::Flag))
+        let token_spec = if let Some(token) = flags.token.clone() {
+            TokenSpec::Value(Zeroizing::new(token), TokenSource::Flag)
         } else if let Some(file) = &flags.token_file {
-            Some((
-                read_token_file(file, TokenSource::FlagFile)?,
-                TokenSource::FlagFile,
-            ))
+            TokenSpec::File(file.clone(), TokenSource::FlagFile)
         } else if let Some(token) = env("CONSUL_HTTP_TOKEN") {
-            Some((Zeroizing::new(token), TokenSource::Env))
+            TokenSpec::Value(Zeroizing::new(token), TokenSource::Env)
         } else if let Some(file) = env("CONSUL_HTTP_TOKEN_FILE") {
-            Some((
-                read_token_file(file.as_ref(), TokenSource::EnvFile)?,
-                TokenSource::EnvFile,
-            ))
+            TokenSpec::File(PathBuf::from(file), TokenSource::EnvFile)
         } else {
-            None
+            TokenSpec::Mesh(mesh)
         };
         let client_cert = match (env("CONSUL_CLIENT_CERT"), env("CONSUL_CLIENT_KEY")) {
             (Some(cert), Some(key)) => Some((PathBuf::from(cert), PathBuf::from(key))),
@@ -153,7 +171,8 @@ impl ConsulSettings {
         };
         Ok(ConsulSettings {
             addr,
-            token,
+            token_spec,
+            token: OnceCell::new(),
             datacenter: flags.datacenter.clone(),
             stale: flags.stale,
             ca_cert: env("CONSUL_CACERT").map(PathBuf::from),
@@ -162,9 +181,32 @@ impl ConsulSettings {
         })
     }
 
-    /// Which source the token came from (`None`: no token).
+    /// The token, found on first use; `-v` says which source won.
+    fn token(&self) -> Result<Option<&(Zeroizing<String>, TokenSource)>, ServiceFailure> {
+        let resolved = self.token.get_or_init(|| {
+            let token = match &self.token_spec {
+                TokenSpec::Value(token, source) => Some((token.clone(), *source)),
+                TokenSpec::File(path, source) => Some((read_token_file(path, *source)?, *source)),
+                TokenSpec::Mesh(Some(files)) => {
+                    credentials::mesh_token(files).map(|token| (token, TokenSource::MeshArchive))
+                }
+                TokenSpec::Mesh(None) => None,
+            };
+            match &token {
+                Some((_, source)) => tracing::info!("Consul token from {}", source.describe()),
+                None => tracing::info!("no Consul token given (anonymous requests)"),
+            }
+            Ok(token)
+        });
+        resolved.as_ref().map(Option::as_ref).map_err(Clone::clone)
+    }
+
+    /// Which source the token came from (`None`: no token, or not needed yet).
     pub fn token_source(&self) -> Option<&'static str> {
-        self.token.as_ref().map(|(_, source)| source.describe())
+        match self.token.get() {
+            Some(Ok(Some((_, source)))) => Some(source.describe()),
+            _ => None,
+        }
     }
 }
 
@@ -220,6 +262,7 @@ fn failure(kind: ServiceErrorKind, message: String, hint: &str) -> ServiceFailur
         kind,
         message,
         hint: Some(hint.to_owned()),
+        exit_code: None,
     }
 }
 
@@ -238,11 +281,6 @@ fn encode_segment(segment: &str) -> String {
 
 impl ConsulClient {
     pub fn new(settings: ConsulSettings) -> Self {
-        if let Some(source) = settings.token_source() {
-            tracing::info!("Consul token from {source}");
-        } else {
-            tracing::info!("no Consul token given (anonymous requests)");
-        }
         ConsulClient {
             settings,
             http: OnceCell::new(),
@@ -392,7 +430,17 @@ impl ConsulClient {
                 ))
             }
         };
-        let token = self.settings.token.as_ref().filter(|_| !request.anonymous);
+        let given = request
+            .token
+            .as_ref()
+            .map(|t| (Zeroizing::new(t.expose().to_owned()), TokenSource::Request));
+        let token = if request.anonymous {
+            None
+        } else if given.is_some() {
+            given.as_ref()
+        } else {
+            self.settings.token()?
+        };
         let attempts = if method == reqwest::Method::GET {
             READ_ATTEMPTS
         } else {
@@ -515,7 +563,7 @@ impl ConsulClient {
                     (true, Some(source)) => format!("the token from {source} was not accepted; give a token with the needed rights (--token-file FILE or CONSUL_HTTP_TOKEN_FILE)"),
                     _ => "this needs an ACL token: --token-file FILE, CONSUL_HTTP_TOKEN_FILE=FILE or CONSUL_HTTP_TOKEN (on a Mesh server, the SecretID in the credentials archive)".to_owned(),
                 };
-                ServiceFailure { kind: ServiceErrorKind::Denied, message, hint: Some(hint) }
+                ServiceFailure { kind: ServiceErrorKind::Denied, message, hint: Some(hint), exit_code: None }
             }
             404 => failure(ServiceErrorKind::NotFound, message, "check the name; Consul does not know it"),
             500 if text.contains("No cluster leader") => failure(
@@ -540,7 +588,7 @@ mod tests {
     }
 
     fn settings(flags: ConsulFlags) -> ConsulSettings {
-        ConsulSettings::resolve(&flags).unwrap()
+        ConsulSettings::resolve(&flags, None).unwrap()
     }
 
     #[test]
@@ -588,14 +636,18 @@ mod tests {
             token_file: Some(file.clone()),
             ..ConsulFlags::default()
         });
-        assert_eq!(s.token.as_ref().map(|(t, _)| t.as_str()), Some("abc-123"));
+        assert_eq!(s.token_source(), None, "not read before it is needed");
+        let token = s.token().unwrap().map(|(t, _)| t.as_str().to_owned());
+        assert_eq!(token.as_deref(), Some("abc-123"));
         assert_eq!(s.token_source(), Some("--token-file"));
         std::fs::write(&file, "\n").unwrap();
-        assert!(ConsulSettings::resolve(&ConsulFlags {
+        let empty = settings(ConsulFlags {
             token_file: Some(file),
             ..ConsulFlags::default()
-        })
-        .is_err());
+        });
+        let error = empty.token().unwrap_err();
+        assert_eq!(error.exit_code, Some(exit::USAGE));
+        assert!(error.message.contains("is empty"), "{}", error.message);
     }
 
     #[test]

@@ -14,6 +14,11 @@ pub mod exit {
     pub const CONFIG: u8 = 3;
     pub const PLUGIN: u8 = 4;
     pub const OPERATION: u8 = 5;
+    // 6 is `leader`'s "another host is the leader" (the plugin's own).
+    /// The credentials archive's password is wrong.
+    pub const WRONG_PASSWORD: u8 = 7;
+    /// The credentials archive is unreadable: damaged, not encrypted, incomplete, unsafe.
+    pub const BAD_ARCHIVE: u8 = 8;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod consul;
+mod credentials;
 mod discovery;
 mod error;
 mod inventory;
@@ -12,6 +13,7 @@ mod logging;
 mod paths;
 mod run;
 mod services;
+mod terminal;
 mod trust;
 
 use std::io::Write;

@@ -6,6 +6,7 @@ use std::io::{IsTerminal, Write};
 
 use crate::cli::{self, Globals};
 use crate::consul::{ConsulClient, ConsulSettings};
+use crate::credentials::MeshFiles;
 use crate::discovery::{self, SearchDir};
 use crate::error::{exit, HostError};
 use crate::inventory;
@@ -180,8 +181,10 @@ fn run_plugin(
     request.interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     request.color = logging::color_allowed(std::io::stdout().is_terminal());
 
-    let consul = ConsulClient::new(ConsulSettings::resolve(&globals.consul)?);
-    let context = HostContext::new(name, paths, config, globals.dry_run, consul);
+    let mesh = MeshFiles::under(&paths);
+    let consul = ConsulClient::new(ConsulSettings::resolve(&globals.consul, Some(mesh))?);
+    let context =
+        HostContext::new(name, paths, config, globals.dry_run, consul).assume_yes(globals.yes);
     let handle = context.handle();
     let outcome = plugin.invoke(&handle, &request);
     let plan = context.take_plan();

@@ -16,6 +16,8 @@ pub struct ServiceError {
     pub kind: ServiceErrorKind,
     pub message: String,
     pub hint: Option<String>,
+    /// The exit code the host documents for this failure (1.3), passed on to the plugin error.
+    pub exit_code: Option<u8>,
 }
 
 impl From<ServiceError> for PluginError {
@@ -26,6 +28,7 @@ impl From<ServiceError> for PluginError {
         };
         let mut plugin_error = PluginError::new(kind, error.message);
         plugin_error.hint = error.hint;
+        plugin_error.exit_code = error.exit_code;
         plugin_error
     }
 }
@@ -44,12 +47,17 @@ impl<'a> Host<'a> {
     /// Sends a typed request to its host service.
     pub fn call<S: Service>(&self, request: &S) -> Result<S::Answer, ServiceError> {
         let answer = self.call_raw(S::NAME, request)?;
-        serde_json::from_str(answer.as_str()).map_err(|e| ServiceError {
+        let parsed = serde_json::from_str(answer.as_str()).map_err(|e| ServiceError {
             service: S::NAME.to_owned(),
             kind: ServiceErrorKind::Invalid,
             message: format!("the host's answer is not understood: {e}"),
             hint: None,
-        })
+            exit_code: None,
+        });
+        // Answers may hold secrets (`credentials.open`): wipe the JSON text once decoded.
+        let mut bytes = answer.into_bytes();
+        zeroize::Zeroize::zeroize(bytes.as_mut_slice());
+        parsed
     }
 
     /// Sends a request and returns the host's answer as JSON text.
@@ -58,16 +66,18 @@ impl<'a> Host<'a> {
         service: &str,
         request: &R,
     ) -> Result<RString, ServiceError> {
-        let failure = |kind, message: String, hint| ServiceError {
+        let failure = |kind, message: String, hint, exit_code| ServiceError {
             service: service.to_owned(),
             kind,
             message,
             hint,
+            exit_code,
         };
         let payload = serde_json::to_string(request).map_err(|e| {
             failure(
                 ServiceErrorKind::Invalid,
                 format!("cannot encode the request: {e}"),
+                None,
                 None,
             )
         })?;
@@ -78,12 +88,14 @@ impl<'a> Host<'a> {
                     kind,
                     message,
                     hint,
+                    exit_code,
                 } = serde_json::from_str(error.as_str()).unwrap_or(ServiceFailure {
                     kind: ServiceErrorKind::Failed,
                     message: error.into_string(),
                     hint: None,
+                    exit_code: None,
                 });
-                Err(failure(kind, message, hint))
+                Err(failure(kind, message, hint, exit_code))
             }
         }
     }

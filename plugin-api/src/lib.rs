@@ -48,7 +48,9 @@
 
 mod export;
 mod host;
+pub mod mesh;
 pub mod messages;
+mod secret;
 pub mod services;
 mod table;
 
@@ -57,6 +59,7 @@ pub use messages::{
     ArgKind, ArgSpec, ArgValue, CommandSpec, ErrorKind, Manifest, OutputFormat, PluginError,
     Request, Response, StepSpec,
 };
+pub use secret::SecretText;
 pub use table::Table;
 
 /// The plugin-api version this copy of the crate is; compiled into every plugin's manifest.

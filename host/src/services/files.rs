@@ -56,7 +56,7 @@ impl Backups {
     }
 
     /// Where `system_path` is saved (a system path).
-    fn target(&self, system_path: &str) -> String {
+    pub(super) fn target(&self, system_path: &str) -> String {
         format!("{}/{}", self.run_dir, system_path.trim_start_matches('/'))
     }
 
@@ -176,8 +176,33 @@ pub(super) fn write(context: &HostContext, request: WriteFile) -> Result<Changed
         ),
         None => None,
     };
-    let backup = if exists {
-        Some(context.backups.save(&request.path)?)
+    let backup = replace_file(
+        context,
+        &request.path,
+        request.content.as_bytes(),
+        request.mode,
+        owner.as_ref(),
+    )?;
+    tracing::info!(plugin = %context.plugin, "wrote {}", request.path);
+    Ok(Changed {
+        backup,
+        dry_run: false,
+    })
+}
+
+/// Replaces (or creates) the file at `system_path` with `content`: the old file is backed up
+/// first, the new one is written to a temporary file beside it with its final mode and owner,
+/// fsynced, renamed over the old one, and the directory fsynced. Returns the backup's path.
+pub(super) fn replace_file(
+    context: &HostContext,
+    system_path: &str,
+    content: &[u8],
+    mode: u32,
+    owner: Option<&nix::unistd::User>,
+) -> Result<Option<String>, ServiceFailure> {
+    let real = resolve(context, system_path)?;
+    let backup = if fs::symlink_metadata(&real).is_ok() {
+        Some(context.backups.save(system_path)?)
     } else {
         None
     };
@@ -193,12 +218,12 @@ pub(super) fn write(context: &HostContext, request: WriteFile) -> Result<Changed
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(request.mode & 0o7777)
+            .mode(mode & 0o7777)
             .open(&temporary)?;
-        file.write_all(request.content.as_bytes())?;
+        file.write_all(content)?;
         // The mode given to open() is filtered by the umask; set it exactly.
-        file.set_permissions(fs::Permissions::from_mode(request.mode & 0o7777))?;
-        if let Some(owner) = &owner {
+        file.set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
+        if let Some(owner) = owner {
             std::os::unix::fs::fchown(&file, Some(owner.uid.as_raw()), Some(owner.gid.as_raw()))?;
         }
         file.sync_all()?;
@@ -207,13 +232,9 @@ pub(super) fn write(context: &HostContext, request: WriteFile) -> Result<Changed
     })();
     if let Err(error) = result {
         let _ = fs::remove_file(&temporary);
-        return Err(io_failure("write", &request.path, error));
+        return Err(io_failure("write", system_path, error));
     }
-    tracing::info!(plugin = %context.plugin, "wrote {}", request.path);
-    Ok(Changed {
-        backup,
-        dry_run: false,
-    })
+    Ok(backup)
 }
 
 pub(super) fn remove(

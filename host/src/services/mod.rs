@@ -5,10 +5,12 @@
 //! every plugin at once.
 
 mod consul;
+mod credentials;
 mod exec;
 mod files;
 mod log;
 mod net;
+mod prompt;
 
 use std::cell::RefCell;
 use std::ffi::c_void;
@@ -32,6 +34,8 @@ pub struct HostContext {
     pub paths: SystemPaths,
     pub config: Config,
     pub dry_run: bool,
+    /// `--yes`: confirmations are answered yes without asking.
+    pub assume_yes: bool,
     consul: ConsulClient,
     backups: Backups,
     /// Changes recorded instead of made under `--dry-run`, in order.
@@ -54,11 +58,18 @@ impl HostContext {
             paths,
             config,
             dry_run,
+            assume_yes: false,
             consul,
             backups,
             plan: RefCell::new(Vec::new()),
             secrets: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Answers every confirmation with yes (`--yes`).
+    pub fn assume_yes(mut self, yes: bool) -> Self {
+        self.assume_yes = yes;
+        self
     }
 
     /// The handle to pass to the plugin; valid while `self` lives and is not moved.
@@ -108,6 +119,9 @@ impl HostContext {
             svc::ListDir::NAME => serve(payload, |req| files::list(self, req)),
             svc::Resolve::NAME => serve(payload, |req| net::resolve(self, req)),
             svc::LocalAddresses::NAME => serve(payload, |_: svc::LocalAddresses| net::local_addresses()),
+            svc::Confirm::NAME => serve(payload, |req| prompt::confirm(self, req)),
+            svc::OpenCredentials::NAME => serve(payload, |req| credentials::open(self, req)),
+            svc::WriteCredentials::NAME => serve(payload, |req| credentials::write(self, req)),
             // Not through `serve`: Consul's body is spliced into the answer unparsed.
             svc::ConsulRequest::NAME => consul::request(self, payload),
             other => Err(failure(
@@ -131,6 +145,7 @@ pub(crate) fn failure(kind: ServiceErrorKind, message: impl Into<String>) -> Ser
         kind,
         message: message.into(),
         hint: None,
+        exit_code: None,
     }
 }
 
@@ -185,6 +200,7 @@ extern "C" fn host_call(
 #[cfg(test)]
 pub(crate) fn test_consul() -> ConsulClient {
     ConsulClient::new(
-        crate::consul::ConsulSettings::resolve(&Default::default()).expect("defaults resolve"),
+        crate::consul::ConsulSettings::resolve(&Default::default(), None)
+            .expect("defaults resolve"),
     )
 }

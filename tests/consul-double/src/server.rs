@@ -15,7 +15,8 @@ use crate::wire;
 pub struct Double {
     addr: SocketAddr,
     state: Arc<Mutex<Cluster>>,
-    log: Arc<Mutex<Vec<String>>>,
+    /// `(METHOD /path?query, X-Consul-Token)` of every request.
+    log: Arc<Log>,
     server: Arc<Server>,
     workers: Vec<thread::JoinHandle<()>>,
 }
@@ -69,6 +70,14 @@ impl Double {
 
     /// Every request received so far, as `METHOD /path?query`.
     pub fn requests(&self) -> Vec<String> {
+        self.requests_with_tokens()
+            .into_iter()
+            .map(|(line, _)| line)
+            .collect()
+    }
+
+    /// Every request received so far, with the token it carried (header or `?token=`).
+    pub fn requests_with_tokens(&self) -> Vec<(String, Option<String>)> {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
@@ -171,12 +180,11 @@ fn caller(cluster: &Cluster, token: Option<&str>) -> Caller {
     }
 }
 
-fn serve(state: &Mutex<Cluster>, log: &Mutex<Vec<String>>, request: Request) {
+type Log = Mutex<Vec<(String, Option<String>)>>;
+
+fn serve(state: &Mutex<Cluster>, log: &Log, request: Request) {
     let method = request.method().clone();
     let target = request.url().to_owned();
-    log.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(format!("{method} {target}"));
     let token = request
         .headers()
         .iter()
@@ -192,6 +200,9 @@ fn serve(state: &Mutex<Cluster>, log: &Mutex<Vec<String>>, request: Request) {
         })
         .collect();
     let token = token.or_else(|| query.get("token").cloned());
+    log.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((format!("{method} {target}"), token.clone()));
     let segments: Vec<String> = path.split('/').skip(1).map(percent_decode).collect();
     // Requests are served one at a time under the lock: the double is for correctness, and
     // mutations (bootstrap, later force-leave) must be atomic.

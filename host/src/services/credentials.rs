@@ -1,0 +1,157 @@
+//! The `credentials.*` services: the Mesh credentials archive, opened and written by the host
+//! so that passphrases are found, asked for and wiped in one place.
+
+use carbonio_mesh_archive::{ArchiveError, Member};
+use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
+use carbonio_mesh_plugin_api::services::{
+    Credentials, CredentialsMember, OpenCredentials, ServiceErrorKind, ServiceFailure,
+    WriteCredentials, Written,
+};
+use carbonio_mesh_plugin_api::SecretText;
+
+use super::{failure, files, HostContext};
+use crate::credentials::{self as creds, MeshFiles};
+
+/// Secrets shorter than this are not used for redaction: replacing every "a" in every message
+/// would hide more than it protects. Real passphrases and tokens are far longer.
+const MIN_REDACTED_LEN: usize = 6;
+
+fn archive_path(request_archive: &Option<String>) -> String {
+    request_archive
+        .clone()
+        .unwrap_or_else(|| mesh::ARCHIVE_PATH.to_owned())
+}
+
+fn resolve(context: &HostContext, path: &str) -> Result<std::path::PathBuf, ServiceFailure> {
+    context
+        .paths
+        .resolve(path)
+        .map_err(|e| failure(ServiceErrorKind::Invalid, e.to_string()))
+}
+
+fn remember(context: &HostContext, secret: &[u8]) {
+    if secret.len() >= MIN_REDACTED_LEN {
+        if let Ok(text) = std::str::from_utf8(secret) {
+            context.add_secret(text);
+        }
+    }
+}
+
+pub(super) fn open(
+    context: &HostContext,
+    request: OpenCredentials,
+) -> Result<Credentials, ServiceFailure> {
+    let shown = archive_path(&request.archive);
+    let real = resolve(context, &shown)?;
+    let bytes = creds::read_archive(&real, &shown)?;
+    let found =
+        creds::existing_passphrase(&request.password, &MeshFiles::under(&context.paths), &shown)?;
+    remember(context, found.passphrase.as_bytes());
+    let members = creds::open(&bytes, &found.passphrase, &shown)?;
+    let members = members
+        .into_iter()
+        .map(|member| answer_member(context, member, &shown))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Credentials {
+        archive: shown,
+        password_source: found.source,
+        archive_size: bytes.len() as u64,
+        members,
+    })
+}
+
+fn answer_member(
+    context: &HostContext,
+    member: Member,
+    shown: &str,
+) -> Result<CredentialsMember, ServiceFailure> {
+    let size = member.data.len() as u64;
+    let text = std::str::from_utf8(&member.data).map_err(|_| {
+        let error = ArchiveError::BadMember {
+            name: member.name.clone(),
+            reason: "not UTF-8 text".into(),
+        };
+        creds::archive_failure(&error, shown)
+    })?;
+    if member.name == mesh::ACL_SECRET_MEMBER {
+        if let Ok(token) = BootstrapToken::parse(text) {
+            remember(context, token.secret_id.expose().as_bytes());
+        }
+    }
+    Ok(CredentialsMember {
+        content: SecretText::new(text),
+        name: member.name,
+        mode: member.mode,
+        size,
+    })
+}
+
+pub(super) fn write(
+    context: &HostContext,
+    request: WriteCredentials,
+) -> Result<Written, ServiceFailure> {
+    let shown = archive_path(&request.archive);
+    let real = resolve(context, &shown)?;
+    if request.members.is_empty() {
+        return Err(failure(
+            ServiceErrorKind::Invalid,
+            "refusing to write a credentials archive with no members",
+        ));
+    }
+    let password_file = context.paths.system(mesh::PASSWORD_PATH);
+    let update_password_file = request.update_password_file && password_file.exists();
+    if context.dry_run {
+        let backup = if real.exists() {
+            format!(
+                ", after backing up the old file to {}",
+                context.backups.target(&shown)
+            )
+        } else {
+            String::new()
+        };
+        context.record(format!(
+            "encrypt {} members with the new password and replace {shown} (mode 0600){backup}",
+            request.members.len()
+        ));
+        if update_password_file {
+            context.record(format!(
+                "write the new password to {} (mode 0400), after backing it up",
+                mesh::PASSWORD_PATH
+            ));
+        }
+        return Ok(Written {
+            archive: shown,
+            backup: None,
+        });
+    }
+    let found = creds::new_passphrase(&request.password)?;
+    remember(context, found.passphrase.as_bytes());
+    let members: Vec<Member> = request
+        .members
+        .iter()
+        .map(|m| Member::new(m.name.clone(), m.content.expose().as_bytes().to_vec()))
+        .collect();
+    let sealed = carbonio_mesh_archive::seal(&members, &found.passphrase)
+        .map_err(|e| failure(ServiceErrorKind::Failed, format!("{shown}: {e}")))?;
+    // Root owns the archive, as service-discover leaves it.
+    let root = nix::unistd::Uid::effective()
+        .is_root()
+        .then(|| nix::unistd::User::from_uid(0.into()).ok().flatten())
+        .flatten();
+    let backup = files::replace_file(context, &shown, &sealed, 0o600, root.as_ref())?;
+    if update_password_file {
+        files::replace_file(
+            context,
+            mesh::PASSWORD_PATH,
+            found.passphrase.as_bytes(),
+            0o400,
+            root.as_ref(),
+        )?;
+        tracing::info!(plugin = %context.plugin, "wrote the new password to {}", mesh::PASSWORD_PATH);
+    }
+    tracing::info!(plugin = %context.plugin, "re-encrypted {shown} (new password from {})", found.source);
+    Ok(Written {
+        archive: shown,
+        backup,
+    })
+}

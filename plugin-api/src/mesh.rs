@@ -1,0 +1,82 @@
+//! Facts about Carbonio Mesh that the host and plugins share: where its files live and what the
+//! credentials archive holds (`../shared/docs/carbonio-mesh.md`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::SecretText;
+
+/// The credentials archive (ASCII-armored despite its name).
+pub const ARCHIVE_PATH: &str = "/etc/zextras/service-discover/cluster-credentials.tar.gpg";
+/// The archive's passphrase, raw, no newline; present on Mesh servers only.
+pub const PASSWORD_PATH: &str = "/var/lib/service-discover/password";
+
+/// The bootstrap token, as `consul acl bootstrap -format json` printed it.
+pub const ACL_SECRET_MEMBER: &str = "consul-acl-secret.json";
+/// The gossip encryption key: 44 base64 characters, no newline.
+pub const GOSSIP_KEY_MEMBER: &str = "gossip-key";
+/// The cluster CA certificate.
+pub const CA_CERT_MEMBER: &str = "var/lib/service-discover/consul-agent-ca.pem";
+/// The cluster CA private key.
+pub const CA_KEY_MEMBER: &str = "var/lib/service-discover/consul-agent-ca-key.pem";
+/// Every member a complete archive holds.
+pub const MEMBERS: [&str; 4] = [
+    ACL_SECRET_MEMBER,
+    GOSSIP_KEY_MEMBER,
+    CA_CERT_MEMBER,
+    CA_KEY_MEMBER,
+];
+
+/// `consul-acl-secret.json`: the fields carbonio-mesh uses; the rest is kept as is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BootstrapToken {
+    #[serde(rename = "AccessorID")]
+    pub accessor_id: String,
+    #[serde(rename = "SecretID")]
+    pub secret_id: SecretText,
+    #[serde(rename = "Description", default)]
+    pub description: String,
+    #[serde(rename = "Policies", default)]
+    pub policies: Vec<PolicyLink>,
+    #[serde(rename = "CreateTime", default)]
+    pub create_time: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PolicyLink {
+    #[serde(rename = "ID", default)]
+    pub id: String,
+    #[serde(rename = "Name", default)]
+    pub name: String,
+}
+
+impl BootstrapToken {
+    /// Parses the member's content. The error never quotes the content (it holds the secret).
+    pub fn parse(json: &str) -> Result<Self, String> {
+        serde_json::from_str(json).map_err(|e| {
+            format!(
+                "{ACL_SECRET_MEMBER} is not the JSON of a Consul token (line {}, column {}: {})",
+                e.line(),
+                e.column(),
+                match e.classify() {
+                    serde_json::error::Category::Data => "a field is missing or has the wrong type",
+                    _ => "malformed JSON",
+                }
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bootstrap_output_parses_and_errors_hide_the_content() {
+        let json = r#"{"AccessorID":"15e8","SecretID":"2605","Description":"Bootstrap Token (Global Management)","Policies":[{"ID":"00000000-0000-0000-0000-000000000001","Name":"global-management"}],"Local":false,"CreateTime":"2021-03-01T10:00:00Z"}"#;
+        let token = BootstrapToken::parse(json).unwrap();
+        assert_eq!(token.secret_id.expose(), "2605");
+        assert_eq!(token.policies[0].name, "global-management");
+        let error = BootstrapToken::parse(r#"{"SecretID":"2605-secret"}"#).unwrap_err();
+        assert!(!error.contains("2605"), "{error}");
+    }
+}

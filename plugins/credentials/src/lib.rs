@@ -1,0 +1,525 @@
+//! Plugin `credentials`: the Mesh credentials archive without `gpg | tar | jq`.
+//!
+//! - `token`: prints the bootstrap token's SecretID and nothing else (for
+//!   `export CONSUL_HTTP_TOKEN=$(carbonio-mesh credentials token)`).
+//! - `show`: members, sizes, the token's public fields, the CA's subject and expiry, the gossip
+//!   key's length; secrets only with `--reveal`.
+//! - `verify`: the archive opens, all four members are there, the CA key belongs to the CA, the
+//!   gossip key has the right shape, and Consul accepts the token (`/v1/acl/token/self`).
+//! - `rekey`: the same content under a new password, the old file backed up.
+//!
+//! The host opens and writes the archive (`credentials.open`, `credentials.write`) and finds the
+//! password; this plugin never sees a password.
+
+mod inspect;
+
+use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
+use carbonio_mesh_plugin_api::services::{
+    Confirm, ConsulRequest, Credentials, NewMember, OpenCredentials, PasswordSource,
+    WriteCredentials,
+};
+use carbonio_mesh_plugin_api::{
+    export_plugin, ArgSpec, CommandSpec, ErrorKind, Host, Manifest, OutputFormat, Plugin,
+    PluginError, Request, Response,
+};
+use serde::Serialize;
+
+/// The host's exit code for an unusable archive (README, "Exit codes").
+const EXIT_BAD_ARCHIVE: u8 = 8;
+
+fn archive_error(message: String) -> PluginError {
+    PluginError::new(ErrorKind::Operation, message)
+        .hint("copy a good archive from the Mesh leader or restore it from a backup")
+        .with_exit_code(EXIT_BAD_ARCHIVE)
+}
+
+/// The archive option as a system path: relative paths are taken from the current directory.
+fn archive_arg(request: &Request) -> Result<Option<String>, PluginError> {
+    let Some(path) = request.value("archive") else {
+        return Ok(None);
+    };
+    if path.starts_with('/') {
+        return Ok(Some(path.to_owned()));
+    }
+    let cwd = std::env::current_dir()
+        .map_err(|e| PluginError::usage(format!("cannot resolve --archive {path}: {e}")))?;
+    Ok(Some(cwd.join(path).display().to_string()))
+}
+
+fn open(host: &Host<'_>, request: &Request) -> Result<Credentials, PluginError> {
+    let open = OpenCredentials {
+        archive: archive_arg(request)?,
+        password: PasswordSource {
+            file: request.value("password-file").map(str::to_owned),
+            stdin: request.flag("password-stdin"),
+        },
+    };
+    Ok(host.call(&open)?)
+}
+
+fn token_of(credentials: &Credentials) -> Result<BootstrapToken, PluginError> {
+    inspect::token(credentials).map_err(archive_error)
+}
+
+fn token(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+    let credentials = open(host, request)?;
+    let token = token_of(&credentials)?;
+    match request.format {
+        OutputFormat::Json => Response::json(&serde_json::json!({
+            "secret_id": token.secret_id.expose(),
+            "accessor_id": token.accessor_id,
+        })),
+        OutputFormat::Human => Ok(Response::text(format!("{}\n", token.secret_id.expose()))),
+    }
+}
+
+#[derive(Serialize)]
+struct MemberView {
+    name: String,
+    mode: String,
+    size: u64,
+}
+
+#[derive(Serialize)]
+struct TokenView {
+    accessor_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_id: Option<String>,
+    description: String,
+    policies: Vec<String>,
+    create_time: String,
+}
+
+#[derive(Serialize)]
+struct ShowView {
+    archive: String,
+    archive_size: u64,
+    password_source: String,
+    members: Vec<MemberView>,
+    token: Option<TokenView>,
+    ca: Option<inspect::CaInfo>,
+    gossip_key_bytes: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gossip_key: Option<String>,
+    problems: Vec<String>,
+}
+
+fn show(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+    let credentials = open(host, request)?;
+    let reveal = request.flag("reveal");
+    let mut problems = Vec::new();
+    let token = match token_of(&credentials) {
+        Ok(token) => Some(TokenView {
+            accessor_id: token.accessor_id.clone(),
+            secret_id: reveal.then(|| token.secret_id.expose().to_owned()),
+            description: token.description.clone(),
+            policies: token
+                .policies
+                .iter()
+                .map(|p| format!("{} - {}", p.id, p.name))
+                .collect(),
+            create_time: token.create_time.clone(),
+        }),
+        Err(e) => {
+            problems.push(e.message);
+            None
+        }
+    };
+    let ca = credentials
+        .member(mesh::CA_CERT_MEMBER)
+        .map(|m| inspect::ca_info(m.content.expose()));
+    let ca = match ca {
+        Some(Ok(ca)) => Some(ca),
+        Some(Err(e)) => {
+            problems.push(e);
+            None
+        }
+        None => None,
+    };
+    let gossip = credentials.member(mesh::GOSSIP_KEY_MEMBER);
+    let gossip_key_bytes =
+        gossip.and_then(|m| match inspect::gossip_key_bytes(m.content.expose()) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                problems.push(e);
+                None
+            }
+        });
+    for name in mesh::MEMBERS {
+        if credentials.member(name).is_none() {
+            problems.push(format!("the member '{name}' is missing"));
+        }
+    }
+    let view = ShowView {
+        archive: credentials.archive.clone(),
+        archive_size: credentials.archive_size,
+        password_source: credentials.password_source.clone(),
+        members: credentials
+            .members
+            .iter()
+            .map(|m| MemberView {
+                name: m.name.clone(),
+                mode: format!("{:04o}", m.mode),
+                size: m.size,
+            })
+            .collect(),
+        token,
+        ca,
+        gossip_key_bytes,
+        gossip_key: gossip
+            .filter(|_| reveal)
+            .map(|m| m.content.expose().to_owned()),
+        problems,
+    };
+    match request.format {
+        OutputFormat::Json => Response::json(&view),
+        OutputFormat::Human => Ok(Response::text(render_show(&view))),
+    }
+}
+
+fn render_show(view: &ShowView) -> String {
+    let mut out = format!(
+        "Archive:          {} ({} bytes, password from {})\nMembers:\n",
+        view.archive, view.archive_size, view.password_source
+    );
+    let width = view.members.iter().map(|m| m.name.len()).max().unwrap_or(0);
+    for m in &view.members {
+        out.push_str(&format!(
+            "  {:width$}  {}  {} bytes\n",
+            m.name, m.mode, m.size
+        ));
+    }
+    if let Some(token) = &view.token {
+        out.push_str(&format!("AccessorID:       {}\n", token.accessor_id));
+        match &token.secret_id {
+            Some(secret) => out.push_str(&format!("SecretID:         {secret}\n")),
+            None => out.push_str("SecretID:         (hidden; --reveal shows it)\n"),
+        }
+        out.push_str(&format!("Description:      {}\n", token.description));
+        out.push_str(&format!("Create Time:      {}\n", token.create_time));
+        out.push_str("Policies:\n");
+        for policy in &token.policies {
+            out.push_str(&format!("   {policy}\n"));
+        }
+    }
+    if let Some(ca) = &view.ca {
+        let days = ca.expires_in_secs / 86_400;
+        let when = if ca.expires_in_secs < 0 {
+            format!("EXPIRED {} days ago", -days)
+        } else {
+            format!("in {days} days")
+        };
+        out.push_str(&format!("CA subject:       {}\n", ca.subject));
+        out.push_str(&format!("CA expires:       {} ({when})\n", ca.not_after));
+    }
+    if let Some(bytes) = view.gossip_key_bytes {
+        out.push_str(&format!("Gossip key:       {bytes} bytes\n"));
+    }
+    if let Some(key) = &view.gossip_key {
+        out.push_str(&format!("Gossip key value: {key}\n"));
+    }
+    for problem in &view.problems {
+        out.push_str(&format!("Problem:          {problem}\n"));
+    }
+    out
+}
+
+/// One check of `verify`.
+#[derive(Serialize)]
+struct Check {
+    name: &'static str,
+    ok: bool,
+    detail: String,
+}
+
+fn verify(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+    let credentials = open(host, request)?;
+    let mut checks = vec![Check {
+        name: "archive",
+        ok: true,
+        detail: format!(
+            "{} opened (password from {})",
+            credentials.archive, credentials.password_source
+        ),
+    }];
+    let missing: Vec<&str> = mesh::MEMBERS
+        .into_iter()
+        .filter(|name| credentials.member(name).is_none())
+        .collect();
+    checks.push(Check {
+        name: "members",
+        ok: missing.is_empty(),
+        detail: if missing.is_empty() {
+            "all 4 present".to_owned()
+        } else {
+            format!("missing: {}", missing.join(", "))
+        },
+    });
+    let token = token_of(&credentials);
+    checks.push(match &token {
+        Ok(token) => Check {
+            name: "token",
+            ok: true,
+            detail: format!("AccessorID {}", token.accessor_id),
+        },
+        Err(e) => Check {
+            name: "token",
+            ok: false,
+            detail: e.message.clone(),
+        },
+    });
+    if let Some(gossip) = credentials.member(mesh::GOSSIP_KEY_MEMBER) {
+        checks.push(match inspect::gossip_key_bytes(gossip.content.expose()) {
+            Ok(n) => Check {
+                name: "gossip-key",
+                ok: true,
+                detail: format!("{n} bytes"),
+            },
+            Err(e) => Check {
+                name: "gossip-key",
+                ok: false,
+                detail: e,
+            },
+        });
+    }
+    if let Some(cert) = credentials.member(mesh::CA_CERT_MEMBER) {
+        match inspect::ca_info(cert.content.expose()) {
+            Ok(ca) => {
+                checks.push(Check {
+                    name: "ca-certificate",
+                    ok: ca.expires_in_secs > 0,
+                    detail: format!("{}, expires {}", ca.subject, ca.not_after),
+                });
+                if let Some(key) = credentials.member(mesh::CA_KEY_MEMBER) {
+                    checks.push(match inspect::key_matches(&ca, key.content.expose()) {
+                        Ok(true) => Check {
+                            name: "ca-key",
+                            ok: true,
+                            detail: "matches the CA certificate".into(),
+                        },
+                        Ok(false) => Check {
+                            name: "ca-key",
+                            ok: false,
+                            detail: "does NOT match the CA certificate".into(),
+                        },
+                        Err(e) => Check {
+                            name: "ca-key",
+                            ok: false,
+                            detail: e,
+                        },
+                    });
+                }
+            }
+            Err(e) => checks.push(Check {
+                name: "ca-certificate",
+                ok: false,
+                detail: e,
+            }),
+        }
+    }
+    let archive_ok = checks.iter().all(|c| c.ok);
+    let mut consul_ok = true;
+    if let Ok(token) = &token {
+        let self_request =
+            ConsulRequest::get(&["v1", "acl", "token", "self"]).with_token(token.secret_id.clone());
+        let check = match host.consul_get::<TokenSelf>(&self_request) {
+            Ok(answer) => {
+                let accessor = answer.accessor_id;
+                Check {
+                    name: "consul",
+                    ok: accessor == token.accessor_id,
+                    detail: if accessor == token.accessor_id {
+                        "Consul accepts the token (/v1/acl/token/self)".to_owned()
+                    } else {
+                        format!("Consul answered for another token (AccessorID {accessor})")
+                    },
+                }
+            }
+            Err(e) => Check {
+                name: "consul",
+                ok: false,
+                detail: e.message,
+            },
+        };
+        consul_ok = check.ok;
+        checks.push(check);
+    }
+    let exit_code = if !archive_ok {
+        EXIT_BAD_ARCHIVE
+    } else if !consul_ok {
+        5
+    } else {
+        0
+    };
+    let response = match request.format {
+        OutputFormat::Json => Response::json(&serde_json::json!({
+            "ok": exit_code == 0,
+            "checks": checks,
+        }))?,
+        OutputFormat::Human => {
+            let mut out = String::new();
+            for check in &checks {
+                let mark = if check.ok { "ok  " } else { "FAIL" };
+                out.push_str(&format!("{mark}  {:15} {}\n", check.name, check.detail));
+            }
+            Response::text(out)
+        }
+    };
+    Ok(response.with_exit_code(exit_code))
+}
+
+/// The part of `/v1/acl/token/self` that says which token Consul saw.
+#[derive(serde::Deserialize)]
+struct TokenSelf {
+    #[serde(rename = "AccessorID", default)]
+    accessor_id: String,
+}
+
+const REKEY_ABOUT: &str = "Re-encrypts the credentials archive with a new password: the same token, gossip key and \
+CA, a new passphrase. The old file is backed up first, and on a Mesh server the password file \
+/var/lib/service-discover/password is updated to match (also backed up).
+
+Only this node's copy changes. The other Mesh nodes keep their own copy under the old password, and \
+LDAP still holds the old archive (attribute carbonioMeshCredentials, which new nodes download during \
+setup): copy the new archive to every node and upload it to LDAP, or they keep using the old password.";
+
+fn rekey(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+    let credentials = open(host, request)?;
+    let members: Vec<NewMember> = credentials
+        .members
+        .iter()
+        .map(|m| NewMember {
+            name: m.name.clone(),
+            content: m.content.clone(),
+        })
+        .collect();
+    let confirm = Confirm {
+        changes: vec![
+            format!(
+                "re-encrypt {} ({} members) with a new password, backing up the old file",
+                credentials.archive,
+                members.len()
+            ),
+            "other nodes and LDAP keep the old archive until you copy the new one".to_owned(),
+        ],
+        question: "Re-encrypt the credentials archive?".to_owned(),
+    };
+    if !host.call(&confirm)?.yes {
+        return Ok(Response::text("")
+            .with_stderr("Nothing changed.\n")
+            .with_exit_code(1));
+    }
+    let write = WriteCredentials {
+        archive: Some(credentials.archive.clone()),
+        members,
+        password: PasswordSource {
+            file: request.value("new-password-file").map(str::to_owned),
+            stdin: false,
+        },
+        update_password_file: true,
+    };
+    let written = host.call(&write)?;
+    match request.format {
+        OutputFormat::Json => Response::json(&serde_json::json!({
+            "archive": written.archive,
+            "backup": written.backup,
+            "dry_run": request.dry_run,
+        })),
+        OutputFormat::Human if request.dry_run => Ok(Response::text("")),
+        OutputFormat::Human => {
+            let backup = written
+                .backup
+                .map(|b| format!(" The old file is saved at {b}."))
+                .unwrap_or_default();
+            Ok(Response::text(format!(
+                "Re-encrypted {} with the new password.{backup}\n",
+                written.archive
+            ))
+            .with_stderr(
+                "Other nodes and LDAP still hold the archive under the old password: copy the new one to them.\n",
+            ))
+        }
+    }
+}
+
+fn common(command: CommandSpec) -> CommandSpec {
+    command
+        .arg(
+            ArgSpec::option(
+                "archive",
+                "The credentials archive [default: /etc/zextras/service-discover/cluster-credentials.tar.gpg]",
+            )
+            .value_name("FILE"),
+        )
+        .arg(
+            ArgSpec::option(
+                "password-file",
+                "Read the archive's password from the first line of FILE",
+            )
+            .value_name("FILE"),
+        )
+        .arg(ArgSpec::flag(
+            "password-stdin",
+            "Read the archive's password from the first line of standard input",
+        ))
+}
+
+pub struct CredentialsPlugin;
+
+impl Plugin for CredentialsPlugin {
+    fn manifest() -> Manifest {
+        let about = "Read, check and re-encrypt the Mesh credentials archive";
+        Manifest::new("credentials", env!("CARGO_PKG_VERSION"), about).command(
+            CommandSpec::new("credentials", about)
+                .long_about(
+                    "The credentials archive holds the Consul bootstrap token, the gossip key and the \
+cluster CA, encrypted with a password. Without --password-file or --password-stdin, the password \
+comes from /var/lib/service-discover/password when readable (root on a Mesh server), else a prompt.",
+                )
+                .subcommand(common(CommandSpec::new(
+                    "token",
+                    "Print the bootstrap token (SecretID) and nothing else",
+                )))
+                .subcommand(
+                    common(CommandSpec::new(
+                        "show",
+                        "Describe the archive: members, token, CA expiry (no secrets unless --reveal)",
+                    ))
+                    .arg(ArgSpec::flag("reveal", "Also print the SecretID and the gossip key")),
+                )
+                .subcommand(common(CommandSpec::new(
+                    "verify",
+                    "Check the archive: members, CA key, gossip key, and that Consul accepts the token",
+                )))
+                .subcommand(
+                    common(
+                        CommandSpec::new("rekey", "Re-encrypt the archive with a new password")
+                            .long_about(REKEY_ABOUT),
+                    )
+                    .arg(
+                        ArgSpec::option(
+                            "new-password-file",
+                            "Read the new password from the first line of FILE (default: ask twice)",
+                        )
+                        .value_name("FILE"),
+                    ),
+                ),
+        )
+    }
+
+    fn run(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+        match request.command_path().as_str() {
+            "token" => token(host, request),
+            "show" => show(host, request),
+            "verify" => verify(host, request),
+            "rekey" => rekey(host, request),
+            "" => Err(PluginError::usage("credentials needs a subcommand")
+                .hint("carbonio-mesh credentials --help lists them: token, show, verify, rekey")),
+            other => Err(PluginError::usage(format!(
+                "unknown credentials command '{other}'"
+            ))),
+        }
+    }
+}
+
+export_plugin!(CredentialsPlugin);
