@@ -171,6 +171,26 @@ impl<'a> Host<'a> {
         ))
     }
 
+    /// Asks the user to agree to `changes` (see [`services::Confirm`]): true with `--yes` or
+    /// `--dry-run`, the user's answer on a terminal, a failure with no terminal.
+    pub fn confirm(&self, changes: Vec<String>, question: &str) -> Result<bool, ServiceError> {
+        self.call(&services::Confirm {
+            changes,
+            question: question.to_owned(),
+        })
+        .map(|c| c.yes)
+    }
+
+    /// Records who changed what, with what result (see [`services::Audit`]). Never fails the
+    /// command: a change that happened must be reported even if the journal is gone.
+    pub fn audit(&self, action: &str, target: &str, result: &str) {
+        let _ = self.call(&services::Audit {
+            action: action.to_owned(),
+            target: target.to_owned(),
+            result: result.to_owned(),
+        });
+    }
+
     /// Lists a directory, sorted.
     pub fn list_dir(&self, path: &str) -> Result<Vec<String>, ServiceError> {
         self.call(&services::ListDir {

@@ -352,6 +352,31 @@ impl Service for ConsulRequest {
     type Answer = ConsulResponse;
 }
 
+impl ConsulResponse {
+    /// The Consul Go client's error for a non-200 answer, as the `consul` CLI prints it after
+    /// its own prefix: `Unexpected response code: 500 (agent: No node found with name 'x')`.
+    pub fn unexpected(&self) -> String {
+        format!("Unexpected response code: {} ({})", self.status, self.text)
+    }
+}
+
+/// `audit` (1.3): one line saying who changed what, with what result. The host writes it through
+/// tracing (target `carbonio_mesh::audit`) and to the system journal when one is listening.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Audit {
+    /// What was done: `force-leave`, `deregister`, `reload`, ...
+    pub action: String,
+    /// What it was done to: a node, a service ID, an agent.
+    pub target: String,
+    /// `ok`, `failed: ...`, `dry-run`.
+    pub result: String,
+}
+
+impl Service for Audit {
+    const NAME: &'static str = "audit";
+    type Answer = Empty;
+}
+
 /// `net.resolve`: the addresses of a host name (the system resolver; under `--root`, only the
 /// root's `etc/hosts`, so tests never depend on DNS).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

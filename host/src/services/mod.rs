@@ -4,6 +4,7 @@
 //! don't do), `--root` (confine paths), backups before deletion and secret redaction hold for
 //! every plugin at once.
 
+mod audit;
 mod consul;
 mod credentials;
 mod exec;
@@ -119,6 +120,7 @@ impl HostContext {
             svc::ListDir::NAME => serve(payload, |req| files::list(self, req)),
             svc::Resolve::NAME => serve(payload, |req| net::resolve(self, req)),
             svc::LocalAddresses::NAME => serve(payload, |_: svc::LocalAddresses| net::local_addresses()),
+            svc::Audit::NAME => serve(payload, |req| audit::audit(self, req)),
             svc::Confirm::NAME => serve(payload, |req| prompt::confirm(self, req)),
             svc::OpenCredentials::NAME => serve(payload, |req| credentials::open(self, req)),
             svc::WriteCredentials::NAME => serve(payload, |req| credentials::write(self, req)),

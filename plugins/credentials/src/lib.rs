@@ -15,8 +15,7 @@ mod inspect;
 
 use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
 use carbonio_mesh_plugin_api::services::{
-    Confirm, ConsulRequest, Credentials, NewMember, OpenCredentials, PasswordSource,
-    WriteCredentials,
+    ConsulRequest, Credentials, NewMember, OpenCredentials, PasswordSource, WriteCredentials,
 };
 use carbonio_mesh_plugin_api::{
     export_plugin, ArgSpec, CommandSpec, ErrorKind, Host, Manifest, OutputFormat, Plugin,
@@ -393,18 +392,15 @@ fn rekey(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
             content: m.content.clone(),
         })
         .collect();
-    let confirm = Confirm {
-        changes: vec![
-            format!(
-                "re-encrypt {} ({} members) with a new password, backing up the old file",
-                credentials.archive,
-                members.len()
-            ),
-            "other nodes and LDAP keep the old archive until you copy the new one".to_owned(),
-        ],
-        question: "Re-encrypt the credentials archive?".to_owned(),
-    };
-    if !host.call(&confirm)?.yes {
+    let changes = vec![
+        format!(
+            "re-encrypt {} ({} members) with a new password, backing up the old file",
+            credentials.archive,
+            members.len()
+        ),
+        "other nodes and LDAP keep the old archive until you copy the new one".to_owned(),
+    ];
+    if !host.confirm(changes, "Re-encrypt the credentials archive?")? {
         return Ok(Response::text("")
             .with_stderr("Nothing changed.\n")
             .with_exit_code(1));
@@ -418,7 +414,14 @@ fn rekey(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
         },
         update_password_file: true,
     };
-    let written = host.call(&write)?;
+    let written = host.call(&write);
+    let result = match (&written, request.dry_run) {
+        (Ok(_), true) => "dry-run".to_owned(),
+        (Ok(_), false) => "ok".to_owned(),
+        (Err(e), _) => format!("failed: {}", e.message),
+    };
+    host.audit("credentials rekey", &credentials.archive, &result);
+    let written = written?;
     match request.format {
         OutputFormat::Json => Response::json(&serde_json::json!({
             "archive": written.archive,

@@ -93,6 +93,11 @@ pub struct Cluster {
     pub acl_legacy_mode: bool,
     /// How many bootstraps happened (the first one creates the fixtures' token).
     pub bootstraps: u32,
+    /// Set: `PUT /v1/agent/reload` fails with this text (a broken configuration file), status 500.
+    pub reload_error: Option<String>,
+    /// Set: the agent answers this many more requests, then every connection breaks (Consul
+    /// going down mid-way).
+    pub answers_left: Option<usize>,
 }
 
 pub const BUILD: &str = "1.9.3:f55da930";
@@ -187,6 +192,8 @@ impl Cluster {
             data_dir: None,
             acl_legacy_mode: false,
             bootstraps: 1,
+            reload_error: None,
+            answers_left: None,
         };
         cluster.set_indices_from_fixture();
         cluster.services = vec![
@@ -294,6 +301,8 @@ impl Cluster {
             data_dir: None,
             acl_legacy_mode: false,
             bootstraps: 1,
+            reload_error: None,
+            answers_left: None,
         }
     }
 
@@ -303,6 +312,8 @@ impl Cluster {
             tokens: Vec::new(),
             bootstrap_index: 0,
             bootstraps: 0,
+            reload_error: None,
+            answers_left: None,
             ..Cluster::fixture()
         }
     }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
@@ -207,6 +208,18 @@ fn serve(state: &Mutex<Cluster>, log: &Log, request: Request) {
     // Requests are served one at a time under the lock: the double is for correctness, and
     // mutations (bootstrap, later force-leave) must be atomic.
     let mut cluster = state.lock().unwrap_or_else(|e| e.into_inner());
+    match &mut cluster.answers_left {
+        Some(0) => {
+            // "Consul went down mid-way": the connection breaks instead of an answer.
+            drop(cluster);
+            let mut writer = request.into_writer();
+            let _ = writer.write_all(b"\x00 connection lost\r\n\r\n");
+            let _ = writer.flush();
+            return;
+        }
+        Some(left) => *left -= 1,
+        None => {}
+    }
     let answer = route(&mut cluster, &method, &segments, &query, token.as_deref());
     respond(&cluster, &query, request, answer);
 }
@@ -386,7 +399,20 @@ fn route(
             if !can_write {
                 return error(403, "Permission denied");
             }
-            empty()
+            match &cluster.reload_error {
+                Some(text) => error(500, text.clone()),
+                None => empty(),
+            }
+        }),
+        ["v1", "agent", "services"] => expect(Method::Get).unwrap_or_else(|| {
+            // The local agent's services by ID; what an anonymous caller may not read is left out.
+            let services: BTreeMap<String, wire::AgentService> = cluster
+                .services
+                .iter()
+                .filter(|s| s.node == cluster.local_node && can_read)
+                .map(|s| (s.id.clone(), wire::agent_service(cluster, s)))
+                .collect();
+            json(&services, pretty)
         }),
         ["v1", "catalog", rest @ ..] => expect(Method::Get).unwrap_or_else(|| {
             let local_is_client = cluster

@@ -246,6 +246,40 @@ pub fn node_service(service: &Service) -> NodeService {
     }
 }
 
+/// `api.AgentService` of `/v1/agent/services` (no fixture: the shape of Consul 1.9.3's
+/// `api/agent.go`, the `omitempty` fields left out).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AgentService {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub service: String,
+    pub tags: Vec<String>,
+    pub meta: BTreeMap<String, String>,
+    pub port: u16,
+    pub address: String,
+    pub weights: Weights,
+    pub enable_tag_override: bool,
+    pub datacenter: String,
+}
+
+pub fn agent_service(cluster: &Cluster, service: &Service) -> AgentService {
+    AgentService {
+        kind: service.proxy_of.as_ref().map(|_| "connect-proxy"),
+        id: service.id.clone(),
+        service: service.name.clone(),
+        tags: service.tags.clone(),
+        meta: service.meta.clone().unwrap_or_default(),
+        port: service.port,
+        address: service.address.clone(),
+        weights: WEIGHTS,
+        enable_tag_override: false,
+        datacenter: cluster.datacenter.clone(),
+    }
+}
+
 /// `structs.NodeServices` of `/v1/catalog/node/:node`: services keyed by ID.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]

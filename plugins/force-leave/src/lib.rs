@@ -1,0 +1,332 @@
+//! Plugin `force-leave`: `consul force-leave` of Consul 1.9.3 made safe, plus the cleanup users
+//! ask Consul for: `force-leave --failed`.
+//!
+//! It reads the member list first: an unknown node gets Consul's own text and the closest
+//! names; an alive node is refused unless `--force` (it answers the gossip and rejoins at once).
+//! After asking, it sends `PUT /v1/agent/force-leave/:node` (`?prune` with `--prune`) for each
+//! target, then polls the member list until each is `left` (or gone with `--prune`) or `--wait`
+//! runs out, and reports every node's final state. Each node gets an audit line.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use carbonio_mesh_plugin_api::services::ConsulRequest;
+use carbonio_mesh_plugin_api::{
+    export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin, PluginError,
+    Request, Response, Table,
+};
+use serde::{Deserialize, Serialize};
+
+const CONSUL_ERRORS: [u16; 5] = [400, 403, 404, 500, 503];
+const POLL_EVERY: Duration = Duration::from_millis(250);
+
+/// `serf.MemberStatus` as the CLI names it.
+fn status_name(status: u8) -> &'static str {
+    match status {
+        1 => "alive",
+        2 => "leaving",
+        3 => "left",
+        4 => "failed",
+        _ => "none",
+    }
+}
+
+#[derive(Deserialize)]
+struct Member {
+    #[serde(rename = "Name")]
+    name: String,
+    #[serde(rename = "Status")]
+    status: u8,
+}
+
+fn members(host: &Host<'_>) -> Result<BTreeMap<String, u8>, PluginError> {
+    let list: Vec<Member> =
+        host.consul_get(&ConsulRequest::get(&["v1", "agent", "members"]).query("segment", "_all"))?;
+    Ok(list.into_iter().map(|m| (m.name, m.status)).collect())
+}
+
+/// Levenshtein distance, for "did you mean".
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(current + 1);
+            previous = current;
+        }
+    }
+    row[b.len()]
+}
+
+/// Up to three member names close to `wanted`: a few edits away, or sharing its first label.
+fn close_names<'a>(wanted: &str, names: impl Iterator<Item = &'a String>) -> Vec<&'a str> {
+    let label = wanted.split('.').next().unwrap_or(wanted);
+    let mut scored: Vec<(usize, &str)> = names
+        .map(|n| (distance(wanted, n), n.as_str()))
+        .filter(|(d, n)| *d <= 3.max(wanted.len() / 3) || n.starts_with(label))
+        .collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, n)| n).collect()
+}
+
+#[derive(Serialize)]
+struct Outcome {
+    node: String,
+    before: String,
+    after: String,
+    result: String,
+}
+
+fn force_leave(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+    let prune = request.flag("prune");
+    let node = request.value("node");
+    let failed_only = request.flag("failed");
+    let wait = match request.value("wait") {
+        Some(text) => text.parse::<u64>().map(Duration::from_secs).map_err(|_| {
+            PluginError::usage(format!(
+                "--wait {text}: give whole seconds, for example --wait 30"
+            ))
+        })?,
+        None => Duration::from_secs(30),
+    };
+    let before = members(host)?;
+    let targets: Vec<String> = match (node, failed_only) {
+        (Some(_), true) | (None, false) => {
+            return Err(
+                PluginError::usage("give a node name, or --failed for every failed member")
+                    .hint("carbonio-mesh force-leave NODE, or carbonio-mesh force-leave --failed"),
+            )
+        }
+        (None, true) => before
+            .iter()
+            .filter(|(_, status)| **status == 4)
+            .map(|(name, _)| name.clone())
+            .collect(),
+        (Some(node), false) => {
+            let Some(status) = before.get(node) else {
+                // Consul 1.9.3's words for this (agent/agent.go ForceLeave), without asking it to change anything.
+                let mut stderr = format!(
+                    "Error force leaving: Unexpected response code: 500 (agent: No node found with name '{node}')\n"
+                );
+                let close = close_names(node, before.keys());
+                if !close.is_empty() {
+                    stderr.push_str(&format!("Did you mean: {}?\n", close.join(", ")));
+                }
+                return Ok(Response::text("").with_stderr(stderr).with_exit_code(5));
+            };
+            if *status == 1 && !request.flag("force") {
+                return Err(PluginError::usage(format!(
+                    "{node} is alive: force-leave would not last, an alive node answers the gossip and rejoins at once"
+                ))
+                .hint(format!(
+                    "stop its agent first (systemctl stop service-discover on {node}), or pass --force to send it anyway"
+                )));
+            }
+            vec![node.to_owned()]
+        }
+    };
+    if targets.is_empty() {
+        return Ok(match request.format {
+            OutputFormat::Json => Response::json(&Vec::<Outcome>::new())?,
+            OutputFormat::Human => Response::text("").with_stderr("No failed members.\n"),
+        });
+    }
+    let verb = if prune {
+        "force-leave and prune"
+    } else {
+        "force-leave"
+    };
+    let changes = targets
+        .iter()
+        .map(|n| format!("{verb} {n} (now {})", status_name(before[n])))
+        .collect();
+    let question = format!("Force {} member(s) to leave?", targets.len());
+    if !host.confirm(changes, &question)? {
+        return Ok(Response::text("")
+            .with_stderr("Nothing changed.\n")
+            .with_exit_code(1));
+    }
+
+    let mut stderr = String::new();
+    let mut results: BTreeMap<String, String> = BTreeMap::new();
+    for node in &targets {
+        let mut put = ConsulRequest::get(&["v1", "agent", "force-leave", node]);
+        put.method = "PUT".to_owned();
+        put.accept_status = CONSUL_ERRORS.to_vec();
+        if prune {
+            put = put.query("prune", "1");
+        }
+        let result = match host.consul(&put) {
+            Ok(_) if request.dry_run => "dry-run".to_owned(),
+            Ok(a) if a.status == 200 => "sent".to_owned(),
+            Ok(a) => {
+                stderr.push_str(&format!("Error force leaving {node}: {}\n", a.unexpected()));
+                if a.status == 403 {
+                    stderr.push_str(
+                        "  This needs a token with operator:write (--token-file FILE).\n",
+                    );
+                }
+                format!("failed: {}", a.unexpected())
+            }
+            Err(e) => {
+                stderr.push_str(&format!("Error force leaving {node}: {}\n", e.message));
+                format!("failed: {}", e.message)
+            }
+        };
+        results.insert(node.clone(), result);
+    }
+
+    // Poll until every node that was sent the request is left (or gone), or time runs out.
+    let mut after = before.clone();
+    if !request.dry_run {
+        let deadline = Instant::now() + wait;
+        loop {
+            match members(host) {
+                Ok(now) => after = now,
+                Err(e) => {
+                    stderr.push_str(&format!(
+                        "Cannot read the member list to check the result: {}\n",
+                        e.message
+                    ));
+                    break;
+                }
+            }
+            let pending = results
+                .iter()
+                .filter(|(_, r)| *r == "sent")
+                .any(|(n, _)| !reached(after.get(n).copied(), prune));
+            if !pending || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(POLL_EVERY);
+        }
+    }
+
+    let mut outcomes = Vec::new();
+    let mut all_done = true;
+    for node in &targets {
+        let now = after.get(node).copied();
+        let state = now.map(status_name).unwrap_or("removed").to_owned();
+        let sent = results[node].clone();
+        let result = if sent == "sent" {
+            if reached(now, prune) {
+                "ok".to_owned()
+            } else {
+                all_done = false;
+                format!("still {state} after {}s", wait.as_secs())
+            }
+        } else {
+            if sent != "dry-run" {
+                all_done = false;
+            }
+            sent
+        };
+        host.audit(verb, node, &result);
+        outcomes.push(Outcome {
+            node: node.clone(),
+            before: status_name(before[node]).to_owned(),
+            after: if request.dry_run {
+                "unchanged (dry run)".to_owned()
+            } else {
+                state
+            },
+            result,
+        });
+    }
+    let exit_code = if all_done { 0 } else { 5 };
+    let response = match request.format {
+        OutputFormat::Json => Response::json(&outcomes)?,
+        OutputFormat::Human if request.dry_run => Response::text(""),
+        OutputFormat::Human => {
+            let mut table = Table::new(["Node", "Before", "After", "Result"]);
+            for o in &outcomes {
+                table.push([
+                    o.node.as_str(),
+                    o.before.as_str(),
+                    o.after.as_str(),
+                    o.result.as_str(),
+                ]);
+            }
+            Response::text(table.render())
+        }
+    };
+    Ok(response.with_stderr(stderr).with_exit_code(exit_code))
+}
+
+/// Whether a node reached the state force-leave aims for.
+fn reached(status: Option<u8>, prune: bool) -> bool {
+    match status {
+        None => true,
+        Some(3) => !prune,
+        Some(_) => false,
+    }
+}
+
+pub struct ForceLeave;
+
+impl Plugin for ForceLeave {
+    fn manifest() -> Manifest {
+        let about = "Make failed members leave the cluster (consul force-leave)";
+        Manifest::new("force-leave", env!("CARGO_PKG_VERSION"), about).command(
+            CommandSpec::new("force-leave", about)
+                .long_about(
+                    "Moves a failed member to 'left' (PUT /v1/agent/force-leave/NODE), or with --prune \
+removes it from the member list, then waits until the member list shows it. --failed does this for \
+every member in status failed. An alive member is refused unless --force: it answers the gossip and \
+rejoins at once. Needs a token with operator:write.",
+                )
+                .arg(ArgSpec::positional("node", "The member to remove").value_name("NODE"))
+                .arg(ArgSpec::flag("failed", "Every member whose status is failed"))
+                .arg(ArgSpec::flag("prune", "Remove the member from the list entirely"))
+                .arg(ArgSpec::flag("force", "Send it even to an alive member"))
+                .arg(
+                    ArgSpec::option("wait", "How long to wait for the member list to show the change")
+                        .value_name("SECONDS")
+                        .default_value("30"),
+                ),
+        )
+    }
+
+    fn run(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+        force_leave(host, request)
+    }
+}
+
+export_plugin!(ForceLeave);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_names_find_typos_and_shared_first_labels() {
+        let names: Vec<String> = [
+            "srv1.example.com",
+            "srv2.example.com",
+            "mail.example.com",
+            "proxy.example.com",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            close_names("srv4.example.com", names.iter()),
+            vec!["srv1.example.com", "srv2.example.com"]
+        );
+        assert_eq!(close_names("mail", names.iter()), vec!["mail.example.com"]);
+        assert!(close_names("nope.example.org", names.iter()).len() <= 3);
+    }
+
+    #[test]
+    fn pruned_nodes_must_be_gone_others_left() {
+        assert!(reached(Some(3), false));
+        assert!(!reached(Some(3), true));
+        assert!(reached(None, true));
+        assert!(!reached(Some(4), false));
+    }
+}

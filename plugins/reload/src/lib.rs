@@ -1,0 +1,69 @@
+//! Plugin `reload`: `consul reload` of Consul 1.9.3 (`PUT /v1/agent/reload`), with confirmation,
+//! `--dry-run`, an audit line, and Consul's configuration error shown when the reload fails.
+
+use carbonio_mesh_plugin_api::services::ConsulRequest;
+use carbonio_mesh_plugin_api::{
+    export_plugin, CommandSpec, Host, Manifest, OutputFormat, Plugin, PluginError, Request,
+    Response,
+};
+
+/// Answers the plugin reports itself (Consul's own text), rather than as host failures.
+const CONSUL_ERRORS: [u16; 5] = [400, 403, 404, 500, 503];
+
+pub struct Reload;
+
+impl Plugin for Reload {
+    fn manifest() -> Manifest {
+        let about = "Make the local Consul agent reload its configuration (consul reload)";
+        Manifest::new("reload", env!("CARGO_PKG_VERSION"), about).command(
+            CommandSpec::new("reload", about).long_about(
+                "Sends PUT /v1/agent/reload to the agent (--http-addr, default the local one). \
+Consul re-reads its configuration files; a broken file makes it answer 500 with the parse error, \
+which is shown, and the agent keeps its running configuration. Needs a token with agent:write.",
+            ),
+        )
+    }
+
+    fn run(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+        let changes = vec!["the Consul agent re-reads its configuration files".to_owned()];
+        if !host.confirm(changes, "Reload the agent's configuration?")? {
+            return Ok(Response::text("")
+                .with_stderr("Nothing changed.\n")
+                .with_exit_code(1));
+        }
+        let mut put = ConsulRequest::get(&["v1", "agent", "reload"]);
+        put.method = "PUT".to_owned();
+        put.accept_status = CONSUL_ERRORS.to_vec();
+        let answer = host.consul(&put);
+        let (ok, result, stderr) = match &answer {
+            Ok(a) if a.status == 200 => (true, "ok".to_owned(), String::new()),
+            Ok(a) => (
+                false,
+                format!("failed: {}", a.unexpected()),
+                format!("Error reloading: {}\n", a.unexpected()),
+            ),
+            Err(e) => (false, format!("failed: {}", e.message), String::new()),
+        };
+        let result = if request.dry_run {
+            "dry-run".to_owned()
+        } else {
+            result
+        };
+        host.audit("reload", "local agent", &result);
+        answer?;
+        match (request.format, ok) {
+            (_, _) if request.dry_run => Ok(Response::text("")),
+            (OutputFormat::Json, _) => Ok(Response::json(&serde_json::json!({
+                "reloaded": ok,
+                "error": (!ok).then(|| stderr.trim_end().trim_start_matches("Error reloading: ")),
+            }))?
+            .with_exit_code(if ok { 0 } else { 5 })),
+            (OutputFormat::Human, true) => Ok(Response::text("Configuration reload triggered\n")),
+            (OutputFormat::Human, false) => {
+                Ok(Response::text("").with_stderr(stderr).with_exit_code(5))
+            }
+        }
+    }
+}
+
+export_plugin!(Reload);
