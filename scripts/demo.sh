@@ -81,6 +81,11 @@ show members --status failed
 show catalog nodes
 show catalog services --tags
 show catalog nodes --service carbonio-mailbox --format json
+# Changing the cluster: the plan first, then the change (--yes: no terminal to confirm on here).
+show --dry-run services deregister --id carbonio-mailbox   # on mail.example.com, not this agent
+show --dry-run force-leave --failed
+show --yes reload
+
 echo
 echo "Exit status 6 from leader means: another host is the leader (0 on the leader itself)."
 echo "Exit status 2 from members --status means: no member matched (as consul members)."

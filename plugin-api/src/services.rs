@@ -358,6 +358,18 @@ impl ConsulResponse {
     pub fn unexpected(&self) -> String {
         format!("Unexpected response code: {} ({})", self.status, self.text)
     }
+
+    /// Whether this answer came to a request without a token under Consul's `default_policy
+    /// deny` (Carbonio's): Consul then leaves out what it may not show, so an empty list means
+    /// nothing.
+    pub fn anonymous_under_deny(&self) -> bool {
+        !self.token_sent && self.default_acl_policy.as_deref() == Some("deny")
+    }
+
+    /// The JSON body decoded into `T`.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.json.as_ref().map_or("null", |raw| raw.get()))
+    }
 }
 
 /// `audit` (1.3): one line saying who changed what, with what result. The host writes it through

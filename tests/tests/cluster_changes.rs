@@ -196,6 +196,39 @@ fn force_leave_moves_a_failed_member_to_left_and_prune_removes_it() {
 }
 
 #[test]
+fn without_a_token_the_default_deny_policy_is_explained_and_nothing_is_sent() {
+    let s = setup(with_failed("proxy.example.com"));
+    let anonymous = || {
+        let mut cmd = s.sandbox.cmd();
+        cmd.arg("--http-addr").arg(s.double.url()).arg("--yes");
+        cmd
+    };
+    for args in [
+        &["force-leave", "proxy.example.com"][..],
+        &["force-leave", "--failed"],
+        &["services", "deregister", "--id", "consul"],
+    ] {
+        let (code, _, err) = run(anonymous().args(args));
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(
+            err.contains("no Consul token") && err.contains("--token-file"),
+            "{err}"
+        );
+    }
+    let (code, _, err) = run(anonymous().arg("reload"));
+    assert_eq!(code, 5);
+    assert_eq!(
+        err,
+        "Error reloading: Unexpected response code: 403 (Permission denied)\n"
+    );
+    assert!(
+        s.puts().iter().all(|p| p == "PUT /v1/agent/reload"),
+        "{:?}",
+        s.puts()
+    );
+}
+
+#[test]
 fn an_alive_member_is_refused_unless_forced() {
     let s = setup(Cluster::fixture());
     let (code, _, err) = run(s.cmd().args(["--yes", "force-leave", "mail.example.com"]));
