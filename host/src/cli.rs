@@ -116,10 +116,35 @@ pub fn base_command() -> Command {
                     Command::new("list")
                         .about("Every plugin found, its version, origin and status"),
                 )
-                .subcommand(
+                                .subcommand(
                     Command::new("check").about(
                         "Exit 4 when any plugin is refused, naming each refusal and its fix",
                     ),
+                ),
+        )
+        .subcommand(
+            Command::new("generate")
+                .about("Write man pages or a shell completion for the whole command line, plugins included")
+                .subcommand_required(true)
+                .subcommand(
+                    Command::new("man")
+                        .about("Write carbonio-mesh.1 and one page per command into DIR")
+                        .arg(
+                            Arg::new("dir")
+                                .value_name("DIR")
+                                .required(true)
+                                .value_parser(clap::value_parser!(PathBuf)),
+                        ),
+                )
+                .subcommand(
+                    Command::new("completion")
+                        .about("Print the completion script for SHELL")
+                        .arg(
+                            Arg::new("shell")
+                                .value_name("SHELL")
+                                .required(true)
+                                .value_parser(["bash", "zsh", "fish"]),
+                        ),
                 ),
         )
 }
@@ -256,7 +281,9 @@ fn arg_from(spec: &ArgSpec) -> Arg {
     arg
 }
 
-fn command_from(spec: &CommandSpec) -> Command {
+/// A command from its spec; the host's options are added at every level unless they come from
+/// a parent (the whole tree `generate` builds declares them once, as globals).
+fn command_from(spec: &CommandSpec, with_globals: bool) -> Command {
     let mut command = Command::new(spec.name.clone()).about(spec.about.clone());
     if let Some(long_about) = &spec.long_about {
         command = command.long_about(long_about.clone());
@@ -264,14 +291,30 @@ fn command_from(spec: &CommandSpec) -> Command {
     command = command.args(spec.args.iter().map(arg_from));
     if !spec.subcommands.is_empty() {
         command = command.subcommand_required(spec.args.is_empty());
-        command = command.subcommands(spec.subcommands.iter().map(command_from));
+        command = command.subcommands(
+            spec.subcommands
+                .iter()
+                .map(|s| command_from(s, with_globals)),
+        );
     }
-    command.args(global_args())
+    if with_globals {
+        command = command.args(global_args());
+    }
+    command
+}
+
+/// The whole command line, plugins included: what man pages and completions describe.
+pub fn full_command(plugins: &[CommandSpec]) -> Command {
+    let mut command = base_command().allow_external_subcommands(false);
+    for spec in plugins {
+        command = command.subcommand(command_from(spec, false));
+    }
+    command
 }
 
 /// A plugin's command tree: `carbonio-mesh <plugin> ...`.
 pub fn plugin_command(spec: &CommandSpec) -> Command {
-    command_from(spec)
+    command_from(spec, true)
         .bin_name(format!("carbonio-mesh {}", spec.name))
         .disable_help_subcommand(true)
 }

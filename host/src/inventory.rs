@@ -25,6 +25,9 @@ pub struct Entry {
     pub masks: Vec<PathBuf>,
     /// `ok`, `masked`, or why the plugin was refused.
     pub status: String,
+    /// The plugin's command tree, when it loaded (for `generate`).
+    #[serde(skip)]
+    pub command: Option<carbonio_mesh_plugin_api::CommandSpec>,
     /// For a refusal: how to fix it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
@@ -54,6 +57,7 @@ pub fn inspect(dirs: &[SearchDir], policy: &TrustPolicy) -> Vec<Entry> {
             overrides: Vec::new(),
             masks: Vec::new(),
             status: "ok".to_owned(),
+            command: None,
             fix: None,
         };
         match trust::open_trusted(policy, &winner.path) {
@@ -68,6 +72,7 @@ pub fn inspect(dirs: &[SearchDir], policy: &TrustPolicy) -> Vec<Entry> {
                         entry.version = Some(plugin.manifest.version);
                         entry.api_version = Some(plugin.manifest.api_version);
                         entry.description = Some(plugin.manifest.description);
+                        entry.command = Some(plugin.manifest.command);
                     }
                     Err(error) => {
                         entry.status = error.to_string();

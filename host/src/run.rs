@@ -76,7 +76,53 @@ pub fn run(args: Vec<OsString>) -> Result<u8, HostError> {
                 }
             }
         }
+        Some(("generate", sub)) => generate(sub, &dirs, &policy),
         Some((name, _)) => run_plugin(name, external, globals, paths, &dirs, &policy),
+    }
+}
+
+/// `generate man DIR` / `generate completion SHELL`: from the same clap tree the commands are
+/// parsed with, every plugin found included (a refused plugin is left out, with a warning).
+fn generate(
+    matches: &clap::ArgMatches,
+    dirs: &[SearchDir],
+    policy: &TrustPolicy,
+) -> Result<u8, HostError> {
+    let mut specs = Vec::new();
+    for entry in inventory::inspect(dirs, policy) {
+        match entry.command {
+            Some(spec) => specs.push(spec),
+            None if entry.status == "masked" => {}
+            None => eprintln!(
+                "carbonio-mesh: warning: plugin {} left out: {}",
+                entry.name, entry.status
+            ),
+        }
+    }
+    let mut command = cli::full_command(&specs);
+    match matches.subcommand() {
+        Some(("man", sub)) => {
+            let dir = sub.get_one::<std::path::PathBuf>("dir").expect("required");
+            std::fs::create_dir_all(dir)
+                .and_then(|()| clap_mangen::generate_to(command, dir))
+                .map_err(|e| HostError::Usage {
+                    message: format!("cannot write man pages into {}: {e}", dir.display()),
+                    hint: "give a writable directory".to_owned(),
+                })?;
+            Ok(exit::OK)
+        }
+        Some(("completion", sub)) => {
+            let shell = match sub.get_one::<String>("shell").map(String::as_str) {
+                Some("zsh") => clap_complete::Shell::Zsh,
+                Some("fish") => clap_complete::Shell::Fish,
+                _ => clap_complete::Shell::Bash,
+            };
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut command, "carbonio-mesh", &mut out);
+            print(&String::from_utf8_lossy(&out));
+            Ok(exit::OK)
+        }
+        _ => unreachable!("clap requires a generate subcommand"),
     }
 }
 

@@ -74,12 +74,13 @@ fn distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// Up to three member names close to `wanted`: a few edits away, or sharing its first label.
+/// Up to three member names close to `wanted`: at most two edits away (a typo), or starting
+/// with its first label (`mail` for `mail.example.com`).
 fn close_names<'a>(wanted: &str, names: impl Iterator<Item = &'a String>) -> Vec<&'a str> {
     let label = wanted.split('.').next().unwrap_or(wanted);
     let mut scored: Vec<(usize, &str)> = names
         .map(|n| (distance(wanted, n), n.as_str()))
-        .filter(|(d, n)| *d <= 3.max(wanted.len() / 3) || n.starts_with(label))
+        .filter(|(d, n)| *d <= 2 || n.starts_with(label))
         .collect();
     scored.sort();
     scored.into_iter().take(3).map(|(_, n)| n).collect()
