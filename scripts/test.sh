@@ -20,3 +20,5 @@ export CARBONIO_MESH_TEST_DIR
 cargo test --workspace --locked
 # The archive reader's fuzz target, for a bounded time (FUZZ_SECONDS, default 60).
 scripts/fuzz.sh
+# The Debian package: build, lintian, install, upgrade, purge (needs root for dpkg).
+if [ "$(id -u)" -eq 0 ]; then scripts/test-package.sh; else sudo scripts/test-package.sh; fi
