@@ -62,9 +62,10 @@ pub fn read_hidden(prompt: &str) -> io::Result<Zeroizing<Vec<u8>>> {
     let mut silent = saved.clone();
     silent.local_flags.remove(LocalFlags::ECHO);
     silent.local_flags.insert(LocalFlags::ECHONL);
-    (&tty).write_all(prompt.as_bytes())?;
+    // Echo goes off before the prompt shows: whatever is typed once it is visible stays hidden.
     termios::tcsetattr(&tty, SetArg::TCSAFLUSH, &silent).map_err(io::Error::from)?;
     let _restore = EchoOff { tty: &tty, saved };
+    (&tty).write_all(prompt.as_bytes())?;
     read_line(&tty)
 }
 

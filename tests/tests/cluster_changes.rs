@@ -432,3 +432,48 @@ fn every_change_is_audited_to_the_journal() {
     assert!(entry.contains("CARBONIO_MESH_USER="), "{entry}");
     assert!(!entry.contains(TOKEN), "{entry}");
 }
+
+/// Runs `carbonio-mesh ARGS` on a real pseudo-terminal (util-linux `script`), typing `answer`.
+fn on_a_terminal(s: &Setup, args: &str, answer: &str) -> (i32, String) {
+    let command = format!(
+        "{} --root {} --plugin-dir {} --http-addr {} --token {TOKEN} {args}",
+        carbonio_mesh_tests::binary().display(),
+        s.sandbox.root().display(),
+        s.sandbox.plugin_dir().display(),
+        s.double.url()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Typed ahead: the terminal keeps it until the question reads its line.
+
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), answer.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn on_a_terminal_it_lists_the_changes_and_asks() {
+    let s = setup(with_failed("proxy.example.com"));
+    let (code, screen) = on_a_terminal(&s, "force-leave proxy.example.com", "n\n");
+    assert_eq!(code, 1, "{screen}");
+    assert!(
+        screen.contains("  - force-leave proxy.example.com (now failed)"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("Force 1 member(s) to leave? [y/N]"),
+        "{screen}"
+    );
+    assert!(screen.contains("Nothing changed."), "{screen}");
+    assert!(s.puts().is_empty());
+    let (code, screen) = on_a_terminal(&s, "force-leave proxy.example.com", "y\n");
+    assert_eq!(code, 0, "{screen}");
+    assert_eq!(s.status("proxy.example.com"), Some(Status::Left));
+}

@@ -430,3 +430,201 @@ fn no_secret_reaches_logs_errors_or_output_at_full_verbosity() {
         }
     }
 }
+
+/// Runs `command` on a real pseudo-terminal (util-linux `script`), answering each prompt in
+/// `dialogue` once it is on the screen; returns the exit code and everything the screen showed.
+fn on_a_terminal(command: &str, dialogue: &[(&str, &str)]) -> (i32, String) {
+    use std::io::Read;
+    let mut child = Command::new("script")
+        .args(["-qec", command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (sender, screen) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 1024];
+        while let Ok(n) = stdout.read(&mut buffer) {
+            if n == 0 || sender.send(buffer[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    let mut stdin = child.stdin.take().unwrap();
+    for (prompt, answer) in dialogue {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while seen.matches(prompt).count() < 1 {
+            let chunk = screen
+                .recv_timeout(deadline - std::time::Instant::now())
+                .unwrap_or_else(|_| panic!("no {prompt:?} on the screen: {seen}"));
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        // Consume the prompt so a repeated one is waited for again.
+        seen = seen.replacen(prompt, "<asked>", 1);
+        stdin.write_all(answer.as_bytes()).unwrap();
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    while let Ok(chunk) = screen.recv_timeout(std::time::Duration::from_millis(200)) {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    (status.code().unwrap_or(-1), seen)
+}
+
+#[test]
+fn on_a_terminal_passwords_are_asked_without_echo() {
+    let mesh = MeshServer::new();
+    fs::remove_file(mesh.sandbox.path(PASSWORD_FILE)).unwrap();
+    let base = format!(
+        "{} --root {} --plugin-dir {} --http-addr {}",
+        carbonio_mesh_tests::binary().display(),
+        mesh.sandbox.root().display(),
+        mesh.sandbox.plugin_dir().display(),
+        mesh.double.url()
+    );
+    let (code, screen) = on_a_terminal(
+        &format!("{base} credentials token"),
+        &[(
+            &format!("Password for {ARCHIVE}: "),
+            &format!("{PASSWORD}\n"),
+        )],
+    );
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains(&mesh.token), "{screen}");
+    assert!(
+        !screen.contains(PASSWORD),
+        "the password was echoed: {screen}"
+    );
+
+    // rekey asks for the new password twice; a mismatch changes nothing.
+    let before = mesh.archive_bytes();
+    let (code, screen) = on_a_terminal(
+        &format!("{base} --yes credentials rekey"),
+        &[
+            (
+                &format!("Password for {ARCHIVE}: "),
+                &format!("{PASSWORD}\n"),
+            ),
+            ("New password: ", "first-new-password\n"),
+            ("New password again: ", "second-new-password\n"),
+        ],
+    );
+    assert_eq!(code, 2, "{screen}");
+    assert!(screen.contains("the two new passwords differ"), "{screen}");
+    assert!(!screen.contains("first-new-password"), "{screen}");
+    assert_eq!(mesh.archive_bytes(), before);
+}
+
+/// An archive with only `members` (name, content), made with real tar and gpg.
+fn archive_of(members: &[(&str, &[u8])], password: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    for (name, content) in members {
+        let path = tree.join(name);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, content).unwrap();
+    }
+    let tar = dir.path().join("c.tar");
+    let status = Command::new("tar")
+        .args(["--format=ustar", "-C"])
+        .arg(&tree)
+        .arg("-cf")
+        .arg(&tar)
+        .args(members.iter().map(|(name, _)| *name))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let home = dir.path().join("gnupg");
+    fs::create_dir(&home).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&home, fs::Permissions::from_mode(0o700)).unwrap();
+    let mut gpg = Command::new("gpg")
+        .env("GNUPGHOME", &home)
+        .args([
+            "--batch",
+            "--quiet",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase-fd",
+            "0",
+        ])
+        .args([
+            "--armor",
+            "--symmetric",
+            "--cipher-algo",
+            "AES256",
+            "-o",
+            "-",
+        ])
+        .arg(&tar)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    gpg.stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    let out = gpg.wait_with_output().unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+#[test]
+fn a_missing_member_is_named_and_nothing_is_written() {
+    let mesh = MeshServer::new();
+    let archive = mesh.sandbox.path(ARCHIVE);
+    let ca = fs::read(
+        mesh.sandbox
+            .path("/var/lib/service-discover/consul-agent-ca.pem"),
+    )
+    .unwrap();
+    let secret = format!(
+        r#"{{"AccessorID":"a1","SecretID":"{}","Policies":[]}}"#,
+        mesh.token
+    );
+    // No gossip key, no CA key: token still works, verify names what is missing.
+    fs::write(
+        &archive,
+        archive_of(
+            &[
+                ("consul-acl-secret.json", secret.as_bytes()),
+                ("var/lib/service-discover/consul-agent-ca.pem", &ca),
+            ],
+            PASSWORD,
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        stdout_of(mesh.cmd().args(["credentials", "token"])),
+        format!("{}\n", mesh.token)
+    );
+    let (code, out, _) = run(mesh.cmd().args(["credentials", "verify"]));
+    assert_eq!(code, 8, "{out}");
+    assert!(
+        out.contains("FAIL  members         missing: gossip-key, var/lib/service-discover/consul-agent-ca-key.pem"),
+        "{out}"
+    );
+    // No token member: token fails with exit 8 naming it.
+    fs::write(
+        &archive,
+        archive_of(
+            &[(
+                "gossip-key",
+                b"H5LWbLNvzQy4dZuWpTzP+kgVUTR1D2ccyIe3nuXy1Wo=",
+            )],
+            PASSWORD,
+        ),
+    )
+    .unwrap();
+    let before = mesh.archive_bytes();
+    let (code, _, err) = run(mesh.cmd().args(["credentials", "token"]));
+    assert_eq!(code, 8, "{err}");
+    assert!(err.contains("no member 'consul-acl-secret.json'"), "{err}");
+    // Nothing was written or backed up by any of the failures.
+    assert_eq!(mesh.archive_bytes(), before);
+    assert!(!mesh.sandbox.path("/var/backups/carbonio-mesh").exists());
+}
