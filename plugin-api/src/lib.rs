@@ -46,6 +46,7 @@
 //! # fn main() {}
 //! ```
 
+pub mod consul;
 mod export;
 mod host;
 pub mod mesh;

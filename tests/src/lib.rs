@@ -209,3 +209,88 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// Decrypts `archive` with real `gpg` (its own throwaway home, the password on a descriptor,
+/// never in argv): the documented way to open a credentials archive.
+pub fn gpg_decrypt(archive: &Path, password: &str) -> Vec<u8> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let home = tempfile::tempdir().unwrap();
+    let mut gpg = std::process::Command::new("gpg")
+        .env("GNUPGHOME", home.path())
+        .args([
+            "--batch",
+            "--quiet",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase-fd",
+            "0",
+            "-d",
+        ])
+        .arg(archive)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    gpg.stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    let out = gpg.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "gpg: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Runs `command` (a shell command line) on a real pseudo-terminal (util-linux `script`),
+/// answering each prompt of `dialogue` once it is on the screen. Returns the exit code and all
+/// the screen showed (what was typed appears only if the terminal echoed it).
+pub fn on_a_terminal(command: &str, dialogue: &[(&str, &str)]) -> (i32, String) {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (sender, screen) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 1024];
+        while let Ok(n) = stdout.read(&mut buffer) {
+            if n == 0 || sender.send(buffer[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    // Where the next prompt is looked for: after the last one answered, so a repeated prompt
+    // is waited for again.
+    let mut from = 0;
+    let mut stdin = child.stdin.take().unwrap();
+    for (prompt, answer) in dialogue {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !seen[from..].contains(prompt) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let chunk = screen
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {prompt:?} on the screen: {seen}"));
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        from += seen[from..].find(prompt).unwrap() + prompt.len();
+        stdin.write_all(answer.as_bytes()).unwrap();
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    while let Ok(chunk) = screen.recv_timeout(Duration::from_millis(200)) {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    (status.code().unwrap_or(-1), seen)
+}

@@ -43,6 +43,16 @@ impl Setup {
             .collect()
     }
 
+    /// How many members have `status`.
+    fn count(&self, status: Status) -> usize {
+        self.double
+            .cluster()
+            .nodes
+            .iter()
+            .filter(|n| n.status == status)
+            .count()
+    }
+
     fn status(&self, node: &str) -> Option<Status> {
         self.double.cluster().node(node).map(|n| n.status)
     }
@@ -295,15 +305,7 @@ fn force_leave_failed_cleans_every_failed_member() {
         .unwrap()
         .iter()
         .all(|o| o["after"] == "left" && o["result"] == "ok"));
-    assert_eq!(
-        s.double
-            .cluster()
-            .nodes
-            .iter()
-            .filter(|n| n.status == Status::Failed)
-            .count(),
-        0
-    );
+    assert_eq!(s.count(Status::Failed), 0);
 }
 
 #[test]
@@ -394,15 +396,7 @@ fn consul_going_down_mid_way_reports_what_was_done() {
         .count();
     assert_eq!(failed, 2, "{outcomes:?}");
     assert!(err.contains("Error force leaving"), "{err}");
-    assert_eq!(
-        s.double
-            .cluster()
-            .nodes
-            .iter()
-            .filter(|n| n.status == Status::Left)
-            .count(),
-        2
-    );
+    assert_eq!(s.count(Status::Left), 2);
 }
 
 #[test]
@@ -433,7 +427,7 @@ fn every_change_is_audited_to_the_journal() {
     assert!(!entry.contains(TOKEN), "{entry}");
 }
 
-/// Runs `carbonio-mesh ARGS` on a real pseudo-terminal (util-linux `script`), typing `answer`.
+/// Runs `carbonio-mesh ARGS` on a real pseudo-terminal, answering its question with `answer`.
 fn on_a_terminal(s: &Setup, args: &str, answer: &str) -> (i32, String) {
     let command = format!(
         "{} --root {} --plugin-dir {} --http-addr {} --token {TOKEN} {args}",
@@ -442,20 +436,7 @@ fn on_a_terminal(s: &Setup, args: &str, answer: &str) -> (i32, String) {
         s.sandbox.plugin_dir().display(),
         s.double.url()
     );
-    let mut child = std::process::Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Typed ahead: the terminal keeps it until the question reads its line.
-
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), answer.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    carbonio_mesh_tests::on_a_terminal(&command, &[("[y/N] ", answer)])
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::fs;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use carbonio_mesh_tests::{run, stand_in, stdout_of, Sandbox};
+use carbonio_mesh_tests::{gpg_decrypt, on_a_terminal, run, stand_in, stdout_of, Sandbox};
 use consul_double::{Cluster, Double};
 
 const PASSWORD: &str = "S3cr3T-credentials-test";
@@ -65,49 +65,17 @@ impl MeshServer {
     }
 }
 
-/// The seeds' pipeline, with the password on a descriptor rather than in argv.
+/// The seeds' pipeline `gpg -d | tar xOf - consul-acl-secret.json | jq .SecretID`, with the
+/// password on a descriptor rather than in argv.
 fn gpg_tar_jq(archive: &std::path::Path, password: &str) -> String {
-    let home = tempfile::tempdir().unwrap();
-    let mut gpg = Command::new("gpg")
-        .env("GNUPGHOME", home.path())
-        .args([
-            "--batch",
-            "--quiet",
-            "--pinentry-mode",
-            "loopback",
-            "--passphrase-fd",
-            "0",
-            "-d",
-        ])
-        .arg(archive)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    gpg.stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    let tar = gpg.wait_with_output().unwrap();
-    assert!(
-        tar.status.success(),
-        "gpg: {}",
-        String::from_utf8_lossy(&tar.stderr)
-    );
+    let tar = gpg_decrypt(archive, password);
     let mut extract = Command::new("tar")
         .args(["-xOf", "-", "consul-acl-secret.json"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    extract
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&tar.stdout)
-        .unwrap();
+    extract.stdin.take().unwrap().write_all(&tar).unwrap();
     let json = extract.wait_with_output().unwrap().stdout;
     let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
     value["SecretID"].as_str().unwrap().to_owned()
@@ -429,48 +397,6 @@ fn no_secret_reaches_logs_errors_or_output_at_full_verbosity() {
             }
         }
     }
-}
-
-/// Runs `command` on a real pseudo-terminal (util-linux `script`), answering each prompt in
-/// `dialogue` once it is on the screen; returns the exit code and everything the screen showed.
-fn on_a_terminal(command: &str, dialogue: &[(&str, &str)]) -> (i32, String) {
-    use std::io::Read;
-    let mut child = Command::new("script")
-        .args(["-qec", command, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let (sender, screen) = std::sync::mpsc::channel::<Vec<u8>>();
-    std::thread::spawn(move || {
-        let mut buffer = [0u8; 1024];
-        while let Ok(n) = stdout.read(&mut buffer) {
-            if n == 0 || sender.send(buffer[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    let mut seen = String::new();
-    let mut stdin = child.stdin.take().unwrap();
-    for (prompt, answer) in dialogue {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while seen.matches(prompt).count() < 1 {
-            let chunk = screen
-                .recv_timeout(deadline - std::time::Instant::now())
-                .unwrap_or_else(|_| panic!("no {prompt:?} on the screen: {seen}"));
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-        }
-        // Consume the prompt so a repeated one is waited for again.
-        seen = seen.replacen(prompt, "<asked>", 1);
-        stdin.write_all(answer.as_bytes()).unwrap();
-    }
-    drop(stdin);
-    let status = child.wait().unwrap();
-    while let Ok(chunk) = screen.recv_timeout(std::time::Duration::from_millis(200)) {
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    (status.code().unwrap_or(-1), seen)
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
-use carbonio_mesh_tests::{stand_in, Sandbox};
+use carbonio_mesh_tests::{gpg_decrypt, stand_in, Sandbox};
 use consul_double::{Cluster, Double};
 
 const PASSWORD: &str = "S3cr3T-stand-in";
@@ -25,50 +25,18 @@ fn mode(path: &std::path::Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-/// `gpg -d` with the password on standard input, then `tar -tv`: the documented way to open it.
+/// `gpg -d` with the password on a descriptor, then `tar -tv`: the documented way to open it.
 fn open_archive(archive: &std::path::Path) -> (Vec<u8>, String) {
-    let home = tempfile::tempdir().unwrap();
-    let mut gpg = Command::new("gpg")
-        .env("GNUPGHOME", home.path())
-        .args([
-            "--batch",
-            "--quiet",
-            "--pinentry-mode",
-            "loopback",
-            "--passphrase-fd",
-            "0",
-            "-d",
-        ])
-        .arg(archive)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    gpg.stdin
-        .take()
-        .unwrap()
-        .write_all(PASSWORD.as_bytes())
-        .unwrap();
-    let decrypted = gpg.wait_with_output().unwrap();
-    assert!(
-        decrypted.status.success(),
-        "gpg: {}",
-        String::from_utf8_lossy(&decrypted.stderr)
-    );
+    let decrypted = gpg_decrypt(archive, PASSWORD);
     let mut tar = Command::new("tar")
         .args(["-tvf", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    tar.stdin
-        .take()
-        .unwrap()
-        .write_all(&decrypted.stdout)
-        .unwrap();
+    tar.stdin.take().unwrap().write_all(&decrypted).unwrap();
     let listing = tar.wait_with_output().unwrap();
-    (decrypted.stdout, String::from_utf8(listing.stdout).unwrap())
+    (decrypted, String::from_utf8(listing.stdout).unwrap())
 }
 
 #[test]

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use carbonio_mesh_plugin_api::consul::{member_status, ALIVE, FAILED, LEFT};
 use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{
     export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin, PluginError,
@@ -19,17 +20,6 @@ use serde::{Deserialize, Serialize};
 
 const CONSUL_ERRORS: [u16; 5] = [400, 403, 404, 500, 503];
 const POLL_EVERY: Duration = Duration::from_millis(250);
-
-/// `serf.MemberStatus` as the CLI names it.
-fn status_name(status: u8) -> &'static str {
-    match status {
-        1 => "alive",
-        2 => "leaving",
-        3 => "left",
-        4 => "failed",
-        _ => "none",
-    }
-}
 
 #[derive(Deserialize)]
 struct Member {
@@ -116,7 +106,7 @@ fn force_leave(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
         }
         (None, true) => before
             .iter()
-            .filter(|(_, status)| **status == 4)
+            .filter(|(_, status)| **status == FAILED)
             .map(|(name, _)| name.clone())
             .collect(),
         (Some(node), false) => {
@@ -131,7 +121,7 @@ fn force_leave(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
                 }
                 return Ok(Response::text("").with_stderr(stderr).with_exit_code(5));
             };
-            if *status == 1 && !request.flag("force") {
+            if *status == ALIVE && !request.flag("force") {
                 return Err(PluginError::usage(format!(
                     "{node} is alive: force-leave would not last, an alive node answers the gossip and rejoins at once"
                 ))
@@ -155,7 +145,7 @@ fn force_leave(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
     };
     let changes = targets
         .iter()
-        .map(|n| format!("{verb} {n} (now {})", status_name(before[n])))
+        .map(|n| format!("{verb} {n} (now {})", member_status(before[n])))
         .collect();
     let question = format!("Force {} member(s) to leave?", targets.len());
     if !host.confirm(changes, &question)? {
@@ -223,7 +213,7 @@ fn force_leave(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
     let mut all_done = true;
     for node in &targets {
         let now = after.get(node).copied();
-        let state = now.map(status_name).unwrap_or("removed").to_owned();
+        let state = now.map(member_status).unwrap_or("removed").to_owned();
         let sent = results[node].clone();
         let result = if sent == "sent" {
             if reached(now, prune) {
@@ -241,7 +231,7 @@ fn force_leave(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
         host.audit(verb, node, &result);
         outcomes.push(Outcome {
             node: node.clone(),
-            before: status_name(before[node]).to_owned(),
+            before: member_status(before[node]).to_owned(),
             after: if request.dry_run {
                 "unchanged (dry run)".to_owned()
             } else {
@@ -274,7 +264,7 @@ fn force_leave(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
 fn reached(status: Option<u8>, prune: bool) -> bool {
     match status {
         None => true,
-        Some(3) => !prune,
+        Some(LEFT) => !prune,
         Some(_) => false,
     }
 }

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use carbonio_mesh_plugin_api::consul::member_status;
 use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{
     export_plugin, ArgSpec, CommandSpec, ConsulText, Host, Manifest, OutputFormat, Plugin,
@@ -108,16 +109,6 @@ struct MemberView<'a> {
     tags: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
 }
 
-fn status_name(status: u8) -> &'static str {
-    match status {
-        1 => "alive",
-        2 => "leaving",
-        3 => "left",
-        4 => "failed",
-        _ => "none",
-    }
-}
-
 /// Go's `net.TCPAddr.String()`: IPv6 in brackets.
 fn socket_address(addr: &str, port: u16) -> String {
     match addr.parse::<IpAddr>() {
@@ -159,7 +150,7 @@ fn view<'a, T: Tags<'a>>(mut member: Member<'a, T>) -> MemberView<'a> {
     let tag = |key: &str| member.tags.get(key).cloned().unwrap_or_default();
     MemberView {
         address: socket_address(&member.addr, member.port),
-        status: status_name(member.status),
+        status: member_status(member.status),
         kind,
         build,
         protocol: tag("vsn"),
@@ -183,7 +174,7 @@ where
     Ok(members
         .unwrap_or_default()
         .into_iter()
-        .filter(|m| status.is_match(status_name(m.status)))
+        .filter(|m| status.is_match(member_status(m.status)))
         .map(view)
         .collect())
 }
