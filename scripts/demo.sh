@@ -36,6 +36,7 @@ HOSTS
 install -m 0755 tests/stand-ins/carbonio "$root/opt/zextras/bin/carbonio"
 install -d -m 0755 "$root/usr/bin"
 install -m 0755 tests/stand-ins/service-discover "$root/usr/bin/service-discover"
+install -m 0755 tests/stand-ins/systemctl tests/stand-ins/consul "$root/usr/bin/"
 export CARBONIO_STANDIN_SERVERS="srv1.example.com srv2.example.com srv3.example.com"
 export CARBONIO_STANDIN_USER="$(id -un)"   # the real one insists on zextras
 
@@ -85,6 +86,11 @@ show catalog nodes --service carbonio-mailbox --format json
 show --dry-run services deregister --id carbonio-mailbox   # on mail.example.com, not this agent
 show --dry-run force-leave --failed
 show --yes reload
+# Secret regeneration: the configured steps, then a dry run. This host is not the simulated
+# leader (srv1 at 192.168.56.101), so the run stops, safely, at check-on-leader.
+show secret plan
+SERVICE_DISCOVER_STANDIN_ROOT="$root" PATH="$root/usr/bin:$PATH" show --dry-run secret regenerate --generate
+
 
 echo
 echo "Exit status 6 from leader means: another host is the leader (0 on the leader itself)."

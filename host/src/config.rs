@@ -5,6 +5,7 @@
 //! key is an error that names the file and the key, because a typo silently ignored on a
 //! production mail system is worse than a refusal.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -30,7 +31,66 @@ pub enum ConfigError {
 struct ConfigFile {
     exec: Option<ExecSection>,
     backup: Option<BackupSection>,
+    mesh: Option<MeshSection>,
+    /// Workflow name -> its steps, in order.
+    workflows: Option<BTreeMap<String, Vec<String>>>,
+    /// Step name -> what provides it.
+    steps: Option<BTreeMap<String, StepSection>>,
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MeshSection {
+    /// The user Consul runs as (owns its data directory and the reset file).
+    service_user: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepSection {
+    plugin: Option<String>,
+    exec: Option<Vec<String>>,
+    #[serde(default)]
+    password_stdin: bool,
+}
+
+/// What carries out one workflow step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepProvider {
+    /// A step the named plugin declares in its manifest.
+    Plugin(String),
+    /// A site command: argv with `{ip}`, `{leader}`, `{run}` filled in; with `password_stdin`
+    /// the new password is written to its standard input (never put in argv).
+    Exec {
+        argv: Vec<String>,
+        password_stdin: bool,
+    },
+}
+
+/// A step's provider and the file that said so (`None`: built in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepConfig {
+    pub provider: StepProvider,
+    pub defined_in: Option<PathBuf>,
+}
+
+/// The workflows this build knows, each step provided by the `secret` plugin. The vendor file
+/// spells them out; a site replaces a step with `[steps.NAME]` in its own file.
+pub const BUILT_IN_WORKFLOWS: &[(&str, &[&str])] = &[(
+    "secret-regenerate",
+    &[
+        "preflight",
+        "find-leader",
+        "check-on-leader",
+        "read-reset-index",
+        "write-reset-file",
+        "stop-service",
+        "backup-and-remove",
+        "run-setup",
+        "verify",
+        "revoke-old-token",
+    ],
+)];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,15 +112,41 @@ pub struct Config {
     pub exec_timeout: Duration,
     /// A system path (put under `--root` when used).
     pub backup_dir: String,
+    /// The user service-discover's Consul runs as.
+    pub service_user: String,
+    /// Workflow name -> step names, in order.
+    pub workflows: BTreeMap<String, Vec<String>>,
+    /// Step name -> its provider.
+    pub steps: BTreeMap<String, StepConfig>,
     /// The files that were read, in order.
     pub sources: Vec<PathBuf>,
 }
 
 impl Default for Config {
     fn default() -> Self {
+        let mut workflows = BTreeMap::new();
+        let mut steps = BTreeMap::new();
+        for (workflow, names) in BUILT_IN_WORKFLOWS {
+            workflows.insert(
+                (*workflow).to_owned(),
+                names.iter().map(|s| (*s).to_owned()).collect(),
+            );
+            for name in *names {
+                steps.insert(
+                    (*name).to_owned(),
+                    StepConfig {
+                        provider: StepProvider::Plugin("secret".to_owned()),
+                        defined_in: None,
+                    },
+                );
+            }
+        }
         Config {
             exec_timeout: Duration::from_secs(120),
             backup_dir: paths::DEFAULT_BACKUP_DIR.to_owned(),
+            service_user: "service-discover".to_owned(),
+            workflows,
+            steps,
             sources: Vec::new(),
         }
     }
@@ -137,6 +223,52 @@ pub fn load(paths: &SystemPaths) -> Result<Config, ConfigError> {
                 });
             }
             config.backup_dir = dir;
+        }
+        if let Some(user) = file.mesh.and_then(|m| m.service_user) {
+            config.service_user = user;
+        }
+        for (name, steps) in file.workflows.unwrap_or_default() {
+            if steps.is_empty() {
+                return Err(ConfigError::Invalid {
+                    path,
+                    message: format!("workflows.{name} lists no steps"),
+                });
+            }
+            config.workflows.insert(name, steps);
+        }
+        for (name, step) in file.steps.unwrap_or_default() {
+            let provider = match (step.plugin, step.exec) {
+                (Some(plugin), None) => StepProvider::Plugin(plugin),
+                (None, Some(argv)) if !argv.is_empty() => StepProvider::Exec {
+                    argv,
+                    password_stdin: step.password_stdin,
+                },
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        path,
+                        message: format!(
+                            "steps.{name} needs exactly one of plugin = \"NAME\" or exec = [\"program\", \"arg\", ...]"
+                        ),
+                    })
+                }
+            };
+            config.steps.insert(
+                name,
+                StepConfig {
+                    provider,
+                    defined_in: Some(path.clone()),
+                },
+            );
+        }
+        for (workflow, steps) in &config.workflows {
+            if let Some(missing) = steps.iter().find(|s| !config.steps.contains_key(*s)) {
+                return Err(ConfigError::Invalid {
+                    path,
+                    message: format!(
+                        "workflows.{workflow} names step '{missing}', which no [steps.{missing}] provides"
+                    ),
+                });
+            }
         }
         config.sources.push(path);
     }
@@ -232,12 +364,13 @@ mod vendor_file_tests {
         let packaged = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/deb/config.toml");
         std::fs::copy(packaged, target.join("config.toml")).unwrap();
         let config = load(&SystemPaths::new(Some(root.path().to_owned()))).unwrap();
-        assert_eq!(
-            Config {
-                sources: Vec::new(),
-                ..config
-            },
-            Config::default()
-        );
+        let mut config = Config {
+            sources: Vec::new(),
+            ..config
+        };
+        for step in config.steps.values_mut() {
+            step.defined_in = None;
+        }
+        assert_eq!(config, Config::default());
     }
 }

@@ -422,10 +422,11 @@ impl ConsulClient {
         let method = match request.method.as_str() {
             "GET" => reqwest::Method::GET,
             "PUT" => reqwest::Method::PUT,
+            "DELETE" => reqwest::Method::DELETE,
             other => {
                 return Err(failure(
                     ServiceErrorKind::Invalid,
-                    format!("Consul requests are GET or PUT, not {other}"),
+                    format!("Consul requests are GET, PUT or DELETE, not {other}"),
                     "this is a bug in the plugin",
                 ))
             }

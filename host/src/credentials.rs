@@ -119,6 +119,32 @@ pub fn existing_passphrase(
     })
 }
 
+/// A generated password: 24 bytes from the kernel's CSPRNG, base64url without padding (32
+/// characters, safe in any command line or config file).
+pub fn generated_password() -> Result<Found, ServiceFailure> {
+    let mut raw = Zeroizing::new([0u8; 24]);
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut raw[..]))
+        .map_err(|e| {
+            usage(
+                format!("cannot generate a password: {e}"),
+                "give --password-file FILE",
+            )
+        })?;
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut text = Vec::with_capacity(32);
+    for chunk in raw.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16) | (u32::from(chunk[1]) << 8) | u32::from(chunk[2]);
+        for shift in [18, 12, 6, 0] {
+            text.push(ALPHABET[((n >> shift) & 63) as usize]);
+        }
+    }
+    Ok(Found {
+        passphrase: Passphrase::new(text),
+        source: "generated".to_owned(),
+    })
+}
+
 /// A new passphrase: `--new-password-file`/`stdin`, else asked twice. Never empty.
 pub fn new_passphrase(source: &PasswordSource) -> Result<Found, ServiceFailure> {
     let (bytes, from) = if let Some(path) = &source.file {

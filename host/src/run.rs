@@ -229,8 +229,9 @@ fn run_plugin(
 
     let mesh = MeshFiles::under(&paths);
     let consul = ConsulClient::new(ConsulSettings::resolve(&globals.consul, Some(mesh))?);
-    let context =
-        HostContext::new(name, paths, config, globals.dry_run, consul).assume_yes(globals.yes);
+    let context = HostContext::new(name, paths, config, globals.dry_run, consul)
+        .assume_yes(globals.yes)
+        .search_dirs(dirs);
     let handle = context.handle();
     let outcome = plugin.invoke(&handle, &request);
     let plan = context.take_plan();

@@ -272,7 +272,7 @@ impl Service for ListDir {
 /// to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsulRequest {
-    /// `GET` or `PUT`.
+    /// `GET`, `PUT` or `DELETE` (1.3).
     pub method: String,
     /// Path segments, each percent-encoded by the host: `["v1", "catalog", "node", name]`.
     pub path: Vec<String>,
@@ -557,4 +557,110 @@ impl Service for Confirm {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Confirmed {
     pub yes: bool,
+}
+
+/// `workflow.steps` (1.3): a workflow's steps as the configuration resolves them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowSteps {
+    pub workflow: String,
+}
+
+impl Service for WorkflowSteps {
+    const NAME: &'static str = "workflow.steps";
+    type Answer = ResolvedWorkflow;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedWorkflow {
+    pub steps: Vec<ResolvedStep>,
+    /// The user service-discover's Consul runs as (`[mesh] service_user`).
+    #[serde(default)]
+    pub service_user: String,
+}
+
+/// `credentials.new-password` (1.3): a new password from `--password-file`, `--password-stdin`,
+/// generated (`generate`: 24 random bytes, base64url), or asked twice without echo. Never empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewPassword {
+    #[serde(default)]
+    pub password: PasswordSource,
+    #[serde(default)]
+    pub generate: bool,
+}
+
+impl Service for NewPassword {
+    const NAME: &'static str = "credentials.new-password";
+    type Answer = NewPasswordAnswer;
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NewPasswordAnswer {
+    pub password: crate::SecretText,
+    /// `--password-file FILE`, `stdin`, `generated` or `prompt`.
+    pub source: String,
+}
+
+/// One step and what carries it out: a plugin's step, or a site command.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedStep {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    /// The plugin file that wins discovery for `plugin` (none: not found).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<Vec<String>>,
+    #[serde(default)]
+    pub password_stdin: bool,
+    /// The configuration file that defined it, or `built-in`.
+    pub defined_in: String,
+}
+
+/// `journal.append` (1.3): one record (a JSON object) appended to a run's journal,
+/// `/var/lib/carbonio-mesh/runs/RUN/journal.jsonl` (directory 0700, file 0600), fsynced before
+/// the answer. Never under `--dry-run`. Records must hold no secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalAppend {
+    pub run: String,
+    pub record: serde_json::Value,
+}
+
+impl Service for JournalAppend {
+    const NAME: &'static str = "journal.append";
+    type Answer = Empty;
+}
+
+/// `journal.read` (1.3): a run's records in order (`NotFound` for an unknown run). With no
+/// `run`: the names of all runs, oldest first, in `runs`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalRead {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+}
+
+impl Service for JournalRead {
+    const NAME: &'static str = "journal.read";
+    type Answer = Journal;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Journal {
+    #[serde(default)]
+    pub records: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub runs: Vec<String>,
+}
+
+/// `fs.restore` (1.3): copies a backup (a system path, as `fs.remove` answered it) back to
+/// `path` with the backup's mode and owner; what is at `path` now is backed up first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestorePath {
+    pub backup: String,
+    pub path: String,
+}
+
+impl Service for RestorePath {
+    const NAME: &'static str = "fs.restore";
+    type Answer = Empty;
 }

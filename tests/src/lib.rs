@@ -294,3 +294,35 @@ pub fn on_a_terminal(command: &str, dialogue: &[(&str, &str)]) -> (i32, String) 
     }
     (status.code().unwrap_or(-1), seen)
 }
+
+/// Several stand-ins in one world-readable directory, to put first in `PATH`.
+pub struct StandInBin {
+    dir: tempfile::TempDir,
+}
+
+impl StandInBin {
+    pub fn new(names: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        for name in names {
+            let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("stand-ins")
+                .join(name);
+            copy_executable(&source, &dir.path().join(name));
+        }
+        StandInBin { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `PATH` with this directory first.
+    pub fn search_path(&self) -> String {
+        format!(
+            "{}:{}",
+            self.dir.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    }
+}

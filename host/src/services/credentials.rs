@@ -4,8 +4,8 @@
 use carbonio_mesh_archive::{ArchiveError, Member};
 use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
 use carbonio_mesh_plugin_api::services::{
-    Credentials, CredentialsMember, OpenCredentials, ServiceErrorKind, ServiceFailure,
-    WriteCredentials, Written,
+    Credentials, CredentialsMember, NewPassword, NewPasswordAnswer, OpenCredentials,
+    ServiceErrorKind, ServiceFailure, WriteCredentials, Written,
 };
 use carbonio_mesh_plugin_api::SecretText;
 
@@ -86,6 +86,28 @@ fn answer_member(
     })
 }
 
+pub(super) fn new_password(
+    context: &HostContext,
+    request: NewPassword,
+) -> Result<NewPasswordAnswer, ServiceFailure> {
+    let found = if request.generate {
+        creds::generated_password()?
+    } else {
+        creds::new_passphrase(&request.password)?
+    };
+    remember(context, found.passphrase.as_bytes());
+    let text = std::str::from_utf8(found.passphrase.as_bytes()).map_err(|_| {
+        failure(
+            ServiceErrorKind::Invalid,
+            "the new password is not UTF-8 text: service-discover takes it on its command line",
+        )
+    })?;
+    Ok(NewPasswordAnswer {
+        password: SecretText::new(text),
+        source: found.source,
+    })
+}
+
 pub(super) fn write(
     context: &HostContext,
     request: WriteCredentials,
@@ -134,18 +156,15 @@ pub(super) fn write(
     let sealed = carbonio_mesh_archive::seal(&members, &found.passphrase)
         .map_err(|e| failure(ServiceErrorKind::Failed, format!("{shown}: {e}")))?;
     // Root owns the archive, as service-discover leaves it.
-    let root = nix::unistd::Uid::effective()
-        .is_root()
-        .then(|| nix::unistd::User::from_uid(0.into()).ok().flatten())
-        .flatten();
-    let backup = files::replace_file(context, &shown, &sealed, 0o600, root.as_ref())?;
+    let root = nix::unistd::Uid::effective().is_root().then_some((0, 0));
+    let backup = files::replace_file(context, &shown, &sealed, 0o600, root)?;
     if update_password_file {
         files::replace_file(
             context,
             mesh::PASSWORD_PATH,
             found.passphrase.as_bytes(),
             0o400,
-            root.as_ref(),
+            root,
         )?;
         tracing::info!(plugin = %context.plugin, "wrote the new password to {}", mesh::PASSWORD_PATH);
     }

@@ -7,8 +7,8 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use carbonio_mesh_plugin_api::services::{
-    Changed, DirEntries, FileContent, FileType, ListDir, ReadFile, RemovePath, Removed,
-    ServiceErrorKind, ServiceFailure, Stat, StatPath, WriteFile,
+    Changed, DirEntries, Empty, FileContent, FileType, ListDir, ReadFile, RemovePath, Removed,
+    RestorePath, ServiceErrorKind, ServiceFailure, Stat, StatPath, WriteFile,
 };
 
 use super::{failure, HostContext};
@@ -181,7 +181,7 @@ pub(super) fn write(context: &HostContext, request: WriteFile) -> Result<Changed
         &request.path,
         request.content.as_bytes(),
         request.mode,
-        owner.as_ref(),
+        owner.map(|u| (u.uid.as_raw(), u.gid.as_raw())),
     )?;
     tracing::info!(plugin = %context.plugin, "wrote {}", request.path);
     Ok(Changed {
@@ -198,7 +198,7 @@ pub(super) fn replace_file(
     system_path: &str,
     content: &[u8],
     mode: u32,
-    owner: Option<&nix::unistd::User>,
+    owner: Option<(u32, u32)>,
 ) -> Result<Option<String>, ServiceFailure> {
     let real = resolve(context, system_path)?;
     let backup = if fs::symlink_metadata(&real).is_ok() {
@@ -223,8 +223,8 @@ pub(super) fn replace_file(
         file.write_all(content)?;
         // The mode given to open() is filtered by the umask; set it exactly.
         file.set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
-        if let Some(owner) = owner {
-            std::os::unix::fs::fchown(&file, Some(owner.uid.as_raw()), Some(owner.gid.as_raw()))?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::fchown(&file, Some(uid), Some(gid))?;
         }
         file.sync_all()?;
         fs::rename(&temporary, &real)?;
@@ -235,6 +235,41 @@ pub(super) fn replace_file(
         return Err(io_failure("write", system_path, error));
     }
     Ok(backup)
+}
+
+/// `fs.restore`: the backup's bytes, mode and owner back at `path` (what is there now is
+/// backed up first, like any replacement).
+pub(super) fn restore(
+    context: &HostContext,
+    request: RestorePath,
+) -> Result<Empty, ServiceFailure> {
+    let backup = resolve(context, &request.backup)?;
+    if context.dry_run {
+        context.record(format!("restore {} from {}", request.path, request.backup));
+        return Ok(Empty {});
+    }
+    let meta = fs::symlink_metadata(&backup)
+        .map_err(|e| io_failure("read the backup", &request.backup, e))?;
+    if !meta.is_file() {
+        return Err(failure(
+            ServiceErrorKind::Invalid,
+            format!(
+                "{} is not a regular file: only files are restored",
+                request.backup
+            ),
+        ));
+    }
+    let content =
+        fs::read(&backup).map_err(|e| io_failure("read the backup", &request.backup, e))?;
+    replace_file(
+        context,
+        &request.path,
+        &content,
+        meta.mode() & 0o7777,
+        Some((meta.uid(), meta.gid())),
+    )?;
+    tracing::info!(plugin = %context.plugin, "restored {} from {}", request.path, request.backup);
+    Ok(Empty {})
 }
 
 pub(super) fn remove(

@@ -12,6 +12,7 @@ mod files;
 mod log;
 mod net;
 mod prompt;
+mod workflow;
 
 use std::cell::RefCell;
 use std::ffi::c_void;
@@ -37,6 +38,8 @@ pub struct HostContext {
     pub dry_run: bool,
     /// `--yes`: confirmations are answered yes without asking.
     pub assume_yes: bool,
+    /// Where plugins are looked for (to name the file providing a workflow step).
+    pub search_dirs: Vec<crate::discovery::SearchDir>,
     consul: ConsulClient,
     backups: Backups,
     /// Changes recorded instead of made under `--dry-run`, in order.
@@ -60,11 +63,18 @@ impl HostContext {
             config,
             dry_run,
             assume_yes: false,
+            search_dirs: Vec::new(),
             consul,
             backups,
             plan: RefCell::new(Vec::new()),
             secrets: RefCell::new(Vec::new()),
         }
+    }
+
+    /// The plugin search path of this run.
+    pub fn search_dirs(mut self, dirs: &[crate::discovery::SearchDir]) -> Self {
+        self.search_dirs = dirs.to_vec();
+        self
     }
 
     /// Answers every confirmation with yes (`--yes`).
@@ -121,9 +131,14 @@ impl HostContext {
             svc::Resolve::NAME => serve(payload, |req| net::resolve(self, req)),
             svc::LocalAddresses::NAME => serve(payload, |_: svc::LocalAddresses| net::local_addresses()),
             svc::Audit::NAME => serve(payload, |req| audit::audit(self, req)),
+                        svc::WorkflowSteps::NAME => serve(payload, |req| workflow::steps(self, req)),
+            svc::JournalAppend::NAME => serve(payload, |req| workflow::append(self, req)),
+            svc::JournalRead::NAME => serve(payload, |req| workflow::read(self, req)),
+            svc::RestorePath::NAME => serve(payload, |req| files::restore(self, req)),
             svc::Confirm::NAME => serve(payload, |req| prompt::confirm(self, req)),
             svc::OpenCredentials::NAME => serve(payload, |req| credentials::open(self, req)),
-            svc::WriteCredentials::NAME => serve(payload, |req| credentials::write(self, req)),
+                        svc::WriteCredentials::NAME => serve(payload, |req| credentials::write(self, req)),
+            svc::NewPassword::NAME => serve(payload, |req| credentials::new_password(self, req)),
             // Not through `serve`: Consul's body is spliced into the answer unparsed.
             svc::ConsulRequest::NAME => consul::request(self, payload),
             other => Err(failure(

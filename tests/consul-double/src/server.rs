@@ -444,6 +444,15 @@ fn route(
                 None => error(403, "ACL not found"),
             }
         }),
+        ["v1", "acl", "token", accessor] if *method == Method::Delete => {
+            // Deleting is idempotent here: an unknown AccessorID answers `true` too (the
+            // fixtures hold no delete answer; this follows the API docs' `true` body).
+            if !can_write {
+                return error(403, "Permission denied");
+            }
+            cluster.tokens.retain(|t| t.accessor != *accessor);
+            json(&true, pretty)
+        }
         _ => Answer {
             status: 404,
             ..empty_with("404 page not found\n")

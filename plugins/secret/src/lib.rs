@@ -1,0 +1,484 @@
+//! Plugin `secret`: regenerate Carbonio Mesh's secrets (bootstrap token, CA, gossip key,
+//! credentials archive) on the leader as a workflow of named, replaceable, resumable steps.
+//!
+//! The steps and their providers come from the configuration (`workflow.steps`): a step of this
+//! plugin, or a site command. Every step's start and end goes to the run's journal
+//! (`journal.append`, fsynced) before the next one starts, so `--resume` continues a run that was
+//! killed or failed at the first step not done, and `secret restore RUN` puts back every file the
+//! run backed up. Secrets never enter the journal: a resumed run asks for the new password again.
+
+mod steps;
+
+use std::collections::BTreeSet;
+
+use carbonio_mesh_plugin_api::services::{
+    Exec, ExecArg, JournalAppend, JournalRead, NewPassword, PasswordSource, ResolvedStep,
+    RestorePath, WorkflowSteps,
+};
+use carbonio_mesh_plugin_api::{
+    export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin, PluginError,
+    Request, Response, SecretText, Table,
+};
+use serde_json::{json, Value};
+use steps::{Facts, StepContext};
+
+const WORKFLOW: &str = "secret-regenerate";
+
+/// Appends one record to the run's journal.
+pub(crate) fn journal(host: &Host<'_>, run: &str, record: Value) -> Result<(), PluginError> {
+    host.call(&JournalAppend {
+        run: run.to_owned(),
+        record,
+    })?;
+    Ok(())
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn records(host: &Host<'_>, run: &str) -> Result<Vec<Value>, PluginError> {
+    Ok(host
+        .call(&JournalRead {
+            run: Some(run.to_owned()),
+        })
+        .map_err(|e| {
+            PluginError::usage(format!("no run '{run}': {}", e.message))
+                .hint("runs are the directories in /var/lib/carbonio-mesh/runs")
+        })?
+        .records)
+}
+
+/// The newest run, for `--resume` without a name.
+fn latest_run(host: &Host<'_>) -> Result<String, PluginError> {
+    host.call(&JournalRead { run: None })?
+        .runs
+        .pop()
+        .ok_or_else(|| {
+            PluginError::usage("there is no run to resume")
+                .hint("start one: carbonio-mesh secret regenerate")
+        })
+}
+
+fn steps(host: &Host<'_>) -> Result<(Vec<ResolvedStep>, String), PluginError> {
+    let workflow = host.call(&WorkflowSteps {
+        workflow: WORKFLOW.to_owned(),
+    })?;
+    Ok((workflow.steps, workflow.service_user))
+}
+
+/// `{ip}`, `{leader}` and `{run}` in a site command's words.
+fn fill(word: &str, facts: &Facts, run: &str) -> String {
+    let get = |key: &str| {
+        facts
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    word.replace("{ip}", &get("setup_ip"))
+        .replace("{leader}", &get("leader_ip"))
+        .replace("{run}", run)
+}
+
+/// A step provided by a site command.
+fn run_exec_step(
+    host: &Host<'_>,
+    step: &ResolvedStep,
+    argv: &[String],
+    facts: &Facts,
+    run: &str,
+    password: Option<&SecretText>,
+) -> Result<steps::Outcome, PluginError> {
+    let words: Vec<ExecArg> = argv
+        .iter()
+        .map(|w| ExecArg::from(fill(w, facts, run)))
+        .collect();
+    let stdin = if step.password_stdin {
+        let password =
+            password.ok_or_else(|| PluginError::operation("no new password for this step"))?;
+        Some(format!("{}\n", password.expose()))
+    } else {
+        None
+    };
+    let output = host.exec(&Exec {
+        argv: words,
+        stdin,
+        mutating: true,
+        secrets: password
+            .map(|p| vec![p.expose().to_owned()])
+            .unwrap_or_default(),
+        ..Exec::default()
+    })?;
+    if output.status != Some(0) {
+        return Err(PluginError::operation(format!(
+            "the site command for step {} failed (exit {}): {}",
+            step.name,
+            output
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "killed".into()),
+            output.stderr.trim()
+        )));
+    }
+    Ok(steps::Outcome {
+        detail: format!("site command: {}", argv.join(" ")),
+        facts: Facts::new(),
+    })
+}
+
+fn regenerate(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+    let (steps, service_user) = steps(host)?;
+    let resume = request.flag("resume");
+    let run = match (resume, request.value("run")) {
+        (_, Some(run)) => run.to_owned(),
+        (true, None) => latest_run(host)?,
+        (false, None) => format!("{}-{}", now(), std::process::id()),
+    };
+    let mut facts = Facts::new();
+    let mut done = BTreeSet::new();
+    if resume {
+        for record in records(host, &run)? {
+            if record["event"] == "finished" {
+                return Ok(Response::text(format!(
+                    "Run {run} already finished; nothing to resume.\n"
+                )));
+            }
+            if record["event"] == "done" {
+                if let Some(step) = record["step"].as_str() {
+                    done.insert(step.to_owned());
+                }
+                if let Some(new) = record["facts"].as_object() {
+                    facts.extend(new.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+            }
+        }
+    }
+    let pending: Vec<&ResolvedStep> = steps.iter().filter(|s| !done.contains(&s.name)).collect();
+    let changes = pending.iter().map(|s| format!("step {}", s.name)).collect();
+    let question = format!(
+        "Regenerate the Mesh secrets on this node ({} step(s), run {run})?",
+        pending.len()
+    );
+    if !host.confirm(changes, &question)? {
+        return Ok(Response::text("")
+            .with_stderr("Nothing changed.\n")
+            .with_exit_code(1));
+    }
+    // The new password, needed by run-setup (and by a site step that takes it on stdin).
+    let needs_password = pending
+        .iter()
+        .any(|s| s.name == "run-setup" || s.password_stdin);
+    let new_password = if needs_password {
+        Some(host.call(&NewPassword {
+            password: PasswordSource {
+                file: request.value("password-file").map(str::to_owned),
+                stdin: request.flag("password-stdin"),
+            },
+            generate: request.flag("generate"),
+        })?)
+    } else {
+        None
+    };
+    if !resume {
+        journal(
+            host,
+            &run,
+            json!({"event": "run", "workflow": WORKFLOW, "at": now()}),
+        )?;
+    }
+    let mut lines = Vec::new();
+    let mut failure = None;
+    for step in &steps {
+        if done.contains(&step.name) {
+            lines.push(("done", step.name.clone(), "(earlier)".to_owned()));
+            continue;
+        }
+        journal(
+            host,
+            &run,
+            json!({"step": step.name, "event": "start", "at": now()}),
+        )?;
+        let ctx = StepContext {
+            host,
+            run: &run,
+            dry_run: request.dry_run,
+            facts: &facts,
+            new_password: new_password.as_ref().map(|p| &p.password),
+            service_user: &service_user,
+            revoke_old_token: request.flag("revoke-old-token"),
+        };
+        let outcome = match (&step.plugin, &step.exec) {
+            (Some(plugin), _) if plugin == "secret" => steps::run(&step.name, &ctx),
+            (Some(plugin), _) => Err(PluginError::config(format!(
+                "step {} is configured to come from plugin '{plugin}'; this carbonio-mesh runs steps of the secret plugin and site commands only",
+                step.name
+            ))
+            .hint("use exec = [...] for a site step")),
+            (None, Some(argv)) => run_exec_step(host, step, argv, &facts, &run, ctx.new_password),
+            (None, None) => Err(PluginError::config(format!("step {} has no provider", step.name))),
+        };
+        match outcome {
+            Ok(outcome) => {
+                journal(
+                    host,
+                    &run,
+                    json!({"step": step.name, "event": "done", "at": now(), "facts": outcome.facts}),
+                )?;
+                facts.extend(outcome.facts);
+                lines.push(("ok", step.name.clone(), outcome.detail));
+            }
+            Err(error) => {
+                journal(
+                    host,
+                    &run,
+                    json!({"step": step.name, "event": "failed", "at": now(), "error": error.message}),
+                )?;
+                lines.push(("FAIL", step.name.clone(), error.message.clone()));
+                failure = Some(error);
+                break;
+            }
+        }
+    }
+    if failure.is_none() {
+        journal(host, &run, json!({"event": "finished", "at": now()}))?;
+    }
+    let mut stdout = String::new();
+    match request.format {
+        OutputFormat::Json => {
+            stdout = serde_json::to_string_pretty(&json!({
+                "run": run,
+                "finished": failure.is_none(),
+                "steps": lines.iter().map(|(s, n, d)| json!({"step": n, "status": s, "detail": d})).collect::<Vec<_>>(),
+            }))
+            .unwrap_or_default();
+            stdout.push('\n');
+        }
+        OutputFormat::Human => {
+            let mut table = Table::new(["Status", "Step", "Detail"]);
+            for (status, name, detail) in &lines {
+                table.push([*status, name.as_str(), detail.as_str()]);
+            }
+            stdout.push_str(&table.render());
+            if request.dry_run {
+                stdout.push_str("Run: none (dry run: nothing recorded)\n");
+            } else {
+                stdout.push_str(&format!("Run: {run}\n"));
+            }
+        }
+    }
+    if let Some(error) = failure {
+        if request.dry_run {
+            let stderr = format!(
+                "secret regenerate: the dry run stops at a step that would fail: {}\n{}",
+                error.message,
+                error
+                    .hint
+                    .map(|h| format!("  fix: {h}\n"))
+                    .unwrap_or_default()
+            );
+            return Ok(Response::text(stdout).with_stderr(stderr).with_exit_code(5));
+        }
+        let stderr = format!(
+            "secret regenerate: step failed: {}\n{}  Continue with: carbonio-mesh secret regenerate --resume --run {run}\n  Or go back:    carbonio-mesh secret restore {run}\n",
+            error.message,
+            error.hint.map(|h| format!("  fix: {h}\n")).unwrap_or_default()
+        );
+        return Ok(Response::text(stdout).with_stderr(stderr).with_exit_code(5));
+    }
+    if let Some(new) = new_password.filter(|p| p.source == "generated" && !request.dry_run) {
+        stdout.push_str(&format!(
+            "New password (shown once; service-discover stored it in /var/lib/service-discover/password): {}\n",
+            new.password.expose()
+        ));
+    }
+    Ok(Response::text(stdout))
+}
+
+fn plan(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+    let (steps, _) = steps(host)?;
+    if request.format == OutputFormat::Json {
+        return Response::json(&steps);
+    }
+    let mut table = Table::new(["#", "Step", "Provider", "From", "Defined in"]);
+    let rows: Vec<[String; 5]> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let (provider, from) = match (&s.plugin, &s.exec) {
+                (Some(p), _) => (
+                    format!("plugin {p}"),
+                    s.plugin_file
+                        .clone()
+                        .unwrap_or_else(|| "(not found)".into()),
+                ),
+                (None, Some(argv)) => ("command".to_owned(), argv.join(" ")),
+                _ => ("-".to_owned(), "-".to_owned()),
+            };
+            [
+                (i + 1).to_string(),
+                s.name.clone(),
+                provider,
+                from,
+                s.defined_in.clone(),
+            ]
+        })
+        .collect();
+    for row in &rows {
+        table.push(row.iter().map(String::as_str));
+    }
+    Ok(Response::text(table.render()))
+}
+
+fn restore(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+    let run = request
+        .value("run")
+        .ok_or_else(|| PluginError::usage("name the run to restore"))?;
+    let removed: Vec<(String, String)> = records(host, run)?
+        .iter()
+        .filter(|r| r["event"] == "removed")
+        .filter_map(|r| {
+            Some((
+                r["path"].as_str()?.to_owned(),
+                r["backup"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    if removed.is_empty() {
+        return Ok(Response::text("")
+            .with_stderr(format!("Run {run} removed no file; nothing to restore.\n")));
+    }
+    let mut changes: Vec<String> = removed
+        .iter()
+        .map(|(p, b)| format!("put back {p} from {b}"))
+        .collect();
+    changes.push("start service-discover".to_owned());
+    if !host.confirm(changes, &format!("Restore the files of run {run}?"))? {
+        return Ok(Response::text("")
+            .with_stderr("Nothing changed.\n")
+            .with_exit_code(1));
+    }
+    // Files setup wrote in between are replaced (and themselves backed up by the host).
+    let reset = records(host, run)?
+        .iter()
+        .find_map(|r| r["facts"]["reset_file"].as_str().map(str::to_owned));
+    if let Some(reset) = reset {
+        host.call(&carbonio_mesh_plugin_api::services::RemovePath { path: reset })?;
+    }
+    for (path, backup) in &removed {
+        host.call(&RestorePath {
+            backup: backup.clone(),
+            path: path.clone(),
+        })?;
+    }
+    let start = host.exec(&Exec {
+        mutating: true,
+        ..Exec::new(["systemctl", "start", "service-discover"])
+    })?;
+    journal(
+        host,
+        run,
+        json!({"event": "restored", "at": now(), "files": removed.len()}),
+    )?;
+    host.audit(
+        "secret restore",
+        run,
+        if start.status == Some(0) {
+            "ok"
+        } else {
+            "files restored; start failed"
+        },
+    );
+    let mut out = format!("Restored {} file(s) of run {run}.\n", removed.len());
+    if start.status != Some(0) {
+        out.push_str(&format!(
+            "systemctl start service-discover failed: {}\n",
+            start.stderr.trim()
+        ));
+        return Ok(Response::text(out).with_exit_code(5));
+    }
+    Ok(Response::text(out))
+}
+
+fn password_args(command: CommandSpec) -> CommandSpec {
+    command
+        .arg(
+            ArgSpec::option(
+                "password-file",
+                "Read the new password from the first line of FILE",
+            )
+            .value_name("FILE"),
+        )
+        .arg(ArgSpec::flag(
+            "password-stdin",
+            "Read the new password from the first line of standard input",
+        ))
+        .arg(ArgSpec::flag(
+            "generate",
+            "Generate a strong password and print it once at the end",
+        ))
+}
+
+pub struct Secret;
+
+impl Plugin for Secret {
+    fn manifest() -> Manifest {
+        let about =
+            "Regenerate the Mesh secrets as a resumable workflow (bootstrap token, CA, archive)";
+        let mut manifest = Manifest::new("secret", env!("CARGO_PKG_VERSION"), about).command(
+            CommandSpec::new("secret", about)
+                .subcommand(
+                    password_args(CommandSpec::new("regenerate", "Run the secret-regeneration workflow on the Mesh leader").long_about(
+                        "Runs the configured steps of the secret-regenerate workflow (see `secret plan`): \
+preflight, find-leader, check-on-leader, read-reset-index, write-reset-file, stop-service, backup-and-remove, \
+run-setup, verify, revoke-old-token. Each step's start and result go to the run's journal under \
+/var/lib/carbonio-mesh/runs; a run that stopped (killed, failed step) continues with --resume. Every file \
+removed is backed up first; `secret restore RUN` puts them back. The new password comes from \
+--password-file, --password-stdin, --generate, or is asked twice; it is never written to the journal.",
+                    ))
+                    .arg(ArgSpec::flag("resume", "Continue the newest run (or --run RUN) at its first unfinished step"))
+                    .arg(ArgSpec::option("run", "The run to resume").value_name("RUN"))
+                    .arg(ArgSpec::flag("revoke-old-token", "Delete the previous bootstrap token at the end")),
+                )
+                .subcommand(CommandSpec::new("plan", "Print the workflow's steps, the plugin or command providing each, and where that is configured"))
+                .subcommand(
+                    CommandSpec::new("restore", "Put back the files a run backed up, and start service-discover")
+                        .arg(ArgSpec::positional("run", "The run, as `secret regenerate` printed it").value_name("RUN").required()),
+                ),
+        );
+        for (name, about) in [
+            ("preflight", "root, consul and service-discover present, Consul reachable, servers and agents counted"),
+            ("find-leader", "the leader's address from /v1/status/leader"),
+            ("check-on-leader", "refuse unless this host is the leader"),
+            ("read-reset-index", "PUT /v1/acl/bootstrap and read the reset index"),
+            ("write-reset-file", "the reset index into Consul's data directory, as its user"),
+            ("stop-service", "systemctl stop service-discover"),
+            ("backup-and-remove", "back up and remove main.json, config.json, the certificates, the archive and the password"),
+            ("run-setup", "service-discover setup IP --first-instance with the new password"),
+            ("verify", "the new archive opens and Consul accepts its token"),
+            ("revoke-old-token", "delete the previous bootstrap token (with --revoke-old-token)"),
+        ] {
+            manifest = manifest.step(name, about);
+        }
+        manifest
+    }
+
+    fn run(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+        match request.command_path().as_str() {
+            "regenerate" => regenerate(host, request),
+            "plan" => plan(host, request),
+            "restore" => restore(host, request),
+            "" => Err(PluginError::usage(
+                "secret needs a subcommand: regenerate, plan, restore",
+            )),
+            other => Err(PluginError::usage(format!(
+                "unknown secret command '{other}'"
+            ))),
+        }
+    }
+}
+
+export_plugin!(Secret);

@@ -1,0 +1,489 @@
+//! The steps this plugin provides. Each is safe to repeat: it checks before it changes, and a
+//! resumed run may run it again after a crash in the middle of it.
+
+use std::collections::BTreeMap;
+
+use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
+use carbonio_mesh_plugin_api::services::{
+    ConsulRequest, Exec, ExecArg, OpenCredentials, RemovePath, ServiceErrorKind,
+};
+use carbonio_mesh_plugin_api::{Host, PluginError, SecretText};
+use serde_json::{json, Value};
+
+/// What the steps learn and pass on, kept in the journal (never a secret).
+pub type Facts = BTreeMap<String, Value>;
+
+/// Everything a step may use.
+pub struct StepContext<'a> {
+    pub host: &'a Host<'a>,
+    pub run: &'a str,
+    pub dry_run: bool,
+    pub facts: &'a Facts,
+    pub new_password: Option<&'a SecretText>,
+    pub service_user: &'a str,
+    pub revoke_old_token: bool,
+}
+
+/// A finished step: a line for the user and the facts it adds.
+pub struct Outcome {
+    pub detail: String,
+    pub facts: Facts,
+}
+
+impl Outcome {
+    fn new(detail: impl Into<String>) -> Self {
+        Outcome {
+            detail: detail.into(),
+            facts: Facts::new(),
+        }
+    }
+
+    fn fact(mut self, key: &str, value: Value) -> Self {
+        self.facts.insert(key.to_owned(), value);
+        self
+    }
+}
+
+const SERVICE: &str = "service-discover";
+const MAIN_JSON: &str = "/etc/zextras/service-discover/main.json";
+const CONFIG_JSON: &str = "/etc/zextras/service-discover/config.json";
+const LIB_DIR: &str = "/var/lib/service-discover";
+const DEFAULT_DATA_DIR: &str = "/var/lib/service-discover/data";
+
+fn fail(message: impl Into<String>) -> PluginError {
+    PluginError::operation(message)
+}
+
+fn fact_str<'a>(facts: &'a Facts, key: &str) -> Result<&'a str, PluginError> {
+    facts.get(key).and_then(Value::as_str).ok_or_else(|| {
+        fail(format!(
+            "the journal has no '{key}' from an earlier step: run the workflow from its start"
+        ))
+    })
+}
+
+/// Runs the built-in step `name`.
+pub fn run(name: &str, ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
+    match name {
+        "preflight" => preflight(ctx),
+        "find-leader" => find_leader(ctx),
+        "check-on-leader" => check_on_leader(ctx),
+        "read-reset-index" => read_reset_index(ctx),
+        "write-reset-file" => write_reset_file(ctx),
+        "stop-service" => stop_service(ctx),
+        "backup-and-remove" => backup_and_remove(ctx),
+        "run-setup" => run_setup(ctx),
+        "verify" => verify(ctx),
+        "revoke-old-token" => revoke_old_token(ctx),
+        other => Err(PluginError::config(format!(
+            "the secret plugin provides no step '{other}'"
+        ))
+        .hint("`carbonio-mesh secret plan` shows the steps and their providers; fix [steps] in the configuration")),
+    }
+}
+
+fn preflight(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
+    let host = ctx.host;
+    let uid = host.exec(&Exec::new(["id", "-u"]))?;
+    if uid.stdout.trim() != "0" {
+        return Err(PluginError::usage("secret regeneration must run as root")
+            .hint("run it with sudo on the Mesh leader"));
+    }
+    let which = host.exec(&Exec::new(["which", "consul", SERVICE]))?;
+    for program in ["consul", SERVICE] {
+        if !which
+            .stdout
+            .lines()
+            .any(|l| l.ends_with(&format!("/{program}")))
+        {
+            return Err(
+                fail(format!("'{program}' is not installed (not found in PATH)")).hint(
+                    "run this on a Carbonio Mesh server, where service-discover is installed",
+                ),
+            );
+        }
+    }
+    let peers: Vec<String> = host.consul_get(&ConsulRequest {
+        anonymous: true,
+        ..ConsulRequest::get(&["v1", "status", "peers"])
+    })?;
+    #[derive(serde::Deserialize)]
+    struct Member {
+        #[serde(rename = "Name")]
+        _name: String,
+    }
+    let members: Vec<Member> = host.consul_get(&ConsulRequest::get(&["v1", "agent", "members"]))?;
+    if peers.len() > 1 {
+        host.warn(&format!(
+            "{} Mesh servers: stopping service-discover on the leader makes the other servers elect a new leader, \
+and this node comes back with a new CA. Every other node must then be set up again with the new archive \
+(copy it from this node, then `service-discover setup OWN_IP --password=...` on each).",
+            peers.len()
+        ));
+    }
+    // The old token's AccessorID, to revoke it at the end: read now, before anything changes.
+    let old_accessor = host
+        .call(&OpenCredentials::default())
+        .ok()
+        .and_then(|c| {
+            let member = c.member(mesh::ACL_SECRET_MEMBER)?;
+            BootstrapToken::parse(member.content.expose()).ok()
+        })
+        .map(|t| t.accessor_id);
+    let mut outcome = Outcome::new(format!(
+        "root, consul and service-discover present; Consul answers: {} Mesh server(s), {} agent(s)",
+        peers.len(),
+        members.len()
+    ))
+    .fact("servers", json!(peers.len()))
+    .fact("agents", json!(members.len()));
+    if let Some(accessor) = old_accessor {
+        outcome = outcome.fact("old_accessor", json!(accessor));
+    }
+    Ok(outcome)
+}
+
+fn find_leader(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
+    let leader: String = ctx.host.consul_get(&ConsulRequest {
+        anonymous: true,
+        ..ConsulRequest::get(&["v1", "status", "leader"])
+    })?;
+    let ip = leader
+        .rsplit_once(':')
+        .map(|(ip, _)| ip)
+        .unwrap_or("")
+        .to_owned();
+    if ip.is_empty() {
+        return Err(
+            fail("the Mesh has no leader right now (/v1/status/leader is empty)").hint(
+                "wait for the servers to elect one (carbonio-mesh leader), then run it again",
+            ),
+        );
+    }
+    Ok(Outcome::new(format!("leader at {ip}")).fact("leader_ip", json!(ip)))
+}
+
+fn check_on_leader(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
+    let leader_ip = fact_str(ctx.facts, "leader_ip")?;
+    let local = ctx
+        .host
+        .call(&carbonio_mesh_plugin_api::services::LocalAddresses {})?;
+    if local.addresses.iter().any(|a| a == leader_ip) {
+        if leader_ip.starts_with("127.") || leader_ip == "::1" {
+            return Err(fail(format!(
+                "the leader's address {leader_ip} is a loopback address"
+            ))
+            .hint("service-discover setup needs this host's own network address"));
+        }
+        return Ok(
+            Outcome::new(format!("this host is the leader ({leader_ip})"))
+                .fact("setup_ip", json!(leader_ip)),
+        );
+    }
+    #[derive(serde::Deserialize)]
+    struct Node {
+        #[serde(rename = "Node")]
+        node: String,
+        #[serde(rename = "Address")]
+        address: String,
+    }
+    let name = ctx
+        .host
+        .consul_get::<Vec<Node>>(&ConsulRequest::get(&["v1", "catalog", "nodes"]))
+        .ok()
+        .and_then(|nodes| nodes.into_iter().find(|n| n.address == leader_ip))
+        .map(|n| n.node)
+        .unwrap_or_else(|| leader_ip.to_owned());
+    Err(PluginError::usage(format!(
+        "this host is not the Mesh leader: the leader is {name} ({leader_ip})"
+    ))
+    .hint(format!("run `carbonio-mesh secret regenerate` on {name}")))
+}
+
+/// The reset index in any of Consul's texts: `... (reset index: 908)`, with or without the
+/// `rpc error making call: ` prefixes a hop adds.
+pub fn parse_reset_index(text: &str) -> Option<u64> {
+    let at = text.find("reset index: ")? + "reset index: ".len();
+    let digits: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+fn read_reset_index(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
+    const LEGACY: &str = "The ACL system is currently in legacy mode.";
+    let mut put = ConsulRequest::get(&["v1", "acl", "bootstrap"]);
+    put.method = "PUT".to_owned();
+    put.accept_status = vec![403, 500];
+    for attempt in 1..=10 {
+        let answer = ctx.host.consul(&put)?;
+        if ctx.dry_run {
+            return Ok(Outcome::new(
+                "would ask Consul for the reset index (PUT /v1/acl/bootstrap)",
+            ));
+        }
+        if answer.status == 200 {
+            // ACLs had never been bootstrapped: this call did it. Its index is the one the
+            // reset file must name, and the token it made is revoked with the old one.
+            let token: serde_json::Value = answer.decode().unwrap_or_default();
+            let index = token["CreateIndex"]
+                .as_u64()
+                .ok_or_else(|| fail("Consul's bootstrap answer has no CreateIndex"))?;
+            let mut outcome = Outcome::new(format!(
+                "ACLs were not bootstrapped yet; bootstrapped at index {index}"
+            ))
+            .fact("reset_index", json!(index));
+            if let Some(accessor) = token["AccessorID"].as_str() {
+                outcome = outcome.fact("interim_accessor", json!(accessor));
+            }
+            return Ok(outcome);
+        }
+        if let Some(index) = parse_reset_index(&answer.text) {
+            return Ok(
+                Outcome::new(format!("reset index {index}")).fact("reset_index", json!(index))
+            );
+        }
+        if answer.text.contains(LEGACY) && attempt < 10 {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            continue;
+        }
+        return Err(fail(format!(
+            "Consul's answer to PUT /v1/acl/bootstrap has no reset index: {}",
+            answer.unexpected()
+        ))
+        .hint("check that ACLs are enabled and the cluster has a leader (carbonio-mesh leader)"));
+    }
+    Err(fail("Consul stayed in ACL legacy mode for 5 seconds")
+        .hint("wait a minute after the agent starts, then --resume"))
+}
+
+/// Consul's data directory, from main.json (`data_dir`), else Carbonio's default.
+fn data_dir(ctx: &StepContext<'_>) -> String {
+    ctx.host
+        .read_file(MAIN_JSON)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|v| v["data_dir"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| DEFAULT_DATA_DIR.to_owned())
+}
+
+fn write_reset_file(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
+    if ctx.dry_run && !ctx.facts.contains_key("reset_index") {
+        return Ok(Outcome::new(
+            "would write the reset index to the data directory's acl-bootstrap-reset",
+        ));
+    }
+    let index = ctx
+        .facts
+        .get("reset_index")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| fail("the journal has no reset index: run the workflow from its start"))?;
+    let path = format!(
+        "{}/acl-bootstrap-reset",
+        data_dir(ctx).trim_end_matches('/')
+    );
+    ctx.host
+        .call(&carbonio_mesh_plugin_api::services::WriteFile {
+            path: path.clone(),
+            content: index.to_string(),
+            mode: 0o600,
+            owner: Some(ctx.service_user.to_owned()),
+        })?;
+    Ok(
+        Outcome::new(format!("{path} holds {index} (owner {})", ctx.service_user))
+            .fact("reset_file", json!(path)),
+    )
+}
+
+fn stop_service(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
+    let stop = ctx.host.exec(&Exec {
+        mutating: true,
+        ..Exec::new(["systemctl", "stop", SERVICE])
+    })?;
+    if stop.status != Some(0) {
+        return Err(fail(format!(
+            "systemctl stop {SERVICE} failed: {}",
+            stop.stderr.trim()
+        )));
+    }
+    Ok(Outcome::new(format!("{SERVICE} stopped")))
+}
+
+fn backup_and_remove(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
+    let mut paths = vec![
+        MAIN_JSON.to_owned(),
+        CONFIG_JSON.to_owned(),
+        mesh::ARCHIVE_PATH.to_owned(),
+        mesh::PASSWORD_PATH.to_owned(),
+    ];
+    match ctx.host.list_dir(LIB_DIR) {
+        Ok(names) => paths.extend(
+            names
+                .into_iter()
+                .filter(|n| n.ends_with(".pem"))
+                .map(|n| format!("{LIB_DIR}/{n}")),
+        ),
+        Err(e) if e.kind == ServiceErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    let mut removed = 0;
+    for path in &paths {
+        let answer = ctx.host.call(&RemovePath { path: path.clone() })?;
+        if answer.existed {
+            removed += 1;
+            // Recorded at once: a crash after this removal must still let `restore` find it.
+            if let Some(backup) = &answer.backup {
+                crate::journal(
+                    ctx.host,
+                    ctx.run,
+                    json!({
+                        "step": "backup-and-remove", "event": "removed", "path": path, "backup": backup
+                    }),
+                )?;
+            }
+        }
+    }
+    Ok(Outcome::new(format!(
+        "{removed} file(s) backed up and removed"
+    )))
+}
+
+fn run_setup(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
+    let ip = if ctx.dry_run && !ctx.facts.contains_key("setup_ip") {
+        "<this host's address>".to_owned()
+    } else {
+        fact_str(ctx.facts, "setup_ip")?.to_owned()
+    };
+    let password = ctx.new_password.ok_or_else(|| fail("no new password"))?;
+    let setup = ctx.host.exec(&Exec {
+        mutating: true,
+        ..Exec::new([
+            ExecArg::from(SERVICE),
+            ExecArg::from("setup"),
+            ExecArg::from(ip.as_str()),
+            ExecArg::from("--first-instance"),
+            ExecArg::Secret {
+                secret: format!("--password={}", password.expose()),
+            },
+        ])
+    })?;
+    if setup.status != Some(0) {
+        return Err(fail(format!(
+            "service-discover setup failed (exit {}): {}",
+            setup.status.map(|s| s.to_string()).unwrap_or_else(|| "killed".into()),
+            setup.stderr.trim()
+        ))
+        .hint("fix the cause, then `carbonio-mesh secret regenerate --resume`, or `carbonio-mesh secret restore RUN` to go back"));
+    }
+    Ok(Outcome::new(format!(
+        "service-discover set up again on {ip}"
+    )))
+}
+
+fn verify(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
+    if ctx.dry_run {
+        return Ok(Outcome::new(
+            "would open the new archive and check its token with Consul",
+        ));
+    }
+    let credentials = ctx.host.call(&OpenCredentials::default())?;
+    let member = credentials
+        .member(mesh::ACL_SECRET_MEMBER)
+        .ok_or_else(|| fail("the new archive has no consul-acl-secret.json"))?;
+    let token = BootstrapToken::parse(member.content.expose()).map_err(fail)?;
+    #[derive(serde::Deserialize)]
+    struct TokenSelf {
+        #[serde(rename = "AccessorID")]
+        accessor_id: String,
+    }
+    let seen: TokenSelf = ctx.host.consul_get(
+        &ConsulRequest::get(&["v1", "acl", "token", "self"]).with_token(token.secret_id.clone()),
+    )?;
+    if seen.accessor_id != token.accessor_id {
+        return Err(fail(
+            "Consul answered for another token than the new archive's",
+        ));
+    }
+    let members: Vec<Value> = ctx.host.consul_get(
+        &ConsulRequest::get(&["v1", "agent", "members"]).with_token(token.secret_id.clone()),
+    )?;
+    Ok(Outcome::new(format!(
+        "the new archive opens, Consul accepts its token (AccessorID {}), {} member(s) listed",
+        token.accessor_id,
+        members.len()
+    ))
+    .fact("new_accessor", json!(token.accessor_id)))
+}
+
+fn revoke_old_token(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
+    if !ctx.revoke_old_token {
+        return Ok(Outcome::new(
+            "skipped (--revoke-old-token not given; the old token stays valid)",
+        ));
+    }
+    let mut old: Vec<&str> = Vec::new();
+    for key in ["old_accessor", "interim_accessor"] {
+        if let Some(accessor) = ctx.facts.get(key).and_then(Value::as_str) {
+            old.push(accessor);
+        }
+    }
+    if old.is_empty() {
+        return Ok(Outcome::new(
+            "no old token known (the old archive could not be read in preflight)",
+        ));
+    }
+    if ctx.dry_run {
+        return Ok(Outcome::new(format!(
+            "would delete the old token(s) {}",
+            old.join(", ")
+        )));
+    }
+    let credentials = ctx.host.call(&OpenCredentials::default())?;
+    let token = credentials
+        .member(mesh::ACL_SECRET_MEMBER)
+        .map(|m| BootstrapToken::parse(m.content.expose()))
+        .transpose()
+        .map_err(fail)?
+        .ok_or_else(|| fail("the new archive has no consul-acl-secret.json"))?;
+    for accessor in &old {
+        if *accessor == token.accessor_id {
+            continue;
+        }
+        let mut delete = ConsulRequest::get(&["v1", "acl", "token", accessor])
+            .with_token(token.secret_id.clone());
+        delete.method = "DELETE".to_owned();
+        ctx.host.consul(&delete)?;
+    }
+    Ok(Outcome::new(format!(
+        "deleted the old token(s) {}",
+        old.join(", ")
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reset_index_is_found_in_every_known_text() {
+        let fixture = |name: &str| {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/fixtures/consul");
+            std::fs::read_to_string(dir.join(name)).unwrap()
+        };
+        for name in [
+            "v1_acl_bootstrap_403.txt",
+            "v1_acl_bootstrap_403_via_follower.txt",
+            "v1_acl_bootstrap_403_via_client_agent.txt",
+            "v1_acl_bootstrap_500_bad_reset_index.txt",
+            "cli/acl_bootstrap_403.stderr",
+        ] {
+            assert_eq!(parse_reset_index(&fixture(name)), Some(908), "{name}");
+        }
+        assert_eq!(
+            parse_reset_index(&fixture("v1_acl_bootstrap_500_legacy_mode.txt")),
+            None
+        );
+    }
+}

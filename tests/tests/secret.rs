@@ -1,0 +1,447 @@
+//! `carbonio-mesh secret` end to end on a simulated Mesh leader: the Consul double (with the
+//! reset-file semantics), the `service-discover`, `systemctl` and `consul` stand-ins, real files
+//! under a sandbox root, real kill -9 at step boundaries.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::PathBuf;
+use std::process::Command;
+
+use carbonio_mesh_tests::{gpg_decrypt, run, Sandbox, StandInBin};
+use consul_double::{Cluster, Double};
+
+const OLD_PASSWORD: &str = "old-Mesh-password-1";
+const NEW_PASSWORD: &str = "new-Mesh-password-2";
+const ARCHIVE: &str = "/etc/zextras/service-discover/cluster-credentials.tar.gpg";
+const STEPS: [&str; 10] = [
+    "preflight",
+    "find-leader",
+    "check-on-leader",
+    "read-reset-index",
+    "write-reset-file",
+    "stop-service",
+    "backup-and-remove",
+    "run-setup",
+    "verify",
+    "revoke-old-token",
+];
+
+/// This machine's first non-loopback IPv4 address: the leader must be "this host".
+fn local_ip() -> String {
+    let out = Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "scope", "global"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|cidr| cidr.split('/').next())
+        .map(str::to_owned)
+        .expect("these tests need a non-loopback IPv4 address on this machine")
+}
+
+/// A Mesh leader set up by the service-discover stand-in with OLD_PASSWORD.
+struct Leader {
+    sandbox: Sandbox,
+    double: Double,
+    bin: StandInBin,
+    old_token: String,
+}
+
+impl Leader {
+    fn new() -> Self {
+        Leader::with(|_| {})
+    }
+
+    fn with(change: impl FnOnce(&mut Cluster)) -> Self {
+        let sandbox = Sandbox::new();
+        sandbox.install_product("secret");
+        let mut cluster = Cluster::fixture_unbootstrapped();
+        let ip = local_ip();
+        cluster
+            .nodes
+            .iter_mut()
+            .find(|n| n.name == "srv1.example.com")
+            .unwrap()
+            .address = ip;
+        cluster.data_dir = Some(sandbox.path("/var/lib/service-discover/data"));
+        change(&mut cluster);
+        let double = Double::start(cluster).unwrap();
+        let bin = StandInBin::new(&["service-discover", "systemctl", "consul"]);
+        let leader = Leader {
+            sandbox,
+            double,
+            bin,
+            old_token: String::new(),
+        };
+        let out = leader
+            .env(Command::new(leader.bin.path().join("service-discover")))
+            .args(["setup", "192.0.2.2", "--first-instance"])
+            .arg(format!("--password={OLD_PASSWORD}"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Consul runs as service-discover on a real node; this machine has no such user.
+        leader.config("10-test.toml", "[mesh]\nservice_user = \"nobody\"\n");
+        let old_token = leader.token_in_archive(OLD_PASSWORD);
+        Leader {
+            old_token,
+            ..leader
+        }
+    }
+
+    fn env(&self, mut command: Command) -> Command {
+        command
+            .env("PATH", self.bin.search_path())
+            .env("SERVICE_DISCOVER_STANDIN_ROOT", self.sandbox.root())
+            .env("CONSUL_HTTP_ADDR", self.double.url());
+        command
+    }
+
+    fn cmd(&self) -> assert_cmd::Command {
+        let mut cmd = self.sandbox.cmd();
+        cmd.env("PATH", self.bin.search_path())
+            .env("SERVICE_DISCOVER_STANDIN_ROOT", self.sandbox.root())
+            .env("CONSUL_HTTP_ADDR", self.double.url());
+        cmd
+    }
+
+    fn config(&self, name: &str, text: &str) -> PathBuf {
+        let path = self
+            .sandbox
+            .make_dir("/etc/carbonio-mesh/config.d")
+            .join(name);
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn password_file(&self, password: &str) -> PathBuf {
+        let path = self.sandbox.root().parent().unwrap().join("new-password");
+        fs::write(&path, format!("{password}\n")).unwrap();
+        path
+    }
+
+    fn token_in_archive(&self, password: &str) -> String {
+        let tar = gpg_decrypt(&self.sandbox.path(ARCHIVE), password);
+        let mut archive = tar::Archive::new(&tar[..]);
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            if entry
+                .path()
+                .unwrap()
+                .to_string_lossy()
+                .ends_with("consul-acl-secret.json")
+            {
+                let value: serde_json::Value = serde_json::from_reader(&mut entry).unwrap();
+                return value["SecretID"].as_str().unwrap().to_owned();
+            }
+        }
+        panic!("no consul-acl-secret.json in the archive");
+    }
+
+    /// `sha256sum` of every file of the Mesh setup, by path.
+    fn checksums(&self) -> BTreeMap<String, String> {
+        let mut sums = BTreeMap::new();
+        for dir in ["/etc/zextras/service-discover", "/var/lib/service-discover"] {
+            for entry in fs::read_dir(self.sandbox.path(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_file() {
+                    let out = Command::new("sha256sum").arg(&path).output().unwrap();
+                    sums.insert(
+                        path.display().to_string(),
+                        String::from_utf8_lossy(&out.stdout).into_owned(),
+                    );
+                }
+            }
+        }
+        sums
+    }
+
+    fn regenerate(&self, extra: &[&str]) -> (i32, String, String) {
+        let password = self.password_file(NEW_PASSWORD);
+        run(self
+            .cmd()
+            .args([
+                "--yes",
+                "secret",
+                "regenerate",
+                "--revoke-old-token",
+                "--password-file",
+            ])
+            .arg(&password)
+            .args(extra))
+    }
+
+    /// The state every successful run must reach.
+    fn assert_regenerated(&self) {
+        let new_token = self.token_in_archive(NEW_PASSWORD);
+        assert_ne!(new_token, self.old_token);
+        let cluster = self.double.cluster();
+        assert!(cluster.token(&new_token).is_some(), "the new token works");
+        assert!(
+            cluster.token(&self.old_token).is_none(),
+            "the old token was revoked"
+        );
+        drop(cluster);
+        assert!(self
+            .sandbox
+            .path("/etc/zextras/service-discover/main.json")
+            .is_file());
+        assert_eq!(
+            fs::read_to_string(self.sandbox.path("/var/lib/service-discover/password")).unwrap(),
+            NEW_PASSWORD
+        );
+        assert!(
+            !self
+                .sandbox
+                .path("/var/lib/service-discover/data/acl-bootstrap-reset")
+                .exists(),
+            "Consul consumed the reset file"
+        );
+    }
+}
+
+fn run_name(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Run: "))
+        .expect("the run's name is printed")
+        .to_owned()
+}
+
+#[test]
+fn the_whole_flow_regenerates_the_secrets_and_revokes_the_old_token() {
+    let leader = Leader::new();
+    let (code, out, err) = leader.regenerate(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+    for step in STEPS {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("ok ") && l.contains(step)),
+            "{step} in\n{out}"
+        );
+    }
+    leader.assert_regenerated();
+    let calls = fs::read_to_string(leader.sandbox.path("/run/systemctl-standin/calls")).unwrap();
+    assert!(calls.contains("stop service-discover"), "{calls}");
+    // The journal: 0700, every step started and done, finished, and no secret in it.
+    let run = run_name(&out);
+    let dir = leader
+        .sandbox
+        .path(&format!("/var/lib/carbonio-mesh/runs/{run}"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    let journal = fs::read_to_string(dir.join("journal.jsonl")).unwrap();
+    assert!(journal.contains(r#""event":"finished""#), "{journal}");
+    for secret in [
+        NEW_PASSWORD,
+        OLD_PASSWORD,
+        leader.old_token.as_str(),
+        &leader.token_in_archive(NEW_PASSWORD),
+    ] {
+        assert!(!journal.contains(secret), "the journal holds a secret");
+        assert!(
+            !out.contains(secret) && !err.contains(secret),
+            "output holds a secret"
+        );
+    }
+}
+
+#[test]
+fn interrupted_after_any_step_a_resumed_run_reaches_the_same_state() {
+    let mut points = 0;
+    for k in 1..=STEPS.len() {
+        let leader = Leader::new();
+        let mut steps: Vec<String> = STEPS[..k].iter().map(|s| format!("\"{s}\"")).collect();
+        steps.push("\"crash\"".into());
+        steps.extend(STEPS[k..].iter().map(|s| format!("\"{s}\"")));
+        let crash = leader.config(
+            "20-crash.toml",
+            &format!(
+                "[workflows]\nsecret-regenerate = [{}]\n[steps.crash]\nexec = [\"sh\", \"-c\", \"kill -9 $PPID\"]\n",
+                steps.join(", ")
+            ),
+        );
+        let (code, out, err) = leader.regenerate(&[]);
+        assert_eq!(code, -1, "killed after {}: {out}{err}", STEPS[k - 1]);
+        fs::remove_file(crash).unwrap();
+        let (code, out, err) = leader.regenerate(&["--resume"]);
+        assert_eq!(code, 0, "resume after {}: {out}{err}", STEPS[k - 1]);
+        for step in &STEPS[..k] {
+            assert!(
+                out.lines()
+                    .any(|l| l.starts_with("done") && l.contains(step)),
+                "{step} done earlier:\n{out}"
+            );
+        }
+        leader.assert_regenerated();
+        points += 1;
+    }
+    assert_eq!(points, 10);
+}
+
+#[test]
+fn a_failed_step_stops_the_run_and_restore_brings_back_every_file() {
+    let leader = Leader::new();
+    let before = leader.checksums();
+    leader.config("30-fail.toml", "[steps.run-setup]\nexec = [\"sh\", \"-c\", \"echo 'No space left on device' >&2; exit 1\"]\n");
+    let (code, out, err) = leader.regenerate(&[]);
+    assert_eq!(code, 5, "{out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("FAIL") && l.contains("run-setup")),
+        "{out}"
+    );
+    assert!(
+        err.contains("No space left on device")
+            && err.contains("--resume")
+            && err.contains("secret restore"),
+        "{err}"
+    );
+    assert!(!leader
+        .sandbox
+        .path("/etc/zextras/service-discover/main.json")
+        .exists());
+    let name = run_name(&out);
+    let (code, out, err) = run(leader.cmd().args(["--yes", "secret", "restore", &name]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        leader.checksums(),
+        before,
+        "every file is back, byte for byte"
+    );
+    let state = fs::read_to_string(
+        leader
+            .sandbox
+            .path("/run/systemctl-standin/service-discover"),
+    )
+    .unwrap();
+    assert_eq!(state.trim(), "active");
+    assert!(!leader
+        .sandbox
+        .path("/var/lib/service-discover/data/acl-bootstrap-reset")
+        .exists());
+}
+
+#[test]
+fn consul_down_fails_preflight_and_changes_nothing() {
+    let leader = Leader::new();
+    let before = leader.checksums();
+    leader.double.cluster().answers_left = Some(1);
+    let (code, out, err) = leader.regenerate(&[]);
+    assert_eq!(code, 5, "{out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("FAIL") && l.contains("preflight")),
+        "{out}"
+    );
+    assert_eq!(leader.checksums(), before);
+}
+
+#[test]
+fn a_backup_that_cannot_be_written_removes_nothing_and_resume_finishes() {
+    let leader = Leader::new();
+    let before = leader.checksums();
+    // The backup directory cannot be created (a file is in the way): as if the disk were full.
+    leader.sandbox.make_dir("/var/backups");
+    fs::write(
+        leader.sandbox.path("/var/backups/carbonio-mesh"),
+        "in the way",
+    )
+    .unwrap();
+    let (code, out, err) = leader.regenerate(&[]);
+    assert_eq!(code, 5, "{out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("FAIL") && l.contains("backup-and-remove")),
+        "{out}"
+    );
+    let after: BTreeMap<_, _> = leader.checksums();
+    assert_eq!(after.len(), before.len(), "no file was removed");
+    fs::remove_file(leader.sandbox.path("/var/backups/carbonio-mesh")).unwrap();
+    let (code, out, err) = leader.regenerate(&["--resume"]);
+    assert_eq!(code, 0, "{out}{err}");
+    leader.assert_regenerated();
+}
+
+#[test]
+fn elsewhere_than_on_the_leader_it_refuses_naming_the_leader() {
+    let leader = Leader::with(|cluster| {
+        cluster
+            .nodes
+            .iter_mut()
+            .find(|n| n.name == "srv1.example.com")
+            .unwrap()
+            .address = "192.168.56.101".into();
+    });
+    let before = leader.checksums();
+    let (code, out, err) = leader.regenerate(&[]);
+    assert_eq!(code, 5, "{out}{err}");
+    assert!(
+        out.contains(
+            "this host is not the Mesh leader: the leader is srv1.example.com (192.168.56.101)"
+        ),
+        "{out}"
+    );
+    assert_eq!(leader.checksums(), before);
+}
+
+#[test]
+fn a_site_step_replaces_one_step_and_the_rest_run_as_before() {
+    let leader = Leader::new();
+    let marker = leader.sandbox.path("/site-stop.log");
+    let override_file = leader.config(
+        "40-site.toml",
+        &format!("[steps.stop-service]\nexec = [\"sh\", \"-c\", \"echo stopped by the site for {{ip}} >> {}\"]\n", marker.display()),
+    );
+    let (code, out, _) = run(leader.cmd().args(["secret", "plan"]));
+    assert_eq!(code, 0);
+    let line = out.lines().find(|l| l.contains("stop-service")).unwrap();
+    assert!(
+        line.contains("command") && line.contains(&override_file.display().to_string()),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.contains("verify")
+            && l.contains("plugin secret")
+            && l.contains("secret.so")),
+        "{out}"
+    );
+    let (code, out, err) = leader.regenerate(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        fs::read_to_string(&marker).unwrap().trim(),
+        format!("stopped by the site for {}", local_ip())
+    );
+    let calls =
+        fs::read_to_string(leader.sandbox.path("/run/systemctl-standin/calls")).unwrap_or_default();
+    assert!(!calls.contains("stop"), "{calls}");
+    leader.assert_regenerated();
+}
+
+#[test]
+fn dry_run_changes_nothing_and_keeps_no_journal() {
+    let leader = Leader::new();
+    let before = leader.checksums();
+    let seen = leader.double.requests().len(); // the stand-in's setup bootstrapped ACLs
+    let (code, out, err) = leader.regenerate(&["--dry-run"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("Dry run: nothing was changed"), "{err}");
+    assert!(
+        err.contains("run: service-discover setup") && err.contains("<redacted>"),
+        "{err}"
+    );
+    assert!(!err.contains(NEW_PASSWORD));
+    assert_eq!(leader.checksums(), before);
+    assert!(!leader.sandbox.path("/var/lib/carbonio-mesh/runs").exists());
+    let sent = &leader.double.requests()[seen..];
+    assert!(sent.iter().all(|r| !r.starts_with("PUT ")), "{sent:?}");
+}
