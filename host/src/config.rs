@@ -76,19 +76,54 @@ pub struct StepConfig {
 
 /// The workflows this build knows, each step provided by the `secret` plugin. The vendor file
 /// spells them out; a site replaces a step with `[steps.NAME]` in its own file.
-pub const BUILT_IN_WORKFLOWS: &[(&str, &[&str])] = &[(
-    "secret-regenerate",
+pub const BUILT_IN_WORKFLOWS: &[(&str, &[&str])] = &[
+    (
+        "secret-regenerate",
+        &[
+            "preflight",
+            "find-leader",
+            "check-on-leader",
+            "read-reset-index",
+            "write-reset-file",
+            "stop-service",
+            "backup-and-remove",
+            "run-setup",
+            "verify",
+            "revoke-old-token",
+            "rejoin-nodes",
+        ],
+    ),
+    (
+        "secret-rejoin",
+        &[
+            "node-preflight",
+            "stop-service",
+            "backup-and-remove",
+            "install-archive",
+            "node-setup",
+            "node-verify",
+        ],
+    ),
+];
+
+/// Steps built in as commands: the transport `rejoin-nodes` uses to reach each node (`{node}`
+/// filled in; the new password and the new archive on its standard input).
+pub const BUILT_IN_COMMAND_STEPS: &[(&str, &[&str])] = &[(
+    "transport",
     &[
-        "preflight",
-        "find-leader",
-        "check-on-leader",
-        "read-reset-index",
-        "write-reset-file",
-        "stop-service",
-        "backup-and-remove",
-        "run-setup",
-        "verify",
-        "revoke-old-token",
+        "ssh",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "ConnectTimeout=10",
+        "root@{node}",
+        "carbonio-mesh",
+        "--yes",
+        "secret",
+        "rejoin",
+        "--input-stdin",
     ],
 )];
 
@@ -140,6 +175,18 @@ impl Default for Config {
                     },
                 );
             }
+        }
+        for (name, argv) in BUILT_IN_COMMAND_STEPS {
+            steps.insert(
+                (*name).to_owned(),
+                StepConfig {
+                    provider: StepProvider::Exec {
+                        argv: argv.iter().map(|s| (*s).to_owned()).collect(),
+                        password_stdin: true,
+                    },
+                    defined_in: None,
+                },
+            );
         }
         Config {
             exec_timeout: Duration::from_secs(120),

@@ -466,6 +466,9 @@ pub struct OpenCredentials {
     pub archive: Option<String>,
     #[serde(default)]
     pub password: PasswordSource,
+    /// A password the plugin already holds (the new one, during a workflow): used first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_password: Option<crate::SecretText>,
 }
 
 impl Service for OpenCredentials {
@@ -559,7 +562,8 @@ pub struct Confirmed {
     pub yes: bool,
 }
 
-/// `workflow.steps` (1.3): a workflow's steps as the configuration resolves them.
+/// `workflow.steps` (1.3): a workflow's steps as the configuration resolves them (a step's own
+/// name gives that one step).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkflowSteps {
     pub workflow: String,
@@ -663,4 +667,66 @@ pub struct RestorePath {
 impl Service for RestorePath {
     const NAME: &'static str = "fs.restore";
     type Answer = Empty;
+}
+
+/// `exec.many` (1.3): several programs, at most `parallel` at a time; each answered on its own,
+/// in the order given. On a terminal the host prints a progress line as each one finishes
+/// (`labels` name them there).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecMany {
+    pub execs: Vec<Exec>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    pub parallel: usize,
+}
+
+impl Service for ExecMany {
+    const NAME: &'static str = "exec.many";
+    type Answer = ExecManyAnswer;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecManyAnswer {
+    pub results: Vec<ExecResult>,
+}
+
+/// One program's answer: its output, or why it could not run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecResult {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<ExecOutput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ServiceFailure>,
+}
+
+impl From<Result<ExecOutput, ServiceFailure>> for ExecResult {
+    fn from(result: Result<ExecOutput, ServiceFailure>) -> Self {
+        match result {
+            Ok(output) => ExecResult {
+                output: Some(output),
+                error: None,
+            },
+            Err(error) => ExecResult {
+                output: None,
+                error: Some(error),
+            },
+        }
+    }
+}
+
+/// `input.stdin` (1.3): the rest of standard input as text (after what `--password-stdin`
+/// took), at most `max_bytes`. The host owns standard input, so plugins read it through here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadStdin {
+    pub max_bytes: u64,
+}
+
+impl Service for ReadStdin {
+    const NAME: &'static str = "input.stdin";
+    type Answer = StdinText;
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StdinText {
+    pub text: crate::SecretText,
 }

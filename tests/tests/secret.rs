@@ -13,7 +13,7 @@ use consul_double::{Cluster, Double};
 const OLD_PASSWORD: &str = "old-Mesh-password-1";
 const NEW_PASSWORD: &str = "new-Mesh-password-2";
 const ARCHIVE: &str = "/etc/zextras/service-discover/cluster-credentials.tar.gpg";
-const STEPS: [&str; 10] = [
+const STEPS: [&str; 11] = [
     "preflight",
     "find-leader",
     "check-on-leader",
@@ -24,6 +24,7 @@ const STEPS: [&str; 10] = [
     "run-setup",
     "verify",
     "revoke-old-token",
+    "rejoin-nodes",
 ];
 
 /// This machine's first non-loopback IPv4 address: the leader must be "this host".
@@ -285,7 +286,7 @@ fn interrupted_after_any_step_a_resumed_run_reaches_the_same_state() {
         leader.assert_regenerated();
         points += 1;
     }
-    assert_eq!(points, 10);
+    assert_eq!(points, STEPS.len());
 }
 
 #[test]
@@ -444,4 +445,94 @@ fn dry_run_changes_nothing_and_keeps_no_journal() {
     assert!(!leader.sandbox.path("/var/lib/carbonio-mesh/runs").exists());
     let sent = &leader.double.requests()[seen..];
     assert!(sent.iter().all(|r| !r.starts_with("PUT ")), "{sent:?}");
+}
+
+#[test]
+fn nodes_are_set_up_again_through_the_transport_and_an_unreachable_one_is_retried() {
+    let leader = Leader::new();
+    let nodes = ["srv2.example.com", "mail.example.com", "proxy.example.com"];
+    let base = leader.sandbox.root().parent().unwrap().join("nodes");
+    let old_archive = fs::read(leader.sandbox.path(ARCHIVE)).unwrap();
+    for node in nodes {
+        let root = base.join(node).join("root");
+        let etc = root.join("etc/zextras/service-discover");
+        fs::create_dir_all(&etc).unwrap();
+        fs::write(etc.join("cluster-credentials.tar.gpg"), &old_archive).unwrap();
+        let out = leader
+            .env(Command::new(leader.bin.path().join("service-discover")))
+            .env("SERVICE_DISCOVER_STANDIN_ROOT", &root)
+            .args(["setup", &local_ip()])
+            .arg(format!("--password={OLD_PASSWORD}"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        fs::create_dir_all(root.join("etc/carbonio-mesh/config.d")).unwrap();
+        fs::write(
+            root.join("etc/carbonio-mesh/config.d/10-test.toml"),
+            "[mesh]\nservice_user = \"nobody\"\n",
+        )
+        .unwrap();
+    }
+    // proxy cannot be reached yet, as ssh would say.
+    fs::write(base.join("proxy.example.com/unreachable"), "").unwrap();
+    // The transport, replaced by configuration: each node's own root instead of ssh.
+    let transport = format!(
+        "[ -e {base}/{{node}}/unreachable ] && {{ echo 'ssh: connect to host {{node}} port 22: Connection refused' >&2; exit 255; }}; \
+         exec env SERVICE_DISCOVER_STANDIN_ROOT={base}/{{node}}/root {bin} --root {base}/{{node}}/root --plugin-dir {plugins} --yes secret rejoin --input-stdin",
+        base = base.display(),
+        bin = carbonio_mesh_tests::binary().display(),
+        plugins = leader.sandbox.plugin_dir().display(),
+    );
+    leader.config(
+        "50-transport.toml",
+        &format!(
+            "[steps.transport]\nexec = [\"sh\", \"-c\", {transport:?}]\npassword_stdin = true\n"
+        ),
+    );
+    let list = nodes.join(",");
+    let (code, out, err) = leader.regenerate(&["--nodes", &list]);
+    assert_eq!(code, 5, "{out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("FAIL") && l.contains("rejoin-nodes")),
+        "{out}"
+    );
+    assert!(
+        err.contains("1 of 3 node(s) not set up again: proxy.example.com"),
+        "{err}"
+    );
+    assert!(err.contains("Connection refused"), "{err}");
+    for node in ["srv2.example.com", "mail.example.com"] {
+        let archive = base
+            .join(node)
+            .join("root")
+            .join(ARCHIVE.trim_start_matches('/'));
+        assert!(
+            !gpg_decrypt(&archive, NEW_PASSWORD).is_empty(),
+            "{node} has the new archive"
+        );
+    }
+    fs::remove_file(base.join("proxy.example.com/unreachable")).unwrap();
+    let (code, out, err) = leader.regenerate(&["--nodes", &list, "--resume"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("srv2.example.com") && l.contains("earlier attempt")),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(
+            |l| l.starts_with("proxy.example.com") && l.contains("set up with the new archive")
+        ),
+        "{out}"
+    );
+    let archive = base
+        .join("proxy.example.com/root")
+        .join(ARCHIVE.trim_start_matches('/'));
+    assert!(!gpg_decrypt(&archive, NEW_PASSWORD).is_empty());
+    leader.assert_regenerated();
 }

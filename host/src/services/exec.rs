@@ -11,7 +11,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use carbonio_mesh_plugin_api::services::{
-    Exec, ExecArg, ExecOutput, ServiceErrorKind, ServiceFailure,
+    Exec, ExecArg, ExecMany, ExecManyAnswer, ExecOutput, ExecResult, ServiceErrorKind,
+    ServiceFailure,
 };
 use nix::unistd::{Gid, Uid, User};
 use zeroize::Zeroize;
@@ -21,7 +22,23 @@ use super::{failure, HostContext};
 /// Output beyond this is cut, so a runaway program cannot exhaust memory.
 const MAX_OUTPUT: u64 = 16 * 1024 * 1024;
 
-pub(super) fn run(context: &HostContext, mut request: Exec) -> Result<ExecOutput, ServiceFailure> {
+/// A command ready to start: everything that needs the context (secrets, dry run, user switch)
+/// is done, so it can run on another thread.
+struct Prepared {
+    command: Command,
+    program: String,
+    shown: String,
+    stdin: Option<String>,
+    timeout: Duration,
+    plugin: String,
+}
+
+/// Registers the request's secrets and builds the command; under `--dry-run` a mutating
+/// request is recorded and answered at once (`Err` carries that answer).
+fn prepare(
+    context: &HostContext,
+    mut request: Exec,
+) -> Result<Result<Prepared, ExecOutput>, ServiceFailure> {
     let mut argv: Vec<String> = Vec::with_capacity(request.argv.len());
     for arg in request.argv.drain(..) {
         match arg {
@@ -50,26 +67,40 @@ pub(super) fn run(context: &HostContext, mut request: Exec) -> Result<ExecOutput
     if request.mutating && context.dry_run {
         context.record(format!("run{user_note}: {shown}"));
         zeroize_all(&mut argv);
-        return Ok(ExecOutput {
+        return Ok(Err(ExecOutput {
             status: Some(0),
             dry_run: true,
             ..ExecOutput::default()
-        });
+        }));
     }
     tracing::debug!(plugin = %context.plugin, "running{user_note}: {shown}");
-
     let mut command = Command::new(&program);
     command
         .args(&argv[1..])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    zeroize_all(&mut argv);
     if let Some(user) = &request.user {
         switch_user(&mut command, user)?;
     }
-    let spawned = command.spawn();
-    zeroize_all(&mut argv);
-    let mut child = spawned.map_err(|e| {
+    Ok(Ok(Prepared {
+        command,
+        program,
+        shown,
+        stdin: request.stdin.take(),
+        timeout: request
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(context.config.exec_timeout),
+        plugin: context.plugin.clone(),
+    }))
+}
+
+/// Starts the command, feeds its input, collects its output, kills it when time is up.
+fn execute(mut prepared: Prepared) -> Result<ExecOutput, ServiceFailure> {
+    let program = prepared.program.clone();
+    let mut child = prepared.command.spawn().map_err(|e| {
         let kind = match e.kind() {
             std::io::ErrorKind::NotFound => ServiceErrorKind::NotFound,
             std::io::ErrorKind::PermissionDenied => ServiceErrorKind::Denied,
@@ -77,10 +108,9 @@ pub(super) fn run(context: &HostContext, mut request: Exec) -> Result<ExecOutput
         };
         failure(kind, format!("cannot run {program}: {e}"))
     })?;
-
     let stdin_writer = {
         let mut pipe = child.stdin.take().expect("stdin is piped");
-        let mut input = request.stdin.take().unwrap_or_default();
+        let mut input = prepared.stdin.take().unwrap_or_default();
         thread::spawn(move || {
             // A program that exits without reading its input is not an error here.
             let _ = pipe.write_all(input.as_bytes());
@@ -89,12 +119,7 @@ pub(super) fn run(context: &HostContext, mut request: Exec) -> Result<ExecOutput
     };
     let stdout = read_all(child.stdout.take().expect("stdout is piped"));
     let stderr = read_all(child.stderr.take().expect("stderr is piped"));
-
-    let timeout = request
-        .timeout_ms
-        .map(Duration::from_millis)
-        .unwrap_or(context.config.exec_timeout);
-    let status = wait_with_timeout(&mut child, timeout).map_err(|e| {
+    let status = wait_with_timeout(&mut child, prepared.timeout).map_err(|e| {
         failure(
             ServiceErrorKind::Failed,
             format!("waiting for {program} failed: {e}"),
@@ -106,18 +131,80 @@ pub(super) fn run(context: &HostContext, mut request: Exec) -> Result<ExecOutput
         return Err(failure(
             ServiceErrorKind::Timeout,
             format!(
-                "{shown} did not finish within {} s and was killed",
-                timeout.as_secs_f64()
+                "{} did not finish within {} s and was killed",
+                prepared.shown,
+                prepared.timeout.as_secs_f64()
             ),
         ));
     };
-    let code = status.code();
-    tracing::debug!(plugin = %context.plugin, "{program} exited with {status}");
+    tracing::debug!(plugin = %prepared.plugin, "{program} exited with {status}");
     Ok(ExecOutput {
-        status: code,
+        status: status.code(),
         stdout,
         stderr,
         dry_run: false,
+    })
+}
+
+pub(super) fn run(context: &HostContext, request: Exec) -> Result<ExecOutput, ServiceFailure> {
+    match prepare(context, request)? {
+        Ok(prepared) => execute(prepared),
+        Err(dry_run) => Ok(dry_run),
+    }
+}
+
+/// `exec.many`: several programs, at most `parallel` at a time, each answered on its own; a
+/// progress line per finished program on a terminal.
+pub(super) fn run_many(
+    context: &HostContext,
+    request: ExecMany,
+) -> Result<ExecManyAnswer, ServiceFailure> {
+    let total = request.execs.len();
+    let labels = request.labels;
+    let mut results: Vec<Option<ExecResult>> = (0..total).map(|_| None).collect();
+    let mut queue = std::collections::VecDeque::new();
+    for (index, exec) in request.execs.into_iter().enumerate() {
+        match prepare(context, exec) {
+            Ok(Ok(prepared)) => queue.push_back((index, prepared)),
+            Ok(Err(dry_run)) => results[index] = Some(ExecResult::from(Ok(dry_run))),
+            Err(error) => results[index] = Some(ExecResult::from(Err(error))),
+        }
+    }
+    let queue = std::sync::Mutex::new(queue);
+    let finished = std::sync::Mutex::new((results, 0usize));
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr()) && total > 1;
+    let workers = request.parallel.clamp(1, 64).min(total.max(1));
+    thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                let Some((index, prepared)) = next else { break };
+                let outcome = execute(prepared);
+                let ok = matches!(&outcome, Ok(o) if o.status == Some(0));
+                let mut done = finished.lock().unwrap_or_else(|e| e.into_inner());
+                done.0[index] = Some(ExecResult::from(outcome));
+                done.1 += 1;
+                if progress {
+                    let label = labels.get(index).map(String::as_str).unwrap_or("");
+                    eprintln!(
+                        "[{}/{total}] {label}: {}",
+                        done.1,
+                        if ok { "done" } else { "FAILED" }
+                    );
+                }
+            });
+        }
+    });
+    let (results, _) = finished.into_inner().unwrap_or_else(|e| e.into_inner());
+    Ok(ExecManyAnswer {
+        results: results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    ExecResult::from(Err(failure(ServiceErrorKind::Failed, "not run")))
+                })
+            })
+            .collect(),
     })
 }
 

@@ -122,7 +122,8 @@ impl HostContext {
     fn dispatch(&self, service: &str, payload: &str) -> Result<String, ServiceFailure> {
         match service {
             svc::Log::NAME => serve(payload, |req| log::log(self, req)),
-            svc::Exec::NAME => serve(payload, |req| exec::run(self, req)),
+                        svc::Exec::NAME => serve(payload, |req| exec::run(self, req)),
+            svc::ExecMany::NAME => serve(payload, |req| exec::run_many(self, req)),
             svc::ReadFile::NAME => serve(payload, |req| files::read(self, req)),
             svc::WriteFile::NAME => serve(payload, |req| files::write(self, req)),
             svc::RemovePath::NAME => serve(payload, |req| files::remove(self, req)),
@@ -138,6 +139,7 @@ impl HostContext {
             svc::Confirm::NAME => serve(payload, |req| prompt::confirm(self, req)),
             svc::OpenCredentials::NAME => serve(payload, |req| credentials::open(self, req)),
                         svc::WriteCredentials::NAME => serve(payload, |req| credentials::write(self, req)),
+                        svc::ReadStdin::NAME => serve(payload, credentials::read_stdin),
             svc::NewPassword::NAME => serve(payload, |req| credentials::new_password(self, req)),
             // Not through `serve`: Consul's body is spliced into the answer unparsed.
             svc::ConsulRequest::NAME => consul::request(self, payload),

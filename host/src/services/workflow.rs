@@ -25,16 +25,18 @@ pub(super) fn steps(
     context: &HostContext,
     request: WorkflowSteps,
 ) -> Result<ResolvedWorkflow, ServiceFailure> {
-    let names = context
-        .config
-        .workflows
-        .get(&request.workflow)
-        .ok_or_else(|| {
-            failure(
+    // A step's own name resolves to that one step (the transport is used that way).
+    let single = [request.workflow.clone()];
+    let names: &[String] = match context.config.workflows.get(&request.workflow) {
+        Some(names) => names,
+        None if context.config.steps.contains_key(&request.workflow) => &single,
+        None => {
+            return Err(failure(
                 ServiceErrorKind::NotFound,
-                format!("no workflow '{}' is configured", request.workflow),
-            )
-        })?;
+                format!("no workflow or step '{}' is configured", request.workflow),
+            ))
+        }
+    };
     let steps = names
         .iter()
         .map(|name| {

@@ -52,6 +52,7 @@ fn open(host: &Host<'_>, request: &Request) -> Result<Credentials, PluginError> 
             file: request.value("password-file").map(str::to_owned),
             stdin: request.flag("password-stdin"),
         },
+        known_password: None,
     };
     Ok(host.call(&open)?)
 }

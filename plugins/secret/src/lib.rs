@@ -7,13 +7,14 @@
 //! killed or failed at the first step not done, and `secret restore RUN` puts back every file the
 //! run backed up. Secrets never enter the journal: a resumed run asks for the new password again.
 
+mod nodes;
 mod steps;
 
 use std::collections::BTreeSet;
 
 use carbonio_mesh_plugin_api::services::{
-    Exec, ExecArg, JournalAppend, JournalRead, NewPassword, PasswordSource, ResolvedStep,
-    RestorePath, WorkflowSteps,
+    Exec, ExecArg, JournalAppend, JournalRead, NewPassword, PasswordSource, ReadStdin,
+    ResolvedStep, RestorePath, WorkflowSteps,
 };
 use carbonio_mesh_plugin_api::{
     export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin, PluginError,
@@ -22,7 +23,11 @@ use carbonio_mesh_plugin_api::{
 use serde_json::{json, Value};
 use steps::{Facts, StepContext};
 
-const WORKFLOW: &str = "secret-regenerate";
+/// The leader's workflow, and the one each other node runs.
+const REGENERATE: &str = "secret-regenerate";
+const REJOIN: &str = "secret-rejoin";
+/// The largest archive a node accepts on standard input.
+const MAX_ARCHIVE: u64 = 8 << 20;
 
 /// Appends one record to the run's journal.
 pub(crate) fn journal(host: &Host<'_>, run: &str, record: Value) -> Result<(), PluginError> {
@@ -63,9 +68,9 @@ fn latest_run(host: &Host<'_>) -> Result<String, PluginError> {
         })
 }
 
-fn steps(host: &Host<'_>) -> Result<(Vec<ResolvedStep>, String), PluginError> {
+fn steps(host: &Host<'_>, workflow: &str) -> Result<(Vec<ResolvedStep>, String), PluginError> {
     let workflow = host.call(&WorkflowSteps {
-        workflow: WORKFLOW.to_owned(),
+        workflow: workflow.to_owned(),
     })?;
     Ok((workflow.steps, workflow.service_user))
 }
@@ -127,11 +132,25 @@ fn run_exec_step(
     Ok(steps::Outcome {
         detail: format!("site command: {}", argv.join(" ")),
         facts: Facts::new(),
+        report: String::new(),
     })
 }
 
 fn regenerate(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
-    let (steps, service_user) = steps(host)?;
+    run_workflow(host, request, REGENERATE)
+}
+
+fn rejoin(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+    run_workflow(host, request, REJOIN)
+}
+
+/// Runs (or resumes) `workflow`: each pending step journaled before the next starts.
+fn run_workflow(
+    host: &Host<'_>,
+    request: &Request,
+    workflow: &str,
+) -> Result<Response, PluginError> {
+    let (steps, service_user) = steps(host, workflow)?;
     let resume = request.flag("resume");
     let run = match (resume, request.value("run")) {
         (_, Some(run)) => run.to_owned(),
@@ -159,26 +178,45 @@ fn regenerate(host: &Host<'_>, request: &Request) -> Result<Response, PluginErro
     }
     let pending: Vec<&ResolvedStep> = steps.iter().filter(|s| !done.contains(&s.name)).collect();
     let changes = pending.iter().map(|s| format!("step {}", s.name)).collect();
-    let question = format!(
-        "Regenerate the Mesh secrets on this node ({} step(s), run {run})?",
-        pending.len()
-    );
+    let question = if workflow == REJOIN {
+        format!(
+            "Set this node up again with the new secrets ({} step(s), run {run})?",
+            pending.len()
+        )
+    } else {
+        format!(
+            "Regenerate the Mesh secrets on this node ({} step(s), run {run})?",
+            pending.len()
+        )
+    };
     if !host.confirm(changes, &question)? {
         return Ok(Response::text("")
             .with_stderr("Nothing changed.\n")
             .with_exit_code(1));
     }
     // The new password, needed by run-setup (and by a site step that takes it on stdin).
-    let needs_password = pending
-        .iter()
-        .any(|s| s.name == "run-setup" || s.password_stdin);
+    let input_stdin = request.flag("input-stdin");
+    let needs_password = input_stdin
+        || pending.iter().any(|s| {
+            matches!(s.name.as_str(), "run-setup" | "node-setup" | "node-verify")
+                || (s.name == "rejoin-nodes" && request.value("nodes").is_some())
+                || s.password_stdin
+        });
     let new_password = if needs_password {
         Some(host.call(&NewPassword {
             password: PasswordSource {
                 file: request.value("password-file").map(str::to_owned),
-                stdin: request.flag("password-stdin"),
+                stdin: request.flag("password-stdin") || input_stdin,
             },
             generate: request.flag("generate"),
+        })?)
+    } else {
+        None
+    };
+    // On a node: the leader's new archive follows the password on standard input.
+    let new_archive = if input_stdin {
+        Some(host.call(&ReadStdin {
+            max_bytes: MAX_ARCHIVE,
         })?)
     } else {
         None
@@ -187,10 +225,11 @@ fn regenerate(host: &Host<'_>, request: &Request) -> Result<Response, PluginErro
         journal(
             host,
             &run,
-            json!({"event": "run", "workflow": WORKFLOW, "at": now()}),
+            json!({"event": "run", "workflow": workflow, "at": now()}),
         )?;
     }
     let mut lines = Vec::new();
+    let mut reports = String::new();
     let mut failure = None;
     for step in &steps {
         if done.contains(&step.name) {
@@ -210,6 +249,12 @@ fn regenerate(host: &Host<'_>, request: &Request) -> Result<Response, PluginErro
             new_password: new_password.as_ref().map(|p| &p.password),
             service_user: &service_user,
             revoke_old_token: request.flag("revoke-old-token"),
+            nodes: request.value("nodes"),
+            parallel: request
+                .value("parallel")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(16),
+            new_archive: new_archive.as_ref().map(|a| &a.text),
         };
         let outcome = match (&step.plugin, &step.exec) {
             (Some(plugin), _) if plugin == "secret" => steps::run(&step.name, &ctx),
@@ -230,6 +275,7 @@ fn regenerate(host: &Host<'_>, request: &Request) -> Result<Response, PluginErro
                 )?;
                 facts.extend(outcome.facts);
                 lines.push(("ok", step.name.clone(), outcome.detail));
+                reports.push_str(&outcome.report);
             }
             Err(error) => {
                 journal(
@@ -263,6 +309,7 @@ fn regenerate(host: &Host<'_>, request: &Request) -> Result<Response, PluginErro
                 table.push([*status, name.as_str(), detail.as_str()]);
             }
             stdout.push_str(&table.render());
+            stdout.push_str(&reports);
             if request.dry_run {
                 stdout.push_str("Run: none (dry run: nothing recorded)\n");
             } else {
@@ -299,7 +346,12 @@ fn regenerate(host: &Host<'_>, request: &Request) -> Result<Response, PluginErro
 }
 
 fn plan(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
-    let (steps, _) = steps(host)?;
+    let workflow = if request.flag("rejoin") {
+        REJOIN
+    } else {
+        REGENERATE
+    };
+    let (steps, _) = steps(host, workflow)?;
     if request.format == OutputFormat::Json {
         return Response::json(&steps);
     }
@@ -441,9 +493,33 @@ removed is backed up first; `secret restore RUN` puts them back. The new passwor
                     ))
                     .arg(ArgSpec::flag("resume", "Continue the newest run (or --run RUN) at its first unfinished step"))
                     .arg(ArgSpec::option("run", "The run to resume").value_name("RUN"))
-                    .arg(ArgSpec::flag("revoke-old-token", "Delete the previous bootstrap token at the end")),
+                                        .arg(ArgSpec::flag("revoke-old-token", "Delete the previous bootstrap token at the end"))
+                    .arg(
+                        ArgSpec::option("nodes", "Then set up the other nodes again through the transport step: `all` members, or NAME,NAME,...")
+                            .value_name("all|LIST"),
+                    )
+                    .arg(
+                        ArgSpec::option("parallel", "How many nodes at a time")
+                            .value_name("N")
+                            .default_value("16"),
+                    ),
                 )
-                .subcommand(CommandSpec::new("plan", "Print the workflow's steps, the plugin or command providing each, and where that is configured"))
+                .subcommand(
+                    CommandSpec::new("rejoin", "On another node: set it up again with the leader's new secrets")
+                        .long_about(
+                            "Runs the secret-rejoin workflow (see `secret plan --rejoin`): node-preflight, \
+stop-service, backup-and-remove, install-archive, node-setup, node-verify. The new password and, after it, \
+the new archive come on standard input (--input-stdin), which is how the leader's `secret regenerate --nodes` \
+calls it through its transport (ssh by default). Journaled and resumable like regenerate.",
+                        )
+                        .arg(ArgSpec::flag("input-stdin", "Read the new password (first line) and the new archive (the rest) from standard input"))
+                        .arg(ArgSpec::flag("resume", "Continue the newest run (or --run RUN) at its first unfinished step"))
+                        .arg(ArgSpec::option("run", "The run to resume").value_name("RUN")),
+                )
+                .subcommand(
+                    CommandSpec::new("plan", "Print the workflow's steps, the plugin or command providing each, and where that is configured")
+                        .arg(ArgSpec::flag("rejoin", "The nodes' workflow (secret rejoin) instead of the leader's")),
+                )
                 .subcommand(
                     CommandSpec::new("restore", "Put back the files a run backed up, and start service-discover")
                         .arg(ArgSpec::positional("run", "The run, as `secret regenerate` printed it").value_name("RUN").required()),
@@ -459,7 +535,12 @@ removed is backed up first; `secret restore RUN` puts them back. The new passwor
             ("backup-and-remove", "back up and remove main.json, config.json, the certificates, the archive and the password"),
             ("run-setup", "service-discover setup IP --first-instance with the new password"),
             ("verify", "the new archive opens and Consul accepts its token"),
-            ("revoke-old-token", "delete the previous bootstrap token (with --revoke-old-token)"),
+                        ("revoke-old-token", "delete the previous bootstrap token (with --revoke-old-token)"),
+            ("rejoin-nodes", "set up the other nodes again through the transport (with --nodes)"),
+            ("node-preflight", "on a node: root, service-discover present, this node's address"),
+            ("install-archive", "on a node: the leader's new archive in place"),
+            ("node-setup", "on a node: service-discover setup IP with the new password"),
+            ("node-verify", "on a node: the new archive opens and Consul accepts its token"),
         ] {
             manifest = manifest.step(name, about);
         }
@@ -469,6 +550,7 @@ removed is backed up first; `secret restore RUN` puts them back. The new passwor
     fn run(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
         match request.command_path().as_str() {
             "regenerate" => regenerate(host, request),
+            "rejoin" => rejoin(host, request),
             "plan" => plan(host, request),
             "restore" => restore(host, request),
             "" => Err(PluginError::usage(

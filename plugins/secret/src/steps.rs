@@ -22,19 +22,28 @@ pub struct StepContext<'a> {
     pub new_password: Option<&'a SecretText>,
     pub service_user: &'a str,
     pub revoke_old_token: bool,
+    /// `--nodes`: `all`, or names separated by commas (none: the nodes are not driven).
+    pub nodes: Option<&'a str>,
+    /// How many nodes at a time.
+    pub parallel: usize,
+    /// The new archive, for a node (`secret rejoin`).
+    pub new_archive: Option<&'a SecretText>,
 }
 
-/// A finished step: a line for the user and the facts it adds.
+/// A finished (or failed) step: a line for the user, the facts it adds, and an optional report
+/// printed after the step table (the per-node results).
 pub struct Outcome {
     pub detail: String,
     pub facts: Facts,
+    pub report: String,
 }
 
 impl Outcome {
-    fn new(detail: impl Into<String>) -> Self {
+    pub fn new(detail: impl Into<String>) -> Self {
         Outcome {
             detail: detail.into(),
             facts: Facts::new(),
+            report: String::new(),
         }
     }
 
@@ -74,7 +83,12 @@ pub fn run(name: &str, ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
         "backup-and-remove" => backup_and_remove(ctx),
         "run-setup" => run_setup(ctx),
         "verify" => verify(ctx),
-        "revoke-old-token" => revoke_old_token(ctx),
+                "revoke-old-token" => revoke_old_token(ctx),
+        "rejoin-nodes" => crate::nodes::rejoin_nodes(ctx),
+        "node-preflight" => node_preflight(ctx),
+        "install-archive" => install_archive(ctx),
+        "node-setup" => node_setup(ctx),
+        "node-verify" => node_verify(ctx),
         other => Err(PluginError::config(format!(
             "the secret plugin provides no step '{other}'"
         ))
@@ -350,23 +364,36 @@ fn backup_and_remove(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
 }
 
 fn run_setup(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
+    setup(ctx, true)
+}
+
+fn node_setup(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
+    setup(ctx, false)
+}
+
+/// `service-discover setup IP [--first-instance] --password=...` (its interface takes the
+/// password in argv: ours shows it as `<redacted>`).
+fn setup(ctx: &StepContext<'_>, first_instance: bool) -> Result<Outcome, PluginError> {
     let ip = if ctx.dry_run && !ctx.facts.contains_key("setup_ip") {
         "<this host's address>".to_owned()
     } else {
         fact_str(ctx.facts, "setup_ip")?.to_owned()
     };
     let password = ctx.new_password.ok_or_else(|| fail("no new password"))?;
+    let mut argv = vec![
+        ExecArg::from(SERVICE),
+        ExecArg::from("setup"),
+        ExecArg::from(ip.as_str()),
+    ];
+    if first_instance {
+        argv.push(ExecArg::from("--first-instance"));
+    }
+    argv.push(ExecArg::Secret {
+        secret: format!("--password={}", password.expose()),
+    });
     let setup = ctx.host.exec(&Exec {
         mutating: true,
-        ..Exec::new([
-            ExecArg::from(SERVICE),
-            ExecArg::from("setup"),
-            ExecArg::from(ip.as_str()),
-            ExecArg::from("--first-instance"),
-            ExecArg::Secret {
-                secret: format!("--password={}", password.expose()),
-            },
-        ])
+        ..Exec::new(argv)
     })?;
     if setup.status != Some(0) {
         return Err(fail(format!(
@@ -458,6 +485,94 @@ fn revoke_old_token(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
     Ok(Outcome::new(format!(
         "deleted the old token(s) {}",
         old.join(", ")
+    )))
+}
+
+/// On a node: root, service-discover present, and this node's own address (its current bind
+/// address when that is one of its interfaces, else its first non-loopback address).
+fn node_preflight(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
+    let host = ctx.host;
+    let uid = host.exec(&Exec::new(["id", "-u"]))?;
+    if uid.stdout.trim() != "0" {
+        return Err(PluginError::usage("secret rejoin must run as root"));
+    }
+    let which = host.exec(&Exec::new(["which", SERVICE]))?;
+    if which.status != Some(0) {
+        return Err(fail(format!(
+            "'{SERVICE}' is not installed (not found in PATH)"
+        )));
+    }
+    if ctx.new_archive.is_none() && !ctx.dry_run {
+        return Err(PluginError::usage(
+            "no new archive: secret rejoin reads the new password and archive from standard input",
+        )
+        .hint("run it as the leader's `secret regenerate --nodes` does: --input-stdin"));
+    }
+    let local = host
+        .call(&carbonio_mesh_plugin_api::services::LocalAddresses {})?
+        .addresses;
+    let usable = |ip: &str| local.iter().any(|a| a == ip) && !ip.starts_with("127.") && ip != "::1";
+    let bound = host
+        .read_file(CONFIG_JSON)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|v| v["bind_addr"].as_str().map(str::to_owned))
+        .filter(|ip| usable(ip));
+    let ip = match bound {
+        Some(ip) => ip,
+        None => local
+            .iter()
+            .find(|a| usable(a) && !a.contains(':'))
+            .cloned()
+            .ok_or_else(|| {
+                fail("this node has no non-loopback address to set service-discover up on")
+            })?,
+    };
+    Ok(
+        Outcome::new(format!("root, service-discover present; this node is {ip}"))
+            .fact("setup_ip", json!(ip)),
+    )
+}
+
+/// The leader's new archive in place (0600 root), before setup reads it.
+fn install_archive(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
+    let archive = match ctx.new_archive {
+        Some(archive) => archive,
+        None if ctx.dry_run => return Ok(Outcome::new("would install the leader's new archive")),
+        None => return Err(fail("no new archive on standard input")),
+    };
+    ctx.host
+        .call(&carbonio_mesh_plugin_api::services::WriteFile {
+            path: mesh::ARCHIVE_PATH.to_owned(),
+            content: archive.expose().to_owned(),
+            mode: 0o600,
+            owner: None,
+        })?;
+    Ok(Outcome::new(format!(
+        "the leader's new archive is {}",
+        mesh::ARCHIVE_PATH
+    )))
+}
+
+/// The archive opens with the new password and Consul accepts its token.
+fn node_verify(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
+    if ctx.dry_run {
+        return Ok(Outcome::new("would check the new archive and its token"));
+    }
+    let credentials = ctx.host.call(&OpenCredentials {
+        known_password: ctx.new_password.cloned(),
+        ..OpenCredentials::default()
+    })?;
+    let member = credentials
+        .member(mesh::ACL_SECRET_MEMBER)
+        .ok_or_else(|| fail("the new archive has no consul-acl-secret.json"))?;
+    let token = BootstrapToken::parse(member.content.expose()).map_err(fail)?;
+    let members: Vec<Value> = ctx.host.consul_get(
+        &ConsulRequest::get(&["v1", "agent", "members"]).with_token(token.secret_id.clone()),
+    )?;
+    Ok(Outcome::new(format!(
+        "the new archive opens; Consul accepts its token; {} member(s) listed",
+        members.len()
     )))
 }
 

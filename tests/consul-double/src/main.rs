@@ -1,7 +1,9 @@
 //! `consul-double`: serves a model cluster on loopback until killed (for the demo and benchmarks).
 //!
-//! `consul-double [--listen 127.0.0.1:0] [--cluster fixture|fixture-unbootstrapped|generated:SERVERS,CLIENTS,FAILED]`
-//! prints the URL it listens on, one line, then serves.
+//! `consul-double [--listen 127.0.0.1:0] [--cluster fixture|fixture-unbootstrapped|generated:SERVERS,CLIENTS,FAILED]
+//!  [--leader-address IP] [--data-dir DIR]` prints the URL it listens on, one line, then serves.
+//! `--leader-address` moves the leader node to IP (to make this host the leader); `--data-dir`
+//! is where it reads the ACL bootstrap reset file.
 
 use std::io::Write;
 
@@ -34,11 +36,15 @@ fn cluster_from(spec: &str) -> Result<Cluster, String> {
 fn main() {
     let mut listen = "127.0.0.1:0".to_owned();
     let mut cluster = "fixture".to_owned();
+    let mut leader_address = None;
+    let mut data_dir = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
             ("--listen", Some(value)) => listen = value,
             ("--cluster", Some(value)) => cluster = value,
+            ("--leader-address", Some(value)) => leader_address = Some(value),
+            ("--data-dir", Some(value)) => data_dir = Some(std::path::PathBuf::from(value)),
             _ => {
                 eprintln!(
                     "usage: consul-double [--listen ADDR] [--cluster fixture|generated:S,C,F]"
@@ -54,10 +60,19 @@ fn main() {
         eprintln!("consul-double: listens on loopback only, not {listen}");
         std::process::exit(2);
     }
-    let cluster = cluster_from(&cluster).unwrap_or_else(|e| {
+    let mut cluster = cluster_from(&cluster).unwrap_or_else(|e| {
         eprintln!("consul-double: {e}");
         std::process::exit(2);
     });
+    if let Some(address) = leader_address {
+        let leader = cluster.leader.clone().unwrap_or_default();
+        if let Some(node) = cluster.nodes.iter_mut().find(|n| n.name == leader) {
+            node.address = address;
+        }
+    }
+    if data_dir.is_some() {
+        cluster.data_dir = data_dir;
+    }
     let double = Double::start_on(&listen, cluster).unwrap_or_else(|e| {
         eprintln!("consul-double: cannot listen on {listen}: {e}");
         std::process::exit(1);
