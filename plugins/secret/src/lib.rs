@@ -253,7 +253,7 @@ fn run_workflow(
             parallel: request
                 .value("parallel")
                 .and_then(|p| p.parse().ok())
-                .unwrap_or(16),
+                .unwrap_or(32),
             new_archive: new_archive.as_ref().map(|a| &a.text),
         };
         let outcome = match (&step.plugin, &step.exec) {
@@ -501,7 +501,7 @@ removed is backed up first; `secret restore RUN` puts them back. The new passwor
                     .arg(
                         ArgSpec::option("parallel", "How many nodes at a time")
                             .value_name("N")
-                            .default_value("16"),
+                            .default_value("32"),
                     ),
                 )
                 .subcommand(

@@ -131,7 +131,7 @@ fn preflight(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
         host.warn(&format!(
             "{} Mesh servers: stopping service-discover on the leader makes the other servers elect a new leader, \
 and this node comes back with a new CA. Every other node must then be set up again with the new archive \
-(copy it from this node, then `service-discover setup OWN_IP --password=...` on each).",
+(`--nodes all` does it through the transport, or run `carbonio-mesh secret rejoin` on each).",
             peers.len()
         ));
     }
