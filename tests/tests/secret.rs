@@ -311,6 +311,22 @@ fn a_failed_step_stops_the_run_and_restore_brings_back_every_file() {
         .sandbox
         .path("/etc/zextras/service-discover/main.json")
         .exists());
+    // The reset file was written as Consul's user (here nobody), 0600, with the reset index.
+    let reset = leader
+        .sandbox
+        .path("/var/lib/service-discover/data/acl-bootstrap-reset");
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = fs::metadata(&reset).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        meta.uid(),
+        nix::unistd::User::from_name("nobody")
+            .unwrap()
+            .unwrap()
+            .uid
+            .as_raw()
+    );
+    assert_eq!(fs::read_to_string(&reset).unwrap(), "908");
     let name = run_name(&out);
     let (code, out, err) = run(leader.cmd().args(["--yes", "secret", "restore", &name]));
     assert_eq!(code, 0, "{out}{err}");
@@ -535,4 +551,47 @@ fn nodes_are_set_up_again_through_the_transport_and_an_unreachable_one_is_retrie
         .join(ARCHIVE.trim_start_matches('/'));
     assert!(!gpg_decrypt(&archive, NEW_PASSWORD).is_empty());
     leader.assert_regenerated();
+}
+
+#[test]
+fn a_generated_password_is_printed_once_and_opens_the_new_archive() {
+    let leader = Leader::new();
+    let (code, out, err) = run(leader
+        .cmd()
+        .args(["--yes", "secret", "regenerate", "--generate"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("New password (shown once"))
+        .expect("the generated password is printed");
+    let password = line.rsplit(' ').next().unwrap();
+    assert_eq!(password.len(), 32);
+    assert_eq!(out.matches(password).count(), 1, "printed once");
+    assert_ne!(leader.token_in_archive(password), leader.old_token);
+}
+
+#[test]
+fn acls_never_bootstrapped_are_bootstrapped_then_reset_and_the_interim_token_revoked() {
+    let leader = Leader::new();
+    // As if Consul's ACL state had been wiped: the next PUT /v1/acl/bootstrap answers 200.
+    leader.double.cluster().bootstraps = 0;
+    let (code, out, err) = leader.regenerate(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("ACLs were not bootstrapped yet; bootstrapped at index"),
+        "{out}"
+    );
+    let new_token = leader.token_in_archive(NEW_PASSWORD);
+    let cluster = leader.double.cluster();
+    assert_eq!(
+        cluster.tokens.len(),
+        1,
+        "only the new token is left: {:?}",
+        cluster
+            .tokens
+            .iter()
+            .map(|t| &t.accessor)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(cluster.tokens[0].secret, new_token);
 }
