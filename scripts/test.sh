@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 # libclang-dev, nettle-dev, pkg-config: sequoia-openpgp's nettle backend (the credentials archive).
-# gnupg, openssl, jq, curl: the service-discover stand-in and the real-gpg/tar interop tests.
-ensure_packages build-essential pkg-config libclang-dev nettle-dev gnupg openssl jq curl
+# gnupg, openssl, jq, curl: the service-discover stand-in and the real-gpg/tar interop tests;
+# iproute2: the secret tests find this host's address with `ip`.
+ensure_packages build-essential pkg-config libclang-dev nettle-dev gnupg openssl jq curl iproute2
 ensure_rust_components
 
 cargo fmt --all -- --check
