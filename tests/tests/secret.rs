@@ -521,7 +521,17 @@ fn nodes_are_set_up_again_through_the_transport_and_an_unreachable_one_is_retrie
         err.contains("1 of 3 node(s) not set up again: proxy.example.com"),
         "{err}"
     );
-    assert!(err.contains("Connection refused"), "{err}");
+    assert!(
+        out.lines().any(|l| l.starts_with("proxy.example.com")
+            && l.contains("FAILED")
+            && l.contains("Connection refused")),
+        "the per-node table names the failure:\n{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("mail.example.com") && l.contains("ok")),
+        "{out}"
+    );
     for node in ["srv2.example.com", "mail.example.com"] {
         let archive = base
             .join(node)

@@ -277,12 +277,17 @@ fn run_workflow(
                 lines.push(("ok", step.name.clone(), outcome.detail));
                 reports.push_str(&outcome.report);
             }
-            Err(error) => {
+            Err(mut error) => {
                 journal(
                     host,
                     &run,
                     json!({"step": step.name, "event": "failed", "at": now(), "error": error.message}),
                 )?;
+                // A multi-line error carries a report (the per-node table): it goes below the steps.
+                if let Some((first, report)) = error.message.clone().split_once('\n') {
+                    reports.push_str(report);
+                    error.message = first.to_owned();
+                }
                 lines.push(("FAIL", step.name.clone(), error.message.clone()));
                 failure = Some(error);
                 break;
