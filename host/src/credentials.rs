@@ -191,13 +191,8 @@ pub fn new_passphrase(source: &PasswordSource) -> Result<Found, ServiceFailure> 
 pub fn read_archive(path: &std::path::Path, shown: &str) -> Result<Vec<u8>, ServiceFailure> {
     let limit = Limits::default().max_archive_bytes;
     let not_found = |e: std::io::Error| {
-        let kind = match e.kind() {
-            std::io::ErrorKind::NotFound => ServiceErrorKind::NotFound,
-            std::io::ErrorKind::PermissionDenied => ServiceErrorKind::Denied,
-            _ => ServiceErrorKind::Failed,
-        };
         service_failure(
-            kind,
+            crate::services::io_error_kind(&e),
             format!("cannot read the credentials archive {shown}: {e}"),
             "on a Mesh node it is /etc/zextras/service-discover/cluster-credentials.tar.gpg (root only); give another with --archive FILE",
             exit::OPERATION,

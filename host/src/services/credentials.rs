@@ -22,13 +22,6 @@ fn archive_path(request_archive: &Option<String>) -> String {
         .unwrap_or_else(|| mesh::ARCHIVE_PATH.to_owned())
 }
 
-fn resolve(context: &HostContext, path: &str) -> Result<std::path::PathBuf, ServiceFailure> {
-    context
-        .paths
-        .resolve(path)
-        .map_err(|e| failure(ServiceErrorKind::Invalid, e.to_string()))
-}
-
 fn remember(context: &HostContext, secret: &[u8]) {
     if secret.len() >= MIN_REDACTED_LEN {
         if let Ok(text) = std::str::from_utf8(secret) {
@@ -42,7 +35,7 @@ pub(super) fn open(
     request: OpenCredentials,
 ) -> Result<Credentials, ServiceFailure> {
     let shown = archive_path(&request.archive);
-    let real = resolve(context, &shown)?;
+    let real = context.resolve(&shown)?;
     let bytes = creds::read_archive(&real, &shown)?;
     let found = match &request.known_password {
         Some(known) => creds::Found {
@@ -153,7 +146,7 @@ pub(super) fn write(
     request: WriteCredentials,
 ) -> Result<Written, ServiceFailure> {
     let shown = archive_path(&request.archive);
-    let real = resolve(context, &shown)?;
+    let real = context.resolve(&shown)?;
     if request.members.is_empty() {
         return Err(failure(
             ServiceErrorKind::Invalid,

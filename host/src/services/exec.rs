@@ -17,7 +17,7 @@ use carbonio_mesh_plugin_api::services::{
 use nix::unistd::{Gid, Uid, User};
 use zeroize::Zeroize;
 
-use super::{failure, HostContext};
+use super::{failure, io_failure, HostContext};
 
 /// Output beyond this is cut, so a runaway program cannot exhaust memory.
 const MAX_OUTPUT: u64 = 16 * 1024 * 1024;
@@ -100,14 +100,10 @@ fn prepare(
 /// Starts the command, feeds its input, collects its output, kills it when time is up.
 fn execute(mut prepared: Prepared) -> Result<ExecOutput, ServiceFailure> {
     let program = prepared.program.clone();
-    let mut child = prepared.command.spawn().map_err(|e| {
-        let kind = match e.kind() {
-            std::io::ErrorKind::NotFound => ServiceErrorKind::NotFound,
-            std::io::ErrorKind::PermissionDenied => ServiceErrorKind::Denied,
-            _ => ServiceErrorKind::Failed,
-        };
-        failure(kind, format!("cannot run {program}: {e}"))
-    })?;
+    let mut child = prepared
+        .command
+        .spawn()
+        .map_err(|e| io_failure("run", &program, e))?;
     let stdin_writer = {
         let mut pipe = child.stdin.take().expect("stdin is piped");
         let mut input = prepared.stdin.take().unwrap_or_default();

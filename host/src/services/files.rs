@@ -4,33 +4,17 @@
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use carbonio_mesh_plugin_api::services::{
     Changed, DirEntries, Empty, FileContent, FileType, ListDir, ReadFile, RemovePath, Removed,
     RestorePath, ServiceErrorKind, ServiceFailure, Stat, StatPath, WriteFile,
 };
 
-use super::{failure, HostContext};
+use super::{failure, io_failure, HostContext};
 use crate::paths::SystemPaths;
 
 const DEFAULT_READ_LIMIT: u64 = 16 * 1024 * 1024;
-
-fn io_failure(action: &str, path: &str, error: std::io::Error) -> ServiceFailure {
-    let kind = match error.kind() {
-        std::io::ErrorKind::NotFound => ServiceErrorKind::NotFound,
-        std::io::ErrorKind::PermissionDenied => ServiceErrorKind::Denied,
-        _ => ServiceErrorKind::Failed,
-    };
-    failure(kind, format!("cannot {action} {path}: {error}"))
-}
-
-fn resolve(context: &HostContext, path: &str) -> Result<PathBuf, ServiceFailure> {
-    context
-        .paths
-        .resolve(path)
-        .map_err(|e| failure(ServiceErrorKind::Invalid, e.to_string()))
-}
 
 /// The backup directory of one run: `<backup dir>/<time>-<pid>/`, made on first use (mode 0700),
 /// holding each saved path at its system path (`.../etc/zextras/service-discover/main.json`).
@@ -122,7 +106,7 @@ pub(super) fn read(
     context: &HostContext,
     request: ReadFile,
 ) -> Result<FileContent, ServiceFailure> {
-    let real = resolve(context, &request.path)?;
+    let real = context.resolve(&request.path)?;
     let limit = request.max_bytes.unwrap_or(DEFAULT_READ_LIMIT);
     let file = fs::File::open(&real).map_err(|e| io_failure("read", &request.path, e))?;
     let mut bytes = Vec::new();
@@ -145,7 +129,7 @@ pub(super) fn read(
 }
 
 pub(super) fn write(context: &HostContext, request: WriteFile) -> Result<Changed, ServiceFailure> {
-    let real = resolve(context, &request.path)?;
+    let real = context.resolve(&request.path)?;
     let exists = fs::symlink_metadata(&real).is_ok();
     if context.dry_run {
         let backup = exists.then(|| context.backups.target(&request.path));
@@ -200,7 +184,7 @@ pub(super) fn replace_file(
     mode: u32,
     owner: Option<(u32, u32)>,
 ) -> Result<Option<String>, ServiceFailure> {
-    let real = resolve(context, system_path)?;
+    let real = context.resolve(system_path)?;
     let backup = if fs::symlink_metadata(&real).is_ok() {
         Some(context.backups.save(system_path)?)
     } else {
@@ -243,7 +227,7 @@ pub(super) fn restore(
     context: &HostContext,
     request: RestorePath,
 ) -> Result<Empty, ServiceFailure> {
-    let backup = resolve(context, &request.backup)?;
+    let backup = context.resolve(&request.backup)?;
     if context.dry_run {
         context.record(format!("restore {} from {}", request.path, request.backup));
         return Ok(Empty {});
@@ -276,7 +260,7 @@ pub(super) fn remove(
     context: &HostContext,
     request: RemovePath,
 ) -> Result<Removed, ServiceFailure> {
-    let real = resolve(context, &request.path)?;
+    let real = context.resolve(&request.path)?;
     let Ok(meta) = fs::symlink_metadata(&real) else {
         return Ok(Removed {
             existed: false,
@@ -312,7 +296,7 @@ pub(super) fn remove(
 }
 
 pub(super) fn stat(context: &HostContext, request: StatPath) -> Result<Stat, ServiceFailure> {
-    let real = resolve(context, &request.path)?;
+    let real = context.resolve(&request.path)?;
     match fs::symlink_metadata(&real) {
         Ok(meta) => {
             let kind = meta.file_type();
@@ -347,7 +331,7 @@ pub(super) fn stat(context: &HostContext, request: StatPath) -> Result<Stat, Ser
 }
 
 pub(super) fn list(context: &HostContext, request: ListDir) -> Result<DirEntries, ServiceFailure> {
-    let real = resolve(context, &request.path)?;
+    let real = context.resolve(&request.path)?;
     let mut names = Vec::new();
     for entry in fs::read_dir(&real).map_err(|e| io_failure("list", &request.path, e))? {
         let entry = entry.map_err(|e| io_failure("list", &request.path, e))?;

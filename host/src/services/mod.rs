@@ -91,6 +91,13 @@ impl HostContext {
         }
     }
 
+    /// A plugin's system path under `--root`; `..` and relative paths are refused.
+    fn resolve(&self, system_path: &str) -> Result<std::path::PathBuf, ServiceFailure> {
+        self.paths
+            .resolve(system_path)
+            .map_err(|e| failure(ServiceErrorKind::Invalid, e.to_string()))
+    }
+
     /// The changes a dry run recorded.
     pub fn take_plan(&self) -> Vec<String> {
         std::mem::take(&mut self.plan.borrow_mut())
@@ -157,6 +164,23 @@ impl Drop for HostContext {
             secret.zeroize();
         }
     }
+}
+
+/// What an I/O error means to a plugin: not found, denied, or failed.
+pub(crate) fn io_error_kind(error: &std::io::Error) -> ServiceErrorKind {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => ServiceErrorKind::NotFound,
+        std::io::ErrorKind::PermissionDenied => ServiceErrorKind::Denied,
+        _ => ServiceErrorKind::Failed,
+    }
+}
+
+/// `cannot ACTION WHAT: error`, of the kind the error maps to.
+pub(crate) fn io_failure(action: &str, what: &str, error: std::io::Error) -> ServiceFailure {
+    failure(
+        io_error_kind(&error),
+        format!("cannot {action} {what}: {error}"),
+    )
 }
 
 pub(crate) fn failure(kind: ServiceErrorKind, message: impl Into<String>) -> ServiceFailure {

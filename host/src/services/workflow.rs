@@ -14,7 +14,7 @@ use carbonio_mesh_plugin_api::services::{
     ServiceFailure, WorkflowSteps,
 };
 
-use super::{failure, HostContext};
+use super::{failure, io_failure, HostContext};
 use crate::config::StepProvider;
 use crate::discovery;
 
@@ -93,12 +93,7 @@ fn valid_run(run: &str) -> Result<(), ServiceFailure> {
 }
 
 fn io(action: &str, what: &std::path::Path, e: std::io::Error) -> ServiceFailure {
-    let kind = match e.kind() {
-        std::io::ErrorKind::NotFound => ServiceErrorKind::NotFound,
-        std::io::ErrorKind::PermissionDenied => ServiceErrorKind::Denied,
-        _ => ServiceErrorKind::Failed,
-    };
-    failure(kind, format!("cannot {action} {}: {e}", what.display()))
+    io_failure(action, &what.display().to_string(), e)
 }
 
 pub(super) fn append(
