@@ -300,6 +300,13 @@ impl Response {
         Ok(Response::text(text))
     }
 
+    /// The user said no to a confirmation: `Nothing changed.` on standard error, exit 1.
+    pub fn declined() -> Self {
+        Response::text("")
+            .with_stderr("Nothing changed.\n")
+            .with_exit_code(1)
+    }
+
     pub fn with_exit_code(mut self, exit_code: u8) -> Self {
         self.exit_code = exit_code;
         self

@@ -304,6 +304,29 @@ impl ConsulRequest {
         }
     }
 
+    /// A change: `PUT path`.
+    pub fn put(path: &[&str]) -> Self {
+        ConsulRequest {
+            method: "PUT".to_owned(),
+            ..ConsulRequest::get(path)
+        }
+    }
+
+    /// A removal: `DELETE path` (1.3).
+    pub fn delete(path: &[&str]) -> Self {
+        ConsulRequest {
+            method: "DELETE".to_owned(),
+            ..ConsulRequest::get(path)
+        }
+    }
+
+    /// Answers Consul's error statuses (400, 403, 404, 500, 503) instead of failing, for a
+    /// plugin that prints them the way the `consul` CLI does ([`ConsulResponse::unexpected`]).
+    pub fn accepting_errors(mut self) -> Self {
+        self.accept_status.extend([400, 403, 404, 500, 503]);
+        self
+    }
+
     /// Sends `token` with this request instead of the configured one.
     pub fn with_token(mut self, token: crate::SecretText) -> Self {
         self.token = Some(token);

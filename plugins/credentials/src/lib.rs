@@ -402,9 +402,7 @@ fn rekey(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
         "other nodes and LDAP keep the old archive until you copy the new one".to_owned(),
     ];
     if !host.confirm(changes, "Re-encrypt the credentials archive?")? {
-        return Ok(Response::text("")
-            .with_stderr("Nothing changed.\n")
-            .with_exit_code(1));
+        return Ok(Response::declined());
     }
     let write = WriteCredentials {
         archive: Some(credentials.archive.clone()),

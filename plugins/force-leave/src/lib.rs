@@ -18,7 +18,6 @@ use carbonio_mesh_plugin_api::{
 };
 use serde::{Deserialize, Serialize};
 
-const CONSUL_ERRORS: [u16; 5] = [400, 403, 404, 500, 503];
 const POLL_EVERY: Duration = Duration::from_millis(250);
 
 #[derive(Deserialize)]
@@ -149,17 +148,13 @@ fn force_leave(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
         .collect();
     let question = format!("Force {} member(s) to leave?", targets.len());
     if !host.confirm(changes, &question)? {
-        return Ok(Response::text("")
-            .with_stderr("Nothing changed.\n")
-            .with_exit_code(1));
+        return Ok(Response::declined());
     }
 
     let mut stderr = String::new();
     let mut results: BTreeMap<String, String> = BTreeMap::new();
     for node in &targets {
-        let mut put = ConsulRequest::get(&["v1", "agent", "force-leave", node]);
-        put.method = "PUT".to_owned();
-        put.accept_status = CONSUL_ERRORS.to_vec();
+        let mut put = ConsulRequest::put(&["v1", "agent", "force-leave", node]).accepting_errors();
         if prune {
             put = put.query("prune", "1");
         }

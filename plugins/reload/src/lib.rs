@@ -7,9 +7,6 @@ use carbonio_mesh_plugin_api::{
     Response,
 };
 
-/// Answers the plugin reports itself (Consul's own text), rather than as host failures.
-const CONSUL_ERRORS: [u16; 5] = [400, 403, 404, 500, 503];
-
 pub struct Reload;
 
 impl Plugin for Reload {
@@ -27,13 +24,9 @@ which is shown, and the agent keeps its running configuration. Needs a token wit
     fn run(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
         let changes = vec!["the Consul agent re-reads its configuration files".to_owned()];
         if !host.confirm(changes, "Reload the agent's configuration?")? {
-            return Ok(Response::text("")
-                .with_stderr("Nothing changed.\n")
-                .with_exit_code(1));
+            return Ok(Response::declined());
         }
-        let mut put = ConsulRequest::get(&["v1", "agent", "reload"]);
-        put.method = "PUT".to_owned();
-        put.accept_status = CONSUL_ERRORS.to_vec();
+        let put = ConsulRequest::put(&["v1", "agent", "reload"]).accepting_errors();
         let answer = host.consul(&put);
         let (ok, result, stderr) = match &answer {
             Ok(a) if a.status == 200 => (true, "ok".to_owned(), String::new()),

@@ -190,9 +190,7 @@ fn run_workflow(
         )
     };
     if !host.confirm(changes, &question)? {
-        return Ok(Response::text("")
-            .with_stderr("Nothing changed.\n")
-            .with_exit_code(1));
+        return Ok(Response::declined());
     }
     // The new password, needed by run-setup (and by a site step that takes it on stdin).
     let input_stdin = request.flag("input-stdin");
@@ -414,9 +412,7 @@ fn restore(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> 
         .collect();
     changes.push("start service-discover".to_owned());
     if !host.confirm(changes, &format!("Restore the files of run {run}?"))? {
-        return Ok(Response::text("")
-            .with_stderr("Nothing changed.\n")
-            .with_exit_code(1));
+        return Ok(Response::declined());
     }
     // Files setup wrote in between are replaced (and themselves backed up by the host).
     let reset = records(host, run)?

@@ -117,10 +117,8 @@ fn preflight(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
             );
         }
     }
-    let peers: Vec<String> = host.consul_get(&ConsulRequest {
-        anonymous: true,
-        ..ConsulRequest::get(&["v1", "status", "peers"])
-    })?;
+    let peers: Vec<String> =
+        host.consul_get(&ConsulRequest::get(&["v1", "status", "peers"]).anonymous())?;
     #[derive(serde::Deserialize)]
     struct Member {
         #[serde(rename = "Name")]
@@ -158,10 +156,9 @@ and this node comes back with a new CA. Every other node must then be set up aga
 }
 
 fn find_leader(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
-    let leader: String = ctx.host.consul_get(&ConsulRequest {
-        anonymous: true,
-        ..ConsulRequest::get(&["v1", "status", "leader"])
-    })?;
+    let leader: String = ctx
+        .host
+        .consul_get(&ConsulRequest::get(&["v1", "status", "leader"]).anonymous())?;
     let ip = leader
         .rsplit_once(':')
         .map(|(ip, _)| ip)
@@ -227,9 +224,9 @@ pub fn parse_reset_index(text: &str) -> Option<u64> {
 
 fn read_reset_index(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
     const LEGACY: &str = "The ACL system is currently in legacy mode.";
-    let mut put = ConsulRequest::get(&["v1", "acl", "bootstrap"]);
-    put.method = "PUT".to_owned();
-    put.accept_status = vec![403, 500];
+    let put = ConsulRequest::put(&["v1", "acl", "bootstrap"])
+        .accept(403)
+        .accept(500);
     for attempt in 1..=10 {
         let answer = ctx.host.consul(&put)?;
         if ctx.dry_run {
@@ -477,9 +474,8 @@ fn revoke_old_token(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
         if *accessor == token.accessor_id {
             continue;
         }
-        let mut delete = ConsulRequest::get(&["v1", "acl", "token", accessor])
+        let delete = ConsulRequest::delete(&["v1", "acl", "token", accessor])
             .with_token(token.secret_id.clone());
-        delete.method = "DELETE".to_owned();
         ctx.host.consul(&delete)?;
     }
     Ok(Outcome::new(format!(

@@ -17,8 +17,6 @@ use carbonio_mesh_plugin_api::{
 };
 use serde::{Deserialize, Serialize};
 
-const CONSUL_ERRORS: [u16; 5] = [400, 403, 404, 500, 503];
-
 #[derive(Deserialize)]
 struct AgentService {
     #[serde(rename = "Service")]
@@ -133,18 +131,15 @@ fn deregister(host: &Host<'_>, request: &Request) -> Result<Response, PluginErro
         })
         .collect();
     if !host.confirm(changes, "Deregister these services?")? {
-        return Ok(Response::text("")
-            .with_stderr("Nothing changed.\n")
-            .with_exit_code(1));
+        return Ok(Response::declined());
     }
     let mut stdout = String::new();
     let mut stderr = String::new();
     let mut outcomes = Vec::new();
     let mut failed = false;
     for id in &ids {
-        let mut put = ConsulRequest::get(&["v1", "agent", "service", "deregister", id]);
-        put.method = "PUT".to_owned();
-        put.accept_status = CONSUL_ERRORS.to_vec();
+        let put =
+            ConsulRequest::put(&["v1", "agent", "service", "deregister", id]).accepting_errors();
         let answer = host.consul(&put);
         let result = match &answer {
             Ok(_) if request.dry_run => "dry-run".to_owned(),
