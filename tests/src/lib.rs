@@ -210,9 +210,9 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
-/// Decrypts `archive` with real `gpg` (its own throwaway home, the password on a descriptor,
-/// never in argv): the documented way to open a credentials archive.
-pub fn gpg_decrypt(archive: &Path, password: &str) -> Vec<u8> {
+/// Real `gpg` in batch mode with its own throwaway home and the password on a descriptor
+/// (never in argv), `args` added; its standard output.
+pub fn gpg_with_password(password: &str, args: &[&std::ffi::OsStr]) -> Vec<u8> {
     use std::io::Write;
     use std::process::Stdio;
     let home = tempfile::tempdir().unwrap();
@@ -225,9 +225,8 @@ pub fn gpg_decrypt(archive: &Path, password: &str) -> Vec<u8> {
             "loopback",
             "--passphrase-fd",
             "0",
-            "-d",
         ])
-        .arg(archive)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -245,6 +244,11 @@ pub fn gpg_decrypt(archive: &Path, password: &str) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
+}
+
+/// Decrypts `archive` with real `gpg`: the documented way to open a credentials archive.
+pub fn gpg_decrypt(archive: &Path, password: &str) -> Vec<u8> {
+    gpg_with_password(password, &["-d".as_ref(), archive.as_os_str()])
 }
 
 /// Runs `command` (a shell command line) on a real pseudo-terminal (util-linux `script`),
@@ -325,4 +329,43 @@ impl StandInBin {
             std::env::var("PATH").unwrap_or_default()
         )
     }
+}
+
+/// Runs the `service-discover` stand-in at `program` on the system under `root`, against the
+/// Consul double at `consul`.
+pub fn service_discover(
+    program: &Path,
+    root: &Path,
+    consul: &str,
+    args: &[&str],
+) -> std::process::Output {
+    std::process::Command::new(program)
+        .env("SERVICE_DISCOVER_STANDIN_ROOT", root)
+        .env("CONSUL_HTTP_ADDR", consul)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `service-discover setup IP [--first-instance] --password=P` through the stand-in: a Mesh
+/// server (first instance) or node under `root`. Panics with its error when it fails.
+pub fn service_discover_setup(
+    program: &Path,
+    root: &Path,
+    consul: &str,
+    ip: &str,
+    password: &str,
+    first_instance: bool,
+) {
+    let password = format!("--password={password}");
+    let mut args = vec!["setup", ip, password.as_str()];
+    if first_instance {
+        args.push("--first-instance");
+    }
+    let out = service_discover(program, root, consul, &args);
+    assert!(
+        out.status.success(),
+        "service-discover setup: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

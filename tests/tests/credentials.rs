@@ -5,7 +5,10 @@ use std::fs;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use carbonio_mesh_tests::{gpg_decrypt, on_a_terminal, run, stand_in, stdout_of, Sandbox};
+use carbonio_mesh_tests::{
+    gpg_decrypt, gpg_with_password, on_a_terminal, run, service_discover_setup, stand_in,
+    stdout_of, Sandbox,
+};
 use consul_double::{Cluster, Double};
 
 const PASSWORD: &str = "S3cr3T-credentials-test";
@@ -25,17 +28,13 @@ impl MeshServer {
         let sandbox = Sandbox::new();
         let double = Double::start(Cluster::fixture_unbootstrapped()).unwrap();
         let program = stand_in("service-discover");
-        let out = Command::new(&program.path)
-            .env("SERVICE_DISCOVER_STANDIN_ROOT", sandbox.root())
-            .env("CONSUL_HTTP_ADDR", double.url())
-            .args(["setup", "192.168.56.101", "--first-instance"])
-            .arg(format!("--password={PASSWORD}"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        service_discover_setup(
+            &program.path,
+            &sandbox.root(),
+            &double.url(),
+            "192.168.56.101",
+            PASSWORD,
+            true,
         );
         sandbox.install_product("credentials");
         sandbox.install_product("members");
@@ -462,41 +461,17 @@ fn archive_of(members: &[(&str, &[u8])], password: &str) -> Vec<u8> {
         .status()
         .unwrap();
     assert!(status.success());
-    let home = dir.path().join("gnupg");
-    fs::create_dir(&home).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(&home, fs::Permissions::from_mode(0o700)).unwrap();
-    let mut gpg = Command::new("gpg")
-        .env("GNUPGHOME", &home)
-        .args([
-            "--batch",
-            "--quiet",
-            "--pinentry-mode",
-            "loopback",
-            "--passphrase-fd",
-            "0",
-        ])
-        .args([
-            "--armor",
-            "--symmetric",
-            "--cipher-algo",
-            "AES256",
-            "-o",
-            "-",
-        ])
-        .arg(&tar)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    gpg.stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    let out = gpg.wait_with_output().unwrap();
-    assert!(out.status.success());
-    out.stdout
+    let args = [
+        "--armor",
+        "--symmetric",
+        "--cipher-algo",
+        "AES256",
+        "-o",
+        "-",
+    ];
+    let mut args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+    args.push(tar.as_os_str());
+    gpg_with_password(password, &args)
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 
-use carbonio_mesh_tests::{gpg_decrypt, run, Sandbox, StandInBin};
+use carbonio_mesh_tests::{gpg_decrypt, run, service_discover_setup, Sandbox, StandInBin};
 use consul_double::{Cluster, Double};
 
 const OLD_PASSWORD: &str = "old-Mesh-password-1";
@@ -76,16 +76,13 @@ impl Leader {
             bin,
             old_token: String::new(),
         };
-        let out = leader
-            .env(Command::new(leader.bin.path().join("service-discover")))
-            .args(["setup", "192.0.2.2", "--first-instance"])
-            .arg(format!("--password={OLD_PASSWORD}"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        service_discover_setup(
+            &leader.bin.path().join("service-discover"),
+            &leader.sandbox.root(),
+            &leader.double.url(),
+            "192.0.2.2",
+            OLD_PASSWORD,
+            true,
         );
         // Consul runs as service-discover on a real node; this machine has no such user.
         leader.config("10-test.toml", "[mesh]\nservice_user = \"nobody\"\n");
@@ -94,14 +91,6 @@ impl Leader {
             old_token,
             ..leader
         }
-    }
-
-    fn env(&self, mut command: Command) -> Command {
-        command
-            .env("PATH", self.bin.search_path())
-            .env("SERVICE_DISCOVER_STANDIN_ROOT", self.sandbox.root())
-            .env("CONSUL_HTTP_ADDR", self.double.url());
-        command
     }
 
     fn cmd(&self) -> assert_cmd::Command {
@@ -474,17 +463,13 @@ fn nodes_are_set_up_again_through_the_transport_and_an_unreachable_one_is_retrie
         let etc = root.join("etc/zextras/service-discover");
         fs::create_dir_all(&etc).unwrap();
         fs::write(etc.join("cluster-credentials.tar.gpg"), &old_archive).unwrap();
-        let out = leader
-            .env(Command::new(leader.bin.path().join("service-discover")))
-            .env("SERVICE_DISCOVER_STANDIN_ROOT", &root)
-            .args(["setup", &local_ip()])
-            .arg(format!("--password={OLD_PASSWORD}"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        service_discover_setup(
+            &leader.bin.path().join("service-discover"),
+            &root,
+            &leader.double.url(),
+            &local_ip(),
+            OLD_PASSWORD,
+            false,
         );
         fs::create_dir_all(root.join("etc/carbonio-mesh/config.d")).unwrap();
         fs::write(

@@ -13,12 +13,7 @@ const PASSWORD: &str = "S3cr3T-stand-in";
 
 fn service_discover(sandbox: &Sandbox, double: &Double, args: &[&str]) -> std::process::Output {
     let program = stand_in("service-discover");
-    Command::new(&program.path)
-        .env("SERVICE_DISCOVER_STANDIN_ROOT", sandbox.root())
-        .env("CONSUL_HTTP_ADDR", double.url())
-        .args(args)
-        .output()
-        .unwrap()
+    carbonio_mesh_tests::service_discover(&program.path, &sandbox.root(), &double.url(), args)
 }
 
 fn mode(path: &std::path::Path) -> u32 {
