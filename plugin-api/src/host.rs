@@ -159,6 +159,31 @@ impl<'a> Host<'a> {
         self.consul_text(request)?.decode()
     }
 
+    /// `GET` a list Consul filters by ACL, decoded into `T`. Sent without a token under Consul's
+    /// `default_policy deny` (Carbonio's), the answer leaves out what the caller may not see, so
+    /// an empty list would mean nothing: that is refused, naming `what` is hidden and the ACL
+    /// `right` the command needs.
+    pub fn consul_get_filtered<T: serde::de::DeserializeOwned>(
+        &self,
+        request: &services::ConsulRequest,
+        what: &str,
+        right: &str,
+    ) -> Result<T, PluginError> {
+        let answer = self.consul(request)?;
+        if answer.anonymous_under_deny() {
+            return Err(PluginError::usage(format!(
+                "no Consul token: under Carbonio's default-deny ACLs, anonymous requests do not see {what}"
+            ))
+            .hint(format!("give a token with {right}: --token-file FILE or CONSUL_HTTP_TOKEN_FILE (on a Mesh server, run as root to use the credentials archive's)")));
+        }
+        answer.decode().map_err(|e| {
+            PluginError::operation(format!(
+                "Consul's answer to /{} is not what Consul 1.9 sends: {e}",
+                request.path.join("/")
+            ))
+        })
+    }
+
     /// A Consul request whose answer is kept as text, to decode with borrowed strings
     /// ([`ConsulText::decode`] into types holding `Cow<'_, str>` with `#[serde(borrow)]`): a
     /// 5,000-member list then costs no allocation per string, and is parsed once.

@@ -29,19 +29,11 @@ struct Member {
 }
 
 fn members(host: &Host<'_>) -> Result<BTreeMap<String, u8>, PluginError> {
-    let answer =
-        host.consul(&ConsulRequest::get(&["v1", "agent", "members"]).query("segment", "_all"))?;
-    if answer.anonymous_under_deny() {
-        return Err(PluginError::usage(
-            "no Consul token: under Carbonio's default-deny ACLs the member list is hidden from anonymous requests",
-        )
-        .hint("give a token with operator:write: --token-file FILE or CONSUL_HTTP_TOKEN_FILE (on a Mesh server, run as root to use the credentials archive's)"));
-    }
-    let list: Vec<Member> = answer.decode().map_err(|e| {
-        PluginError::operation(format!(
-            "Consul's member list is not what Consul 1.9 sends: {e}"
-        ))
-    })?;
+    let list: Vec<Member> = host.consul_get_filtered(
+        &ConsulRequest::get(&["v1", "agent", "members"]).query("segment", "_all"),
+        "the member list",
+        "operator:write",
+    )?;
     Ok(list.into_iter().map(|m| (m.name, m.status)).collect())
 }
 

@@ -81,18 +81,11 @@ fn deregister(host: &Host<'_>, request: &Request) -> Result<Response, PluginErro
                 .hint("carbonio-mesh catalog services --node NODE lists what a node runs"),
         );
     }
-    let answer = host.consul(&ConsulRequest::get(&["v1", "agent", "services"]))?;
-    if answer.anonymous_under_deny() {
-        return Err(PluginError::usage(
-            "no Consul token: under Carbonio's default-deny ACLs the agent's services are hidden from anonymous requests",
-        )
-        .hint("give a token with service:write: --token-file FILE or CONSUL_HTTP_TOKEN_FILE (on a Mesh server, run as root to use the credentials archive's)"));
-    }
-    let local: BTreeMap<String, AgentService> = answer.decode().map_err(|e| {
-        PluginError::operation(format!(
-            "Consul's service list is not what Consul 1.9 sends: {e}"
-        ))
-    })?;
+    let local: BTreeMap<String, AgentService> = host.consul_get_filtered(
+        &ConsulRequest::get(&["v1", "agent", "services"]),
+        "the agent's services",
+        "service:write",
+    )?;
     let missing: Vec<&String> = ids.iter().filter(|id| !local.contains_key(*id)).collect();
     if !missing.is_empty() {
         let mut stderr = String::new();
