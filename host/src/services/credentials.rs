@@ -4,8 +4,8 @@
 use carbonio_mesh_archive::{ArchiveError, Member};
 use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
 use carbonio_mesh_plugin_api::services::{
-    Credentials, CredentialsMember, NewPassword, NewPasswordAnswer, OpenCredentials, ReadStdin,
-    ServiceErrorKind, ServiceFailure, StdinText, WriteCredentials, Written,
+    Credentials, CredentialsMember, NewPassword, NewPasswordAnswer, OpenCredentials,
+    ServiceErrorKind, ServiceFailure, WriteCredentials, Written,
 };
 use carbonio_mesh_plugin_api::SecretText;
 
@@ -107,37 +107,6 @@ pub(super) fn new_password(
     Ok(NewPasswordAnswer {
         password: SecretText::new(text),
         source: found.source,
-    })
-}
-
-/// `input.stdin`: what is left on standard input (text), bounded.
-pub(super) fn read_stdin(request: ReadStdin) -> Result<StdinText, ServiceFailure> {
-    use std::io::Read;
-    let mut bytes = zeroize::Zeroizing::new(Vec::new());
-    std::io::stdin()
-        .lock()
-        .take(request.max_bytes + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| {
-            failure(
-                ServiceErrorKind::Failed,
-                format!("cannot read standard input: {e}"),
-            )
-        })?;
-    if bytes.len() as u64 > request.max_bytes {
-        return Err(failure(
-            ServiceErrorKind::Invalid,
-            format!("standard input is over {} bytes", request.max_bytes),
-        ));
-    }
-    let text = std::str::from_utf8(&bytes).map_err(|_| {
-        failure(
-            ServiceErrorKind::Invalid,
-            "standard input is not UTF-8 text",
-        )
-    })?;
-    Ok(StdinText {
-        text: SecretText::new(text),
     })
 }
 

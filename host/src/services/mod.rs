@@ -9,6 +9,8 @@ mod consul;
 mod credentials;
 mod exec;
 mod files;
+mod input;
+
 mod log;
 mod net;
 mod prompt;
@@ -146,7 +148,7 @@ impl HostContext {
             svc::Confirm::NAME => serve(payload, |req| prompt::confirm(self, req)),
             svc::OpenCredentials::NAME => serve(payload, |req| credentials::open(self, req)),
                         svc::WriteCredentials::NAME => serve(payload, |req| credentials::write(self, req)),
-                        svc::ReadStdin::NAME => serve(payload, credentials::read_stdin),
+                        svc::ReadStdin::NAME => serve(payload, input::read_stdin),
             svc::NewPassword::NAME => serve(payload, |req| credentials::new_password(self, req)),
             // Not through `serve`: Consul's body is spliced into the answer unparsed.
             svc::ConsulRequest::NAME => consul::request(self, payload),

@@ -295,6 +295,30 @@ fn run_workflow(
     if failure.is_none() {
         journal(host, &run, json!({"event": "finished", "at": now()}))?;
     }
+    let generated = new_password
+        .filter(|p| p.source == "generated" && !request.dry_run)
+        .map(|p| p.password);
+    let command = if workflow == REJOIN {
+        "rejoin"
+    } else {
+        "regenerate"
+    };
+    Ok(render_run(
+        request, command, &run, &lines, &reports, failure, generated,
+    ))
+}
+
+/// What a run prints: the step table (or JSON), the reports below it, the run's name, and on a
+/// failure how to go on or back; a generated password once, at the very end.
+fn render_run(
+    request: &Request,
+    command: &str,
+    run: &str,
+    lines: &[(&str, String, String)],
+    reports: &str,
+    failure: Option<PluginError>,
+    generated: Option<SecretText>,
+) -> Response {
     let mut stdout = String::new();
     match request.format {
         OutputFormat::Json => {
@@ -308,11 +332,11 @@ fn run_workflow(
         }
         OutputFormat::Human => {
             let mut table = Table::new(["Status", "Step", "Detail"]);
-            for (status, name, detail) in &lines {
+            for (status, name, detail) in lines {
                 table.push([*status, name.as_str(), detail.as_str()]);
             }
             stdout.push_str(&table.render());
-            stdout.push_str(&reports);
+            stdout.push_str(reports);
             if request.dry_run {
                 stdout.push_str("Run: none (dry run: nothing recorded)\n");
             } else {
@@ -323,29 +347,29 @@ fn run_workflow(
     if let Some(error) = failure {
         if request.dry_run {
             let stderr = format!(
-                "secret regenerate: the dry run stops at a step that would fail: {}\n{}",
+                "secret {command}: the dry run stops at a step that would fail: {}\n{}",
                 error.message,
                 error
                     .hint
                     .map(|h| format!("  fix: {h}\n"))
                     .unwrap_or_default()
             );
-            return Ok(Response::text(stdout).with_stderr(stderr).with_exit_code(5));
+            return Response::text(stdout).with_stderr(stderr).with_exit_code(5);
         }
         let stderr = format!(
-            "secret regenerate: step failed: {}\n{}  Continue with: carbonio-mesh secret regenerate --resume --run {run}\n  Or go back:    carbonio-mesh secret restore {run}\n",
+            "secret {command}: step failed: {}\n{}  Continue with: carbonio-mesh secret {command} --resume --run {run}\n  Or go back:    carbonio-mesh secret restore {run}\n",
             error.message,
             error.hint.map(|h| format!("  fix: {h}\n")).unwrap_or_default()
         );
-        return Ok(Response::text(stdout).with_stderr(stderr).with_exit_code(5));
+        return Response::text(stdout).with_stderr(stderr).with_exit_code(5);
     }
-    if let Some(new) = new_password.filter(|p| p.source == "generated" && !request.dry_run) {
+    if let Some(password) = generated {
         stdout.push_str(&format!(
             "New password (shown once; service-discover stored it in /var/lib/service-discover/password): {}\n",
-            new.password.expose()
+            password.expose()
         ));
     }
-    Ok(Response::text(stdout))
+    Response::text(stdout)
 }
 
 fn plan(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
