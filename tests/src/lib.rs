@@ -339,12 +339,22 @@ pub fn service_discover(
     consul: &str,
     args: &[&str],
 ) -> std::process::Output {
-    std::process::Command::new(program)
-        .env("SERVICE_DISCOVER_STANDIN_ROOT", root)
-        .env("CONSUL_HTTP_ADDR", consul)
-        .args(args)
-        .output()
-        .unwrap()
+    // The stand-in was just copied: a child another test thread is forking may still hold the
+    // copy's write descriptor until it execs, and exec then fails with "Text file busy".
+    for _ in 0..50 {
+        match std::process::Command::new(program)
+            .env("SERVICE_DISCOVER_STANDIN_ROOT", root)
+            .env("CONSUL_HTTP_ADDR", consul)
+            .args(args)
+            .output()
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            result => return result.unwrap(),
+        }
+    }
+    panic!("{} stayed busy (Text file busy)", program.display());
 }
 
 /// `service-discover setup IP [--first-instance] --password=P` through the stand-in: a Mesh
