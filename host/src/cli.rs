@@ -11,7 +11,7 @@ use clap::{builder::PossibleValuesParser, Arg, ArgAction, ArgMatches, Command};
 
 const ABOUT: &str = "Operate Carbonio Mesh (Consul as service-discover): leader, catalog, members, credentials, secret regeneration";
 
-/// The host's own options; accepted before and after the plugin name.
+/// The host's own options: accepted before the plugin name and at every level after it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Globals {
     pub plugin_dir: Option<PathBuf>,
@@ -24,8 +24,10 @@ pub struct Globals {
     pub consul: ConsulFlags,
 }
 
-fn global_args() -> [Arg; 12] {
-    [
+/// The host's options, declared once: the top level takes them as clap globals, every level of a
+/// plugin's command tree takes them again, and the names a plugin may not use come from here.
+fn host_args() -> Vec<Arg> {
+    vec![
         Arg::new("plugin-dir")
             .long("plugin-dir")
             .env("CARBONIO_MESH_PLUGIN_DIR")
@@ -90,6 +92,83 @@ fn global_args() -> [Arg; 12] {
     ]
 }
 
+/// Long and short option names a plugin may not declare: every host option, plus clap's
+/// `--help`/`-h` and `--version`/`-V`.
+pub fn reserved_names() -> (Vec<String>, Vec<char>) {
+    let args = host_args();
+    let mut long: Vec<String> = args
+        .iter()
+        .filter_map(|a| a.get_long().map(str::to_owned))
+        .collect();
+    long.extend(["help".to_owned(), "version".to_owned()]);
+    let mut short: Vec<char> = args.iter().filter_map(Arg::get_short).collect();
+    short.extend(['h', 'V']);
+    (long, short)
+}
+
+/// The host options that decide where plugins are found (`--root`, `--plugin-dir`), read from a
+/// plugin's raw arguments before the plugin is loaded: its manifest, which says how to parse the
+/// rest, is not known yet. Once the whole line is parsed, [`check_found_early`] makes sure
+/// clap read the same values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EarlyOptions {
+    pub root: Option<PathBuf>,
+    pub plugin_dir: Option<PathBuf>,
+}
+
+/// Scans `args` (everything after the plugin name) for `--root`/`--plugin-dir`, as `--opt VALUE`
+/// or `--opt=VALUE`, stopping at `--`. A word starting with `--` is never an option's value
+/// (clap takes no hyphen values here), so any `--root` seen is the host's.
+pub fn early_options(args: &[OsString]) -> EarlyOptions {
+    let mut found = EarlyOptions::default();
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        let Some(text) = word.to_str() else { continue };
+        if text == "--" {
+            break;
+        }
+        for (name, slot) in [
+            ("--root", &mut found.root),
+            ("--plugin-dir", &mut found.plugin_dir),
+        ] {
+            if text == name {
+                if let Some(value) = words.next() {
+                    *slot = Some(PathBuf::from(value));
+                }
+            } else if let Some(value) = text.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
+                *slot = Some(PathBuf::from(value));
+            }
+        }
+    }
+    found
+}
+
+impl EarlyOptions {
+    /// These, falling back to the values given before the plugin name.
+    pub fn or(self, before: &Globals) -> EarlyOptions {
+        EarlyOptions {
+            root: self.root.or_else(|| before.root.clone()),
+            plugin_dir: self.plugin_dir.or_else(|| before.plugin_dir.clone()),
+        }
+    }
+}
+
+/// After the full parse: the plugin was found with the `--root`/`--plugin-dir` read early; if
+/// clap read them differently, the run would mix two roots, so it stops.
+pub fn check_found_early(early: &EarlyOptions, globals: &Globals) -> Result<(), String> {
+    for (name, early, parsed) in [
+        ("--root", &early.root, &globals.root),
+        ("--plugin-dir", &early.plugin_dir, &globals.plugin_dir),
+    ] {
+        if early != parsed {
+            return Err(format!(
+                "{name} could not be read unambiguously from the command line"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `carbonio-mesh` with its own options, the built-in `plugins` command, and any other word
 /// accepted as a plugin name. `--help` is ours so that it can list the plugins found.
 pub fn base_command() -> Command {
@@ -100,7 +179,7 @@ pub fn base_command() -> Command {
         .disable_help_subcommand(true)
         .allow_external_subcommands(true)
         .external_subcommand_value_parser(clap::value_parser!(OsString))
-        .args(global_args().map(|arg| arg.global(true)))
+        .args(host_args().into_iter().map(|arg| arg.global(true)))
         .arg(
             Arg::new("help")
                 .long("help")
@@ -182,7 +261,13 @@ pub fn globals_from(matches: &ArgMatches) -> Globals {
 }
 
 impl Globals {
-    /// Options given after the plugin name add to (and override) those given before it.
+    /// The options as given at every level of a plugin's command line, in order: the values
+    /// before the plugin name (`self`), then the plugin's level, each intermediate one, the leaf.
+    pub fn resolve<'m>(self, levels: impl IntoIterator<Item = &'m ArgMatches>) -> Self {
+        levels.into_iter().fold(self, Globals::merge)
+    }
+
+    /// Options given at a later level add to (and override) those given before it.
     pub fn merge(mut self, later: &ArgMatches) -> Self {
         let given =
             |id: &str| later.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
@@ -192,6 +277,9 @@ impl Globals {
         }
         if given("root") {
             self.root = after.root;
+        }
+        if given("plugin-dir") {
+            self.plugin_dir = after.plugin_dir;
         }
         self.verbose = self.verbose.saturating_add(after.verbose);
         self.quiet |= after.quiet;
@@ -298,7 +386,7 @@ fn command_from(spec: &CommandSpec, with_globals: bool) -> Command {
         );
     }
     if with_globals {
-        command = command.args(global_args());
+        command = command.args(host_args());
     }
     command
 }
@@ -319,10 +407,15 @@ pub fn plugin_command(spec: &CommandSpec) -> Command {
         .disable_help_subcommand(true)
 }
 
-/// The request for the command the user chose, and the matches at its level.
-pub fn request_from<'m>(spec: &CommandSpec, matches: &'m ArgMatches) -> (Request, &'m ArgMatches) {
+/// The request for the command the user chose, and the matches at each level from the plugin's
+/// down to the chosen command's (where the host's options may also have been given).
+pub fn request_from<'m>(
+    spec: &CommandSpec,
+    matches: &'m ArgMatches,
+) -> (Request, Vec<&'m ArgMatches>) {
     let mut request = Request::default();
     let (mut spec, mut matches) = (spec, matches);
+    let mut levels = vec![matches];
     loop {
         for arg in &spec.args {
             let value = match arg.kind {
@@ -351,13 +444,15 @@ pub fn request_from<'m>(spec: &CommandSpec, matches: &'m ArgMatches) -> (Request
         request.command.push(name.to_owned());
         spec = sub_spec;
         matches = sub_matches;
+        levels.push(matches);
     }
-    (request, matches)
+    (request, levels)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn catalog() -> CommandSpec {
         CommandSpec::new("catalog", "Catalog")
@@ -390,11 +485,14 @@ mod tests {
             "json",
         ])
         .unwrap();
-        let (request, leaf) = request_from(&catalog(), &matches);
+        let (request, levels) = request_from(&catalog(), &matches);
         assert_eq!(request.command, ["nodes"]);
         assert!(request.flag("detailed"));
         assert_eq!(request.value("service"), Some("web"));
-        assert_eq!(globals_from(leaf).format, OutputFormat::Json);
+        assert_eq!(
+            Globals::default().resolve(levels).format,
+            OutputFormat::Json
+        );
         let matches = parse(&["catalog", "services", "--id", "a", "--id", "b"]).unwrap();
         assert_eq!(
             request_from(&catalog(), &matches).0.values("id"),
@@ -422,13 +520,69 @@ mod tests {
     }
 
     #[test]
+    fn host_options_count_at_every_level() {
+        let matches = parse(&[
+            "catalog",
+            "--dry-run",
+            "--root",
+            "/r",
+            "nodes",
+            "--yes",
+            "--datacenter",
+            "dc2",
+        ])
+        .unwrap();
+        let (_, levels) = request_from(&catalog(), &matches);
+        assert_eq!(levels.len(), 2);
+        let globals = Globals::default().resolve(levels);
+        assert!(globals.dry_run && globals.yes);
+        assert_eq!(globals.root.as_deref(), Some(Path::new("/r")));
+        assert_eq!(globals.consul.datacenter.as_deref(), Some("dc2"));
+    }
+
+    #[test]
+    fn root_and_plugin_dir_are_found_before_parsing() {
+        let args: Vec<OsString> = [
+            "nodes",
+            "--root=/a",
+            "--plugin-dir",
+            "/p",
+            "--root",
+            "/b",
+            "--",
+            "--root",
+            "/c",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let early = early_options(&args);
+        assert_eq!(early.root.as_deref(), Some(Path::new("/b")));
+        assert_eq!(early.plugin_dir.as_deref(), Some(Path::new("/p")));
+        let before = Globals {
+            root: Some(PathBuf::from("/before")),
+            ..Globals::default()
+        };
+        assert_eq!(
+            early_options(&[]).or(&before).root.as_deref(),
+            Some(Path::new("/before"))
+        );
+        let mismatch = Globals {
+            root: Some(PathBuf::from("/elsewhere")),
+            plugin_dir: Some(PathBuf::from("/p")),
+            ..Globals::default()
+        };
+        assert!(check_found_early(&early, &mismatch).is_err());
+    }
+
+    #[test]
     fn later_globals_override_earlier_ones() {
         let base = base_command()
             .try_get_matches_from(["carbonio-mesh", "--format", "json", "-v", "x"])
             .unwrap();
         let leaf = parse(&["catalog", "nodes", "--format", "human", "--dry-run"]).unwrap();
-        let (_, leaf) = request_from(&catalog(), &leaf);
-        let merged = globals_from(&base).merge(leaf);
+        let (_, levels) = request_from(&catalog(), &leaf);
+        let merged = globals_from(&base).resolve(levels);
         assert_eq!(
             (merged.format, merged.verbose, merged.dry_run),
             (OutputFormat::Human, 1, true)

@@ -13,20 +13,6 @@ use carbonio_mesh_plugin_api::{
 
 use crate::trust::TrustedFile;
 
-/// Words the host's own command line uses; a plugin may not redefine them.
-const RESERVED_LONG: &[&str] = &[
-    "help",
-    "version",
-    "format",
-    "verbose",
-    "quiet",
-    "dry-run",
-    "yes",
-    "root",
-    "plugin-dir",
-];
-const RESERVED_SHORT: &[char] = &['h', 'V', 'v', 'q', 'y'];
-
 /// Why a trusted file still could not be used as a plugin.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -209,6 +195,8 @@ fn validate_command(command: &CommandSpec, top: bool) -> Result<(), String> {
             command.name
         ));
     }
+    // The host's options are taken at every level of a plugin's command line.
+    let (reserved_long, reserved_short) = crate::cli::reserved_names();
     let mut seen = std::collections::BTreeSet::new();
     for arg in &command.args {
         if !crate::discovery::is_valid_name(&arg.name) {
@@ -223,10 +211,10 @@ fn validate_command(command: &CommandSpec, top: bool) -> Result<(), String> {
                 arg.name, command.name
             ));
         }
-        if arg.kind != ArgKind::Positional && RESERVED_LONG.contains(&arg.name.as_str()) {
+        if arg.kind != ArgKind::Positional && reserved_long.contains(&arg.name) {
             return Err(format!("--{} belongs to carbonio-mesh itself", arg.name));
         }
-        if let Some(short) = arg.short.filter(|s| RESERVED_SHORT.contains(s)) {
+        if let Some(short) = arg.short.filter(|s| reserved_short.contains(s)) {
             return Err(format!("-{short} belongs to carbonio-mesh itself"));
         }
     }
@@ -295,5 +283,29 @@ mod tests {
             .arg(carbonio_mesh_plugin_api::ArgSpec::flag("a", "1"))
             .arg(carbonio_mesh_plugin_api::ArgSpec::flag("a", "2"));
         assert!(validate_command(&spec, true).is_err());
+    }
+
+    /// Every host option is reserved at every level, the Consul ones included: a plugin's
+    /// `--token` would otherwise shadow the host's.
+    #[test]
+    fn every_host_option_is_reserved_at_every_level() {
+        let (long, _) = crate::cli::reserved_names();
+        for name in [
+            "token",
+            "token-file",
+            "http-addr",
+            "datacenter",
+            "stale",
+            "root",
+            "plugin-dir",
+        ] {
+            assert!(long.iter().any(|l| l == name), "{name}");
+            let spec = CommandSpec::new("p", "x").subcommand(
+                CommandSpec::new("leaf", "y")
+                    .arg(carbonio_mesh_plugin_api::ArgSpec::option(name, "mine")),
+            );
+            let why = validate_command(&spec, true).unwrap_err();
+            assert!(why.contains(&format!("--{name}")), "{why}");
+        }
     }
 }

@@ -48,8 +48,11 @@ pub fn run(args: Vec<OsString>) -> Result<u8, HostError> {
         globals.quiet || quiet,
     );
 
-    let paths = SystemPaths::new(globals.root.clone());
-    let plugin_dir = globals.plugin_dir.as_deref().map(absolute).transpose()?;
+    // Where plugins are looked for depends on `--root` and `--plugin-dir`, which may also come
+    // after the plugin name: read them from there before anything is loaded.
+    let early = cli::early_options(&external).or(&globals);
+    let paths = SystemPaths::new(early.root.clone());
+    let plugin_dir = early.plugin_dir.as_deref().map(absolute).transpose()?;
     let dirs = discovery::search_dirs(&paths, plugin_dir.as_deref());
     let policy = TrustPolicy::for_current_user();
 
@@ -77,7 +80,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8, HostError> {
             }
         }
         Some(("generate", sub)) => generate(sub, &dirs, &policy),
-        Some((name, _)) => run_plugin(name, external, globals, paths, &dirs, &policy),
+        Some((name, _)) => run_plugin(name, external, globals, &early, &dirs, &policy),
     }
 }
 
@@ -165,7 +168,7 @@ fn run_plugin(
     name: &str,
     args: Vec<OsString>,
     globals: Globals,
-    paths: SystemPaths,
+    early: &cli::EarlyOptions,
     dirs: &[SearchDir],
     policy: &TrustPolicy,
 ) -> Result<u8, HostError> {
@@ -217,9 +220,16 @@ fn run_plugin(
         Ok(matches) => matches,
         Err(error) => return Ok(clap_exit(error)),
     };
-    let (mut request, leaf) = cli::request_from(&plugin.manifest.command, &matches);
-    let globals = globals.merge(leaf);
-    let config = config::load(&paths)?;
+    let (mut request, levels) = cli::request_from(&plugin.manifest.command, &matches);
+    // Every host option counts wherever it was given: before the plugin name, at the plugin's
+    // level, at an intermediate command or at the leaf. Nothing below uses a value read earlier.
+    let globals = globals.resolve(levels);
+    cli::check_found_early(early, &globals).map_err(|message| HostError::Usage {
+        message,
+        hint: "give --root and --plugin-dir once, as `--root DIR` or `--root=DIR`".to_owned(),
+    })?;
+    let paths = SystemPaths::new(globals.root.clone());
+    let config = config::load(&paths, policy)?;
 
     request.format = globals.format;
     request.dry_run = globals.dry_run;
