@@ -4,6 +4,12 @@
 //! then `/etc/carbonio-mesh/config.d/*.toml` in name order. Missing files are fine; an unknown
 //! key is an error that names the file and the key, because a typo silently ignored on a
 //! production mail system is worse than a refusal.
+//!
+//! Configuration is code: a `[steps.NAME]` table names a program root will run. So every file is
+//! read through the plugin trust rules (`trust`): each directory from `/` and the file itself
+//! owned by root (or the invoking user) and not writable by group or others, no symbolic links,
+//! opened by descriptor; `config.d` is listed through its checked descriptor. A refusal names the
+//! file and the fix, and nothing runs.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +18,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::paths::{self, SystemPaths};
+use crate::trust::{self, Opened, Refusal, TrustPolicy};
+
+/// A configuration file larger than this is not read (the vendor file is about 3 KiB).
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// A configuration file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +33,9 @@ pub enum ConfigError {
     },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
+    /// The file, or a directory above it, could be written by someone other than root.
+    #[error("{path} is not trusted: {refusal}")]
+    Refused { path: PathBuf, refusal: Refusal },
 }
 
 /// One file's content: every key optional, unknown keys refused.
@@ -32,10 +45,10 @@ struct ConfigFile {
     exec: Option<ExecSection>,
     backup: Option<BackupSection>,
     mesh: Option<MeshSection>,
-    /// Workflow name -> its steps, in order.
-    workflows: Option<BTreeMap<String, Vec<String>>>,
-    /// Step name -> what provides it.
-    steps: Option<BTreeMap<String, StepSection>>,
+    /// Workflow name (where it is written, for errors) -> its steps, in order.
+    workflows: Option<BTreeMap<toml::Spanned<String>, Vec<String>>>,
+    /// Step name (where it is written) -> what provides it.
+    steps: Option<BTreeMap<toml::Spanned<String>, StepSection>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -199,43 +212,137 @@ impl Default for Config {
     }
 }
 
-/// The configuration files in the order they apply.
-pub fn config_files(paths: &SystemPaths) -> Result<Vec<PathBuf>, ConfigError> {
-    let mut files = vec![
+/// Where a configuration file was refused, as the error for `path`.
+fn refused(path: &Path, refusal: Refusal) -> ConfigError {
+    ConfigError::Refused {
+        path: path.to_owned(),
+        refusal,
+    }
+}
+
+fn is_missing(path: &Path) -> Result<bool, ConfigError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(source) => Err(ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// The text of an opened configuration file (`None`: an empty file or a mask to /dev/null).
+fn text_of(opened: Opened, path: &Path) -> Result<Option<String>, ConfigError> {
+    use std::io::Read;
+    let Opened::Trusted(file) = opened else {
+        return Ok(None);
+    };
+    let mut text = String::new();
+    file.into_file()
+        .take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(ConfigError::Invalid {
+            path: path.to_owned(),
+            message: format!("larger than {MAX_CONFIG_BYTES} bytes"),
+        });
+    }
+    Ok(Some(text))
+}
+
+/// One file's text through the trust checks; `None` when it does not exist. (A file that is
+/// missing has nothing to obey, so an untrusted directory above it does not matter then.)
+fn read_trusted(policy: &TrustPolicy, path: &Path) -> Result<Option<String>, ConfigError> {
+    if is_missing(path)? {
+        return Ok(None);
+    }
+    match trust::open_trusted(policy, path) {
+        Ok(opened) => text_of(opened, path),
+        Err(Refusal::Unreadable {
+            errno: nix::errno::Errno::ENOENT,
+            ..
+        }) => Ok(None),
+        Err(refusal) => Err(refused(path, refusal)),
+    }
+}
+
+/// The `*.toml` files of `config.d` in name order, each read through its checked directory.
+fn read_drop_ins(
+    policy: &TrustPolicy,
+    dir: &Path,
+) -> Result<Vec<(PathBuf, Option<String>)>, ConfigError> {
+    if is_missing(dir)? {
+        return Ok(Vec::new());
+    }
+    let dir_fd = trust::open_trusted_dir(policy, dir).map_err(|r| refused(dir, r))?;
+    // Listed through the checked descriptor, not the name, which could be swapped meanwhile.
+    let listing = PathBuf::from(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&dir_fd)
+    ));
+    let read_error = |source| ConfigError::Read {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(listing)
+        .map_err(read_error)?
+        .map(|entry| entry.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()
+        .map_err(read_error)?;
+    names.retain(|n| Path::new(n).extension().is_some_and(|e| e == "toml"));
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let path = dir.join(&name);
+            match trust::open_trusted_file(policy, &dir_fd, dir, &name) {
+                Ok(opened) => Ok((path.clone(), text_of(opened, &path)?)),
+                Err(Refusal::Unreadable {
+                    errno: nix::errno::Errno::ENOENT,
+                    ..
+                }) => Ok((path, None)),
+                Err(refusal) => Err(refused(&path, refusal)),
+            }
+        })
+        .collect()
+}
+
+/// Every configuration file that exists, in the order they apply, with its text (`None`: empty).
+fn read_files(
+    paths: &SystemPaths,
+    policy: &TrustPolicy,
+) -> Result<Vec<(PathBuf, Option<String>)>, ConfigError> {
+    let mut files = Vec::new();
+    for file in [
         paths.system(paths::VENDOR_CONFIG),
         paths.system(paths::SITE_CONFIG),
-    ];
-    let drop_ins = paths.system(paths::SITE_CONFIG_DIR);
-    match std::fs::read_dir(&drop_ins) {
-        Ok(entries) => {
-            let mut found: Vec<PathBuf> = entries
-                .map(|entry| entry.map(|e| e.path()))
-                .collect::<Result<_, _>>()
-                .map_err(|source| ConfigError::Read {
-                    path: drop_ins.clone(),
-                    source,
-                })?;
-            found.retain(|p| p.extension().is_some_and(|e| e == "toml"));
-            found.sort();
-            files.extend(found);
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => {
-            return Err(ConfigError::Read {
-                path: drop_ins,
-                source,
-            })
+    ] {
+        if !is_missing(&file)? {
+            let text = read_trusted(policy, &file)?;
+            files.push((file, text));
         }
     }
+    files.extend(read_drop_ins(
+        policy,
+        &paths.system(paths::SITE_CONFIG_DIR),
+    )?);
     Ok(files)
+}
+
+/// The line (from 1) of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
 fn parse(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
     toml::from_str(text).map_err(|e| {
-        let location = e.span().map(|span| {
-            let line = text[..span.start].matches('\n').count() + 1;
-            format!("line {line}: ")
-        });
+        let location = e
+            .span()
+            .map(|span| format!("line {}: ", line_of(text, span.start)));
         ConfigError::Invalid {
             path: path.to_owned(),
             message: format!("{}{}", location.unwrap_or_default(), e.message()),
@@ -243,15 +350,20 @@ fn parse(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
     })
 }
 
-/// Reads and merges every configuration file.
-pub fn load(paths: &SystemPaths) -> Result<Config, ConfigError> {
+/// A `[steps.NAME]` a file defined, remembered until every file is read: a step no workflow
+/// uses is a misspelling (`[steps.stop-servce]`) that would otherwise be silently ignored.
+struct DefinedStep {
+    name: String,
+    path: PathBuf,
+    line: usize,
+}
+
+/// Reads and merges every configuration file, each through the trust checks of `policy`.
+pub fn load(paths: &SystemPaths, policy: &TrustPolicy) -> Result<Config, ConfigError> {
     let mut config = Config::default();
-    for path in config_files(paths)? {
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(source) => return Err(ConfigError::Read { path, source }),
-        };
+    let mut defined = Vec::new();
+    for (path, text) in read_files(paths, policy)? {
+        let text = text.unwrap_or_default();
         let file = parse(&path, &text)?;
         if let Some(secs) = file.exec.and_then(|e| e.timeout_secs) {
             if secs == 0 {
@@ -275,15 +387,37 @@ pub fn load(paths: &SystemPaths) -> Result<Config, ConfigError> {
             config.service_user = user;
         }
         for (name, steps) in file.workflows.unwrap_or_default() {
+            let line = line_of(&text, name.span().start);
+            let name = name.into_inner();
+            if !BUILT_IN_WORKFLOWS.iter().any(|(known, _)| *known == name) {
+                return Err(ConfigError::Invalid {
+                    path,
+                    message: format!(
+                        "line {line}: there is no workflow '{name}'; the workflows are {}",
+                        BUILT_IN_WORKFLOWS
+                            .iter()
+                            .map(|(known, _)| *known)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
             if steps.is_empty() {
                 return Err(ConfigError::Invalid {
                     path,
-                    message: format!("workflows.{name} lists no steps"),
+                    message: format!("line {line}: workflows.{name} lists no steps"),
                 });
             }
             config.workflows.insert(name, steps);
         }
         for (name, step) in file.steps.unwrap_or_default() {
+            let line = line_of(&text, name.span().start);
+            let name = name.into_inner();
+            defined.push(DefinedStep {
+                name: name.clone(),
+                path: path.clone(),
+                line,
+            });
             let provider = match (step.plugin, step.exec) {
                 (Some(plugin), None) => StepProvider::Plugin(plugin),
                 (None, Some(argv)) if !argv.is_empty() => StepProvider::Exec {
@@ -294,7 +428,7 @@ pub fn load(paths: &SystemPaths) -> Result<Config, ConfigError> {
                     return Err(ConfigError::Invalid {
                         path,
                         message: format!(
-                            "steps.{name} needs exactly one of plugin = \"NAME\" or exec = [\"program\", \"arg\", ...]"
+                            "line {line}: steps.{name} needs exactly one of plugin = \"NAME\" or exec = [\"program\", \"arg\", ...]"
                         ),
                     })
                 }
@@ -319,6 +453,21 @@ pub fn load(paths: &SystemPaths) -> Result<Config, ConfigError> {
         }
         config.sources.push(path);
     }
+    for step in defined {
+        let used = config.workflows.values().flatten().any(|s| *s == step.name)
+            || BUILT_IN_COMMAND_STEPS
+                .iter()
+                .any(|(name, _)| *name == step.name);
+        if !used {
+            return Err(ConfigError::Invalid {
+                path: step.path,
+                message: format!(
+                    "line {}: no workflow has a step '{}'; `carbonio-mesh secret plan` lists the steps (add it to a [workflows] list to run a new step)",
+                    step.line, step.name
+                ),
+            });
+        }
+    }
     Ok(config)
 }
 
@@ -328,7 +477,7 @@ mod tests {
     use std::fs;
 
     fn root_with(files: &[(&str, &str)]) -> (tempfile::TempDir, SystemPaths) {
-        let root = tempfile::tempdir().unwrap();
+        let root = crate::trust::tests::scratch();
         for (path, text) in files {
             let real = root.path().join(path.trim_start_matches('/'));
             fs::create_dir_all(real.parent().unwrap()).unwrap();
@@ -338,10 +487,14 @@ mod tests {
         (root, paths)
     }
 
+    fn policy() -> TrustPolicy {
+        TrustPolicy::for_current_user()
+    }
+
     #[test]
     fn no_files_means_defaults() {
         let (_root, paths) = root_with(&[]);
-        assert_eq!(load(&paths).unwrap(), Config::default());
+        assert_eq!(load(&paths, &policy()).unwrap(), Config::default());
     }
 
     #[test]
@@ -365,7 +518,7 @@ mod tests {
             ),
             ("/etc/carbonio-mesh/config.d/notes.txt", "ignored"),
         ]);
-        let config = load(&paths).unwrap();
+        let config = load(&paths, &policy()).unwrap();
         assert_eq!(config.exec_timeout, Duration::from_secs(40));
         assert_eq!(config.backup_dir, "/v");
         assert_eq!(config.sources.len(), 4);
@@ -377,10 +530,66 @@ mod tests {
             "/etc/carbonio-mesh/config.d/50-typo.toml",
             "\n[exec]\ntimeout = 5\n",
         )]);
-        let message = load(&paths).unwrap_err().to_string();
+        let message = load(&paths, &policy()).unwrap_err().to_string();
         assert!(message.contains("50-typo.toml"), "{message}");
         assert!(message.contains("line 3"), "{message}");
         assert!(message.contains("unknown field `timeout`"), "{message}");
+    }
+
+    #[test]
+    fn a_writable_drop_in_directory_or_file_is_refused_naming_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let (root, paths) = root_with(&[(
+            "/etc/carbonio-mesh/config.d/99-evil.toml",
+            "[steps.preflight]\nexec = [\"/bin/sh\", \"-c\", \"id\"]\n",
+        )]);
+        let dir = root.path().join("etc/carbonio-mesh/config.d");
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+        let error = load(&paths, &policy()).unwrap_err();
+        assert!(
+            matches!(&error, ConfigError::Refused { path, .. } if *path == dir),
+            "{error}"
+        );
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let file = dir.join("99-evil.toml");
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o666)).unwrap();
+        let error = load(&paths, &policy()).unwrap_err();
+        assert!(
+            matches!(&error, ConfigError::Refused { path, .. } if *path == file),
+            "{error}"
+        );
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(load(&paths, &policy()).is_ok());
+        let site = root.path().join("etc/carbonio-mesh/config.toml");
+        std::os::unix::fs::symlink(&file, &site).unwrap();
+        assert!(matches!(
+            load(&paths, &policy()).unwrap_err(),
+            ConfigError::Refused { .. }
+        ));
+    }
+
+    #[test]
+    fn unknown_steps_and_workflows_are_named_with_their_line() {
+        let (_root, paths) = root_with(&[(
+            "/etc/carbonio-mesh/config.d/10-site.toml",
+            "# site\n\n[steps.stop-servce]\nexec = [\"true\"]\n",
+        )]);
+        let message = load(&paths, &policy()).unwrap_err().to_string();
+        assert!(message.contains("10-site.toml: line 3"), "{message}");
+        assert!(message.contains("'stop-servce'"), "{message}");
+        let (_root, paths) = root_with(&[(
+            "/etc/carbonio-mesh/config.toml",
+            "[workflows]\nsecret-regenerte = [\"preflight\"]\n",
+        )]);
+        let message = load(&paths, &policy()).unwrap_err().to_string();
+        assert!(message.contains("line 2"), "{message}");
+        assert!(message.contains("'secret-regenerte'"), "{message}");
+        // A step of a workflow, and the transport, may be replaced.
+        let (_root, paths) = root_with(&[(
+            "/etc/carbonio-mesh/config.toml",
+            "[steps.stop-service]\nexec = [\"true\"]\n[steps.transport]\nexec = [\"true\"]\n",
+        )]);
+        assert!(load(&paths, &policy()).is_ok());
     }
 
     #[test]
@@ -389,12 +598,15 @@ mod tests {
             "/etc/carbonio-mesh/config.toml",
             "[backup]\ndir = \"relative\"\n",
         )]);
-        assert!(load(&paths).unwrap_err().to_string().contains("backup.dir"));
+        assert!(load(&paths, &policy())
+            .unwrap_err()
+            .to_string()
+            .contains("backup.dir"));
         let (_root, paths) = root_with(&[(
             "/etc/carbonio-mesh/config.toml",
             "[exec]\ntimeout_secs = \"x\"\n",
         )]);
-        assert!(load(&paths).is_err());
+        assert!(load(&paths, &policy()).is_err());
     }
 }
 
@@ -405,12 +617,13 @@ mod vendor_file_tests {
     /// The vendor file the package installs spells out exactly the built-in defaults.
     #[test]
     fn the_packaged_vendor_config_parses_and_matches_the_defaults() {
-        let root = tempfile::tempdir().unwrap();
+        let root = crate::trust::tests::scratch();
         let target = root.path().join("usr/lib/carbonio-mesh");
         std::fs::create_dir_all(&target).unwrap();
         let packaged = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/deb/config.toml");
         std::fs::copy(packaged, target.join("config.toml")).unwrap();
-        let config = load(&SystemPaths::new(Some(root.path().to_owned()))).unwrap();
+        let paths = SystemPaths::new(Some(root.path().to_owned()));
+        let config = load(&paths, &TrustPolicy::for_current_user()).unwrap();
         let mut config = Config {
             sources: Vec::new(),
             ..config

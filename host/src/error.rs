@@ -41,6 +41,8 @@ impl HostError {
     pub fn exit_code(&self) -> u8 {
         match self {
             HostError::Usage { .. } => exit::USAGE,
+            // An untrusted configuration file is refused like an untrusted plugin: it is code.
+            HostError::Config(ConfigError::Refused { .. }) => exit::PLUGIN,
             HostError::Config(_) => exit::CONFIG,
             HostError::Refused { .. } | HostError::Masked { .. } | HostError::Load { .. } => {
                 exit::PLUGIN
@@ -58,6 +60,7 @@ impl HostError {
     pub fn hint(&self) -> Option<String> {
         match self {
             HostError::Usage { hint, .. } => Some(hint.clone()),
+            HostError::Config(ConfigError::Refused { refusal, .. }) => Some(refusal.fix()),
             HostError::Config(_) => Some("correct the file, or move it aside to use the defaults".to_owned()),
             HostError::Refused { refusal, .. } => Some(refusal.fix()),
             HostError::Masked { path, .. } => Some(format!("remove {path} to use the plugin again")),
