@@ -86,6 +86,12 @@ impl Refusal {
                 path.display()
             ),
             Refusal::Owner { path, .. } => format!("chown root:root {}", path.display()),
+            // A sticky, world-writable directory is shared on purpose (/tmp, /var/tmp):
+            // closing it would break the system, so the file has to move instead.
+            Refusal::Writable { path, mode, .. } if mode & 0o1002 == 0o1002 => format!(
+                "{} is a shared directory that anyone may write to: move the file into a directory only root can write (plugins: /usr/local/lib/carbonio-mesh/plugins)",
+                path.display()
+            ),
             Refusal::Writable { path, .. } => format!("chmod go-w {}", path.display()),
             Refusal::NotRegular { path } => format!("replace {} with a regular file", path.display()),
             Refusal::NotDirectory { path } => format!("{} must be a directory", path.display()),
@@ -131,6 +137,11 @@ impl TrustedFile {
         let path = self.load_path();
         std::mem::forget(self.file);
         path
+    }
+
+    /// The open file itself, to read (configuration files).
+    pub fn into_file(self) -> File {
+        self.file
     }
 
     /// The path the file was found at (for messages).
@@ -275,6 +286,15 @@ pub fn open_trusted_file(
                 errno,
             })?;
         if target.as_bytes() == b"/dev/null" {
+            // A mask switches a command off: only someone trusted may do that (a link's own
+            // mode bits mean nothing, its owner does).
+            if !policy.owner_ok(link.st_uid) {
+                return Err(Refusal::Owner {
+                    path,
+                    uid: link.st_uid,
+                    expected: policy.owners(),
+                });
+            }
             return Ok(Opened::Masked);
         }
         return Err(Refusal::Symlink { path });
@@ -292,13 +312,14 @@ pub fn open_trusted_file(
     if !is_type(&stat, SFlag::S_IFREG) {
         return Err(Refusal::NotRegular { path });
     }
-    if stat.st_size == 0 {
-        return Ok(Opened::Masked);
-    }
+    // Checked before the empty-file mask: a mask is as powerful as the file it replaces.
     check_owner_and_mode(policy, &path, &stat)?;
     let mode = stat.st_mode & 0o7777;
     if mode & 0o6000 != 0 {
         return Err(Refusal::SetId { path, mode });
+    }
+    if stat.st_size == 0 {
+        return Ok(Opened::Masked);
     }
     Ok(Opened::Trusted(TrustedFile {
         file: File::from(fd),
@@ -318,14 +339,14 @@ pub fn open_trusted(policy: &TrustPolicy, path: &Path) -> Result<Opened, Refusal
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::fs;
     use std::os::unix::fs::{symlink, PermissionsExt};
 
     /// A scratch directory whose ancestors pass the checks (`/tmp` is world-writable and would
     /// not): `CARBONIO_MESH_TEST_DIR` as chosen by scripts/test.sh, else the target directory.
-    fn scratch() -> tempfile::TempDir {
+    pub(crate) fn scratch() -> tempfile::TempDir {
         let base = match std::env::var_os("CARBONIO_MESH_TEST_DIR") {
             Some(dir) => PathBuf::from(dir).join("trust-tests"),
             None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/trust-tests"),
@@ -416,6 +437,57 @@ mod tests {
             open_trusted(&policy(), &linked_dir.join("real.so")),
             Err(Refusal::Symlink { .. })
         ));
+    }
+
+    #[test]
+    fn masks_pass_the_same_checks_as_plugins() {
+        let dir = scratch();
+        let empty = dir.path().join("empty.so");
+        fs::write(&empty, b"").unwrap();
+        fs::set_permissions(&empty, fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(matches!(
+            open_trusted(&policy(), &empty),
+            Err(Refusal::Writable { .. })
+        ));
+        if Uid::effective().is_root() {
+            fs::set_permissions(&empty, fs::Permissions::from_mode(0o644)).unwrap();
+            nix::unistd::chown(&empty, Some(Uid::from_raw(65534)), None).unwrap();
+            assert!(matches!(
+                open_trusted(&policy(), &empty),
+                Err(Refusal::Owner { uid: 65534, .. })
+            ));
+            let link = dir.path().join("link.so");
+            symlink("/dev/null", &link).unwrap();
+            nix::unistd::fchownat(
+                None,
+                &link,
+                Some(Uid::from_raw(65534)),
+                None,
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .unwrap();
+            assert!(matches!(
+                open_trusted(&policy(), &link),
+                Err(Refusal::Owner { uid: 65534, .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn a_shared_temporary_directory_is_not_to_be_chmodded() {
+        let refusal = Refusal::Writable {
+            path: PathBuf::from("/tmp"),
+            who: "everyone",
+            mode: 0o1777,
+        };
+        assert!(!refusal.fix().contains("chmod"), "{}", refusal.fix());
+        assert!(refusal.fix().contains("move"), "{}", refusal.fix());
+        let refusal = Refusal::Writable {
+            path: PathBuf::from("/opt/p"),
+            who: "everyone",
+            mode: 0o777,
+        };
+        assert_eq!(refusal.fix(), "chmod go-w /opt/p");
     }
 
     #[test]
