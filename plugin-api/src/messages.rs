@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::SecretText;
+
 /// What a plugin is and which commands it offers. The host builds the command line from it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -270,17 +272,25 @@ impl Request {
 }
 
 /// What a command produced.
+///
+/// The host prints it with every secret the run has seen (passwords, tokens, keys) replaced by
+/// `<redacted>`, except the ones listed in `reveal`, which may appear on standard output only.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Response {
-    /// Printed to standard output as is.
+    /// Printed to standard output, secrets redacted.
     #[serde(default)]
     pub stdout: String,
-    /// Printed to standard error as is (added in 1.2), for messages the Consul CLI prints there.
+    /// Printed to standard error, secrets redacted (added in 1.2), for messages the Consul CLI
+    /// prints there.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub stderr: String,
     /// The process exit status; 0 unless the command defines others (`members` exits 2 on no match).
     #[serde(default)]
     pub exit_code: u8,
+    /// Secrets this answer prints on purpose on standard output (added in 1.4): the token of
+    /// `credentials token`, a generated password shown once. Never shown on standard error.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reveal: Vec<SecretText>,
 }
 
 impl Response {
@@ -289,7 +299,14 @@ impl Response {
             stdout: stdout.into(),
             stderr: String::new(),
             exit_code: 0,
+            reveal: Vec::new(),
         }
+    }
+
+    /// Lets `secret` appear in standard output: the user asked for it.
+    pub fn revealing(mut self, secret: &SecretText) -> Self {
+        self.reveal.push(secret.clone());
+        self
     }
 
     /// `value` as pretty JSON followed by a newline, for `--format json`.

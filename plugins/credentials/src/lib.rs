@@ -19,7 +19,7 @@ use carbonio_mesh_plugin_api::services::{
 };
 use carbonio_mesh_plugin_api::{
     export_plugin, ArgSpec, CommandSpec, ErrorKind, Host, Manifest, OutputFormat, Plugin,
-    PluginError, Request, Response,
+    PluginError, Request, Response, SecretText,
 };
 use serde::Serialize;
 
@@ -64,13 +64,15 @@ fn token_of(credentials: &Credentials) -> Result<BootstrapToken, PluginError> {
 fn token(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
     let credentials = open(host, request)?;
     let token = token_of(&credentials)?;
-    match request.format {
+    let response = match request.format {
         OutputFormat::Json => Response::json(&serde_json::json!({
             "secret_id": token.secret_id.expose(),
             "accessor_id": token.accessor_id,
-        })),
-        OutputFormat::Human => Ok(Response::text(format!("{}\n", token.secret_id.expose()))),
-    }
+        }))?,
+        OutputFormat::Human => Response::text(format!("{}\n", token.secret_id.expose())),
+    };
+    // The token is what the user asked for.
+    Ok(response.revealing(&token.secret_id))
 }
 
 #[derive(Serialize)]
@@ -171,10 +173,20 @@ fn show(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
             .map(|m| m.content.expose().to_owned()),
         problems,
     };
-    match request.format {
-        OutputFormat::Json => Response::json(&view),
-        OutputFormat::Human => Ok(Response::text(render_show(&view))),
-    }
+    let response = match request.format {
+        OutputFormat::Json => Response::json(&view)?,
+        OutputFormat::Human => Response::text(render_show(&view)),
+    };
+    // With --reveal, the token and the gossip key are what the user asked for.
+    Ok([
+        &view.token.as_ref().and_then(|t| t.secret_id.clone()),
+        &view.gossip_key,
+    ]
+    .into_iter()
+    .flatten()
+    .fold(response, |response, secret| {
+        response.revealing(&SecretText::new(secret.trim()))
+    }))
 }
 
 fn render_show(view: &ShowView) -> String {
