@@ -71,6 +71,32 @@ fn first_line_of(path: &str) -> Result<Zeroizing<Vec<u8>>, ServiceFailure> {
     })
 }
 
+/// A new password file: one line (a final line break is fine). More is refused rather than cut,
+/// because the rest may be part of what the admin meant as the password.
+fn only_line_of(path: &str) -> Result<Zeroizing<Vec<u8>>, ServiceFailure> {
+    let bad = |e: String| {
+        usage(
+            format!("cannot read the password file {path}: {e}"),
+            "give a readable file with the password on its first line",
+        )
+    };
+    let mut bytes = Zeroizing::new(Vec::new());
+    File::open(path)
+        .and_then(|file| file.take(64 * 1024).read_to_end(&mut bytes))
+        .map_err(|e| bad(e.to_string()))?;
+    let end = bytes
+        .strip_suffix(b"\r\n")
+        .or_else(|| bytes.strip_suffix(b"\n"))
+        .map_or(bytes.len(), <[u8]>::len);
+    if bytes[..end].contains(&b'\n') {
+        return Err(usage(
+            format!("the password file {path} holds more than one line"),
+            "put the new password alone on the first line: a password cannot contain a line break",
+        ));
+    }
+    Ok(Zeroizing::new(bytes[..end].to_vec()))
+}
+
 fn first_line_of_stdin() -> Result<Zeroizing<Vec<u8>>, ServiceFailure> {
     terminal::read_line(std::io::stdin().lock()).map_err(|e| {
         usage(
@@ -148,7 +174,7 @@ pub fn generated_password() -> Result<Found, ServiceFailure> {
 /// A new passphrase: `--new-password-file`/`stdin`, else asked twice. Never empty.
 pub fn new_passphrase(source: &PasswordSource) -> Result<Found, ServiceFailure> {
     let (bytes, from) = if let Some(path) = &source.file {
-        (first_line_of(path)?, format!("--new-password-file {path}"))
+        (only_line_of(path)?, format!("--new-password-file {path}"))
     } else if source.stdin {
         (first_line_of_stdin()?, "stdin".to_owned())
     } else if terminal::available() {
@@ -179,6 +205,14 @@ pub fn new_passphrase(source: &PasswordSource) -> Result<Found, ServiceFailure> 
         return Err(usage(
             "the new password is empty".to_owned(),
             "choose a non-empty password (an empty one leaves the cluster's secrets unprotected)",
+        ));
+    }
+    // service-discover takes the password on its command line and writes it to a one-line file:
+    // a line break or another control character would be cut, or change its meaning, there.
+    if bytes.iter().any(|b| b.is_ascii_control()) {
+        return Err(usage(
+            "the new password contains a line break or another control character".to_owned(),
+            "choose a password of printable characters (spaces, quotes, `\\`, `%` and non-ASCII letters are fine)",
         ));
     }
     Ok(Found {

@@ -337,6 +337,83 @@ fn a_failed_step_stops_the_run_and_restore_brings_back_every_file() {
         .exists());
 }
 
+/// A `service-discover` whose `setup` echoes its arguments (the new password among them) on
+/// both outputs and fails, as a real program's usage error might.
+fn echoing_setup() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let program = dir.path().join("service-discover");
+    fs::write(
+        &program,
+        // printf, not echo: dash's echo would turn the password's backslashes into escapes.
+        "#!/bin/sh\nprintf 'service-discover: bad arguments: %s\\n' \"$*\"\nprintf 'service-discover: bad arguments: %s\\n' \"$*\" >&2\nprintf '%s\\n' \"$@\" >&2\nexit 1\n",
+    )
+    .unwrap();
+    fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+#[test]
+fn secrets_with_quotes_backslashes_and_non_ascii_never_reach_output_or_journal() {
+    let echoing = echoing_setup();
+    for password in [
+        r#"new-"quoted"-password"#,
+        r"new\back\slashed\\password",
+        "new password with spaces 100%s %n",
+        "nouveau-mot-de-passe-éàü-密码",
+    ] {
+        let leader = Leader::new();
+        let file = leader.password_file(password);
+        let (code, out, err) = run(leader
+            .cmd()
+            .env(
+                "PATH",
+                format!("{}:{}", echoing.path().display(), leader.bin.search_path()),
+            )
+            .args(["--yes", "secret", "regenerate", "--password-file"])
+            .arg(&file));
+        assert_eq!(code, 5, "{out}{err}");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("FAIL") && l.contains("run-setup")),
+            "{out}"
+        );
+        assert!(
+            err.contains("bad arguments"),
+            "the failure is still explained: {err}"
+        );
+        let run = run_name(&out);
+        let journal = fs::read_to_string(
+            leader
+                .sandbox
+                .path(&format!("/var/lib/carbonio-mesh/runs/{run}/journal.jsonl")),
+        )
+        .unwrap();
+        let encoded = serde_json::to_string(password).unwrap();
+        for (what, text) in [("stdout", &out), ("stderr", &err), ("journal", &journal)] {
+            assert!(!text.contains(password), "{password:?} in {what}: {text}");
+            assert!(
+                !text.contains(&encoded[1..encoded.len() - 1]),
+                "{password:?} JSON-encoded in {what}: {text}"
+            );
+            assert!(text.contains("<redacted>"), "{what}: {text}");
+        }
+    }
+    // A line break cannot be part of a password: refused before anything runs.
+    let leader = Leader::new();
+    let file = leader.password_file("first-line\nsecond-line");
+    let before = leader.checksums();
+    let (code, _, err) = run(leader
+        .cmd()
+        .args(["--yes", "secret", "regenerate", "--password-file"])
+        .arg(&file));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("more than one line"), "{err}");
+    assert!(!err.contains("second-line"), "{err}");
+    assert_eq!(leader.checksums(), before);
+}
+
 #[test]
 fn consul_down_fails_preflight_and_changes_nothing() {
     let leader = Leader::new();

@@ -33,8 +33,12 @@ pub(super) fn request(context: &HostContext, payload: &str) -> Result<String, Se
         return serde_json::to_string(&planned)
             .map_err(|e| failure(ServiceErrorKind::Failed, e.to_string()));
     }
-    context
-        .consul
-        .request(&request)
-        .map(|answer| answer.into_json())
+    if let Some(token) = &request.token {
+        context.add_secret(token.expose());
+    }
+    let answer = context.consul.request(&request);
+    if let Some(token) = context.consul.token_in_use() {
+        context.add_secret(token);
+    }
+    answer.map(|answer| answer.into_json())
 }

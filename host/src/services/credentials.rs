@@ -12,21 +12,16 @@ use carbonio_mesh_plugin_api::SecretText;
 use super::{failure, files, HostContext};
 use crate::credentials::{self as creds, MeshFiles};
 
-/// Secrets shorter than this are not used for redaction: replacing every "a" in every message
-/// would hide more than it protects. Real passphrases and tokens are far longer.
-const MIN_REDACTED_LEN: usize = 6;
-
 fn archive_path(request_archive: &Option<String>) -> String {
     request_archive
         .clone()
         .unwrap_or_else(|| mesh::ARCHIVE_PATH.to_owned())
 }
 
+/// Remembers a secret from the archive or a password source (see `redact` for which are kept).
 fn remember(context: &HostContext, secret: &[u8]) {
-    if secret.len() >= MIN_REDACTED_LEN {
-        if let Ok(text) = std::str::from_utf8(secret) {
-            context.add_secret(text);
-        }
+    if let Ok(text) = std::str::from_utf8(secret) {
+        context.add_secret(text);
     }
 }
 
@@ -78,6 +73,14 @@ fn answer_member(
     if member.name == mesh::ACL_SECRET_MEMBER {
         if let Ok(token) = BootstrapToken::parse(text) {
             remember(context, token.secret_id.expose().as_bytes());
+        }
+    }
+    // The gossip key and the CA key are secrets too: the whole text, and each line of a PEM
+    // body, which a program echoing part of the file would show.
+    if member.name == mesh::GOSSIP_KEY_MEMBER || member.name == mesh::CA_KEY_MEMBER {
+        remember(context, text.trim().as_bytes());
+        for line in text.lines().filter(|l| !l.starts_with("-----")) {
+            remember(context, line.trim().as_bytes());
         }
     }
     Ok(CredentialsMember {

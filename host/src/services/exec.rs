@@ -45,6 +45,11 @@ fn prepare(
             ExecArg::Plain(word) => argv.push(word),
             ExecArg::Secret { secret } => {
                 context.add_secret(&secret);
+                // `--password=VALUE`: the program may echo the value alone.
+                if let Some((_, value)) = secret.split_once('=').filter(|_| secret.starts_with('-'))
+                {
+                    context.add_secret(value);
+                }
                 argv.push(secret);
             }
         }

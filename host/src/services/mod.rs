@@ -24,11 +24,11 @@ use abi_stable::std_types::{RResult, RStr, RString};
 use carbonio_mesh_plugin_abi::HostHandle;
 use carbonio_mesh_plugin_api::services::{self as svc, Service, ServiceErrorKind, ServiceFailure};
 use serde::{de::DeserializeOwned, Serialize};
-use zeroize::Zeroize;
 
 use crate::config::Config;
 use crate::consul::ConsulClient;
 use crate::paths::SystemPaths;
+use crate::redact::Secrets;
 
 pub use files::Backups;
 
@@ -46,8 +46,9 @@ pub struct HostContext {
     backups: Backups,
     /// Changes recorded instead of made under `--dry-run`, in order.
     plan: RefCell<Vec<String>>,
-    /// Strings that must never be shown: replaced by `<redacted>` in logs and plans.
-    secrets: RefCell<Vec<String>>,
+    /// Strings that must never be shown: replaced by `<redacted>` in everything the host prints,
+    /// logs, journals or audits.
+    secrets: RefCell<Secrets>,
 }
 
 impl HostContext {
@@ -69,7 +70,7 @@ impl HostContext {
             consul,
             backups,
             plan: RefCell::new(Vec::new()),
-            secrets: RefCell::new(Vec::new()),
+            secrets: RefCell::new(Secrets::default()),
         }
     }
 
@@ -111,21 +112,24 @@ impl HostContext {
         self.plan.borrow_mut().push(change);
     }
 
-    fn add_secret(&self, secret: &str) {
-        if !secret.is_empty() {
-            self.secrets.borrow_mut().push(secret.to_owned());
-        }
+    /// Remembers a secret this run has seen, so that it is never shown.
+    pub fn add_secret(&self, secret: &str) {
+        self.secrets.borrow_mut().add(secret);
     }
 
     /// `text` with every registered secret replaced by `<redacted>`.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for secret in self.secrets.borrow().iter() {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), "<redacted>");
-            }
-        }
-        out
+        self.secrets.borrow().redact(text)
+    }
+
+    /// `text` with every registered secret but those in `shown` replaced.
+    pub fn redact_except(&self, text: &str, shown: &[&str]) -> String {
+        self.secrets.borrow().redact_except(text, shown)
+    }
+
+    /// Redacts every string inside `value`, before it is encoded.
+    pub fn redact_json(&self, value: &mut serde_json::Value) {
+        self.secrets.borrow().redact_json(value);
     }
 
     fn dispatch(&self, service: &str, payload: &str) -> Result<String, ServiceFailure> {
@@ -156,14 +160,6 @@ impl HostContext {
                 ServiceErrorKind::Invalid,
                 format!("this carbonio-mesh has no host service '{other}'; the plugin needs a newer host"),
             )),
-        }
-    }
-}
-
-impl Drop for HostContext {
-    fn drop(&mut self) {
-        for secret in self.secrets.get_mut().iter_mut() {
-            secret.zeroize();
         }
     }
 }

@@ -118,7 +118,11 @@ pub(super) fn append(
         .create(&dir)
         .map_err(|e| io("create", &dir, e))?;
     let file = dir.join("journal.jsonl");
-    let mut line = context.redact(&request.record.to_string());
+    // Redacted string by string before encoding: after it, a secret with `"` or `\` in it would
+    // no longer match its escaped form in the line.
+    let mut record = request.record;
+    context.redact_json(&mut record);
+    let mut line = record.to_string();
     line.push('\n');
     let mut journal = OpenOptions::new()
         .create(true)

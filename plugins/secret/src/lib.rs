@@ -284,6 +284,10 @@ fn run_workflow(
                 // A multi-line error carries a report (the per-node table): it goes below the steps.
                 if let Some((first, report)) = error.message.clone().split_once('\n') {
                     reports.push_str(report);
+                    // The run's name follows on its own line.
+                    if !reports.ends_with('\n') {
+                        reports.push('\n');
+                    }
                     error.message = first.to_owned();
                 }
                 lines.push(("FAIL", step.name.clone(), error.message.clone()));
@@ -363,13 +367,16 @@ fn render_run(
         );
         return Response::text(stdout).with_stderr(stderr).with_exit_code(5);
     }
-    if let Some(password) = generated {
-        stdout.push_str(&format!(
-            "New password (shown once; service-discover stored it in /var/lib/service-discover/password): {}\n",
-            password.expose()
-        ));
+    match generated {
+        Some(password) => {
+            stdout.push_str(&format!(
+                "New password (shown once; service-discover stored it in /var/lib/service-discover/password): {}\n",
+                password.expose()
+            ));
+            Response::text(stdout).revealing(&password)
+        }
+        None => Response::text(stdout),
     }
-    Response::text(stdout)
 }
 
 fn plan(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {

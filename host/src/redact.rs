@@ -1,0 +1,168 @@
+//! The secrets a run has seen, and their removal from everything the host shows or stores.
+//!
+//! A secret is replaced by `<redacted>` in its raw form and in the form JSON encoding gives it
+//! (`"` -> `\"`, `\` -> `\\`, control characters escaped), so a plugin's JSON output cannot carry
+//! it past the host either. Structured records (journal lines) are redacted string by string
+//! *before* they are encoded. Longer secrets go first, so a secret that contains another is
+//! never left half shown. Every copy is wiped when the run ends.
+
+use zeroize::Zeroize;
+
+/// What a secret is replaced by.
+pub const REDACTED: &str = "<redacted>";
+
+/// Secrets shorter than this are not redacted: replacing every "a" in every message would hide
+/// more than it protects. Real passwords, tokens and keys are far longer.
+pub const MIN_LEN: usize = 6;
+
+/// Every secret of one run, with the forms it may appear in.
+#[derive(Default)]
+pub struct Secrets {
+    /// (raw, JSON-escaped when that differs), longest raw first.
+    known: Vec<(String, Option<String>)>,
+}
+
+impl Secrets {
+    /// Remembers `secret` (too short ones and repeats are ignored).
+    pub fn add(&mut self, secret: &str) {
+        if secret.len() < MIN_LEN || self.known.iter().any(|(raw, _)| raw == secret) {
+            return;
+        }
+        let escaped = serde_json::to_string(secret)
+            .ok()
+            .map(|quoted| quoted[1..quoted.len() - 1].to_owned())
+            .filter(|escaped| escaped != secret);
+        self.known.push((secret.to_owned(), escaped));
+        self.known
+            .sort_by_key(|(raw, _)| std::cmp::Reverse(raw.len()));
+    }
+
+    /// `text` with every secret replaced.
+    pub fn redact(&self, text: &str) -> String {
+        self.redact_except(text, &[])
+    }
+
+    /// `text` with every secret replaced, except those in `shown` (what a command prints on
+    /// purpose, like the token `credentials token` was asked for).
+    pub fn redact_except(&self, text: &str, shown: &[&str]) -> String {
+        // Around each shown secret, so that a secret it contains is not cut out of it.
+        if let Some((first, rest)) = shown.split_first() {
+            if !first.is_empty() && text.contains(first) {
+                return text
+                    .split(first)
+                    .map(|part| self.redact_except(part, rest))
+                    .collect::<Vec<_>>()
+                    .join(first);
+            }
+            return self.redact_except(text, rest);
+        }
+        let mut out = text.to_owned();
+        for (raw, escaped) in &self.known {
+            for form in std::iter::once(raw).chain(escaped) {
+                if out.contains(form.as_str()) {
+                    let mut replaced = out.replace(form.as_str(), REDACTED);
+                    std::mem::swap(&mut out, &mut replaced);
+                    replaced.zeroize();
+                }
+            }
+        }
+        out
+    }
+
+    /// Redacts every string (and object key) inside `value`, before it is encoded.
+    pub fn redact_json(&self, value: &mut serde_json::Value) {
+        use serde_json::Value;
+        match value {
+            Value::String(text) => {
+                let mut redacted = self.redact(text);
+                std::mem::swap(text, &mut redacted);
+                redacted.zeroize();
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| self.redact_json(item)),
+            Value::Object(map) => {
+                let entries = std::mem::take(map);
+                for (key, mut item) in entries {
+                    self.redact_json(&mut item);
+                    map.insert(self.redact(&key), item);
+                }
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+}
+
+impl Drop for Secrets {
+    fn drop(&mut self) {
+        for (raw, escaped) in &mut self.known {
+            raw.zeroize();
+            if let Some(escaped) = escaped {
+                escaped.zeroize();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Passwords an admin may really choose: quotes, backslashes, spaces, `%`, non-ASCII.
+    const HARD: &[&str] = &[
+        r#"pa"ss"word"#,
+        r"back\slash\\es",
+        "with some spaces",
+        "100%-sure%s%n",
+        "pässwörd-ünïcødé",
+        "tab\there-too",
+    ];
+
+    #[test]
+    fn raw_and_json_encoded_forms_are_redacted() {
+        let mut secrets = Secrets::default();
+        for secret in HARD {
+            secrets.add(secret);
+        }
+        for secret in HARD {
+            let raw = format!("setup --password={secret} failed");
+            assert_eq!(
+                secrets.redact(&raw),
+                "setup --password=<redacted> failed",
+                "{secret}"
+            );
+            let json = serde_json::json!({ "error": raw }).to_string();
+            let redacted = secrets.redact(&json);
+            assert!(redacted.contains(REDACTED), "{redacted}");
+            let inner = serde_json::to_string(secret).unwrap();
+            assert!(!redacted.contains(&inner[1..inner.len() - 1]), "{redacted}");
+        }
+    }
+
+    #[test]
+    fn records_are_redacted_before_encoding() {
+        let mut secrets = Secrets::default();
+        secrets.add(r#"q"uo\te"#);
+        let mut record = serde_json::json!({
+            "step": "run-setup",
+            "error": r#"echo --password=q"uo\te"#,
+            "nested": [{ r#"q"uo\te"#: "key too" }],
+        });
+        secrets.redact_json(&mut record);
+        let line = record.to_string();
+        assert!(!line.contains("uo"), "{line}");
+        assert_eq!(record["error"], "echo --password=<redacted>");
+    }
+
+    #[test]
+    fn longer_secrets_go_first_and_shown_ones_stay() {
+        let mut secrets = Secrets::default();
+        secrets.add("abcdef");
+        secrets.add("abcdefghij");
+        assert_eq!(secrets.redact("x abcdefghij y"), "x <redacted> y");
+        assert_eq!(
+            secrets.redact_except("abcdefghij abcdef", &["abcdefghij"]),
+            "abcdefghij <redacted>"
+        );
+        secrets.add("short");
+        assert_eq!(secrets.redact("short"), "short");
+    }
+}
