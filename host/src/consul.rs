@@ -188,7 +188,22 @@ impl ConsulSettings {
                 TokenSpec::Value(token, source) => Some((token.clone(), *source)),
                 TokenSpec::File(path, source) => Some((read_token_file(path, *source)?, *source)),
                 TokenSpec::Mesh(Some(files)) => {
-                    credentials::mesh_token(files).map(|token| (token, TokenSource::MeshArchive))
+                    let token = credentials::mesh_token(files);
+                    if token.is_some() && !self.keeps_implicit_tokens_safe() {
+                        return Err(ServiceFailure {
+                            kind: ServiceErrorKind::Invalid,
+                            message: format!(
+                                "the Mesh archive's bootstrap token is sent only to a local agent or over https, and {} is neither",
+                                self.addr
+                            ),
+                            hint: Some(
+                                "give the token explicitly to send it there: --token-file FILE or CONSUL_HTTP_TOKEN_FILE=FILE"
+                                    .to_owned(),
+                            ),
+                            exit_code: Some(exit::USAGE),
+                        });
+                    }
+                    token.map(|token| (token, TokenSource::MeshArchive))
                 }
                 TokenSpec::Mesh(None) => None,
             };
@@ -199,6 +214,31 @@ impl ConsulSettings {
             Ok(token)
         });
         resolved.as_ref().map(Option::as_ref).map_err(Clone::clone)
+    }
+
+    /// Whether a token nobody gave explicitly (the archive's, which can do anything) may go to
+    /// the agent: only over loopback, where it never crosses a network, or over https, where
+    /// the server's certificate is verified.
+    fn keeps_implicit_tokens_safe(&self) -> bool {
+        let Ok(url) = reqwest::Url::parse(&self.addr) else {
+            return false;
+        };
+        let host = url.host_str().unwrap_or_default();
+        url.scheme() == "https"
+            || host.eq_ignore_ascii_case("localhost")
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// The token requests carry, once it was needed (for redaction).
+    pub fn token_in_use(&self) -> Option<&str> {
+        match self.token.get() {
+            Some(Ok(Some((token, _)))) => Some(token.as_str()),
+            _ => None,
+        }
     }
 
     /// Which source the token came from (`None`: no token, or not needed yet).
@@ -285,6 +325,11 @@ impl ConsulClient {
             settings,
             http: OnceCell::new(),
         }
+    }
+
+    /// The token requests carry, once one was needed (for redaction).
+    pub fn token_in_use(&self) -> Option<&str> {
+        self.settings.token_in_use()
     }
 
     fn http(&self) -> Result<&Http, ServiceFailure> {
@@ -556,7 +601,8 @@ impl ConsulClient {
     }
 
     fn consul_error(&self, status: u16, text: &str, token_sent: bool) -> ServiceFailure {
-        let text = text.trim_end();
+        // An agent (or whatever answers at that address) may send megabytes: echo the start.
+        let text = crate::untrusted::excerpt(text.trim_end(), crate::untrusted::ECHOED_BYTES);
         let message = format!("Consul answered {status}: {text}");
         match status {
             401 | 403 => {
@@ -580,6 +626,69 @@ impl ConsulClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Mesh server's archive and password file under a temporary root.
+    fn mesh_files_with_token(secret: &str) -> (tempfile::TempDir, MeshFiles) {
+        let root = tempfile::tempdir().unwrap();
+        let files = MeshFiles::under(&crate::paths::SystemPaths::new(Some(root.path().into())));
+        let token = format!(r#"{{"AccessorID":"a-1","SecretID":"{secret}"}}"#);
+        let members = [carbonio_mesh_archive::Member::new(
+            carbonio_mesh_plugin_api::mesh::ACL_SECRET_MEMBER.to_owned(),
+            token.into_bytes(),
+        )];
+        let password = carbonio_mesh_archive::Passphrase::new(b"mesh-password".to_vec());
+        let sealed = carbonio_mesh_archive::seal(&members, &password).unwrap();
+        for (path, bytes) in [
+            (&files.archive, sealed.as_slice()),
+            (&files.password, b"mesh-password".as_slice()),
+        ] {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        }
+        (root, files)
+    }
+
+    #[test]
+    fn the_archive_token_goes_only_to_a_local_agent_or_over_https() {
+        let (_root, files) = mesh_files_with_token("archive-secret-1");
+        let with_addr = |addr: &str| {
+            let flags = ConsulFlags {
+                http_addr: Some(addr.to_owned()),
+                ..ConsulFlags::default()
+            };
+            ConsulSettings::resolve(&flags, Some(files.clone())).unwrap()
+        };
+        for local in [
+            "http://127.0.0.1:8500",
+            "http://localhost:8500",
+            "http://[::1]:8500",
+            "https://consul.example.com:8501",
+        ] {
+            let settings = with_addr(local);
+            let token = settings
+                .token()
+                .unwrap()
+                .map(|(t, _)| t.as_str().to_owned());
+            assert_eq!(token.as_deref(), Some("archive-secret-1"), "{local}");
+        }
+        let error = with_addr("http://consul.example.com:8500")
+            .token()
+            .unwrap_err();
+        assert_eq!(error.exit_code, Some(exit::USAGE));
+        assert!(
+            error.message.contains("consul.example.com"),
+            "{}",
+            error.message
+        );
+        // Given explicitly, a token goes wherever the admin sends it.
+        let flags = ConsulFlags {
+            http_addr: Some("http://consul.example.com:8500".to_owned()),
+            token: Some("explicit-1".to_owned()),
+            ..ConsulFlags::default()
+        };
+        let settings = ConsulSettings::resolve(&flags, Some(files)).unwrap();
+        assert!(settings.token().unwrap().is_some());
+    }
 
     #[test]
     fn path_segments_are_percent_encoded() {

@@ -11,13 +11,18 @@ mod inventory;
 mod loader;
 mod logging;
 mod paths;
+mod redact;
 mod run;
 mod services;
 mod terminal;
 mod trust;
+mod untrusted;
 
 use std::io::Write;
 use std::process::ExitCode;
+
+/// An error message longer than this is cut (a command's whole output does not belong in it).
+const MAX_MESSAGE_BYTES: usize = 4096;
 
 fn main() -> ExitCode {
     let outcome = std::panic::catch_unwind(|| run::run(std::env::args_os().collect()));
@@ -30,9 +35,22 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
             let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "carbonio-mesh: error: {error}");
+            // Messages quote Consul, files and children: cut them short and show, not obey,
+            // control characters.
+            let message = error.to_string();
+            let message = untrusted::excerpt(&message, MAX_MESSAGE_BYTES);
+            let _ = writeln!(
+                stderr,
+                "carbonio-mesh: error: {}",
+                untrusted::escape_controls(&message, false)
+            );
             if let Some(hint) = error.hint() {
-                let _ = writeln!(stderr, "  fix: {hint}");
+                let hint = untrusted::excerpt(&hint, MAX_MESSAGE_BYTES);
+                let _ = writeln!(
+                    stderr,
+                    "  fix: {}",
+                    untrusted::escape_controls(&hint, false)
+                );
             }
             if let Some(details) = error.details() {
                 if tracing::enabled!(tracing::Level::INFO) {

@@ -13,7 +13,7 @@ use crate::inventory;
 use crate::paths::SystemPaths;
 use crate::services::HostContext;
 use crate::trust::{self, Opened, TrustPolicy};
-use crate::{config, loader, logging};
+use crate::{config, loader, logging, untrusted};
 
 /// Prints a clap error or help text and gives its exit code (0 for help, 2 for usage errors).
 fn clap_exit(error: clap::Error) -> u8 {
@@ -249,15 +249,21 @@ fn run_plugin(
         let mut stderr = std::io::stderr().lock();
         let _ = writeln!(stderr, "Dry run: nothing was changed. This command would:");
         for change in &plan {
-            let _ = writeln!(stderr, "  - {change}");
+            // Again at the end: a secret may have been learnt after the change was recorded.
+            let change = context.redact(change);
+            let _ = writeln!(stderr, "  - {}", untrusted::escape_controls(&change, false));
         }
     }
     match outcome {
         Ok(response) => {
-            // Standard output is the command's product (`credentials token` prints a token on purpose).
-            print(&response.stdout);
+            // Standard output is the command's product: only the secrets it shows on purpose
+            // (`credentials token`) pass; standard error never shows one.
+            let shown: Vec<&str> = response.reveal.iter().map(|s| s.expose()).collect();
+            let stdout = context.redact_except(&response.stdout, &shown);
+            print(&untrusted::escape_controls(&stdout, request.color));
             if !response.stderr.is_empty() {
-                eprint!("{}", response.stderr);
+                let stderr = context.redact(&response.stderr);
+                eprint!("{}", untrusted::escape_controls(&stderr, request.color));
             }
             Ok(response.exit_code)
         }
