@@ -19,6 +19,8 @@ rm -rf "$work" && install -d -m 0755 "$work" "$work/plugins"
 install -m 0755 target/release/libcarbonio_mesh_plugin_secret.so "$work/plugins/secret.so"
 printf '%s\n' 'new-bench-password' >"$work/password"
 export PATH="$PWD/tests/stand-ins:$PATH"
+# carbonio-mesh runs programs in a clean environment: hand the stand-ins their settings.
+export CARBONIO_MESH_CHILD_ENV="SERVICE_DISCOVER_STANDIN_ROOT CONSUL_HTTP_ADDR"
 bin="$PWD/target/release/carbonio-mesh"
 
 one_run() { # NODES: prints the wall time in ms

@@ -39,6 +39,8 @@ install -m 0755 tests/stand-ins/service-discover "$root/usr/bin/service-discover
 install -m 0755 tests/stand-ins/systemctl tests/stand-ins/consul "$root/usr/bin/"
 export CARBONIO_STANDIN_SERVERS="srv1.example.com srv2.example.com srv3.example.com"
 export CARBONIO_STANDIN_USER="$(id -un)"   # the real one insists on zextras
+# carbonio-mesh runs programs in a clean environment: hand the stand-ins their settings.
+export CARBONIO_MESH_CHILD_ENV="CARBONIO_STANDIN_SERVERS CARBONIO_STANDIN_USER SERVICE_DISCOVER_STANDIN_ROOT CONSUL_HTTP_ADDR"
 
 start_consul_double fixture-unbootstrapped
 export CONSUL_HTTP_ADDR="$CONSUL_DOUBLE_URL"

@@ -92,6 +92,13 @@ pub fn consul_fixture(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// The variables the stand-ins read (see tests/stand-ins), which carbonio-mesh passes on to the
+/// programs it runs only when `CARBONIO_MESH_CHILD_ENV` names them; the list names itself too, so
+/// that a carbonio-mesh run by a step (the node transport) passes them on in turn.
+pub const STAND_IN_ENV: &str =
+    "CARBONIO_MESH_CHILD_ENV SERVICE_DISCOVER_STANDIN_ROOT CONSUL_HTTP_ADDR \
+     CARBONIO_STANDIN_SERVERS CARBONIO_STANDIN_USER CARBONIO_STANDIN_FAIL";
+
 /// A temporary `--root` tree and plugin directory, removed on drop.
 pub struct Sandbox {
     dir: tempfile::TempDir,
@@ -166,10 +173,12 @@ impl Sandbox {
         )
     }
 
-    /// `carbonio-mesh --root ROOT` with a clean environment, searching only the sandbox.
+    /// `carbonio-mesh --root ROOT` with a clean environment, searching only the sandbox, handing
+    /// the stand-ins' settings to the programs it runs.
     pub fn bare_cmd(&self) -> Command {
         let mut cmd = Command::new(binary());
-        cmd.env_remove("CARBONIO_MESH_PLUGIN_DIR")
+        cmd.env("CARBONIO_MESH_CHILD_ENV", STAND_IN_ENV)
+            .env_remove("CARBONIO_MESH_PLUGIN_DIR")
             .env_remove("CONSUL_HTTP_ADDR")
             .env_remove("CONSUL_HTTP_TOKEN")
             .env_remove("CONSUL_HTTP_TOKEN_FILE")

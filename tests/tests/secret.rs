@@ -279,6 +279,35 @@ fn interrupted_after_any_step_a_resumed_run_reaches_the_same_state() {
 }
 
 #[test]
+fn killed_while_a_step_runs_the_step_dies_too_and_a_resumed_run_finishes() {
+    let leader = Leader::new();
+    // run-setup, replaced by a site command that takes the password, kills carbonio-mesh as
+    // `kill -9` would, then carries on with the real setup two seconds later: an orphan without
+    // containment, writing main.json behind the journal's back.
+    let crash = leader.config(
+        "20-crash.toml",
+        "[steps.run-setup]\n\
+         exec = [\"sh\", \"-c\", \"read -r password; kill -9 $PPID; sleep 2; \
+         exec service-discover setup {ip} --first-instance --password=$password\"]\n\
+         password_stdin = true\n",
+    );
+    let (code, out, err) = leader.regenerate(&[]);
+    assert_eq!(code, -1, "killed inside run-setup: {out}{err}");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert!(
+        !leader
+            .sandbox
+            .path("/etc/zextras/service-discover/main.json")
+            .exists(),
+        "the step outlived carbonio-mesh and set the node up"
+    );
+    fs::remove_file(crash).unwrap();
+    let (code, out, err) = leader.regenerate(&["--resume"]);
+    assert_eq!(code, 0, "resume after a kill inside run-setup: {out}{err}");
+    leader.assert_regenerated();
+}
+
+#[test]
 fn a_failed_step_stops_the_run_and_restore_brings_back_every_file() {
     let leader = Leader::new();
     let before = leader.checksums();

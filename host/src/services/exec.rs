@@ -1,26 +1,69 @@
 //! The `exec` service: run a program directly, never through a shell.
 //!
-//! Optional user switch (uid, gid, supplementary groups, `HOME`/`USER`/`LOGNAME`), standard input
-//! written then closed, a time limit after which the program is killed, and secrets shown as
-//! `<redacted>` wherever the command line is logged or recorded.
+//! Optional user switch (uid, gid, supplementary groups), standard input written then closed, a
+//! time limit, and secrets shown as `<redacted>` wherever the command line is logged or recorded.
+//!
+//! Every program the host runs is built by [`contained`] and watched by [`Running`] (nothing else
+//! in the host starts a process), so every one of them is contained:
+//!
+//! - **A clean environment.** Nothing of ours reaches it (a `CONSUL_HTTP_TOKEN` root exported, for
+//!   one) but `PATH` (ours without relative or empty entries; [`DEFAULT_PATH`] when nothing is
+//!   left), `LANG`, `LANGUAGE`, `LC_*`, `TERM`, `TZ`, and the variables `CARBONIO_MESH_CHILD_ENV`
+//!   names. `HOME`, `USER` and `LOGNAME` are those of the user it runs as.
+//! - **Its own process group, killed at the time limit.** The limit covers the program and
+//!   everything it started that still holds its output. At the limit the whole group gets
+//!   SIGTERM, then SIGKILL once the program itself has exited or [`KILL_GRACE`] has passed; output
+//!   still held open after that (by something that left the group with `setsid`) is waited for
+//!   [`PIPE_GRACE`] at most, then given up.
+//! - **It dies with carbonio-mesh.** The child asks for SIGKILL when its parent dies
+//!   (`PR_SET_PDEATHSIG`), after the user switch since a change of credentials clears it, and
+//!   exits at once if carbonio-mesh died before that. The kernel sends it when the *thread* that
+//!   started the child ends, not the process: each child is reaped on the thread that started it
+//!   (see [`run_many`]). The program's own children do not inherit it (fork clears it), nor does a
+//!   set-user-ID program run as another user: those are covered by the group kill at the time
+//!   limit, not by carbonio-mesh's death.
 
-use std::io::{Read, Write};
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
-use std::thread;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use carbonio_mesh_plugin_api::services::{
     Exec, ExecArg, ExecMany, ExecManyAnswer, ExecOutput, ExecResult, ServiceErrorKind,
     ServiceFailure,
 };
-use nix::unistd::{Gid, Uid, User};
+use nix::errno::Errno;
+use nix::sys::signal::{killpg, Signal};
+use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+use nix::unistd::{Gid, Pid, Uid, User};
 use zeroize::Zeroize;
 
 use super::{failure, io_failure, HostContext};
 
 /// Output beyond this is cut, so a runaway program cannot exhaust memory.
 const MAX_OUTPUT: u64 = 16 * 1024 * 1024;
+
+/// Between SIGTERM and SIGKILL at the time limit: time for the program to clean up.
+const KILL_GRACE: Duration = Duration::from_secs(3);
+
+/// After the kill, how long output still held open is waited for.
+const PIPE_GRACE: Duration = Duration::from_secs(1);
+
+/// The children's `PATH` when ours has no absolute entry.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Variables of ours every child inherits, with `LC_*`: how to talk to the operator, nothing more.
+const INHERITED: [&str; 4] = ["LANG", "LANGUAGE", "TERM", "TZ"];
+
+/// Names (separated by blanks or commas) of further variables of ours that children inherit: the
+/// one way to hand a program something from our environment. The test stand-ins' settings travel
+/// this way.
+const CHILD_ENV: &str = "CARBONIO_MESH_CHILD_ENV";
 
 /// A command ready to start: everything that needs the context (secrets, dry run, user switch)
 /// is done, so it can run on another thread.
@@ -79,18 +122,12 @@ fn prepare(
         }));
     }
     tracing::debug!(plugin = %context.plugin, "running{user_note}: {shown}");
-    let mut command = Command::new(&program);
-    command
-        .args(&argv[1..])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let command = Identity::of(request.user.as_deref())
+        .map(|identity| contained(&argv, identity, std::env::vars_os()));
+    // Before anything can return: the words may hold secrets.
     zeroize_all(&mut argv);
-    if let Some(user) = &request.user {
-        switch_user(&mut command, user)?;
-    }
     Ok(Ok(Prepared {
-        command,
+        command: command?,
         program,
         shown,
         stdin: request.stdin.take(),
@@ -102,33 +139,32 @@ fn prepare(
     }))
 }
 
-/// Starts the command, feeds its input, collects its output, kills it when time is up.
+/// Starts the command, feeds its input, collects its output, kills its whole group when time is
+/// up.
 fn execute(mut prepared: Prepared) -> Result<ExecOutput, ServiceFailure> {
     let program = prepared.program.clone();
-    let mut child = prepared
-        .command
-        .spawn()
-        .map_err(|e| io_failure("run", &program, e))?;
-    let stdin_writer = {
-        let mut pipe = child.stdin.take().expect("stdin is piped");
-        let mut input = prepared.stdin.take().unwrap_or_default();
-        thread::spawn(move || {
-            // A program that exits without reading its input is not an error here.
-            let _ = pipe.write_all(input.as_bytes());
-            input.zeroize();
-        })
-    };
-    let stdout = read_all(child.stdout.take().expect("stdout is piped"));
-    let stderr = read_all(child.stderr.take().expect("stderr is piped"));
-    let status = wait_with_timeout(&mut child, prepared.timeout).map_err(|e| {
+    let mut running =
+        Running::start(&mut prepared.command).map_err(|e| io_failure("run", &program, e))?;
+    let deadline = Instant::now() + prepared.timeout;
+    let pipes = Pipes::start(&mut running.child, prepared.stdin.take());
+    let waiting = |e: io::Error| {
         failure(
             ServiceErrorKind::Failed,
             format!("waiting for {program} failed: {e}"),
         )
-    })?;
-    let _ = stdin_writer.join();
-    let (stdout, stderr) = (join_output(stdout), join_output(stderr));
-    let Some(status) = status else {
+    };
+    // Finished: the program has exited and nothing it started still holds its output.
+    let finished =
+        poll_until(deadline, || running.exited()).map_err(waiting)? && pipes.closed_by(deadline);
+    if !finished {
+        running.kill_group();
+        // The group let go of the pipes as it died; whatever else holds them is not waited for
+        // beyond the grace (see Pipes::output).
+        pipes.closed_by(Instant::now() + PIPE_GRACE);
+    }
+    let status = running.reap().map_err(waiting)?;
+    let (stdout, stderr) = pipes.output();
+    if !finished {
         return Err(failure(
             ServiceErrorKind::Timeout,
             format!(
@@ -137,7 +173,7 @@ fn execute(mut prepared: Prepared) -> Result<ExecOutput, ServiceFailure> {
                 prepared.timeout.as_secs_f64()
             ),
         ));
-    };
+    }
     tracing::debug!(plugin = %prepared.plugin, "{program} exited with {status}");
     Ok(ExecOutput {
         status: status.code(),
@@ -177,6 +213,10 @@ pub(super) fn run_many(
     let workers = request.parallel.clamp(1, 64).min(total.max(1));
     thread::scope(|scope| {
         for _ in 0..workers {
+            // A child's parent-death signal fires when the thread that started it ends, and these
+            // workers end with the scope: execute() reaps each child (or kills and reaps it)
+            // before it returns, so none outlives its worker and none is killed by its worker's
+            // end.
             scope.spawn(|| loop {
                 let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
                 let Some((index, prepared)) = next else { break };
@@ -215,57 +255,289 @@ fn zeroize_all(words: &mut [String]) {
     }
 }
 
-/// Makes `command` run as `user`, with that user's groups and environment basics.
-fn switch_user(command: &mut Command, user: &str) -> Result<(), ServiceFailure> {
-    let entry = User::from_name(user)
-        .map_err(|e| {
-            failure(
-                ServiceErrorKind::Failed,
-                format!("cannot look up user {user}: {e}"),
-            )
-        })?
-        .ok_or_else(|| {
-            failure(
-                ServiceErrorKind::NotFound,
-                format!("there is no user '{user}' on this system"),
-            )
-        })?;
-    if Uid::effective() != entry.uid {
-        if !Uid::effective().is_root() {
-            return Err(failure(
-                ServiceErrorKind::Denied,
-                format!("running a command as {user} needs root"),
-            ));
-        }
-        let name = std::ffi::CString::new(user)
-            .map_err(|_| failure(ServiceErrorKind::Invalid, "a user name cannot contain NUL"))?;
-        let groups: Vec<Gid> = nix::unistd::getgrouplist(&name, entry.gid).map_err(|e| {
-            failure(
-                ServiceErrorKind::Failed,
-                format!("cannot read the groups of {user}: {e}"),
-            )
-        })?;
-        let (uid, gid) = (entry.uid, entry.gid);
-        // Groups, then group, then user, all in the child: std's own uid()/gid() would drop root
-        // before a pre_exec hook could still call setgroups.
-        // SAFETY: only plain system calls on memory prepared before the fork; nothing allocates.
-        unsafe {
-            command.pre_exec(move || {
-                nix::unistd::setgroups(&groups)?;
-                nix::unistd::setgid(gid)?;
-                nix::unistd::setuid(uid)?;
-                Ok(())
-            });
-        }
-    }
-    command
-        .env("HOME", &entry.dir)
-        .env("USER", user)
-        .env("LOGNAME", user);
-    Ok(())
+/// Who a program runs as.
+struct Identity {
+    /// Its `USER` and `LOGNAME`.
+    name: String,
+    home: PathBuf,
+    /// Credentials the child takes before exec; `None`: ours.
+    switch: Option<Credentials>,
 }
 
-fn read_all(pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+struct Credentials {
+    uid: Uid,
+    gid: Gid,
+    groups: Vec<Gid>,
+}
+
+impl Identity {
+    /// `user` with its groups (switching needs root unless it is us), or the user we are.
+    fn of(user: Option<&str>) -> Result<Identity, ServiceFailure> {
+        let Some(user) = user else {
+            return Identity::ours();
+        };
+        let entry = User::from_name(user)
+            .map_err(|e| {
+                failure(
+                    ServiceErrorKind::Failed,
+                    format!("cannot look up user {user}: {e}"),
+                )
+            })?
+            .ok_or_else(|| {
+                failure(
+                    ServiceErrorKind::NotFound,
+                    format!("there is no user '{user}' on this system"),
+                )
+            })?;
+        let switch = if Uid::effective() == entry.uid {
+            None
+        } else {
+            if !Uid::effective().is_root() {
+                return Err(failure(
+                    ServiceErrorKind::Denied,
+                    format!("running a command as {user} needs root"),
+                ));
+            }
+            let name = std::ffi::CString::new(user).map_err(|_| {
+                failure(ServiceErrorKind::Invalid, "a user name cannot contain NUL")
+            })?;
+            let groups = nix::unistd::getgrouplist(&name, entry.gid).map_err(|e| {
+                failure(
+                    ServiceErrorKind::Failed,
+                    format!("cannot read the groups of {user}: {e}"),
+                )
+            })?;
+            Some(Credentials {
+                uid: entry.uid,
+                gid: entry.gid,
+                groups,
+            })
+        };
+        Ok(Identity {
+            name: user.to_owned(),
+            home: entry.dir,
+            switch,
+        })
+    }
+
+    /// The user we are; without a passwd entry, our uid as the name and `/` as the home.
+    fn ours() -> Result<Identity, ServiceFailure> {
+        let uid = Uid::effective();
+        let entry = User::from_uid(uid).map_err(|e| {
+            failure(
+                ServiceErrorKind::Failed,
+                format!("cannot look up user {uid}: {e}"),
+            )
+        })?;
+        let (name, home) = match entry {
+            Some(entry) => (entry.name, entry.dir),
+            None => (uid.to_string(), PathBuf::from("/")),
+        };
+        Ok(Identity {
+            name,
+            home,
+            switch: None,
+        })
+    }
+}
+
+/// The environment a program starts with, built from `ours` (the caller passes
+/// `std::env::vars_os()`; tests pass their own rather than change the process's).
+fn child_environment(
+    ours: impl IntoIterator<Item = (OsString, OsString)>,
+    identity: &Identity,
+) -> BTreeMap<OsString, OsString> {
+    let ours: BTreeMap<OsString, OsString> = ours.into_iter().collect();
+    let listed: Vec<&str> = ours
+        .get(OsStr::new(CHILD_ENV))
+        .and_then(|names| names.to_str())
+        .map(|names| {
+            names
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|name| !name.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut env: BTreeMap<OsString, OsString> = ours
+        .iter()
+        .filter(|(name, _)| {
+            name.to_str().is_some_and(|name| {
+                INHERITED.contains(&name) || name.starts_with("LC_") || listed.contains(&name)
+            })
+        })
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    env.insert("PATH".into(), search_path(ours.get(OsStr::new("PATH"))));
+    // Last, so that nothing listed can make a program believe it runs as someone else.
+    env.insert("HOME".into(), identity.home.clone().into_os_string());
+    env.insert("USER".into(), identity.name.clone().into());
+    env.insert("LOGNAME".into(), identity.name.clone().into());
+    env
+}
+
+/// Our `PATH` without relative or empty entries, which would make the lookup depend on the
+/// working directory; [`DEFAULT_PATH`] when nothing is left.
+///
+/// Ours rather than a fixed one, because it is safe to pass on: root chose it, it found
+/// carbonio-mesh itself, a root shell would find the same programs through it (and `sudo` has
+/// already replaced it with its `secure_path`), and it holds no secret. Site commands and the test
+/// stand-ins are found through it.
+fn search_path(ours: Option<&OsString>) -> OsString {
+    let entries: Vec<&[u8]> = ours
+        .map(|path| {
+            path.as_bytes()
+                .split(|&byte| byte == b':')
+                .filter(|entry| entry.starts_with(b"/"))
+                .collect()
+        })
+        .unwrap_or_default();
+    if entries.is_empty() {
+        DEFAULT_PATH.into()
+    } else {
+        OsString::from_vec(entries.join(&b':'))
+    }
+}
+
+/// `argv` as a contained command (see the module documentation): the one place where a child's
+/// environment, process group, credentials and parent-death signal are set.
+fn contained(
+    argv: &[String],
+    identity: Identity,
+    ours: impl IntoIterator<Item = (OsString, OsString)>,
+) -> Command {
+    let mut command = Command::new(&argv[0]);
+    command
+        .args(&argv[1..])
+        .env_clear()
+        .envs(child_environment(ours, &identity))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own group (whose id is its pid), killed whole at the time limit. A Ctrl-C at the
+        // terminal then reaches only carbonio-mesh, whose death ends the child.
+        .process_group(0);
+    let parent = nix::unistd::getpid();
+    let switch = identity.switch;
+    // SAFETY: between fork and exec: only plain system calls on memory prepared before the fork;
+    // nothing allocates (an io::Error from an errno does not).
+    unsafe {
+        command.pre_exec(move || {
+            if let Some(credentials) = &switch {
+                // Groups, then group, then user, all here: std's own uid()/gid() would drop root
+                // before this hook could still call setgroups.
+                nix::unistd::setgroups(&credentials.groups)?;
+                nix::unistd::setgid(credentials.gid)?;
+                nix::unistd::setuid(credentials.uid)?;
+            }
+            // After the switch: a change of credentials clears the parent-death signal.
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            // carbonio-mesh may have died before that line, and then nothing would end us.
+            if nix::unistd::getppid() != parent {
+                return Err(Errno::ESRCH.into());
+            }
+            Ok(())
+        });
+    }
+    command
+}
+
+/// A started program, leader of its own process group. The group is signalled only while the
+/// program is unreaped: until then its pid, which is the group's id, cannot be reused, so a
+/// signal never reaches a stranger. Dropped unreaped (an error on the way), it is killed and
+/// reaped with its group.
+struct Running {
+    child: Child,
+    reaped: bool,
+}
+
+impl Running {
+    fn start(command: &mut Command) -> io::Result<Running> {
+        Ok(Running {
+            child: command.spawn()?,
+            reaped: false,
+        })
+    }
+
+    fn group(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    /// Whether the program has exited; it stays unreaped.
+    fn exited(&self) -> io::Result<bool> {
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        let status = waitid(Id::Pid(self.group()), flags)?;
+        Ok(!matches!(status, WaitStatus::StillAlive))
+    }
+
+    /// SIGTERM to the whole group, then SIGKILL once the program has exited (what it started may
+    /// ignore SIGTERM) or [`KILL_GRACE`] has passed.
+    fn kill_group(&self) {
+        let _ = killpg(self.group(), Signal::SIGTERM);
+        let _ = poll_until(Instant::now() + KILL_GRACE, || self.exited());
+        let _ = killpg(self.group(), Signal::SIGKILL);
+    }
+
+    fn reap(mut self) -> io::Result<ExitStatus> {
+        // Whatever wait answers, the group is never signalled again.
+        self.reaped = true;
+        self.child.wait()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = killpg(self.group(), Signal::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The threads feeding a program's input and collecting its output.
+struct Pipes {
+    input: JoinHandle<()>,
+    stdout: JoinHandle<String>,
+    stderr: JoinHandle<String>,
+}
+
+impl Pipes {
+    fn start(child: &mut Child, input: Option<String>) -> Pipes {
+        let mut pipe = child.stdin.take().expect("stdin is piped");
+        let mut input = input.unwrap_or_default();
+        Pipes {
+            input: thread::spawn(move || {
+                // A program that exits without reading its input is not an error here.
+                let _ = pipe.write_all(input.as_bytes());
+                input.zeroize();
+            }),
+            stdout: read_all(child.stdout.take().expect("stdout is piped")),
+            stderr: read_all(child.stderr.take().expect("stderr is piped")),
+        }
+    }
+
+    /// Whether every holder of the program's pipes has let go of them by `deadline`.
+    fn closed_by(&self, deadline: Instant) -> bool {
+        let closed = || {
+            Ok(self.input.is_finished() && self.stdout.is_finished() && self.stderr.is_finished())
+        };
+        matches!(poll_until(deadline, closed), Ok(true))
+    }
+
+    /// The output collected. A thread still blocked (its pipe held by something that left the
+    /// group) is left to end when that lets go; what it reads is lost.
+    fn output(self) -> (String, String) {
+        let collected = |reader: JoinHandle<String>| {
+            if reader.is_finished() {
+                reader.join().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
+        (collected(self.stdout), collected(self.stderr))
+    }
+}
+
+fn read_all(pipe: impl Read + Send + 'static) -> JoinHandle<String> {
     thread::spawn(move || {
         let mut bytes = Vec::new();
         let _ = pipe.take(MAX_OUTPUT).read_to_end(&mut bytes);
@@ -273,27 +545,19 @@ fn read_all(pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
     })
 }
 
-fn join_output(handle: thread::JoinHandle<String>) -> String {
-    handle.join().unwrap_or_default()
-}
-
-/// Waits for the child; kills it and answers `None` when the time is up.
-fn wait_with_timeout(
-    child: &mut Child,
-    timeout: Duration,
-) -> std::io::Result<Option<std::process::ExitStatus>> {
-    let deadline = Instant::now() + timeout;
+/// Asks `done` with growing pauses (1 ms up to 50 ms) until it says yes or `deadline` passes;
+/// whether it said yes.
+fn poll_until(deadline: Instant, mut done: impl FnMut() -> io::Result<bool>) -> io::Result<bool> {
     let mut pause = Duration::from_millis(1);
     loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(Some(status));
+        if done()? {
+            return Ok(true);
         }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Ok(None);
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(false);
         }
-        thread::sleep(pause);
+        thread::sleep(pause.min(deadline - now));
         pause = (pause * 2).min(Duration::from_millis(50));
     }
 }
@@ -378,5 +642,196 @@ mod tests {
         );
         let error = run(&context(false), Exec::new(["id"]).user("no-such-user-here")).unwrap_err();
         assert_eq!(error.kind, ServiceErrorKind::NotFound);
+    }
+
+    /// The names in `env`'s output.
+    fn names(env_output: &str) -> Vec<&str> {
+        env_output
+            .lines()
+            .filter_map(|line| line.split_once('=').map(|(name, _)| name))
+            .collect()
+    }
+
+    #[test]
+    fn a_child_sees_none_of_our_variables_beyond_the_listed_ones() {
+        // cargo runs tests with CARGO_MANIFEST_DIR (and more) set: none of it may reach a child.
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+        let output = run(&context(false), Exec::new(["env"])).unwrap();
+        let names = names(&output.stdout);
+        for name in ["PATH", "HOME", "USER", "LOGNAME"] {
+            assert!(names.contains(&name), "{name} in {names:?}");
+        }
+        let unexpected: Vec<&&str> = names
+            .iter()
+            .filter(|n| !INHERITED.contains(n) && !n.starts_with("LC_"))
+            .filter(|n| !["PATH", "HOME", "USER", "LOGNAME"].contains(n))
+            .collect();
+        assert!(unexpected.is_empty(), "leaked: {unexpected:?}");
+    }
+
+    #[test]
+    fn a_child_environment_holds_only_what_is_listed() {
+        let identity = Identity {
+            name: "nobody".into(),
+            home: "/nonexistent".into(),
+            switch: None,
+        };
+        let ours = [
+            ("CONSUL_HTTP_TOKEN", "secret-token"),
+            ("PATH", "/opt/site/bin:.::relative/bin:/usr/bin"),
+            ("HOME", "/root"),
+            ("USER", "root"),
+            ("LANG", "C.UTF-8"),
+            ("LC_TIME", "de_DE.UTF-8"),
+            ("TERM", "xterm"),
+            ("SITE_SETTING", "kept"),
+            ("OTHER_SETTING", "dropped"),
+            (CHILD_ENV, "SITE_SETTING, USER"),
+        ]
+        .map(|(name, value)| (OsString::from(name), OsString::from(value)));
+        let env = child_environment(ours, &identity);
+        let env: Vec<(&str, &str)> = env
+            .iter()
+            .map(|(name, value)| (name.to_str().unwrap(), value.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            env,
+            [
+                ("HOME", "/nonexistent"),
+                ("LANG", "C.UTF-8"),
+                ("LC_TIME", "de_DE.UTF-8"),
+                ("LOGNAME", "nobody"),
+                ("PATH", "/opt/site/bin:/usr/bin"),
+                ("SITE_SETTING", "kept"),
+                ("TERM", "xterm"),
+                ("USER", "nobody"),
+            ]
+        );
+        // No usable PATH of ours: the fixed default.
+        let env = child_environment([("PATH".into(), ".:bin".into())], &identity);
+        assert_eq!(env[OsStr::new("PATH")], DEFAULT_PATH);
+    }
+
+    /// Whether process `pid` has ended (gone, or a zombie nobody reaped yet), waiting up to 2 s.
+    fn ended(pid: i32) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    stat.rsplit_once(") ")
+                        .map(|(_, rest)| rest.starts_with('Z'))
+                });
+            if state.unwrap_or(true) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Runs `script` (with `{pid}` standing for a file it writes a descendant's pid to) under a
+    /// one-second limit; answers the error, the time taken and that pid.
+    fn timed_out(script: &str) -> (ServiceFailure, Duration, i32) {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let script = script.replace("{pid}", &pid_file.display().to_string());
+        let started = Instant::now();
+        let error = run(
+            &context(false),
+            Exec::new(["sh", "-c", &script]).timeout_ms(1000),
+        )
+        .unwrap_err();
+        let took = started.elapsed();
+        let pid = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        (error, took, pid)
+    }
+
+    #[test]
+    fn at_the_deadline_the_whole_process_group_is_killed() {
+        for script in [
+            // A grandchild in the foreground: `; true` keeps sh from exec'ing it.
+            "sh -c 'echo $$ > {pid}; exec sleep 25'; true",
+            // A grandchild in the background, waited for.
+            "sleep 25 & echo $! > {pid}; wait",
+            // A grandchild left behind holding the output after sh exited: the output is not
+            // over, so neither is the program.
+            "sleep 25 & echo $! > {pid}",
+        ] {
+            let (error, took, pid) = timed_out(script);
+            assert_eq!(error.kind, ServiceErrorKind::Timeout, "{script}: {error:?}");
+            assert!(
+                error.message.contains("did not finish within 1 s"),
+                "{script}: {}",
+                error.message
+            );
+            assert!(took < Duration::from_secs(6), "{script}: took {took:?}");
+            assert!(
+                ended(pid),
+                "{script}: the grandchild {pid} is still running"
+            );
+        }
+    }
+
+    #[test]
+    fn output_held_by_a_program_that_left_the_group_is_not_waited_for() {
+        // setsid: a new session, out of reach of the group kill, holding stdout and stderr.
+        let (error, took, pid) = timed_out("setsid sh -c 'echo $$ > {pid}; exec sleep 25' & wait");
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        assert_eq!(error.kind, ServiceErrorKind::Timeout, "{error:?}");
+        assert!(took < Duration::from_secs(6), "took {took:?}");
+    }
+
+    /// Starts `request` on a thread that ends without waiting for it: the child must die with
+    /// that thread (PR_SET_PDEATHSIG follows the thread that forked, not the process).
+    fn dies_with_the_thread_that_started_it(request: Exec) {
+        let Ok(prepared) = prepare(&context(false), request).unwrap() else {
+            panic!("not a dry run");
+        };
+        let mut child = thread::spawn(move || {
+            let mut prepared = prepared;
+            prepared.command.spawn().unwrap()
+        })
+        .join()
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the child outlived the thread that started it");
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(nix::libc::SIGKILL));
+    }
+
+    #[test]
+    fn a_child_dies_with_the_thread_that_started_it() {
+        dies_with_the_thread_that_started_it(Exec::new(["sleep", "25"]));
+    }
+
+    #[test]
+    fn a_child_run_as_another_user_dies_with_the_thread_that_started_it_too() {
+        // The kernel clears the parent-death signal when the credentials change: it must be set
+        // after the switch.
+        if !Uid::effective().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        dies_with_the_thread_that_started_it(Exec::new(["sleep", "25"]).user("nobody"));
     }
 }
