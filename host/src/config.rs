@@ -293,7 +293,11 @@ fn read_drop_ins(
         .map(|entry| entry.map(|e| e.file_name()))
         .collect::<Result<_, _>>()
         .map_err(read_error)?;
-    names.retain(|n| Path::new(n).extension().is_some_and(|e| e == "toml"));
+    // Hidden files are editors' (Emacs's `.#20-site.toml` lock link), as systemd skips them.
+    names.retain(|n| {
+        !n.as_encoded_bytes().starts_with(b".")
+            && Path::new(n).extension().is_some_and(|e| e == "toml")
+    });
     names.sort();
     names
         .into_iter()
@@ -559,6 +563,9 @@ mod tests {
             "{error}"
         );
         fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(load(&paths, &policy()).is_ok());
+        // An editor's lock link next to a fragment being edited is not configuration.
+        std::os::unix::fs::symlink("root@host.1234", dir.join(".#99-evil.toml")).unwrap();
         assert!(load(&paths, &policy()).is_ok());
         let site = root.path().join("etc/carbonio-mesh/config.toml");
         std::os::unix::fs::symlink(&file, &site).unwrap();

@@ -347,8 +347,13 @@ impl ConsulClient {
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(30))
             .no_proxy()
+            // A redirect would carry X-Consul-Token to wherever it points (reqwest strips only
+            // the standard credential headers): Consul never redirects, so neither do we.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("carbonio-mesh/", env!("CARGO_PKG_VERSION")));
         let mut base = self.settings.addr.clone();
+        // The connection still goes to the address (the token rule checked it): the name, a
+        // DNS name only, is resolved to that address by the pin.
         if let Some(name) = &self.settings.tls_server_name {
             let (pinned, address) = self.pin_server_name(name)?;
             base = pinned;
@@ -408,6 +413,18 @@ impl ConsulClient {
                 "check CONSUL_HTTP_ADDR and CONSUL_TLS_SERVER_NAME",
             )
         };
+        // A DNS name and nothing else: an IP literal would be connected to directly (skipping
+        // the pin), and `/`, `#`, `@`, `:` would change the URL the name is put into.
+        let dns_name = !name.is_empty()
+            && name.parse::<std::net::IpAddr>().is_err()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !dns_name {
+            return Err(bad(format!(
+                "CONSUL_TLS_SERVER_NAME {name:?} is not a DNS name"
+            )));
+        }
         let url = reqwest::Url::parse(&self.settings.addr).map_err(|e| {
             bad(format!(
                 "the Consul address {} is not a URL: {e}",
@@ -735,6 +752,24 @@ mod tests {
             *base,
             format!("http://consul.mesh.invalid:{}", double.addr().port())
         );
+    }
+
+    #[test]
+    fn a_tls_server_name_must_be_a_dns_name() {
+        for bad in ["192.0.2.7", "evil.example#", "a@b", "x/y", "h:1", ""] {
+            let mut settings = settings(ConsulFlags::default());
+            settings.tls_server_name = Some(bad.into());
+            let client = ConsulClient::new(settings);
+            let error = client
+                .http()
+                .err()
+                .unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert!(
+                error.message.contains("not a DNS name"),
+                "{}",
+                error.message
+            );
+        }
     }
 
     #[test]

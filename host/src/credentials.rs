@@ -172,6 +172,9 @@ pub fn generated_password() -> Result<Found, ServiceFailure> {
 }
 
 /// A new passphrase: `--new-password-file`/`stdin`, else asked twice. Never empty.
+/// The shortest new archive password accepted (in bytes).
+pub const MIN_NEW_PASSWORD_LEN: usize = 12;
+
 pub fn new_passphrase(source: &PasswordSource) -> Result<Found, ServiceFailure> {
     let (bytes, from) = if let Some(path) = &source.file {
         (only_line_of(path)?, format!("--new-password-file {path}"))
@@ -205,6 +208,14 @@ pub fn new_passphrase(source: &PasswordSource) -> Result<Found, ServiceFailure> 
         return Err(usage(
             "the new password is empty".to_owned(),
             "choose a non-empty password (an empty one leaves the cluster's secrets unprotected)",
+        ));
+    }
+    // The password protects the token that can do anything in the cluster; a short one is also
+    // too likely to turn up inside other text, where redaction would cut it out.
+    if bytes.len() < MIN_NEW_PASSWORD_LEN {
+        return Err(usage(
+            format!("the new password is shorter than {MIN_NEW_PASSWORD_LEN} characters"),
+            "choose a longer one, or let carbonio-mesh make one (`secret regenerate --generate`)",
         ));
     }
     // service-discover takes the password on its command line and writes it to a one-line file:

@@ -8,7 +8,7 @@ use abi_stable::library::{lib_header_from_path, LibraryError};
 use abi_stable::std_types::{RResult, RStr};
 use carbonio_mesh_plugin_abi::{HostHandle, PluginModuleRef};
 use carbonio_mesh_plugin_api::{
-    ArgKind, CommandSpec, Manifest, PluginError, Request, Response, API_VERSION,
+    CommandSpec, Manifest, PluginError, Request, Response, API_VERSION,
 };
 
 use crate::trust::TrustedFile;
@@ -211,7 +211,8 @@ fn validate_command(command: &CommandSpec, top: bool) -> Result<(), String> {
                 arg.name, command.name
             ));
         }
-        if arg.kind != ArgKind::Positional && reserved_long.contains(&arg.name) {
+        // Positionals too: an argument's name is its clap id, which the host's options share.
+        if reserved_long.contains(&arg.name) {
             return Err(format!("--{} belongs to carbonio-mesh itself", arg.name));
         }
         if let Some(short) = arg.short.filter(|s| reserved_short.contains(s)) {
@@ -306,6 +307,10 @@ mod tests {
             );
             let why = validate_command(&spec, true).unwrap_err();
             assert!(why.contains(&format!("--{name}")), "{why}");
+            // A positional shares the id space: a positional `token` would be read as --token.
+            let spec = CommandSpec::new("p", "x")
+                .arg(carbonio_mesh_plugin_api::ArgSpec::positional(name, "mine"));
+            assert!(validate_command(&spec, true).is_err(), "positional {name}");
         }
     }
 }

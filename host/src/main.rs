@@ -42,15 +42,11 @@ fn main() -> ExitCode {
             let _ = writeln!(
                 stderr,
                 "carbonio-mesh: error: {}",
-                untrusted::escape_controls(&message, false)
+                untrusted::escape_controls(&message)
             );
             if let Some(hint) = error.hint() {
                 let hint = untrusted::excerpt(&hint, MAX_MESSAGE_BYTES);
-                let _ = writeln!(
-                    stderr,
-                    "  fix: {}",
-                    untrusted::escape_controls(&hint, false)
-                );
+                let _ = writeln!(stderr, "  fix: {}", untrusted::escape_controls(&hint));
             }
             if let Some(details) = error.details() {
                 if tracing::enabled!(tracing::Level::INFO) {

@@ -45,16 +45,27 @@ impl Secrets {
     /// `text` with every secret replaced, except those in `shown` (what a command prints on
     /// purpose, like the token `credentials token` was asked for).
     pub fn redact_except(&self, text: &str, shown: &[&str]) -> String {
+        // Only what is a known secret can be shown: anything else asked for is ignored, so that
+        // splitting on it cannot cut a real secret apart.
+        let shown: Vec<&str> = shown
+            .iter()
+            .copied()
+            .filter(|s| self.known.iter().any(|(raw, _)| raw == s))
+            .collect();
+        self.redact_around(text, &shown)
+    }
+
+    fn redact_around(&self, text: &str, shown: &[&str]) -> String {
         // Around each shown secret, so that a secret it contains is not cut out of it.
         if let Some((first, rest)) = shown.split_first() {
-            if !first.is_empty() && text.contains(first) {
+            if text.contains(first) {
                 return text
                     .split(first)
-                    .map(|part| self.redact_except(part, rest))
+                    .map(|part| self.redact_around(part, rest))
                     .collect::<Vec<_>>()
                     .join(first);
             }
-            return self.redact_except(text, rest);
+            return self.redact_around(text, rest);
         }
         let mut out = text.to_owned();
         for (raw, escaped) in &self.known {
@@ -69,7 +80,8 @@ impl Secrets {
         out
     }
 
-    /// Redacts every string (and object key) inside `value`, before it is encoded.
+    /// Redacts every string value inside `value`, before it is encoded. Object keys are the
+    /// record's structure, written by the plugin, and stay as they are.
     pub fn redact_json(&self, value: &mut serde_json::Value) {
         use serde_json::Value;
         match value {
@@ -79,13 +91,7 @@ impl Secrets {
                 redacted.zeroize();
             }
             Value::Array(items) => items.iter_mut().for_each(|item| self.redact_json(item)),
-            Value::Object(map) => {
-                let entries = std::mem::take(map);
-                for (key, mut item) in entries {
-                    self.redact_json(&mut item);
-                    map.insert(self.redact(&key), item);
-                }
-            }
+            Value::Object(map) => map.values_mut().for_each(|item| self.redact_json(item)),
             Value::Null | Value::Bool(_) | Value::Number(_) => {}
         }
     }
@@ -144,7 +150,7 @@ mod tests {
         let mut record = serde_json::json!({
             "step": "run-setup",
             "error": r#"echo --password=q"uo\te"#,
-            "nested": [{ r#"q"uo\te"#: "key too" }],
+            "nested": [{ "detail": r#"in q"uo\te"# }],
         });
         secrets.redact_json(&mut record);
         let line = record.to_string();
@@ -162,6 +168,8 @@ mod tests {
             secrets.redact_except("abcdefghij abcdef", &["abcdefghij"]),
             "abcdefghij <redacted>"
         );
+        // Showing what is not a secret cuts no secret apart.
+        assert_eq!(secrets.redact_except("abcdefghij", &["def"]), "<redacted>");
         secrets.add("short");
         assert_eq!(secrets.redact("short"), "short");
     }

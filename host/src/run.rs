@@ -51,6 +51,14 @@ pub fn run(args: Vec<OsString>) -> Result<u8, HostError> {
     // Where plugins are looked for depends on `--root` and `--plugin-dir`, which may also come
     // after the plugin name: read them from there before anything is loaded.
     let early = cli::early_options(&external).or(&globals);
+    for (name, value) in [("--root", &early.root), ("--plugin-dir", &early.plugin_dir)] {
+        if value.as_ref().is_some_and(|v| v.as_os_str().is_empty()) {
+            return Err(HostError::Usage {
+                message: format!("{name} needs a directory, not an empty value"),
+                hint: format!("give {name} DIR"),
+            });
+        }
+    }
     let paths = SystemPaths::new(early.root.clone());
     let plugin_dir = early.plugin_dir.as_deref().map(absolute).transpose()?;
     let dirs = discovery::search_dirs(&paths, plugin_dir.as_deref());
@@ -251,7 +259,7 @@ fn run_plugin(
         for change in &plan {
             // Again at the end: a secret may have been learnt after the change was recorded.
             let change = context.redact(change);
-            let _ = writeln!(stderr, "  - {}", untrusted::escape_controls(&change, false));
+            let _ = writeln!(stderr, "  - {}", untrusted::escape_controls(&change));
         }
     }
     match outcome {
@@ -260,16 +268,17 @@ fn run_plugin(
             // (`credentials token`) pass; standard error never shows one.
             let shown: Vec<&str> = response.reveal.iter().map(|s| s.expose()).collect();
             let stdout = context.redact_except(&response.stdout, &shown);
-            print(&untrusted::escape_controls(&stdout, request.color));
+            print(&untrusted::escape_controls(&stdout));
             if !response.stderr.is_empty() {
                 let stderr = context.redact(&response.stderr);
-                eprint!("{}", untrusted::escape_controls(&stderr, request.color));
+                eprint!("{}", untrusted::escape_controls(&stderr));
             }
             Ok(response.exit_code)
         }
         Err(error) => {
             let error = carbonio_mesh_plugin_api::PluginError {
                 message: context.redact(&error.message),
+                hint: error.hint.map(|hint| context.redact(&hint)),
                 ..error
             };
             Err(HostError::Plugin {

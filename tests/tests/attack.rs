@@ -288,6 +288,71 @@ fn rekey_with_root_after_the_plugin_name_changes_only_the_sandbox() {
 }
 
 #[test]
+fn a_new_password_shorter_than_twelve_characters_is_refused() {
+    let (sandbox, _double) = mesh_server("old-Mesh-password-1");
+    let old = outside_root(&sandbox, "old", "old-Mesh-password-1\n");
+    let short = outside_root(&sandbox, "short", "zextras1\n");
+    let before = fs::read(sandbox.path(ARCHIVE)).unwrap();
+    let (code, _, err) = run(sandbox
+        .cmd()
+        .args(["--yes", "credentials", "rekey", "--password-file"])
+        .arg(&old)
+        .arg("--new-password-file")
+        .arg(&short));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("shorter than 12"), "{err}");
+    assert_eq!(fs::read(sandbox.path(ARCHIVE)).unwrap(), before);
+}
+
+#[test]
+fn an_empty_root_or_plugin_dir_is_a_usage_error() {
+    for option in ["--root=", "--plugin-dir="] {
+        let (code, _, err) = run(bare().args(["members", option]));
+        assert_eq!(code, 2, "{option}: {err}");
+        assert!(err.contains("not an empty value"), "{err}");
+    }
+}
+
+/// An agent that answers every request with a redirect to `to`, counting what it got.
+fn redirecting_agent(to: String) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let mut buffer = [0u8; 4096];
+            let _ = stream.read(&mut buffer);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: {to}/v1/agent/members\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    (url, handle)
+}
+
+#[test]
+fn a_redirect_is_not_followed_so_the_token_stays_with_the_agent() {
+    let sandbox = Sandbox::new();
+    sandbox.install_product("members");
+    // Where the redirect points: it must never see a request, let alone the token.
+    let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    elsewhere.set_nonblocking(true).unwrap();
+    let (agent, handle) = redirecting_agent(format!("http://{}", elsewhere.local_addr().unwrap()));
+    let (code, _, err) =
+        run(sandbox
+            .cmd()
+            .args(["--http-addr", &agent, "--token", TOKEN, "members"]));
+    handle.join().unwrap();
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("307"), "{err}");
+    assert!(
+        elsewhere.accept().is_err(),
+        "the redirect was followed, with the token"
+    );
+}
+
+#[test]
 fn an_untrusted_configuration_file_is_refused_and_its_command_never_runs() {
     let sandbox = Sandbox::new();
     sandbox.install_product("secret");

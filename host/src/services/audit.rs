@@ -34,10 +34,9 @@ pub(super) fn audit(context: &HostContext, request: Audit) -> Result<Empty, Serv
     let who = who();
     let target = context.redact(&request.target);
     let result = context.redact(&request.result);
-    let message = format!(
-        "{who}: {} {target}: {result}",
-        context.redact(&request.action)
-    );
+    let action = context.redact(&request.action);
+    let message = format!("{who}: {action} {target}: {result}");
+    let message = crate::untrusted::one_line(&message);
     tracing::info!(target: "carbonio_mesh::audit", plugin = %context.plugin, "{message}");
     let socket = context.paths.system(JOURNAL_SOCKET);
     if socket.exists() {
@@ -47,7 +46,7 @@ pub(super) fn audit(context: &HostContext, request: Audit) -> Result<Empty, Serv
             field("SYSLOG_IDENTIFIER", "carbonio-mesh"),
             field("CARBONIO_MESH_USER", &who),
             field("CARBONIO_MESH_PLUGIN", &context.plugin),
-            field("CARBONIO_MESH_ACTION", &request.action),
+            field("CARBONIO_MESH_ACTION", &action),
             field("CARBONIO_MESH_TARGET", &target),
             field("CARBONIO_MESH_RESULT", &result),
         ]

@@ -6,6 +6,7 @@ use super::HostContext;
 
 pub(super) fn log(context: &HostContext, request: Log) -> Result<Empty, ServiceFailure> {
     let message = context.redact(&request.message);
+    let message = crate::untrusted::one_line(&message);
     let plugin = context.plugin.as_str();
     match request.level {
         LogLevel::Error => tracing::error!(target: "plugin", plugin, "{message}"),

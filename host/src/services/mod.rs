@@ -230,6 +230,7 @@ extern "C" fn host_call(
         Err(error) => {
             let error = ServiceFailure {
                 message: context.redact(&error.message),
+                hint: error.hint.map(|hint| context.redact(&hint)),
                 ..error
             };
             RResult::RErr(serde_json::to_string(&error).unwrap_or_default().into())
