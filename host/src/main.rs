@@ -11,6 +11,7 @@ mod inventory;
 mod loader;
 mod logging;
 mod paths;
+mod probe;
 mod run;
 mod services;
 mod terminal;
@@ -20,7 +21,12 @@ use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let outcome = std::panic::catch_unwind(|| run::run(std::env::args_os().collect()));
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // A child started by `probe` to load one plugin for the inventory; never parsed by clap.
+    if args.get(1).is_some_and(|arg| arg == probe::CHILD_ARG) {
+        return probe::answer_in_child(&args[2..]);
+    }
+    let outcome = std::panic::catch_unwind(|| run::run(args));
     let Ok(result) = outcome else {
         // The panic message is already on standard error.
         eprintln!("carbonio-mesh: internal error (a bug in carbonio-mesh); nothing more was done");
