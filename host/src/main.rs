@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod consul;
+mod crash;
 mod credentials;
 mod discovery;
 mod error;

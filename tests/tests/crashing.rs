@@ -1,6 +1,8 @@
 //! A plugin that crashes the process (SIGSEGV, SIGABRT) instead of panicking: the diagnostics
 //! (`plugins list|check`, `--help`, `generate`) survive it, and running its command names it.
 
+use std::os::unix::process::ExitStatusExt;
+
 use carbonio_mesh_tests::{run, stdout_of, Sandbox};
 use serde_json::Value;
 
@@ -70,4 +72,44 @@ fn generate_leaves_the_crashing_plugin_out_with_a_warning() {
         "ok's commands are completed"
     );
     assert!(!out.contains("segfaulting"), "{out}");
+}
+
+/// Runs `carbonio-mesh NAME` and gives (the signal it died of, standard error).
+fn run_crashing(sandbox: &Sandbox, name: &str) -> (Option<i32>, String) {
+    let output = sandbox.cmd().arg(name).output().unwrap();
+    (
+        output.status.signal(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_crash_while_running_a_command_names_the_plugin_and_its_file() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.install("aborting", &sandbox.plugin_dir(), "aborting");
+    let (signal, err) = run_crashing(&sandbox, "aborting");
+    assert_eq!(signal, Some(6), "the exit status still says SIGABRT: {err}");
+    assert_eq!(
+        err,
+        format!(
+            "carbonio-mesh: error: plugin 'aborting' ({}) crashed with SIGABRT; nothing more was \
+             done by carbonio-mesh\n  fix: this is a bug in the plugin: report it to its author; \
+             remove or mask the plugin meanwhile\n",
+            file.display()
+        )
+    );
+}
+
+#[test]
+fn a_crash_while_loading_for_a_command_names_the_plugin_and_its_file() {
+    let (sandbox, file) = with_segfaulting();
+    let (signal, err) = run_crashing(&sandbox, "segfaulting");
+    assert_eq!(signal, Some(11), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "carbonio-mesh: error: plugin 'segfaulting' ({}) crashed with SIGSEGV;",
+            file.display()
+        )),
+        "{err}"
+    );
 }
