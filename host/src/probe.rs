@@ -204,7 +204,7 @@ fn verdict(path: &Path, ended: Ended) -> Probed {
         Err(error) => {
             return refused(
                 format!("cannot be probed: {error}"),
-                "run `carbonio-mesh plugins list -v` again; report it if it persists".to_owned(),
+                "try again; if it persists, report it to carbonio-mesh's maintainers".to_owned(),
             )
         }
     };
@@ -219,7 +219,8 @@ fn verdict(path: &Path, ended: Ended) -> Probed {
             ),
         );
     }
-    if let Some(code) = status.code().filter(|&code| code != 0) {
+    // A plugin may also end the process itself (exit() in a constructor), even with status 0.
+    if let Some(code) = status.code().filter(|&code| code != 0 || answer.is_empty()) {
         return refused(
             format!("the probe exited with status {code} without an answer"),
             format!(
@@ -361,9 +362,15 @@ mod tests {
         };
         let json = serde_json::to_string(&loaded).unwrap();
         assert_eq!(ended_by(&format!("echo '{json}'"), TIMEOUT), loaded);
-        let Probed::Refused { status, .. } = ended_by("exit 3", TIMEOUT) else {
-            panic!("not refused")
-        };
-        assert_eq!(status, "the probe exited with status 3 without an answer");
+        for (script, code) in [("exit 3", 3), ("exit 0", 0)] {
+            let Probed::Refused { status, fix } = ended_by(script, TIMEOUT) else {
+                panic!("{script}: not refused")
+            };
+            assert_eq!(
+                status,
+                format!("the probe exited with status {code} without an answer")
+            );
+            assert!(fix.starts_with("/p/x.so ends the process"), "{fix}");
+        }
     }
 }
