@@ -1,12 +1,13 @@
 //! `carbonio-mesh plugins list|check`: every plugin found, which file won, and whether it loads.
+//! Trust checks are made here; loading is left to `probe`, in a child process per plugin.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use carbonio_mesh_plugin_api::{OutputFormat, Table};
 use serde::Serialize;
 
 use crate::discovery::{self, Origin, SearchDir};
-use crate::loader;
+use crate::probe::{self, Probed};
 use crate::trust::{self, Opened, TrustPolicy};
 
 /// One plugin name and what became of it.
@@ -37,11 +38,39 @@ impl Entry {
     pub fn is_refused(&self) -> bool {
         self.status != "ok" && self.status != "masked"
     }
+
+    /// Takes in what loading the (trusted) winning file showed.
+    fn record(&mut self, probed: Probed) {
+        match probed {
+            Probed::Loaded {
+                version,
+                api_version,
+                description,
+                command,
+            } => {
+                self.version = Some(version);
+                self.api_version = Some(api_version);
+                self.description = Some(description);
+                self.command = Some(command);
+            }
+            Probed::Masked => {
+                self.status = "masked".to_owned();
+                self.masks = std::mem::take(&mut self.overrides);
+            }
+            Probed::Refused { status, fix } => {
+                self.status = status;
+                self.fix = Some(fix);
+            }
+        }
+    }
 }
 
-/// Finds, checks and loads every plugin in the search path.
+/// Finds and checks every plugin in the search path, and loads those that pass in child
+/// processes (a plugin that crashes while loading is then listed as such, see `probe`).
 pub fn inspect(dirs: &[SearchDir], policy: &TrustPolicy) -> Vec<Entry> {
     let mut entries = Vec::new();
+    // Entries whose file passed the trust checks here, to be loaded by a probe.
+    let mut trusted = Vec::new();
     for (name, candidates) in discovery::all_candidates(dirs) {
         let Some((winner, rest)) = candidates.split_first() else {
             continue;
@@ -65,20 +94,10 @@ pub fn inspect(dirs: &[SearchDir], policy: &TrustPolicy) -> Vec<Entry> {
                 entry.status = "masked".to_owned();
                 entry.masks = shadowed;
             }
-            Ok(Opened::Trusted(file)) => {
+            // The descriptor is closed here: the probe opens and checks the file again itself.
+            Ok(Opened::Trusted(_)) => {
                 entry.overrides = shadowed;
-                match loader::load(file, &name) {
-                    Ok(plugin) => {
-                        entry.version = Some(plugin.manifest.version);
-                        entry.api_version = Some(plugin.manifest.api_version);
-                        entry.description = Some(plugin.manifest.description);
-                        entry.command = Some(plugin.manifest.command);
-                    }
-                    Err(error) => {
-                        entry.status = error.to_string();
-                        entry.fix = Some(error.fix());
-                    }
-                }
+                trusted.push(entries.len());
             }
             Err(refusal) => {
                 entry.overrides = shadowed;
@@ -87,6 +106,14 @@ pub fn inspect(dirs: &[SearchDir], policy: &TrustPolicy) -> Vec<Entry> {
             }
         }
         entries.push(entry);
+    }
+    let plugins: Vec<(&str, &Path)> = trusted
+        .iter()
+        .map(|&at| (entries[at].name.as_str(), entries[at].path.as_path()))
+        .collect();
+    let probed = probe::probe_all(&plugins);
+    for (at, probed) in trusted.into_iter().zip(probed) {
+        entries[at].record(probed);
     }
     entries
 }

@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod consul;
+mod crash;
 mod credentials;
 mod discovery;
 mod error;
@@ -11,6 +12,7 @@ mod inventory;
 mod loader;
 mod logging;
 mod paths;
+mod probe;
 mod redact;
 mod run;
 mod services;
@@ -25,7 +27,12 @@ use std::process::ExitCode;
 const MAX_MESSAGE_BYTES: usize = 4096;
 
 fn main() -> ExitCode {
-    let outcome = std::panic::catch_unwind(|| run::run(std::env::args_os().collect()));
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // A child started by `probe` to load one plugin for the inventory; never parsed by clap.
+    if args.get(1).is_some_and(|arg| arg == probe::CHILD_ARG) {
+        return probe::answer_in_child(&args[2..]);
+    }
+    let outcome = std::panic::catch_unwind(|| run::run(args));
     let Ok(result) = outcome else {
         // The panic message is already on standard error.
         eprintln!("carbonio-mesh: internal error (a bug in carbonio-mesh); nothing more was done");

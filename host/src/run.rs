@@ -217,10 +217,13 @@ fn run_plugin(
             })
         }
     };
-    let plugin = loader::load(file, name).map_err(|error| HostError::Load {
-        plugin: name.to_owned(),
-        error,
-    })?;
+    let crash = crate::crash::CrashReport::new(name, &winner.path);
+    let plugin = crash
+        .during(|| loader::load(file, name))
+        .map_err(|error| HostError::Load {
+            plugin: name.to_owned(),
+            error,
+        })?;
 
     let command = cli::plugin_command(&plugin.manifest.command);
     let argv = std::iter::once(OsString::from(name)).chain(args);
@@ -251,7 +254,7 @@ fn run_plugin(
         .assume_yes(globals.yes)
         .search_dirs(dirs);
     let handle = context.handle();
-    let outcome = plugin.invoke(&handle, &request);
+    let outcome = crash.during(|| plugin.invoke(&handle, &request));
     let plan = context.take_plan();
     if globals.dry_run && !plan.is_empty() {
         let mut stderr = std::io::stderr().lock();
