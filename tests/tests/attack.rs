@@ -134,27 +134,45 @@ fn consul_options_and_format_count_at_every_level() {
         sandbox.install_product(plugin);
     }
     let double = Double::start(Cluster::fixture()).unwrap();
-    let options = strings(&[
+    let token_file = sandbox.root().parent().unwrap().join("token");
+    fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let url = double.url();
+    let common = [
         "--http-addr",
-        &double.url(),
-        "--token",
-        TOKEN,
+        url.as_str(),
         "--datacenter",
         "dc1",
         "--stale",
         "--format",
         "json",
-    ]);
+    ];
+    let mut with_token = strings(&common);
+    with_token.extend(strings(&["--token", TOKEN]));
+    // -v says which source the token came from: proof that both were read at that level.
+    let mut with_token_file = strings(&common);
+    with_token_file.extend(strings(&[
+        "-v",
+        "--token-file",
+        &token_file.display().to_string(),
+    ]));
     for words in [
         &["members"][..],
         &["catalog", "nodes"],
         &["catalog", "services"],
     ] {
-        for level in levels(words) {
+        for (level, options) in
+            levels(words).flat_map(|level| [(level, &with_token), (level, &with_token_file)])
+        {
             let before = double.requests_with_tokens().len();
-            let args = at_level(words, &[], level, &options);
+            let args = at_level(words, &[], level, options);
             let (code, out, err) = run(sandbox.cmd().args(&args));
             assert_eq!(code, 0, "{args:?}: {err}");
+            if options.iter().any(|o| o == "-v") {
+                assert!(
+                    err.contains("Consul token from --token-file"),
+                    "{args:?}: {err}"
+                );
+            }
             serde_json::from_str::<serde_json::Value>(&out)
                 .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out}"));
             let sent = &double.requests_with_tokens()[before..];
