@@ -15,7 +15,7 @@ mod error;
 mod members;
 mod message;
 
-pub use error::ArchiveError;
+pub use error::{ArchiveError, KeyDerivationRefusal};
 pub use members::{read_tar, write_tar, Member};
 pub use message::{decrypt, encrypt, Passphrase};
 
@@ -25,14 +25,28 @@ use zeroize::Zeroizing;
 /// growth while keeping a hostile file from costing more than a few MiB of memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// The encrypted file, armored or binary.
+    /// The encrypted file, armored or binary. Default 8 MiB.
     pub max_archive_bytes: u64,
-    /// The decrypted tar (caps decompression bombs too).
+    /// The decrypted tar (caps decompression bombs too). Default 8 MiB.
     pub max_plaintext_bytes: u64,
-    /// One member's content.
+    /// One member's content. Default 1 MiB.
     pub max_member_bytes: u64,
-    /// Members in the tar.
+    /// Members in the tar. Default 64.
     pub max_members: usize,
+    /// OpenPGP packets in the message, at every depth. service-discover writes 4 (password
+    /// packet, encrypted data, literal data, MDC), gpg 5 (plus compression); default 64 leaves
+    /// room for an archive also encrypted to keys. sequoia re-checks the message grammar over all
+    /// packets so far at each new one, so its work grows with the square of this count.
+    pub max_packets: usize,
+    /// Password packets (SKESK) in the message, each of which may cost a key derivation.
+    /// service-discover writes one; default 4.
+    pub max_password_packets: usize,
+    /// Bytes the iterated and salted S2Ks of all password packets may hash together, each
+    /// count taken once per digest the key needs. Default 130,023,424: one packet with the
+    /// largest count OpenPGP encodes (65,011,712) hashed twice, which is what gpg 2.2 writes by
+    /// default (SHA-1, whose 20-byte digest is hashed twice for an AES-256 key).
+    /// service-discover's packet asks for 16,777,216 (SHA-256, one digest).
+    pub max_s2k_hash_bytes: u64,
 }
 
 impl Default for Limits {
@@ -42,6 +56,9 @@ impl Default for Limits {
             max_plaintext_bytes: 8 << 20,
             max_member_bytes: 1 << 20,
             max_members: 64,
+            max_packets: 64,
+            max_password_packets: 4,
+            max_s2k_hash_bytes: 2 * 65_011_712,
         }
     }
 }
