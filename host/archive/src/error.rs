@@ -21,7 +21,7 @@ pub enum ArchiveError {
     /// Refused before any key was derived from the passphrase, so a hostile file costs nothing;
     /// never reported as a wrong password, which would send the operator hunting for another one.
     #[error("the archive was refused before trying the password: {0}. service-discover writes one password packet with an iterated and salted SHA-256 S2K, so this file was not written by service-discover: restore the archive from the Mesh leader or a backup")]
-    KeyDerivationRefused(#[from] KeyDerivationRefusal),
+    KeyDerivationRefused(KeyDerivationRefusal),
     #[error("the archive holds more than {limit} OpenPGP packets; service-discover writes 4, so this file was not written by service-discover: restore the archive from the Mesh leader or a backup")]
     TooManyPackets { limit: usize },
     #[error("the archive is damaged: {0}")]
@@ -59,7 +59,7 @@ pub enum KeyDerivationRefusal {
     /// Argon2 is refused whatever its parameters: service-discover never writes it, GnuPG
     /// cannot read it (so neither can the documented `gpg -d` recovery), and its cost is memory
     /// by design (RFC 9580 recommends 2 GiB), which is exactly what a hostile file asks for.
-    #[error("a password packet uses the Argon2 S2K ({passes} passes, {lanes} lanes, 2^{memory_exponent} KiB of memory), which credentials archives never use")]
+    #[error("a password packet uses the Argon2 S2K (passes: {passes}, lanes: {lanes}, memory: 2^{memory_exponent} KiB), which credentials archives never use")]
     Argon2 {
         passes: u8,
         lanes: u8,
