@@ -18,6 +18,12 @@ pub enum ArchiveError {
     NotPasswordEncrypted,
     #[error("wrong password for the credentials archive")]
     WrongPassword,
+    /// Refused before any key was derived from the passphrase, so a hostile file costs nothing;
+    /// never reported as a wrong password, which would send the operator hunting for another one.
+    #[error("the archive was refused before trying the password: {0}. service-discover writes one password packet with an iterated and salted SHA-256 S2K, so this file was not written by service-discover: restore the archive from the Mesh leader or a backup")]
+    KeyDerivationRefused(KeyDerivationRefusal),
+    #[error("the archive holds more than {limit} OpenPGP packets; service-discover writes 4, so this file was not written by service-discover: restore the archive from the Mesh leader or a backup")]
+    TooManyPackets { limit: usize },
     #[error("the archive is damaged: {0}")]
     Damaged(String),
     #[error("the decrypted archive is over the {limit}-byte limit")]
@@ -40,4 +46,27 @@ pub enum ArchiveError {
     BadMember { name: String, reason: String },
     #[error("cannot encrypt the archive: {0}")]
     Encrypt(String),
+}
+
+/// What about the archive's password packets would make deriving a key from the passphrase cost
+/// more time or memory than the [`Limits`](crate::Limits) allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyDerivationRefusal {
+    #[error("it holds more than {limit} password packets (SKESK)")]
+    TooManyPasswordPackets { limit: usize },
+    #[error("its password packets ask for {bytes} bytes of S2K hashing (iterated count times digests per key), over the {limit}-byte limit")]
+    TooMuchHashing { bytes: u64, limit: u64 },
+    /// Argon2 is refused whatever its parameters: service-discover never writes it, GnuPG
+    /// cannot read it (so neither can the documented `gpg -d` recovery), and its cost is memory
+    /// by design (RFC 9580 recommends 2 GiB), which is exactly what a hostile file asks for.
+    #[error("a password packet uses the Argon2 S2K (passes: {passes}, lanes: {lanes}, memory: 2^{memory_exponent} KiB), which credentials archives never use")]
+    Argon2 {
+        passes: u8,
+        lanes: u8,
+        memory_exponent: u8,
+    },
+    #[error("a password packet uses an unknown S2K (type {tag})")]
+    UnknownS2k { tag: u8 },
+    #[error("a password packet has version {version}, which this reader does not know")]
+    UnknownPasswordPacket { version: u8 },
 }

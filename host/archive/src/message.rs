@@ -7,7 +7,7 @@ use openpgp::packet::prelude::*;
 use openpgp::parse::stream::{
     DecryptionHelper, DecryptorBuilder, MessageLayer, MessageStructure, VerificationHelper,
 };
-use openpgp::parse::Parse;
+use openpgp::parse::{PacketParser, Parse};
 use openpgp::policy::StandardPolicy;
 use openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message};
 use openpgp::serialize::Serialize;
@@ -16,7 +16,7 @@ use openpgp::{armor, Cert, KeyHandle, Packet};
 use sequoia_openpgp as openpgp;
 use zeroize::Zeroizing;
 
-use crate::{ArchiveError, Limits};
+use crate::{ArchiveError, KeyDerivationRefusal, Limits};
 
 /// The S2K work factor service-discover has used since mid 2024 (encoded as 0xE0).
 const S2K_COUNT: u32 = 16_777_216;
@@ -66,6 +66,9 @@ pub fn decrypt(
     policy.accept_symmetric_algo(SymmetricAlgorithm::CAST5);
     let helper = Helper {
         password: passphrase.to_password(),
+        limits: *limits,
+        packets: 0,
+        work: KeyDerivationWork::default(),
         outcome: None,
     };
     // A buffer larger than any acceptable plaintext makes the decryptor read and verify the
@@ -212,6 +215,8 @@ enum Outcome {
     NotPasswordEncrypted,
     NotEncrypted,
     Signed,
+    TooManyPackets { limit: usize },
+    KeyDerivationRefused(KeyDerivationRefusal),
 }
 
 impl From<Outcome> for ArchiveError {
@@ -221,6 +226,8 @@ impl From<Outcome> for ArchiveError {
             Outcome::NotPasswordEncrypted => ArchiveError::NotPasswordEncrypted,
             Outcome::NotEncrypted => ArchiveError::NotEncrypted,
             Outcome::Signed => ArchiveError::Signed,
+            Outcome::TooManyPackets { limit } => ArchiveError::TooManyPackets { limit },
+            Outcome::KeyDerivationRefused(why) => ArchiveError::KeyDerivationRefused(why),
         }
     }
 }
@@ -232,12 +239,35 @@ struct Refused(Outcome);
 
 struct Helper {
     password: Password,
+    limits: Limits,
+    /// Packets the parser has handed to `inspect` so far.
+    packets: usize,
+    /// What the password packets among them ask for.
+    work: KeyDerivationWork,
     outcome: Option<Outcome>,
 }
 
 impl VerificationHelper for Helper {
     fn get_certs(&mut self, _ids: &[KeyHandle]) -> openpgp::Result<Vec<Cert>> {
         Ok(Vec::new())
+    }
+
+    /// Sees each packet as soon as it is parsed, at every depth, before sequoia checks the
+    /// message grammar over it. That check re-reads every packet so far, and the decryptor
+    /// collects every password packet before it calls `decrypt`: a file of half a million
+    /// packets is stopped here, at the first one over a limit, not after hours of parsing.
+    fn inspect(&mut self, pp: &PacketParser) -> openpgp::Result<()> {
+        self.packets += 1;
+        if self.packets > self.limits.max_packets {
+            let limit = self.limits.max_packets;
+            return self.refuse(Outcome::TooManyPackets { limit });
+        }
+        if let Packet::SKESK(skesk) = &pp.packet {
+            if let Err(why) = self.work.add(skesk, &self.limits) {
+                return self.refuse(Outcome::KeyDerivationRefused(why));
+            }
+        }
+        Ok(())
     }
 
     fn check(&mut self, structure: MessageStructure) -> openpgp::Result<()> {
@@ -274,6 +304,14 @@ impl DecryptionHelper for Helper {
         if skesks.is_empty() && !pkesks.is_empty() {
             return self.refuse(Outcome::NotPasswordEncrypted);
         }
+        // `inspect` already refused these one by one; checking them all again here, where the
+        // work is about to be done, keeps the bound true whichever packets sequoia hands over.
+        let mut work = KeyDerivationWork::default();
+        for skesk in skesks {
+            if let Err(why) = work.add(skesk, &self.limits) {
+                return self.refuse(Outcome::KeyDerivationRefused(why));
+            }
+        }
         for skesk in skesks {
             // A wrong passphrase either fails here (garbage session key algorithm) or fails
             // the cipher's quick check inside `decrypt`.
@@ -284,6 +322,81 @@ impl DecryptionHelper for Helper {
             }
         }
         self.refuse(Outcome::WrongPassword)
+    }
+}
+
+/// The key-derivation work the password packets seen so far ask for.
+#[derive(Debug, Default)]
+struct KeyDerivationWork {
+    packets: usize,
+    hash_bytes: u64,
+}
+
+impl KeyDerivationWork {
+    /// Adds `skesk`'s work, refusing it when that goes over `limits` or cannot be judged. Only
+    /// reads the S2K's parameters: no key is derived here.
+    fn add(&mut self, skesk: &SKESK, limits: &Limits) -> Result<(), KeyDerivationRefusal> {
+        self.packets += 1;
+        if self.packets > limits.max_password_packets {
+            return Err(KeyDerivationRefusal::TooManyPasswordPackets {
+                limit: limits.max_password_packets,
+            });
+        }
+        let (cipher, s2k) = match skesk {
+            SKESK::V4(skesk) => (skesk.symmetric_algo(), skesk.s2k()),
+            SKESK::V6(skesk) => (skesk.symmetric_algo(), skesk.s2k()),
+            // A packet version sequoia learns later has a cost this code has not judged.
+            other => {
+                return Err(KeyDerivationRefusal::UnknownPasswordPacket {
+                    version: other.version(),
+                })
+            }
+        };
+        self.hash_bytes = self.hash_bytes.saturating_add(s2k_hash_bytes(s2k, cipher)?);
+        if self.hash_bytes > limits.max_s2k_hash_bytes {
+            return Err(KeyDerivationRefusal::TooMuchHashing {
+                bytes: self.hash_bytes,
+                limit: limits.max_s2k_hash_bytes,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The bytes deriving a `cipher` key with `s2k` hashes, or why that S2K is refused whatever the
+/// limits.
+fn s2k_hash_bytes(s2k: &S2K, cipher: SymmetricAlgorithm) -> Result<u64, KeyDerivationRefusal> {
+    #[allow(deprecated)] // the old S2Ks are named to be accepted: they cost one hash
+    match s2k {
+        &S2K::Iterated {
+            hash, hash_bytes, ..
+        } => {
+            // The whole count is hashed once per digest the key needs (RFC 9580, 3.7.1.1 and
+            // 3.7.1.3): twice for AES-256's 32 bytes with SHA-1's 20. A cipher or hash sequoia
+            // does not know fails before any hashing; counting it as the costliest known keeps
+            // the sum an upper bound.
+            let key = cipher.key_size().unwrap_or(32);
+            let digest = hash.digest_size().unwrap_or(16);
+            Ok(u64::from(hash_bytes) * key.div_ceil(digest) as u64)
+        }
+        S2K::Salted { .. } | S2K::Simple { .. } | S2K::Implicit => Ok(0),
+        &S2K::Argon2 { t, p, m, .. } => Err(KeyDerivationRefusal::Argon2 {
+            passes: t,
+            lanes: p,
+            memory_exponent: m,
+        }),
+        // Unknown and private S2Ks would fail anyway, but as a "wrong password".
+        &S2K::Unknown { tag, .. } | &S2K::Private { tag, .. } => {
+            Err(KeyDerivationRefusal::UnknownS2k { tag })
+        }
+        // An S2K sequoia learns later has a cost this code has not judged. Its serialization
+        // starts with its type octet (RFC 9580, 3.7.1), which names it in the error.
+        other => Err(KeyDerivationRefusal::UnknownS2k {
+            tag: openpgp::serialize::MarshalInto::to_vec(other)
+                .ok()
+                .and_then(|bytes| bytes.first().copied())
+                .unwrap_or(u8::MAX),
+        }),
     }
 }
 
