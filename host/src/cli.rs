@@ -169,6 +169,18 @@ pub fn check_found_early(early: &EarlyOptions, globals: &Globals) -> Result<(), 
     Ok(())
 }
 
+/// A built-in command, where `--help`/`-h` work as everywhere: the top level's `--help` is ours
+/// (it lists the plugins found), and clap carries that choice down to every subcommand.
+fn built_in(name: &'static str, about: &'static str) -> Command {
+    Command::new(name).about(about).arg(
+        Arg::new("help")
+            .long("help")
+            .short('h')
+            .action(ArgAction::Help)
+            .help("Print help"),
+    )
+}
+
 /// `carbonio-mesh` with its own options, the built-in `plugins` command, and any other word
 /// accepted as a plugin name. `--help` is ours so that it can list the plugins found.
 pub fn base_command() -> Command {
@@ -188,26 +200,20 @@ pub fn base_command() -> Command {
                 .help("Print help"),
         )
         .subcommand(
-            Command::new("plugins")
-                .about("List and check the plugins this host finds")
+            built_in("plugins", "List and check the plugins this host finds")
                 .subcommand_required(true)
                 .subcommand(
-                    Command::new("list")
-                        .about("Every plugin found, its version, origin and status"),
+                    built_in("list", "Every plugin found, its version, origin and status"),
                 )
                                 .subcommand(
-                    Command::new("check").about(
-                        "Exit 4 when any plugin is refused, naming each refusal and its fix",
-                    ),
+                    built_in("check", "Exit 4 when any plugin is refused, naming each refusal and its fix"),
                 ),
         )
         .subcommand(
-            Command::new("generate")
-                .about("Write man pages or a shell completion for the whole command line, plugins included")
+            built_in("generate", "Write man pages or a shell completion for the whole command line, plugins included")
                 .subcommand_required(true)
                 .subcommand(
-                    Command::new("man")
-                        .about("Write carbonio-mesh.1 and one page per command into DIR")
+                    built_in("man", "Write carbonio-mesh.1 and one page per command into DIR")
                         .arg(
                             Arg::new("dir")
                                 .value_name("DIR")
@@ -216,8 +222,7 @@ pub fn base_command() -> Command {
                         ),
                 )
                 .subcommand(
-                    Command::new("completion")
-                        .about("Print the completion script for SHELL")
+                    built_in("completion", "Print the completion script for SHELL")
                         .arg(
                             Arg::new("shell")
                                 .value_name("SHELL")

@@ -88,6 +88,19 @@ pub fn run(args: Vec<OsString>) -> Result<u8, HostError> {
             }
         }
         Some(("generate", sub)) => generate(sub, &dirs, &policy),
+        // `help` alone is `--help`; `help COMMAND...` is `COMMAND... --help`, the options given
+        // before `help` kept (they may say where the plugins are).
+        Some(("help", _)) if external.is_empty() => {
+            print(&top_help(&dirs, &policy));
+            Ok(exit::OK)
+        }
+        Some(("help", _)) => {
+            let name_at = args.len() - external.len() - 1;
+            let mut again = args[..name_at].to_vec();
+            again.extend(external);
+            again.push("--help".into());
+            run(again)
+        }
         Some((name, _)) => run_plugin(name, external, globals, &early, &dirs, &policy),
     }
 }

@@ -116,7 +116,8 @@ fn an_id_on_another_node_is_named_and_nothing_is_sent() {
     assert_eq!(code, 5, "{err}");
     assert!(err.contains("Error deregistering service \"carbonio-mailbox\": this agent has no service with that ID"), "{err}");
     assert!(
-        err.contains("It is registered on mail.example.com"),
+        err.contains("It is registered on mail.example.com: run `carbonio-mesh services deregister --id carbonio-mailbox` on that node")
+            && !err.contains("--http-addr"),
         "{err}"
     );
     assert!(err.contains("Nothing was changed."), "{err}");

@@ -318,3 +318,30 @@ fn the_config_backup_dir_is_honoured() {
     );
     assert!(out.contains("backup=Some(\"/srv/mesh-backups/"), "{out}");
 }
+
+#[test]
+fn help_works_on_the_built_in_commands_and_as_a_command() {
+    let sandbox = with_ok();
+    for args in [
+        &["plugins", "--help"][..],
+        &["plugins", "list", "-h"],
+        &["plugins", "check", "--help"],
+        &["generate", "--help"],
+        &["generate", "man", "--help"],
+        &["generate", "completion", "-h"],
+    ] {
+        let (code, out, err) = run(sandbox.cmd().args(args));
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(out.contains("Usage: carbonio-mesh"), "{args:?}: {out}");
+    }
+    // `help` alone is the top-level help, plugins listed; `help COMMAND` is that command's.
+    let top = stdout_of(sandbox.cmd().arg("--help"));
+    assert_eq!(stdout_of(sandbox.cmd().arg("help")), top);
+    let ok_help = stdout_of(sandbox.cmd().args(["ok", "--help"]));
+    assert_eq!(stdout_of(sandbox.cmd().args(["help", "ok"])), ok_help);
+    let plugins_help = stdout_of(sandbox.cmd().args(["plugins", "list", "--help"]));
+    assert_eq!(
+        stdout_of(sandbox.cmd().args(["help", "plugins", "list"])),
+        plugins_help
+    );
+}

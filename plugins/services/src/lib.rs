@@ -99,7 +99,9 @@ fn deregister(host: &Host<'_>, request: &Request) -> Result<Response, PluginErro
                 stderr.push_str("  No node in the catalog has it either: check the ID with `carbonio-mesh catalog services --node NODE`.\n");
             } else {
                 stderr.push_str(&format!(
-                    "  It is registered on {}: deregister it through that node's agent (--http-addr http://NODE:8500, or run carbonio-mesh there).\n",
+                    // Carbonio's agents listen on localhost only: another node's agent is reached
+                    // by running the command there, not over the network.
+                    "  It is registered on {}: run `carbonio-mesh services deregister --id {id}` on that node (its agent listens on localhost only).\n",
                     holding.join(", ")
                 ));
             }
