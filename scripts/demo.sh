@@ -3,7 +3,7 @@
 # loopback, and show carbonio-mesh at work on it. Idempotent; needs no Carbonio and no Consul.
 #
 # The simulated cluster: the Consul test double (tests/consul-double, a stand-in for a Consul 1.9.3
-# agent) serving the five-node cluster of ../shared/fixtures/consul (3 Mesh servers, a mailbox and
+# agent) serving the five-node cluster of tests/fixtures/consul (3 Mesh servers, a mailbox and
 # a proxy node); a temporary root holding the Carbonio Mesh files, made by the `service-discover`
 # stand-in's `setup --first-instance` (certificates, main.json, the encrypted credentials archive,
 # the password file) exactly where a Mesh server has them; and the `carbonio` stand-in answering

@@ -59,5 +59,5 @@ start_consul_double() {
     return 1
 }
 
-# The bootstrap token of the double's clusters (a made-up value from ../shared/fixtures/consul).
+# The bootstrap token of the double's clusters (a made-up value from tests/fixtures/consul).
 DOUBLE_TOKEN=260570b8-e9af-05cf-9513-c03866285b98

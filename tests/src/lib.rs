@@ -84,12 +84,11 @@ fn copy_executable(source: &Path, destination: &Path) -> PathBuf {
     destination.to_owned()
 }
 
-/// `../shared/fixtures/consul/<name>`.
+/// `tests/fixtures/consul/<name>`: recorded Consul 1.9.3 answers (see its README).
 pub fn consul_fixture(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/consul");
-    let missing = "the project's shared/ folder must sit beside the checkout";
-    assert!(dir.is_dir(), "{} is missing: {missing}", dir.display());
-    dir.join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/consul")
+        .join(name)
 }
 
 /// The variables the stand-ins read (see tests/stand-ins), which carbonio-mesh passes on to the

@@ -580,7 +580,7 @@ mod tests {
     fn the_reset_index_is_found_in_every_known_text() {
         let fixture = |name: &str| {
             let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/fixtures/consul");
+                .join("../../tests/fixtures/consul");
             std::fs::read_to_string(dir.join(name)).unwrap()
         };
         for name in [

@@ -116,7 +116,7 @@ impl Cluster {
         self.tokens.iter().find(|t| t.secret == secret)
     }
 
-    /// The five-node cluster of `../shared/fixtures/consul/README.md`, in the fixtures' order.
+    /// The five-node cluster of `tests/fixtures/consul/README.md`, in the fixtures' order.
     pub fn fixture() -> Self {
         let node = |name: &str, id: &str, address: &str, role, create, modify| Node {
             name: name.into(),

@@ -1,4 +1,4 @@
-//! The double against every file of ../shared/fixtures/consul that it serves: bodies byte for
+//! The double against every file of tests/fixtures/consul that it serves: bodies byte for
 //! byte (order-insensitive only where Consul's own order is Go map order), status codes, error
 //! texts, encodings and headers.
 
@@ -12,10 +12,9 @@ use serde_json::Value;
 const TOKEN: &str = "260570b8-e9af-05cf-9513-c03866285b98";
 
 fn fixture(name: &str) -> Vec<u8> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/consul");
-    let missing = "the project's shared/ folder must sit beside the checkout";
-    assert!(dir.is_dir(), "{} is missing: {missing}", dir.display());
-    let path = dir.join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/consul")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
