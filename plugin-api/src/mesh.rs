@@ -1,5 +1,5 @@
 //! Facts about Carbonio Mesh that the host and plugins share: where its files live and what the
-//! credentials archive holds (`../shared/docs/carbonio-mesh.md`).
+//! credentials archive holds (`docs/carbonio-mesh.md`).
 
 use serde::{Deserialize, Serialize};
 

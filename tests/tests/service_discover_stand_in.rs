@@ -1,4 +1,4 @@
-//! The `service-discover` stand-in against the facts (../shared/docs/carbonio-mesh.md): files,
+//! The `service-discover` stand-in against the facts (docs/carbonio-mesh.md): files,
 //! modes, and a credentials archive that real gpg decrypts and real tar lists as four 0600 members.
 
 use std::fs;

@@ -1,5 +1,5 @@
 //! The Carbonio Mesh credentials archive: an OpenPGP message, encrypted with a passphrase, around
-//! a tar of the cluster's secrets (see `../shared/docs/carbonio-mesh.md`, "The credentials archive").
+//! a tar of the cluster's secrets (see `docs/carbonio-mesh.md`, "The credentials archive").
 //!
 //! This crate knows the container format and nothing about Consul: [`open`] turns the archive's
 //! bytes and a passphrase into its [`Member`]s, [`seal`] does the reverse in exactly the format
