@@ -254,13 +254,13 @@ fn text_of(opened: Opened, path: &Path) -> Result<Option<String>, ConfigError> {
     Ok(Some(text))
 }
 
-/// One file's text through the trust checks; `None` when it does not exist. (A file that is
-/// missing has nothing to obey, so an untrusted directory above it does not matter then.)
-fn read_trusted(policy: &TrustPolicy, path: &Path) -> Result<Option<String>, ConfigError> {
-    if is_missing(path)? {
-        return Ok(None);
-    }
-    match trust::open_trusted(policy, path) {
+/// What the trust checks opened, as its text: `None` for an empty file or a mask, and for a
+/// file removed between listing and opening (nothing left to obey).
+fn read_opened(
+    opened: Result<Opened, Refusal>,
+    path: &Path,
+) -> Result<Option<String>, ConfigError> {
+    match opened {
         Ok(opened) => text_of(opened, path),
         Err(Refusal::Unreadable {
             errno: nix::errno::Errno::ENOENT,
@@ -303,14 +303,8 @@ fn read_drop_ins(
         .into_iter()
         .map(|name| {
             let path = dir.join(&name);
-            match trust::open_trusted_file(policy, &dir_fd, dir, &name) {
-                Ok(opened) => Ok((path.clone(), text_of(opened, &path)?)),
-                Err(Refusal::Unreadable {
-                    errno: nix::errno::Errno::ENOENT,
-                    ..
-                }) => Ok((path, None)),
-                Err(refusal) => Err(refused(&path, refusal)),
-            }
+            let opened = trust::open_trusted_file(policy, &dir_fd, dir, &name);
+            Ok((path.clone(), read_opened(opened, &path)?))
         })
         .collect()
 }
@@ -325,8 +319,9 @@ fn read_files(
         paths.system(paths::VENDOR_CONFIG),
         paths.system(paths::SITE_CONFIG),
     ] {
+        // A missing file has nothing to obey, so an untrusted directory above it does not matter.
         if !is_missing(&file)? {
-            let text = read_trusted(policy, &file)?;
+            let text = read_opened(trust::open_trusted(policy, &file), &file)?;
             files.push((file, text));
         }
     }

@@ -159,6 +159,14 @@ impl Sandbox {
         self.root().join(system_path.trim_start_matches('/'))
     }
 
+    /// A file beside the root (not part of the simulated system) holding `text`: password and
+    /// token files given on the command line.
+    pub fn file_beside_root(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        fs::write(&path, text).unwrap();
+        path
+    }
+
     /// Copies fixture `fixture` into `dir` as `<name>.so`, mode 0755.
     pub fn install(&self, fixture_name: &str, dir: &Path, name: &str) -> PathBuf {
         copy_executable(&fixture(fixture_name), &dir.join(format!("{name}.so")))
@@ -386,4 +394,23 @@ pub fn service_discover_setup(
         "service-discover setup: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A first Mesh server under a new sandbox's root, made by `service-discover setup
+/// --first-instance --password=PASSWORD` (the stand-in) against a new Consul double whose ACLs
+/// it bootstraps.
+pub fn first_mesh_server(password: &str) -> (Sandbox, consul_double::Double) {
+    let sandbox = Sandbox::new();
+    let double =
+        consul_double::Double::start(consul_double::Cluster::fixture_unbootstrapped()).unwrap();
+    let program = stand_in("service-discover");
+    service_discover_setup(
+        &program.path,
+        &sandbox.root(),
+        &double.url(),
+        "192.168.56.101",
+        password,
+        true,
+    );
+    (sandbox, double)
 }

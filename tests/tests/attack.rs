@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use carbonio_mesh_tests::{binary, gpg_decrypt, run, service_discover_setup, stand_in, Sandbox};
+use carbonio_mesh_tests::{binary, first_mesh_server, gpg_decrypt, run, Sandbox};
 use consul_double::{Cluster, Double, Status};
 
 const TOKEN: &str = "260570b8-e9af-05cf-9513-c03866285b98";
@@ -134,8 +134,7 @@ fn consul_options_and_format_count_at_every_level() {
         sandbox.install_product(plugin);
     }
     let double = Double::start(Cluster::fixture()).unwrap();
-    let token_file = sandbox.root().parent().unwrap().join("token");
-    fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let token_file = sandbox.file_beside_root("token", &format!("{TOKEN}\n"));
     let url = double.url();
     let common = [
         "--http-addr",
@@ -244,34 +243,18 @@ fn dry_run_and_yes_count_at_every_level_of_every_cluster_change() {
     }
 }
 
-/// A Mesh server's files under the sandbox root, made by the `service-discover` stand-in.
+/// A Mesh server's files under the sandbox root, and the credentials plugin.
 fn mesh_server(password: &str) -> (Sandbox, Double) {
-    let sandbox = Sandbox::new();
-    let double = Double::start(Cluster::fixture_unbootstrapped()).unwrap();
-    let program = stand_in("service-discover");
-    service_discover_setup(
-        &program.path,
-        &sandbox.root(),
-        &double.url(),
-        "192.168.56.101",
-        password,
-        true,
-    );
+    let (sandbox, double) = first_mesh_server(password);
     sandbox.install_product("credentials");
     (sandbox, double)
-}
-
-fn outside_root(sandbox: &Sandbox, name: &str, text: &str) -> PathBuf {
-    let path = sandbox.root().parent().unwrap().join(name);
-    fs::write(&path, text).unwrap();
-    path
 }
 
 #[test]
 fn rekey_with_root_after_the_plugin_name_changes_only_the_sandbox() {
     let (sandbox, _double) = mesh_server("old-Mesh-password-1");
-    let old = outside_root(&sandbox, "old", "old-Mesh-password-1\n");
-    let new = outside_root(&sandbox, "new", "new-Mesh-password-2\n");
+    let old = sandbox.file_beside_root("old", "old-Mesh-password-1\n");
+    let new = sandbox.file_beside_root("new", "new-Mesh-password-2\n");
     let root = sandbox.root();
     for (n, words) in [
         vec!["credentials", "rekey", "--root"],
@@ -308,8 +291,8 @@ fn rekey_with_root_after_the_plugin_name_changes_only_the_sandbox() {
 #[test]
 fn a_new_password_shorter_than_twelve_characters_is_refused() {
     let (sandbox, _double) = mesh_server("old-Mesh-password-1");
-    let old = outside_root(&sandbox, "old", "old-Mesh-password-1\n");
-    let short = outside_root(&sandbox, "short", "zextras1\n");
+    let old = sandbox.file_beside_root("old", "old-Mesh-password-1\n");
+    let short = sandbox.file_beside_root("short", "zextras1\n");
     let before = fs::read(sandbox.path(ARCHIVE)).unwrap();
     let (code, _, err) = run(sandbox
         .cmd()
@@ -385,7 +368,7 @@ fn an_untrusted_configuration_file_is_refused_and_its_command_never_runs() {
         ),
     )
     .unwrap();
-    let password = outside_root(&sandbox, "new", "new-Mesh-password-2\n");
+    let password = sandbox.file_beside_root("new", "new-Mesh-password-2\n");
     for args in [
         vec!["secret", "plan"],
         vec!["secret", "regenerate", "--yes", "--password-file"],

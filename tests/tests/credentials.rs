@@ -6,10 +6,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use carbonio_mesh_tests::{
-    gpg_decrypt, gpg_with_password, on_a_terminal, run, service_discover_setup, stand_in,
-    stdout_of, Sandbox,
+    first_mesh_server, gpg_decrypt, gpg_with_password, on_a_terminal, run, stdout_of, Sandbox,
 };
-use consul_double::{Cluster, Double};
+use consul_double::Double;
 
 const PASSWORD: &str = "S3cr3T-credentials-test";
 const ARCHIVE: &str = "/etc/zextras/service-discover/cluster-credentials.tar.gpg";
@@ -25,17 +24,7 @@ struct MeshServer {
 
 impl MeshServer {
     fn new() -> Self {
-        let sandbox = Sandbox::new();
-        let double = Double::start(Cluster::fixture_unbootstrapped()).unwrap();
-        let program = stand_in("service-discover");
-        service_discover_setup(
-            &program.path,
-            &sandbox.root(),
-            &double.url(),
-            "192.168.56.101",
-            PASSWORD,
-            true,
-        );
+        let (sandbox, double) = first_mesh_server(PASSWORD);
         sandbox.install_product("credentials");
         sandbox.install_product("members");
         let token = gpg_tar_jq(&sandbox.path(ARCHIVE), PASSWORD);
@@ -54,9 +43,7 @@ impl MeshServer {
 
     /// A file outside the root holding `text` (for --password-file).
     fn file(&self, name: &str, text: &str) -> std::path::PathBuf {
-        let path = self.sandbox.root().parent().unwrap().join(name);
-        fs::write(&path, text).unwrap();
-        path
+        self.sandbox.file_beside_root(name, text)
     }
 
     fn archive_bytes(&self) -> Vec<u8> {

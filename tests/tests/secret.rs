@@ -111,9 +111,8 @@ impl Leader {
     }
 
     fn password_file(&self, password: &str) -> PathBuf {
-        let path = self.sandbox.root().parent().unwrap().join("new-password");
-        fs::write(&path, format!("{password}\n")).unwrap();
-        path
+        self.sandbox
+            .file_beside_root("new-password", &format!("{password}\n"))
     }
 
     fn token_in_archive(&self, password: &str) -> String {
@@ -194,6 +193,15 @@ impl Leader {
             "Consul consumed the reset file"
         );
     }
+}
+
+/// The run's table has a FAIL row for `step`.
+fn assert_failed_at(out: &str, step: &str) {
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("FAIL") && l.contains(step)),
+        "no FAIL row for {step}:\n{out}"
+    );
 }
 
 fn run_name(stdout: &str) -> String {
@@ -314,11 +322,7 @@ fn a_failed_step_stops_the_run_and_restore_brings_back_every_file() {
     leader.config("30-fail.toml", "[steps.run-setup]\nexec = [\"sh\", \"-c\", \"echo 'No space left on device' >&2; exit 1\"]\n");
     let (code, out, err) = leader.regenerate(&[]);
     assert_eq!(code, 5, "{out}{err}");
-    assert!(
-        out.lines()
-            .any(|l| l.starts_with("FAIL") && l.contains("run-setup")),
-        "{out}"
-    );
+    assert_failed_at(&out, "run-setup");
     assert!(
         err.contains("No space left on device")
             && err.contains("--resume")
@@ -403,11 +407,7 @@ fn secrets_with_quotes_backslashes_and_non_ascii_never_reach_output_or_journal()
             .args(["--yes", "secret", "regenerate", "--password-file"])
             .arg(&file));
         assert_eq!(code, 5, "{out}{err}");
-        assert!(
-            out.lines()
-                .any(|l| l.starts_with("FAIL") && l.contains("run-setup")),
-            "{out}"
-        );
+        assert_failed_at(&out, "run-setup");
         assert!(
             err.contains("bad arguments"),
             "the failure is still explained: {err}"
@@ -450,11 +450,7 @@ fn consul_down_fails_preflight_and_changes_nothing() {
     leader.double.cluster().answers_left = Some(1);
     let (code, out, err) = leader.regenerate(&[]);
     assert_eq!(code, 5, "{out}{err}");
-    assert!(
-        out.lines()
-            .any(|l| l.starts_with("FAIL") && l.contains("preflight")),
-        "{out}"
-    );
+    assert_failed_at(&out, "preflight");
     assert_eq!(leader.checksums(), before);
 }
 
@@ -471,11 +467,7 @@ fn a_backup_that_cannot_be_written_removes_nothing_and_resume_finishes() {
     .unwrap();
     let (code, out, err) = leader.regenerate(&[]);
     assert_eq!(code, 5, "{out}{err}");
-    assert!(
-        out.lines()
-            .any(|l| l.starts_with("FAIL") && l.contains("backup-and-remove")),
-        "{out}"
-    );
+    assert_failed_at(&out, "backup-and-remove");
     let after: BTreeMap<_, _> = leader.checksums();
     assert_eq!(after.len(), before.len(), "no file was removed");
     fs::remove_file(leader.sandbox.path("/var/backups/carbonio-mesh")).unwrap();
@@ -603,11 +595,7 @@ fn nodes_are_set_up_again_through_the_transport_and_an_unreachable_one_is_retrie
     let list = nodes.join(",");
     let (code, out, err) = leader.regenerate(&["--nodes", &list]);
     assert_eq!(code, 5, "{out}{err}");
-    assert!(
-        out.lines()
-            .any(|l| l.starts_with("FAIL") && l.contains("rejoin-nodes")),
-        "{out}"
-    );
+    assert_failed_at(&out, "rejoin-nodes");
     assert!(
         err.contains("1 of 3 node(s) not set up again: proxy.example.com"),
         "{err}"
