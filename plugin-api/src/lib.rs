@@ -51,6 +51,7 @@ mod export;
 mod host;
 pub mod mesh;
 pub mod messages;
+pub mod nodes;
 mod secret;
 pub mod services;
 mod table;

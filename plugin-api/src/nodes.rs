@@ -1,0 +1,369 @@
+//! One node, three names: the Consul node name, the Carbonio hostname and the gossip address.
+//!
+//! `service-discover setup` names each Consul node `server-` (a Mesh server) or `agent-` (every
+//! other Carbonio node) followed by the host's FQDN with every `.` replaced by `-`:
+//! `mail.example.com` is the node `agent-mail-example-com`. Admins think in hostnames (LDAP's
+//! server entries, what ssh host keys are known by), Consul speaks node names, and the member
+//! list gives addresses. [`NodeDirectory`] maps between the three, built from the members and
+//! the Carbonio server list; the dashed form decides, and where it cannot (two hostnames with the
+//! same dashed form, a node no hostname maps to) the directory says so instead of guessing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::consul;
+
+/// The prefix `service-discover setup` gives a Mesh server's node name.
+pub const SERVER_PREFIX: &str = "server-";
+/// The prefix `service-discover setup` gives every other node's name.
+pub const AGENT_PREFIX: &str = "agent-";
+
+/// What `service-discover setup` made of a node, read from its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeRole {
+    /// `server-...`: a Mesh server (runs a Consul server).
+    Server,
+    /// `agent-...`: any other Carbonio node (runs a Consul client).
+    Agent,
+}
+
+impl NodeRole {
+    /// The role and the dashed hostname in a node name, when it has Carbonio's form.
+    pub fn split(node: &str) -> Option<(NodeRole, &str)> {
+        if let Some(dashed) = node.strip_prefix(SERVER_PREFIX) {
+            return Some((NodeRole::Server, dashed));
+        }
+        node.strip_prefix(AGENT_PREFIX)
+            .map(|dashed| (NodeRole::Agent, dashed))
+    }
+}
+
+/// A hostname's dashed form (`mail.example.com` → `mail-example-com`), lowercased: DNS names
+/// compare without case.
+pub fn dashed(hostname: &str) -> String {
+    hostname
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+        .replace('.', "-")
+}
+
+/// The node names `service-discover setup` could have given `hostname`: server first.
+pub fn node_names_for(hostname: &str) -> [String; 2] {
+    let dashed = dashed(hostname);
+    [
+        format!("{SERVER_PREFIX}{dashed}"),
+        format!("{AGENT_PREFIX}{dashed}"),
+    ]
+}
+
+/// The fields of a `/v1/agent/members` entry the directory needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Addr")]
+    pub addr: String,
+    #[serde(rename = "Status")]
+    pub status: u8,
+}
+
+/// One node under its three names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeshNode {
+    /// The Consul node name.
+    pub node: String,
+    /// From the name's prefix; none for a name not in Carbonio's form.
+    pub role: Option<NodeRole>,
+    /// The Carbonio hostname that maps to this node; none when no hostname (or more than one)
+    /// does.
+    pub host: Option<String>,
+    /// The gossip address.
+    pub address: String,
+    /// Serf's status code ([`consul::member_status`] names it).
+    pub status: u8,
+}
+
+impl MeshNode {
+    /// Where to reach the node over the network: its hostname (what ssh host keys are known
+    /// by), else its address.
+    pub fn reach(&self) -> &str {
+        self.host.as_deref().unwrap_or(&self.address)
+    }
+
+    /// `agent-mail-example-com (mail.example.com)`, or the node name alone.
+    pub fn label(&self) -> String {
+        match &self.host {
+            Some(host) => format!("{} ({host})", self.node),
+            None => self.node.clone(),
+        }
+    }
+
+    pub fn status_name(&self) -> &'static str {
+        consul::member_status(self.status)
+    }
+}
+
+/// What a name given on the command line resolved to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lookup<'a> {
+    Found(&'a MeshNode),
+    /// The name fits several nodes (an address two members share, a hostname with both a
+    /// `server-` and an `agent-` node): say which, do not pick.
+    Ambiguous(Vec<&'a MeshNode>),
+    NotFound,
+}
+
+/// The nodes of the cluster under their three names, and what could not be mapped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeDirectory {
+    pub nodes: Vec<MeshNode>,
+    /// Why a node has no hostname: "no Carbonio server maps to node X", "hostnames A and B
+    /// both map to node X". Empty when every node mapped.
+    pub unmapped: Vec<String>,
+}
+
+impl NodeDirectory {
+    /// Maps `members` to `hostnames` (Carbonio's server list) by the dashed form.
+    pub fn build(members: &[Member], hostnames: &[String]) -> Self {
+        let mut unmapped = Vec::new();
+        let nodes = members
+            .iter()
+            .map(|member| {
+                let role = NodeRole::split(&member.name).map(|(role, _)| role);
+                let candidates: Vec<&String> = match NodeRole::split(&member.name) {
+                    Some((_, node_dashed)) => hostnames
+                        .iter()
+                        .filter(|h| dashed(h) == node_dashed.to_ascii_lowercase())
+                        .collect(),
+                    None => Vec::new(),
+                };
+                let host = match candidates.as_slice() {
+                    [one] => Some((*one).clone()),
+                    [] => {
+                        if !hostnames.is_empty() {
+                            unmapped
+                                .push(format!("no Carbonio server maps to node {}", member.name));
+                        }
+                        None
+                    }
+                    many => {
+                        let names: Vec<&str> = many.iter().map(|h| h.as_str()).collect();
+                        unmapped.push(format!(
+                            "hostnames {} all map to node {}: its hostname is not known",
+                            names.join(" and "),
+                            member.name
+                        ));
+                        None
+                    }
+                };
+                MeshNode {
+                    node: member.name.clone(),
+                    role,
+                    host,
+                    address: member.addr.clone(),
+                    status: member.status,
+                }
+            })
+            .collect();
+        NodeDirectory { nodes, unmapped }
+    }
+
+    /// The node `name` means: a node name, a hostname (mapped, or by its dashed form when the
+    /// server list is not known), or an address. Node names win, then hostnames, then
+    /// addresses.
+    pub fn find(&self, name: &str) -> Lookup<'_> {
+        let trimmed = name.trim_end_matches('.');
+        if let Some(node) = self.nodes.iter().find(|n| n.node == trimmed) {
+            return Lookup::Found(node);
+        }
+        let by_host: Vec<&MeshNode> = self
+            .nodes
+            .iter()
+            .filter(|n| {
+                n.host
+                    .as_deref()
+                    .is_some_and(|h| h.eq_ignore_ascii_case(trimmed))
+            })
+            .collect();
+        let by_dashed: Vec<&MeshNode> = if by_host.is_empty() && trimmed.contains('.') {
+            let candidates = node_names_for(trimmed);
+            self.nodes
+                .iter()
+                .filter(|n| candidates.contains(&n.node.to_ascii_lowercase()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let by_address: Vec<&MeshNode> = if by_host.is_empty() && by_dashed.is_empty() {
+            self.nodes.iter().filter(|n| n.address == trimmed).collect()
+        } else {
+            Vec::new()
+        };
+        for found in [by_host, by_dashed, by_address] {
+            match found.len() {
+                0 => continue,
+                1 => return Lookup::Found(found[0]),
+                _ => return Lookup::Ambiguous(found),
+            }
+        }
+        Lookup::NotFound
+    }
+
+    /// The node `hostname` maps to, for output that adds `host` to a Consul node.
+    pub fn host_of(&self, node: &str) -> Option<&str> {
+        self.nodes
+            .iter()
+            .find(|n| n.node == node)
+            .and_then(|n| n.host.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(name: &str, addr: &str, status: u8) -> Member {
+        Member {
+            name: name.into(),
+            addr: addr.into(),
+            status,
+        }
+    }
+
+    fn hosts(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn directory() -> NodeDirectory {
+        NodeDirectory::build(
+            &[
+                member("server-srv1-example-com", "192.168.56.101", 1),
+                member("agent-mail-example-com", "192.168.56.110", 1),
+                member("agent-proxy-example-com", "192.168.56.111", 4),
+            ],
+            &hosts(&["srv1.example.com", "mail.example.com", "proxy.example.com"]),
+        )
+    }
+
+    #[test]
+    fn each_of_the_three_names_finds_the_node() {
+        let directory = directory();
+        for name in [
+            "agent-mail-example-com",
+            "mail.example.com",
+            "MAIL.example.com.",
+            "192.168.56.110",
+        ] {
+            match directory.find(name) {
+                Lookup::Found(node) => {
+                    assert_eq!(node.node, "agent-mail-example-com", "{name}");
+                    assert_eq!(node.host.as_deref(), Some("mail.example.com"));
+                    assert_eq!(node.reach(), "mail.example.com");
+                    assert_eq!(node.label(), "agent-mail-example-com (mail.example.com)");
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        assert_eq!(directory.find("srv2.example.com"), Lookup::NotFound);
+        assert_eq!(directory.find("srv2.example.com.dc1"), Lookup::NotFound);
+        assert_eq!(
+            directory.nodes[0].role,
+            Some(NodeRole::Server),
+            "server- prefix"
+        );
+        assert!(directory.unmapped.is_empty(), "{:?}", directory.unmapped);
+    }
+
+    #[test]
+    fn without_the_server_list_hostnames_still_find_their_node_by_the_dashed_form() {
+        let directory = NodeDirectory::build(
+            &[member("agent-mail-example-com", "192.168.56.110", 1)],
+            &[],
+        );
+        match directory.find("mail.example.com") {
+            Lookup::Found(node) => {
+                assert_eq!(node.node, "agent-mail-example-com");
+                assert_eq!(node.host, None, "not known without the server list");
+                assert_eq!(
+                    node.reach(),
+                    "192.168.56.110",
+                    "the address, never the node name"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            directory.unmapped.is_empty(),
+            "nothing to report without a list"
+        );
+    }
+
+    #[test]
+    fn two_hostnames_with_one_dashed_form_are_named_not_guessed() {
+        let directory = NodeDirectory::build(
+            &[member("agent-mail-example-com", "192.168.56.110", 1)],
+            &hosts(&["mail.example.com", "mail-example.com"]),
+        );
+        assert_eq!(directory.nodes[0].host, None);
+        assert_eq!(
+            directory.unmapped,
+            ["hostnames mail.example.com and mail-example.com all map to node agent-mail-example-com: its hostname is not known"]
+        );
+        assert_eq!(directory.nodes[0].reach(), "192.168.56.110");
+    }
+
+    #[test]
+    fn a_node_no_hostname_maps_to_is_reported_and_reached_by_address() {
+        let directory = NodeDirectory::build(
+            &[
+                member("server-srv1-example-com", "192.168.56.101", 1),
+                member("consul-test", "10.0.0.9", 1),
+            ],
+            &hosts(&["srv1.example.com"]),
+        );
+        assert_eq!(directory.nodes[1].role, None);
+        assert_eq!(directory.nodes[1].reach(), "10.0.0.9");
+        assert_eq!(
+            directory.unmapped,
+            ["no Carbonio server maps to node consul-test"]
+        );
+    }
+
+    #[test]
+    fn a_hostname_with_both_a_server_and_an_agent_node_is_ambiguous() {
+        // A server set up again as an agent without force-leave: both names are members.
+        let directory = NodeDirectory::build(
+            &[
+                member("server-srv2-example-com", "192.168.56.102", 4),
+                member("agent-srv2-example-com", "192.168.56.102", 1),
+            ],
+            &[],
+        );
+        match directory.find("srv2.example.com") {
+            Lookup::Ambiguous(nodes) => assert_eq!(nodes.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        match directory.find("192.168.56.102") {
+            Lookup::Ambiguous(nodes) => assert_eq!(nodes.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            directory.find("agent-srv2-example-com"),
+            Lookup::Found(_)
+        ));
+    }
+
+    #[test]
+    fn dashed_forms() {
+        assert_eq!(dashed("Mail.Example.com."), "mail-example-com");
+        assert_eq!(
+            node_names_for("srv1.example.com"),
+            ["server-srv1-example-com", "agent-srv1-example-com"]
+        );
+        assert_eq!(
+            NodeRole::split("agent-mail-example-com"),
+            Some((NodeRole::Agent, "mail-example-com"))
+        );
+        assert_eq!(NodeRole::split("mail.example.com"), None);
+    }
+}
