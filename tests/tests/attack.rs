@@ -193,11 +193,11 @@ fn consul_options_and_format_count_at_every_level() {
 /// the proxy node failed.
 fn cluster_for_changes() -> Cluster {
     let mut cluster = Cluster::fixture();
-    cluster.local_node = "mail.example.com".into();
+    cluster.local_node = "agent-mail-example-com".into();
     cluster
         .nodes
         .iter_mut()
-        .find(|n| n.name == "proxy.example.com")
+        .find(|n| n.name == "agent-proxy-example-com")
         .unwrap()
         .status = Status::Failed;
     cluster

@@ -61,7 +61,7 @@ impl Setup {
 /// The fixture cluster seen from the mailbox node's agent, which runs carbonio-mailbox.
 fn on_mailbox_node() -> Cluster {
     let mut cluster = Cluster::fixture();
-    cluster.local_node = "mail.example.com".into();
+    cluster.local_node = "agent-mail-example-com".into();
     cluster
 }
 
@@ -116,7 +116,7 @@ fn an_id_on_another_node_is_named_and_nothing_is_sent() {
     assert_eq!(code, 5, "{err}");
     assert!(err.contains("Error deregistering service \"carbonio-mailbox\": this agent has no service with that ID"), "{err}");
     assert!(
-        err.contains("It is registered on mail.example.com: run `carbonio-mesh services deregister --id carbonio-mailbox` on that node")
+        err.contains("It is registered on agent-mail-example-com: run `carbonio-mesh services deregister --id carbonio-mailbox` on that node")
             && !err.contains("--http-addr"),
         "{err}"
     );
@@ -187,35 +187,87 @@ fn without_write_rights_consul_says_permission_denied() {
 
 #[test]
 fn force_leave_moves_a_failed_member_to_left_and_prune_removes_it() {
-    let s = setup(with_failed("proxy.example.com"));
-    let (code, out, err) = run(s.cmd().args(["--yes", "force-leave", "proxy.example.com"]));
+    let s = setup(with_failed("agent-proxy-example-com"));
+    let (code, out, err) = run(s
+        .cmd()
+        .args(["--yes", "force-leave", "agent-proxy-example-com"]));
     assert_eq!(code, 0, "{err}");
-    assert_eq!(s.status("proxy.example.com"), Some(Status::Left));
+    assert_eq!(s.status("agent-proxy-example-com"), Some(Status::Left));
     assert_eq!(
         out,
-        "Node               Before  After  Result\nproxy.example.com  failed  left   ok\n"
+        "Node                     Before  After  Result\nagent-proxy-example-com  failed  left   ok\n"
     );
     let (code, _, err) =
         run(s
             .cmd()
-            .args(["--yes", "force-leave", "--prune", "proxy.example.com"]));
+            .args(["--yes", "force-leave", "--prune", "agent-proxy-example-com"]));
     assert_eq!(code, 0, "{err}");
-    assert_eq!(s.status("proxy.example.com"), None);
+    assert_eq!(s.status("agent-proxy-example-com"), None);
     assert!(s
         .puts()
-        .contains(&"PUT /v1/agent/force-leave/proxy.example.com?prune=1".to_owned()));
+        .contains(&"PUT /v1/agent/force-leave/agent-proxy-example-com?prune=1".to_owned()));
+}
+
+#[test]
+fn force_leave_takes_the_hostname_or_the_address_and_names_both() {
+    // No Carbonio server list here (no LDAP): the hostname's dashed form finds the node.
+    let s = setup(with_failed("agent-proxy-example-com"));
+    let (code, out, err) = run(s.cmd().args([
+        "--yes",
+        "--format",
+        "json",
+        "force-leave",
+        "proxy.example.com",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let outcome: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(outcome[0]["node"], "agent-proxy-example-com", "{out}");
+    assert_eq!(s.status("agent-proxy-example-com"), Some(Status::Left));
+    assert_eq!(
+        s.puts(),
+        ["PUT /v1/agent/force-leave/agent-proxy-example-com"],
+        "Consul is sent the node name, never the hostname"
+    );
+    let s = setup(with_failed("agent-proxy-example-com"));
+    let (code, out, err) = run(s.cmd().args(["--yes", "force-leave", "192.168.56.111"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("agent-proxy-example-com  failed"), "{out}");
+    // An alive node named by its hostname is refused naming the host to stop it on.
+    let (code, _, err) = run(s.cmd().args(["--yes", "force-leave", "mail.example.com"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("agent-mail-example-com is alive"), "{err}");
+}
+
+#[test]
+fn a_wan_name_goes_to_consul_as_it_is() {
+    let mut cluster = with_failed("server-srv2-example-com");
+    cluster.local_node = "server-srv1-example-com".into();
+    let s = setup(cluster);
+    let (code, out, err) =
+        run(s
+            .cmd()
+            .args(["--yes", "force-leave", "server-srv2-example-com.dc1"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        s.puts(),
+        ["PUT /v1/agent/force-leave/server-srv2-example-com.dc1"]
+    );
+    assert!(
+        out.contains("server-srv2-example-com.dc1  failed  left"),
+        "{out}"
+    );
 }
 
 #[test]
 fn without_a_token_the_default_deny_policy_is_explained_and_nothing_is_sent() {
-    let s = setup(with_failed("proxy.example.com"));
+    let s = setup(with_failed("agent-proxy-example-com"));
     let anonymous = || {
         let mut cmd = s.sandbox.cmd();
         cmd.arg("--http-addr").arg(s.double.url()).arg("--yes");
         cmd
     };
     for args in [
-        &["force-leave", "proxy.example.com"][..],
+        &["force-leave", "agent-proxy-example-com"][..],
         &["force-leave", "--failed"],
         &["services", "deregister", "--id", "consul"],
     ] {
@@ -242,10 +294,12 @@ fn without_a_token_the_default_deny_policy_is_explained_and_nothing_is_sent() {
 #[test]
 fn an_alive_member_is_refused_unless_forced() {
     let s = setup(Cluster::fixture());
-    let (code, _, err) = run(s.cmd().args(["--yes", "force-leave", "mail.example.com"]));
+    let (code, _, err) = run(s
+        .cmd()
+        .args(["--yes", "force-leave", "agent-mail-example-com"]));
     assert_eq!(code, 2, "{err}");
     assert!(
-        err.contains("mail.example.com is alive") && err.contains("rejoins"),
+        err.contains("agent-mail-example-com is alive") && err.contains("rejoins"),
         "{err}"
     );
     assert!(err.contains("--force"), "{err}");
@@ -257,7 +311,7 @@ fn an_alive_member_is_refused_unless_forced() {
         "--force",
         "--wait",
         "0",
-        "mail.example.com",
+        "agent-mail-example-com",
     ]));
     assert_eq!(code, 5);
     assert!(out.contains("still alive after 0s"), "{out}");
@@ -277,7 +331,7 @@ fn an_unknown_node_gets_consuls_text_and_close_names() {
     );
     let (_, _, err) = run(s.cmd().args(["--yes", "force-leave", "srv4.example.com"]));
     assert!(
-        err.ends_with("Did you mean: srv1.example.com, srv2.example.com, srv3.example.com?\n"),
+        err.ends_with("Did you mean: server-srv1-example-com, server-srv2-example-com, server-srv3-example-com?\n"),
         "{err}"
     );
     assert!(s.puts().is_empty());
@@ -311,12 +365,12 @@ fn force_leave_failed_cleans_every_failed_member() {
 
 #[test]
 fn dry_run_sends_no_change_and_prints_the_plan() {
-    let s = setup(with_failed("proxy.example.com"));
+    let s = setup(with_failed("agent-proxy-example-com"));
     let (code, _, err) = run(s.cmd().args(["--dry-run", "force-leave", "--failed"]));
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains("Dry run: nothing was changed")
-            && err.contains("send PUT /v1/agent/force-leave/proxy.example.com"),
+            && err.contains("send PUT /v1/agent/force-leave/agent-proxy-example-com"),
         "{err}"
     );
     let s2 = setup(on_mailbox_node());
@@ -336,7 +390,7 @@ fn dry_run_sends_no_change_and_prints_the_plan() {
         s.puts(),
         s2.puts()
     );
-    assert_eq!(s.status("proxy.example.com"), Some(Status::Failed));
+    assert_eq!(s.status("agent-proxy-example-com"), Some(Status::Failed));
     assert!(s2
         .double
         .cluster()
@@ -347,8 +401,8 @@ fn dry_run_sends_no_change_and_prints_the_plan() {
 
 #[test]
 fn without_a_terminal_or_yes_nothing_is_changed() {
-    let s = setup(with_failed("proxy.example.com"));
-    let (code, _, err) = run(s.cmd().args(["force-leave", "proxy.example.com"]));
+    let s = setup(with_failed("agent-proxy-example-com"));
+    let (code, _, err) = run(s.cmd().args(["force-leave", "agent-proxy-example-com"]));
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("needs confirmation") && err.contains("--yes"),
@@ -402,14 +456,16 @@ fn consul_going_down_mid_way_reports_what_was_done() {
 
 #[test]
 fn every_change_is_audited_to_the_journal() {
-    let s = setup(with_failed("proxy.example.com"));
+    let s = setup(with_failed("agent-proxy-example-com"));
     // A journald stand-in: the native protocol's datagram socket, under the root.
     let socket_path = s.sandbox.make_dir("/run/systemd/journal").join("socket");
     let journal = UnixDatagram::bind(&socket_path).unwrap();
     journal
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    let (code, _, err) = run(s.cmd().args(["--yes", "force-leave", "proxy.example.com"]));
+    let (code, _, err) = run(s
+        .cmd()
+        .args(["--yes", "force-leave", "agent-proxy-example-com"]));
     assert_eq!(code, 0, "{err}");
     let mut buffer = [0u8; 4096];
     let n = journal.recv(&mut buffer).unwrap();
@@ -417,7 +473,7 @@ fn every_change_is_audited_to_the_journal() {
     for field in [
         "SYSLOG_IDENTIFIER=carbonio-mesh\n",
         "CARBONIO_MESH_ACTION=force-leave\n",
-        "CARBONIO_MESH_TARGET=proxy.example.com\n",
+        "CARBONIO_MESH_TARGET=agent-proxy-example-com\n",
         "CARBONIO_MESH_RESULT=ok\n",
         "CARBONIO_MESH_PLUGIN=force-leave\n",
         "PRIORITY=5\n",
@@ -442,11 +498,11 @@ fn on_a_terminal(s: &Setup, args: &str, answer: &str) -> (i32, String) {
 
 #[test]
 fn on_a_terminal_it_lists_the_changes_and_asks() {
-    let s = setup(with_failed("proxy.example.com"));
-    let (code, screen) = on_a_terminal(&s, "force-leave proxy.example.com", "n\n");
+    let s = setup(with_failed("agent-proxy-example-com"));
+    let (code, screen) = on_a_terminal(&s, "force-leave agent-proxy-example-com", "n\n");
     assert_eq!(code, 1, "{screen}");
     assert!(
-        screen.contains("  - force-leave proxy.example.com (now failed)"),
+        screen.contains("  - force-leave agent-proxy-example-com (now failed)"),
         "{screen}"
     );
     assert!(
@@ -455,7 +511,7 @@ fn on_a_terminal_it_lists_the_changes_and_asks() {
     );
     assert!(screen.contains("Nothing changed."), "{screen}");
     assert!(s.puts().is_empty());
-    let (code, screen) = on_a_terminal(&s, "force-leave proxy.example.com", "y\n");
+    let (code, screen) = on_a_terminal(&s, "force-leave agent-proxy-example-com", "y\n");
     assert_eq!(code, 0, "{screen}");
-    assert_eq!(s.status("proxy.example.com"), Some(Status::Left));
+    assert_eq!(s.status("agent-proxy-example-com"), Some(Status::Left));
 }

@@ -4,7 +4,7 @@
 use std::fs;
 
 use carbonio_mesh_tests::{consul_fixture, run, Sandbox};
-use consul_double::{Cluster, Double, Status};
+use consul_double::{Cluster, Double};
 
 const TOKEN: &str = "260570b8-e9af-05cf-9513-c03866285b98";
 
@@ -35,7 +35,7 @@ impl Setup {
     }
 }
 
-/// `catalog_services_-node=mail.example.com_-tags` -> `catalog services --node mail.example.com --tags`.
+/// `catalog_services_-node=agent-mail-example-com_-tags` -> `catalog services --node agent-mail-example-com --tags`.
 fn args_of(fixture_stem: &str) -> Vec<String> {
     let mut parts = fixture_stem.split("_-");
     let mut args: Vec<String> = parts
@@ -66,30 +66,17 @@ fn every_catalog_and_members_fixture_is_reproduced_exactly() {
         if !stem.starts_with("catalog_") && !stem.starts_with("members") {
             continue;
         }
-        let args = if stem == "members_failed" {
-            setup
-                .double
-                .cluster()
-                .nodes
-                .iter_mut()
-                .find(|n| n.name == "proxy.example.com")
-                .unwrap()
-                .status = Status::Failed;
+        // The degraded cluster's members: a failed, a left and an IPv6 member.
+        let args = if stem == "members_degraded" {
+            *setup.double.cluster() = Cluster::fixture_degraded();
             vec!["members".to_owned()]
         } else {
             args_of(stem)
         };
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (code, out, err) = setup.mesh(&args);
-        if stem == "members_failed" {
-            setup
-                .double
-                .cluster()
-                .nodes
-                .iter_mut()
-                .find(|n| n.name == "proxy.example.com")
-                .unwrap()
-                .status = Status::Alive;
+        if stem == "members_degraded" {
+            *setup.double.cluster() = Cluster::fixture();
         }
         assert_eq!(code, 0, "{name}: {err}");
         assert_eq!(
@@ -143,7 +130,9 @@ fn json_output_has_stable_field_names() {
     assert_eq!(code, 0);
     let members: serde_json::Value = serde_json::from_str(&out).unwrap();
     let first = &members[0];
-    assert_eq!(first["name"], "srv1.example.com");
+    assert_eq!(first["name"], "server-srv1-example-com");
+    // No Carbonio server list here (no localconfig.xml): the hostname is unknown, not guessed.
+    assert_eq!(first["host"], serde_json::Value::Null);
     assert_eq!(first["address"], "192.168.56.101:8301");
     assert_eq!(
         (first["status"].as_str(), first["type"].as_str()),
@@ -161,7 +150,8 @@ fn json_output_has_stable_field_names() {
 
     let (_, out, _) = setup.mesh(&["catalog", "nodes", "--format", "json"]);
     let nodes: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(nodes[0]["name"], "mail.example.com");
+    assert_eq!(nodes[0]["name"], "agent-mail-example-com");
+    assert_eq!(nodes[0]["host"], serde_json::Value::Null);
     assert_eq!(nodes[0]["id"], "f1c36ec8-cfd8-a65b-ef16-945585b61781");
     assert_eq!(nodes[0]["meta"]["consul-network-segment"], "");
     let (_, out, _) = setup.mesh(&["catalog", "services", "--format", "json"]);
@@ -169,6 +159,94 @@ fn json_output_has_stable_field_names() {
     assert_eq!(
         services[0],
         serde_json::json!({"name": "carbonio-mailbox", "tags": ["mailbox", "primary"]})
+    );
+}
+
+#[test]
+fn catalog_services_takes_a_node_id_prefix_a_hostname_or_an_address() {
+    let setup = setup();
+    let expected = fs::read_to_string(consul_fixture(
+        "cli/catalog_services_-node=agent-mail-example-com.stdout",
+    ))
+    .unwrap();
+    // `catalog nodes` prints the ID prefix f1c36ec8; the seeds pass it to -node.
+    for node in ["f1c36ec8", "mail.example.com", "192.168.56.110"] {
+        let (code, out, err) = setup.mesh(&["catalog", "services", "--node", node]);
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (0, expected.as_str(), ""),
+            "{node}"
+        );
+    }
+}
+
+#[test]
+fn catalog_near_and_node_meta_reach_consul_and_shape_the_answer() {
+    let setup = setup();
+    {
+        let mut cluster = setup.double.cluster();
+        let coordinate = |x: f64| consul_double::Coordinate {
+            vec: vec![x, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            height: 0.0001,
+            adjustment: 0.0,
+        };
+        for (name, x) in [
+            ("server-srv1-example-com", 0.0),
+            ("server-srv2-example-com", 0.009),
+            ("agent-mail-example-com", 0.001),
+            ("agent-proxy-example-com", 0.004),
+        ] {
+            let node = cluster.nodes.iter_mut().find(|n| n.name == name).unwrap();
+            node.coordinate = Some(coordinate(x));
+        }
+        let mail = cluster
+            .nodes
+            .iter_mut()
+            .find(|n| n.name == "agent-mail-example-com")
+            .unwrap();
+        mail.meta.insert("site".into(), "milan".into());
+    }
+    let (code, out, err) = setup.mesh(&["catalog", "nodes", "--near", "server-srv1-example-com"]);
+    assert_eq!(code, 0, "{err}");
+    let order: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "server-srv1-example-com",
+            "agent-mail-example-com",
+            "agent-proxy-example-com",
+            "server-srv2-example-com",
+            "server-srv3-example-com"
+        ],
+        "by distance, the node without a coordinate last"
+    );
+    let (code, out, err) = setup.mesh(&["catalog", "nodes", "--node-meta", "site=milan"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "Node                    ID        Address         DC\nagent-mail-example-com  f1c36ec8  192.168.56.110  dc1\n"
+    );
+    let (code, out, err) = setup.mesh(&["catalog", "services", "--node-meta", "site=rome"]);
+    assert_eq!((code, out.as_str()), (0, ""));
+    assert_eq!(
+        err,
+        "No services match the given query - try expanding your search.\n"
+    );
+    let (code, out, _) = setup.mesh(&["catalog", "services", "--node-meta", "site=milan"]);
+    assert_eq!(code, 0);
+    assert_eq!(out, "carbonio-mailbox\ncarbonio-mailbox-sidecar-proxy\n");
+    let (code, _, err) = setup.mesh(&["catalog", "nodes", "--node-meta", "site"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--node-meta site: give KEY=VALUE"), "{err}");
+    let sent = setup.double.requests();
+    assert!(
+        sent.iter()
+            .any(|r| r.contains("node-meta=site%3Amilan") || r.contains("node-meta=site:milan")),
+        "{sent:?}"
     );
 }
 

@@ -83,7 +83,7 @@ fn this_host_is_the_leader_exit_0() {
         .cluster()
         .nodes
         .iter_mut()
-        .find(|n| n.name == "srv1.example.com")
+        .find(|n| n.name == "server-srv1-example-com")
         .unwrap()
         .address = "127.0.0.1".into();
     fs::write(setup.sandbox.path("/etc/hosts"), "127.0.0.1 srv1.example.com\n192.168.56.102 srv2.example.com\n192.168.56.103 srv3.example.com\n").unwrap();

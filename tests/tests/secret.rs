@@ -63,7 +63,7 @@ impl Leader {
         cluster
             .nodes
             .iter_mut()
-            .find(|n| n.name == "srv1.example.com")
+            .find(|n| n.name == "server-srv1-example-com")
             .unwrap()
             .address = ip;
         cluster.data_dir = Some(sandbox.path("/var/lib/service-discover/data"));
@@ -482,7 +482,7 @@ fn elsewhere_than_on_the_leader_it_refuses_naming_the_leader() {
         cluster
             .nodes
             .iter_mut()
-            .find(|n| n.name == "srv1.example.com")
+            .find(|n| n.name == "server-srv1-example-com")
             .unwrap()
             .address = "192.168.56.101".into();
     });
@@ -491,7 +491,7 @@ fn elsewhere_than_on_the_leader_it_refuses_naming_the_leader() {
     assert_eq!(code, 5, "{out}{err}");
     assert!(
         out.contains(
-            "this host is not the Mesh leader: the leader is srv1.example.com (192.168.56.101)"
+            "this host is not the Mesh leader: the leader is server-srv1-example-com (192.168.56.101)"
         ),
         "{out}"
     );
@@ -553,7 +553,14 @@ fn dry_run_changes_nothing_and_keeps_no_journal() {
 #[test]
 fn nodes_are_set_up_again_through_the_transport_and_an_unreachable_one_is_retried() {
     let leader = Leader::new();
-    let nodes = ["srv2.example.com", "mail.example.com", "proxy.example.com"];
+    // Named on the command line by their hostnames; the transport gets each one's Consul node
+    // name as {node} (this sandbox keeps a root per node name).
+    let hosts = ["srv2.example.com", "mail.example.com", "proxy.example.com"];
+    let nodes = [
+        "server-srv2-example-com",
+        "agent-mail-example-com",
+        "agent-proxy-example-com",
+    ];
     let base = leader.sandbox.root().parent().unwrap().join("nodes");
     let old_archive = fs::read(leader.sandbox.path(ARCHIVE)).unwrap();
     for node in nodes {
@@ -577,7 +584,7 @@ fn nodes_are_set_up_again_through_the_transport_and_an_unreachable_one_is_retrie
         .unwrap();
     }
     // proxy cannot be reached yet, as ssh would say.
-    fs::write(base.join("proxy.example.com/unreachable"), "").unwrap();
+    fs::write(base.join("agent-proxy-example-com/unreachable"), "").unwrap();
     // The transport, replaced by configuration: each node's own root instead of ssh.
     let transport = format!(
         "[ -e {base}/{{node}}/unreachable ] && {{ echo 'ssh: connect to host {{node}} port 22: Connection refused' >&2; exit 255; }}; \
@@ -592,26 +599,26 @@ fn nodes_are_set_up_again_through_the_transport_and_an_unreachable_one_is_retrie
             "[steps.transport]\nexec = [\"sh\", \"-c\", {transport:?}]\npassword_stdin = true\n"
         ),
     );
-    let list = nodes.join(",");
+    let list = hosts.join(",");
     let (code, out, err) = leader.regenerate(&["--nodes", &list]);
     assert_eq!(code, 5, "{out}{err}");
     assert_failed_at(&out, "rejoin-nodes");
     assert!(
-        err.contains("1 of 3 node(s) not set up again: proxy.example.com (192.168.56.111)"),
+        err.contains("1 of 3 node(s) not set up again: agent-proxy-example-com (192.168.56.111)"),
         "{err}"
     );
     assert!(
-        out.lines().any(|l| l.starts_with("proxy.example.com")
+        out.lines().any(|l| l.starts_with("agent-proxy-example-com")
             && l.contains("FAILED")
             && l.contains("Connection refused")),
         "the per-node table names the failure:\n{out}"
     );
     assert!(
         out.lines()
-            .any(|l| l.starts_with("mail.example.com") && l.contains("ok")),
+            .any(|l| l.starts_with("agent-mail-example-com") && l.contains("ok")),
         "{out}"
     );
-    for node in ["srv2.example.com", "mail.example.com"] {
+    for node in ["server-srv2-example-com", "agent-mail-example-com"] {
         let archive = base
             .join(node)
             .join("root")
@@ -621,25 +628,108 @@ fn nodes_are_set_up_again_through_the_transport_and_an_unreachable_one_is_retrie
             "{node} has the new archive"
         );
     }
-    fs::remove_file(base.join("proxy.example.com/unreachable")).unwrap();
+    fs::remove_file(base.join("agent-proxy-example-com/unreachable")).unwrap();
     let (code, out, err) = leader.regenerate(&["--nodes", &list, "--resume"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.lines()
-            .any(|l| l.starts_with("srv2.example.com") && l.contains("earlier attempt")),
+            .any(|l| l.starts_with("server-srv2-example-com") && l.contains("earlier attempt")),
         "{out}"
     );
     assert!(
-        out.lines().any(
-            |l| l.starts_with("proxy.example.com") && l.contains("set up with the new archive")
-        ),
+        out.lines().any(|l| l.starts_with("agent-proxy-example-com")
+            && l.contains("set up with the new archive")),
         "{out}"
     );
     let archive = base
-        .join("proxy.example.com/root")
+        .join("agent-proxy-example-com/root")
         .join(ARCHIVE.trim_start_matches('/'));
     assert!(!gpg_decrypt(&archive, NEW_PASSWORD).is_empty());
     leader.assert_regenerated();
+}
+
+#[test]
+fn nodes_all_is_the_alive_members_but_this_host_failed_ones_skipped_left_ones_never() {
+    // Weeks later: the proxy failed, the MTA left, a file server joined over IPv6.
+    let leader = Leader::with(|cluster| {
+        let leader_address = cluster
+            .nodes
+            .iter()
+            .find(|n| n.name == "server-srv1-example-com")
+            .unwrap()
+            .address
+            .clone();
+        *cluster = Cluster {
+            data_dir: cluster.data_dir.take(),
+            tokens: Vec::new(),
+            bootstrap_index: 0,
+            bootstraps: 0,
+            ..Cluster::fixture_degraded()
+        };
+        cluster
+            .nodes
+            .iter_mut()
+            .find(|n| n.name == "server-srv1-example-com")
+            .unwrap()
+            .address = leader_address;
+    });
+    // Every node's transport only records that it was called (dry-run plans are tested
+    // elsewhere): this run is real.
+    let calls = leader.sandbox.path("/transport.calls");
+    leader.config(
+        "50-transport.toml",
+        &format!(
+            "[steps.transport]\nexec = [\"sh\", \"-c\", \"echo {{node}} {{host}} >> {}\"]\n",
+            calls.display()
+        ),
+    );
+    let (code, out, err) = leader.regenerate(&["--nodes", "all"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let called = fs::read_to_string(&calls).unwrap();
+    let mut called: Vec<&str> = called.lines().collect();
+    called.sort();
+    assert_eq!(
+        called,
+        [
+            "agent-files-example-com 2001:db8:56::113",
+            "agent-mail-example-com 192.168.56.110",
+            "server-srv2-example-com 192.168.56.102",
+            "server-srv3-example-com 192.168.56.103",
+        ],
+        "alive members but this host, reached by address (no Carbonio server list here)"
+    );
+    let proxy = out
+        .lines()
+        .find(|l| l.starts_with("agent-proxy-example-com"))
+        .expect("the failed member is listed");
+    assert!(
+        proxy.contains("skipped") && proxy.contains("--include-failed"),
+        "{proxy}"
+    );
+    assert!(
+        !out.contains("agent-mta-example-com"),
+        "a member that left never shows: {out}"
+    );
+    assert!(out.contains("4 node(s) set up again, 1 skipped"), "{out}");
+
+    // --include-failed tries the failed one too.
+    fs::remove_file(&calls).unwrap();
+    let (code, out, err) = leader.regenerate(&["--nodes", "all", "--include-failed"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(fs::read_to_string(&calls)
+        .unwrap()
+        .contains("agent-proxy-example-com 192.168.56.111"));
+
+    // A name that is no member stops the run in preflight, before anything changes.
+    let before = leader.checksums();
+    let (code, out, err) = leader.regenerate(&["--nodes", "mail.example.com,srv9.example.com"]);
+    assert_eq!(code, 5, "{out}{err}");
+    assert_failed_at(&out, "preflight");
+    assert!(
+        err.contains("no member is named 'srv9.example.com'"),
+        "{err}"
+    );
+    assert_eq!(leader.checksums(), before);
 }
 
 #[test]

@@ -8,6 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use carbonio_mesh_plugin_api::consul::ALIVE;
+use carbonio_mesh_plugin_api::nodes::{Lookup, Member, NodeDirectory};
 use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{
     export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin, PluginError,
@@ -33,6 +35,10 @@ struct NodeView {
     tagged_addresses: BTreeMap<String, String>,
     #[serde(rename(deserialize = "Meta"), default)]
     meta: BTreeMap<String, String>,
+    /// The Carbonio hostname this node is, from Carbonio's server list; null when unknown.
+    /// JSON only: the table stays Consul's.
+    #[serde(skip_deserializing)]
+    host: Option<String>,
 }
 
 /// `structs.ServiceNode`, the answer of `/v1/catalog/service/NAME`.
@@ -116,11 +122,48 @@ fn render_tagged(services: &BTreeMap<String, Vec<String>>) -> String {
     out
 }
 
+/// `--node-meta KEY=VALUE` (repeatable) as Consul's `node-meta=KEY:VALUE` query parameters,
+/// and `--near NODE`.
+fn filtered(mut get: ConsulRequest, request: &Request) -> Result<ConsulRequest, PluginError> {
+    for pair in request.values("node-meta") {
+        let (key, value) = pair.split_once('=').ok_or_else(|| {
+            PluginError::usage(format!("--node-meta {pair}: give KEY=VALUE"))
+                .hint("for example --node-meta consul-network-segment=")
+        })?;
+        get = get.query("node-meta", &format!("{key}:{value}"));
+    }
+    if let Some(near) = request.value("near") {
+        get = get.query("near", near);
+    }
+    Ok(get)
+}
+
+/// Fills in `host` from Carbonio's server list, by the dashed form of the node names.
+fn add_hosts(host: &Host<'_>, nodes: &mut [NodeView]) {
+    let members: Vec<Member> = nodes
+        .iter()
+        .map(|n| Member {
+            name: n.name.clone(),
+            addr: n.address.clone(),
+            status: ALIVE,
+        })
+        .collect();
+    let directory = NodeDirectory::with_servers_of(host, &members);
+    for note in &directory.unmapped {
+        host.debug(note);
+    }
+    for node in nodes {
+        node.host = directory.host_of(&node.name).map(str::to_owned);
+    }
+}
+
 fn nodes(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
-    let nodes: Vec<NodeView> = match request.value("service") {
+    let mut nodes: Vec<NodeView> = match request.value("service") {
         Some(service) => {
-            let found: Vec<ServiceNode> =
-                host.consul_get(&ConsulRequest::get(&["v1", "catalog", "service", service]))?;
+            let found: Vec<ServiceNode> = host.consul_get(&filtered(
+                ConsulRequest::get(&["v1", "catalog", "service", service]),
+                request,
+            )?)?;
             found
                 .into_iter()
                 .map(|s| NodeView {
@@ -130,15 +173,22 @@ fn nodes(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
                     dc: s.datacenter,
                     tagged_addresses: s.tagged_addresses,
                     meta: s.node_meta,
+                    host: None,
                 })
                 .collect()
         }
         None => host
-            .consul_get::<Option<Vec<NodeView>>>(&ConsulRequest::get(&["v1", "catalog", "nodes"]))?
+            .consul_get::<Option<Vec<NodeView>>>(&filtered(
+                ConsulRequest::get(&["v1", "catalog", "nodes"]),
+                request,
+            )?)?
             .unwrap_or_default(),
     };
     match request.format {
-        OutputFormat::Json => Response::json(&nodes),
+        OutputFormat::Json => {
+            add_hosts(host, &mut nodes);
+            Response::json(&nodes)
+        }
         OutputFormat::Human if nodes.is_empty() => Ok(Response::text("").with_stderr(NO_NODES)),
         OutputFormat::Human => Ok(Response::text(render_nodes(
             &nodes,
@@ -147,12 +197,39 @@ fn nodes(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
     }
 }
 
+/// The catalog node a Carbonio hostname or an address names, if exactly one.
+fn node_named(host: &Host<'_>, name: &str) -> Result<Option<String>, PluginError> {
+    let nodes = host
+        .consul_get::<Option<Vec<NodeView>>>(&ConsulRequest::get(&["v1", "catalog", "nodes"]))?
+        .unwrap_or_default();
+    let members: Vec<Member> = nodes
+        .iter()
+        .map(|n| Member {
+            name: n.name.clone(),
+            addr: n.address.clone(),
+            status: ALIVE,
+        })
+        .collect();
+    let directory = NodeDirectory::with_servers_of(host, &members);
+    Ok(match directory.find(name) {
+        Lookup::Found(node) => Some(node.node.clone()),
+        _ => None,
+    })
+}
+
 fn services(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
     let mut services: BTreeMap<String, Vec<String>> = match request.value("node") {
         Some(node) => {
-            // An unknown node is `null`, which Consul reports as "no services".
-            let found: Option<NodeServices> =
+            // An unknown node is `null`, which Consul reports as "no services". Consul finds a
+            // node by name or node-ID prefix; a Carbonio hostname or an address is tried next.
+            let mut found: Option<NodeServices> =
                 host.consul_get(&ConsulRequest::get(&["v1", "catalog", "node", node]))?;
+            if found.is_none() {
+                if let Some(name) = node_named(host, node)? {
+                    found =
+                        host.consul_get(&ConsulRequest::get(&["v1", "catalog", "node", &name]))?;
+                }
+            }
             let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
             for service in found.map(|f| f.services).unwrap_or_default().into_values() {
                 by_name
@@ -163,9 +240,10 @@ fn services(host: &Host<'_>, request: &Request) -> Result<Response, PluginError>
             by_name
         }
         None => host
-            .consul_get::<Option<BTreeMap<String, Option<Vec<String>>>>>(&ConsulRequest::get(&[
-                "v1", "catalog", "services",
-            ]))?
+            .consul_get::<Option<BTreeMap<String, Option<Vec<String>>>>>(&filtered(
+                ConsulRequest::get(&["v1", "catalog", "services"]),
+                request,
+            )?)?
             .unwrap_or_default()
             .into_iter()
             .map(|(name, tags)| (name, tags.unwrap_or_default()))
@@ -200,6 +278,15 @@ fn services(host: &Host<'_>, request: &Request) -> Result<Response, PluginError>
     }
 }
 
+fn node_meta_arg() -> ArgSpec {
+    ArgSpec::option(
+        "node-meta",
+        "Only nodes with this metadata (repeat for several; all must match)",
+    )
+    .value_name("KEY=VALUE")
+    .multiple()
+}
+
 pub struct Catalog;
 
 impl Plugin for Catalog {
@@ -223,14 +310,20 @@ impl Plugin for Catalog {
                     .arg(
                         ArgSpec::option("service", "Only nodes that provide SERVICE")
                             .value_name("SERVICE"),
-                    ),
+                    )
+                    .arg(
+                        ArgSpec::option("near", "Sort by network distance from NODE (_agent: this agent)")
+                            .value_name("NODE"),
+                    )
+                    .arg(node_meta_arg()),
             )
             .subcommand(
                 CommandSpec::new("services", "List the services in the catalog")
                     .arg(
-                        ArgSpec::option("node", "Only services registered on NODE")
+                        ArgSpec::option("node", "Only services registered on NODE: its Consul node name, node-ID prefix, Carbonio hostname or address")
                             .value_name("NODE"),
                     )
+                    .arg(node_meta_arg())
                     .arg(ArgSpec::flag("tags", "Show each service's tags")),
             ),
         )
@@ -278,6 +371,7 @@ mod tests {
             dc: "dc1".into(),
             tagged_addresses: BTreeMap::new(),
             meta: BTreeMap::new(),
+            host: None,
         };
         assert_eq!(
             render_nodes(&[node], false),

@@ -1,8 +1,11 @@
 //! Plugin `force-leave`: `consul force-leave` of Consul 1.9.3 made safe, plus the cleanup users
 //! ask Consul for: `force-leave --failed`.
 //!
-//! It reads the member list first: an unknown node gets Consul's own text and the closest
-//! names; an alive node is refused unless `--force` (it answers the gossip and rejoins at once).
+//! It reads the member list first. A node is named by its Consul node name, its Carbonio hostname
+//! (`agent-mail-example-com` is `agent-mail-example-com`) or its address; a WAN name (`NODE.DC`, in
+//! the member list `-wan` prints) goes to Consul as it is. An unknown node gets Consul's own text
+//! and the closest names; an alive node is refused unless `--force` (it answers the gossip and
+//! rejoins at once).
 //! After asking, it sends `PUT /v1/agent/force-leave/:node` (`?prune` with `--prune`) for each
 //! target, then polls the member list until each is `left` (or gone with `--prune`) or `--wait`
 //! runs out, and reports every node's final state. Each node gets an audit line.
@@ -11,30 +14,71 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use carbonio_mesh_plugin_api::consul::{member_status, ALIVE, FAILED, LEFT};
+use carbonio_mesh_plugin_api::nodes::{node_names_for, Lookup, Member, NodeDirectory, NodeRole};
 use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{
     export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin, PluginError,
     Request, Response, Table,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 const POLL_EVERY: Duration = Duration::from_millis(250);
 
-#[derive(Deserialize)]
-struct Member {
-    #[serde(rename = "Name")]
-    name: String,
-    #[serde(rename = "Status")]
-    status: u8,
-}
-
-fn members(host: &Host<'_>) -> Result<BTreeMap<String, u8>, PluginError> {
-    let list: Vec<Member> = host.consul_get_filtered(
+fn lan_members(host: &Host<'_>) -> Result<Vec<Member>, PluginError> {
+    host.consul_get_filtered(
         &ConsulRequest::get(&["v1", "agent", "members"]).query("segment", "_all"),
         "the member list",
         "operator:write",
-    )?;
+    )
+}
+
+/// The WAN pool (`NODE.DC` names) a server agent knows; a client agent has none (`null`).
+fn wan_members(host: &Host<'_>) -> Vec<Member> {
+    host.consul_get::<Option<Vec<Member>>>(
+        &ConsulRequest::get(&["v1", "agent", "members"]).query("wan", "1"),
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default()
+}
+
+/// Every member's status by name: the LAN pool, plus the WAN pool when `wan` (a WAN target).
+fn members(host: &Host<'_>, wan: bool) -> Result<BTreeMap<String, u8>, PluginError> {
+    let mut list = lan_members(host)?;
+    if wan {
+        list.extend(wan_members(host));
+    }
     Ok(list.into_iter().map(|m| (m.name, m.status)).collect())
+}
+
+/// What the node named on the command line is: a LAN member found by any of its names (with
+/// the hostname, when known), a WAN member, or nothing Consul knows.
+enum Named {
+    Lan { node: String, host: Option<String> },
+    Wan(String),
+    Unknown,
+}
+
+fn name_node(host: &Host<'_>, lan: &[Member], name: &str) -> Result<Named, PluginError> {
+    let directory = NodeDirectory::with_servers_of(host, lan);
+    match directory.find(name) {
+        Lookup::Found(node) => Ok(Named::Lan {
+            node: node.node.clone(),
+            host: node.host.clone(),
+        }),
+        Lookup::Ambiguous(nodes) => {
+            let names: Vec<String> = nodes.iter().map(|n| n.label()).collect();
+            Err(PluginError::usage(format!(
+                "'{name}' fits several members: {}",
+                names.join(", ")
+            ))
+            .hint("name the one meant by its Consul node name"))
+        }
+        Lookup::NotFound if wan_members(host).iter().any(|m| m.name == name) => {
+            Ok(Named::Wan(name.to_owned()))
+        }
+        Lookup::NotFound => Ok(Named::Unknown),
+    }
 }
 
 /// Levenshtein distance, for "did you mean".
@@ -55,13 +99,29 @@ fn distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// Up to three member names close to `wanted`: at most two edits away (a typo), or starting
-/// with its first label (`mail` for `mail.example.com`).
+/// Up to three member names close to `wanted`: at most two edits away from it or from the node
+/// names its hostname form would have (a typo), or whose host part starts with its first label
+/// (`agent-mail-example-com` for `mail.example.org`).
 fn close_names<'a>(wanted: &str, names: impl Iterator<Item = &'a String>) -> Vec<&'a str> {
+    let forms: Vec<String> = if wanted.contains('.') {
+        node_names_for(wanted).into()
+    } else {
+        vec![wanted.to_owned()]
+    };
     let label = wanted.split('.').next().unwrap_or(wanted);
     let mut scored: Vec<(usize, &str)> = names
-        .map(|n| (distance(wanted, n), n.as_str()))
-        .filter(|(d, n)| *d <= 2 || n.starts_with(label))
+        .map(|n| {
+            let nearest = forms
+                .iter()
+                .map(|f| distance(f, n))
+                .min()
+                .unwrap_or(usize::MAX);
+            (nearest, n.as_str())
+        })
+        .filter(|(d, n)| {
+            let host_part = NodeRole::split(n).map_or(*n, |(_, dashed)| dashed);
+            *d <= 2 || (label.len() > 1 && host_part.starts_with(label))
+        })
         .collect();
     scored.sort();
     scored.into_iter().take(3).map(|(_, n)| n).collect()
@@ -70,6 +130,8 @@ fn close_names<'a>(wanted: &str, names: impl Iterator<Item = &'a String>) -> Vec
 #[derive(Serialize)]
 struct Outcome {
     node: String,
+    /// The Carbonio hostname the command line named it by (null otherwise).
+    host: Option<String>,
     before: String,
     after: String,
     result: String,
@@ -87,7 +149,11 @@ fn force_leave(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
         })?,
         None => Duration::from_secs(30),
     };
-    let before = members(host)?;
+    let lan = lan_members(host)?;
+    let mut before: BTreeMap<String, u8> = lan.iter().map(|m| (m.name.clone(), m.status)).collect();
+    // The hostname of each target, when the command line named one.
+    let mut hosts: BTreeMap<String, String> = BTreeMap::new();
+    let mut wan = false;
     let targets: Vec<String> = match (node, failed_only) {
         (Some(_), true) | (None, false) => {
             return Err(
@@ -100,7 +166,26 @@ fn force_leave(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
             .filter(|(_, status)| **status == FAILED)
             .map(|(name, _)| name.clone())
             .collect(),
-        (Some(node), false) => {
+        (Some(name), false) => {
+            let node = match name_node(host, &lan, name)? {
+                Named::Lan { node, host } => {
+                    if let Some(host) = host {
+                        hosts.insert(node.clone(), host);
+                    }
+                    node
+                }
+                Named::Wan(node) => {
+                    wan = true;
+                    before = members(host, true)?;
+                    node
+                }
+                Named::Unknown => name.to_owned(),
+            };
+            let node = node.as_str();
+            let label = match hosts.get(node) {
+                Some(host) => format!("{node} ({host})"),
+                None => node.to_owned(),
+            };
             let Some(status) = before.get(node) else {
                 // Consul 1.9.3's words for this (agent/agent.go ForceLeave), without asking it to change anything.
                 let mut stderr = format!(
@@ -114,10 +199,11 @@ fn force_leave(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
             };
             if *status == ALIVE && !request.flag("force") {
                 return Err(PluginError::usage(format!(
-                    "{node} is alive: force-leave would not last, an alive node answers the gossip and rejoins at once"
+                    "{label} is alive: force-leave would not last, an alive node answers the gossip and rejoins at once"
                 ))
                 .hint(format!(
-                    "stop its agent first (systemctl stop service-discover on {node}), or pass --force to send it anyway"
+                    "stop its agent first (systemctl stop service-discover on {}), or pass --force to send it anyway",
+                    hosts.get(node).map_or(node, String::as_str)
                 )));
             }
             vec![node.to_owned()]
@@ -134,9 +220,13 @@ fn force_leave(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
     } else {
         "force-leave"
     };
+    let label = |n: &String| match hosts.get(n) {
+        Some(host) => format!("{n} ({host})"),
+        None => n.clone(),
+    };
     let changes = targets
         .iter()
-        .map(|n| format!("{verb} {n} (now {})", member_status(before[n])))
+        .map(|n| format!("{verb} {} (now {})", label(n), member_status(before[n])))
         .collect();
     let question = format!("Force {} member(s) to leave?", targets.len());
     if !host.confirm(changes, &question)? {
@@ -175,7 +265,7 @@ fn force_leave(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
     if !request.dry_run {
         let deadline = Instant::now() + wait;
         loop {
-            match members(host) {
+            match members(host, wan) {
                 Ok(now) => after = now,
                 Err(e) => {
                     stderr.push_str(&format!(
@@ -218,6 +308,7 @@ fn force_leave(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
         host.audit(verb, node, &result);
         outcomes.push(Outcome {
             node: node.clone(),
+            host: hosts.get(node).cloned(),
             before: member_status(before[node]).to_owned(),
             after: if request.dry_run {
                 "unchanged (dry run)".to_owned()
@@ -233,9 +324,16 @@ fn force_leave(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
         OutputFormat::Human if request.dry_run => Response::text(""),
         OutputFormat::Human => {
             let mut table = Table::new(["Node", "Before", "After", "Result"]);
-            for o in &outcomes {
+            let labels: Vec<String> = outcomes
+                .iter()
+                .map(|o| match &o.host {
+                    Some(host) => format!("{} ({host})", o.node),
+                    None => o.node.clone(),
+                })
+                .collect();
+            for (o, node) in outcomes.iter().zip(&labels) {
                 table.push([
-                    o.node.as_str(),
+                    node.as_str(),
                     o.before.as_str(),
                     o.after.as_str(),
                     o.result.as_str(),
@@ -269,7 +367,7 @@ removes it from the member list, then waits until the member list shows it. --fa
 every member in status failed. An alive member is refused unless --force: it answers the gossip and \
 rejoins at once. Needs a token with operator:write.",
                 )
-                .arg(ArgSpec::positional("node", "The member to remove").value_name("NODE"))
+                .arg(ArgSpec::positional("node", "The member to remove: its Consul node name, Carbonio hostname or address, or a WAN name NODE.DC").value_name("NODE"))
                 .arg(ArgSpec::flag("failed", "Every member whose status is failed"))
                 .arg(ArgSpec::flag("prune", "Remove the member from the list entirely"))
                 .arg(ArgSpec::flag("force", "Send it even to an alive member"))
@@ -295,19 +393,31 @@ mod tests {
     #[test]
     fn close_names_find_typos_and_shared_first_labels() {
         let names: Vec<String> = [
-            "srv1.example.com",
-            "srv2.example.com",
-            "mail.example.com",
-            "proxy.example.com",
+            "server-srv1-example-com",
+            "server-srv2-example-com",
+            "agent-mail-example-com",
+            "agent-proxy-example-com",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
         assert_eq!(
-            close_names("srv4.example.com", names.iter()),
-            vec!["srv1.example.com", "srv2.example.com"]
+            close_names("server-srv4-example-com", names.iter()),
+            vec!["server-srv1-example-com", "server-srv2-example-com"]
         );
-        assert_eq!(close_names("mail", names.iter()), vec!["mail.example.com"]);
+        // A hostname typo is compared in its node-name forms.
+        assert_eq!(
+            close_names("srv4.example.com", names.iter()),
+            vec!["server-srv1-example-com", "server-srv2-example-com"]
+        );
+        assert_eq!(
+            close_names("mail.example.org", names.iter()),
+            vec!["agent-mail-example-com"]
+        );
+        assert_eq!(
+            close_names("mail", names.iter()),
+            vec!["agent-mail-example-com"]
+        );
         assert!(close_names("nope.example.org", names.iter()).len() <= 3);
     }
 

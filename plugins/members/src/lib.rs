@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use carbonio_mesh_plugin_api::consul::member_status;
+use carbonio_mesh_plugin_api::nodes;
 use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{
     export_plugin, ArgSpec, CommandSpec, ConsulText, Host, Manifest, OutputFormat, Plugin,
@@ -107,6 +108,9 @@ struct MemberView<'a> {
     dc: Cow<'a, str>,
     segment: Cow<'a, str>,
     tags: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    /// The Carbonio hostname this node is (`agent-mail-example-com` is `mail.example.com`),
+    /// from Carbonio's server list; null when unknown. JSON only: the table stays Consul's.
+    host: Option<String>,
 }
 
 /// Go's `net.TCPAddr.String()`: IPv6 in brackets.
@@ -158,6 +162,33 @@ fn view<'a, T: Tags<'a>>(mut member: Member<'a, T>) -> MemberView<'a> {
         segment: tag("segment"),
         name: member.name,
         tags: member.tags.into_map(),
+        host: None,
+    }
+}
+
+/// Fills in `host` from Carbonio's server list. A WAN name (`NODE.DC`) is its LAN node's.
+fn add_hosts(host: &Host<'_>, members: &mut [MemberView<'_>]) {
+    let lan_name = |m: &MemberView<'_>| -> String {
+        let suffix = format!(".{}", m.dc);
+        m.name
+            .strip_suffix(suffix.as_str())
+            .unwrap_or(&m.name)
+            .to_owned()
+    };
+    let list: Vec<nodes::Member> = members
+        .iter()
+        .map(|m| nodes::Member {
+            name: lan_name(m),
+            addr: String::new(),
+            status: 0,
+        })
+        .collect();
+    let directory = nodes::NodeDirectory::with_servers_of(host, &list);
+    for note in &directory.unmapped {
+        host.debug(note);
+    }
+    for member in members.iter_mut() {
+        member.host = directory.host_of(&lan_name(member)).map(str::to_owned);
     }
 }
 
@@ -269,7 +300,10 @@ impl Plugin for Members {
         }
         sort(&mut members);
         match request.format {
-            OutputFormat::Json => Response::json(&members),
+            OutputFormat::Json => {
+                add_hosts(host, &mut members);
+                Response::json(&members)
+            }
             OutputFormat::Human => Ok(Response::text(render(&members, request.flag("detailed")))),
         }
     }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
+use carbonio_mesh_plugin_api::nodes::{Lookup, NodeDirectory};
 use carbonio_mesh_plugin_api::services::{
     ConsulRequest, Exec, ExecArg, OpenCredentials, RemovePath, ServiceErrorKind,
 };
@@ -208,24 +209,23 @@ fn check_on_leader(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
                 .fact("setup_ip", json!(leader_ip)),
         );
     }
-    #[derive(serde::Deserialize)]
-    struct Node {
-        #[serde(rename = "Node")]
-        node: String,
-        #[serde(rename = "Address")]
-        address: String,
-    }
-    let name = ctx
-        .host
-        .consul_get::<Vec<Node>>(&ConsulRequest::get(&["v1", "catalog", "nodes"]))
-        .ok()
-        .and_then(|nodes| nodes.into_iter().find(|n| n.address == leader_ip))
-        .map(|n| n.node)
-        .unwrap_or_else(|| leader_ip.to_owned());
+    // Name the leader as admins know it: node name, hostname when known, address.
+    let leader =
+        NodeDirectory::load(ctx.host)
+            .ok()
+            .and_then(|directory| match directory.find(leader_ip) {
+                Lookup::Found(node) => Some((node.node.clone(), node.host.clone())),
+                _ => None,
+            });
+    let (name, reach) = match &leader {
+        Some((node, Some(host))) => (format!("{node} ({host}, {leader_ip})"), host.as_str()),
+        Some((node, None)) => (format!("{node} ({leader_ip})"), leader_ip),
+        None => (leader_ip.to_owned(), leader_ip),
+    };
     Err(PluginError::usage(format!(
-        "this host is not the Mesh leader: the leader is {name} ({leader_ip})"
+        "this host is not the Mesh leader: the leader is {name}"
     ))
-    .hint(format!("run `carbonio-mesh secret regenerate` on {name}")))
+    .hint(format!("run `carbonio-mesh secret regenerate` on {reach}")))
 }
 
 /// The reset index in any of Consul's texts: `... (reset index: 908)`, with or without the

@@ -1,7 +1,8 @@
 //! `consul-double`: serves a model cluster on loopback until killed (for the demo and benchmarks).
 //!
-//! `consul-double [--listen 127.0.0.1:0] [--cluster fixture|fixture-unbootstrapped|generated:SERVERS,CLIENTS,FAILED]
-//!  [--leader-address IP] [--data-dir DIR]` prints the URL it listens on, one line, then serves.
+//! `consul-double [--listen 127.0.0.1:0] [--cluster fixture|fixture-unbootstrapped|fixture-degraded|generated:SERVERS,CLIENTS,FAILED]
+//!  [--leader-address IP] [--data-dir DIR] [--unbootstrapped]` prints the URL it listens on, one
+//! line, then serves. `--unbootstrapped` clears the ACL state (as before `consul acl bootstrap`).
 //! `--leader-address` moves the leader node to IP (to make this host the leader); `--data-dir`
 //! is where it reads the ACL bootstrap reset file.
 
@@ -13,6 +14,7 @@ fn cluster_from(spec: &str) -> Result<Cluster, String> {
     match spec {
         "fixture" => return Ok(Cluster::fixture()),
         "fixture-unbootstrapped" => return Ok(Cluster::fixture_unbootstrapped()),
+        "fixture-degraded" => return Ok(Cluster::fixture_degraded()),
         _ => {}
     }
     let counts = spec
@@ -38,8 +40,13 @@ fn main() {
     let mut cluster = "fixture".to_owned();
     let mut leader_address = None;
     let mut data_dir = None;
+    let mut unbootstrapped = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--unbootstrapped" {
+            unbootstrapped = true;
+            continue;
+        }
         match (arg.as_str(), args.next()) {
             ("--listen", Some(value)) => listen = value,
             ("--cluster", Some(value)) => cluster = value,
@@ -72,6 +79,11 @@ fn main() {
     }
     if data_dir.is_some() {
         cluster.data_dir = data_dir;
+    }
+    if unbootstrapped {
+        cluster.tokens.clear();
+        cluster.bootstrap_index = 0;
+        cluster.bootstraps = 0;
     }
     let double = Double::start_on(&listen, cluster).unwrap_or_else(|e| {
         eprintln!("consul-double: cannot listen on {listen}: {e}");

@@ -28,6 +28,42 @@ pub struct Node {
     pub status: Status,
     pub create_index: u64,
     pub modify_index: u64,
+    /// Node metadata besides `consul-network-segment` (which every node has).
+    pub meta: BTreeMap<String, String>,
+    /// The node's network coordinate, for `?near=` sorting (none: sorted last, as Consul does).
+    pub coordinate: Option<Coordinate>,
+}
+
+/// A Vivaldi network coordinate (`serf/coordinate.Coordinate`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Coordinate {
+    pub vec: Vec<f64>,
+    pub height: f64,
+    pub adjustment: f64,
+}
+
+impl Eq for Coordinate {}
+
+impl Coordinate {
+    /// `Coordinate.DistanceTo` in seconds: the Euclidean distance plus both heights, adjusted
+    /// when the adjusted value stays positive.
+    pub fn distance_to(&self, other: &Coordinate) -> f64 {
+        let raw = self
+            .vec
+            .iter()
+            .zip(&other.vec)
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum::<f64>()
+            .sqrt()
+            + self.height
+            + other.height;
+        let adjusted = raw + self.adjustment + other.adjustment;
+        if adjusted > 0.0 {
+            adjusted
+        } else {
+            raw
+        }
+    }
 }
 
 /// The sidecar part of a Connect proxy registration.
@@ -108,6 +144,27 @@ impl Cluster {
         self.nodes.iter().find(|n| n.name == name)
     }
 
+    /// A node as Consul 1.9.3's catalog finds one (`nodeServicesTxn`): by name, else by a
+    /// unique node-ID prefix of at least two characters (cut to an even length, as
+    /// `resizeNodeLookupKey` does); a prefix two nodes share finds none.
+    pub fn lookup_node(&self, name_or_id: &str) -> Option<&Node> {
+        if let Some(node) = self.node(name_or_id) {
+            return Some(node);
+        }
+        if name_or_id.len() < 2 {
+            return None;
+        }
+        let prefix = name_or_id.get(..name_or_id.len() - name_or_id.len() % 2)?;
+        let mut found = self.nodes.iter().filter(|n| {
+            n.id.to_ascii_lowercase()
+                .starts_with(&prefix.to_ascii_lowercase())
+        });
+        match (found.next(), found.next()) {
+            (Some(node), None) => Some(node),
+            _ => None,
+        }
+    }
+
     pub fn servers(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter().filter(|n| n.role == Role::Server)
     }
@@ -126,12 +183,14 @@ impl Cluster {
             status: Status::Alive,
             create_index: create,
             modify_index: modify,
+            meta: BTreeMap::new(),
+            coordinate: None,
         };
         let mut cluster = Cluster {
             datacenter: "dc1".into(),
             nodes: vec![
                 node(
-                    "srv2.example.com",
+                    "server-srv2-example-com",
                     "ec748baa-ffbf-ee99-35ef-37ced87c808e",
                     "192.168.56.102",
                     Role::Server,
@@ -139,7 +198,7 @@ impl Cluster {
                     0,
                 ),
                 node(
-                    "mail.example.com",
+                    "agent-mail-example-com",
                     "f1c36ec8-cfd8-a65b-ef16-945585b61781",
                     "192.168.56.110",
                     Role::Client,
@@ -147,7 +206,7 @@ impl Cluster {
                     38,
                 ),
                 node(
-                    "srv1.example.com",
+                    "server-srv1-example-com",
                     "8f76e2ee-c32c-f84c-8e45-86e739064f27",
                     "192.168.56.101",
                     Role::Server,
@@ -155,7 +214,7 @@ impl Cluster {
                     0,
                 ),
                 node(
-                    "proxy.example.com",
+                    "agent-proxy-example-com",
                     "8bf45562-d74f-8033-bc36-279dd81a48e7",
                     "192.168.56.111",
                     Role::Client,
@@ -163,7 +222,7 @@ impl Cluster {
                     0,
                 ),
                 node(
-                    "srv3.example.com",
+                    "server-srv3-example-com",
                     "47a8528e-58d0-e18e-3bf6-ba3742b62e48",
                     "192.168.56.103",
                     Role::Server,
@@ -172,7 +231,7 @@ impl Cluster {
                 ),
             ],
             services: Vec::new(),
-            leader: Some("srv1.example.com".into()),
+            leader: Some("server-srv1-example-com".into()),
             acl_enabled: true,
             tokens: vec![Token {
                 accessor: "15e8da5d-24b1-a6b5-cb5f-ab7a7fdbe57a".into(),
@@ -187,7 +246,7 @@ impl Cluster {
                 create_index: 908,
             }],
             bootstrap_index: 908,
-            local_node: "srv1.example.com".into(),
+            local_node: "server-srv1-example-com".into(),
             catalog_index: 450,
             data_dir: None,
             acl_legacy_mode: false,
@@ -197,11 +256,11 @@ impl Cluster {
         };
         cluster.set_indices_from_fixture();
         cluster.services = vec![
-            consul_service("srv1.example.com", 10),
-            consul_service("srv2.example.com", 14),
-            consul_service("srv3.example.com", 18),
+            consul_service("server-srv1-example-com", 10),
+            consul_service("server-srv2-example-com", 14),
+            consul_service("server-srv3-example-com", 18),
             Service {
-                node: "mail.example.com".into(),
+                node: "agent-mail-example-com".into(),
                 id: "carbonio-mailbox".into(),
                 name: "carbonio-mailbox".into(),
                 tags: vec!["primary".into(), "mailbox".into()],
@@ -213,7 +272,7 @@ impl Cluster {
                 modify_index: 412,
             },
             Service {
-                node: "mail.example.com".into(),
+                node: "agent-mail-example-com".into(),
                 id: "carbonio-mailbox-sidecar-proxy".into(),
                 name: "carbonio-mailbox-sidecar-proxy".into(),
                 tags: vec!["primary".into(), "mailbox".into()],
@@ -228,7 +287,7 @@ impl Cluster {
                 modify_index: 413,
             },
             Service {
-                node: "proxy.example.com".into(),
+                node: "agent-proxy-example-com".into(),
                 id: "carbonio-proxy".into(),
                 name: "carbonio-proxy".into(),
                 tags: vec!["https".into(), "http".into()],
@@ -245,11 +304,11 @@ impl Cluster {
 
     fn set_indices_from_fixture(&mut self) {
         for (name, create, modify) in [
-            ("srv1.example.com", 9, 11),
-            ("srv2.example.com", 12, 15),
-            ("srv3.example.com", 13, 17),
-            ("mail.example.com", 36, 38),
-            ("proxy.example.com", 41, 43),
+            ("server-srv1-example-com", 9, 11),
+            ("server-srv2-example-com", 12, 15),
+            ("server-srv3-example-com", 13, 17),
+            ("agent-mail-example-com", 36, 38),
+            ("agent-proxy-example-com", 41, 43),
         ] {
             if let Some(node) = self.nodes.iter_mut().find(|n| n.name == name) {
                 node.create_index = create;
@@ -259,7 +318,8 @@ impl Cluster {
     }
 
     /// A generated cluster: `servers` servers, `clients` clients of which `failed` are failed.
-    /// Names `srvN.mesh.test`, `nodeN.mesh.test`; addresses in 10.x (never contacted: data only).
+    /// Names `server-srvN-mesh-test`, `agent-nodeN-mesh-test` (hosts `srvN.mesh.test`,
+    /// `nodeN.mesh.test`); addresses in 10.x (never contacted: data only).
     pub fn generated(servers: usize, clients: usize, failed: usize) -> Self {
         let mut nodes = Vec::with_capacity(servers + clients);
         for i in 0..servers + clients {
@@ -267,9 +327,9 @@ impl Cluster {
             let n = if server { i + 1 } else { i - servers + 1 };
             nodes.push(Node {
                 name: if server {
-                    format!("srv{n}.mesh.test")
+                    format!("server-srv{n}-mesh-test")
                 } else {
-                    format!("node{n}.mesh.test")
+                    format!("agent-node{n}-mesh-test")
                 },
                 id: format!("{:08x}-0000-4000-8000-{:012x}", i + 1, i + 1),
                 address: format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255),
@@ -281,6 +341,8 @@ impl Cluster {
                 },
                 create_index: 10 + i as u64,
                 modify_index: 10 + i as u64,
+                meta: BTreeMap::new(),
+                coordinate: None,
             });
         }
         let services = nodes
@@ -304,6 +366,43 @@ impl Cluster {
             reload_error: None,
             answers_left: None,
         }
+    }
+
+    /// The fixture cluster weeks later (`v1_agent_members_degraded.json`): the proxy node failed,
+    /// an MTA node left, and a file-server node joined over IPv6.
+    pub fn fixture_degraded() -> Self {
+        let mut cluster = Cluster::fixture();
+        for node in &mut cluster.nodes {
+            if node.name == "agent-proxy-example-com" {
+                node.status = Status::Failed;
+            }
+        }
+        let client = |name: &str, id: &str, address: &str, status, index| Node {
+            name: name.into(),
+            id: id.into(),
+            address: address.into(),
+            role: Role::Client,
+            status,
+            create_index: index,
+            modify_index: index,
+            meta: BTreeMap::new(),
+            coordinate: None,
+        };
+        cluster.nodes.push(client(
+            "agent-mta-example-com",
+            "3c9e1a57-0b6d-4f2e-9a41-7d2c58e0b6f3",
+            "192.168.56.112",
+            Status::Left,
+            52,
+        ));
+        cluster.nodes.push(client(
+            "agent-files-example-com",
+            "b9bb7ab4-5d1e-4c6a-8f0e-2a7d3e9c4f18",
+            "2001:db8:56::113",
+            Status::Alive,
+            57,
+        ));
+        cluster
     }
 
     /// The fixture cluster before anyone ran `consul acl bootstrap`.

@@ -366,7 +366,23 @@ fn route(
                 return error(403, "Permission denied");
             }
             let prune = query.contains_key("prune");
-            let Some(at) = cluster.nodes.iter().position(|n| n.name == *node) else {
+            // A server agent also removes a WAN member, `NODE.DC` (Consul 1.9.3's
+            // `Server.RemoveFailedNode`); the double keeps one status per server, so the WAN
+            // name acts on the server node.
+            let local_is_server = cluster
+                .node(&cluster.local_node)
+                .is_some_and(|n| n.role == Role::Server);
+            let wan_suffix = format!(".{}", cluster.datacenter);
+            let lan_name = match node.strip_suffix(wan_suffix.as_str()) {
+                Some(name)
+                    if local_is_server
+                        && cluster.node(name).is_some_and(|n| n.role == Role::Server) =>
+                {
+                    name
+                }
+                _ => node,
+            };
+            let Some(at) = cluster.nodes.iter().position(|n| n.name == lan_name) else {
                 return error(500, format!("agent: No node found with name '{node}'"));
             };
             // A node that is still alive answers the gossip and rejoins at once.
@@ -426,7 +442,7 @@ fn route(
             }
             Answer {
                 blocking: true,
-                ..catalog(cluster, rest, can_read, pretty)
+                ..catalog(cluster, rest, query, can_read, pretty)
             }
         }),
         ["v1", "acl", "bootstrap"] => {
@@ -467,9 +483,59 @@ fn empty_with(text: &str) -> Answer {
     }
 }
 
-fn catalog<'a>(cluster: &'a Cluster, rest: &[&str], can_read: bool, pretty: bool) -> Answer {
-    let mut nodes: Vec<_> = cluster.nodes.iter().filter(|_| can_read).collect();
+/// Whether `node` has every `key:value` of a `node-meta` filter (the double keeps one filter
+/// per request; Consul takes the parameter several times).
+fn meta_matches(node: &crate::model::Node, filter: Option<&String>) -> bool {
+    let Some(filter) = filter else {
+        return true;
+    };
+    let (key, value) = filter.split_once(':').unwrap_or((filter, ""));
+    let segment = (key == "consul-network-segment").then_some("");
+    node.meta.get(key).map(String::as_str).or(segment) == Some(value)
+}
+
+/// `?near=NODE` (`_agent`: this agent's node): stable sort by network distance from it; nodes
+/// without a coordinate go last; an unknown node or one without a coordinate sorts nothing
+/// (`agent/consul/rtt.go`).
+fn sort_near(cluster: &Cluster, nodes: &mut [&crate::model::Node], near: Option<&String>) {
+    let Some(near) = near else {
+        return;
+    };
+    let name = if near == "_agent" {
+        cluster.local_node.as_str()
+    } else {
+        near.as_str()
+    };
+    let Some(origin) = cluster.node(name).and_then(|n| n.coordinate.as_ref()) else {
+        return;
+    };
+    let distance = |n: &crate::model::Node| {
+        n.coordinate
+            .as_ref()
+            .map_or(f64::INFINITY, |c| origin.distance_to(c))
+    };
+    nodes.sort_by(|a, b| distance(a).total_cmp(&distance(b)));
+}
+
+fn catalog<'a>(
+    cluster: &'a Cluster,
+    rest: &[&str],
+    query: &BTreeMap<String, String>,
+    can_read: bool,
+    pretty: bool,
+) -> Answer {
+    // Consul's leader reaps members that left from the catalog; failed ones stay.
+    let mut nodes: Vec<_> = cluster
+        .nodes
+        .iter()
+        .filter(|n| can_read && n.status != crate::model::Status::Left)
+        .collect();
     nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    // Lookups by node name are not filtered; lists are.
+    let by_name = nodes.clone();
+    let node_meta = query.get("node-meta");
+    nodes.retain(|n| meta_matches(n, node_meta));
+    sort_near(cluster, &mut nodes, query.get("near"));
     fn services_on<'a>(
         cluster: &'a Cluster,
         node: &'a str,
@@ -499,7 +565,7 @@ fn catalog<'a>(cluster: &'a Cluster, rest: &[&str], can_read: bool, pretty: bool
             }
             json(&by_name, pretty)
         }
-        ["node", name] => match nodes.iter().find(|n| n.name == *name) {
+        ["node", name] => match cluster.lookup_node(name).filter(|n| by_name.contains(n)) {
             Some(node) => json(
                 &wire::NodeServices {
                     node: wire::catalog_node(cluster, node),
@@ -512,7 +578,7 @@ fn catalog<'a>(cluster: &'a Cluster, rest: &[&str], can_read: bool, pretty: bool
             None => json(&serde_json::Value::Null, pretty),
         },
         ["node-services", name] => {
-            let node = nodes.iter().find(|n| n.name == *name);
+            let node = cluster.lookup_node(name).filter(|n| by_name.contains(n));
             let mut services: Vec<_> = node
                 .map(|n| services_of(&n.name).collect())
                 .unwrap_or_default();

@@ -106,20 +106,31 @@ pub struct CatalogNode {
     pub address: String,
     pub datacenter: String,
     pub tagged_addresses: BTreeMap<&'static str, String>,
-    pub meta: BTreeMap<&'static str, String>,
+    pub meta: BTreeMap<String, String>,
     pub create_index: u64,
     pub modify_index: u64,
 }
 
+/// Whether Consul tags `address` `_ipv4` or `_ipv6` (`agent.go` looks at its family).
+fn is_ipv6(address: &str) -> bool {
+    address.parse::<std::net::Ipv6Addr>().is_ok()
+}
+
 fn tagged_addresses(node: &Node) -> BTreeMap<&'static str, String> {
-    ["lan", "lan_ipv4", "wan", "wan_ipv4"]
-        .into_iter()
+    let keys = if is_ipv6(&node.address) {
+        ["lan", "lan_ipv6", "wan", "wan_ipv6"]
+    } else {
+        ["lan", "lan_ipv4", "wan", "wan_ipv4"]
+    };
+    keys.into_iter()
         .map(|k| (k, node.address.clone()))
         .collect()
 }
 
-fn node_meta() -> BTreeMap<&'static str, String> {
-    BTreeMap::from([("consul-network-segment", String::new())])
+fn node_meta(node: &Node) -> BTreeMap<String, String> {
+    let mut meta = node.meta.clone();
+    meta.insert("consul-network-segment".to_owned(), String::new());
+    meta
 }
 
 pub fn catalog_node(cluster: &Cluster, node: &Node) -> CatalogNode {
@@ -129,7 +140,7 @@ pub fn catalog_node(cluster: &Cluster, node: &Node) -> CatalogNode {
         address: node.address.clone(),
         datacenter: cluster.datacenter.clone(),
         tagged_addresses: tagged_addresses(node),
-        meta: node_meta(),
+        meta: node_meta(node),
         create_index: node.create_index,
         modify_index: node.modify_index,
     }
@@ -189,8 +200,12 @@ pub struct ServiceAddress {
 
 fn service_tagged_addresses(service: &Service) -> Option<BTreeMap<&'static str, ServiceAddress>> {
     (!service.address.is_empty()).then(|| {
-        ["lan_ipv4", "wan_ipv4"]
-            .into_iter()
+        let keys = if is_ipv6(&service.address) {
+            ["lan_ipv6", "wan_ipv6"]
+        } else {
+            ["lan_ipv4", "wan_ipv4"]
+        };
+        keys.into_iter()
             .map(|k| {
                 (
                     k,
@@ -306,7 +321,7 @@ pub struct ServiceNode {
     pub address: String,
     pub datacenter: String,
     pub tagged_addresses: BTreeMap<&'static str, String>,
-    pub node_meta: BTreeMap<&'static str, String>,
+    pub node_meta: BTreeMap<String, String>,
     pub service_kind: &'static str,
     #[serde(rename = "ServiceID")]
     pub service_id: String,
@@ -332,7 +347,7 @@ pub fn service_node(cluster: &Cluster, node: &Node, service: &Service) -> Servic
         address: node.address.clone(),
         datacenter: cluster.datacenter.clone(),
         tagged_addresses: tagged_addresses(node),
-        node_meta: node_meta(),
+        node_meta: node_meta(node),
         service_kind: if service.proxy_of.is_some() {
             "connect-proxy"
         } else {

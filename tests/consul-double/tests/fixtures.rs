@@ -112,32 +112,32 @@ fn json_bodies_match_the_fixtures() {
         ),
         ("/v1/catalog/nodes?pretty", "v1_catalog_nodes.json"),
         (
-            "/v1/catalog/node/mail.example.com?pretty",
-            "v1_catalog_node_mail.example.com.json",
+            "/v1/catalog/node/agent-mail-example-com?pretty",
+            "v1_catalog_node_agent-mail-example-com.json",
         ),
         (
-            "/v1/catalog/node/proxy.example.com?pretty",
-            "v1_catalog_node_proxy.example.com.json",
+            "/v1/catalog/node/agent-proxy-example-com?pretty",
+            "v1_catalog_node_agent-proxy-example-com.json",
         ),
         (
-            "/v1/catalog/node/srv1.example.com?pretty",
-            "v1_catalog_node_srv1.example.com.json",
+            "/v1/catalog/node/server-srv1-example-com?pretty",
+            "v1_catalog_node_server-srv1-example-com.json",
         ),
         (
             "/v1/catalog/node/UNKNOWN?pretty",
             "v1_catalog_node_UNKNOWN.json",
         ),
         (
-            "/v1/catalog/node-services/mail.example.com?pretty",
-            "v1_catalog_node-services_mail.example.com.json",
+            "/v1/catalog/node-services/agent-mail-example-com?pretty",
+            "v1_catalog_node-services_agent-mail-example-com.json",
         ),
         (
-            "/v1/catalog/node-services/proxy.example.com?pretty",
-            "v1_catalog_node-services_proxy.example.com.json",
+            "/v1/catalog/node-services/agent-proxy-example-com?pretty",
+            "v1_catalog_node-services_agent-proxy-example-com.json",
         ),
         (
-            "/v1/catalog/node-services/srv1.example.com?pretty",
-            "v1_catalog_node-services_srv1.example.com.json",
+            "/v1/catalog/node-services/server-srv1-example-com?pretty",
+            "v1_catalog_node-services_server-srv1-example-com.json",
         ),
         (
             "/v1/catalog/node-services/UNKNOWN?pretty",
@@ -188,23 +188,64 @@ fn map_ordered_bodies_match_as_sets() {
 
 #[test]
 fn the_model_changes_what_is_served() {
-    let double = Double::start(Cluster::fixture()).unwrap();
-    double
-        .cluster()
-        .nodes
-        .iter_mut()
-        .find(|n| n.name == "proxy.example.com")
-        .unwrap()
-        .status = Status::Failed;
+    let double = Double::start(Cluster::fixture_degraded()).unwrap();
     assert_same_bytes(
         &get(&double, "/v1/agent/members?segment=_all&pretty"),
-        "v1_agent_members_failed.json",
+        "v1_agent_members_degraded.json",
     );
+    // A member that left is reaped from the catalog; a failed one stays.
+    let nodes: Vec<Value> =
+        serde_json::from_str(&get(&double, "/v1/catalog/nodes").text()).unwrap();
+    let names: Vec<&str> = nodes.iter().map(|n| n["Node"].as_str().unwrap()).collect();
+    assert!(!names.contains(&"agent-mta-example-com"), "{names:?}");
+    assert!(names.contains(&"agent-proxy-example-com"), "{names:?}");
+    assert!(names.contains(&"agent-files-example-com"), "{names:?}");
     double.cluster().leader = None;
     assert_same_bytes(
         &get(&double, "/v1/status/leader?pretty"),
         "v1_status_leader_no_leader.json",
     );
+}
+
+#[test]
+fn a_node_is_found_by_name_then_by_a_unique_node_id_prefix() {
+    let double = Double::start(Cluster::fixture_degraded()).unwrap();
+    // The seeds' `consul catalog services -node b9bb7ab4`: the short ID `catalog nodes` prints.
+    // An odd length is cut to an even one: `b9bb7ab45` looks up `b9bb7ab4`.
+    for key in [
+        "agent-files-example-com",
+        "b9bb7ab4",
+        "b9bb7ab45",
+        "B9BB7AB4-5d1e",
+    ] {
+        let node: Value =
+            serde_json::from_str(&get(&double, &format!("/v1/catalog/node/{key}")).text()).unwrap();
+        assert_eq!(node["Node"]["Node"], "agent-files-example-com", "{key}");
+        assert_eq!(
+            node["Node"]["TaggedAddresses"]["lan_ipv6"], "2001:db8:56::113",
+            "an IPv6 address is tagged _ipv6"
+        );
+        assert!(node["Node"]["TaggedAddresses"].get("lan_ipv4").is_none());
+        let list: Value =
+            serde_json::from_str(&get(&double, &format!("/v1/catalog/node-services/{key}")).text())
+                .unwrap();
+        assert_eq!(list["Node"]["Node"], "agent-files-example-com", "{key}");
+    }
+    // Too short, cut to one character, unknown, the ID of a member that left, a hostname:
+    // Consul answers null.
+    for key in ["b", "zzzz", "3c9e1a57", "files.example.com"] {
+        assert_eq!(
+            get(&double, &format!("/v1/catalog/node/{key}")).text(),
+            "null",
+            "{key}"
+        );
+    }
+    // A prefix two nodes share finds neither (00000001-... and 00000002-...).
+    let generated = Double::start(Cluster::generated(2, 0, 0)).unwrap();
+    assert_eq!(get(&generated, "/v1/catalog/node/0000000").text(), "null");
+    let node: Value =
+        serde_json::from_str(&get(&generated, "/v1/catalog/node/00000002").text()).unwrap();
+    assert_eq!(node["Node"]["Node"], "server-srv2-mesh-test");
 }
 
 #[test]
@@ -311,7 +352,7 @@ fn default_deny_filters_anonymous_reads_and_headers_are_set() {
 #[test]
 fn a_client_agent_answers_null_to_wan() {
     let mut cluster = Cluster::fixture();
-    cluster.local_node = "mail.example.com".into();
+    cluster.local_node = "agent-mail-example-com".into();
     let double = Double::start(cluster).unwrap();
     assert_eq!(get(&double, "/v1/agent/members?wan=1").text(), "null");
 }
@@ -363,13 +404,13 @@ fn acl_bootstrap_and_its_reset_index() {
 #[test]
 fn acl_bootstrap_texts_through_hops_and_modes() {
     let mut follower = Cluster::fixture();
-    follower.local_node = "srv2.example.com".into();
+    follower.local_node = "server-srv2-example-com".into();
     let double = Double::start(follower).unwrap();
     assert_same_bytes(
         &request(&double, "PUT", "/v1/acl/bootstrap", None),
         "v1_acl_bootstrap_403_via_follower.txt",
     );
-    double.cluster().local_node = "mail.example.com".into();
+    double.cluster().local_node = "agent-mail-example-com".into();
     assert_same_bytes(
         &request(&double, "PUT", "/v1/acl/bootstrap", None),
         "v1_acl_bootstrap_403_via_client_agent.txt",
@@ -403,7 +444,7 @@ fn force_leave_deregister_and_reload_change_the_model() {
         &request(
             &double,
             "PUT",
-            "/v1/agent/force-leave/mail.example.com",
+            "/v1/agent/force-leave/agent-mail-example-com",
             None,
         ),
         "error_403_permission_denied.txt",
@@ -413,47 +454,55 @@ fn force_leave_deregister_and_reload_change_the_model() {
         .cluster()
         .nodes
         .iter_mut()
-        .find(|n| n.name == "proxy.example.com")
+        .find(|n| n.name == "agent-proxy-example-com")
         .unwrap()
         .status = Status::Failed;
     assert_eq!(
         request(
             &double,
             "PUT",
-            "/v1/agent/force-leave/proxy.example.com",
+            "/v1/agent/force-leave/agent-proxy-example-com",
             Some(TOKEN)
         )
         .status,
         200
     );
     assert_eq!(
-        double.cluster().node("proxy.example.com").unwrap().status,
+        double
+            .cluster()
+            .node("agent-proxy-example-com")
+            .unwrap()
+            .status,
         Status::Left
     );
     assert_eq!(
         request(
             &double,
             "PUT",
-            "/v1/agent/force-leave/proxy.example.com?prune",
+            "/v1/agent/force-leave/agent-proxy-example-com?prune",
             Some(TOKEN)
         )
         .status,
         200
     );
-    assert!(double.cluster().node("proxy.example.com").is_none());
+    assert!(double.cluster().node("agent-proxy-example-com").is_none());
     // An alive node rejoins: force-leave does not change it.
     assert_eq!(
         request(
             &double,
             "PUT",
-            "/v1/agent/force-leave/mail.example.com",
+            "/v1/agent/force-leave/agent-mail-example-com",
             Some(TOKEN)
         )
         .status,
         200
     );
     assert_eq!(
-        double.cluster().node("mail.example.com").unwrap().status,
+        double
+            .cluster()
+            .node("agent-mail-example-com")
+            .unwrap()
+            .status,
         Status::Alive
     );
 
@@ -468,7 +517,7 @@ fn force_leave_deregister_and_reload_change_the_model() {
         &reply,
         "v1_agent_service_deregister_500_unknown_service.txt",
     );
-    double.cluster().local_node = "mail.example.com".into();
+    double.cluster().local_node = "agent-mail-example-com".into();
     let reply = request(
         &double,
         "PUT",
@@ -517,12 +566,12 @@ fn query_parameter_errors_and_a_client_without_servers() {
         get(&double, "/v1/catalog/nodes?wait=10s&index=43").status,
         200
     );
-    double.cluster().local_node = "mail.example.com".into();
+    double.cluster().local_node = "agent-mail-example-com".into();
     for server in double
         .cluster()
         .nodes
         .iter_mut()
-        .filter(|n| n.name.starts_with("srv"))
+        .filter(|n| n.name.starts_with("server-"))
     {
         server.status = Status::Failed;
     }
