@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+pub mod sshd;
+
 /// `target/debug` (or `$CARGO_TARGET_DIR/debug`).
 pub fn build_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -42,7 +44,7 @@ pub fn fixture(name: &str) -> PathBuf {
 
 /// Where sandboxes go: `CARBONIO_MESH_TEST_DIR` (chosen by scripts/test.sh), else the target
 /// directory. Never /tmp: a world-writable ancestor would (rightly) make every plugin refused.
-fn scratch_base() -> PathBuf {
+pub(crate) fn scratch_base() -> PathBuf {
     let base = match std::env::var_os("CARBONIO_MESH_TEST_DIR") {
         Some(dir) => PathBuf::from(dir).join("e2e"),
         None => build_dir().join("e2e"),
