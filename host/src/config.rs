@@ -119,8 +119,9 @@ pub const BUILT_IN_WORKFLOWS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Steps built in as commands: the transport `rejoin-nodes` uses to reach each node (`{node}`
-/// filled in; the new password and the new archive on its standard input).
+/// Steps built in as commands: the transport `rejoin-nodes` uses to reach each node (`{host}`:
+/// its Carbonio hostname, else its address, never the Consul node name, which resolves
+/// nowhere; the new password and the new archive on its standard input).
 pub const BUILT_IN_COMMAND_STEPS: &[(&str, &[&str])] = &[(
     "transport",
     &[
@@ -131,7 +132,7 @@ pub const BUILT_IN_COMMAND_STEPS: &[(&str, &[&str])] = &[(
         "StrictHostKeyChecking=yes",
         "-o",
         "ConnectTimeout=10",
-        "root@{node}",
+        "root@{host}",
         "carbonio-mesh",
         "--yes",
         "secret",

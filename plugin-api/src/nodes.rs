@@ -11,6 +11,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::consul;
+use crate::services::{CarbonioServers, ConsulRequest};
+use crate::{Host, PluginError};
 
 /// The prefix `service-discover setup` gives a Mesh server's node name.
 pub const SERVER_PREFIX: &str = "server-";
@@ -209,7 +211,35 @@ impl NodeDirectory {
         Lookup::NotFound
     }
 
-    /// The node `hostname` maps to, for output that adds `host` to a Consul node.
+    /// The cluster as the local agent sees it (`/v1/agent/members`, every segment, with the
+    /// token in use) mapped to Carbonio's server list (`carbonio.servers`). Without that list
+    /// (not a Carbonio node, LDAP unreachable) hostnames are unknown: `unmapped` says why, and
+    /// nodes are reached by address.
+    pub fn load(host: &Host<'_>) -> Result<Self, PluginError> {
+        let members: Vec<Member> = host.consul_get_filtered(
+            &ConsulRequest::get(&["v1", "agent", "members"]).query("segment", "_all"),
+            "the member list",
+            "operator:read",
+        )?;
+        Ok(Self::with_servers_of(host, &members))
+    }
+
+    /// [`NodeDirectory::build`] with the hostnames from `carbonio.servers`.
+    pub fn with_servers_of(host: &Host<'_>, members: &[Member]) -> Self {
+        match host.call(&CarbonioServers::default()) {
+            Ok(list) => Self::build(members, &list.hostnames()),
+            Err(e) => {
+                let mut directory = Self::build(members, &[]);
+                directory.unmapped.push(format!(
+                    "hostnames unknown ({}): nodes are reached by address",
+                    e.message
+                ));
+                directory
+            }
+        }
+    }
+
+    /// The hostname of the Consul node `node`, for output that adds `host` to Consul's.
     pub fn host_of(&self, node: &str) -> Option<&str> {
         self.nodes
             .iter()

@@ -597,7 +597,7 @@ fn nodes_are_set_up_again_through_the_transport_and_an_unreachable_one_is_retrie
     assert_eq!(code, 5, "{out}{err}");
     assert_failed_at(&out, "rejoin-nodes");
     assert!(
-        err.contains("1 of 3 node(s) not set up again: proxy.example.com"),
+        err.contains("1 of 3 node(s) not set up again: proxy.example.com (192.168.56.111)"),
         "{err}"
     );
     assert!(

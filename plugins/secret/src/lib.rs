@@ -248,6 +248,7 @@ fn run_workflow(
             service_user: &service_user,
             revoke_old_token: request.flag("revoke-old-token"),
             nodes: request.value("nodes"),
+            include_failed: request.flag("include-failed"),
             parallel: request
                 .value("parallel")
                 .and_then(|p| p.parse().ok())
@@ -527,9 +528,10 @@ removed is backed up first; `secret restore RUN` puts them back. The new passwor
                     .arg(ArgSpec::option("run", "The run to resume").value_name("RUN"))
                                         .arg(ArgSpec::flag("revoke-old-token", "Delete the previous bootstrap token at the end"))
                     .arg(
-                        ArgSpec::option("nodes", "Then set up the other nodes again through the transport step: `all` members, or NAME,NAME,...")
+                        ArgSpec::option("nodes", "Then set up the other nodes again through the transport step: `all` alive members but this host, or a list of node names, hostnames or addresses")
                             .value_name("all|LIST"),
                     )
+                    .arg(ArgSpec::flag("include-failed", "With --nodes all, also try the members Consul lists as failed"))
                     .arg(
                         ArgSpec::option("parallel", "How many nodes at a time")
                             .value_name("N")

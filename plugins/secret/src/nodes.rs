@@ -1,51 +1,157 @@
 //! The `rejoin-nodes` step: after the leader has new secrets, every other node is set up again
-//! through the configured transport (by default `ssh root@NODE carbonio-mesh secret rejoin`),
+//! through the configured transport (by default `ssh root@HOST carbonio-mesh secret rejoin`),
 //! a bounded number at a time, each node's result journaled so `--resume` retries only the
 //! nodes that did not make it.
+//!
+//! Which nodes is decided in `preflight`, before anything changes, and kept in the journal: once
+//! the leader has a new gossip key the other nodes can no longer gossip with it, and its member
+//! list soon shows them all as failed.
 
+use carbonio_mesh_plugin_api::consul::{ALIVE, FAILED};
 use carbonio_mesh_plugin_api::mesh;
-use carbonio_mesh_plugin_api::services::{ConsulRequest, Exec, ExecArg, ExecMany, WorkflowSteps};
+use carbonio_mesh_plugin_api::nodes::{Lookup, MeshNode, NodeDirectory};
+use carbonio_mesh_plugin_api::services::{
+    Exec, ExecArg, ExecMany, JournalRead, LocalAddresses, WorkflowSteps,
+};
 use carbonio_mesh_plugin_api::{PluginError, Table};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::steps::{Outcome, StepContext};
 
-/// The nodes `--nodes` names: `all` is every member but this one (the leader, by its address).
-fn targets(ctx: &StepContext<'_>, nodes: &str) -> Result<Vec<String>, PluginError> {
-    if nodes != "all" {
-        return Ok(nodes
-            .split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned)
-            .collect());
+/// The fact preflight records the plan under.
+pub const NODES_FACT: &str = "nodes";
+
+/// A node to set up again, under its three names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    pub node: String,
+    pub host: Option<String>,
+    pub address: String,
+}
+
+impl Target {
+    /// What the transport connects to: the hostname (what host keys are known by), else the
+    /// address; never the Consul node name, which resolves nowhere.
+    fn reach(&self) -> &str {
+        self.host.as_deref().unwrap_or(&self.address)
     }
-    #[derive(serde::Deserialize)]
-    struct Member {
-        #[serde(rename = "Name")]
-        name: String,
-        #[serde(rename = "Addr")]
-        addr: String,
+}
+
+impl From<&MeshNode> for Target {
+    fn from(node: &MeshNode) -> Self {
+        Target {
+            node: node.node.clone(),
+            host: node.host.clone(),
+            address: node.address.clone(),
+        }
     }
-    let own = ctx
-        .facts
-        .get("setup_ip")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let members: Vec<Member> = ctx
-        .host
-        .consul_get(&ConsulRequest::get(&["v1", "agent", "members"]))?;
-    Ok(members
-        .into_iter()
-        .filter(|m| m.addr != own)
-        .map(|m| m.name)
-        .collect())
+}
+
+/// A member `--nodes all` leaves out, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub target: Target,
+    pub reason: String,
+}
+
+/// The nodes a run sets up again, decided before anything changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodePlan {
+    pub targets: Vec<Target>,
+    pub skipped: Vec<Skipped>,
+    /// Why some hostnames are unknown (those nodes are reached by address).
+    pub notes: Vec<String>,
+}
+
+/// `--nodes all`: alive members other than this host; failed ones only with
+/// `--include-failed`; members that left never.
+fn all_members(directory: &NodeDirectory, local: &[String], include_failed: bool) -> NodePlan {
+    let mut plan = NodePlan::default();
+    for node in &directory.nodes {
+        if local.contains(&node.address) {
+            continue;
+        }
+        match node.status {
+            ALIVE => plan.targets.push(node.into()),
+            FAILED if include_failed => plan.targets.push(node.into()),
+            FAILED => plan.skipped.push(Skipped {
+                target: node.into(),
+                reason: "failed member (--include-failed to try it)".to_owned(),
+            }),
+            _ => {}
+        }
+    }
+    plan
+}
+
+/// `--nodes A,B,...`: each a node name, hostname or address of a member.
+fn listed(
+    directory: &NodeDirectory,
+    local: &[String],
+    list: &str,
+) -> Result<NodePlan, PluginError> {
+    let mut plan = NodePlan::default();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let node = match directory.find(name) {
+            Lookup::Found(node) => node,
+            Lookup::Ambiguous(nodes) => {
+                let names: Vec<String> = nodes.iter().map(|n| n.label()).collect();
+                return Err(PluginError::usage(format!(
+                    "--nodes: '{name}' fits several members: {}",
+                    names.join(", ")
+                ))
+                .hint("name the one meant by its Consul node name"));
+            }
+            Lookup::NotFound => {
+                return Err(PluginError::usage(format!(
+                    "--nodes: no member is named '{name}' (by node name, hostname or address)"
+                ))
+                .hint("`carbonio-mesh members` lists them; a node that left the cluster cannot be set up from here"));
+            }
+        };
+        if local.contains(&node.address) {
+            return Err(PluginError::usage(format!(
+                "--nodes: {} is this host, which the run itself sets up",
+                node.label()
+            )));
+        }
+        let target = Target::from(node);
+        if !plan.targets.contains(&target) {
+            plan.targets.push(target);
+        }
+    }
+    Ok(plan)
+}
+
+/// Decides the nodes for `--nodes` (in preflight, before anything changes).
+pub fn plan(ctx: &StepContext<'_>, nodes: &str) -> Result<NodePlan, PluginError> {
+    let directory = NodeDirectory::load(ctx.host)?;
+    let local = ctx.host.call(&LocalAddresses {})?.addresses;
+    let mut plan = if nodes == "all" {
+        all_members(&directory, &local, ctx.include_failed)
+    } else {
+        listed(&directory, &local, nodes)?
+    };
+    plan.notes = directory.unmapped;
+    Ok(plan)
+}
+
+/// The plan preflight recorded, or (preflight replaced by a site command) one made now.
+fn recorded_plan(ctx: &StepContext<'_>, nodes: &str) -> Result<NodePlan, PluginError> {
+    match ctx.facts.get(NODES_FACT) {
+        Some(value) => serde_json::from_value(value.clone()).map_err(|e| {
+            PluginError::operation(format!("the journal's node plan is not readable: {e}"))
+                .hint("start a new run")
+        }),
+        None => plan(ctx, nodes),
+    }
 }
 
 /// Nodes an earlier attempt of this run already set up.
 fn already_done(ctx: &StepContext<'_>) -> Vec<String> {
     ctx.host
-        .call(&carbonio_mesh_plugin_api::services::JournalRead {
+        .call(&JournalRead {
             run: Some(ctx.run.to_owned()),
         })
         .map(|j| j.records)
@@ -56,16 +162,59 @@ fn already_done(ctx: &StepContext<'_>) -> Vec<String> {
         .collect()
 }
 
+/// The transport's words with `{node}`, `{host}`, `{address}` and `{run}` filled in.
+fn transport_argv(argv: &[String], target: &Target, run: &str) -> Vec<ExecArg> {
+    argv.iter()
+        .map(|w| {
+            ExecArg::from(
+                w.replace("{node}", &target.node)
+                    .replace("{host}", target.reach())
+                    .replace("{address}", &target.address)
+                    .replace("{run}", run),
+            )
+        })
+        .collect()
+}
+
+/// What a node's transport run means: set up, or why not.
+fn node_result(result: &carbonio_mesh_plugin_api::services::ExecResult) -> (bool, String) {
+    match (&result.output, &result.error) {
+        (Some(o), _) if o.dry_run => (true, "dry run".to_owned()),
+        (Some(o), _) if o.status == Some(0) => (true, "set up with the new archive".to_owned()),
+        (Some(o), _) => (
+            false,
+            format!(
+                "exit {}: {}",
+                o.status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "killed".into()),
+                o.stderr
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+                    .trim()
+            ),
+        ),
+        (None, Some(e)) => (false, e.message.clone()),
+        (None, None) => (false, "no answer".to_owned()),
+    }
+}
+
 pub fn rejoin_nodes(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
     let Some(nodes) = ctx.nodes else {
         return Ok(Outcome::new(
             "skipped (no --nodes): set up every other node again with the new archive",
         ));
     };
-    let all = targets(ctx, nodes)?;
+    let plan = recorded_plan(ctx, nodes)?;
     let done = already_done(ctx);
-    let pending: Vec<&String> = all.iter().filter(|n| !done.contains(n)).collect();
-    let transport = ctx
+    let pending: Vec<&Target> = plan
+        .targets
+        .iter()
+        .filter(|t| !done.contains(&t.node))
+        .collect();
+    let (argv, password_stdin) = ctx
         .host
         .call(&WorkflowSteps {
             workflow: "transport".to_owned(),
@@ -78,7 +227,6 @@ pub fn rejoin_nodes(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
                 "the transport step must be a command: [steps.transport] exec = [...]",
             )
         })?;
-    let (argv, password_stdin) = transport;
     let input = if password_stdin && !ctx.dry_run {
         let password = ctx
             .new_password
@@ -90,11 +238,8 @@ pub fn rejoin_nodes(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
     };
     let execs: Vec<Exec> = pending
         .iter()
-        .map(|node| Exec {
-            argv: argv
-                .iter()
-                .map(|w| ExecArg::from(w.replace("{node}", node).replace("{run}", ctx.run)))
-                .collect(),
+        .map(|target| Exec {
+            argv: transport_argv(&argv, target, ctx.run),
             stdin: input.clone(),
             mutating: true,
             secrets: ctx
@@ -106,68 +251,174 @@ pub fn rejoin_nodes(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
         .collect();
     let answer = ctx.host.call(&ExecMany {
         execs,
-        labels: pending.iter().map(|n| (*n).clone()).collect(),
+        labels: pending.iter().map(|t| t.reach().to_owned()).collect(),
         parallel: ctx.parallel,
     })?;
-    let mut table = Table::new(["Node", "Result", "Detail"]);
-    let mut failed = Vec::new();
-    let mut rows: Vec<(String, &str, String)> = done
+    let mut rows: Vec<(&Target, &str, String)> = plan
+        .targets
         .iter()
-        .filter(|n| all.contains(n))
-        .map(|n| (n.clone(), "ok", "earlier attempt".to_owned()))
+        .filter(|t| done.contains(&t.node))
+        .map(|t| (t, "ok", "earlier attempt".to_owned()))
         .collect();
-    for (node, result) in pending.iter().zip(answer.results) {
-        let (ok, detail) = match (&result.output, &result.error) {
-            (Some(o), _) if o.dry_run => (true, "dry run".to_owned()),
-            (Some(o), _) if o.status == Some(0) => (true, "set up with the new archive".to_owned()),
-            (Some(o), _) => (
-                false,
-                format!(
-                    "exit {}: {}",
-                    o.status
-                        .map(|s| s.to_string())
-                        .unwrap_or_else(|| "killed".into()),
-                    o.stderr
-                        .lines()
-                        .rev()
-                        .find(|l| !l.trim().is_empty())
-                        .unwrap_or("")
-                        .trim()
-                ),
-            ),
-            (None, Some(e)) => (false, e.message.clone()),
-            (None, None) => (false, "no answer".to_owned()),
-        };
+    let mut failed = Vec::new();
+    for (target, result) in pending.iter().zip(&answer.results) {
+        let (ok, detail) = node_result(result);
         if !ctx.dry_run {
             crate::journal(
                 ctx.host,
                 ctx.run,
-                json!({"step": "rejoin-nodes", "event": "node", "node": node, "result": if ok { "ok" } else { "failed" }, "detail": detail}),
+                json!({"step": "rejoin-nodes", "event": "node", "node": target.node, "host": target.host, "address": target.address, "result": if ok { "ok" } else { "failed" }, "detail": detail}),
             )?;
         }
-        ctx.host
-            .audit("secret rejoin", node, if ok { "ok" } else { "failed" });
+        ctx.host.audit(
+            "secret rejoin",
+            &target.node,
+            if ok { "ok" } else { "failed" },
+        );
         if !ok {
-            failed.push((*node).clone());
+            failed.push(format!("{} ({})", target.node, target.reach()));
         }
-        rows.push(((*node).clone(), if ok { "ok" } else { "FAILED" }, detail));
+        rows.push((target, if ok { "ok" } else { "FAILED" }, detail));
     }
-    for (node, result, detail) in &rows {
-        table.push([node.as_str(), *result, detail.as_str()]);
+    for skipped in &plan.skipped {
+        rows.push((&skipped.target, "skipped", skipped.reason.clone()));
     }
-    let report = table.render();
+    let report = render_nodes(&rows, &plan.notes);
     if !failed.is_empty() {
         let mut error = PluginError::operation(format!(
             "{} of {} node(s) not set up again: {}",
             failed.len(),
-            all.len(),
+            plan.targets.len(),
             failed.join(", ")
         ))
         .hint("fix their reachability, then --resume: only these nodes are tried again");
         error.message.push_str(&format!("\n{report}"));
         return Err(error);
     }
-    let mut outcome = Outcome::new(format!("{} node(s) set up again", all.len()));
+    let mut detail = format!("{} node(s) set up again", plan.targets.len());
+    if !plan.skipped.is_empty() {
+        detail.push_str(&format!(", {} skipped", plan.skipped.len()));
+    }
+    let mut outcome = Outcome::new(detail);
     outcome.report = report;
     Ok(outcome)
+}
+
+/// The per-node table, then the notes on hostnames.
+fn render_nodes(rows: &[(&Target, &str, String)], notes: &[String]) -> String {
+    let mut table = Table::new(["Node", "Host", "Address", "Result", "Detail"]);
+    for (target, result, detail) in rows {
+        table.push([
+            target.node.as_str(),
+            target.host.as_deref().unwrap_or("-"),
+            target.address.as_str(),
+            result,
+            detail.as_str(),
+        ]);
+    }
+    let mut report = table.render();
+    for note in notes {
+        report.push_str(&format!("Note: {note}\n"));
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carbonio_mesh_plugin_api::consul::LEFT;
+    use carbonio_mesh_plugin_api::nodes::Member;
+
+    fn directory() -> NodeDirectory {
+        let member = |name: &str, addr: &str, status| Member {
+            name: name.into(),
+            addr: addr.into(),
+            status,
+        };
+        NodeDirectory::build(
+            &[
+                member("server-srv1-example-com", "192.168.56.101", ALIVE),
+                member("server-srv2-example-com", "192.168.56.102", ALIVE),
+                member("agent-mail-example-com", "192.168.56.110", ALIVE),
+                member("agent-proxy-example-com", "192.168.56.111", FAILED),
+                member("agent-old-example-com", "192.168.56.120", LEFT),
+            ],
+            &["srv1.example.com".into(), "srv2.example.com".into()],
+        )
+    }
+
+    fn local() -> Vec<String> {
+        vec!["127.0.0.1".into(), "192.168.56.101".into()]
+    }
+
+    #[test]
+    fn all_is_alive_members_but_this_host_failed_ones_skipped_left_ones_never() {
+        let plan = all_members(&directory(), &local(), false);
+        let names: Vec<&str> = plan.targets.iter().map(|t| t.node.as_str()).collect();
+        assert_eq!(names, ["server-srv2-example-com", "agent-mail-example-com"]);
+        assert_eq!(plan.targets[0].reach(), "srv2.example.com");
+        assert_eq!(
+            plan.targets[1].reach(),
+            "192.168.56.110",
+            "no hostname maps: address"
+        );
+        assert_eq!(plan.skipped.len(), 1);
+        assert_eq!(plan.skipped[0].target.node, "agent-proxy-example-com");
+        assert!(plan.skipped[0].reason.contains("--include-failed"));
+        let plan = all_members(&directory(), &local(), true);
+        assert_eq!(plan.targets.len(), 3);
+        assert!(plan.skipped.is_empty());
+    }
+
+    #[test]
+    fn a_list_takes_any_of_the_three_names_and_refuses_unknown_ones_and_this_host() {
+        let plan = listed(
+            &directory(),
+            &local(),
+            "srv2.example.com, agent-mail-example-com,192.168.56.111,server-srv2-example-com",
+        )
+        .unwrap();
+        let names: Vec<&str> = plan.targets.iter().map(|t| t.node.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "server-srv2-example-com",
+                "agent-mail-example-com",
+                "agent-proxy-example-com"
+            ],
+            "named twice, set up once"
+        );
+        let error = listed(&directory(), &local(), "srv9.example.com").unwrap_err();
+        assert!(error
+            .message
+            .contains("no member is named 'srv9.example.com'"));
+        let error = listed(&directory(), &local(), "srv1.example.com").unwrap_err();
+        assert!(error.message.contains("is this host"), "{}", error.message);
+    }
+
+    #[test]
+    fn the_transport_gets_the_hostname_or_address_never_the_node_name_as_host() {
+        let target = Target {
+            node: "agent-mail-example-com".into(),
+            host: None,
+            address: "192.168.56.110".into(),
+        };
+        let argv = transport_argv(
+            &[
+                "ssh".into(),
+                "root@{host}".into(),
+                "{node}/{address}/{run}".into(),
+            ],
+            &target,
+            "r1",
+        );
+        assert_eq!(
+            argv,
+            [
+                ExecArg::from("ssh"),
+                ExecArg::from("root@192.168.56.110"),
+                ExecArg::from("agent-mail-example-com/192.168.56.110/r1")
+            ]
+        );
+    }
 }

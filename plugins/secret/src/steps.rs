@@ -24,6 +24,8 @@ pub struct StepContext<'a> {
     pub revoke_old_token: bool,
     /// `--nodes`: `all`, or names separated by commas (none: the nodes are not driven).
     pub nodes: Option<&'a str>,
+    /// `--include-failed`: `--nodes all` tries failed members too.
+    pub include_failed: bool,
     /// How many nodes at a time.
     pub parallel: usize,
     /// The new archive, for a node (`secret rejoin`).
@@ -151,6 +153,21 @@ and this node comes back with a new CA. Every other node must then be set up aga
     .fact("agents", json!(members.len()));
     if let Some(accessor) = old_accessor {
         outcome = outcome.fact("old_accessor", json!(accessor));
+    }
+    // The nodes to set up again, decided now: once this host has a new gossip key, the others
+    // show as failed in its member list.
+    if let Some(nodes) = ctx.nodes {
+        let plan = crate::nodes::plan(ctx, nodes)?;
+        outcome.detail.push_str(&format!(
+            "; {} node(s) to set up again{}",
+            plan.targets.len(),
+            if plan.skipped.is_empty() {
+                String::new()
+            } else {
+                format!(", {} skipped", plan.skipped.len())
+            }
+        ));
+        outcome = outcome.fact(crate::nodes::NODES_FACT, json!(plan));
     }
     Ok(outcome)
 }
