@@ -214,9 +214,10 @@ impl Sshd {
             .unwrap_or_else(|| panic!("no node {name}"))
     }
 
-    /// `ssh_config` and `known_hosts`, from each node's settings. Host keys are looked up by the
-    /// node's name (`HostKeyAlias`), so each node has its own entry although one sshd serves them
-    /// all.
+    /// `ssh_config` and `known_hosts`, from each node's settings. A node is reached by its name
+    /// or its address (`{host}` is the hostname when LDAP knows it, else the gossip address); its
+    /// host key is looked up by its name (`HostKeyAlias`), so each node has its own entry although
+    /// one sshd serves them all.
     fn write_client_files(&self) {
         let path = |name: &str| self.dir.path().join(name);
         let right = public_key(&path("host_key"));
@@ -232,11 +233,12 @@ impl Sshd {
             };
             writeln!(
                 config,
-                "Host {name}\n    HostName {}\n    Port {}\n    User root\n    \
+                "Host {name} {}\n    HostName {}\n    Port {}\n    User root\n    \
                  IdentityFile \"{}\"\n    IdentitiesOnly yes\n    IdentityAgent none\n    \
                  HostKeyAlias {name}\n    UserKnownHostsFile \"{}\"\n    \
                  GlobalKnownHostsFile /dev/null\n    CheckHostIP no\n    UpdateHostKeys no\n    \
                  BatchMode yes\n    StrictHostKeyChecking yes\n",
+                served.address,
                 served.address,
                 self.port,
                 path(key).display(),
