@@ -7,8 +7,11 @@ cd "$(dirname "$0")/.."
 
 # libclang-dev, nettle-dev, pkg-config: sequoia-openpgp's nettle backend (the credentials archive).
 # gnupg, openssl, jq, curl: the service-discover stand-in and the real-gpg/tar interop tests;
-# iproute2: the secret tests find this host's address with `ip`.
-ensure_packages build-essential pkg-config libclang-dev nettle-dev gnupg openssl jq curl iproute2
+# iproute2: the secret tests find this host's address with `ip`; openssh-server, openssh-client:
+# the transport tests start their own sshd on loopback (tests/src/sshd.rs; the system's sshd
+# service and /etc/ssh are not used, running or not).
+ensure_packages build-essential pkg-config libclang-dev nettle-dev gnupg openssl jq curl iproute2 \
+    openssh-server openssh-client
 ensure_rust_components
 
 cargo fmt --all -- --check

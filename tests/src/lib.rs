@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+pub mod sshd;
+
 /// `target/debug` (or `$CARGO_TARGET_DIR/debug`).
 pub fn build_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -42,7 +44,7 @@ pub fn fixture(name: &str) -> PathBuf {
 
 /// Where sandboxes go: `CARBONIO_MESH_TEST_DIR` (chosen by scripts/test.sh), else the target
 /// directory. Never /tmp: a world-writable ancestor would (rightly) make every plugin refused.
-fn scratch_base() -> PathBuf {
+pub(crate) fn scratch_base() -> PathBuf {
     let base = match std::env::var_os("CARBONIO_MESH_TEST_DIR") {
         Some(dir) => PathBuf::from(dir).join("e2e"),
         None => build_dir().join("e2e"),
@@ -95,8 +97,8 @@ pub fn consul_fixture(name: &str) -> PathBuf {
 /// programs it runs only when `CARBONIO_MESH_CHILD_ENV` names them; the list names itself too, so
 /// that a carbonio-mesh run by a step (the node transport) passes them on in turn.
 pub const STAND_IN_ENV: &str =
-    "CARBONIO_MESH_CHILD_ENV SERVICE_DISCOVER_STANDIN_ROOT CONSUL_HTTP_ADDR \
-     CARBONIO_STANDIN_SERVERS CARBONIO_STANDIN_USER CARBONIO_STANDIN_FAIL";
+    "CARBONIO_MESH_CHILD_ENV SERVICE_DISCOVER_STANDIN_ROOT SERVICE_DISCOVER_STANDIN_DELAY \
+     CONSUL_HTTP_ADDR CARBONIO_STANDIN_SERVERS CARBONIO_STANDIN_USER CARBONIO_STANDIN_FAIL";
 
 /// A temporary `--root` tree and plugin directory, removed on drop.
 pub struct Sandbox {
@@ -183,7 +185,13 @@ impl Sandbox {
     /// `carbonio-mesh --root ROOT` with a clean environment, searching only the sandbox, handing
     /// the stand-ins' settings to the programs it runs.
     pub fn bare_cmd(&self) -> Command {
-        let mut cmd = Command::new(binary());
+        Command::from_std(self.bare_process())
+    }
+
+    /// [`Sandbox::bare_cmd`] as a `std::process::Command`, for a test that starts the run and
+    /// watches it while it runs.
+    pub fn bare_process(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(binary());
         cmd.env("CARBONIO_MESH_CHILD_ENV", STAND_IN_ENV)
             .env_remove("CARBONIO_MESH_PLUGIN_DIR")
             .env_remove("CONSUL_HTTP_ADDR")
@@ -198,7 +206,12 @@ impl Sandbox {
 
     /// [`Sandbox::bare_cmd`] plus `--plugin-dir` pointing at the sandbox's plugin directory.
     pub fn cmd(&self) -> Command {
-        let mut cmd = self.bare_cmd();
+        Command::from_std(self.process())
+    }
+
+    /// [`Sandbox::cmd`] as a `std::process::Command`.
+    pub fn process(&self) -> std::process::Command {
+        let mut cmd = self.bare_process();
         cmd.arg("--plugin-dir").arg(self.plugin_dir());
         cmd
     }

@@ -176,6 +176,20 @@ fn transport_argv(argv: &[String], target: &Target, run: &str) -> Vec<ExecArg> {
         .collect()
 }
 
+/// The line of a failed transport's standard error that says why: the last one that is not
+/// indented. ssh's own failures end with their reason; a node's carbonio-mesh prints its reason
+/// (`carbonio-mesh: error: ...`, `secret rejoin: step failed: ...`) and then indented advice for
+/// whoever is at that node (`fix:`, how to resume or restore there), which would say nothing
+/// about what went wrong. Without such a line, the last line.
+fn reason(stderr: &str) -> &str {
+    let lines = || stderr.lines().rev().filter(|l| !l.trim().is_empty());
+    lines()
+        .find(|l| !l.starts_with(char::is_whitespace))
+        .or_else(|| lines().next())
+        .unwrap_or("")
+        .trim()
+}
+
 /// What a node's transport run means: set up, or why not.
 fn node_result(result: &carbonio_mesh_plugin_api::services::ExecResult) -> (bool, String) {
     match (&result.output, &result.error) {
@@ -188,12 +202,7 @@ fn node_result(result: &carbonio_mesh_plugin_api::services::ExecResult) -> (bool
                 o.status
                     .map(|s| s.to_string())
                     .unwrap_or_else(|| "killed".into()),
-                o.stderr
-                    .lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .unwrap_or("")
-                    .trim()
+                reason(&o.stderr)
             ),
         ),
         (None, Some(e)) => (false, e.message.clone()),
@@ -394,6 +403,52 @@ mod tests {
             .contains("no member is named 'srv9.example.com'"));
         let error = listed(&directory(), &local(), "srv1.example.com").unwrap_err();
         assert!(error.message.contains("is this host"), "{}", error.message);
+    }
+
+    fn failed_with(status: i32, stderr: &str) -> (bool, String) {
+        node_result(&carbonio_mesh_plugin_api::services::ExecResult::from(Ok(
+            carbonio_mesh_plugin_api::services::ExecOutput {
+                status: Some(status),
+                stderr: stderr.to_owned(),
+                ..Default::default()
+            },
+        )))
+    }
+
+    #[test]
+    fn a_failed_node_is_explained_by_the_reason_not_by_the_advice_after_it() {
+        // What the node's carbonio-mesh prints when one of its own steps fails (seen through a
+        // real sshd): the reason, then indented advice for whoever is at the node.
+        let (ok, detail) = failed_with(
+            5,
+            "secret rejoin: step failed: 'service-discover' is not installed (not found in PATH)\n  \
+             Continue with: carbonio-mesh secret rejoin --resume --run 17-2\n  \
+             Or go back:    carbonio-mesh secret restore 17-2\n",
+        );
+        assert!(!ok);
+        assert_eq!(
+            detail,
+            "exit 5: secret rejoin: step failed: 'service-discover' is not installed (not found in PATH)"
+        );
+        let (_, detail) = failed_with(
+            4,
+            "carbonio-mesh: error: plugin 'secret' refused: /x is writable by everyone (mode 0777)\n  \
+             fix: chmod go-w /x\n",
+        );
+        assert_eq!(
+            detail,
+            "exit 4: carbonio-mesh: error: plugin 'secret' refused: /x is writable by everyone (mode 0777)"
+        );
+        // ssh's own failures: its last line.
+        let (_, detail) = failed_with(
+            255,
+            "No ED25519 host key is known for mail.example.com and you have requested strict \
+             checking.\nHost key verification failed.\n",
+        );
+        assert_eq!(detail, "exit 255: Host key verification failed.");
+        // Nothing unindented: the last line still.
+        let (_, detail) = failed_with(1, "  only indented\n\n");
+        assert_eq!(detail, "exit 1: only indented");
     }
 
     #[test]
