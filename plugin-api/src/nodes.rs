@@ -122,6 +122,10 @@ pub struct NodeDirectory {
     /// Why a node has no hostname: "no Carbonio server maps to node X", "hostnames A and B
     /// both map to node X". Empty when every node mapped.
     pub unmapped: Vec<String>,
+    /// The node of the agent answering (`/v1/agent/self`), when [`NodeDirectory::load`] could
+    /// ask: "this host" as Consul knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_node: Option<String>,
 }
 
 impl NodeDirectory {
@@ -167,7 +171,11 @@ impl NodeDirectory {
                 }
             })
             .collect();
-        NodeDirectory { nodes, unmapped }
+        NodeDirectory {
+            nodes,
+            unmapped,
+            local_node: None,
+        }
     }
 
     /// The node `name` means: a node name, a hostname (mapped, or by its dashed form when the
@@ -221,7 +229,22 @@ impl NodeDirectory {
             "the member list",
             "operator:read",
         )?;
-        Ok(Self::with_servers_of(host, &members))
+        #[derive(Deserialize)]
+        struct AgentSelf {
+            #[serde(rename = "Config")]
+            config: AgentConfig,
+        }
+        #[derive(Deserialize)]
+        struct AgentConfig {
+            #[serde(rename = "NodeName")]
+            node_name: String,
+        }
+        let mut directory = Self::with_servers_of(host, &members);
+        directory.local_node = host
+            .consul_get::<AgentSelf>(&ConsulRequest::get(&["v1", "agent", "self"]))
+            .ok()
+            .map(|a| a.config.node_name);
+        Ok(directory)
     }
 
     /// [`NodeDirectory::build`] with the hostnames from `carbonio.servers`.

@@ -64,12 +64,21 @@ pub struct NodePlan {
     pub notes: Vec<String>,
 }
 
+/// Whether `node` is this host: the agent's own node when Consul said which, else a member
+/// whose address is one of this host's.
+fn is_this_host(directory: &NodeDirectory, local: &[String], node: &MeshNode) -> bool {
+    match &directory.local_node {
+        Some(own) => *own == node.node,
+        None => local.contains(&node.address),
+    }
+}
+
 /// `--nodes all`: alive members other than this host; failed ones only with
 /// `--include-failed`; members that left never.
 fn all_members(directory: &NodeDirectory, local: &[String], include_failed: bool) -> NodePlan {
     let mut plan = NodePlan::default();
     for node in &directory.nodes {
-        if local.contains(&node.address) {
+        if is_this_host(directory, local, node) {
             continue;
         }
         match node.status {
@@ -110,7 +119,7 @@ fn listed(
                 .hint("`carbonio-mesh members` lists them; a node that left the cluster cannot be set up from here"));
             }
         };
-        if local.contains(&node.address) {
+        if is_this_host(directory, local, node) {
             return Err(PluginError::usage(format!(
                 "--nodes: {} is this host, which the run itself sets up",
                 node.label()
@@ -377,6 +386,18 @@ mod tests {
         let plan = all_members(&directory(), &local(), true);
         assert_eq!(plan.targets.len(), 3);
         assert!(plan.skipped.is_empty());
+    }
+
+    #[test]
+    fn this_host_is_the_agents_own_node_when_consul_says_which() {
+        // Every member's address is local here (a network namespace holding the whole
+        // simulated cluster): only the agent's own node is this host.
+        let mut directory = directory();
+        directory.local_node = Some("server-srv1-example-com".into());
+        let everything: Vec<String> = directory.nodes.iter().map(|n| n.address.clone()).collect();
+        let plan = all_members(&directory, &everything, false);
+        let names: Vec<&str> = plan.targets.iter().map(|t| t.node.as_str()).collect();
+        assert_eq!(names, ["server-srv2-example-com", "agent-mail-example-com"]);
     }
 
     #[test]

@@ -420,6 +420,17 @@ fn route(
                 None => empty(),
             }
         }),
+        ["v1", "agent", "self"] => expect(Method::Get).unwrap_or_else(|| {
+            // agent:read; the double keeps the part of Consul's answer that says who this
+            // agent is (`Config`, `Member`), not its whole configuration.
+            if !can_read {
+                return error(403, "Permission denied");
+            }
+            match cluster.node(&cluster.local_node) {
+                Some(node) => json(&wire::agent_self(cluster, node), pretty),
+                None => error(500, "agent: local node not found"),
+            }
+        }),
         ["v1", "agent", "services"] => expect(Method::Get).unwrap_or_else(|| {
             // The local agent's services by ID; what an anonymous caller may not read is left out.
             let services: BTreeMap<String, wire::AgentService> = cluster

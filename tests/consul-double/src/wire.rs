@@ -51,6 +51,43 @@ pub struct Member {
 }
 
 /// `serf.Member` of a node, LAN (`wan = false`) or WAN (servers only: `<node>.<dc>`, port 8302).
+/// `GET /v1/agent/self`: `Config` (the fields `agent/agent_endpoint.go` builds) and `Member`.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AgentSelf {
+    pub config: AgentConfig,
+    pub member: Member,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AgentConfig {
+    pub datacenter: String,
+    #[serde(rename = "PrimaryDatacenter")]
+    pub primary_datacenter: String,
+    pub node_name: String,
+    #[serde(rename = "NodeID")]
+    pub node_id: String,
+    pub revision: &'static str,
+    pub server: bool,
+    pub version: &'static str,
+}
+
+pub fn agent_self(cluster: &Cluster, node: &Node) -> AgentSelf {
+    AgentSelf {
+        config: AgentConfig {
+            datacenter: cluster.datacenter.clone(),
+            primary_datacenter: cluster.datacenter.clone(),
+            node_name: node.name.clone(),
+            node_id: node.id.clone(),
+            revision: "f55da930",
+            server: node.role == crate::model::Role::Server,
+            version: crate::model::VERSION,
+        },
+        member: member(cluster, node, false),
+    }
+}
+
 pub fn member(cluster: &Cluster, node: &Node, wan: bool) -> Member {
     let mut tags = BTreeMap::new();
     tags.insert("acls", "1".to_owned());

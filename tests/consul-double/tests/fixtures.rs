@@ -249,6 +249,19 @@ fn a_node_is_found_by_name_then_by_a_unique_node_id_prefix() {
 }
 
 #[test]
+fn agent_self_names_the_answering_agents_node() {
+    let double = Double::start(Cluster::fixture()).unwrap();
+    let me: Value = serde_json::from_str(&get(&double, "/v1/agent/self").text()).unwrap();
+    assert_eq!(me["Config"]["NodeName"], "server-srv1-example-com");
+    assert_eq!(me["Config"]["Server"], true);
+    assert_eq!(me["Member"]["Addr"], "192.168.56.101");
+    double.cluster().local_node = "agent-mail-example-com".into();
+    let me: Value = serde_json::from_str(&get(&double, "/v1/agent/self").text()).unwrap();
+    assert_eq!(me["Config"]["NodeName"], "agent-mail-example-com");
+    assert_eq!(me["Config"]["Server"], false);
+}
+
+#[test]
 fn compact_without_pretty_and_go_escaping() {
     let double = Double::start(Cluster::fixture()).unwrap();
     let reply = get(&double, "/v1/catalog/nodes");
