@@ -1,63 +1,179 @@
 #!/usr/bin/env bash
-# The main job for a newcomer: build the release tree, start a simulated Carbonio cluster on
-# loopback, and show carbonio-mesh at work on it. Idempotent; needs no Carbonio and no Consul.
+# The main job for a newcomer: build the release tree, start a simulated Carbonio cluster, and show
+# carbonio-mesh at work on it, ending with a complete secret regeneration of the whole cluster.
+# Idempotent; needs root (for a network namespace), no Carbonio and no Consul.
 #
-# The simulated cluster: the Consul test double (tests/consul-double, a stand-in for a Consul 1.9.3
-# agent) serving the five-node cluster of tests/fixtures/consul (3 Mesh servers, a mailbox and
-# a proxy node); a temporary root holding the Carbonio Mesh files, made by the `service-discover`
-# stand-in's `setup --first-instance` (certificates, main.json, the encrypted credentials archive,
-# the password file) exactly where a Mesh server has them; and the `carbonio` stand-in answering
-# `carbonio prov gas service-discover`. Both stand-ins live in tests/stand-ins.
+# The simulated cluster lives in its own network namespace, so nothing on this machine changes:
+# - this host is the Mesh leader srv1.example.com (192.168.56.101, on the namespace's loopback);
+# - the Consul test double (tests/consul-double, a stand-in for a Consul 1.9.3 agent) serves the
+#   five-node cluster of tests/fixtures/consul, whose nodes carry real Carbonio node names
+#   (server-srv1-example-com, agent-mail-example-com, ...);
+# - each other node (srv2, srv3, mail, proxy) has its own system root with the Carbonio Mesh files,
+#   made by the `service-discover` stand-in, and is reached through Debian's real OpenSSH server
+#   listening on that node's address (192.168.56.102 ...), whose forced command runs the real
+#   carbonio-mesh binary against that node's root;
+# - the `carbonio` stand-in answers `carbonio prov gas service-discover`.
+# The stand-ins live in tests/stand-ins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-# libclang-dev, nettle-dev, pkg-config: sequoia-openpgp's nettle backend (the credentials archive).
-ensure_packages build-essential pkg-config libclang-dev nettle-dev gnupg openssl jq curl
-ensure_rust_components
-cargo build --release --workspace --locked
+namespace=carbonio-mesh-demo
+if [ -z "${CARBONIO_MESH_DEMO_INSIDE:-}" ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "The demo builds a network namespace for its simulated cluster; rerunning with sudo." >&2
+        exec sudo -E "$0" "$@"
+    fi
+    # libclang-dev, nettle-dev, pkg-config: sequoia-openpgp's nettle backend (the credentials
+    # archive); openssh-server/-client: the nodes are reached through a real sshd.
+    ensure_packages build-essential pkg-config libclang-dev nettle-dev gnupg openssl jq curl \
+        iproute2 openssh-server openssh-client
+    ensure_rust_components
+    cargo build --release --workspace --locked
+    ip netns del "$namespace" 2>/dev/null || true
+    if ! ip netns add "$namespace"; then
+        echo "cannot create the network namespace $namespace: the demo needs root with CAP_SYS_ADMIN and CAP_NET_ADMIN" >&2
+        exit 1
+    fi
+    trap 'ip netns del "$namespace" 2>/dev/null || true' EXIT
+    CARBONIO_MESH_DEMO_INSIDE=1 ip netns exec "$namespace" "$0" "$@"
+    exit $?
+fi
+
+# Inside the namespace: this host has every simulated node's address (the leader's is this
+# host's; the others are where the nodes' sshd listens).
+ip link set lo up
+declare -A address=(
+    [srv1.example.com]=192.168.56.101 [srv2.example.com]=192.168.56.102
+    [srv3.example.com]=192.168.56.103 [mail.example.com]=192.168.56.110
+    [proxy.example.com]=192.168.56.111
+)
+others=(srv2.example.com srv3.example.com mail.example.com proxy.example.com)
+for host in "${!address[@]}"; do ip addr add "${address[$host]}/32" dev lo; done
 
 bin="$PWD/target/release/carbonio-mesh"
 # Cargo leaves each plugin crate as target/release/libcarbonio_mesh_plugin_<name>.so, a name the
 # loader accepts, so the build tree itself is a plugin directory.
 plugins="$PWD/target/release"
+# sshd's StrictModes and the plugin trust rules both want a directory only root can write.
+demo="$(trusted_scratch_dir)/demo"
+rm -rf "$demo"
+install -d -m 0755 "$demo"
 
-root="$PWD/target/demo/root"
-rm -rf "$root"
-install -d -m 0755 "$root/etc" "$root/opt/zextras/bin"
-cat >"$root/etc/hosts" <<'HOSTS'
-127.0.0.1       localhost
-192.168.56.101  srv1.example.com
-192.168.56.102  srv2.example.com
-192.168.56.103  srv3.example.com
-192.168.56.110  mail.example.com
-192.168.56.111  proxy.example.com
-HOSTS
-install -m 0755 tests/stand-ins/carbonio "$root/opt/zextras/bin/carbonio"
-install -d -m 0755 "$root/usr/bin"
-install -m 0755 tests/stand-ins/service-discover "$root/usr/bin/service-discover"
-install -m 0755 tests/stand-ins/systemctl tests/stand-ins/consul "$root/usr/bin/"
+# make_root DIR: a Carbonio node's system root with the stand-ins where Carbonio has the programs.
+make_root() {
+    local root=$1
+    install -d -m 0755 "$root/etc" "$root/opt/zextras/bin" "$root/usr/bin" "$root/etc/carbonio-mesh/config.d"
+    {
+        echo "127.0.0.1       localhost"
+        for host in "${!address[@]}"; do echo "${address[$host]}  $host"; done
+    } >"$root/etc/hosts"
+    install -m 0755 tests/stand-ins/carbonio "$root/opt/zextras/bin/carbonio"
+    install -m 0755 tests/stand-ins/service-discover tests/stand-ins/systemctl tests/stand-ins/consul "$root/usr/bin/"
+    # Consul runs as service-discover on a real node; this machine has no such user.
+    printf '[mesh]\nservice_user = "nobody"\n' >"$root/etc/carbonio-mesh/config.d/10-demo.toml"
+}
+
+root="$demo/root"
+make_root "$root"
 export CARBONIO_STANDIN_SERVERS="srv1.example.com srv2.example.com srv3.example.com"
 export CARBONIO_STANDIN_USER="$(id -un)"   # the real one insists on zextras
 # carbonio-mesh runs programs in a clean environment: hand the stand-ins their settings.
 export CARBONIO_MESH_CHILD_ENV="CARBONIO_STANDIN_SERVERS CARBONIO_STANDIN_USER SERVICE_DISCOVER_STANDIN_ROOT CONSUL_HTTP_ADDR"
 
-start_consul_double fixture-unbootstrapped
+start_consul_double fixture-unbootstrapped --data-dir "$root/var/lib/service-discover/data"
 export CONSUL_HTTP_ADDR="$CONSUL_DOUBLE_URL"
 
 # Set up the first Mesh server, as `service-discover setup` does on a real one: ACL bootstrap on the
 # agent, certificates, main.json, the credentials archive and the password file under $root.
 # (The real CLI takes the password in argv, a risk the facts file records; this one is a throwaway.)
-demo_password=$(head -c 18 /dev/urandom | base64)
+old_password=$(head -c 18 /dev/urandom | base64)
 SERVICE_DISCOVER_STANDIN_ROOT="$root" "$root/usr/bin/service-discover" \
-    setup 192.168.56.101 --first-instance --password="$demo_password"
-unset demo_password
+    setup "${address[srv1.example.com]}" --first-instance --password="$old_password" >/dev/null
+# The other nodes, set up from the leader's archive as they are on a real cluster.
+for host in "${others[@]}"; do
+    node="$demo/nodes/$host"
+    make_root "$node"
+    install -d -m 0755 "$node/etc/zextras/service-discover"
+    cp "$root/etc/zextras/service-discover/cluster-credentials.tar.gpg" "$node/etc/zextras/service-discover/"
+    SERVICE_DISCOVER_STANDIN_ROOT="$node" "$node/usr/bin/service-discover" \
+        setup "${address[$host]}" --password="$old_password" >/dev/null
+done
+unset old_password
+
+# The nodes' OpenSSH server (Debian's sshd, one process listening on every node's address), its
+# host key known to the leader under each node's hostname and address, the leader's key allowed
+# to run carbonio-mesh only.
+ssh_dir="$demo/ssh"
+install -d -m 0700 "$ssh_dir"
+ssh-keygen -q -t ed25519 -N '' -C demo-node -f "$ssh_dir/host_key"
+ssh-keygen -q -t ed25519 -N '' -C demo-leader -f "$ssh_dir/leader_key"
+install -d -m 0755 /run/sshd   # sshd's privilege separation directory
+cat >"$ssh_dir/node-carbonio-mesh" <<SCRIPT
+#!/bin/sh
+# Stands in for carbonio-mesh as installed on each simulated node: sshd runs it as the forced
+# command of the leader's key; it picks the node by the address the connection came in on and runs
+# the real carbonio-mesh against that node's root, with that node's stand-ins.
+set -eu
+set -- \$SSH_CONNECTION
+case "\$3" in
+$(for host in "${others[@]}"; do printf '    %s) node=%s ;;\n' "${address[$host]}" "$demo/nodes/$host"; done)
+    *) echo "no simulated node at \$3" >&2; exit 127 ;;
+esac
+case "\$SSH_ORIGINAL_COMMAND" in
+    "carbonio-mesh "*) ;;
+    *) echo "this key only runs carbonio-mesh" >&2; exit 126 ;;
+esac
+export PATH="\$node/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin" SERVICE_DISCOVER_STANDIN_ROOT="\$node"
+export CONSUL_HTTP_ADDR="$CONSUL_HTTP_ADDR" CARBONIO_MESH_CHILD_ENV="SERVICE_DISCOVER_STANDIN_ROOT CONSUL_HTTP_ADDR"
+eval "set -- \${SSH_ORIGINAL_COMMAND#carbonio-mesh }"
+exec "$bin" --root "\$node" --plugin-dir "$plugins" "\$@"
+SCRIPT
+chmod 0755 "$ssh_dir/node-carbonio-mesh"
+printf 'command="%s",restrict %s\n' "$ssh_dir/node-carbonio-mesh" "$(cat "$ssh_dir/leader_key.pub")" >"$ssh_dir/authorized_keys"
+{
+    for host in "${others[@]}"; do echo "ListenAddress ${address[$host]}:22"; done
+    cat <<CONFIG
+HostKey $ssh_dir/host_key
+PidFile $ssh_dir/sshd.pid
+AuthorizedKeysFile $ssh_dir/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+PrintMotd no
+UseDNS no
+CONFIG
+} >"$ssh_dir/sshd_config"
+/usr/sbin/sshd -f "$ssh_dir/sshd_config" -E "$ssh_dir/sshd.log"
+trap 'kill "$(cat "$ssh_dir/sshd.pid" 2>/dev/null)" 2>/dev/null; kill "$CONSUL_DOUBLE_PID" 2>/dev/null' EXIT
+{
+    for host in "${others[@]}"; do
+        echo "$host,${address[$host]} $(cut -d' ' -f1,2 "$ssh_dir/host_key.pub")"
+    done
+} >"$ssh_dir/known_hosts"
+cat >"$ssh_dir/config" <<CONFIG
+Host *
+    User root
+    IdentityFile $ssh_dir/leader_key
+    IdentitiesOnly yes
+    IdentityAgent none
+    UserKnownHostsFile $ssh_dir/known_hosts
+    GlobalKnownHostsFile /dev/null
+CONFIG
+# The packaged transport with this ssh configuration (-F) added: that is all a site changes.
+cat >"$root/etc/carbonio-mesh/config.d/50-transport.toml" <<TOML
+[steps.transport]
+exec = ["ssh", "-F", "$ssh_dir/config", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=10", "root@{host}", "carbonio-mesh", "--yes", "secret", "rejoin", "--input-stdin"]
+password_stdin = true
+TOML
 
 # No token is exported: like `sudo carbonio-mesh members` on a Mesh server, carbonio-mesh finds the
 # bootstrap token in the credentials archive, opened with the Mesh password file (both under $root).
 # That replaces the documented
 #   gpg -qdo - cluster-credentials.tar.gpg | tar xOf - consul-acl-secret.json | jq .SecretID -r
 unset CONSUL_HTTP_TOKEN CONSUL_HTTP_TOKEN_FILE
+export PATH="$root/usr/bin:$PATH" SERVICE_DISCOVER_STANDIN_ROOT="$root"
 mesh() { "$bin" --root "$root" --plugin-dir "$plugins" "$@"; }
 show() {
     printf '\n$ carbonio-mesh %s\n' "$*"
@@ -67,7 +183,8 @@ show() {
 }
 
 echo
-echo "Simulated Carbonio cluster: Consul double at $CONSUL_HTTP_ADDR, Carbonio files under $root:"
+echo "Simulated Carbonio cluster: Consul double at $CONSUL_HTTP_ADDR, this host srv1.example.com"
+echo "(192.168.56.101), four more nodes behind a real sshd, their Carbonio files under $demo:"
 (cd "$root" && find etc/zextras var/lib/service-discover -type f -printf '  %m  %p\n' | sort -k2)
 show plugins list
 show credentials show
@@ -84,15 +201,28 @@ show members --status failed
 show catalog nodes
 show catalog services --tags
 show catalog nodes --service carbonio-mailbox --format json
+# A node by its hostname, its node name, its short node ID or its address: the same node.
+show catalog services --node mail.example.com
+show catalog services --node f1c36ec8
+show force-leave mail.example.com   # alive: refused, naming the node and its host
 # Changing the cluster: the plan first, then the change (--yes: no terminal to confirm on here).
 show --dry-run services deregister --id carbonio-mailbox   # on mail.example.com, not this agent
 show --dry-run force-leave --failed
 show --yes reload
-# Secret regeneration: the configured steps, then a dry run. This host is not the simulated
-# leader (srv1 at 192.168.56.101), so the run stops, safely, at check-on-leader.
+# Secret regeneration of the whole cluster: the configured steps, a dry run, then the real thing.
+# Each other node is set up again over ssh with the new password and archive on its standard
+# input, never in a command line.
+printf '%s\n' "$(head -c 18 /dev/urandom | base64)" >"$demo/new-password"
+chmod 0600 "$demo/new-password"
 show secret plan
-SERVICE_DISCOVER_STANDIN_ROOT="$root" PATH="$root/usr/bin:$PATH" show --dry-run secret regenerate --generate
-
+show --dry-run secret regenerate --nodes all --password-file "$demo/new-password"
+show --yes secret regenerate --nodes all --password-file "$demo/new-password"
+# Every node's archive now opens with the new password.
+for host in "${others[@]}"; do
+    printf '\n$ carbonio-mesh credentials verify   # on %s\n' "$host"
+    "$bin" --root "$demo/nodes/$host" --plugin-dir "$plugins" credentials verify --password-file "$demo/new-password" \
+        || echo "(exit status $?)"
+done
 
 echo
 echo "Exit status 6 from leader means: another host is the leader (0 on the leader itself)."

@@ -41,13 +41,14 @@ trusted_scratch_dir() {
     return 1
 }
 
-# start_consul_double CLUSTER: starts the Consul test double (a stand-in for a Consul 1.9.3 agent;
-# tests/consul-double) on a free loopback port, sets CONSUL_DOUBLE_URL and CONSUL_DOUBLE_PID, and
-# stops it when the calling script exits.
+# start_consul_double CLUSTER [OPTION...]: starts the Consul test double (a stand-in for a Consul
+# 1.9.3 agent; tests/consul-double) on a free loopback port with the double's OPTIONs, sets
+# CONSUL_DOUBLE_URL and CONSUL_DOUBLE_PID, and stops it when the calling script exits.
 start_consul_double() {
-    local out
+    local out cluster=$1
+    shift
     out=$(mktemp)
-    target/release/consul-double --cluster "$1" >"$out" &
+    target/release/consul-double --cluster "$cluster" "$@" >"$out" &
     CONSUL_DOUBLE_PID=$!
     trap 'kill "$CONSUL_DOUBLE_PID" 2>/dev/null; rm -f "'"$out"'"' EXIT
     for _ in $(seq 100); do
