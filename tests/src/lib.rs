@@ -427,3 +427,41 @@ pub fn first_mesh_server(password: &str) -> (Sandbox, consul_double::Double) {
     );
     (sandbox, double)
 }
+
+/// This machine's first non-loopback IPv4 address, as `ip` lists it: the address a node or
+/// leader simulated on this machine is "this host" at.
+pub fn local_ip() -> String {
+    let out = std::process::Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "scope", "global"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|cidr| cidr.split('/').next())
+        .map(str::to_owned)
+        .expect("these tests need a non-loopback IPv4 address on this machine")
+}
+
+/// `sha256sum` of every file of the Mesh setup under `root` (service-discover's configuration
+/// and data directories), by path: equal before and after means nothing was changed.
+pub fn mesh_checksums(root: &Path) -> std::collections::BTreeMap<String, String> {
+    let mut sums = std::collections::BTreeMap::new();
+    for dir in ["etc/zextras/service-discover", "var/lib/service-discover"] {
+        for entry in fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                let out = std::process::Command::new("sha256sum")
+                    .arg(&path)
+                    .output()
+                    .unwrap();
+                sums.insert(
+                    path.display().to_string(),
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                );
+            }
+        }
+    }
+    sums
+}

@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
-use std::process::Command;
 
-use carbonio_mesh_tests::{gpg_decrypt, run, service_discover_setup, Sandbox, StandInBin};
+use carbonio_mesh_tests::{
+    gpg_decrypt, local_ip, mesh_checksums, run, service_discover_setup, Sandbox, StandInBin,
+};
 use consul_double::{Cluster, Double};
 
 const OLD_PASSWORD: &str = "old-Mesh-password-1";
@@ -26,21 +27,6 @@ const STEPS: [&str; 11] = [
     "revoke-old-token",
     "rejoin-nodes",
 ];
-
-/// This machine's first non-loopback IPv4 address: the leader must be "this host".
-fn local_ip() -> String {
-    let out = Command::new("ip")
-        .args(["-4", "-o", "addr", "show", "scope", "global"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace()
-        .skip_while(|w| *w != "inet")
-        .nth(1)
-        .and_then(|cidr| cidr.split('/').next())
-        .map(str::to_owned)
-        .expect("these tests need a non-loopback IPv4 address on this machine")
-}
 
 /// A Mesh leader set up by the service-discover stand-in with OLD_PASSWORD.
 struct Leader {
@@ -135,20 +121,7 @@ impl Leader {
 
     /// `sha256sum` of every file of the Mesh setup, by path.
     fn checksums(&self) -> BTreeMap<String, String> {
-        let mut sums = BTreeMap::new();
-        for dir in ["/etc/zextras/service-discover", "/var/lib/service-discover"] {
-            for entry in fs::read_dir(self.sandbox.path(dir)).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_file() {
-                    let out = Command::new("sha256sum").arg(&path).output().unwrap();
-                    sums.insert(
-                        path.display().to_string(),
-                        String::from_utf8_lossy(&out.stdout).into_owned(),
-                    );
-                }
-            }
-        }
-        sums
+        mesh_checksums(&self.sandbox.root())
     }
 
     fn regenerate(&self, extra: &[&str]) -> (i32, String, String) {

@@ -144,6 +144,7 @@ impl HostContext {
             svc::ListDir::NAME => serve(payload, |req| files::list(self, req)),
             svc::Resolve::NAME => serve(payload, |req| net::resolve(self, req)),
             svc::LocalAddresses::NAME => serve(payload, |_: svc::LocalAddresses| net::local_addresses()),
+            svc::SourceAddress::NAME => serve(payload, net::source_address),
             svc::Audit::NAME => serve(payload, |req| audit::audit(self, req)),
                         svc::WorkflowSteps::NAME => serve(payload, |req| workflow::steps(self, req)),
             svc::JournalAppend::NAME => serve(payload, |req| workflow::append(self, req)),

@@ -1,8 +1,11 @@
-//! The `net.*` services: resolving names and listing this host's addresses (read-only).
+//! The `net.*` services: resolving names, listing this host's addresses and the one it reaches
+//! another host from (read-only).
 
-use std::net::{IpAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs, UdpSocket};
 
-use carbonio_mesh_plugin_api::services::{Addresses, Resolve, ServiceErrorKind, ServiceFailure};
+use carbonio_mesh_plugin_api::services::{
+    Addresses, Resolve, ServiceErrorKind, ServiceFailure, SourceAddress,
+};
 
 use super::{failure, HostContext};
 
@@ -87,6 +90,34 @@ pub(super) fn local_addresses() -> Result<Addresses, ServiceFailure> {
     Ok(Addresses { addresses })
 }
 
+/// `net.source-address`: the local address the kernel picks to reach `to`. Connecting a UDP
+/// socket only looks up the route (no packet is sent, so port 9, discard, is never reached);
+/// `local_addr` then names the source address, as `ip route get TO` does.
+pub(super) fn source_address(request: SourceAddress) -> Result<Addresses, ServiceFailure> {
+    let to: IpAddr = request.to.trim().parse().map_err(|_| {
+        failure(
+            ServiceErrorKind::Invalid,
+            format!("'{}' is not an IP address", request.to),
+        )
+    })?;
+    let any = match to {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    let no_route = |e: std::io::Error| {
+        failure(
+            ServiceErrorKind::Failed,
+            format!("no route from this host to {to}: {e}"),
+        )
+    };
+    let socket = UdpSocket::bind((any, 0)).map_err(no_route)?;
+    socket.connect((to, 9)).map_err(no_route)?;
+    let local = socket.local_addr().map_err(no_route)?.ip();
+    Ok(Addresses {
+        addresses: vec![local.to_string()],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +139,19 @@ mod tests {
             .unwrap()
             .addresses
             .contains(&"127.0.0.1".to_owned()));
+    }
+
+    #[test]
+    fn the_source_address_towards_loopback_is_loopback() {
+        let to = |ip: &str| source_address(SourceAddress { to: ip.into() });
+        assert_eq!(to("127.0.0.1").unwrap().addresses, ["127.0.0.1"]);
+        // Every address of 127.0.0.0/8 is reached from 127.0.0.1 itself.
+        assert_eq!(to("127.0.0.2").unwrap().addresses, ["127.0.0.1"]);
+        if std::net::UdpSocket::bind("[::1]:0").is_ok() {
+            assert_eq!(to("::1").unwrap().addresses, ["::1"]);
+        }
+        let bad = to("leader.example.com").unwrap_err();
+        assert_eq!(bad.kind, ServiceErrorKind::Invalid);
+        assert!(bad.message.contains("not an IP address"), "{}", bad.message);
     }
 }

@@ -8,6 +8,7 @@
 //! run backed up. Secrets never enter the journal: a resumed run asks for the new password again.
 
 mod nodes;
+mod rejoin;
 mod steps;
 
 use std::collections::BTreeSet;
@@ -26,7 +27,7 @@ use steps::{Facts, StepContext};
 /// The leader's workflow, and the one each other node runs.
 const REGENERATE: &str = "secret-regenerate";
 const REJOIN: &str = "secret-rejoin";
-/// The largest archive a node accepts on standard input.
+/// The largest archive a node accepts (on standard input or from `--archive FILE`).
 const MAX_ARCHIVE: u64 = 8 << 20;
 
 /// Appends one record to the run's journal.
@@ -141,6 +142,26 @@ fn regenerate(host: &Host<'_>, request: &Request) -> Result<Response, PluginErro
 }
 
 fn rejoin(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+    let input_stdin = request.flag("input-stdin");
+    let password_file = request.value("password-file").is_some();
+    let password_stdin = request.flag("password-stdin");
+    if input_stdin && request.value("archive").is_some() {
+        return Err(PluginError::usage(
+            "--archive and --input-stdin both give the new archive: use one of them",
+        )
+        .hint("--archive FILE for the archive you copied from the leader; --input-stdin is how the leader's `secret regenerate --nodes` sends it"));
+    }
+    if input_stdin && (password_file || password_stdin) {
+        return Err(PluginError::usage(
+            "--input-stdin reads the new password from the first line of standard input: --password-file and --password-stdin do not go with it",
+        )
+        .hint("with --archive FILE, give the password by --password-file or --password-stdin"));
+    }
+    if password_file && password_stdin {
+        return Err(PluginError::usage(
+            "--password-file and --password-stdin both give the new password: use one of them",
+        ));
+    }
     run_workflow(host, request, REJOIN)
 }
 
@@ -177,6 +198,16 @@ fn run_workflow(
         }
     }
     let pending: Vec<&ResolvedStep> = steps.iter().filter(|s| !done.contains(&s.name)).collect();
+    // `secret rejoin --archive FILE`; a resumed run without it reads the file node-preflight
+    // checked again (only its path is in the journal).
+    let archive_file = match request.value("archive") {
+        Some(path) => Some(rejoin::archive_arg(path)?),
+        None => facts
+            .get("archive_file")
+            .and_then(Value::as_str)
+            .filter(|_| !request.flag("input-stdin"))
+            .map(str::to_owned),
+    };
     let changes = pending.iter().map(|s| format!("step {}", s.name)).collect();
     let question = if workflow == REJOIN {
         format!(
@@ -195,6 +226,10 @@ fn run_workflow(
     // The new password, needed by run-setup (and by a site step that takes it on stdin).
     let input_stdin = request.flag("input-stdin");
     let needs_password = input_stdin
+        || (archive_file.is_some()
+            && pending
+                .iter()
+                .any(|s| matches!(s.name.as_str(), "node-preflight" | "install-archive")))
         || pending.iter().any(|s| {
             matches!(s.name.as_str(), "run-setup" | "node-setup" | "node-verify")
                 || (s.name == "rejoin-nodes" && request.value("nodes").is_some())
@@ -254,6 +289,7 @@ fn run_workflow(
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(32),
             new_archive: new_archive.as_ref().map(|a| &a.text),
+            archive_file: archive_file.as_deref(),
         };
         let outcome = match (&step.plugin, &step.exec) {
             (Some(plugin), _) if plugin == "secret" => steps::run(&step.name, &ctx),
@@ -350,6 +386,9 @@ fn render_run(
         }
     }
     if let Some(error) = failure {
+        // A step failing for a reason the host documents (a wrong archive password: 7, a
+        // damaged archive: 8) keeps that code; any other failed step is 5.
+        let code = error.exit_code.unwrap_or(5);
         if request.dry_run {
             let stderr = format!(
                 "secret {command}: the dry run stops at a step that would fail: {}\n{}",
@@ -359,14 +398,18 @@ fn render_run(
                     .map(|h| format!("  fix: {h}\n"))
                     .unwrap_or_default()
             );
-            return Response::text(stdout).with_stderr(stderr).with_exit_code(5);
+            return Response::text(stdout)
+                .with_stderr(stderr)
+                .with_exit_code(code);
         }
         let stderr = format!(
             "secret {command}: step failed: {}\n{}  Continue with: carbonio-mesh secret {command} --resume --run {run}\n  Or go back:    carbonio-mesh secret restore {run}\n",
             error.message,
             error.hint.map(|h| format!("  fix: {h}\n")).unwrap_or_default()
         );
-        return Response::text(stdout).with_stderr(stderr).with_exit_code(5);
+        return Response::text(stdout)
+            .with_stderr(stderr)
+            .with_exit_code(code);
     }
     match generated {
         Some(password) => {
@@ -542,10 +585,31 @@ removed is backed up first; `secret restore RUN` puts them back. The new passwor
                     CommandSpec::new("rejoin", "On another node: set it up again with the leader's new secrets")
                         .long_about(
                             "Runs the secret-rejoin workflow (see `secret plan --rejoin`): node-preflight, \
-stop-service, backup-and-remove, install-archive, node-setup, node-verify. The new password and, after it, \
-the new archive come on standard input (--input-stdin), which is how the leader's `secret regenerate --nodes` \
-calls it through its transport (ssh by default). Journaled and resumable like regenerate.",
+stop-service, backup-and-remove, install-archive, node-setup, node-verify. Journaled and resumable like \
+regenerate.\n\n\
+The new archive comes one of two ways. By hand, as Carbonio's documented procedure does it: copy the leader's \
+/etc/zextras/service-discover/cluster-credentials.tar.gpg to the node (scp), then run \
+`secret rejoin --archive FILE` with the new password from --password-file, --password-stdin, or asked twice \
+without echo on the terminal. Before anything changes, node-preflight checks that FILE is a regular file of at \
+most 8 MiB, an armored OpenPGP message, and that it opens with the password: a wrong password stops with exit 7, \
+a damaged file with exit 8, and nothing is touched. The archive never goes into the journal: a resumed run \
+(--resume) reads FILE again, from the path the journal names or from --archive, so keep the file until the run \
+has finished. Or on standard input (--input-stdin): the new password on the first line, the archive after it, \
+which is how the leader's `secret regenerate --nodes` calls it through its transport (ssh by default).\n\n\
+The node is set up on the bind_addr of /etc/zextras/service-discover/config.json when that is an address of \
+this host; else on the local address the routing table uses to reach the Mesh leader (from the local agent's \
+/v1/status/leader); if the agent cannot tell, on the host's only non-loopback IPv4 address. With several and \
+no answer it stops: write the right address into config.json's bind_addr.",
                         )
+                        .arg(
+                            ArgSpec::option("archive", "The new archive, copied from the leader (read again by --resume)")
+                                .value_name("FILE"),
+                        )
+                        .arg(
+                            ArgSpec::option("password-file", "With --archive: read the new password from the first line of FILE")
+                                .value_name("FILE"),
+                        )
+                        .arg(ArgSpec::flag("password-stdin", "With --archive: read the new password from the first line of standard input"))
                         .arg(ArgSpec::flag("input-stdin", "Read the new password (first line) and the new archive (the rest) from standard input"))
                         .arg(ArgSpec::flag("resume", "Continue the newest run (or --run RUN) at its first unfinished step"))
                         .arg(ArgSpec::option("run", "The run to resume").value_name("RUN")),
@@ -571,8 +635,8 @@ calls it through its transport (ssh by default). Journaled and resumable like re
             ("verify", "the new archive opens and Consul accepts its token"),
                         ("revoke-old-token", "delete the previous bootstrap token (with --revoke-old-token)"),
             ("rejoin-nodes", "set up the other nodes again through the transport (with --nodes)"),
-            ("node-preflight", "on a node: root, service-discover present, this node's address"),
-            ("install-archive", "on a node: the leader's new archive in place"),
+            ("node-preflight", "on a node: root, service-discover present, the new archive opens, this node's address"),
+            ("install-archive", "on a node: the leader's new archive in place (--archive FILE: read and checked again)"),
             ("node-setup", "on a node: service-discover setup IP with the new password"),
             ("node-verify", "on a node: the new archive opens and Consul accepts its token"),
         ] {

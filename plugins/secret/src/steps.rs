@@ -29,8 +29,12 @@ pub struct StepContext<'a> {
     pub include_failed: bool,
     /// How many nodes at a time.
     pub parallel: usize,
-    /// The new archive, for a node (`secret rejoin`).
+    /// The new archive, for a node (`secret rejoin --input-stdin`).
     pub new_archive: Option<&'a SecretText>,
+    /// The file holding the new archive (`secret rejoin --archive FILE`, a system path): read
+    /// and checked by node-preflight, read again by install-archive (also on a resumed run:
+    /// the archive never enters the journal).
+    pub archive_file: Option<&'a str>,
 }
 
 /// A finished (or failed) step: a line for the user, the facts it adds, and an optional report
@@ -177,11 +181,9 @@ fn find_leader(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
     let leader: String = ctx
         .host
         .consul_get(&ConsulRequest::get(&["v1", "status", "leader"]).anonymous())?;
-    let ip = leader
-        .rsplit_once(':')
-        .map(|(ip, _)| ip)
-        .unwrap_or("")
-        .to_owned();
+    let ip = crate::rejoin::leader_ip(&leader)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
     if ip.is_empty() {
         return Err(
             fail("the Mesh has no leader right now (/v1/status/leader is empty)").hint(
@@ -501,8 +503,8 @@ fn revoke_old_token(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
     )))
 }
 
-/// On a node: root, service-discover present, and this node's own address (its current bind
-/// address when that is one of its interfaces, else its first non-loopback address).
+/// On a node, before anything changes: root, service-discover present, the new archive (from
+/// `--archive FILE`: it opens with the new password) and this node's own address.
 fn node_preflight(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
     let host = ctx.host;
     let uid = host.exec(&Exec::new(["id", "-u"]))?;
@@ -515,44 +517,55 @@ fn node_preflight(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
             "'{SERVICE}' is not installed (not found in PATH)"
         )));
     }
-    if ctx.new_archive.is_none() && !ctx.dry_run {
-        return Err(PluginError::usage(
-            "no new archive: secret rejoin reads the new password and archive from standard input",
-        )
-        .hint("run it as the leader's `secret regenerate --nodes` does: --input-stdin"));
+    let mut archive = "the new archive came on standard input".to_owned();
+    let mut facts = Facts::new();
+    match (ctx.archive_file, ctx.new_archive) {
+        (Some(path), _) => {
+            let password = ctx.new_password.ok_or_else(|| fail("no new password"))?;
+            crate::rejoin::checked_archive(host, path, password)?;
+            archive = format!("{path} opens with the new password");
+            facts.insert("archive_file".to_owned(), json!(path));
+        }
+        (None, Some(_)) => {}
+        (None, None) if ctx.dry_run => archive = "no new archive given".to_owned(),
+        (None, None) => {
+            return Err(PluginError::usage(
+                "no new archive: give the file copied from the leader (--archive FILE), or the password and archive on standard input (--input-stdin)",
+            )
+            .hint("scp LEADER:/etc/zextras/service-discover/cluster-credentials.tar.gpg /root/ then carbonio-mesh secret rejoin --archive /root/cluster-credentials.tar.gpg"))
+        }
     }
-    let local = host
-        .call(&carbonio_mesh_plugin_api::services::LocalAddresses {})?
-        .addresses;
-    let usable = |ip: &str| local.iter().any(|a| a == ip) && !ip.starts_with("127.") && ip != "::1";
-    let bound = host
-        .read_file(CONFIG_JSON)
-        .ok()
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-        .and_then(|v| v["bind_addr"].as_str().map(str::to_owned))
-        .filter(|ip| usable(ip));
-    let ip = match bound {
-        Some(ip) => ip,
-        None => local
-            .iter()
-            .find(|a| usable(a) && !a.contains(':'))
-            .cloned()
-            .ok_or_else(|| {
-                fail("this node has no non-loopback address to set service-discover up on")
-            })?,
-    };
-    Ok(
-        Outcome::new(format!("root, service-discover present; this node is {ip}"))
-            .fact("setup_ip", json!(ip)),
-    )
+    let (ip, source) = crate::rejoin::bind_address(host)?;
+    facts.insert("setup_ip".to_owned(), json!(ip));
+    Ok(Outcome {
+        detail: format!(
+            "root, service-discover present; {archive}; this node is {ip} (from the {source})"
+        ),
+        facts,
+        report: String::new(),
+    })
 }
 
-/// The leader's new archive in place (0600 root), before setup reads it.
+/// The leader's new archive in place (0600 root), before setup reads it. From a file, it is
+/// read and checked again: the run may be a resumed one, and the file may have changed.
 fn install_archive(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
-    let archive = match ctx.new_archive {
-        Some(archive) => archive,
-        None if ctx.dry_run => return Ok(Outcome::new("would install the leader's new archive")),
-        None => return Err(fail("no new archive on standard input")),
+    let from_file;
+    let (archive, origin) = match (ctx.archive_file, ctx.new_archive) {
+        (Some(path), _) => {
+            let password = ctx.new_password.ok_or_else(|| fail("no new password"))?;
+            from_file = crate::rejoin::checked_archive(ctx.host, path, password)?;
+            (&from_file, path)
+        }
+        (None, Some(archive)) => (archive, "standard input"),
+        (None, None) if ctx.dry_run => {
+            return Ok(Outcome::new("would install the leader's new archive"))
+        }
+        (None, None) => {
+            return Err(PluginError::usage(
+                "no new archive: give the file copied from the leader again (--archive FILE)",
+            )
+            .hint("the archive is never kept in the journal: a resumed run reads it again"))
+        }
     };
     ctx.host
         .call(&carbonio_mesh_plugin_api::services::WriteFile {
@@ -562,7 +575,7 @@ fn install_archive(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
             owner: None,
         })?;
     Ok(Outcome::new(format!(
-        "the leader's new archive is {}",
+        "the leader's new archive (from {origin}) is {}",
         mesh::ARCHIVE_PATH
     )))
 }
