@@ -18,15 +18,15 @@ use carbonio_mesh_plugin_api::services::{
     CarbonioServer, CarbonioServers, LdapCredentials, LdapCredentialsCopy, ServerList,
     ServiceErrorKind, ServiceFailure,
 };
-use carbonio_mesh_plugin_api::SecretText;
+use carbonio_mesh_plugin_api::{mesh, SecretText};
 use ldap3::{LdapConn, LdapConnSettings, LdapError, Scope, SearchEntry};
 
 use super::localconfig::{self, LdapSettings};
 use super::{failure, HostContext};
 
 const SERVERS_BASE: &str = "cn=servers,cn=zimbra";
-const CONFIG_DN: &str = "cn=config,cn=zimbra";
-const CREDENTIALS_ATTRIBUTE: &str = "carbonioMeshCredentials";
+const CONFIG_DN: &str = mesh::LDAP_ARCHIVE_DN;
+const CREDENTIALS_ATTRIBUTE: &str = mesh::LDAP_ARCHIVE_ATTRIBUTE;
 /// How long connecting to one URL, and then each operation, may take.
 const TIME_LIMIT: Duration = Duration::from_secs(5);
 /// What to do when LDAP cannot be reached.
