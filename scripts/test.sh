@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 # libclang-dev, nettle-dev, pkg-config: sequoia-openpgp's nettle backend (the credentials archive).
 # gnupg, openssl, jq, curl: the service-discover stand-in and the real-gpg/tar interop tests;
 # iproute2: the secret tests find this host's address with `ip`.
-ensure_packages build-essential pkg-config libclang-dev nettle-dev gnupg openssl jq curl iproute2
+# slapd and ldap-utils: the tests start their own slapd on a free loopback port (installing the
+# package may also start a system slapd on port 389; the tests never touch it).
+ensure_packages build-essential pkg-config libclang-dev nettle-dev gnupg openssl jq curl iproute2 slapd ldap-utils
 ensure_rust_components
 
 cargo fmt --all -- --check
