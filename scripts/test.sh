@@ -9,9 +9,11 @@ cd "$(dirname "$0")/.."
 # gnupg, openssl, jq, curl: the service-discover stand-in and the real-gpg/tar interop tests;
 # iproute2: the secret tests find this host's address with `ip`; openssh-server, openssh-client:
 # the transport tests start their own sshd on loopback (tests/src/sshd.rs; the system's sshd
-# service and /etc/ssh are not used, running or not).
+# service and /etc/ssh are not used, running or not). slapd and ldap-utils: the tests start their
+# own slapd on a free loopback port (installing the package may also start a system slapd on port
+# 389; the tests never touch it).
 ensure_packages build-essential pkg-config libclang-dev nettle-dev gnupg openssl jq curl iproute2 \
-    openssh-server openssh-client
+    openssh-server openssh-client slapd ldap-utils
 ensure_rust_components
 
 cargo fmt --all -- --check

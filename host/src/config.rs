@@ -102,6 +102,7 @@ pub const BUILT_IN_WORKFLOWS: &[(&str, &[&str])] = &[
             "backup-and-remove",
             "run-setup",
             "verify",
+            "check-ldap-copy",
             "revoke-old-token",
             "rejoin-nodes",
         ],

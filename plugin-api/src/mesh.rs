@@ -10,6 +10,22 @@ pub const ARCHIVE_PATH: &str = "/etc/zextras/service-discover/cluster-credential
 /// The archive's passphrase, raw, no newline; present on Mesh servers only.
 pub const PASSWORD_PATH: &str = "/var/lib/service-discover/password";
 
+/// Where service-discover setup (`--first-instance`) uploads the archive in Carbonio's LDAP, and
+/// other nodes' setup downloads it from: base64 of the whole file in this attribute of this entry.
+pub const LDAP_ARCHIVE_DN: &str = "cn=config,cn=zimbra";
+pub const LDAP_ARCHIVE_ATTRIBUTE: &str = "carbonioMeshCredentials";
+
+/// How an admin puts this node's archive into LDAP at `url` the way service-discover setup does
+/// (an LDAP modify replacing the attribute; nothing in Carbonio uploads it again by itself). The
+/// bind password goes through a file, never on the command line.
+pub fn ldap_upload_command(url: &str, archive: &str) -> String {
+    format!(
+        "{{ printf 'dn: {LDAP_ARCHIVE_DN}\\nchangetype: modify\\nreplace: {LDAP_ARCHIVE_ATTRIBUTE}\\n{LDAP_ARCHIVE_ATTRIBUTE}: '; \
+base64 -w0 {archive}; echo; }} | ldapmodify -x -H {url} -D ZIMBRA_LDAP_USERDN -y PASSWORD_FILE \
+(ZIMBRA_LDAP_USERDN and, in a 0600 PASSWORD_FILE without newline, zimbra_ldap_password: from /opt/zextras/conf/localconfig.xml)"
+    )
+}
+
 /// The bootstrap token, as `consul acl bootstrap -format json` printed it.
 pub const ACL_SECRET_MEMBER: &str = "consul-acl-secret.json";
 /// The gossip encryption key: 44 base64 characters, no newline.

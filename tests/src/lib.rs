@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+pub mod slapd;
 pub mod sshd;
 
 /// `target/debug` (or `$CARGO_TARGET_DIR/debug`).
@@ -98,7 +99,8 @@ pub fn consul_fixture(name: &str) -> PathBuf {
 /// that a carbonio-mesh run by a step (the node transport) passes them on in turn.
 pub const STAND_IN_ENV: &str =
     "CARBONIO_MESH_CHILD_ENV SERVICE_DISCOVER_STANDIN_ROOT SERVICE_DISCOVER_STANDIN_DELAY \
-     CONSUL_HTTP_ADDR CARBONIO_STANDIN_SERVERS CARBONIO_STANDIN_USER CARBONIO_STANDIN_FAIL";
+     CONSUL_HTTP_ADDR CARBONIO_STANDIN_SERVERS CARBONIO_STANDIN_USER CARBONIO_STANDIN_FAIL \
+     CARBONIO_STANDIN_ROOT SERVICE_DISCOVER_STANDIN_LDAP_UPLOAD";
 
 /// A temporary `--root` tree and plugin directory, removed on drop.
 pub struct Sandbox {
@@ -413,7 +415,17 @@ pub fn service_discover_setup(
 /// --first-instance --password=PASSWORD` (the stand-in) against a new Consul double whose ACLs
 /// it bootstraps.
 pub fn first_mesh_server(password: &str) -> (Sandbox, consul_double::Double) {
+    first_mesh_server_with(password, |_| {})
+}
+
+/// [`first_mesh_server`], with `prepare` run on the sandbox before setup (a localconfig.xml, so
+/// that setup uploads the archive to LDAP as the real one does).
+pub fn first_mesh_server_with(
+    password: &str,
+    prepare: impl FnOnce(&Sandbox),
+) -> (Sandbox, consul_double::Double) {
     let sandbox = Sandbox::new();
+    prepare(&sandbox);
     let double =
         consul_double::Double::start(consul_double::Cluster::fixture_unbootstrapped()).unwrap();
     let program = stand_in("service-discover");

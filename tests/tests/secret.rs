@@ -14,7 +14,7 @@ use consul_double::{Cluster, Double};
 const OLD_PASSWORD: &str = "old-Mesh-password-1";
 const NEW_PASSWORD: &str = "new-Mesh-password-2";
 const ARCHIVE: &str = "/etc/zextras/service-discover/cluster-credentials.tar.gpg";
-const STEPS: [&str; 11] = [
+const STEPS: [&str; 12] = [
     "preflight",
     "find-leader",
     "check-on-leader",
@@ -24,6 +24,7 @@ const STEPS: [&str; 11] = [
     "backup-and-remove",
     "run-setup",
     "verify",
+    "check-ldap-copy",
     "revoke-old-token",
     "rejoin-nodes",
 ];

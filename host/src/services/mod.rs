@@ -10,7 +10,8 @@ mod credentials;
 mod exec;
 mod files;
 mod input;
-
+mod ldap;
+mod localconfig;
 mod log;
 mod net;
 mod prompt;
@@ -145,6 +146,8 @@ impl HostContext {
             svc::Resolve::NAME => serve(payload, |req| net::resolve(self, req)),
             svc::LocalAddresses::NAME => serve(payload, |_: svc::LocalAddresses| net::local_addresses()),
             svc::SourceAddress::NAME => serve(payload, net::source_address),
+            svc::CarbonioServers::NAME => serve(payload, |req| ldap::servers(self, req)),
+            svc::LdapCredentials::NAME => serve(payload, |req| ldap::credentials(self, req)),
             svc::Audit::NAME => serve(payload, |req| audit::audit(self, req)),
                         svc::WorkflowSteps::NAME => serve(payload, |req| workflow::steps(self, req)),
             svc::JournalAppend::NAME => serve(payload, |req| workflow::append(self, req)),

@@ -15,8 +15,10 @@ mod inspect;
 
 use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
 use carbonio_mesh_plugin_api::services::{
-    ConsulRequest, Credentials, NewMember, OpenCredentials, PasswordSource, WriteCredentials,
+    ConsulRequest, Credentials, LdapCredentials, LdapCredentialsCopy, NewMember, OpenCredentials,
+    PasswordSource, ServiceErrorKind, WriteCredentials,
 };
+use carbonio_mesh_plugin_api::ServiceError;
 use carbonio_mesh_plugin_api::{
     export_plugin, ArgSpec, CommandSpec, ErrorKind, Host, Manifest, OutputFormat, Plugin,
     PluginError, Request, Response, SecretText,
@@ -242,94 +244,166 @@ struct Check {
     name: &'static str,
     ok: bool,
     detail: String,
+    /// Not made (nothing to check against); `ok` stays true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    skipped: bool,
+    /// What to do about a failed check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<String>,
+}
+
+impl Check {
+    fn new(name: &'static str, ok: bool, detail: impl Into<String>) -> Self {
+        Check {
+            name,
+            ok,
+            detail: detail.into(),
+            skipped: false,
+            fix: None,
+        }
+    }
+}
+
+/// The `ldap-copy` check: the archive service-discover uploaded to LDAP (which nodes download
+/// during their setup) against this node's file, byte for byte. `ldap` is what the host's
+/// `carbonio.ldap-credentials` answered; NotFound means this is no Carbonio node.
+fn ldap_copy_check(
+    local: &str,
+    archive_path: &str,
+    ldap: Result<LdapCredentialsCopy, ServiceError>,
+) -> Check {
+    let upload = |url: &str| {
+        format!(
+            "if this archive is the current one (the checks above pass on the Mesh leader), upload it as \
+service-discover setup does: {}; or run `carbonio-mesh secret regenerate` on the leader, whose setup uploads a new one",
+            mesh::ldap_upload_command(url, archive_path)
+        )
+    };
+    let copy = match ldap {
+        Ok(copy) => copy,
+        Err(e) if e.kind == ServiceErrorKind::NotFound => {
+            return Check {
+                skipped: true,
+                ..Check::new("ldap-copy", true, format!("not checked: {}", e.message))
+            }
+        }
+        Err(e) => {
+            return Check {
+                fix: e.hint,
+                ..Check::new("ldap-copy", false, e.message)
+            }
+        }
+    };
+    let place = format!(
+        "{} on {} at {}",
+        mesh::LDAP_ARCHIVE_ATTRIBUTE,
+        mesh::LDAP_ARCHIVE_DN,
+        copy.url
+    );
+    match &copy.archive {
+        Some(archive) if archive.expose() == local => Check::new(
+            "ldap-copy",
+            true,
+            format!("LDAP holds the same archive ({place})"),
+        ),
+        Some(_) => Check {
+            fix: Some(upload(&copy.url)),
+            ..Check::new(
+                "ldap-copy",
+                false,
+                format!("LDAP holds a different archive ({place}): nodes set up now get that one"),
+            )
+        },
+        None => Check {
+            fix: Some(upload(&copy.url)),
+            ..Check::new(
+                "ldap-copy",
+                false,
+                format!("LDAP holds no archive ({place} is empty): nodes cannot be set up"),
+            )
+        },
+    }
+}
+
+/// Human `verify`: a line per check, a fix under each failed one.
+fn render_checks(checks: &[Check]) -> String {
+    let mut out = String::new();
+    for check in checks {
+        let mark = match (check.skipped, check.ok) {
+            (true, _) => "skip",
+            (false, true) => "ok  ",
+            (false, false) => "FAIL",
+        };
+        out.push_str(&format!("{mark}  {:15} {}\n", check.name, check.detail));
+        if let Some(fix) = check.fix.as_ref().filter(|_| !check.ok) {
+            out.push_str(&format!("      fix: {fix}\n"));
+        }
+    }
+    out
 }
 
 fn verify(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
     let credentials = open(host, request)?;
-    let mut checks = vec![Check {
-        name: "archive",
-        ok: true,
-        detail: format!(
+    let mut checks = vec![Check::new(
+        "archive",
+        true,
+        format!(
             "{} opened (password from {})",
             credentials.archive, credentials.password_source
         ),
-    }];
+    )];
     let missing: Vec<&str> = mesh::MEMBERS
         .into_iter()
         .filter(|name| credentials.member(name).is_none())
         .collect();
-    checks.push(Check {
-        name: "members",
-        ok: missing.is_empty(),
-        detail: if missing.is_empty() {
+    checks.push(Check::new(
+        "members",
+        missing.is_empty(),
+        if missing.is_empty() {
             "all 4 present".to_owned()
         } else {
             format!("missing: {}", missing.join(", "))
         },
-    });
+    ));
     let token = token_of(&credentials);
     checks.push(match &token {
-        Ok(token) => Check {
-            name: "token",
-            ok: true,
-            detail: format!("AccessorID {}", token.accessor_id),
-        },
-        Err(e) => Check {
-            name: "token",
-            ok: false,
-            detail: e.message.clone(),
-        },
+        Ok(token) => Check::new("token", true, format!("AccessorID {}", token.accessor_id)),
+        Err(e) => Check::new("token", false, e.message.clone()),
     });
     if let Some(gossip) = credentials.member(mesh::GOSSIP_KEY_MEMBER) {
         checks.push(match inspect::gossip_key_bytes(gossip.content.expose()) {
-            Ok(n) => Check {
-                name: "gossip-key",
-                ok: true,
-                detail: format!("{n} bytes"),
-            },
-            Err(e) => Check {
-                name: "gossip-key",
-                ok: false,
-                detail: e,
-            },
+            Ok(n) => Check::new("gossip-key", true, format!("{n} bytes")),
+            Err(e) => Check::new("gossip-key", false, e),
         });
     }
     if let Some(cert) = credentials.member(mesh::CA_CERT_MEMBER) {
         match inspect::ca_info(cert.content.expose()) {
             Ok(ca) => {
-                checks.push(Check {
-                    name: "ca-certificate",
-                    ok: ca.expires_in_secs > 0,
-                    detail: format!("{}, expires {}", ca.subject, ca.not_after),
-                });
+                checks.push(Check::new(
+                    "ca-certificate",
+                    ca.expires_in_secs > 0,
+                    format!("{}, expires {}", ca.subject, ca.not_after),
+                ));
                 if let Some(key) = credentials.member(mesh::CA_KEY_MEMBER) {
                     checks.push(match inspect::key_matches(&ca, key.content.expose()) {
-                        Ok(true) => Check {
-                            name: "ca-key",
-                            ok: true,
-                            detail: "matches the CA certificate".into(),
-                        },
-                        Ok(false) => Check {
-                            name: "ca-key",
-                            ok: false,
-                            detail: "does NOT match the CA certificate".into(),
-                        },
-                        Err(e) => Check {
-                            name: "ca-key",
-                            ok: false,
-                            detail: e,
-                        },
+                        Ok(true) => Check::new("ca-key", true, "matches the CA certificate"),
+                        Ok(false) => {
+                            Check::new("ca-key", false, "does NOT match the CA certificate")
+                        }
+                        Err(e) => Check::new("ca-key", false, e),
                     });
                 }
             }
-            Err(e) => checks.push(Check {
-                name: "ca-certificate",
-                ok: false,
-                detail: e,
-            }),
+            Err(e) => checks.push(Check::new("ca-certificate", false, e)),
         }
     }
     let archive_ok = checks.iter().all(|c| c.ok);
+    let local = host.read_file(&credentials.archive);
+    let ldap_check = match local {
+        Ok(local) => ldap_copy_check(&local, &credentials.archive, host.call(&LdapCredentials {})),
+        Err(e) => Check::new("ldap-copy", false, format!("cannot compare: {}", e.message)),
+    };
+    let ldap_ok = ldap_check.ok;
     let mut consul_ok = true;
     if let Ok(token) = &token {
         let self_request =
@@ -337,28 +411,25 @@ fn verify(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
         let check = match host.consul_get::<TokenSelf>(&self_request) {
             Ok(answer) => {
                 let accessor = answer.accessor_id;
-                Check {
-                    name: "consul",
-                    ok: accessor == token.accessor_id,
-                    detail: if accessor == token.accessor_id {
+                Check::new(
+                    "consul",
+                    accessor == token.accessor_id,
+                    if accessor == token.accessor_id {
                         "Consul accepts the token (/v1/acl/token/self)".to_owned()
                     } else {
                         format!("Consul answered for another token (AccessorID {accessor})")
                     },
-                }
+                )
             }
-            Err(e) => Check {
-                name: "consul",
-                ok: false,
-                detail: e.message,
-            },
+            Err(e) => Check::new("consul", false, e.message),
         };
         consul_ok = check.ok;
         checks.push(check);
     }
+    checks.push(ldap_check);
     let exit_code = if !archive_ok {
         EXIT_BAD_ARCHIVE
-    } else if !consul_ok {
+    } else if !consul_ok || !ldap_ok {
         5
     } else {
         0
@@ -368,14 +439,7 @@ fn verify(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
             "ok": exit_code == 0,
             "checks": checks,
         }))?,
-        OutputFormat::Human => {
-            let mut out = String::new();
-            for check in &checks {
-                let mark = if check.ok { "ok  " } else { "FAIL" };
-                out.push_str(&format!("{mark}  {:15} {}\n", check.name, check.detail));
-            }
-            Response::text(out)
-        }
+        OutputFormat::Human => Response::text(render_checks(&checks)),
     };
     Ok(response.with_exit_code(exit_code))
 }
@@ -537,3 +601,77 @@ comes from /var/lib/service-discover/password when readable (root on a Mesh serv
 }
 
 export_plugin!(CredentialsPlugin);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARCHIVE: &str = "-----BEGIN PGP MESSAGE-----\n\nwy4ECQMI\n-----END PGP MESSAGE-----\n";
+
+    fn copy(archive: Option<&str>) -> Result<LdapCredentialsCopy, ServiceError> {
+        Ok(LdapCredentialsCopy {
+            archive: archive.map(SecretText::new),
+            url: "ldap://ldap.example.com:389".into(),
+        })
+    }
+
+    fn error(kind: ServiceErrorKind, message: &str) -> Result<LdapCredentialsCopy, ServiceError> {
+        Err(ServiceError {
+            service: "carbonio.ldap-credentials".into(),
+            kind,
+            message: message.into(),
+            hint: Some("the hint".into()),
+            exit_code: None,
+        })
+    }
+
+    #[test]
+    fn the_ldap_copy_is_compared_byte_for_byte() {
+        let path = mesh::ARCHIVE_PATH;
+        let same = ldap_copy_check(ARCHIVE, path, copy(Some(ARCHIVE)));
+        assert!(same.ok && !same.skipped && same.fix.is_none());
+        assert!(same.detail.contains("at ldap://ldap.example.com:389"));
+        // One more newline is another file: nodes would download other bytes.
+        let other = format!("{ARCHIVE}\n");
+        for (ldap, says) in [
+            (copy(Some(&other)), "a different archive"),
+            (copy(None), "no archive"),
+        ] {
+            let check = ldap_copy_check(ARCHIVE, path, ldap);
+            assert!(!check.ok, "{}", check.detail);
+            assert!(check.detail.contains(says), "{}", check.detail);
+            let fix = check.fix.unwrap();
+            assert!(
+                fix.contains("ldapmodify -x -H ldap://ldap.example.com:389"),
+                "{fix}"
+            );
+            assert!(fix.contains(&format!("base64 -w0 {path}")), "{fix}");
+        }
+    }
+
+    #[test]
+    fn no_localconfig_is_not_checked_and_ldap_trouble_fails_with_its_fix() {
+        let skipped = ldap_copy_check(
+            ARCHIVE,
+            mesh::ARCHIVE_PATH,
+            error(ServiceErrorKind::NotFound, "not a Carbonio node: no X"),
+        );
+        assert!(skipped.ok && skipped.skipped);
+        assert_eq!(skipped.detail, "not checked: not a Carbonio node: no X");
+        let down = ldap_copy_check(
+            ARCHIVE,
+            mesh::ARCHIVE_PATH,
+            error(
+                ServiceErrorKind::Failed,
+                "cannot reach LDAP: ldap://x (refused)",
+            ),
+        );
+        assert!(!down.ok);
+        let text = render_checks(&[skipped, down]);
+        assert_eq!(
+            text,
+            "skip  ldap-copy       not checked: not a Carbonio node: no X\n\
+FAIL  ldap-copy       cannot reach LDAP: ldap://x (refused)\n      fix: the hint\n"
+        );
+    }
+}

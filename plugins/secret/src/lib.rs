@@ -562,7 +562,7 @@ impl Plugin for Secret {
                     password_args(CommandSpec::new("regenerate", "Run the secret-regeneration workflow on the Mesh leader").long_about(
                         "Runs the configured steps of the secret-regenerate workflow (see `secret plan`): \
 preflight, find-leader, check-on-leader, read-reset-index, write-reset-file, stop-service, backup-and-remove, \
-run-setup, verify, revoke-old-token. Each step's start and result go to the run's journal under \
+run-setup, verify, check-ldap-copy, revoke-old-token, rejoin-nodes. Each step's start and result go to the run's journal under \
 /var/lib/carbonio-mesh/runs; a run that stopped (killed, failed step) continues with --resume. Every file \
 removed is backed up first; `secret restore RUN` puts them back. The new password comes from \
 --password-file, --password-stdin, --generate, or is asked twice; it is never written to the journal.",
@@ -633,6 +633,7 @@ no answer it stops: write the right address into config.json's bind_addr.",
             ("backup-and-remove", "back up and remove main.json, config.json, the certificates, the archive and the password"),
             ("run-setup", "service-discover setup IP --first-instance with the new password"),
             ("verify", "the new archive opens and Consul accepts its token"),
+            ("check-ldap-copy", "LDAP holds the new archive, as nodes download it there (skipped without localconfig.xml)"),
                         ("revoke-old-token", "delete the previous bootstrap token (with --revoke-old-token)"),
             ("rejoin-nodes", "set up the other nodes again through the transport (with --nodes)"),
             ("node-preflight", "on a node: root, service-discover present, the new archive opens, this node's address"),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
 use carbonio_mesh_plugin_api::nodes::{Lookup, NodeDirectory};
 use carbonio_mesh_plugin_api::services::{
-    ConsulRequest, Exec, ExecArg, OpenCredentials, RemovePath, ServiceErrorKind,
+    ConsulRequest, Exec, ExecArg, LdapCredentials, OpenCredentials, RemovePath, ServiceErrorKind,
 };
 use carbonio_mesh_plugin_api::{Host, PluginError, SecretText};
 use serde_json::{json, Value};
@@ -90,6 +90,7 @@ pub fn run(name: &str, ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
         "backup-and-remove" => backup_and_remove(ctx),
         "run-setup" => run_setup(ctx),
         "verify" => verify(ctx),
+        "check-ldap-copy" => check_ldap_copy(ctx),
                 "revoke-old-token" => revoke_old_token(ctx),
         "rejoin-nodes" => crate::nodes::rejoin_nodes(ctx),
         "node-preflight" => node_preflight(ctx),
@@ -457,6 +458,47 @@ fn verify(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
         members.len()
     ))
     .fact("new_accessor", json!(token.accessor_id)))
+}
+
+/// Nodes download the archive from LDAP during their own setup, so the leader's setup must have
+/// uploaded the new one: a failed or lost upload hands every node set up later the old archive,
+/// which the new password cannot open.
+fn check_ldap_copy(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
+    if ctx.dry_run {
+        return Ok(Outcome::new(
+            "would compare the archive in LDAP with the new archive",
+        ));
+    }
+    let ldap = match ctx.host.call(&LdapCredentials {}) {
+        Ok(ldap) => ldap,
+        Err(e) if e.kind == ServiceErrorKind::NotFound => {
+            return Ok(Outcome::new(format!("skipped: {}", e.message)))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let local = ctx.host.read_file(mesh::ARCHIVE_PATH)?;
+    let place = format!(
+        "{} on {} at {}",
+        mesh::LDAP_ARCHIVE_ATTRIBUTE,
+        mesh::LDAP_ARCHIVE_DN,
+        ldap.url
+    );
+    let problem = match &ldap.archive {
+        Some(archive) if archive.expose() == local => {
+            return Ok(Outcome::new(format!(
+                "LDAP holds the new archive ({place})"
+            )))
+        }
+        Some(_) => format!("LDAP still holds another archive than the new one ({place})"),
+        None => format!("LDAP holds no archive ({place} is empty)"),
+    };
+    Err(fail(format!(
+        "{problem}: nodes set up from now on would not get the new archive"
+    ))
+    .hint(format!(
+        "service-discover setup did not upload it; upload it as setup does: {}; then `carbonio-mesh secret regenerate --resume`",
+        mesh::ldap_upload_command(&ldap.url, mesh::ARCHIVE_PATH)
+    )))
 }
 
 fn revoke_old_token(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
