@@ -8,7 +8,7 @@ use std::process::Command;
 
 use carbonio_mesh_tests::slapd::{self, install_localconfig, localconfig_xml, Slapd};
 use carbonio_mesh_tests::{
-    first_mesh_server_with, run, service_discover_setup, stand_in, Sandbox, StandInBin,
+    first_mesh_server_with, local_ip, run, service_discover_setup, stand_in, Sandbox, StandInBin,
 };
 use consul_double::{Cluster, Double};
 
@@ -270,21 +270,6 @@ fn the_carbonio_stand_in_lists_servers_from_ldap() {
     assert!(err.starts_with("ERROR: service.FAILURE"), "{err}");
 }
 
-/// This machine's first non-loopback IPv4 address: the leader must be "this host".
-fn local_ip() -> String {
-    let out = Command::new("ip")
-        .args(["-4", "-o", "addr", "show", "scope", "global"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace()
-        .skip_while(|w| *w != "inet")
-        .nth(1)
-        .and_then(|cidr| cidr.split('/').next())
-        .map(str::to_owned)
-        .expect("these tests need a non-loopback IPv4 address on this machine")
-}
-
 /// A Mesh leader on a Carbonio node (localconfig.xml, a real slapd holding its archive), with
 /// the stand-ins of tests/tests/secret.rs's leader.
 struct Leader {
@@ -304,7 +289,7 @@ impl Leader {
         cluster
             .nodes
             .iter_mut()
-            .find(|n| n.name == "srv1.example.com")
+            .find(|n| n.name == "server-srv1-example-com")
             .unwrap()
             .address = local_ip();
         cluster.data_dir = Some(sandbox.path("/var/lib/service-discover/data"));
@@ -420,5 +405,166 @@ fn regenerate_without_localconfig_skips_the_ldap_check() {
     assert!(
         row.contains("skipped: not a Carbonio node: no /opt/zextras/conf/localconfig.xml"),
         "{row}"
+    );
+}
+
+/// The fixture cluster's hosts as Carbonio's LDAP lists them.
+fn add_fixture_servers(ldap: &Slapd) {
+    for host in ["srv1.example.com", "srv2.example.com", "srv3.example.com"] {
+        ldap.add_server(host, &["service-discover"]);
+    }
+    ldap.add_server("mail.example.com", &["mailbox"]);
+    ldap.add_server("proxy.example.com", &["proxy"]);
+}
+
+#[test]
+fn with_carbonios_server_list_every_node_has_its_hostname() {
+    let node = CarbonioNode::new();
+    add_fixture_servers(&node.ldap);
+    // Two hostnames with one dashed form: the node's hostname is not guessed.
+    node.ldap.add_server("proxy-example.com", &[]);
+    for plugin in ["members", "catalog", "force-leave", "services"] {
+        node.sandbox.install_product(plugin);
+    }
+    let mesh = |args: &[&str]| {
+        run(node
+            .sandbox
+            .cmd()
+            .args(["--http-addr", &node.double.url()])
+            .args(args))
+    };
+    let hosts = |json: &str| -> Vec<(String, Option<String>)> {
+        let list: Vec<serde_json::Value> = serde_json::from_str(json).unwrap();
+        list.iter()
+            .map(|m| {
+                (
+                    m["name"].as_str().unwrap().to_owned(),
+                    m["host"].as_str().map(str::to_owned),
+                )
+            })
+            .collect()
+    };
+    let (code, out, err) = mesh(&["members", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let host = |name: &str| Some(name.to_owned());
+    assert_eq!(
+        hosts(&out),
+        [
+            (
+                "server-srv1-example-com".to_owned(),
+                host("srv1.example.com")
+            ),
+            (
+                "server-srv2-example-com".to_owned(),
+                host("srv2.example.com")
+            ),
+            (
+                "server-srv3-example-com".to_owned(),
+                host("srv3.example.com")
+            ),
+            (
+                "agent-mail-example-com".to_owned(),
+                host("mail.example.com")
+            ),
+            ("agent-proxy-example-com".to_owned(), None),
+        ]
+    );
+    let (code, out, err) = mesh(&["catalog", "nodes", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        hosts(&out)[0],
+        (
+            "agent-mail-example-com".to_owned(),
+            host("mail.example.com")
+        )
+    );
+    // The human tables stay Consul's, byte for byte.
+    let (_, out, _) = mesh(&["members"]);
+    assert_eq!(
+        out,
+        fs::read_to_string(carbonio_mesh_tests::consul_fixture("cli/members.stdout")).unwrap()
+    );
+    // Where to run a deregistration: the node, with the host to run it on.
+    let (code, _, err) = mesh(&[
+        "--yes",
+        "services",
+        "deregister",
+        "--id",
+        "carbonio-mailbox",
+    ]);
+    assert_eq!(code, 5, "{err}");
+    assert!(
+        err.contains("It is registered on agent-mail-example-com (mail.example.com): run"),
+        "{err}"
+    );
+    // Named by its hostname, a node is shown under both names.
+    node.double
+        .cluster()
+        .nodes
+        .iter_mut()
+        .find(|n| n.name == "server-srv3-example-com")
+        .unwrap()
+        .status = consul_double::Status::Failed;
+    let (code, out, err) = mesh(&["--yes", "force-leave", "srv3.example.com"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("server-srv3-example-com (srv3.example.com)  failed  left"),
+        "{out}"
+    );
+}
+
+#[test]
+fn nodes_all_reaches_each_node_by_its_hostname() {
+    let leader = Leader::new();
+    add_fixture_servers(&leader.ldap);
+    let calls = leader.sandbox.path("/transport.calls");
+    fs::write(
+        leader.sandbox.path("/etc/carbonio-mesh/config.d/50-transport.toml"),
+        format!(
+            "[steps.transport]\nexec = [\"sh\", \"-c\", \"echo {{node}} {{host}} {{address}} >> {}\"]\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    let password = leader
+        .sandbox
+        .file_beside_root("new-password", &format!("{NEW_PASSWORD}\n"));
+    let (code, out, err) = run(leader
+        .sandbox
+        .cmd()
+        .env("PATH", leader.bin.search_path())
+        .env("SERVICE_DISCOVER_STANDIN_ROOT", leader.sandbox.root())
+        .env("CONSUL_HTTP_ADDR", leader.double.url())
+        .args([
+            "--yes",
+            "secret",
+            "regenerate",
+            "--nodes",
+            "all",
+            "--password-file",
+        ])
+        .arg(&password));
+    assert_eq!(code, 0, "{out}{err}");
+    let mut called: Vec<String> = fs::read_to_string(&calls)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    called.sort();
+    assert_eq!(
+        called,
+        [
+            "agent-mail-example-com mail.example.com 192.168.56.110",
+            "agent-proxy-example-com proxy.example.com 192.168.56.111",
+            "server-srv2-example-com srv2.example.com 192.168.56.102",
+            "server-srv3-example-com srv3.example.com 192.168.56.103",
+        ],
+        "a server-/agent- name never reaches the transport as the host"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with("agent-mail-example-com")
+            && l.contains("mail.example.com")
+            && l.contains("192.168.56.110")),
+        "the per-node table shows node, host and address:\n{out}"
     );
 }

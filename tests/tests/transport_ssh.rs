@@ -12,7 +12,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use carbonio_mesh_tests::sshd::{HostKey, SshNode, Sshd};
-use carbonio_mesh_tests::{gpg_decrypt, service_discover_setup, Sandbox, StandInBin, STAND_IN_ENV};
+use carbonio_mesh_tests::{
+    gpg_decrypt, local_ip, service_discover_setup, Sandbox, StandInBin, STAND_IN_ENV,
+};
 use consul_double::{Cluster, Double};
 
 const OLD_PASSWORD: &str = "old-Mesh-password-1";
@@ -21,21 +23,6 @@ const ARCHIVE: &str = "/etc/zextras/service-discover/cluster-credentials.tar.gpg
 
 /// sshd's `PATH` for a session as root (OpenSSH's default, Debian's build).
 const SSHD_ROOT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// This machine's first non-loopback IPv4 address: the leader must be "this host".
-fn local_ip() -> String {
-    let out = Command::new("ip")
-        .args(["-4", "-o", "addr", "show", "scope", "global"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace()
-        .skip_while(|w| *w != "inet")
-        .nth(1)
-        .and_then(|cidr| cidr.split('/').next())
-        .map(str::to_owned)
-        .expect("these tests need a non-loopback IPv4 address on this machine")
-}
 
 /// The packaged transport (packaging/deb/config.toml) with `-F CONFIG` after `ssh`, as a config.d
 /// fragment.

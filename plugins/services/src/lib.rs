@@ -10,6 +10,8 @@
 
 use std::collections::BTreeMap;
 
+use carbonio_mesh_plugin_api::consul::ALIVE;
+use carbonio_mesh_plugin_api::nodes::{Member, NodeDirectory};
 use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{
     export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin, PluginError,
@@ -27,6 +29,8 @@ struct AgentService {
 struct CatalogNode {
     #[serde(rename = "Node")]
     node: String,
+    #[serde(rename = "Address", default)]
+    address: String,
 }
 
 #[derive(Deserialize)]
@@ -51,11 +55,13 @@ struct Outcome {
 }
 
 /// The catalog nodes that have a service with this ID.
-fn nodes_holding(host: &Host<'_>, id: &str) -> Result<Vec<String>, PluginError> {
+/// The catalog nodes holding service `id`, each with its hostname when Carbonio's server list
+/// names it (where to run the command).
+fn nodes_holding(host: &Host<'_>, id: &str) -> Result<Vec<(String, Option<String>)>, PluginError> {
     let nodes: Vec<CatalogNode> =
         host.consul_get(&ConsulRequest::get(&["v1", "catalog", "nodes"]))?;
     let mut holding = Vec::new();
-    for node in nodes {
+    for node in &nodes {
         let list: NodeServiceList = host.consul_get(&ConsulRequest::get(&[
             "v1",
             "catalog",
@@ -63,10 +69,28 @@ fn nodes_holding(host: &Host<'_>, id: &str) -> Result<Vec<String>, PluginError> 
             &node.node,
         ]))?;
         if list.services.unwrap_or_default().iter().any(|s| s.id == id) {
-            holding.push(node.node);
+            holding.push(node.node.clone());
         }
     }
-    Ok(holding)
+    if holding.is_empty() {
+        return Ok(Vec::new());
+    }
+    let members: Vec<Member> = nodes
+        .into_iter()
+        .map(|n| Member {
+            name: n.node,
+            addr: n.address,
+            status: ALIVE,
+        })
+        .collect();
+    let directory = NodeDirectory::with_servers_of(host, &members);
+    Ok(holding
+        .into_iter()
+        .map(|node| {
+            let hostname = directory.host_of(&node).map(str::to_owned);
+            (node, hostname)
+        })
+        .collect())
 }
 
 fn deregister(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
@@ -102,13 +126,20 @@ fn deregister(host: &Host<'_>, request: &Request) -> Result<Response, PluginErro
                     // Carbonio's agents listen on localhost only: another node's agent is reached
                     // by running the command there, not over the network.
                     "  It is registered on {}: run `carbonio-mesh services deregister --id {id}` on that node (its agent listens on localhost only).\n",
-                    holding.join(", ")
+                    holding
+                        .iter()
+                        .map(|(node, hostname)| match hostname {
+                            Some(hostname) => format!("{node} ({hostname})"),
+                            None => node.clone(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
             outcomes.push(Outcome {
                 id: id.clone(),
                 service: None,
-                registered_on: holding,
+                registered_on: holding.into_iter().map(|(node, _)| node).collect(),
                 result: "not on this agent".into(),
             });
         }
