@@ -2,6 +2,7 @@
 //! from their manifests, and serves their requests for side effects (see `services`).
 
 mod cli;
+mod completion;
 mod config;
 mod consul;
 mod crash;

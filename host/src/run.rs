@@ -13,7 +13,7 @@ use crate::inventory;
 use crate::paths::SystemPaths;
 use crate::services::HostContext;
 use crate::trust::{self, Opened, TrustPolicy};
-use crate::{config, loader, logging, untrusted};
+use crate::{completion, config, loader, logging, untrusted};
 
 /// Prints a clap error or help text and gives its exit code (0 for help, 2 for usage errors).
 fn clap_exit(error: clap::Error) -> u8 {
@@ -141,9 +141,7 @@ fn generate(
                 Some("fish") => clap_complete::Shell::Fish,
                 _ => clap_complete::Shell::Bash,
             };
-            let mut out = Vec::new();
-            clap_complete::generate(shell, &mut command, "carbonio-mesh", &mut out);
-            print(&String::from_utf8_lossy(&out));
+            print(&completion::script(shell, &mut command));
             Ok(exit::OK)
         }
         _ => unreachable!("clap requires a generate subcommand"),
