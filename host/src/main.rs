@@ -12,6 +12,7 @@ mod error;
 mod inventory;
 mod loader;
 mod logging;
+mod manual;
 mod paths;
 mod probe;
 mod redact;
