@@ -12,7 +12,10 @@
 #   made by the `service-discover` stand-in, and is reached through Debian's real OpenSSH server
 #   listening on that node's address (192.168.56.102 ...), whose forced command runs the real
 #   carbonio-mesh binary against that node's root;
-# - the `carbonio` stand-in answers `carbonio prov gas service-discover`.
+# - Carbonio's LDAP is a real OpenLDAP slapd (tests/src/bin/test-slapd.rs) listing the five
+#   servers, where service-discover uploads the credentials archive; every node's localconfig.xml
+#   names it, so carbonio-mesh knows each node's hostname;
+# - the `carbonio` stand-in answers `carbonio prov gas service-discover` from that LDAP.
 # The stand-ins live in tests/stand-ins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +30,7 @@ if [ -z "${CARBONIO_MESH_DEMO_INSIDE:-}" ]; then
     # libclang-dev, nettle-dev, pkg-config: sequoia-openpgp's nettle backend (the credentials
     # archive); openssh-server/-client: the nodes are reached through a real sshd.
     ensure_packages build-essential pkg-config libclang-dev nettle-dev gnupg openssl jq curl \
-        iproute2 openssh-server openssh-client
+        iproute2 openssh-server openssh-client slapd ldap-utils
     ensure_rust_components
     cargo build --release --workspace --locked
     ip netns del "$namespace" 2>/dev/null || true
@@ -76,10 +79,21 @@ make_root() {
 
 root="$demo/root"
 make_root "$root"
-export CARBONIO_STANDIN_SERVERS="srv1.example.com srv2.example.com srv3.example.com"
+for host in "${others[@]}"; do make_root "$demo/nodes/$host"; done
+
+# Carbonio's LDAP: a real slapd, running while this script holds its standard input open.
+coproc SLAPD {
+    exec target/release/test-slapd --localconfig "$root/opt/zextras/conf/localconfig.xml" \
+        $(for host in "${others[@]}"; do printf -- '--localconfig %s ' "$demo/nodes/$host/opt/zextras/conf/localconfig.xml"; done) \
+        --server srv1.example.com=service-discover --server srv2.example.com=service-discover \
+        --server srv3.example.com=service-discover --server mail.example.com=mailbox \
+        --server proxy.example.com=proxy
+}
+read -r ready ldap_url <&"${SLAPD[0]}" && [ "$ready" = ready ] || { echo "slapd did not start" >&2; exit 1; }
 export CARBONIO_STANDIN_USER="$(id -un)"   # the real one insists on zextras
+export CARBONIO_STANDIN_ROOT="$root"       # its localconfig.xml names the LDAP it reads
 # carbonio-mesh runs programs in a clean environment: hand the stand-ins their settings.
-export CARBONIO_MESH_CHILD_ENV="CARBONIO_STANDIN_SERVERS CARBONIO_STANDIN_USER SERVICE_DISCOVER_STANDIN_ROOT CONSUL_HTTP_ADDR"
+export CARBONIO_MESH_CHILD_ENV="CARBONIO_STANDIN_ROOT CARBONIO_STANDIN_USER SERVICE_DISCOVER_STANDIN_ROOT CONSUL_HTTP_ADDR"
 
 start_consul_double fixture-unbootstrapped --data-dir "$root/var/lib/service-discover/data"
 export CONSUL_HTTP_ADDR="$CONSUL_DOUBLE_URL"
@@ -93,7 +107,6 @@ SERVICE_DISCOVER_STANDIN_ROOT="$root" "$root/usr/bin/service-discover" \
 # The other nodes, set up from the leader's archive as they are on a real cluster.
 for host in "${others[@]}"; do
     node="$demo/nodes/$host"
-    make_root "$node"
     install -d -m 0755 "$node/etc/zextras/service-discover"
     cp "$root/etc/zextras/service-discover/cluster-credentials.tar.gpg" "$node/etc/zextras/service-discover/"
     SERVICE_DISCOVER_STANDIN_ROOT="$node" "$node/usr/bin/service-discover" \
@@ -183,8 +196,9 @@ show() {
 }
 
 echo
-echo "Simulated Carbonio cluster: Consul double at $CONSUL_HTTP_ADDR, this host srv1.example.com"
-echo "(192.168.56.101), four more nodes behind a real sshd, their Carbonio files under $demo:"
+echo "Simulated Carbonio cluster: Consul double at $CONSUL_HTTP_ADDR, LDAP (slapd) at $ldap_url,"
+echo "this host srv1.example.com (192.168.56.101), four more nodes behind a real sshd, their Carbonio"
+echo "files under $demo:"
 (cd "$root" && find etc/zextras var/lib/service-discover -type f -printf '  %m  %p\n' | sort -k2)
 show plugins list
 show credentials show
@@ -197,6 +211,8 @@ printf '\n$ carbonio-mesh -v members   # no token given: it comes from the archi
 mesh -v members 2>&1 | grep -v DEBUG || true
 show leader --carbonio "$root/opt/zextras/bin/carbonio" --carbonio-user "$CARBONIO_STANDIN_USER"
 show members
+printf '\n$ carbonio-mesh members --format json | jq -c ...   # JSON adds each node'"'"'s Carbonio hostname\n'
+mesh members --format json | jq -c '.[] | {name, host, address, status}'
 show members --status failed
 show catalog nodes
 show catalog services --tags

@@ -707,6 +707,30 @@ fn nodes_all_is_the_alive_members_but_this_host_failed_ones_skipped_left_ones_ne
 }
 
 #[test]
+fn a_transport_that_connects_to_the_node_name_is_refused_before_anything_changes() {
+    // The transport of carbonio-mesh before node names were understood: `root@{node}` would now
+    // ssh to server-srv2-example-com, which resolves nowhere.
+    let leader = Leader::new();
+    let file = leader.config(
+        "50-transport.toml",
+        "[steps.transport]\nexec = [\"ssh\", \"root@{node}\", \"carbonio-mesh\", \"secret\", \"rejoin\", \"--input-stdin\"]\npassword_stdin = true\n",
+    );
+    let before = leader.checksums();
+    let (code, out, err) = leader.regenerate(&["--nodes", "all"]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert_failed_at(&out, "preflight");
+    assert!(
+        err.contains(&format!(
+            "the transport ({}) connects to 'root@{{node}}'",
+            file.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("write {host} instead"), "{err}");
+    assert_eq!(leader.checksums(), before);
+}
+
+#[test]
 fn a_generated_password_is_printed_once_and_opens_the_new_archive() {
     let leader = Leader::new();
     let (code, out, err) = run(leader

@@ -157,6 +157,33 @@ fn recorded_plan(ctx: &StepContext<'_>, nodes: &str) -> Result<NodePlan, PluginE
     }
 }
 
+/// The transport command and whether it takes the password and archive on standard input.
+/// Refused when it connects to `{node}`: that is the Consul node name (`server-srv2-example-com`),
+/// which resolves nowhere; a transport written before node names were understood does that.
+pub fn transport(ctx: &StepContext<'_>) -> Result<(Vec<String>, bool), PluginError> {
+    let step = ctx
+        .host
+        .call(&WorkflowSteps {
+            workflow: "transport".to_owned(),
+        })?
+        .steps
+        .pop();
+    let Some((argv, password_stdin, defined_in)) =
+        step.and_then(|s| s.exec.map(|argv| (argv, s.password_stdin, s.defined_in)))
+    else {
+        return Err(PluginError::config(
+            "the transport step must be a command: [steps.transport] exec = [...]",
+        ));
+    };
+    if let Some(word) = argv.iter().find(|w| w.contains("@{node}")) {
+        return Err(PluginError::config(format!(
+            "the transport ({defined_in}) connects to '{word}': {{node}} is the Consul node name (server-/agent- + dashed FQDN), which resolves nowhere"
+        ))
+        .hint("write {host} instead: the node's Carbonio hostname, else its address"));
+    }
+    Ok((argv, password_stdin))
+}
+
 /// Nodes an earlier attempt of this run already set up.
 fn already_done(ctx: &StepContext<'_>) -> Vec<String> {
     ctx.host
@@ -232,19 +259,7 @@ pub fn rejoin_nodes(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
         .iter()
         .filter(|t| !done.contains(&t.node))
         .collect();
-    let (argv, password_stdin) = ctx
-        .host
-        .call(&WorkflowSteps {
-            workflow: "transport".to_owned(),
-        })?
-        .steps
-        .pop()
-        .and_then(|s| s.exec.map(|argv| (argv, s.password_stdin)))
-        .ok_or_else(|| {
-            PluginError::config(
-                "the transport step must be a command: [steps.transport] exec = [...]",
-            )
-        })?;
+    let (argv, password_stdin) = transport(ctx)?;
     let input = if password_stdin && !ctx.dry_run {
         let password = ctx
             .new_password

@@ -163,6 +163,7 @@ and this node comes back with a new CA. Every other node must then be set up aga
     // The nodes to set up again, decided now: once this host has a new gossip key, the others
     // show as failed in its member list.
     if let Some(nodes) = ctx.nodes {
+        crate::nodes::transport(ctx)?;
         let plan = crate::nodes::plan(ctx, nodes)?;
         outcome.detail.push_str(&format!(
             "; {} node(s) to set up again{}",
