@@ -56,6 +56,9 @@ fn dispatch(args: Vec<OsString>, format: &Cell<OutputFormat>) -> Result<u8, Host
         Err(error) => return Ok(clap_exit(error)),
     };
     let globals = cli::globals_from(&matches);
+    // Known this early only when given before the plugin name; the plugin's own level can
+    // change it once its command line is parsed.
+    format.set(globals.format);
     let external: Vec<OsString> = match matches.subcommand() {
         Some((_, sub)) => sub
             .get_many::<OsString>("")

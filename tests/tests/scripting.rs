@@ -11,7 +11,7 @@ use carbonio_mesh_tests::{
     binary, local_ip, on_a_terminal, run, service_discover_setup, stand_in, Sandbox, StandInBin,
     STAND_IN_ENV,
 };
-use consul_double::{Cluster, Double};
+use consul_double::{Cluster, Double, Status};
 
 /// The fixture's bootstrap token (`operator:write` and everything else).
 const TOKEN: &str = "260570b8-e9af-05cf-9513-c03866285b98";
@@ -126,6 +126,15 @@ fn with_format_json_no_match_a_dry_run_and_an_unknown_node_are_documents() {
     assert_eq!(error["exit_code"], 5, "{out}");
     // The human message is still on standard error.
     assert!(err.contains("carbonio-mesh: error: "), "{err}");
+    // A host error is the same document: here an unknown command, --format given before it.
+    let (code, out, _) = run(s.sandbox.cmd().args(["--format", "json", "nosuch"]));
+    assert_eq!(code, 2);
+    let error = &document(&out)["error"];
+    assert_eq!(error["exit_code"], 2, "{out}");
+    assert_eq!(
+        error["message"], "'nosuch' is not a carbonio-mesh command",
+        "{out}"
+    );
     // Humans keep Consul's own words.
     let (code, out, err) = s.with_token(&["--yes", "force-leave", "agent-nosuch"]);
     assert_eq!((code, out.as_str()), (5, ""));
@@ -404,4 +413,34 @@ fn progress_lines_stay_off_a_pipe_and_off_a_terminal_under_q() {
     let (code, screen) = on_a_terminal(&command, &[]);
     assert_eq!(code, 0, "{screen}");
     assert!(!screen.contains("step 1/12"), "{screen}");
+}
+
+#[test]
+fn on_a_terminal_force_leave_says_what_it_waits_for() {
+    let mut cluster = Cluster::fixture();
+    cluster
+        .nodes
+        .iter_mut()
+        .find(|n| n.name == "agent-proxy-example-com")
+        .unwrap()
+        .status = Status::Failed;
+    let sandbox = Sandbox::new();
+    sandbox.install_product("force-leave");
+    let double = Double::start(cluster).unwrap();
+    let command = format!(
+        "{} --root {} --plugin-dir {} --http-addr {} --token {TOKEN} --yes force-leave agent-proxy-example-com --wait 20",
+        binary().display(),
+        sandbox.root().display(),
+        sandbox.plugin_dir().display(),
+        double.url()
+    );
+    let (code, screen) = on_a_terminal(&command, &[]);
+    assert_eq!(code, 0, "{screen}");
+    let waiting = screen
+        .find("carbonio-mesh: waiting up to 20 s for the member list to show agent-proxy-example-com as left")
+        .unwrap_or_else(|| panic!("{screen}"));
+    let seen = screen
+        .find("carbonio-mesh: the member list shows the change")
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!(waiting < seen, "{screen}");
 }
