@@ -6,9 +6,10 @@
 //! environment), else the bootstrap token in the Mesh credentials archive when the archive and the
 //! Mesh password file are readable, sent as `X-Consul-Token`; token files and the archive are read
 //! on the first request that needs a token, so commands that never need one never fail on them; `CONSUL_CACERT`, `CONSUL_CLIENT_CERT` /
-//! `CONSUL_CLIENT_KEY`, `--datacenter` as `?dc=`, `--stale`. Reads are retried a bounded number of
-//! times when the agent cannot be reached; answers are capped in size; every error keeps Consul's
-//! own text and says what to do.
+//! `CONSUL_CLIENT_KEY`, `--datacenter` as `?dc=`, `--stale`. A connection gets 3 s and a whole request `--timeout`
+//! (10 s); a read whose connection fails is tried 3 times (each retry shown on a terminal), one
+//! that timed out is not, so a read gives up within 15 s; answers are capped in size; every error
+//! keeps Consul's own text and says what to do.
 
 use std::cell::OnceCell;
 use std::path::Path;

@@ -99,7 +99,33 @@ impl HostError {
 
 #[cfg(test)]
 mod tests {
-    use super::exit;
+    use super::{exit, HostError};
+    use carbonio_mesh_plugin_api::PluginError;
+
+    #[test]
+    fn every_failure_is_one_document_shape() {
+        let usage = HostError::Usage {
+            message: "x".repeat(100),
+            hint: "give -r".to_owned(),
+        };
+        let document = usage.document(10);
+        assert_eq!(document["error"]["fix"], "give -r");
+        assert_eq!(document["error"]["exit_code"], 2);
+        // Cut like the message on standard error.
+        assert!(document["error"]["message"].as_str().unwrap().len() < 100);
+        let plugin = HostError::Plugin {
+            plugin: "force-leave".to_owned(),
+            error: PluginError::operation("Unexpected response code: 500"),
+        };
+        assert_eq!(
+            plugin.document(4096),
+            serde_json::json!({"error": {
+                "message": "force-leave: Unexpected response code: 500",
+                "fix": null,
+                "exit_code": 5,
+            }})
+        );
+    }
 
     #[test]
     fn a_declined_confirmation_has_a_code_of_its_own() {

@@ -302,3 +302,40 @@ pub fn anonymous_warning(what: &str, right: &str) -> (String, String) {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(text: &str) -> ConsulText {
+        ConsulText(RString::from(text))
+    }
+
+    #[test]
+    fn only_an_anonymous_read_under_deny_may_be_filtered() {
+        let cases = [
+            (
+                r#"{"json":[],"status":200,"default_acl_policy":"deny"}"#,
+                true,
+            ),
+            (
+                r#"{"json":[],"status":200,"default_acl_policy":"deny","token_sent":true}"#,
+                false,
+            ),
+            (
+                r#"{"json":[],"status":200,"default_acl_policy":"allow"}"#,
+                false,
+            ),
+            (r#"{"json":[],"status":200}"#, false),
+        ];
+        for (text, anonymous) in cases {
+            let (list, flagged): (Vec<u8>, bool) = answer(text).decode_noting_acl().unwrap();
+            assert_eq!((list.len(), flagged), (0, anonymous), "{text}");
+        }
+        let (none, _): (Option<Vec<u8>>, bool) =
+            answer(r#"{"status":200,"default_acl_policy":"deny"}"#)
+                .decode_noting_acl()
+                .unwrap();
+        assert_eq!(none, None);
+    }
+}
