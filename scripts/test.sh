@@ -11,9 +11,10 @@ cd "$(dirname "$0")/.."
 # the transport tests start their own sshd on loopback (tests/src/sshd.rs; the system's sshd
 # service and /etc/ssh are not used, running or not). slapd and ldap-utils: the tests start their
 # own slapd on a free loopback port (installing the package may also start a system slapd on port
-# 389; the tests never touch it).
+# 389; the tests never touch it). zsh, fish: the completion tests run the generated scripts in
+# the real shells (bash is there already).
 ensure_packages build-essential pkg-config libclang-dev nettle-dev gnupg openssl jq curl iproute2 \
-    openssh-server openssh-client slapd ldap-utils
+    openssh-server openssh-client slapd ldap-utils zsh fish
 ensure_rust_components
 
 cargo fmt --all -- --check

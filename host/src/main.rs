@@ -2,6 +2,7 @@
 //! from their manifests, and serves their requests for side effects (see `services`).
 
 mod cli;
+mod completion;
 mod config;
 mod consul;
 mod crash;
@@ -11,6 +12,7 @@ mod error;
 mod inventory;
 mod loader;
 mod logging;
+mod manual;
 mod paths;
 mod probe;
 mod progress;

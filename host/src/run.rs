@@ -16,7 +16,7 @@ use crate::inventory;
 use crate::paths::SystemPaths;
 use crate::services::HostContext;
 use crate::trust::{self, Opened, TrustPolicy};
-use crate::{config, loader, logging, progress, untrusted};
+use crate::{completion, config, loader, logging, manual, progress, untrusted};
 
 /// Prints a clap error or help text and gives its exit code (0 for help, 2 for usage errors).
 fn clap_exit(error: clap::Error) -> u8 {
@@ -153,7 +153,7 @@ fn generate(
         Some(("man", sub)) => {
             let dir = sub.get_one::<std::path::PathBuf>("dir").expect("required");
             std::fs::create_dir_all(dir)
-                .and_then(|()| clap_mangen::generate_to(command, dir))
+                .and_then(|()| manual::generate_to(command, dir))
                 .map_err(|e| HostError::Usage {
                     message: format!("cannot write man pages into {}: {e}", dir.display()),
                     hint: "give a writable directory".to_owned(),
@@ -166,9 +166,7 @@ fn generate(
                 Some("fish") => clap_complete::Shell::Fish,
                 _ => clap_complete::Shell::Bash,
             };
-            let mut out = Vec::new();
-            clap_complete::generate(shell, &mut command, "carbonio-mesh", &mut out);
-            print(&String::from_utf8_lossy(&out));
+            print(&completion::script(shell, &mut command));
             Ok(exit::OK)
         }
         _ => unreachable!("clap requires a generate subcommand"),

@@ -54,6 +54,18 @@ pub(crate) fn scratch_base() -> PathBuf {
     base
 }
 
+/// Every product plugin, by name.
+pub const PRODUCT_PLUGINS: &[&str] = &[
+    "members",
+    "catalog",
+    "leader",
+    "credentials",
+    "secret",
+    "services",
+    "force-leave",
+    "reload",
+];
+
 /// A product plugin as cargo built it (`libcarbonio_mesh_plugin_<name>.so`).
 pub fn product_plugin(name: &str) -> PathBuf {
     built(&format!(
@@ -182,6 +194,13 @@ impl Sandbox {
             &product_plugin(name),
             &self.plugin_dir().join(format!("{name}.so")),
         )
+    }
+
+    /// Installs every product plugin into the plugin directory.
+    pub fn install_all_products(&self) {
+        for name in PRODUCT_PLUGINS {
+            self.install_product(name);
+        }
     }
 
     /// `carbonio-mesh --root ROOT` with a clean environment, searching only the sandbox, handing

@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use carbonio_mesh_tests::{binary, first_mesh_server, gpg_decrypt, run, Sandbox};
+use carbonio_mesh_tests::{binary, first_mesh_server, gpg_decrypt, run, Sandbox, PRODUCT_PLUGINS};
 use consul_double::{Cluster, Double, Status};
 
 const TOKEN: &str = "260570b8-e9af-05cf-9513-c03866285b98";
@@ -24,17 +24,6 @@ const COMMANDS: &[(&[&str], &[&str])] = &[
     (&["services", "deregister"], &["--id", "carbonio-mailbox"]),
     (&["force-leave"], &["proxy.example.com"]),
     (&["reload"], &[]),
-];
-
-const PLUGINS: &[&str] = &[
-    "members",
-    "catalog",
-    "leader",
-    "credentials",
-    "secret",
-    "services",
-    "force-leave",
-    "reload",
 ];
 
 /// `carbonio-mesh` with a clean environment and no option given yet (unlike `Sandbox::cmd`,
@@ -86,7 +75,7 @@ fn broken_config(sandbox: &Sandbox) -> PathBuf {
 fn root_and_plugin_dir_count_at_every_level_of_every_plugin() {
     let sandbox = Sandbox::new();
     let vendor = sandbox.vendor_dir();
-    for plugin in PLUGINS {
+    for plugin in PRODUCT_PLUGINS {
         sandbox.install_product(plugin);
         fs::copy(
             sandbox.plugin_dir().join(format!("{plugin}.so")),

@@ -17,6 +17,9 @@ mod net;
 mod prompt;
 mod workflow;
 
+/// Where workflow runs are kept (named in the man pages).
+pub use workflow::RUNS_DIR;
+
 use std::cell::RefCell;
 use std::ffi::c_void;
 use std::panic::{self, AssertUnwindSafe};
