@@ -84,6 +84,12 @@ fn host_args() -> Vec<Arg> {
             .value_name("DC")
             .help("Ask about datacenter DC (?dc=)")
             .help_heading("Consul"),
+        Arg::new("timeout")
+            .long("timeout")
+            .value_name("SECONDS")
+            .value_parser(clap::value_parser!(u64).range(1..=3600))
+            .help("Give up on a Consul request after SECONDS (connection included) [default: 10]")
+            .help_heading("Consul"),
         Arg::new("stale")
             .long("stale")
             .action(ArgAction::SetTrue)
@@ -261,6 +267,9 @@ pub fn globals_from(matches: &ArgMatches) -> Globals {
             token_file: matches.get_one::<PathBuf>("token-file").cloned(),
             datacenter: matches.get_one::<String>("datacenter").cloned(),
             stale: matches.get_flag("stale"),
+            timeout: matches
+                .get_one::<u64>("timeout")
+                .map(|s| std::time::Duration::from_secs(*s)),
         },
     }
 }
@@ -309,6 +318,9 @@ impl Globals {
         }
         if given("token-file") {
             self.consul.token_file = after.consul.token_file;
+        }
+        if given("timeout") {
+            self.consul.timeout = after.consul.timeout;
         }
         self.consul.stale |= after.consul.stale;
         self

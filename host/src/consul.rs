@@ -6,9 +6,10 @@
 //! environment), else the bootstrap token in the Mesh credentials archive when the archive and the
 //! Mesh password file are readable, sent as `X-Consul-Token`; token files and the archive are read
 //! on the first request that needs a token, so commands that never need one never fail on them; `CONSUL_CACERT`, `CONSUL_CLIENT_CERT` /
-//! `CONSUL_CLIENT_KEY`, `--datacenter` as `?dc=`, `--stale`. Reads are retried a bounded number of
-//! times when the agent cannot be reached; answers are capped in size; every error keeps Consul's
-//! own text and says what to do.
+//! `CONSUL_CLIENT_KEY`, `--datacenter` as `?dc=`, `--stale`. A connection gets 3 s and a whole request `--timeout`
+//! (10 s); a read whose connection fails is tried 3 times (each retry shown on a terminal), one
+//! that timed out is not, so a read gives up within 15 s; answers are capped in size; every error
+//! keeps Consul's own text and says what to do.
 
 use std::cell::OnceCell;
 use std::path::Path;
@@ -26,7 +27,14 @@ use crate::error::{exit, HostError};
 const DEFAULT_ADDR: &str = "http://127.0.0.1:8500";
 /// 5,000 members are about 4 MB of JSON; this leaves room for very large clusters.
 const MAX_BODY: u64 = 256 * 1024 * 1024;
+/// A read whose connection fails is tried this many times in all.
 const READ_ATTEMPTS: u32 = 3;
+/// How long a connection may take to open: an agent on this node or the LAN answers in
+/// milliseconds, so a few seconds means it is not there.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one request may take in all unless `--timeout` says otherwise. With the connection
+/// retries (3 x 3 s, plus 0.5 s of pauses) a read gives up within 15 s in every case.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the token came from, for `-v` and for error hints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +69,8 @@ pub struct ConsulFlags {
     pub token_file: Option<PathBuf>,
     pub datacenter: Option<String>,
     pub stale: bool,
+    /// `--timeout SECONDS`: the whole of one request, connection included.
+    pub timeout: Option<Duration>,
 }
 
 /// What was given for the token. Files are read (and the archive opened) on first use.
@@ -80,6 +90,7 @@ pub struct ConsulSettings {
     token: OnceCell<Result<ResolvedToken, ServiceFailure>>,
     datacenter: Option<String>,
     stale: bool,
+    timeout: Duration,
     ca_cert: Option<PathBuf>,
     client_cert: Option<(PathBuf, PathBuf)>,
     /// `CONSUL_TLS_SERVER_NAME`: the name TLS expects on the agent's certificate when the address
@@ -95,6 +106,21 @@ fn usage(message: String, hint: &str) -> HostError {
     HostError::Usage {
         message,
         hint: hint.to_owned(),
+    }
+}
+
+/// `CONSUL_CACERT`, which must name a readable file: a wrong path is the user's to fix (exit 2),
+/// found before anything is loaded or sent.
+fn ca_cert() -> Result<Option<PathBuf>, HostError> {
+    let Some(path) = env("CONSUL_CACERT").map(PathBuf::from) else {
+        return Ok(None);
+    };
+    match std::fs::File::open(&path) {
+        Ok(_) => Ok(Some(path)),
+        Err(e) => Err(usage(
+            format!("CONSUL_CACERT={}: cannot read it: {e}", path.display()),
+            "set CONSUL_CACERT to the PEM file of the CA that signed the agent's certificate (on a Mesh node /etc/zextras/service-discover/ca.pem), or unset it",
+        )),
     }
 }
 
@@ -175,7 +201,8 @@ impl ConsulSettings {
             token: OnceCell::new(),
             datacenter: flags.datacenter.clone(),
             stale: flags.stale,
-            ca_cert: env("CONSUL_CACERT").map(PathBuf::from),
+            timeout: flags.timeout.unwrap_or(DEFAULT_TIMEOUT),
+            ca_cert: ca_cert()?,
             client_cert,
             tls_server_name: env("CONSUL_TLS_SERVER_NAME"),
         })
@@ -306,6 +333,11 @@ fn failure(kind: ServiceErrorKind, message: String, hint: &str) -> ServiceFailur
     }
 }
 
+/// A request's path for messages (`v1/agent/members`).
+fn url_path(request: &ConsulRequest) -> String {
+    request.path.join("/")
+}
+
 /// RFC 3986 path segment encoding: node names and service IDs may hold any character.
 fn encode_segment(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
@@ -344,8 +376,8 @@ impl ConsulClient {
             )
         };
         let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(30))
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(self.settings.timeout)
             .no_proxy()
             // A redirect would carry X-Consul-Token to wherever it points (reqwest strips only
             // the standard credential headers): Consul never redirects, so neither do we.
@@ -522,8 +554,17 @@ impl ConsulClient {
             tracing::debug!("consul: {} {url} (attempt {attempt})", request.method);
             match runtime.block_on(async { builder.send().await }) {
                 Ok(response) => break response,
-                Err(error) if attempt < attempts && (error.is_connect() || error.is_timeout()) => {
+                // A connection that failed may work a moment later (the agent restarting); an
+                // agent that accepted and did not answer in time will not do better on retry.
+                Err(error) if attempt < attempts && error.is_connect() => {
+                    crate::progress::say(&format!(
+                        "Consul at {} did not accept the connection (attempt {attempt} of {attempts}); trying again",
+                        self.settings.addr
+                    ));
                     std::thread::sleep(Duration::from_millis(100 * u64::from(attempt * attempt)));
+                }
+                Err(error) if error.is_timeout() && !error.is_connect() => {
+                    return Err(self.timed_out(&url_path(request)))
                 }
                 Err(error) => return Err(self.unreachable(&error)),
             }
@@ -552,7 +593,13 @@ impl ConsulClient {
             }
             Ok::<(), reqwest::Error>(())
         });
-        read.map_err(|e| self.unreachable(&e))?;
+        read.map_err(|e| {
+            if e.is_timeout() {
+                self.timed_out(&url_path(request))
+            } else {
+                self.unreachable(&e)
+            }
+        })?;
         let body = &buffer[JSON_PREFIX.len()..];
         if body.len() as u64 > MAX_BODY {
             return Err(failure(
@@ -597,6 +644,19 @@ impl ConsulClient {
             meta: meta(String::new()),
             json_buffer: Some(buffer),
         })
+    }
+
+    /// The agent accepted the connection and did not answer within the timeout.
+    fn timed_out(&self, path: &str) -> ServiceFailure {
+        failure(
+            ServiceErrorKind::Failed,
+            format!(
+                "Consul at {} accepted the connection but did not answer /{path} within {} s (the timeout)",
+                self.settings.addr,
+                self.settings.timeout.as_secs_f64()
+            ),
+            "the agent is overloaded or stuck: check service-discover on this node (systemctl status service-discover, journalctl -u service-discover); give it longer with --timeout SECONDS",
+        )
     }
 
     fn unreachable(&self, error: &dyn std::error::Error) -> ServiceFailure {

@@ -19,6 +19,8 @@ pub mod exit {
     pub const WRONG_PASSWORD: u8 = 7;
     /// The credentials archive is unreadable: damaged, not encrypted, incomplete, unsafe.
     pub const BAD_ARCHIVE: u8 = 8;
+    // 9 is a declined confirmation: the user answered no, nothing was changed (the plugins'
+    // `Response::declined`, `carbonio_mesh_plugin_api::EXIT_DECLINED`).
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,11 +74,74 @@ impl HostError {
         }
     }
 
+    /// The error as `--format json` prints it on standard output (one shape for every failure,
+    /// documented in the README): `{"error": {"message": ..., "fix": ..., "exit_code": N}}`,
+    /// `fix` null when there is nothing to say. Texts are cut to `max_bytes`.
+    pub fn document(&self, max_bytes: usize) -> serde_json::Value {
+        let cut = |text: &str| crate::untrusted::excerpt(text, max_bytes).into_owned();
+        serde_json::json!({
+            "error": {
+                "message": cut(&self.to_string()),
+                "fix": self.hint().map(|hint| cut(&hint)),
+                "exit_code": self.exit_code(),
+            }
+        })
+    }
+
     /// Long details shown with `-v` only (abi_stable's layout report).
     pub fn details(&self) -> Option<&str> {
         match self {
             HostError::Load { error, .. } => error.details(),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{exit, HostError};
+    use carbonio_mesh_plugin_api::PluginError;
+
+    #[test]
+    fn every_failure_is_one_document_shape() {
+        let usage = HostError::Usage {
+            message: "x".repeat(100),
+            hint: "give -r".to_owned(),
+        };
+        let document = usage.document(10);
+        assert_eq!(document["error"]["fix"], "give -r");
+        assert_eq!(document["error"]["exit_code"], 2);
+        // Cut like the message on standard error.
+        assert!(document["error"]["message"].as_str().unwrap().len() < 100);
+        let plugin = HostError::Plugin {
+            plugin: "force-leave".to_owned(),
+            error: PluginError::operation("Unexpected response code: 500"),
+        };
+        assert_eq!(
+            plugin.document(4096),
+            serde_json::json!({"error": {
+                "message": "force-leave: Unexpected response code: 500",
+                "fix": null,
+                "exit_code": 5,
+            }})
+        );
+    }
+
+    #[test]
+    fn a_declined_confirmation_has_a_code_of_its_own() {
+        let declined = carbonio_mesh_plugin_api::EXIT_DECLINED;
+        assert_eq!(declined, 9, "the README's exit-code table says 9");
+        let host_codes = [
+            exit::OK,
+            exit::FAILURE,
+            exit::USAGE,
+            exit::CONFIG,
+            exit::PLUGIN,
+            exit::OPERATION,
+            6, // leader's
+            exit::WRONG_PASSWORD,
+            exit::BAD_ARCHIVE,
+        ];
+        assert!(!host_codes.contains(&declined));
     }
 }

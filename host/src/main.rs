@@ -15,6 +15,7 @@ mod logging;
 mod manual;
 mod paths;
 mod probe;
+mod progress;
 mod redact;
 mod run;
 mod services;
@@ -42,7 +43,13 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
-        Err(error) => {
+        Err(run::Failure { error, format }) => {
+            if format == carbonio_mesh_plugin_api::OutputFormat::Json {
+                // Scripts read standard output: the failure is a document there too.
+                let document = error.document(MAX_MESSAGE_BYTES);
+                let mut stdout = std::io::stdout().lock();
+                let _ = writeln!(stdout, "{document:#}").and_then(|()| stdout.flush());
+            }
             let mut stderr = std::io::stderr().lock();
             // Messages quote Consul, files and children: cut them short and show, not obey,
             // control characters.

@@ -23,6 +23,7 @@ const EXIT_STATUS: &[(&str, &str)] = &[
     ("6", "leader only: it worked, and another host is the leader."),
     ("7", "Wrong password for the credentials archive."),
     ("8", "The credentials archive is unusable: damaged, truncated, not encrypted, signed, a member missing or unsafe."),
+    ("9", "A confirmation was declined (answered no): nothing was changed."),
 ];
 
 const ENVIRONMENT: &[(&str, &str)] = &[
@@ -30,7 +31,7 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ("CONSUL_HTTP_TOKEN", "The Consul ACL token (--token)."),
     ("CONSUL_HTTP_TOKEN_FILE", "A file whose first line is the Consul ACL token (--token-file)."),
     ("CONSUL_HTTP_SSL", "true: talk HTTPS to the agent."),
-    ("CONSUL_CACERT", "The CA certificate that signed the agent's certificate."),
+    ("CONSUL_CACERT", "The CA certificate that signed the agent's certificate; a path that is not a readable file is a usage error (exit 2)."),
     ("CONSUL_CLIENT_CERT", "The client certificate shown to the agent."),
     ("CONSUL_CLIENT_KEY", "The key of the client certificate."),
     ("CONSUL_TLS_SERVER_NAME", "The name expected in the agent's certificate."),
@@ -123,6 +124,7 @@ mod tests {
             6,
             exit::WRONG_PASSWORD,
             exit::BAD_ARCHIVE,
+            carbonio_mesh_plugin_api::EXIT_DECLINED,
         ] {
             assert!(
                 EXIT_STATUS.iter().any(|(c, _)| *c == code.to_string()),

@@ -1,8 +1,11 @@
 //! One invocation of `carbonio-mesh`: parse, then either print help, run a built-in command, or
 //! load exactly one plugin and run its command.
 
+use std::cell::Cell;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
+
+use carbonio_mesh_plugin_api::{OutputFormat, Response, Warning};
 
 use crate::cli::{self, Globals};
 use crate::consul::{ConsulClient, ConsulSettings};
@@ -13,7 +16,7 @@ use crate::inventory;
 use crate::paths::SystemPaths;
 use crate::services::HostContext;
 use crate::trust::{self, Opened, TrustPolicy};
-use crate::{completion, config, loader, logging, manual, untrusted};
+use crate::{completion, config, loader, logging, manual, progress, untrusted};
 
 /// Prints a clap error or help text and gives its exit code (0 for help, 2 for usage errors).
 fn clap_exit(error: clap::Error) -> u8 {
@@ -29,12 +32,33 @@ fn print(text: &str) {
         .and_then(|()| stdout.flush());
 }
 
-pub fn run(args: Vec<OsString>) -> Result<u8, HostError> {
+/// A run that failed, and the output format the user asked for (an error is a JSON document on
+/// standard output with `--format json`, see `main`).
+#[derive(Debug)]
+pub struct Failure {
+    /// Boxed: it travels once, at the end of a run.
+    pub error: Box<HostError>,
+    pub format: OutputFormat,
+}
+
+pub fn run(args: Vec<OsString>) -> Result<u8, Failure> {
+    let format = Cell::new(OutputFormat::Human);
+    dispatch(args, &format).map_err(|error| Failure {
+        error: Box::new(error),
+        format: format.get(),
+    })
+}
+
+/// `format` is set to the output format once the whole command line is understood.
+fn dispatch(args: Vec<OsString>, format: &Cell<OutputFormat>) -> Result<u8, HostError> {
     let matches = match cli::base_command().try_get_matches_from(&args) {
         Ok(matches) => matches,
         Err(error) => return Ok(clap_exit(error)),
     };
     let globals = cli::globals_from(&matches);
+    // Known this early only when given before the plugin name; the plugin's own level can
+    // change it once its command line is parsed.
+    format.set(globals.format);
     let external: Vec<OsString> = match matches.subcommand() {
         Some((_, sub)) => sub
             .get_many::<OsString>("")
@@ -47,6 +71,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8, HostError> {
         globals.verbose.saturating_add(more_verbose),
         globals.quiet || quiet,
     );
+    progress::show_when(std::io::stderr().is_terminal(), globals.quiet || quiet);
 
     // Where plugins are looked for depends on `--root` and `--plugin-dir`, which may also come
     // after the plugin name: read them from there before anything is loaded.
@@ -99,9 +124,9 @@ pub fn run(args: Vec<OsString>) -> Result<u8, HostError> {
             let mut again = args[..name_at].to_vec();
             again.extend(external);
             again.push("--help".into());
-            run(again)
+            dispatch(again, format)
         }
-        Some((name, _)) => run_plugin(name, external, globals, &early, &dirs, &policy),
+        Some((name, _)) => run_plugin(name, external, globals, &early, &dirs, &policy, format),
     }
 }
 
@@ -190,6 +215,7 @@ fn run_plugin(
     early: &cli::EarlyOptions,
     dirs: &[SearchDir],
     policy: &TrustPolicy,
+    format: &Cell<OutputFormat>,
 ) -> Result<u8, HostError> {
     let unknown = || HostError::Usage {
         message: format!("'{name}' is not a carbonio-mesh command"),
@@ -246,6 +272,7 @@ fn run_plugin(
     // Every host option counts wherever it was given: before the plugin name, at the plugin's
     // level, at an intermediate command or at the leaf. Nothing below uses a value read earlier.
     let globals = globals.resolve(levels);
+    format.set(globals.format);
     cli::check_found_early(early, &globals).map_err(|message| HostError::Usage {
         message,
         hint: "give --root and --plugin-dir once, as `--root DIR` or `--root=DIR`".to_owned(),
@@ -267,6 +294,15 @@ fn run_plugin(
     let handle = context.handle();
     let outcome = crash.during(|| plugin.invoke(&handle, &request));
     let plan = context.take_plan();
+    // With --format json a dry run that printed nothing still answers with one document.
+    let plan_document = globals.dry_run
+        && globals.format == OutputFormat::Json
+        && outcome.as_ref().is_ok_and(|r| r.stdout.is_empty());
+    if plan_document {
+        let changes: Vec<String> = plan.iter().map(|c| context.redact(c)).collect();
+        let document = serde_json::json!({ "dry_run": true, "changes": changes });
+        print(&format!("{document:#}\n"));
+    }
     if globals.dry_run && !plan.is_empty() {
         let mut stderr = std::io::stderr().lock();
         let _ = writeln!(stderr, "Dry run: nothing was changed. This command would:");
@@ -287,6 +323,9 @@ fn run_plugin(
                 let stderr = context.redact(&response.stderr);
                 eprint!("{}", untrusted::escape_controls(&stderr));
             }
+            if !globals.quiet {
+                warn(&context, &response);
+            }
             Ok(response.exit_code)
         }
         Err(error) => {
@@ -299,6 +338,23 @@ fn run_plugin(
                 plugin: name.to_owned(),
                 error,
             })
+        }
+    }
+}
+
+/// The response's warnings on standard error, as `carbonio-mesh: warning: ...` and its fix.
+fn warn(context: &HostContext, response: &Response) {
+    let mut stderr = std::io::stderr().lock();
+    for Warning { message, fix } in &response.warnings {
+        let message = context.redact(message);
+        let _ = writeln!(
+            stderr,
+            "carbonio-mesh: warning: {}",
+            untrusted::one_line(&message)
+        );
+        if let Some(fix) = fix {
+            let fix = context.redact(fix);
+            let _ = writeln!(stderr, "  fix: {}", untrusted::one_line(&fix));
         }
     }
 }

@@ -171,10 +171,8 @@ impl<'a> Host<'a> {
     ) -> Result<T, PluginError> {
         let answer = self.consul(request)?;
         if answer.anonymous_under_deny() {
-            return Err(PluginError::usage(format!(
-                "no Consul token: under Carbonio's default-deny ACLs, anonymous requests do not see {what}"
-            ))
-            .hint(format!("give a token with {right}: --token-file FILE or CONSUL_HTTP_TOKEN_FILE (on a Mesh server, run as root to use the credentials archive's)")));
+            let (message, fix) = anonymous_warning(what, right);
+            return Err(PluginError::usage(message).hint(fix));
         }
         answer.decode().map_err(|e| {
             PluginError::operation(format!(
@@ -232,6 +230,14 @@ impl<'a> Host<'a> {
         });
     }
 
+    /// Says what a long command is doing now (see [`services::Progress`]). Never fails the
+    /// command: progress is a courtesy.
+    pub fn progress(&self, message: &str) {
+        let _ = self.call(&services::Progress {
+            message: message.to_owned(),
+        });
+    }
+
     pub fn warn(&self, message: &str) {
         self.log(services::LogLevel::Warn, message);
     }
@@ -252,20 +258,84 @@ impl ConsulText {
     /// Decodes Consul's JSON body into `T` in one pass over the answer, borrowing from it where
     /// `T` asks to (`null` when there is no body).
     pub fn decode<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T, PluginError> {
+        self.decode_noting_acl().map(|(value, _)| value)
+    }
+
+    /// [`ConsulText::decode`], and whether the request went out without a token under Consul's
+    /// `default_policy deny` (Carbonio's): Consul then filters out what it may not show, so an
+    /// empty or short list says nothing about the cluster (see [`anonymous_warning`]).
+    pub fn decode_noting_acl<'a, T: serde::Deserialize<'a>>(
+        &'a self,
+    ) -> Result<(T, bool), PluginError> {
         #[derive(serde::Deserialize)]
         struct Typed<T> {
             #[serde(default = "Option::default")]
             json: Option<T>,
+            #[serde(default)]
+            default_acl_policy: Option<String>,
+            #[serde(default)]
+            token_sent: bool,
         }
         let not_consul = |e: serde_json::Error| {
             PluginError::operation(format!("Consul's answer is not what Consul 1.9 sends: {e}"))
         };
-        match serde_json::from_str::<Typed<T>>(self.0.as_str())
-            .map_err(not_consul)?
-            .json
-        {
-            Some(value) => Ok(value),
-            None => T::deserialize(serde_json::Value::Null).map_err(not_consul),
+        let typed = serde_json::from_str::<Typed<T>>(self.0.as_str()).map_err(not_consul)?;
+        let anonymous = !typed.token_sent && typed.default_acl_policy.as_deref() == Some("deny");
+        match typed.json {
+            Some(value) => Ok((value, anonymous)),
+            None => T::deserialize(serde_json::Value::Null)
+                .map(|value| (value, anonymous))
+                .map_err(not_consul),
         }
+    }
+}
+
+/// What to say of an ACL-filtered answer read without a token under default-deny (`what` is
+/// left out of it; a token with `right` sees it), and how to fix it.
+pub fn anonymous_warning(what: &str, right: &str) -> (String, String) {
+    (
+        format!(
+            "no Consul token: under Carbonio's default-deny ACLs, anonymous requests do not see {what}"
+        ),
+        format!(
+            "give a token with {right}: --token-file FILE or CONSUL_HTTP_TOKEN_FILE (on a Mesh server, run as root to use the credentials archive's)"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(text: &str) -> ConsulText {
+        ConsulText(RString::from(text))
+    }
+
+    #[test]
+    fn only_an_anonymous_read_under_deny_may_be_filtered() {
+        let cases = [
+            (
+                r#"{"json":[],"status":200,"default_acl_policy":"deny"}"#,
+                true,
+            ),
+            (
+                r#"{"json":[],"status":200,"default_acl_policy":"deny","token_sent":true}"#,
+                false,
+            ),
+            (
+                r#"{"json":[],"status":200,"default_acl_policy":"allow"}"#,
+                false,
+            ),
+            (r#"{"json":[],"status":200}"#, false),
+        ];
+        for (text, anonymous) in cases {
+            let (list, flagged): (Vec<u8>, bool) = answer(text).decode_noting_acl().unwrap();
+            assert_eq!((list.len(), flagged), (0, anonymous), "{text}");
+        }
+        let (none, _): (Option<Vec<u8>>, bool) =
+            answer(r#"{"status":200,"default_acl_policy":"deny"}"#)
+                .decode_noting_acl()
+                .unwrap();
+        assert_eq!(none, None);
     }
 }

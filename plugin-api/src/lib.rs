@@ -56,10 +56,10 @@ mod secret;
 pub mod services;
 mod table;
 
-pub use host::{ConsulText, Host, ServiceError};
+pub use host::{anonymous_warning, ConsulText, Host, ServiceError};
 pub use messages::{
     ArgKind, ArgSpec, ArgValue, CommandSpec, ErrorKind, Manifest, OutputFormat, PluginError,
-    Request, Response, StepSpec,
+    Request, Response, StepSpec, Warning, EXIT_DECLINED,
 };
 pub use secret::SecretText;
 pub use table::Table;

@@ -291,7 +291,23 @@ pub struct Response {
     /// `credentials token`, a generated password shown once. Never shown on standard error.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reveal: Vec<SecretText>,
+    /// Warnings for standard error (added in 1.5): the host prints each as
+    /// `carbonio-mesh: warning: ...` with its fix, and leaves them out with `-q`. Standard output
+    /// stays the command's product, byte for byte.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
 }
+
+/// A warning a command gives alongside its answer (see [`Response::with_warning`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// The exit status of a declined confirmation (see [`Response::declined`]); the host documents it.
+pub const EXIT_DECLINED: u8 = 9;
 
 impl Response {
     pub fn text(stdout: impl Into<String>) -> Self {
@@ -300,6 +316,7 @@ impl Response {
             stderr: String::new(),
             exit_code: 0,
             reveal: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -317,11 +334,32 @@ impl Response {
         Ok(Response::text(text))
     }
 
-    /// The user said no to a confirmation: `Nothing changed.` on standard error, exit 1.
-    pub fn declined() -> Self {
-        Response::text("")
+    /// The user said no to a confirmation: `Nothing changed.` on standard error (with
+    /// `--format json`, `{"declined": true}` on standard output), exit [`EXIT_DECLINED`].
+    pub fn declined_as(format: OutputFormat) -> Self {
+        let response = match format {
+            OutputFormat::Json => {
+                Response::text("{\n  \"declined\": true,\n  \"changed\": false\n}\n")
+            }
+            OutputFormat::Human => Response::text(""),
+        };
+        response
             .with_stderr("Nothing changed.\n")
-            .with_exit_code(1)
+            .with_exit_code(EXIT_DECLINED)
+    }
+
+    /// [`Response::declined_as`] for a human reader.
+    pub fn declined() -> Self {
+        Response::declined_as(OutputFormat::Human)
+    }
+
+    /// Adds a warning the host prints on standard error unless `-q` was given.
+    pub fn with_warning(mut self, message: impl Into<String>, fix: Option<String>) -> Self {
+        self.warnings.push(Warning {
+            message: message.into(),
+            fix,
+        });
+        self
     }
 
     pub fn with_exit_code(mut self, exit_code: u8) -> Self {

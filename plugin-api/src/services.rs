@@ -36,6 +36,20 @@ impl Service for Log {
     type Answer = Empty;
 }
 
+/// `progress` (1.5): one line saying what a long command is doing now (a workflow step starting
+/// or ending, what it waits for). The host shows it on standard error, as
+/// `carbonio-mesh: MESSAGE`, only when standard error is a terminal and `-q` was not given; it is
+/// logged at info level (`-v`) otherwise, so scripts' output stays as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub message: String,
+}
+
+impl Service for Progress {
+    const NAME: &'static str = "progress";
+    type Answer = Empty;
+}
+
 /// An answer with nothing in it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Empty {}

@@ -500,7 +500,7 @@ fn on_a_terminal(s: &Setup, args: &str, answer: &str) -> (i32, String) {
 fn on_a_terminal_it_lists_the_changes_and_asks() {
     let s = setup(with_failed("agent-proxy-example-com"));
     let (code, screen) = on_a_terminal(&s, "force-leave agent-proxy-example-com", "n\n");
-    assert_eq!(code, 1, "{screen}");
+    assert_eq!(code, 9, "a declined confirmation: {screen}");
     assert!(
         screen.contains("  - force-leave agent-proxy-example-com (now failed)"),
         "{screen}"

@@ -45,7 +45,7 @@ impl Node {
             .cluster()
             .nodes
             .iter_mut()
-            .find(|n| n.name == "srv1.example.com")
+            .find(|n| n.name == "server-srv1-example-com")
             .unwrap()
             .address = local_ip();
         let sandbox = Sandbox::new();

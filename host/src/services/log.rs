@@ -1,6 +1,6 @@
 //! The `log` service: a plugin's message through the host's tracing subscriber.
 
-use carbonio_mesh_plugin_api::services::{Empty, Log, LogLevel, ServiceFailure};
+use carbonio_mesh_plugin_api::services::{Empty, Log, LogLevel, Progress, ServiceFailure};
 
 use super::HostContext;
 
@@ -15,5 +15,12 @@ pub(super) fn log(context: &HostContext, request: Log) -> Result<Empty, ServiceF
         LogLevel::Debug => tracing::debug!(target: "plugin", plugin, "{message}"),
         LogLevel::Trace => tracing::trace!(target: "plugin", plugin, "{message}"),
     }
+    Ok(Empty {})
+}
+
+/// The `progress` service: one line for the person watching (see `crate::progress`), secrets
+/// redacted like every other line the host prints.
+pub(super) fn progress(context: &HostContext, request: Progress) -> Result<Empty, ServiceFailure> {
+    crate::progress::say(&context.redact(&request.message));
     Ok(Empty {})
 }

@@ -139,6 +139,7 @@ impl HostContext {
     fn dispatch(&self, service: &str, payload: &str) -> Result<String, ServiceFailure> {
         match service {
             svc::Log::NAME => serve(payload, |req| log::log(self, req)),
+            svc::Progress::NAME => serve(payload, |req| log::progress(self, req)),
                         svc::Exec::NAME => serve(payload, |req| exec::run(self, req)),
             svc::ExecMany::NAME => serve(payload, |req| exec::run_many(self, req)),
             svc::ReadFile::NAME => serve(payload, |req| files::read(self, req)),

@@ -12,8 +12,8 @@ use carbonio_mesh_plugin_api::consul::ALIVE;
 use carbonio_mesh_plugin_api::nodes::{Lookup, Member, NodeDirectory};
 use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{
-    export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin, PluginError,
-    Request, Response, Table,
+    anonymous_warning, export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin,
+    PluginError, Request, Response, Table,
 };
 use serde::{Deserialize, Serialize};
 
@@ -138,6 +138,43 @@ fn filtered(mut get: ConsulRequest, request: &Request) -> Result<ConsulRequest, 
     Ok(get)
 }
 
+/// Reads from Consul, noting whether any answer may have been filtered by ACLs because it was
+/// read without a token under default-deny: an empty catalog then says nothing about the cluster.
+struct Reads<'h, 'a> {
+    host: &'h Host<'a>,
+    anonymous: std::cell::Cell<bool>,
+}
+
+impl<'h, 'a> Reads<'h, 'a> {
+    fn new(host: &'h Host<'a>) -> Self {
+        Reads {
+            host,
+            anonymous: std::cell::Cell::new(false),
+        }
+    }
+
+    fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        request: &ConsulRequest,
+    ) -> Result<T, PluginError> {
+        let (value, anonymous) = self.host.consul_text(request)?.decode_noting_acl()?;
+        if anonymous {
+            self.anonymous.set(true);
+        }
+        Ok(value)
+    }
+
+    /// `response`, with the warning when an answer was read anonymously under deny.
+    fn warn_into(&self, response: Response, what: &str, right: &str) -> Response {
+        if self.anonymous.get() {
+            let (message, fix) = anonymous_warning(what, right);
+            response.with_warning(message, Some(fix))
+        } else {
+            response
+        }
+    }
+}
+
 /// Fills in `host` from Carbonio's server list, by the dashed form of the node names.
 fn add_hosts(host: &Host<'_>, nodes: &mut [NodeView]) {
     let members: Vec<Member> = nodes
@@ -158,9 +195,19 @@ fn add_hosts(host: &Host<'_>, nodes: &mut [NodeView]) {
 }
 
 fn nodes(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+    let reads = Reads::new(host);
+    let response = nodes_read(host, &reads, request)?;
+    Ok(reads.warn_into(response, "the nodes", "node:read"))
+}
+
+fn nodes_read(
+    host: &Host<'_>,
+    reads: &Reads<'_, '_>,
+    request: &Request,
+) -> Result<Response, PluginError> {
     let mut nodes: Vec<NodeView> = match request.value("service") {
         Some(service) => {
-            let found: Vec<ServiceNode> = host.consul_get(&filtered(
+            let found: Vec<ServiceNode> = reads.get(&filtered(
                 ConsulRequest::get(&["v1", "catalog", "service", service]),
                 request,
             )?)?;
@@ -177,8 +224,8 @@ fn nodes(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
                 })
                 .collect()
         }
-        None => host
-            .consul_get::<Option<Vec<NodeView>>>(&filtered(
+        None => reads
+            .get::<Option<Vec<NodeView>>>(&filtered(
                 ConsulRequest::get(&["v1", "catalog", "nodes"]),
                 request,
             )?)?
@@ -218,16 +265,25 @@ fn node_named(host: &Host<'_>, name: &str) -> Result<Option<String>, PluginError
 }
 
 fn services(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+    let reads = Reads::new(host);
+    let response = services_read(host, &reads, request)?;
+    Ok(reads.warn_into(response, "the services", "service:read"))
+}
+
+fn services_read(
+    host: &Host<'_>,
+    reads: &Reads<'_, '_>,
+    request: &Request,
+) -> Result<Response, PluginError> {
     let mut services: BTreeMap<String, Vec<String>> = match request.value("node") {
         Some(node) => {
             // An unknown node is `null`, which Consul reports as "no services". Consul finds a
             // node by name or node-ID prefix; a Carbonio hostname or an address is tried next.
             let mut found: Option<NodeServices> =
-                host.consul_get(&ConsulRequest::get(&["v1", "catalog", "node", node]))?;
+                reads.get(&ConsulRequest::get(&["v1", "catalog", "node", node]))?;
             if found.is_none() {
                 if let Some(name) = node_named(host, node)? {
-                    found =
-                        host.consul_get(&ConsulRequest::get(&["v1", "catalog", "node", &name]))?;
+                    found = reads.get(&ConsulRequest::get(&["v1", "catalog", "node", &name]))?;
                 }
             }
             let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -239,8 +295,8 @@ fn services(host: &Host<'_>, request: &Request) -> Result<Response, PluginError>
             }
             by_name
         }
-        None => host
-            .consul_get::<Option<BTreeMap<String, Option<Vec<String>>>>>(&filtered(
+        None => reads
+            .get::<Option<BTreeMap<String, Option<Vec<String>>>>>(&filtered(
                 ConsulRequest::get(&["v1", "catalog", "services"]),
                 request,
             )?)?

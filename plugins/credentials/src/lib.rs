@@ -478,7 +478,7 @@ fn rekey(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
         "other nodes and LDAP keep the old archive until you copy the new one".to_owned(),
     ];
     if !host.confirm(changes, "Re-encrypt the credentials archive?")? {
-        return Ok(Response::declined());
+        return Ok(Response::declined_as(request.format));
     }
     let write = WriteCredentials {
         archive: Some(credentials.archive.clone()),

@@ -188,14 +188,28 @@ fn force_leave(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
             };
             let Some(status) = before.get(node) else {
                 // Consul 1.9.3's words for this (agent/agent.go ForceLeave), without asking it to change anything.
-                let mut stderr = format!(
-                    "Error force leaving: Unexpected response code: 500 (agent: No node found with name '{node}')\n"
+                let consul = format!(
+                    "Unexpected response code: 500 (agent: No node found with name '{node}')"
                 );
                 let close = close_names(node, before.keys());
-                if !close.is_empty() {
-                    stderr.push_str(&format!("Did you mean: {}?\n", close.join(", ")));
-                }
-                return Ok(Response::text("").with_stderr(stderr).with_exit_code(5));
+                let did_you_mean =
+                    (!close.is_empty()).then(|| format!("Did you mean: {}?", close.join(", ")));
+                return match request.format {
+                    // One document for scripts: the host's error document, Consul's text in it.
+                    OutputFormat::Json => Err(PluginError::operation(consul).hint(
+                        did_you_mean.unwrap_or_else(|| {
+                            "`carbonio-mesh members` lists the node names".to_owned()
+                        }),
+                    )),
+                    OutputFormat::Human => {
+                        let mut stderr = format!("Error force leaving: {consul}\n");
+                        if let Some(line) = did_you_mean {
+                            stderr.push_str(&line);
+                            stderr.push('\n');
+                        }
+                        Ok(Response::text("").with_stderr(stderr).with_exit_code(5))
+                    }
+                };
             };
             if *status == ALIVE && !request.flag("force") {
                 return Err(PluginError::usage(format!(
@@ -230,7 +244,7 @@ fn force_leave(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
         .collect();
     let question = format!("Force {} member(s) to leave?", targets.len());
     if !host.confirm(changes, &question)? {
-        return Ok(Response::declined());
+        return Ok(Response::declined_as(request.format));
     }
 
     let mut stderr = String::new();
@@ -264,6 +278,19 @@ fn force_leave(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
     let mut after = before.clone();
     if !request.dry_run {
         let deadline = Instant::now() + wait;
+        let sent: Vec<&str> = results
+            .iter()
+            .filter(|(_, r)| *r == "sent")
+            .map(|(n, _)| n.as_str())
+            .collect();
+        if !sent.is_empty() {
+            host.progress(&format!(
+                "waiting up to {} s for the member list to show {} as {}",
+                wait.as_secs(),
+                sent.join(", "),
+                if prune { "removed" } else { "left" }
+            ));
+        }
         loop {
             match members(host, wan) {
                 Ok(now) => after = now,
@@ -280,6 +307,13 @@ fn force_leave(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
                 .filter(|(_, r)| *r == "sent")
                 .any(|(n, _)| !reached(after.get(n).copied(), prune));
             if !pending || Instant::now() >= deadline {
+                if !sent.is_empty() {
+                    host.progress(if pending {
+                        "stopped waiting: time is up (--wait SECONDS waits longer)"
+                    } else {
+                        "the member list shows the change"
+                    });
+                }
                 break;
             }
             std::thread::sleep(POLL_EVERY);

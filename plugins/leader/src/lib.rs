@@ -250,14 +250,13 @@ impl Plugin for Leader {
         };
         let response = match request.format {
             OutputFormat::Json => Response::json(&report)?,
-            OutputFormat::Human => {
-                let warnings: String = report
-                    .warnings
-                    .iter()
-                    .map(|w| format!("warning: {w}\n"))
-                    .collect();
-                Response::text(render(&report)).with_stderr(warnings)
-            }
+            // Through the host, which leaves warnings out under -q.
+            OutputFormat::Human => report
+                .warnings
+                .iter()
+                .fold(Response::text(render(&report)), |response, warning| {
+                    response.with_warning(warning.clone(), None)
+                }),
         };
         Ok(response.with_exit_code(exit_code))
     }

@@ -12,8 +12,8 @@ use carbonio_mesh_plugin_api::consul::member_status;
 use carbonio_mesh_plugin_api::nodes;
 use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{
-    export_plugin, ArgSpec, CommandSpec, ConsulText, Host, Manifest, OutputFormat, Plugin,
-    PluginError, Request, Response, Table,
+    anonymous_warning, export_plugin, ArgSpec, CommandSpec, ConsulText, Host, Manifest,
+    OutputFormat, Plugin, PluginError, Request, Response, Table,
 };
 use serde::{Deserialize, Serialize};
 
@@ -193,21 +193,23 @@ fn add_hosts(host: &Host<'_>, members: &mut [MemberView<'_>]) {
 }
 
 /// Decodes the members (with every tag, or only the table's), keeps those whose status matches.
+/// Also says whether Consul may have filtered the list (read without a token under deny).
 fn views<'a, T>(
     answer: &'a ConsulText,
     status: &regex::Regex,
-) -> Result<Vec<MemberView<'a>>, PluginError>
+) -> Result<(Vec<MemberView<'a>>, bool), PluginError>
 where
     T: Tags<'a> + Deserialize<'a> + Default,
 {
     // A client agent answers `null` to ?wan=1.
-    let members: Option<Vec<Member<'a, T>>> = answer.decode()?;
-    Ok(members
+    let (members, anonymous): (Option<Vec<Member<'a, T>>>, bool) = answer.decode_noting_acl()?;
+    let views = members
         .unwrap_or_default()
         .into_iter()
         .filter(|m| status.is_match(member_status(m.status)))
         .map(view)
-        .collect())
+        .collect();
+    Ok((views, anonymous))
 }
 
 /// `ByMemberNameAndSegment`: by the (rewritten) segment tag, then by name. `<all>` sorts before
@@ -247,6 +249,15 @@ fn render(members: &[MemberView<'_>], detailed: bool) -> String {
         }
     }
     table.render()
+}
+
+/// Consul prints nothing at all, not even the header, when no member matches.
+fn render_or_nothing(members: &[MemberView<'_>], detailed: bool) -> String {
+    if members.is_empty() {
+        String::new()
+    } else {
+        render(members, detailed)
+    }
 }
 
 pub struct Members;
@@ -290,22 +301,33 @@ impl Plugin for Members {
         };
         let answer = host.consul_text(&query)?;
         let all_tags = request.flag("detailed") || request.format == OutputFormat::Json;
-        let mut members = if all_tags {
+        let (mut members, anonymous) = if all_tags {
             views::<AllTags<'_>>(&answer, &pattern)?
         } else {
             views::<TableTags<'_>>(&answer, &pattern)?
         };
-        if members.is_empty() {
-            return Ok(Response::text("").with_exit_code(2));
-        }
         sort(&mut members);
-        match request.format {
+        let response = match request.format {
             OutputFormat::Json => {
                 add_hosts(host, &mut members);
-                Response::json(&members)
+                Response::json(&members)?
             }
-            OutputFormat::Human => Ok(Response::text(render(&members, request.flag("detailed")))),
-        }
+            OutputFormat::Human => {
+                Response::text(render_or_nothing(&members, request.flag("detailed")))
+            }
+        };
+        // Consul's exit status 2 for no match; with --format json the answer is still a document.
+        let response = if members.is_empty() {
+            response.with_exit_code(2)
+        } else {
+            response
+        };
+        Ok(if anonymous {
+            let (message, fix) = anonymous_warning("the members", "node:read");
+            response.with_warning(message, Some(fix))
+        } else {
+            response
+        })
     }
 }
 

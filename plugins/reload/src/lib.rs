@@ -24,7 +24,7 @@ which is shown, and the agent keeps its running configuration. Needs a token wit
     fn run(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
         let changes = vec!["the Consul agent re-reads its configuration files".to_owned()];
         if !host.confirm(changes, "Reload the agent's configuration?")? {
-            return Ok(Response::declined());
+            return Ok(Response::declined_as(request.format));
         }
         let put = ConsulRequest::put(&["v1", "agent", "reload"]).accepting_errors();
         let answer = host.consul(&put);

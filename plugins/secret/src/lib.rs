@@ -221,7 +221,7 @@ fn run_workflow(
         )
     };
     if !host.confirm(changes, &question)? {
-        return Ok(Response::declined());
+        return Ok(Response::declined_as(request.format));
     }
     // The new password, needed by run-setup (and by a site step that takes it on stdin).
     let input_stdin = request.flag("input-stdin");
@@ -264,11 +264,17 @@ fn run_workflow(
     let mut lines = Vec::new();
     let mut reports = String::new();
     let mut failure = None;
-    for step in &steps {
+    let total = steps.len();
+    for (number, step) in steps.iter().enumerate() {
+        let number = number + 1;
         if done.contains(&step.name) {
             lines.push(("done", step.name.clone(), "(earlier)".to_owned()));
             continue;
         }
+        // Steps may take seconds each (stopping and restarting service-discover, every node):
+        // the person at the terminal sees which one is running.
+        host.progress(&format!("step {number}/{total} {} ...", step.name));
+        let started = std::time::Instant::now();
         journal(
             host,
             &run,
@@ -309,6 +315,11 @@ fn run_workflow(
                     json!({"step": step.name, "event": "done", "at": now(), "facts": outcome.facts}),
                 )?;
                 facts.extend(outcome.facts);
+                host.progress(&format!(
+                    "step {number}/{total} {} ok ({:.1} s)",
+                    step.name,
+                    started.elapsed().as_secs_f64()
+                ));
                 lines.push(("ok", step.name.clone(), outcome.detail));
                 reports.push_str(&outcome.report);
             }
@@ -327,6 +338,11 @@ fn run_workflow(
                     }
                     error.message = first.to_owned();
                 }
+                host.progress(&format!(
+                    "step {number}/{total} {} FAILED ({:.1} s)",
+                    step.name,
+                    started.elapsed().as_secs_f64()
+                ));
                 lines.push(("FAIL", step.name.clone(), error.message.clone()));
                 failure = Some(error);
                 break;
@@ -487,7 +503,7 @@ fn restore(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> 
         .collect();
     changes.push("start service-discover".to_owned());
     if !host.confirm(changes, &format!("Restore the files of run {run}?"))? {
-        return Ok(Response::declined());
+        return Ok(Response::declined_as(request.format));
     }
     // Files setup wrote in between are replaced (and themselves backed up by the host).
     let reset = records(host, run)?

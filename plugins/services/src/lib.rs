@@ -157,7 +157,7 @@ fn deregister(host: &Host<'_>, request: &Request) -> Result<Response, PluginErro
         })
         .collect();
     if !host.confirm(changes, "Deregister these services?")? {
-        return Ok(Response::declined());
+        return Ok(Response::declined_as(request.format));
     }
     let mut stdout = String::new();
     let mut stderr = String::new();
