@@ -16,6 +16,7 @@ mod probe;
 mod redact;
 mod run;
 mod services;
+mod spelling;
 mod terminal;
 mod trust;
 mod untrusted;
