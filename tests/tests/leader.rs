@@ -129,7 +129,7 @@ fn carbonio_missing_or_failing_is_a_warning_and_consul_still_answers() {
     assert_eq!(code, 6, "{err}");
     assert!(
         err.starts_with(
-            "warning: cannot list the Mesh servers from LDAP: cannot run /nonexistent/carbonio"
+            "carbonio-mesh: warning: cannot list the Mesh servers from LDAP: cannot run /nonexistent/carbonio"
         ),
         "{err}"
     );
@@ -166,8 +166,10 @@ fn a_leader_missing_from_ldap_is_flagged() {
     );
     assert_eq!(
         err,
-        "warning: the leader 192.168.56.101:8300 is not among the Mesh servers LDAP lists\n"
+        "carbonio-mesh: warning: the leader 192.168.56.101:8300 is not among the Mesh servers LDAP lists\n"
     );
+    let (code, _, err) = setup.leader(&["-q"]);
+    assert_eq!((code, err.as_str()), (6, ""), "-q silences warnings");
 }
 
 #[test]

@@ -251,12 +251,11 @@ impl Plugin for Leader {
         let response = match request.format {
             OutputFormat::Json => Response::json(&report)?,
             OutputFormat::Human => {
-                let warnings: String = report
-                    .warnings
-                    .iter()
-                    .map(|w| format!("warning: {w}\n"))
-                    .collect();
-                Response::text(render(&report)).with_stderr(warnings)
+                // Through the host: its warning style, and `-q` silences them.
+                for warning in &report.warnings {
+                    host.warn(warning);
+                }
+                Response::text(render(&report))
             }
         };
         Ok(response.with_exit_code(exit_code))
