@@ -98,6 +98,12 @@ fn host_args() -> Vec<Arg> {
     ]
 }
 
+/// Only the host's options: what can be known of a plugin's command line before the plugin
+/// (whose manifest declares the rest) is loaded.
+pub fn host_only_command() -> Command {
+    Command::new("carbonio-mesh").args(host_args())
+}
+
 /// Long and short option names a plugin may not declare: every host option, plus clap's
 /// `--help`/`-h` and `--version`/`-V`.
 pub fn reserved_names() -> (Vec<String>, Vec<char>) {

@@ -97,9 +97,39 @@ impl HostError {
     }
 }
 
+/// clap's usage error in the host's style: its first line `error: ...` as
+/// `carbonio-mesh: error: ...`, each `tip: ...` as our `fix: ...` right under it; the usage line
+/// and the pointer to `--help` stay as clap wrote them.
+pub fn usage_message(rendered: &str) -> String {
+    let mut out = String::new();
+    let mut tips = String::new();
+    let mut rest = String::new();
+    for line in rendered.lines() {
+        if let Some(tip) = line.trim_start().strip_prefix("tip: ") {
+            tips.push_str(&format!("  fix: {tip}\n"));
+        } else if out.is_empty() {
+            let text = line.strip_prefix("error: ").unwrap_or(line);
+            out.push_str(&format!("carbonio-mesh: error: {text}\n"));
+        } else {
+            rest.push_str(line);
+            rest.push('\n');
+        }
+    }
+    if tips.is_empty() {
+        out.push_str(&rest);
+    } else {
+        // clap puts a blank line before each tip: with the fix right under the error, one
+        // blank line before the usage is enough.
+        out.push_str(&tips);
+        out.push('\n');
+        out.push_str(rest.trim_start_matches('\n'));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{exit, HostError};
+    use super::*;
     use carbonio_mesh_plugin_api::PluginError;
 
     #[test]
@@ -143,5 +173,20 @@ mod tests {
             exit::BAD_ARCHIVE,
         ];
         assert!(!host_codes.contains(&declined));
+    }
+
+    #[test]
+    fn claps_errors_take_the_hosts_style() {
+        let clap = "error: unexpected argument '--nope' found\n\n  tip: a similar argument exists: '--node'\n\nUsage: carbonio-mesh catalog services [OPTIONS]\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            usage_message(clap),
+            "carbonio-mesh: error: unexpected argument '--nope' found\n  fix: a similar argument exists: '--node'\n\nUsage: carbonio-mesh catalog services [OPTIONS]\n\nFor more information, try '--help'.\n"
+        );
+        let clap =
+            "error: the following required arguments were not provided:\n  --id <ID>\n\nUsage: x\n";
+        assert_eq!(
+            usage_message(clap),
+            "carbonio-mesh: error: the following required arguments were not provided:\n  --id <ID>\n\nUsage: x\n"
+        );
     }
 }

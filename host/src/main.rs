@@ -19,6 +19,7 @@ mod progress;
 mod redact;
 mod run;
 mod services;
+mod spelling;
 mod terminal;
 mod trust;
 mod untrusted;

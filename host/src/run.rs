@@ -16,11 +16,23 @@ use crate::inventory;
 use crate::paths::SystemPaths;
 use crate::services::HostContext;
 use crate::trust::{self, Opened, TrustPolicy};
-use crate::{completion, config, loader, logging, manual, progress, untrusted};
+use crate::{completion, config, loader, logging, manual, progress, spelling, untrusted};
 
 /// Prints a clap error or help text and gives its exit code (0 for help, 2 for usage errors).
+/// Help and version are clap's; a usage error is said the way every other error is.
 fn clap_exit(error: clap::Error) -> u8 {
-    let _ = error.print();
+    use clap::error::ErrorKind;
+    match error.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = error.print();
+        }
+        _ => eprint!(
+            "{}",
+            crate::error::usage_message(&error.render().to_string())
+        ),
+    }
     error.exit_code() as u8
 }
 
@@ -51,7 +63,17 @@ pub fn run(args: Vec<OsString>) -> Result<u8, Failure> {
 
 /// `format` is set to the output format once the whole command line is understood.
 fn dispatch(args: Vec<OsString>, format: &Cell<OutputFormat>) -> Result<u8, HostError> {
-    let matches = match cli::base_command().try_get_matches_from(&args) {
+    // Consul's `-http-addr=URL` before the plugin name; the plugin's words are left for later.
+    let base = cli::base_command();
+    let args: Vec<OsString> = args
+        .split_first()
+        .map(|(program, rest)| {
+            std::iter::once(program.clone())
+                .chain(spelling::rewrite(&base, rest))
+                .collect()
+        })
+        .unwrap_or_default();
+    let matches = match base.try_get_matches_from(&args) {
         Ok(matches) => matches,
         Err(error) => return Ok(clap_exit(error)),
     };
@@ -66,7 +88,10 @@ fn dispatch(args: Vec<OsString>, format: &Cell<OutputFormat>) -> Result<u8, Host
             .unwrap_or_default(),
         None => Vec::new(),
     };
-    let (more_verbose, quiet) = cli::verbosity_in(&external);
+    // The host's options among the plugin's words, in clap's spelling: enough to find the
+    // plugin and set up logging; the whole line is rewritten again once the plugin is known.
+    let host_words = spelling::rewrite(&cli::host_only_command(), &external);
+    let (more_verbose, quiet) = cli::verbosity_in(&host_words);
     logging::init(
         globals.verbose.saturating_add(more_verbose),
         globals.quiet || quiet,
@@ -75,7 +100,7 @@ fn dispatch(args: Vec<OsString>, format: &Cell<OutputFormat>) -> Result<u8, Host
 
     // Where plugins are looked for depends on `--root` and `--plugin-dir`, which may also come
     // after the plugin name: read them from there before anything is loaded.
-    let early = cli::early_options(&external).or(&globals);
+    let early = cli::early_options(&host_words).or(&globals);
     for (name, value) in [("--root", &early.root), ("--plugin-dir", &early.plugin_dir)] {
         if value.as_ref().is_some_and(|v| v.as_os_str().is_empty()) {
             return Err(HostError::Usage {
@@ -142,10 +167,8 @@ fn generate(
         match entry.command {
             Some(spec) => specs.push(spec),
             None if entry.status == "masked" => {}
-            None => eprintln!(
-                "carbonio-mesh: warning: plugin {} left out: {}",
-                entry.name, entry.status
-            ),
+            // A warning like any other: `-q` silences it.
+            None => tracing::warn!("plugin {} left out: {}", entry.name, entry.status),
         }
     }
     let mut command = cli::full_command(&specs);
@@ -263,7 +286,7 @@ fn run_plugin(
         })?;
 
     let command = cli::plugin_command(&plugin.manifest.command);
-    let argv = std::iter::once(OsString::from(name)).chain(args);
+    let argv = std::iter::once(OsString::from(name)).chain(spelling::rewrite(&command, &args));
     let matches = match command.try_get_matches_from(argv) {
         Ok(matches) => matches,
         Err(error) => return Ok(clap_exit(error)),

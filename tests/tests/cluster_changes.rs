@@ -116,7 +116,7 @@ fn an_id_on_another_node_is_named_and_nothing_is_sent() {
     assert_eq!(code, 5, "{err}");
     assert!(err.contains("Error deregistering service \"carbonio-mailbox\": this agent has no service with that ID"), "{err}");
     assert!(
-        err.contains("It is registered on agent-mail-example-com: run `carbonio-mesh services deregister --id carbonio-mailbox` on that node")
+        err.contains("fix: it is registered on agent-mail-example-com: run `carbonio-mesh services deregister --id carbonio-mailbox` on that node")
             && !err.contains("--http-addr"),
         "{err}"
     );
@@ -126,7 +126,7 @@ fn an_id_on_another_node_is_named_and_nothing_is_sent() {
         .args(["--yes", "services", "deregister", "--id", "nope"]));
     assert_eq!(code, 5);
     assert!(
-        err.contains("No node in the catalog has it either"),
+        err.contains("  fix: no node in the catalog has it either"),
         "{err}"
     );
     assert!(s.puts().is_empty(), "{:?}", s.puts());
@@ -181,7 +181,7 @@ fn without_write_rights_consul_says_permission_denied() {
     assert_eq!(code, 5);
     assert_eq!(
         err,
-        "Error reloading: Unexpected response code: 403 (Permission denied)\n"
+        "Error reloading: Unexpected response code: 403 (Permission denied)\n  fix: this needs a token with agent:write: give --token-file FILE\n"
     );
 }
 
@@ -282,7 +282,7 @@ fn without_a_token_the_default_deny_policy_is_explained_and_nothing_is_sent() {
     assert_eq!(code, 5);
     assert_eq!(
         err,
-        "Error reloading: Unexpected response code: 403 (Permission denied)\n"
+        "Error reloading: Unexpected response code: 403 (Permission denied)\n  fix: this needs a token with agent:write: give --token-file FILE\n"
     );
     assert!(
         s.puts().iter().all(|p| p == "PUT /v1/agent/reload"),
@@ -331,7 +331,7 @@ fn an_unknown_node_gets_consuls_text_and_close_names() {
     );
     let (_, _, err) = run(s.cmd().args(["--yes", "force-leave", "srv4.example.com"]));
     assert!(
-        err.ends_with("Did you mean: server-srv1-example-com, server-srv2-example-com, server-srv3-example-com?\n"),
+        err.ends_with("Did you mean: server-srv1-example-com, server-srv2-example-com, server-srv3-example-com?\n  fix: name a member `carbonio-mesh members` lists: its node name, Carbonio hostname or address\n"),
         "{err}"
     );
     assert!(s.puts().is_empty());
@@ -424,7 +424,7 @@ fn reload_reports_success_and_consuls_config_error() {
     );
     let (code, out, err) = run(s.cmd().args(["--yes", "reload"]));
     assert_eq!((code, out.as_str()), (5, ""));
-    assert_eq!(err, "Error reloading: Unexpected response code: 500 (Failed to parse /etc/zextras/service-discover/main.json: invalid character '}')\n");
+    assert_eq!(err, "Error reloading: Unexpected response code: 500 (Failed to parse /etc/zextras/service-discover/main.json: invalid character '}')\n  fix: correct what Consul names above and reload again; until then the agent keeps its previous configuration\n");
 }
 
 #[test]

@@ -284,6 +284,28 @@ fn plugin_logs_go_through_the_hosts_verbosity() {
 }
 
 #[test]
+fn a_plugins_warning_is_one_of_the_tools_messages_and_q_silences_it() {
+    let sandbox = with_ok();
+    let warn = |extra: &str| {
+        run(sandbox
+            .cmd()
+            .args(["ok", "log", "--warn", "--message", "3 Mesh servers"])
+            .args((!extra.is_empty()).then_some(extra)))
+    };
+    let (code, _, err) = warn("");
+    assert_eq!(
+        (code, err.as_str()),
+        (0, "carbonio-mesh: warning: 3 Mesh servers\n")
+    );
+    assert_eq!(warn("-q").2, "");
+    let verbose = warn("-v").2;
+    assert!(
+        verbose.contains(" WARN ") && verbose.contains("3 Mesh servers plugin=\"ok\""),
+        "{verbose}"
+    );
+}
+
+#[test]
 fn an_unknown_configuration_key_exits_3_naming_file_and_key() {
     let sandbox = with_ok();
     let dir = sandbox.make_dir("/etc/carbonio-mesh/config.d");

@@ -168,6 +168,8 @@ fn a_leader_missing_from_ldap_is_flagged() {
         err,
         "carbonio-mesh: warning: the leader 192.168.56.101:8300 is not among the Mesh servers LDAP lists\n"
     );
+    let (code, _, err) = setup.leader(&["-q"]);
+    assert_eq!((code, err.as_str()), (6, ""), "-q silences warnings");
 }
 
 #[test]

@@ -207,6 +207,8 @@ fn force_leave(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
                             stderr.push_str(&line);
                             stderr.push('\n');
                         }
+                        // Consul's text above stays as Consul prints it; the fix is ours.
+                        stderr.push_str("  fix: name a member `carbonio-mesh members` lists: its node name, Carbonio hostname or address\n");
                         Ok(Response::text("").with_stderr(stderr).with_exit_code(5))
                     }
                 };
@@ -261,7 +263,7 @@ fn force_leave(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
                 stderr.push_str(&format!("Error force leaving {node}: {}\n", a.unexpected()));
                 if a.status == 403 {
                     stderr.push_str(
-                        "  This needs a token with operator:write (--token-file FILE).\n",
+                        "  fix: this needs a token with operator:write: give --token-file FILE\n",
                     );
                 }
                 format!("failed: {}", a.unexpected())

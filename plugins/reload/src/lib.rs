@@ -43,6 +43,7 @@ which is shown, and the agent keeps its running configuration. Needs a token wit
             result
         };
         host.audit("reload", "local agent", &result);
+        let forbidden = matches!(&answer, Ok(a) if a.status == 403);
         answer?;
         match (request.format, ok) {
             (_, _) if request.dry_run => Ok(Response::text("")),
@@ -53,7 +54,15 @@ which is shown, and the agent keeps its running configuration. Needs a token wit
             .with_exit_code(if ok { 0 } else { 5 })),
             (OutputFormat::Human, true) => Ok(Response::text("Configuration reload triggered\n")),
             (OutputFormat::Human, false) => {
-                Ok(Response::text("").with_stderr(stderr).with_exit_code(5))
+                // Consul's line as Consul prints it, then ours.
+                let fix = if forbidden {
+                    "this needs a token with agent:write: give --token-file FILE"
+                } else {
+                    "correct what Consul names above and reload again; until then the agent keeps its previous configuration"
+                };
+                Ok(Response::text("")
+                    .with_stderr(format!("{stderr}  fix: {fix}\n"))
+                    .with_exit_code(5))
             }
         }
     }

@@ -120,12 +120,12 @@ fn deregister(host: &Host<'_>, request: &Request) -> Result<Response, PluginErro
                 "Error deregistering service {id:?}: this agent has no service with that ID\n"
             ));
             if holding.is_empty() {
-                stderr.push_str("  No node in the catalog has it either: check the ID with `carbonio-mesh catalog services --node NODE`.\n");
+                stderr.push_str("  fix: no node in the catalog has it either: check the ID with `carbonio-mesh catalog services --node NODE`.\n");
             } else {
                 stderr.push_str(&format!(
                     // Carbonio's agents listen on localhost only: another node's agent is reached
                     // by running the command there, not over the network.
-                    "  It is registered on {}: run `carbonio-mesh services deregister --id {id}` on that node (its agent listens on localhost only).\n",
+                    "  fix: it is registered on {}: run `carbonio-mesh services deregister --id {id}` on that node (its agent listens on localhost only).\n",
                     holding
                         .iter()
                         .map(|(node, hostname)| match hostname {
@@ -179,8 +179,9 @@ fn deregister(host: &Host<'_>, request: &Request) -> Result<Response, PluginErro
                     a.unexpected()
                 ));
                 if a.status == 403 {
-                    stderr
-                        .push_str("  This needs a token with service:write (--token-file FILE).\n");
+                    stderr.push_str(
+                        "  fix: this needs a token with service:write: give --token-file FILE\n",
+                    );
                 }
                 format!("failed: {}", a.unexpected())
             }

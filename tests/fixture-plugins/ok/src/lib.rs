@@ -55,7 +55,8 @@ impl Plugin for Fixture {
                 )
                 .subcommand(
                     CommandSpec::new("log", "Log MESSAGE at info level")
-                        .arg(ArgSpec::option("message", "Text").required()),
+                        .arg(ArgSpec::option("message", "Text").required())
+                        .arg(ArgSpec::flag("warn", "At warn level instead")),
                 ),
         )
     }
@@ -127,7 +128,12 @@ impl Plugin for Fixture {
                 )
             }
             "log" => {
-                host.info(request.value("message").unwrap_or_default());
+                let message = request.value("message").unwrap_or_default();
+                if request.flag("warn") {
+                    host.warn(message);
+                } else {
+                    host.info(message);
+                }
                 Ok(Response::text("logged\n"))
             }
             other => Err(PluginError::usage(format!("unknown command '{other}'"))),
