@@ -693,6 +693,33 @@ pub struct Journal {
     pub runs: Vec<String>,
 }
 
+/// `runs.remove` (1.5): deletes a run for good, with no backup (a backup of the backups would
+/// keep the old secrets `secret prune` is there to delete): the run's journal directory under
+/// /var/lib/carbonio-mesh/runs and every backup directory its journal names (a directory
+/// directly under the configured `[backup] dir` that a string in one of its records lies in).
+/// Nothing outside those is touched. Under `--dry-run` the removal is recorded, not made;
+/// otherwise the host audits it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveRun {
+    pub run: String,
+}
+
+impl Service for RemoveRun {
+    const NAME: &'static str = "runs.remove";
+    type Answer = RunRemoved;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRemoved {
+    /// The journal directory (a system path).
+    pub journal: String,
+    /// The backup directories removed (system paths), oldest first.
+    #[serde(default)]
+    pub backups: Vec<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
 /// `fs.restore` (1.3): copies a backup (a system path, as `fs.remove` answered it) back to
 /// `path` with the backup's mode and owner; what is at `path` now is backed up first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -496,3 +496,65 @@ pub fn mesh_checksums(root: &Path) -> std::collections::BTreeMap<String, String>
     }
     sums
 }
+
+/// A Mesh leader on this host for `secret` runs: the Consul double with this host's address as
+/// the leader's, set up by the service-discover stand-in with `password`, the stand-ins for
+/// service-discover, systemctl and consul on PATH, and Consul's user `nobody`.
+pub struct MeshLeader {
+    pub sandbox: Sandbox,
+    pub double: consul_double::Double,
+    pub bin: StandInBin,
+}
+
+impl MeshLeader {
+    pub fn new(password: &str) -> Self {
+        let sandbox = Sandbox::new();
+        sandbox.install_product("secret");
+        let mut cluster = consul_double::Cluster::fixture_unbootstrapped();
+        let ip = local_ip();
+        cluster
+            .nodes
+            .iter_mut()
+            .find(|n| n.name == "server-srv1-example-com")
+            .expect("the fixture's first server")
+            .address = ip;
+        cluster.data_dir = Some(sandbox.path("/var/lib/service-discover/data"));
+        let double = consul_double::Double::start(cluster).unwrap();
+        let bin = StandInBin::new(&["service-discover", "systemctl", "consul"]);
+        service_discover_setup(
+            &bin.path().join("service-discover"),
+            &sandbox.root(),
+            &double.url(),
+            "192.0.2.2",
+            password,
+            true,
+        );
+        let leader = MeshLeader {
+            sandbox,
+            double,
+            bin,
+        };
+        // Consul runs as service-discover on a real node; this machine has no such user.
+        leader.config("10-test.toml", "[mesh]\nservice_user = \"nobody\"\n");
+        leader
+    }
+
+    /// `carbonio-mesh` in the sandbox, with the stand-ins and the double.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = self.sandbox.cmd();
+        cmd.env("PATH", self.bin.search_path())
+            .env("SERVICE_DISCOVER_STANDIN_ROOT", self.sandbox.root())
+            .env("CONSUL_HTTP_ADDR", self.double.url());
+        cmd
+    }
+
+    /// Writes a configuration file into /etc/carbonio-mesh/config.d; returns its real path.
+    pub fn config(&self, name: &str, text: &str) -> PathBuf {
+        let path = self
+            .sandbox
+            .make_dir("/etc/carbonio-mesh/config.d")
+            .join(name);
+        fs::write(&path, text).unwrap();
+        path
+    }
+}

@@ -156,6 +156,7 @@ impl HostContext {
                         svc::WorkflowSteps::NAME => serve(payload, |req| workflow::steps(self, req)),
             svc::JournalAppend::NAME => serve(payload, |req| workflow::append(self, req)),
             svc::JournalRead::NAME => serve(payload, |req| workflow::read(self, req)),
+            svc::RemoveRun::NAME => serve(payload, |req| workflow::remove_run(self, req)),
             svc::RestorePath::NAME => serve(payload, |req| files::restore(self, req)),
             svc::Confirm::NAME => serve(payload, |req| prompt::confirm(self, req)),
             svc::OpenCredentials::NAME => serve(payload, |req| credentials::open(self, req)),

@@ -9,6 +9,7 @@
 
 mod nodes;
 mod rejoin;
+mod runs;
 mod steps;
 
 use std::collections::BTreeSet;
@@ -53,20 +54,17 @@ fn records(host: &Host<'_>, run: &str) -> Result<Vec<Value>, PluginError> {
         })
         .map_err(|e| {
             PluginError::usage(format!("no run '{run}': {}", e.message))
-                .hint("runs are the directories in /var/lib/carbonio-mesh/runs")
+                .hint("`carbonio-mesh secret runs` lists the runs")
         })?
         .records)
 }
 
-/// The newest run, for `--resume` without a name.
+/// The newest run by its start (names of either form), for `--resume` without a name.
 fn latest_run(host: &Host<'_>) -> Result<String, PluginError> {
-    host.call(&JournalRead { run: None })?
-        .runs
-        .pop()
-        .ok_or_else(|| {
-            PluginError::usage("there is no run to resume")
-                .hint("start one: carbonio-mesh secret regenerate")
-        })
+    runs::latest(host)?.ok_or_else(|| {
+        PluginError::usage("there is no run to resume")
+            .hint("start one: carbonio-mesh secret regenerate")
+    })
 }
 
 fn steps(host: &Host<'_>, workflow: &str) -> Result<(Vec<ResolvedStep>, String), PluginError> {
@@ -176,7 +174,7 @@ fn run_workflow(
     let run = match (resume, request.value("run")) {
         (_, Some(run)) => run.to_owned(),
         (true, None) => latest_run(host)?,
-        (false, None) => format!("{}-{}", now(), std::process::id()),
+        (false, None) => runs::new_run_id(now()),
     };
     let mut facts = Facts::new();
     let mut done = BTreeSet::new();
@@ -254,13 +252,13 @@ fn run_workflow(
     } else {
         None
     };
-    if !resume {
-        journal(
-            host,
-            &run,
-            json!({"event": "run", "workflow": workflow, "at": now()}),
-        )?;
-    }
+    // `secret runs` counts the resumes by these records.
+    let opening = if resume {
+        json!({"event": "resumed", "at": now()})
+    } else {
+        json!({"event": "run", "workflow": workflow, "at": now()})
+    };
+    journal(host, &run, opening)?;
     let mut lines = Vec::new();
     let mut reports = String::new();
     let mut failure = None;
@@ -571,7 +569,7 @@ pub struct Secret;
 impl Plugin for Secret {
     fn manifest() -> Manifest {
         let about =
-            "Regenerate the Mesh secrets as a resumable workflow (bootstrap token, CA, archive)";
+            "Regenerate the Mesh secrets as a resumable workflow (bootstrap token, CA, archive); list, show and prune the runs";
         let mut manifest = Manifest::new("secret", env!("CARGO_PKG_VERSION"), about).command(
             CommandSpec::new("secret", about)
                 .subcommand(
@@ -637,6 +635,28 @@ no answer it stops: write the right address into config.json's bind_addr.",
                 .subcommand(
                     CommandSpec::new("restore", "Put back the files a run backed up, and start service-discover")
                         .arg(ArgSpec::positional("run", "The run, as `secret regenerate` printed it").value_name("RUN").required()),
+                )
+                .subcommand(
+                    CommandSpec::new("runs", "List the runs, oldest first, with their state (finished, failed at STEP, in progress or interrupted, resumed, restored)")
+                        .long_about(
+                            "Lists every run journaled under /var/lib/carbonio-mesh/runs, oldest first by its start: its name (UTC start time, then four random hex digits, as in 2026-12-01T10-15-02Z-3f2a; runs of earlier versions are named UNIX-SECONDS-PID), the workflow, the start, and the state: finished, failed at STEP, in progress or interrupted at STEP (the journal cannot tell a running run from a killed one), how often it was resumed, and whether `secret restore` put its files back.",
+                        ),
+                )
+                .subcommand(
+                    CommandSpec::new("show", "Show one run: its steps with status and detail, the files it removed and where their backups are")
+                        .arg(ArgSpec::positional("run", "The run, as `secret regenerate` or `secret runs` printed it").value_name("RUN").required()),
+                )
+                .subcommand(
+                    CommandSpec::new("prune", "Delete old runs for good: their journals and backups (which hold the old secrets)")
+                        .long_about(
+                            "Keeps the newest N runs (--keep, default 10) and every run that is neither finished nor restored (it may still be resumed or restored; --include-unfinished removes those too), and deletes the others: each run's journal directory under /var/lib/carbonio-mesh/runs and the backup directories under /var/backups/carbonio-mesh ([backup] dir) its journal names. The backups hold the previous secrets (the old archive, certificates and password file), so nothing is backed up first: the removal is final and audited. Asks for confirmation on a terminal; --yes confirms, --dry-run shows what would go.",
+                        )
+                        .arg(
+                            ArgSpec::option("keep", "How many of the newest runs to keep")
+                                .value_name("N")
+                                .default_value(runs::DEFAULT_KEEP),
+                        )
+                        .arg(ArgSpec::flag("include-unfinished", "Also delete old runs that are neither finished nor restored")),
                 ),
         );
         for (name, about) in [
@@ -668,8 +688,11 @@ no answer it stops: write the right address into config.json's bind_addr.",
             "rejoin" => rejoin(host, request),
             "plan" => plan(host, request),
             "restore" => restore(host, request),
+            "runs" => runs::list(host, request),
+            "show" => runs::show(host, request),
+            "prune" => runs::prune(host, request),
             "" => Err(PluginError::usage(
-                "secret needs a subcommand: regenerate, plan, restore",
+                "secret needs a subcommand: regenerate, rejoin, plan, restore, runs, show, prune",
             )),
             other => Err(PluginError::usage(format!(
                 "unknown secret command '{other}'"

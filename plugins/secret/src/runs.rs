@@ -1,0 +1,581 @@
+//! Runs: their names (`2026-12-01T10-15-02Z-3f2a`), and `secret runs`, `secret show RUN` and
+//! `secret prune` over their journals.
+//!
+//! Parse (journal records into a [`RunSummary`]), act (read journals, remove runs through the
+//! host) and render (tables, JSON) are separate functions. Runs named the old way
+//! (`1796135620-5193`) are read the same way; every run is ordered by its first record's `at`.
+
+use carbonio_mesh_plugin_api::services::{JournalRead, RemoveRun, RunRemoved};
+use carbonio_mesh_plugin_api::{Host, OutputFormat, PluginError, Request, Response, Table};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// How many runs `secret prune` keeps without `--keep`.
+pub(crate) const DEFAULT_KEEP: &str = "10";
+
+/// A new run's name: its UTC start to the second (so names sort by time and read as one), then
+/// four random hex digits (two runs started in the same second do not collide).
+pub(crate) fn new_run_id(now: u64) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded from the OS's randomness per process: enough to tell apart two runs
+    // of one second, which is all this is for (nothing here is a secret).
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    run_id(now, (hasher.finish() & 0xffff) as u16)
+}
+
+fn run_id(secs: u64, random: u16) -> String {
+    let t = Utc::from_unix(secs);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}-{:02}-{:02}Z-{random:04x}",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
+    )
+}
+
+/// A time as RFC 3339 in UTC (`2026-12-01T10:15:02Z`).
+pub(crate) fn rfc3339(secs: u64) -> String {
+    let t = Utc::from_unix(secs);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
+    )
+}
+
+struct Utc {
+    year: i64,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+}
+
+impl Utc {
+    /// The proleptic Gregorian calendar date of a Unix time (Howard Hinnant's `civil_from_days`).
+    fn from_unix(secs: u64) -> Utc {
+        let days = (secs / 86_400) as i64;
+        let rest = (secs % 86_400) as u32;
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        Utc {
+            year,
+            month,
+            day,
+            hour: rest / 3600,
+            minute: rest / 60 % 60,
+            second: rest % 60,
+        }
+    }
+}
+
+/// The journal records these commands read (others, like a node's result, are skipped).
+#[derive(Debug, Deserialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+enum Record {
+    Run { workflow: String },
+    Start { step: String },
+    Done { step: String },
+    Failed { step: String, error: String },
+    Finished {},
+    Resumed {},
+    Restored {},
+    Removed { path: String, backup: String },
+}
+
+/// Any record's time, for the run's start.
+#[derive(Debug, Deserialize)]
+struct Stamp {
+    at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Status {
+    Ok,
+    Failed,
+    /// Started and never ended: killed, or still running.
+    Started,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct StepLine {
+    pub step: String,
+    pub status: Status,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct RemovedFile {
+    pub path: String,
+    pub backup: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub(crate) enum State {
+    Finished,
+    Failed {
+        step: String,
+    },
+    /// Neither finished nor failed: running now, or killed (the journal cannot tell which).
+    Unfinished {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+    },
+}
+
+/// One run as its journal tells it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct RunSummary {
+    pub run: String,
+    pub workflow: Option<String>,
+    /// Unix time of the first record.
+    #[serde(skip)]
+    pub started_at: Option<u64>,
+    pub started: Option<String>,
+    #[serde(flatten)]
+    pub state: State,
+    pub resumed: u32,
+    pub restored: bool,
+    #[serde(skip)]
+    pub steps: Vec<StepLine>,
+    #[serde(skip)]
+    pub removed: Vec<RemovedFile>,
+}
+
+impl RunSummary {
+    /// Done with: finished, or gone back from with `secret restore`.
+    pub(crate) fn settled(&self) -> bool {
+        self.state == State::Finished || self.restored
+    }
+
+    /// `finished`, `failed at STEP`, `in progress or interrupted at STEP`, then how often it
+    /// was resumed and whether it was restored.
+    pub(crate) fn state_text(&self) -> String {
+        let mut text = match &self.state {
+            State::Finished => "finished".to_owned(),
+            State::Failed { step } => format!("failed at {step}"),
+            State::Unfinished { step: Some(step) } => {
+                format!("in progress or interrupted at {step}")
+            }
+            State::Unfinished { step: None } => "in progress or interrupted".to_owned(),
+        };
+        match self.resumed {
+            0 => {}
+            1 => text.push_str(", resumed 1 time"),
+            n => text.push_str(&format!(", resumed {n} times")),
+        }
+        if self.restored {
+            text.push_str(", restored");
+        }
+        text
+    }
+}
+
+/// Reads a run's records (parse only: no host call).
+pub(crate) fn summarize(run: &str, records: &[Value]) -> RunSummary {
+    let started_at = records
+        .iter()
+        .find_map(|r| serde_json::from_value::<Stamp>(r.clone()).ok())
+        .map(|s| s.at);
+    let mut summary = RunSummary {
+        run: run.to_owned(),
+        workflow: None,
+        started_at,
+        started: started_at.map(rfc3339),
+        state: State::Unfinished { step: None },
+        resumed: 0,
+        restored: false,
+        steps: Vec::new(),
+        removed: Vec::new(),
+    };
+    let mut finished = false;
+    // The step started and not yet ended, and whether the last step event was a failure:
+    // a `start` after either is a resume, even in journals from before `resumed` records.
+    let mut open: Option<String> = None;
+    let mut failed: Option<String> = None;
+    let mut announced = false;
+    for record in records {
+        let Ok(record) = serde_json::from_value::<Record>(record.clone()) else {
+            continue;
+        };
+        match record {
+            Record::Run { workflow } => summary.workflow = Some(workflow),
+            Record::Resumed {} => {
+                summary.resumed += 1;
+                announced = true;
+            }
+            Record::Start { step } => {
+                if (open.is_some() || failed.is_some()) && !announced {
+                    summary.resumed += 1;
+                }
+                announced = false;
+                failed = None;
+                set_step(&mut summary.steps, &step, Status::Started, String::new());
+                open = Some(step);
+            }
+            Record::Done { step } => {
+                set_step(&mut summary.steps, &step, Status::Ok, String::new());
+                open = None;
+            }
+            Record::Failed { step, error } => {
+                set_step(&mut summary.steps, &step, Status::Failed, error);
+                open = None;
+                failed = Some(step);
+            }
+            Record::Finished {} => finished = true,
+            Record::Restored {} => summary.restored = true,
+            Record::Removed { path, backup } => summary.removed.push(RemovedFile { path, backup }),
+        }
+    }
+    summary.state = match (finished, failed) {
+        (true, _) => State::Finished,
+        (false, Some(step)) => State::Failed { step },
+        (false, None) => State::Unfinished { step: open },
+    };
+    summary
+}
+
+/// A step's latest status, in the order steps first started (a resumed step keeps its place).
+fn set_step(steps: &mut Vec<StepLine>, step: &str, status: Status, detail: String) {
+    match steps.iter_mut().find(|s| s.step == step) {
+        Some(line) => {
+            line.status = status;
+            line.detail = detail;
+        }
+        None => steps.push(StepLine {
+            step: step.to_owned(),
+            status,
+            detail,
+        }),
+    }
+}
+
+/// Oldest first, by the first record's time (the name breaks ties, and orders a run without
+/// times first).
+fn sort(runs: &mut [RunSummary]) {
+    runs.sort_by(|a, b| (a.started_at, &a.run).cmp(&(b.started_at, &b.run)));
+}
+
+/// What `secret prune` removes: all but the newest `keep` runs, and of those only the settled
+/// ones unless `include_unfinished` (an unfinished run may still be resumed or restored).
+pub(crate) fn prunable(
+    runs: &[RunSummary],
+    keep: usize,
+    include_unfinished: bool,
+) -> Vec<&RunSummary> {
+    let older = runs.len().saturating_sub(keep);
+    runs[..older]
+        .iter()
+        .filter(|r| include_unfinished || r.settled())
+        .collect()
+}
+
+/// Every run's summary, oldest first.
+fn all_runs(host: &Host<'_>) -> Result<Vec<RunSummary>, PluginError> {
+    let names = host.call(&JournalRead { run: None })?.runs;
+    let mut runs = names
+        .iter()
+        .map(|run| Ok(summarize(run, &crate::records(host, run)?)))
+        .collect::<Result<Vec<_>, PluginError>>()?;
+    sort(&mut runs);
+    Ok(runs)
+}
+
+/// The newest run (for `--resume` without `--run`).
+pub(crate) fn latest(host: &Host<'_>) -> Result<Option<String>, PluginError> {
+    Ok(all_runs(host)?.pop().map(|r| r.run))
+}
+
+/// `secret runs`.
+pub(crate) fn list(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+    let runs = all_runs(host)?;
+    render_list(request.format, &runs)
+}
+
+/// `secret show RUN`.
+pub(crate) fn show(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+    let run = request
+        .value("run")
+        .ok_or_else(|| PluginError::usage("name the run to show"))?;
+    let summary = summarize(run, &crate::records(host, run)?);
+    render_show(request.format, &summary)
+}
+
+/// `secret prune [--keep N] [--include-unfinished]`.
+pub(crate) fn prune(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+    let keep_text = request.value("keep").unwrap_or(DEFAULT_KEEP);
+    let keep: usize = keep_text.parse().map_err(|_| {
+        PluginError::usage(format!(
+            "--keep takes how many runs to keep, not '{keep_text}'"
+        ))
+        .hint("--keep 10 keeps the ten newest runs")
+    })?;
+    let include_unfinished = request.flag("include-unfinished");
+    let runs = all_runs(host)?;
+    let chosen = prunable(&runs, keep, include_unfinished);
+    if chosen.is_empty() {
+        return Ok(Response::text("").with_stderr(format!(
+            "Nothing to prune: {} run(s), keeping the newest {keep} and every unfinished one.\n",
+            runs.len()
+        )));
+    }
+    let changes = chosen
+        .iter()
+        .map(|r| {
+            format!(
+                "remove run {} ({}): its journal and the backups of {} file(s), for good",
+                r.run,
+                r.state_text(),
+                r.removed.len()
+            )
+        })
+        .collect();
+    let question = format!(
+        "Remove {} run(s) and their backups (the old secrets in them are gone for good)?",
+        chosen.len()
+    );
+    if !host.confirm(changes, &question)? {
+        return Ok(Response::declined());
+    }
+    let mut removed = Vec::new();
+    for run in chosen {
+        let answer = host.call(&RemoveRun {
+            run: run.run.clone(),
+        })?;
+        removed.push((run.run.clone(), answer));
+    }
+    render_pruned(request.format, &removed)
+}
+
+fn render_list(format: OutputFormat, runs: &[RunSummary]) -> Result<Response, PluginError> {
+    if format == OutputFormat::Json {
+        return Response::json(&runs);
+    }
+    if runs.is_empty() {
+        return Ok(Response::text("")
+            .with_stderr("No runs: none in /var/lib/carbonio-mesh/runs.\n".to_owned()));
+    }
+    let mut table = Table::new(["Run", "Workflow", "Started", "State"]);
+    for run in runs {
+        table.push([
+            run.run.clone(),
+            run.workflow.clone().unwrap_or_else(|| "-".into()),
+            run.started.clone().unwrap_or_else(|| "-".into()),
+            run.state_text(),
+        ]);
+    }
+    Ok(Response::text(table.render()))
+}
+
+/// `secret show --format json`: the summary with its steps and removed files.
+#[derive(Serialize)]
+struct Shown<'a> {
+    #[serde(flatten)]
+    summary: &'a RunSummary,
+    steps: &'a [StepLine],
+    removed: &'a [RemovedFile],
+}
+
+fn render_show(format: OutputFormat, run: &RunSummary) -> Result<Response, PluginError> {
+    if format == OutputFormat::Json {
+        return Response::json(&Shown {
+            summary: run,
+            steps: &run.steps,
+            removed: &run.removed,
+        });
+    }
+    let mut out = format!(
+        "Run:      {}\nWorkflow: {}\nStarted:  {}\nState:    {}\nRestored: {}\n",
+        run.run,
+        run.workflow.as_deref().unwrap_or("-"),
+        run.started.as_deref().unwrap_or("-"),
+        run.state_text(),
+        if run.restored { "yes" } else { "no" },
+    );
+    if !run.steps.is_empty() {
+        let mut table = Table::new(["Status", "Step", "Detail"]);
+        for line in &run.steps {
+            let status = match line.status {
+                Status::Ok => "ok",
+                Status::Failed => "FAIL",
+                Status::Started => "started",
+            };
+            table.push([status, line.step.as_str(), line.detail.as_str()]);
+        }
+        out.push('\n');
+        out.push_str(&table.render());
+    }
+    if !run.removed.is_empty() {
+        out.push_str(
+            "\nFiles removed, and their backups (old secrets: `secret prune` deletes them):\n",
+        );
+        let mut table = Table::new(["File", "Backup"]);
+        for file in &run.removed {
+            table.push([file.path.as_str(), file.backup.as_str()]);
+        }
+        out.push_str(&table.render());
+    }
+    Ok(Response::text(out))
+}
+
+#[derive(Serialize)]
+struct Pruned<'a> {
+    run: &'a str,
+    #[serde(flatten)]
+    removed: &'a RunRemoved,
+}
+
+fn render_pruned(
+    format: OutputFormat,
+    removed: &[(String, RunRemoved)],
+) -> Result<Response, PluginError> {
+    if format == OutputFormat::Json {
+        let list: Vec<Pruned<'_>> = removed
+            .iter()
+            .map(|(run, removed)| Pruned { run, removed })
+            .collect();
+        return Response::json(&list);
+    }
+    let mut out = String::new();
+    for (run, answer) in removed {
+        let verb = if answer.dry_run {
+            "Would remove"
+        } else {
+            "Removed"
+        };
+        let backups = if answer.backups.is_empty() {
+            "no backups".to_owned()
+        } else {
+            format!("backups {}", answer.backups.join(", "))
+        };
+        out.push_str(&format!(
+            "{verb} run {run}: journal {}, {backups}\n",
+            answer.journal
+        ));
+    }
+    Ok(Response::text(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn run_ids_read_as_utc_time_and_sort_by_it() {
+        assert_eq!(run_id(0, 0x3f2a), "1970-01-01T00-00-00Z-3f2a");
+        assert_eq!(run_id(1_796_135_620, 1), "2026-12-01T14-33-40Z-0001");
+        assert_eq!(run_id(951_782_400, 0xffff), "2000-02-29T00-00-00Z-ffff");
+        assert_eq!(rfc3339(1_796_135_620), "2026-12-01T14:33:40Z");
+        let ids: Vec<String> = [9, 59, 3599, 86_399, 1_000_000_000, 4_102_444_800]
+            .iter()
+            .map(|&t| run_id(t, 0xffff))
+            .collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+        let id = new_run_id(1_796_135_620);
+        assert!(
+            id.starts_with("2026-12-01T14-33-40Z-") && id.len() == 25,
+            "{id}"
+        );
+    }
+
+    fn failed_then_resumed() -> Vec<Value> {
+        vec![
+            json!({"event": "run", "workflow": "secret-regenerate", "at": 100}),
+            json!({"step": "preflight", "event": "start", "at": 100}),
+            json!({"step": "preflight", "event": "done", "at": 101, "facts": {}}),
+            json!({"step": "backup-and-remove", "event": "start", "at": 101}),
+            json!({"step": "backup-and-remove", "event": "removed", "path": "/etc/a", "backup": "/var/backups/carbonio-mesh/1-2/etc/a"}),
+            json!({"step": "backup-and-remove", "event": "done", "at": 102, "facts": {}}),
+            json!({"step": "run-setup", "event": "start", "at": 102}),
+            json!({"step": "run-setup", "event": "failed", "at": 103, "error": "disk full"}),
+        ]
+    }
+
+    #[test]
+    fn a_failed_run_names_its_step_and_its_backups() {
+        let run = summarize("1796135620-5193", &failed_then_resumed());
+        assert_eq!(
+            run.state,
+            State::Failed {
+                step: "run-setup".into()
+            }
+        );
+        assert_eq!(run.state_text(), "failed at run-setup");
+        assert_eq!(run.started_at, Some(100));
+        assert_eq!(run.workflow.as_deref(), Some("secret-regenerate"));
+        assert_eq!(run.steps[2].detail, "disk full");
+        assert_eq!(
+            run.removed[0].backup,
+            "/var/backups/carbonio-mesh/1-2/etc/a"
+        );
+        assert!(!run.settled());
+    }
+
+    #[test]
+    fn resumes_are_counted_with_or_without_a_resumed_record() {
+        let mut records = failed_then_resumed();
+        // An old journal: the resumed run just starts the failed step again.
+        records.push(json!({"step": "run-setup", "event": "start", "at": 200}));
+        let run = summarize("r", &records);
+        assert_eq!(run.resumed, 1);
+        assert_eq!(
+            run.state_text(),
+            "in progress or interrupted at run-setup, resumed 1 time"
+        );
+        // Killed there; resumed again, this time with its record, and finished.
+        records.push(json!({"event": "resumed", "at": 300}));
+        records.push(json!({"step": "run-setup", "event": "start", "at": 300}));
+        records.push(json!({"step": "run-setup", "event": "done", "at": 301, "facts": {}}));
+        records.push(json!({"event": "finished", "at": 301}));
+        records.push(json!({"event": "restored", "at": 400, "files": 1}));
+        let run = summarize("r", &records);
+        assert_eq!(run.resumed, 2);
+        assert_eq!(run.steps[2].status, Status::Ok);
+        assert_eq!(run.state_text(), "finished, resumed 2 times, restored");
+        assert!(run.settled());
+    }
+
+    #[test]
+    fn prune_keeps_the_newest_and_the_unfinished() {
+        let finished = |run: &str, at: u64| {
+            summarize(
+                run,
+                &[
+                    json!({"event": "run", "workflow": "w", "at": at}),
+                    json!({"event": "finished", "at": at}),
+                ],
+            )
+        };
+        let unfinished = summarize("u", &[json!({"event": "run", "workflow": "w", "at": 2})]);
+        // An old name and a new one, ordered by time and not by name.
+        let mut runs = vec![
+            finished("2026-12-01T10-15-02Z-3f2a", 3),
+            unfinished,
+            finished("1796135620-5193", 1),
+            finished("2026-12-01T10-15-03Z-0000", 4),
+        ];
+        sort(&mut runs);
+        let names = |list: Vec<&RunSummary>| list.iter().map(|r| r.run.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            names(prunable(&runs, 1, false)),
+            ["1796135620-5193", "2026-12-01T10-15-02Z-3f2a"]
+        );
+        assert_eq!(
+            names(prunable(&runs, 1, true)),
+            ["1796135620-5193", "u", "2026-12-01T10-15-02Z-3f2a"]
+        );
+        assert!(prunable(&runs, 10, true).is_empty());
+        assert_eq!(names(prunable(&runs, 0, false)).len(), 3);
+    }
+}
