@@ -494,7 +494,7 @@ fn with_carbonios_server_list_every_node_has_its_hostname() {
     ]);
     assert_eq!(code, 5, "{err}");
     assert!(
-        err.contains("It is registered on agent-mail-example-com (mail.example.com): run"),
+        err.contains("fix: it is registered on agent-mail-example-com (mail.example.com): run"),
         "{err}"
     );
     // Named by its hostname, a node is shown under both names.
