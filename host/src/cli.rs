@@ -265,8 +265,19 @@ pub fn globals_from(matches: &ArgMatches) -> Globals {
             Some("json") => OutputFormat::Json,
             _ => OutputFormat::Human,
         },
-        dry_run: matches.get_flag("dry-run"),
-        yes: matches.get_flag("yes"),
+        // Not defined at the levels of a read-only command.
+        dry_run: matches
+            .try_get_one::<bool>("dry-run")
+            .ok()
+            .flatten()
+            .copied()
+            .unwrap_or(false),
+        yes: matches
+            .try_get_one::<bool>("yes")
+            .ok()
+            .flatten()
+            .copied()
+            .unwrap_or(false),
         consul: ConsulFlags {
             http_addr: matches.get_one::<String>("http-addr").cloned(),
             token: matches.get_one::<String>("token").cloned(),
@@ -394,10 +405,35 @@ fn arg_from(spec: &ArgSpec) -> Arg {
 
 /// A command from its spec; the host's options are added at every level unless they come from
 /// a parent (the whole tree `generate` builds declares them once, as globals).
+/// The "Examples" text of `--help` (and the man page's EXAMPLES section).
+fn examples_text(spec: &CommandSpec) -> Option<String> {
+    if spec.examples.is_empty() {
+        return None;
+    }
+    let mut text = String::from("Examples:\n");
+    for example in &spec.examples {
+        text.push_str(&format!("  {}\n      {}\n", example.command, example.about));
+    }
+    Some(text.trim_end().to_owned())
+}
+
+/// The host options a command's help lists: `--dry-run` and `--yes` only where something may
+/// change (a read-only command still parses them when given before its name).
+fn host_args_for(spec: &CommandSpec) -> Vec<Arg> {
+    let changes = spec.may_change();
+    host_args()
+        .into_iter()
+        .filter(|arg| changes || !matches!(arg.get_id().as_str(), "dry-run" | "yes"))
+        .collect()
+}
+
 fn command_from(spec: &CommandSpec, with_globals: bool) -> Command {
     let mut command = Command::new(spec.name.clone()).about(spec.about.clone());
     if let Some(long_about) = &spec.long_about {
         command = command.long_about(long_about.clone());
+    }
+    if let Some(examples) = examples_text(spec) {
+        command = command.after_help(examples);
     }
     command = command.args(spec.args.iter().map(arg_from));
     if !spec.subcommands.is_empty() {
@@ -409,7 +445,7 @@ fn command_from(spec: &CommandSpec, with_globals: bool) -> Command {
         );
     }
     if with_globals {
-        command = command.args(host_args());
+        command = command.args(host_args_for(spec));
     }
     command
 }

@@ -67,13 +67,35 @@ fn write_pages(command: &Command, dir: &Path) -> std::io::Result<()> {
     for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
         write_pages(sub, dir)?;
     }
-    let man = Man::new(command.clone());
+    // The examples (clap's after-help) get a section of their own, not clap_mangen's EXTRA.
+    let examples = command.get_after_help().map(|text| text.to_string());
+    let man = Man::new(command.clone().after_help(None::<&str>));
     let mut page = Vec::new();
     man.render(&mut page)?;
+    if let Some(text) = examples {
+        page.extend(examples_section(&text).as_bytes());
+    }
     page.extend(shared_sections().as_bytes());
     let mut file = std::fs::File::create(dir.join(man.get_filename()))?;
     file.write_all(&page)?;
     file.flush()
+}
+
+/// EXAMPLES from the help's "Examples:" text: each command line in bold, what it does under it.
+fn examples_section(text: &str) -> String {
+    let mut roff = String::from(".SH \"EXAMPLES\"\n");
+    let mut lines = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && *l != "Examples:");
+    while let Some(command) = lines.next() {
+        let about = lines.next().unwrap_or_default();
+        roff.push_str(&format!(
+            ".TP\n\\fB{}\\fR\n{}\n",
+            escape(command.trim()),
+            escape(about.trim())
+        ));
+    }
+    roff
 }
 
 /// The sections every page ends with, in roff.

@@ -77,6 +77,20 @@ pub struct CommandSpec {
     pub args: Vec<ArgSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subcommands: Vec<CommandSpec>,
+    /// Command lines shown under "Examples" in `--help` and the man page (1.5).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<Example>,
+    /// Whether the command (or one below it) changes something (1.5). `Some(false)`: read-only,
+    /// its help leaves out `--dry-run` and `--yes`. None (older plugins): taken as changing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<bool>,
+}
+
+/// One example: a whole command line (`carbonio-mesh members --status failed`) and what it does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Example {
+    pub command: String,
+    pub about: String,
 }
 
 impl CommandSpec {
@@ -87,7 +101,29 @@ impl CommandSpec {
             long_about: None,
             args: Vec::new(),
             subcommands: Vec::new(),
+            examples: Vec::new(),
+            changes: None,
         }
+    }
+
+    /// Adds an example: `command` as typed (starting with `carbonio-mesh`), `about` one line.
+    pub fn example(mut self, command: &str, about: &str) -> Self {
+        self.examples.push(Example {
+            command: command.to_owned(),
+            about: about.to_owned(),
+        });
+        self
+    }
+
+    /// Marks the command as read-only: `--dry-run` and `--yes` mean nothing to it.
+    pub fn read_only(mut self) -> Self {
+        self.changes = Some(false);
+        self
+    }
+
+    /// Whether this command or one below it may change something (unknown counts as yes).
+    pub fn may_change(&self) -> bool {
+        self.changes != Some(false) || self.subcommands.iter().any(CommandSpec::may_change)
     }
 
     pub fn long_about(mut self, text: &str) -> Self {

@@ -50,3 +50,83 @@ fn every_page_has_exit_status_environment_and_files() {
         }
     }
 }
+
+/// The product commands an admin runs (leaves of the plugin tree), as `--help` words.
+const COMMANDS: &[&[&str]] = &[
+    &["members"],
+    &["leader"],
+    &["catalog", "nodes"],
+    &["catalog", "services"],
+    &["force-leave"],
+    &["reload"],
+    &["services", "deregister"],
+    &["credentials", "token"],
+    &["credentials", "show"],
+    &["credentials", "verify"],
+    &["credentials", "rekey"],
+    &["secret", "regenerate"],
+    &["secret", "rejoin"],
+    &["secret", "plan"],
+    &["secret", "restore"],
+    &["secret", "runs"],
+    &["secret", "show"],
+    &["secret", "prune"],
+];
+
+/// Read-only commands: their help does not offer `--dry-run` or `--yes`.
+const READ_ONLY: &[&[&str]] = &[
+    &["members"],
+    &["leader"],
+    &["catalog", "nodes"],
+    &["catalog", "services"],
+    &["credentials", "token"],
+    &["credentials", "show"],
+    &["credentials", "verify"],
+    &["secret", "plan"],
+    &["secret", "runs"],
+    &["secret", "show"],
+];
+
+#[test]
+fn every_command_shows_examples_in_its_help_and_man_page() {
+    let sandbox = Sandbox::new();
+    sandbox.install_all_products();
+    let dir = tempfile::tempdir().unwrap();
+    stdout_of(sandbox.cmd().arg("generate").arg("man").arg(dir.path()));
+    for words in COMMANDS {
+        let help = stdout_of(sandbox.cmd().args(*words).arg("--help"));
+        let examples = help
+            .split_once("\nExamples:\n")
+            .map(|(_, rest)| rest)
+            .unwrap_or_else(|| panic!("{words:?} --help has no Examples:\n{help}"));
+        let lines: Vec<&str> = examples
+            .lines()
+            .filter(|l| {
+                l.trim_start().starts_with("carbonio-mesh ") || l.contains("carbonio-mesh ")
+            })
+            .collect();
+        assert!(
+            (1..=4).contains(&lines.len()),
+            "{words:?}: {} example(s)\n{examples}",
+            lines.len()
+        );
+        let offers = |flag: &str| help.lines().any(|l| l.trim_start().starts_with(flag));
+        let read_only = READ_ONLY.contains(words);
+        assert_eq!(
+            offers("--dry-run"),
+            !read_only,
+            "{words:?} --dry-run:\n{help}"
+        );
+        assert_eq!(offers("-y, --yes"), !read_only, "{words:?} --yes:\n{help}");
+        let page = dir
+            .path()
+            .join(format!("carbonio-mesh-{}.1", words.join("-")));
+        let text = fs::read_to_string(&page).unwrap();
+        assert!(
+            text.contains(".SH \"EXAMPLES\""),
+            "{} has no EXAMPLES",
+            page.display()
+        );
+        assert!(!text.contains(".SH EXTRA"), "{}", page.display());
+    }
+}

@@ -357,8 +357,13 @@ impl Plugin for Catalog {
                 "catalog",
                 "List the nodes and services Carbonio Mesh knows (consul catalog)",
             )
+            .read_only()
             .subcommand(
                 CommandSpec::new("nodes", "List the nodes in the catalog")
+.example("carbonio-mesh catalog nodes", "Every node, its short ID and address")
+.example("carbonio-mesh catalog nodes --service carbonio-mailbox", "The nodes running a service")
+.example("carbonio-mesh catalog nodes --near _agent", "Nearest to this agent first")
+.read_only()
                     .arg(ArgSpec::flag(
                         "detailed",
                         "Show full IDs, tagged addresses and node metadata",
@@ -375,6 +380,9 @@ impl Plugin for Catalog {
             )
             .subcommand(
                 CommandSpec::new("services", "List the services in the catalog")
+.example("carbonio-mesh catalog services --tags", "Every service and its tags")
+.example("carbonio-mesh catalog services --node mail.example.com", "What one node runs (node name, short ID, hostname or address)")
+.read_only()
                     .arg(
                         ArgSpec::option("node", "Only services registered on NODE: its Consul node name, node-ID prefix, Carbonio hostname or address")
                             .value_name("NODE"),

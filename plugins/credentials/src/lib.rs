@@ -554,25 +554,57 @@ impl Plugin for CredentialsPlugin {
 cluster CA, encrypted with a password. Without --password-file or --password-stdin, the password \
 comes from /var/lib/service-discover/password when readable (root on a Mesh server), else a prompt.",
                 )
-                .subcommand(common(CommandSpec::new(
-                    "token",
-                    "Print the bootstrap token (SecretID) and nothing else",
-                )))
+                .subcommand(
+                    common(CommandSpec::new(
+                        "token",
+                        "Print the bootstrap token (SecretID) and nothing else",
+                    ))
+                    .example(
+                        "export CONSUL_HTTP_TOKEN=$(sudo carbonio-mesh credentials token)",
+                        "The token for the consul CLI, instead of gpg | tar | jq",
+                    )
+                    .read_only(),
+                )
                 .subcommand(
                     common(CommandSpec::new(
                         "show",
                         "Describe the archive: members, token, CA expiry (no secrets unless --reveal)",
                     ))
-                    .arg(ArgSpec::flag("reveal", "Also print the SecretID and the gossip key")),
+                    .arg(ArgSpec::flag("reveal", "Also print the SecretID and the gossip key"))
+                    .example("sudo carbonio-mesh credentials show", "What the archive holds, secrets hidden")
+                    .example(
+                        "carbonio-mesh credentials show --archive copy.tar.gpg --password-file pw",
+                        "A copy elsewhere, its password from a file",
+                    )
+                    .read_only(),
                 )
-                .subcommand(common(CommandSpec::new(
-                    "verify",
-                    "Check the archive: members, CA key, gossip key, and that Consul accepts the token",
-                )))
+                .subcommand(
+                    common(CommandSpec::new(
+                        "verify",
+                        "Check the archive: members, CA key, gossip key, and that Consul accepts the token",
+                    ))
+                    .example(
+                        "sudo carbonio-mesh credentials verify",
+                        "Every check, with the fix for a failed one",
+                    )
+                    .example(
+                        "carbonio-mesh credentials verify --format json",
+                        "The same for monitoring",
+                    )
+                    .read_only(),
+                )
                 .subcommand(
                     common(
                         CommandSpec::new("rekey", "Re-encrypt the archive with a new password")
-                            .long_about(REKEY_ABOUT),
+                            .long_about(REKEY_ABOUT)
+                            .example(
+                                "sudo carbonio-mesh credentials rekey",
+                                "Asks the new password twice, backs up the old archive",
+                            )
+                            .example(
+                                "sudo carbonio-mesh credentials rekey --new-password-file /root/pw",
+                                "The new password from a file",
+                            ),
                     )
                     .arg(
                         ArgSpec::option(

@@ -397,6 +397,9 @@ impl Plugin for ForceLeave {
         let about = "Make failed members leave the cluster (consul force-leave)";
         Manifest::new("force-leave", env!("CARGO_PKG_VERSION"), about).command(
             CommandSpec::new("force-leave", about)
+.example("carbonio-mesh force-leave --failed", "Every failed member leaves (asks first)")
+.example("carbonio-mesh force-leave proxy.example.com", "One node, by hostname, node name or address")
+.example("carbonio-mesh --dry-run force-leave --prune agent-proxy-example-com", "What removing it from the list would send")
                 .long_about(
                     "Moves a failed member to 'left' (PUT /v1/agent/force-leave/NODE), or with --prune \
 removes it from the member list, then waits until the member list shows it. --failed does this for \

@@ -221,6 +221,15 @@ impl Plugin for Leader {
                 "leader",
                 "Find the Mesh leader and tell whether this host is it",
             )
+            .example(
+                "sudo carbonio-mesh leader",
+                "Which Mesh server leads, and whether this host is it (exit 0 only on the leader)",
+            )
+            .example(
+                "carbonio-mesh leader -q && echo on the leader",
+                "In a script: act only on the leader",
+            )
+            .read_only()
             .long_about(
                 "Find the Carbonio Mesh leader: the Mesh servers from LDAP (carbonio prov gas \
                      service-discover, run as zextras), the leader and raft peers from Consul, and \

@@ -271,6 +271,19 @@ impl Plugin for Members {
         )
         .command(
             CommandSpec::new("members", "List the Mesh agents (consul members)")
+                .example(
+                    "carbonio-mesh members",
+                    "Every agent, as consul members prints them",
+                )
+                .example(
+                    "carbonio-mesh members --status failed",
+                    "Only the failed ones (exit 2 when there are none)",
+                )
+                .example(
+                    "carbonio-mesh members --format json",
+                    "With each node's Carbonio hostname, for scripts",
+                )
+                .read_only()
                 .long_about(
                     "List the agents of Carbonio Mesh, as `consul members` does.\n\n\
                      Exits 2 when no member matches --status.",

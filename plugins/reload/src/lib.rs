@@ -13,7 +13,9 @@ impl Plugin for Reload {
     fn manifest() -> Manifest {
         let about = "Make the local Consul agent reload its configuration (consul reload)";
         Manifest::new("reload", env!("CARGO_PKG_VERSION"), about).command(
-            CommandSpec::new("reload", about).long_about(
+            CommandSpec::new("reload", about)
+.example("carbonio-mesh reload", "The local agent reads its configuration again (asks first)")
+.example("carbonio-mesh --yes reload", "Without asking, from a script").long_about(
                 "Sends PUT /v1/agent/reload to the agent (--http-addr, default the local one). \
 Consul re-reads its configuration files; a broken file makes it answer 500 with the parse error, \
 which is shown, and the agent keeps its running configuration. Needs a token with agent:write.",

@@ -593,7 +593,10 @@ removed is backed up first; `secret restore RUN` puts them back. The new passwor
                         ArgSpec::option("parallel", "How many nodes at a time")
                             .value_name("N")
                             .default_value("32"),
-                    ),
+                    )
+                    .example("sudo carbonio-mesh --dry-run secret regenerate --nodes all --generate", "What regenerating the whole cluster's secrets would do")
+                    .example("sudo carbonio-mesh secret regenerate --nodes all --password-file /root/pw", "Regenerate on the leader, then set up every alive node again over ssh")
+                    .example("sudo carbonio-mesh secret regenerate --resume", "Continue the newest run where it stopped"),
                 )
                 .subcommand(
                     CommandSpec::new("rejoin", "On another node: set it up again with the leader's new secrets")
@@ -626,25 +629,36 @@ no answer it stops: write the right address into config.json's bind_addr.",
                         .arg(ArgSpec::flag("password-stdin", "With --archive: read the new password from the first line of standard input"))
                         .arg(ArgSpec::flag("input-stdin", "Read the new password (first line) and the new archive (the rest) from standard input"))
                         .arg(ArgSpec::flag("resume", "Continue the newest run (or --run RUN) at its first unfinished step"))
-                        .arg(ArgSpec::option("run", "The run to resume").value_name("RUN")),
+                        .arg(ArgSpec::option("run", "The run to resume").value_name("RUN"))
+                        .example("sudo carbonio-mesh secret rejoin --archive /root/cluster-credentials.tar.gpg --password-file /root/pw", "On a node, with the archive copied by hand from the leader")
+                        .example("sudo carbonio-mesh secret rejoin --resume", "Continue after fixing what stopped it"),
                 )
                 .subcommand(
                     CommandSpec::new("plan", "Print the workflow's steps, the plugin or command providing each, and where that is configured")
-                        .arg(ArgSpec::flag("rejoin", "The nodes' workflow (secret rejoin) instead of the leader's")),
+                        .arg(ArgSpec::flag("rejoin", "The nodes' workflow (secret rejoin) instead of the leader's"))
+                        .example("carbonio-mesh secret plan", "The leader's steps and who provides each")
+                        .example("carbonio-mesh secret plan --rejoin", "The steps each other node runs")
+                        .read_only(),
                 )
                 .subcommand(
                     CommandSpec::new("restore", "Put back the files a run backed up, and start service-discover")
-                        .arg(ArgSpec::positional("run", "The run, as `secret regenerate` printed it").value_name("RUN").required()),
+                        .arg(ArgSpec::positional("run", "The run, as `secret regenerate` printed it").value_name("RUN").required())
+                        .example("sudo carbonio-mesh secret restore 2026-12-01T10-15-02Z-3f2a", "Put back what that run removed, and start service-discover"),
                 )
                 .subcommand(
                     CommandSpec::new("runs", "List the runs, oldest first, with their state (finished, failed at STEP, in progress or interrupted, resumed, restored)")
                         .long_about(
                             "Lists every run journaled under /var/lib/carbonio-mesh/runs, oldest first by its start: its name (UTC start time, then four random hex digits, as in 2026-12-01T10-15-02Z-3f2a; runs of earlier versions are named UNIX-SECONDS-PID), the workflow, the start, and the state: finished, failed at STEP, in progress or interrupted at STEP (the journal cannot tell a running run from a killed one), how often it was resumed, and whether `secret restore` put its files back.",
-                        ),
+                        )
+                        .example("sudo carbonio-mesh secret runs", "Every run and its state")
+                        .example("sudo carbonio-mesh secret runs --format json", "The same for scripts")
+                        .read_only(),
                 )
                 .subcommand(
                     CommandSpec::new("show", "Show one run: its steps with status and detail, the files it removed and where their backups are")
-                        .arg(ArgSpec::positional("run", "The run, as `secret regenerate` or `secret runs` printed it").value_name("RUN").required()),
+                        .arg(ArgSpec::positional("run", "The run, as `secret regenerate` or `secret runs` printed it").value_name("RUN").required())
+                        .example("sudo carbonio-mesh secret show 2026-12-01T10-15-02Z-3f2a", "Its steps, and where the backups of what it removed are")
+                        .read_only(),
                 )
                 .subcommand(
                     CommandSpec::new("prune", "Delete old runs for good: their journals and backups (which hold the old secrets)")
@@ -656,7 +670,9 @@ no answer it stops: write the right address into config.json's bind_addr.",
                                 .value_name("N")
                                 .default_value(runs::DEFAULT_KEEP),
                         )
-                        .arg(ArgSpec::flag("include-unfinished", "Also delete old runs that are neither finished nor restored")),
+                        .arg(ArgSpec::flag("include-unfinished", "Also delete old runs that are neither finished nor restored"))
+                        .example("sudo carbonio-mesh --dry-run secret prune", "Which runs (and old secrets) would be deleted")
+                        .example("sudo carbonio-mesh secret prune --keep 3 --yes", "Keep the newest three, without asking"),
                 ),
         );
         for (name, about) in [

@@ -229,6 +229,14 @@ impl Plugin for Services {
                     "deregister",
                     "Deregister services from this agent (consul services deregister)",
                 )
+                .example(
+                    "carbonio-mesh services deregister --id carbonio-mailbox",
+                    "Deregister one service of this node's agent (asks first)",
+                )
+                .example(
+                    "carbonio-mesh --dry-run services deregister --id a --id b",
+                    "What deregistering two services would send",
+                )
                 .long_about(
                     "Checks that this agent has each ID (/v1/agent/services), says which node holds \
 an ID it lacks, asks, then sends PUT /v1/agent/service/deregister/ID for each. Consul 1.9.3 answers \
