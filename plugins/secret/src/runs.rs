@@ -343,7 +343,7 @@ pub(crate) fn prune(host: &Host<'_>, request: &Request) -> Result<Response, Plug
         chosen.len()
     );
     if !host.confirm(changes, &question)? {
-        return Ok(Response::declined());
+        return Ok(Response::declined_as(request.format));
     }
     let mut removed = Vec::new();
     for run in chosen {
