@@ -247,6 +247,23 @@ impl NodeDirectory {
         Ok(directory)
     }
 
+    /// The directory of nodes the catalog lists, as `(node name, address)`: the catalog has no
+    /// serf status, so they count as alive.
+    pub fn of_listed<'n>(
+        host: &Host<'_>,
+        nodes: impl IntoIterator<Item = (&'n str, &'n str)>,
+    ) -> Self {
+        let members: Vec<Member> = nodes
+            .into_iter()
+            .map(|(name, addr)| Member {
+                name: name.to_owned(),
+                addr: addr.to_owned(),
+                status: consul::ALIVE,
+            })
+            .collect();
+        Self::with_servers_of(host, &members)
+    }
+
     /// [`NodeDirectory::build`] with the hostnames from `carbonio.servers`.
     pub fn with_servers_of(host: &Host<'_>, members: &[Member]) -> Self {
         match host.call(&CarbonioServers::default()) {

@@ -8,8 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use carbonio_mesh_plugin_api::consul::ALIVE;
-use carbonio_mesh_plugin_api::nodes::{Lookup, Member, NodeDirectory};
+use carbonio_mesh_plugin_api::nodes::{Lookup, NodeDirectory};
 use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{
     anonymous_warning, export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin,
@@ -175,17 +174,17 @@ impl<'h, 'a> Reads<'h, 'a> {
     }
 }
 
+/// The catalog's nodes under their three names.
+fn directory_of(host: &Host<'_>, nodes: &[NodeView]) -> NodeDirectory {
+    NodeDirectory::of_listed(
+        host,
+        nodes.iter().map(|n| (n.name.as_str(), n.address.as_str())),
+    )
+}
+
 /// Fills in `host` from Carbonio's server list, by the dashed form of the node names.
 fn add_hosts(host: &Host<'_>, nodes: &mut [NodeView]) {
-    let members: Vec<Member> = nodes
-        .iter()
-        .map(|n| Member {
-            name: n.name.clone(),
-            addr: n.address.clone(),
-            status: ALIVE,
-        })
-        .collect();
-    let directory = NodeDirectory::with_servers_of(host, &members);
+    let directory = directory_of(host, nodes);
     for note in &directory.unmapped {
         host.debug(note);
     }
@@ -249,16 +248,7 @@ fn node_named(host: &Host<'_>, name: &str) -> Result<Option<String>, PluginError
     let nodes = host
         .consul_get::<Option<Vec<NodeView>>>(&ConsulRequest::get(&["v1", "catalog", "nodes"]))?
         .unwrap_or_default();
-    let members: Vec<Member> = nodes
-        .iter()
-        .map(|n| Member {
-            name: n.name.clone(),
-            addr: n.address.clone(),
-            status: ALIVE,
-        })
-        .collect();
-    let directory = NodeDirectory::with_servers_of(host, &members);
-    Ok(match directory.find(name) {
+    Ok(match directory_of(host, &nodes).find(name) {
         Lookup::Found(node) => Some(node.node.clone()),
         _ => None,
     })

@@ -175,20 +175,15 @@ fn add_hosts(host: &Host<'_>, members: &mut [MemberView<'_>]) {
             .unwrap_or(&m.name)
             .to_owned()
     };
-    let list: Vec<nodes::Member> = members
-        .iter()
-        .map(|m| nodes::Member {
-            name: lan_name(m),
-            addr: String::new(),
-            status: 0,
-        })
-        .collect();
-    let directory = nodes::NodeDirectory::with_servers_of(host, &list);
+    let names: Vec<String> = members.iter().map(lan_name).collect();
+    // Only the names matter for a hostname; the address is the socket address here.
+    let directory =
+        nodes::NodeDirectory::of_listed(host, names.iter().map(|name| (name.as_str(), "")));
     for note in &directory.unmapped {
         host.debug(note);
     }
-    for member in members.iter_mut() {
-        member.host = directory.host_of(&lan_name(member)).map(str::to_owned);
+    for (member, name) in members.iter_mut().zip(&names) {
+        member.host = directory.host_of(name).map(str::to_owned);
     }
 }
 

@@ -10,8 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use carbonio_mesh_plugin_api::consul::ALIVE;
-use carbonio_mesh_plugin_api::nodes::{Member, NodeDirectory};
+use carbonio_mesh_plugin_api::nodes::NodeDirectory;
 use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{
     export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin, PluginError,
@@ -75,15 +74,10 @@ fn nodes_holding(host: &Host<'_>, id: &str) -> Result<Vec<(String, Option<String
     if holding.is_empty() {
         return Ok(Vec::new());
     }
-    let members: Vec<Member> = nodes
-        .into_iter()
-        .map(|n| Member {
-            name: n.node,
-            addr: n.address,
-            status: ALIVE,
-        })
-        .collect();
-    let directory = NodeDirectory::with_servers_of(host, &members);
+    let directory = NodeDirectory::of_listed(
+        host,
+        nodes.iter().map(|n| (n.node.as_str(), n.address.as_str())),
+    );
     Ok(holding
         .into_iter()
         .map(|node| {
