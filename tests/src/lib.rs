@@ -508,8 +508,15 @@ pub struct MeshLeader {
 
 impl MeshLeader {
     pub fn new(password: &str) -> Self {
+        Self::prepared(password, |_| {})
+    }
+
+    /// [`MeshLeader::new`], with `prepare` run on the sandbox before service-discover's setup
+    /// (a localconfig.xml, so that setup uploads the archive to LDAP).
+    pub fn prepared(password: &str, prepare: impl FnOnce(&Sandbox)) -> Self {
         let sandbox = Sandbox::new();
         sandbox.install_product("secret");
+        prepare(&sandbox);
         let mut cluster = consul_double::Cluster::fixture_unbootstrapped();
         let ip = local_ip();
         cluster

@@ -7,10 +7,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use carbonio_mesh_tests::slapd::{self, install_localconfig, localconfig_xml, Slapd};
-use carbonio_mesh_tests::{
-    first_mesh_server_with, local_ip, run, service_discover_setup, stand_in, Sandbox, StandInBin,
-};
-use consul_double::{Cluster, Double};
+use carbonio_mesh_tests::{first_mesh_server_with, run, stand_in, MeshLeader, Sandbox, StandInBin};
+use consul_double::Double;
 
 const PASSWORD: &str = "S3cr3T-ldap-test-pw";
 const NEW_PASSWORD: &str = "new-Mesh-password-ldap-2";
@@ -285,38 +283,14 @@ struct Leader {
 impl Leader {
     fn new() -> Self {
         let ldap = Slapd::start();
-        let sandbox = Sandbox::new();
-        sandbox.install_product("secret");
-        install_localconfig(&sandbox, &ldap.localconfig());
-        let mut cluster = Cluster::fixture_unbootstrapped();
-        cluster
-            .nodes
-            .iter_mut()
-            .find(|n| n.name == "server-srv1-example-com")
-            .unwrap()
-            .address = local_ip();
-        cluster.data_dir = Some(sandbox.path("/var/lib/service-discover/data"));
-        let double = Double::start(cluster).unwrap();
-        let bin = StandInBin::new(&["service-discover", "systemctl", "consul"]);
-        service_discover_setup(
-            &bin.path().join("service-discover"),
-            &sandbox.root(),
-            &double.url(),
-            "192.0.2.2",
-            PASSWORD,
-            true,
-        );
-        let config = sandbox.make_dir("/etc/carbonio-mesh/config.d");
-        fs::write(
-            config.join("10-test.toml"),
-            "[mesh]\nservice_user = \"nobody\"\n",
-        )
-        .unwrap();
+        let leader = MeshLeader::prepared(PASSWORD, |sandbox| {
+            install_localconfig(sandbox, &ldap.localconfig());
+        });
         Leader {
             ldap,
-            sandbox,
-            double,
-            bin,
+            sandbox: leader.sandbox,
+            double: leader.double,
+            bin: leader.bin,
         }
     }
 

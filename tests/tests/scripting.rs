@@ -3,13 +3,11 @@
 //! every outcome with `--format json`, `-q`, the exit code of a declined confirmation, progress
 //! on a terminal, and an agent that accepts connections and never answers.
 
-use std::fs;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use carbonio_mesh_tests::{
-    binary, local_ip, on_a_terminal, run, service_discover_setup, stand_in, Sandbox, StandInBin,
-    STAND_IN_ENV,
+    binary, on_a_terminal, run, stand_in, MeshLeader, Sandbox, StandInBin, STAND_IN_ENV,
 };
 use consul_double::{Cluster, Double, Status};
 
@@ -309,34 +307,8 @@ fn on_a_terminal_consul_connection_retries_are_shown() {
 /// A Mesh leader under a sandbox root, as the secret tests set it up: the service-discover
 /// stand-in made it against the double, whose leader is at this machine's address.
 fn mesh_leader(password: &str) -> (Sandbox, Double, StandInBin) {
-    let sandbox = Sandbox::new();
-    sandbox.install_product("secret");
-    let mut cluster = Cluster::fixture_unbootstrapped();
-    cluster
-        .nodes
-        .iter_mut()
-        .find(|n| n.name == "server-srv1-example-com")
-        .unwrap()
-        .address = local_ip();
-    cluster.data_dir = Some(sandbox.path("/var/lib/service-discover/data"));
-    let double = Double::start(cluster).unwrap();
-    let bin = StandInBin::new(&["service-discover", "systemctl", "consul"]);
-    service_discover_setup(
-        &bin.path().join("service-discover"),
-        &sandbox.root(),
-        &double.url(),
-        "192.0.2.2",
-        password,
-        true,
-    );
-    let config = sandbox.make_dir("/etc/carbonio-mesh/config.d");
-    // Consul runs as service-discover on a real node; this machine has no such user.
-    fs::write(
-        config.join("10-test.toml"),
-        "[mesh]\nservice_user = \"nobody\"\n",
-    )
-    .unwrap();
-    (sandbox, double, bin)
+    let leader = MeshLeader::new(password);
+    (leader.sandbox, leader.double, leader.bin)
 }
 
 #[test]
