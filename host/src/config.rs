@@ -65,9 +65,15 @@ struct StepSection {
     exec: Option<Vec<String>>,
     #[serde(default)]
     password_stdin: bool,
+    before: Option<String>,
+    after: Option<String>,
+    /// Limits `before`/`after` to one workflow (both have steps of the same name).
+    workflow: Option<String>,
+    #[serde(default)]
+    provides: Vec<String>,
 }
 
-/// What carries out one workflow step.
+/// What carries out one workflow step, when the configuration says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepProvider {
     /// A step the named plugin declares in its manifest.
@@ -77,70 +83,42 @@ pub enum StepProvider {
     Exec {
         argv: Vec<String>,
         password_stdin: bool,
+        /// The facts it prints as `NAME=VALUE` lines for later steps.
+        provides: Vec<String>,
     },
 }
 
-/// A step's provider and the file that said so (`None`: built in).
+/// Where something is written in the configuration, for errors: `FILE: line N`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepConfig {
-    pub provider: StepProvider,
-    pub defined_in: Option<PathBuf>,
+pub struct Place {
+    pub path: PathBuf,
+    pub line: usize,
 }
 
-/// The workflows this build knows, each step provided by the `secret` plugin. The vendor file
-/// spells them out; a site replaces a step with `[steps.NAME]` in its own file.
-pub const BUILT_IN_WORKFLOWS: &[(&str, &[&str])] = &[
-    (
-        "secret-regenerate",
-        &[
-            "preflight",
-            "find-leader",
-            "check-on-leader",
-            "read-reset-index",
-            "write-reset-file",
-            "stop-service",
-            "backup-and-remove",
-            "run-setup",
-            "verify",
-            "check-ldap-copy",
-            "revoke-old-token",
-            "rejoin-nodes",
-        ],
-    ),
-    (
-        "secret-rejoin",
-        &[
-            "node-preflight",
-            "stop-service",
-            "backup-and-remove",
-            "install-archive",
-            "node-setup",
-            "node-verify",
-        ],
-    ),
-];
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: line {}", self.path.display(), self.line)
+    }
+}
 
-/// Steps built in as commands: the transport `rejoin-nodes` uses to reach each node (`{host}`:
-/// its Carbonio hostname, else its address, never the Consul node name, which resolves
-/// nowhere; the new password and the new archive on its standard input).
-pub const BUILT_IN_COMMAND_STEPS: &[(&str, &[&str])] = &[(
-    "transport",
-    &[
-        "ssh",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        "ConnectTimeout=10",
-        "root@{host}",
-        "carbonio-mesh",
-        "--yes",
-        "secret",
-        "rejoin",
-        "--input-stdin",
-    ],
-)];
+/// A `[steps.NAME]` table: a provider, a place in a workflow (`before`/`after`), or both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepConfig {
+    /// `None`: the step keeps the provider its plugin declares; the table only moves it.
+    pub provider: Option<StepProvider>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    /// `before`/`after` apply in this workflow only (none: in every workflow with that step).
+    pub workflow: Option<String>,
+    pub defined_in: Place,
+}
+
+/// A `[workflows] NAME = [...]` list: the site restates a workflow's steps in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowConfig {
+    pub steps: Vec<String>,
+    pub defined_in: Place,
+}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -164,53 +142,33 @@ pub struct Config {
     pub backup_dir: String,
     /// The user service-discover's Consul runs as.
     pub service_user: String,
-    /// Workflow name -> step names, in order.
-    pub workflows: BTreeMap<String, Vec<String>>,
-    /// Step name -> its provider.
-    pub steps: BTreeMap<String, StepConfig>,
+    /// `[workflows]`: workflows the site restated, by name (the last file saying wins).
+    pub workflows: BTreeMap<String, WorkflowConfig>,
+    /// `[steps.NAME]` tables, in the order read (a later table of the same name replaces an
+    /// earlier one in place).
+    pub steps: Vec<(String, StepConfig)>,
     /// The files that were read, in order.
     pub sources: Vec<PathBuf>,
 }
 
 impl Default for Config {
+    /// No file at all: every workflow exactly as the plugins declare it.
     fn default() -> Self {
-        let mut workflows = BTreeMap::new();
-        let mut steps = BTreeMap::new();
-        for (workflow, names) in BUILT_IN_WORKFLOWS {
-            workflows.insert(
-                (*workflow).to_owned(),
-                names.iter().map(|s| (*s).to_owned()).collect(),
-            );
-            for name in *names {
-                steps.insert(
-                    (*name).to_owned(),
-                    StepConfig {
-                        provider: StepProvider::Plugin("secret".to_owned()),
-                        defined_in: None,
-                    },
-                );
-            }
-        }
-        for (name, argv) in BUILT_IN_COMMAND_STEPS {
-            steps.insert(
-                (*name).to_owned(),
-                StepConfig {
-                    provider: StepProvider::Exec {
-                        argv: argv.iter().map(|s| (*s).to_owned()).collect(),
-                        password_stdin: true,
-                    },
-                    defined_in: None,
-                },
-            );
-        }
         Config {
             exec_timeout: Duration::from_secs(120),
             backup_dir: paths::DEFAULT_BACKUP_DIR.to_owned(),
             service_user: "service-discover".to_owned(),
-            workflows,
-            steps,
+            workflows: BTreeMap::new(),
+            steps: Vec::new(),
             sources: Vec::new(),
         }
+    }
+}
+
+impl Config {
+    /// The `[steps.NAME]` table for `name`, if any.
+    pub fn step(&self, name: &str) -> Option<&StepConfig> {
+        self.steps.iter().find(|(n, _)| n == name).map(|(_, s)| s)
     }
 }
 
@@ -351,18 +309,49 @@ fn parse(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
     })
 }
 
-/// A `[steps.NAME]` a file defined, remembered until every file is read: a step no workflow
-/// uses is a misspelling (`[steps.stop-servce]`) that would otherwise be silently ignored.
-struct DefinedStep {
-    name: String,
-    path: PathBuf,
-    line: usize,
+/// One `[steps.NAME]` table checked on its own (whether its names exist is checked with the
+/// plugins, by `workflows`): the error completes "steps.NAME ...".
+fn step_config(step: StepSection, defined_in: Place) -> Result<StepConfig, String> {
+    if step.before.is_some() && step.after.is_some() {
+        return Err("has both before and after: give one".to_owned());
+    }
+    let exec_only =
+        |what: &str| format!("sets {what}, which only a command step (exec = [...]) takes");
+    let provider = match (step.plugin, step.exec) {
+        (Some(plugin), None) => Some(StepProvider::Plugin(plugin)),
+        (None, Some(argv)) if !argv.is_empty() => Some(StepProvider::Exec {
+            argv,
+            password_stdin: step.password_stdin,
+            provides: step.provides.clone(),
+        }),
+        (None, None) if step.before.is_some() || step.after.is_some() => None,
+        _ => {
+            return Err(
+                "needs one of plugin = \"NAME\" or exec = [\"program\", \"arg\", ...] (or only before/after to move the step)"
+                    .to_owned(),
+            )
+        }
+    };
+    if !matches!(provider, Some(StepProvider::Exec { .. })) {
+        if step.password_stdin {
+            return Err(exec_only("password_stdin"));
+        }
+        if !step.provides.is_empty() {
+            return Err(exec_only("provides"));
+        }
+    }
+    Ok(StepConfig {
+        provider,
+        before: step.before,
+        after: step.after,
+        workflow: step.workflow,
+        defined_in,
+    })
 }
 
 /// Reads and merges every configuration file, each through the trust checks of `policy`.
 pub fn load(paths: &SystemPaths, policy: &TrustPolicy) -> Result<Config, ConfigError> {
     let mut config = Config::default();
-    let mut defined = Vec::new();
     for (path, text) in read_files(paths, policy)? {
         let text = text.unwrap_or_default();
         let file = parse(&path, &text)?;
@@ -388,86 +377,42 @@ pub fn load(paths: &SystemPaths, policy: &TrustPolicy) -> Result<Config, ConfigE
             config.service_user = user;
         }
         for (name, steps) in file.workflows.unwrap_or_default() {
-            let line = line_of(&text, name.span().start);
+            let defined_in = Place {
+                path: path.clone(),
+                line: line_of(&text, name.span().start),
+            };
             let name = name.into_inner();
-            if !BUILT_IN_WORKFLOWS.iter().any(|(known, _)| *known == name) {
-                return Err(ConfigError::Invalid {
-                    path,
-                    message: format!(
-                        "line {line}: there is no workflow '{name}'; the workflows are {}",
-                        BUILT_IN_WORKFLOWS
-                            .iter()
-                            .map(|(known, _)| *known)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                });
-            }
             if steps.is_empty() {
                 return Err(ConfigError::Invalid {
                     path,
-                    message: format!("line {line}: workflows.{name} lists no steps"),
+                    message: format!("line {}: workflows.{name} lists no steps", defined_in.line),
                 });
             }
-            config.workflows.insert(name, steps);
+            // Whether the workflow exists is known once the plugins are (`secret plan`).
+            config
+                .workflows
+                .insert(name, WorkflowConfig { steps, defined_in });
         }
         for (name, step) in file.steps.unwrap_or_default() {
             let line = line_of(&text, name.span().start);
             let name = name.into_inner();
-            defined.push(DefinedStep {
-                name: name.clone(),
+            let step = step_config(
+                step,
+                Place {
+                    path: path.clone(),
+                    line,
+                },
+            )
+            .map_err(|why| ConfigError::Invalid {
                 path: path.clone(),
-                line,
-            });
-            let provider = match (step.plugin, step.exec) {
-                (Some(plugin), None) => StepProvider::Plugin(plugin),
-                (None, Some(argv)) if !argv.is_empty() => StepProvider::Exec {
-                    argv,
-                    password_stdin: step.password_stdin,
-                },
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        path,
-                        message: format!(
-                            "line {line}: steps.{name} needs exactly one of plugin = \"NAME\" or exec = [\"program\", \"arg\", ...]"
-                        ),
-                    })
-                }
-            };
-            config.steps.insert(
-                name,
-                StepConfig {
-                    provider,
-                    defined_in: Some(path.clone()),
-                },
-            );
-        }
-        for (workflow, steps) in &config.workflows {
-            if let Some(missing) = steps.iter().find(|s| !config.steps.contains_key(*s)) {
-                return Err(ConfigError::Invalid {
-                    path,
-                    message: format!(
-                        "workflows.{workflow} names step '{missing}', which no [steps.{missing}] provides"
-                    ),
-                });
+                message: format!("line {line}: steps.{name} {why}"),
+            })?;
+            match config.steps.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, earlier)) => *earlier = step,
+                None => config.steps.push((name, step)),
             }
         }
         config.sources.push(path);
-    }
-    for step in defined {
-        let used = config.workflows.values().flatten().any(|s| *s == step.name)
-            || BUILT_IN_COMMAND_STEPS
-                .iter()
-                .any(|(name, _)| *name == step.name);
-        if !used {
-            return Err(ConfigError::Invalid {
-                path: step.path,
-                message: format!(
-                    "line {}: no workflow has a step '{}'; `carbonio-mesh secret plan` lists the steps (add it to a [workflows] list to run a new step)",
-                    step.line, step.name
-                ),
-            });
-        }
     }
     Ok(config)
 }
@@ -573,27 +518,55 @@ mod tests {
     }
 
     #[test]
-    fn unknown_steps_and_workflows_are_named_with_their_line() {
-        let (_root, paths) = root_with(&[(
-            "/etc/carbonio-mesh/config.d/10-site.toml",
-            "# site\n\n[steps.stop-servce]\nexec = [\"true\"]\n",
-        )]);
-        let message = load(&paths, &policy()).unwrap_err().to_string();
-        assert!(message.contains("10-site.toml: line 3"), "{message}");
-        assert!(message.contains("'stop-servce'"), "{message}");
-        let (_root, paths) = root_with(&[(
-            "/etc/carbonio-mesh/config.toml",
-            "[workflows]\nsecret-regenerte = [\"preflight\"]\n",
-        )]);
-        let message = load(&paths, &policy()).unwrap_err().to_string();
-        assert!(message.contains("line 2"), "{message}");
-        assert!(message.contains("'secret-regenerte'"), "{message}");
-        // A step of a workflow, and the transport, may be replaced.
-        let (_root, paths) = root_with(&[(
-            "/etc/carbonio-mesh/config.toml",
-            "[steps.stop-service]\nexec = [\"true\"]\n[steps.transport]\nexec = [\"true\"]\n",
-        )]);
-        assert!(load(&paths, &policy()).is_ok());
+    fn a_step_table_that_cannot_mean_anything_is_named_with_its_line() {
+        for (table, why) in [
+            (
+                "[steps.announce]\nplugin = \"x\"\nbefore = \"a\"\nafter = \"b\"\n",
+                "both before and after",
+            ),
+            ("[steps.announce]\n", "needs one of plugin"),
+            ("[steps.announce]\nexec = []\n", "needs one of plugin"),
+            (
+                "[steps.announce]\nplugin = \"x\"\nexec = [\"true\"]\n",
+                "needs one of plugin",
+            ),
+            (
+                "[steps.announce]\nplugin = \"x\"\nprovides = [\"a\"]\n",
+                "sets provides",
+            ),
+            (
+                "[steps.announce]\nafter = \"x\"\npassword_stdin = true\n",
+                "sets password_stdin",
+            ),
+        ] {
+            let (_root, paths) = root_with(&[(
+                "/etc/carbonio-mesh/config.d/10-site.toml",
+                &format!("# site\n\n{table}"),
+            )]);
+            let message = load(&paths, &policy()).unwrap_err().to_string();
+            assert!(
+                message.contains("10-site.toml: line 3: steps.announce"),
+                "{message}"
+            );
+            assert!(message.contains(why), "{table}: {message}");
+        }
+        // A later table of the same name replaces the earlier one, in its place.
+        let (_root, paths) = root_with(&[
+            (
+                "/etc/carbonio-mesh/config.toml",
+                "[steps.b]\nexec = [\"true\"]\n[steps.a]\nplugin = \"x\"\n",
+            ),
+            (
+                "/etc/carbonio-mesh/config.d/10-site.toml",
+                "[steps.b]\nafter = \"a\"\n",
+            ),
+        ]);
+        let config = load(&paths, &policy()).unwrap();
+        let names: Vec<&str> = config.steps.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        let b = config.step("b").unwrap();
+        assert_eq!((b.provider.as_ref(), b.after.as_deref()), (None, Some("a")));
+        assert_eq!(b.defined_in.line, 1);
     }
 
     #[test]
@@ -628,13 +601,10 @@ mod vendor_file_tests {
         std::fs::copy(packaged, target.join("config.toml")).unwrap();
         let paths = SystemPaths::new(Some(root.path().to_owned()));
         let config = load(&paths, &TrustPolicy::for_current_user()).unwrap();
-        let mut config = Config {
+        let config = Config {
             sources: Vec::new(),
             ..config
         };
-        for step in config.steps.values_mut() {
-            step.defined_in = None;
-        }
         assert_eq!(config, Config::default());
     }
 }

@@ -23,6 +23,7 @@ mod spelling;
 mod terminal;
 mod trust;
 mod untrusted;
+mod workflows;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -253,37 +253,10 @@ fn run_plugin(
     if !discovery::is_valid_name(name) {
         return Err(unknown());
     }
-    let candidates = discovery::candidates(dirs, name);
-    let Some(winner) = candidates.first() else {
-        return Err(unknown());
+    let (plugin, winner, crash) = match open_plugin(name, dirs, policy)? {
+        Some(found) => found,
+        None => return Err(unknown()),
     };
-    tracing::debug!(
-        "plugin {name}: {} ({:?})",
-        winner.path.display(),
-        winner.origin
-    );
-    let file = match trust::open_trusted(policy, &winner.path) {
-        Ok(Opened::Trusted(file)) => file,
-        Ok(Opened::Masked) => {
-            return Err(HostError::Masked {
-                plugin: name.to_owned(),
-                path: winner.path.display().to_string(),
-            })
-        }
-        Err(refusal) => {
-            return Err(HostError::Refused {
-                plugin: name.to_owned(),
-                refusal,
-            })
-        }
-    };
-    let crash = crate::crash::CrashReport::new(name, &winner.path);
-    let plugin = crash
-        .during(|| loader::load(file, name))
-        .map_err(|error| HostError::Load {
-            plugin: name.to_owned(),
-            error,
-        })?;
 
     let command = cli::plugin_command(&plugin.manifest.command);
     let argv = std::iter::once(OsString::from(name)).chain(spelling::rewrite(&command, &args));
@@ -313,7 +286,8 @@ fn run_plugin(
     let consul = ConsulClient::new(ConsulSettings::resolve(&globals.consul, Some(mesh))?);
     let context = HostContext::new(name, paths, config, globals.dry_run, consul)
         .assume_yes(globals.yes)
-        .search_dirs(dirs);
+        .search_dirs(dirs, *policy)
+        .running(plugin.manifest.clone(), &winner);
     let handle = context.handle();
     let outcome = crash.during(|| plugin.invoke(&handle, &request));
     let plan = context.take_plan();
@@ -363,6 +337,54 @@ fn run_plugin(
             })
         }
     }
+}
+
+/// Finds plugin `name` (`None`: no file), checks it and loads it: the winning file, and the
+/// crash report that names it should loading or running it crash the process.
+pub fn open_plugin(
+    name: &str,
+    dirs: &[SearchDir],
+    policy: &TrustPolicy,
+) -> Result<
+    Option<(
+        loader::LoadedPlugin,
+        std::path::PathBuf,
+        crate::crash::CrashReport,
+    )>,
+    HostError,
+> {
+    let candidates = discovery::candidates(dirs, name);
+    let Some(winner) = candidates.first() else {
+        return Ok(None);
+    };
+    tracing::debug!(
+        "plugin {name}: {} ({:?})",
+        winner.path.display(),
+        winner.origin
+    );
+    let file = match trust::open_trusted(policy, &winner.path) {
+        Ok(Opened::Trusted(file)) => file,
+        Ok(Opened::Masked) => {
+            return Err(HostError::Masked {
+                plugin: name.to_owned(),
+                path: winner.path.display().to_string(),
+            })
+        }
+        Err(refusal) => {
+            return Err(HostError::Refused {
+                plugin: name.to_owned(),
+                refusal,
+            })
+        }
+    };
+    let crash = crate::crash::CrashReport::new(name, &winner.path);
+    let plugin = crash
+        .during(|| loader::load(file, name))
+        .map_err(|error| HostError::Load {
+            plugin: name.to_owned(),
+            error,
+        })?;
+    Ok(Some((plugin, winner.path.clone(), crash)))
 }
 
 /// The response's warnings on standard error, as `carbonio-mesh: warning: ...` and its fix.

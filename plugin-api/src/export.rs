@@ -10,7 +10,7 @@ use carbonio_mesh_plugin_abi::{
     AbiResult, HostHandle,
 };
 
-use crate::{Host, Plugin, PluginError, Request};
+use crate::{Host, Plugin, PluginError, Request, Response};
 
 thread_local! {
     /// Where the panic hook leaves "file:line" for the error message.
@@ -77,7 +77,14 @@ pub fn invoke<P: Plugin>(handle: &HostHandle, request: RStr<'_>) -> AbiResult {
         let request: Request = serde_json::from_str(request.as_str()).map_err(|e| {
             PluginError::internal(format!("the host's request is not understood: {e}"))
         })?;
-        let response = P::run(&Host::new(handle), &request)?;
+        let host = Host::new(handle);
+        let response = match &request.step {
+            Some(call) => Response {
+                step: Some(P::run_step(&host, call)?),
+                ..Response::text("")
+            },
+            None => P::run(&host, &request)?,
+        };
         serde_json::to_string(&response)
             .map_err(|e| PluginError::internal(format!("cannot encode the response: {e}")))
     })

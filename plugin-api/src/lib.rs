@@ -54,14 +54,16 @@ pub mod messages;
 pub mod nodes;
 mod secret;
 pub mod services;
+pub mod step;
 mod table;
 
 pub use host::{anonymous_warning, ConsulText, Host, ServiceError};
 pub use messages::{
     ArgKind, ArgSpec, ArgValue, CommandSpec, ErrorKind, Example, Manifest, OutputFormat,
-    PluginError, Request, Response, StepSpec, Warning, EXIT_DECLINED,
+    PluginError, Request, Response, Warning, EXIT_DECLINED,
 };
 pub use secret::SecretText;
+pub use step::{StepCall, StepOutcome, StepSpec};
 pub use table::Table;
 
 /// The plugin-api version this copy of the crate is; compiled into every plugin's manifest.
@@ -76,6 +78,15 @@ pub trait Plugin {
 
     /// Runs the command named in `request.command`.
     fn run(host: &Host<'_>, request: &Request) -> Result<Response, PluginError>;
+
+    /// Runs the workflow step `call.step`, one the manifest declares (see [`step`]). The host
+    /// calls it only for a step the manifest declares; the default answers that there is none.
+    fn run_step(_host: &Host<'_>, call: &StepCall) -> Result<StepOutcome, PluginError> {
+        Err(PluginError::config(format!(
+            "this plugin provides no step '{}'",
+            call.step
+        )))
+    }
 }
 
 #[doc(hidden)]

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::step::{StepCall, StepOutcome, StepSpec, WorkflowSpec};
 use crate::SecretText;
 
 /// What a plugin is and which commands it offers. The host builds the command line from it.
@@ -22,9 +23,14 @@ pub struct Manifest {
     pub description: String,
     /// The plugin's command: its name equals the plugin name; it has flags, subcommands or both.
     pub command: CommandSpec,
-    /// Workflow steps this plugin provides (added in 1.1).
+    /// Workflow steps this plugin provides (added in 1.1; what they need, provide and where they
+    /// go since 1.6).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepSpec>,
+    /// Workflows this plugin runs (added in 1.6): their steps are the steps, of any plugin,
+    /// that declare a place in them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workflows: Vec<WorkflowSpec>,
 }
 
 impl Manifest {
@@ -37,6 +43,7 @@ impl Manifest {
             description: description.to_owned(),
             command: CommandSpec::new(name, description),
             steps: Vec::new(),
+            workflows: Vec::new(),
         }
     }
 
@@ -47,21 +54,30 @@ impl Manifest {
         self
     }
 
-    /// Declares a workflow step this plugin provides.
-    pub fn step(mut self, name: &str, about: &str) -> Self {
-        self.steps.push(StepSpec {
+    /// Declares a workflow step this plugin provides, by name only (as 1.1 to 1.5 did).
+    pub fn step(self, name: &str, about: &str) -> Self {
+        self.with_step(StepSpec::new(name, about))
+    }
+
+    /// Declares a workflow step this plugin provides (see [`crate::step`]).
+    pub fn with_step(mut self, step: StepSpec) -> Self {
+        self.steps.push(step);
+        self
+    }
+
+    /// Declares a workflow this plugin runs.
+    pub fn workflow(mut self, name: &str, about: &str) -> Self {
+        self.workflows.push(WorkflowSpec {
             name: name.to_owned(),
             about: about.to_owned(),
         });
         self
     }
-}
 
-/// A workflow step a plugin provides, by name (for example `read-reset-index`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StepSpec {
-    pub name: String,
-    pub about: String,
+    /// The step this plugin declares under `name`.
+    pub fn step_named(&self, name: &str) -> Option<&StepSpec> {
+        self.steps.iter().find(|s| s.name == name)
+    }
 }
 
 /// One command or subcommand, with its arguments.
@@ -275,6 +291,10 @@ pub struct Request {
     /// Colour is allowed (a terminal, and `NO_COLOR` unset).
     #[serde(default)]
     pub color: bool,
+    /// Run this workflow step instead of a command (added in 1.6; sent only to plugins built
+    /// against 1.6 or later that declare the step): answered by [`crate::Plugin::run_step`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<StepCall>,
 }
 
 impl Request {
@@ -332,6 +352,9 @@ pub struct Response {
     /// stays the command's product, byte for byte.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Warning>,
+    /// The outcome of the step a [`Request::step`] asked for (added in 1.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<StepOutcome>,
 }
 
 /// A warning a command gives alongside its answer (see [`Response::with_warning`]).
@@ -353,6 +376,7 @@ impl Response {
             exit_code: 0,
             reveal: Vec::new(),
             warnings: Vec::new(),
+            step: None,
         }
     }
 

@@ -656,6 +656,38 @@ pub struct ResolvedStep {
     pub password_stdin: bool,
     /// The configuration file that defined it, or `built-in`.
     pub defined_in: String,
+    /// The line of `defined_in` (added in 1.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// What the step does, from its plugin's manifest (added in 1.6; a site command: its argv).
+    #[serde(default)]
+    pub about: String,
+    /// The version of `plugin` (added in 1.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_version: Option<String>,
+    /// What the step needs before it runs (added in 1.6).
+    #[serde(default)]
+    pub needs: crate::step::StepNeeds,
+    /// The facts it records (added in 1.6).
+    #[serde(default)]
+    pub provides: Vec<String>,
+    /// Whether it changes the system (added in 1.6).
+    #[serde(default)]
+    pub changes_system: bool,
+}
+
+/// `step.run` (1.6): runs workflow step `call.step` of another plugin, loaded by the same
+/// discovery, trust and version rules as any plugin, with this run's host (dry run, `--root`,
+/// redaction, audit). The plugin must declare the step and be built against 1.6 or later.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunStep {
+    pub plugin: String,
+    pub call: crate::step::StepCall,
+}
+
+impl Service for RunStep {
+    const NAME: &'static str = "step.run";
+    type Answer = crate::step::StepOutcome;
 }
 
 /// `journal.append` (1.3): one record (a JSON object) appended to a run's journal,

@@ -15,6 +15,7 @@ mod localconfig;
 mod log;
 mod net;
 mod prompt;
+mod steps;
 mod workflow;
 
 /// Where workflow runs are kept (named in the man pages).
@@ -44,8 +45,13 @@ pub struct HostContext {
     pub dry_run: bool,
     /// `--yes`: confirmations are answered yes without asking.
     pub assume_yes: bool,
-    /// Where plugins are looked for (to name the file providing a workflow step).
+    /// Where plugins are looked for, and who may own them (workflow steps of other plugins).
     pub search_dirs: Vec<crate::discovery::SearchDir>,
+    policy: crate::trust::TrustPolicy,
+    /// The running plugin's manifest and file: the owner of the workflows it runs.
+    owner: Option<crate::workflows::Known>,
+    /// Other plugins loaded for their steps during this run, by name (never unloaded).
+    loaded: RefCell<std::collections::BTreeMap<String, std::rc::Rc<steps::Loaded>>>,
     consul: ConsulClient,
     backups: Backups,
     /// Changes recorded instead of made under `--dry-run`, in order.
@@ -71,6 +77,9 @@ impl HostContext {
             dry_run,
             assume_yes: false,
             search_dirs: Vec::new(),
+            policy: crate::trust::TrustPolicy::for_current_user(),
+            owner: None,
+            loaded: RefCell::new(std::collections::BTreeMap::new()),
             consul,
             backups,
             plan: RefCell::new(Vec::new()),
@@ -78,9 +87,27 @@ impl HostContext {
         }
     }
 
-    /// The plugin search path of this run.
-    pub fn search_dirs(mut self, dirs: &[crate::discovery::SearchDir]) -> Self {
+    /// The plugin search path of this run and its trust policy.
+    pub fn search_dirs(
+        mut self,
+        dirs: &[crate::discovery::SearchDir],
+        policy: crate::trust::TrustPolicy,
+    ) -> Self {
         self.search_dirs = dirs.to_vec();
+        self.policy = policy;
+        self
+    }
+
+    /// The plugin this context runs, loaded from `file`.
+    pub fn running(
+        mut self,
+        manifest: carbonio_mesh_plugin_api::Manifest,
+        file: &std::path::Path,
+    ) -> Self {
+        self.owner = Some(crate::workflows::Known {
+            manifest,
+            file: file.display().to_string(),
+        });
         self
     }
 
@@ -153,7 +180,8 @@ impl HostContext {
             svc::CarbonioServers::NAME => serve(payload, |req| ldap::servers(self, req)),
             svc::LdapCredentials::NAME => serve(payload, |req| ldap::credentials(self, req)),
             svc::Audit::NAME => serve(payload, |req| audit::audit(self, req)),
-                        svc::WorkflowSteps::NAME => serve(payload, |req| workflow::steps(self, req)),
+                        svc::WorkflowSteps::NAME => serve(payload, |req| steps::resolve(self, req)),
+            svc::RunStep::NAME => serve(payload, |req| steps::run(self, req)),
             svc::JournalAppend::NAME => serve(payload, |req| workflow::append(self, req)),
             svc::JournalRead::NAME => serve(payload, |req| workflow::read(self, req)),
             svc::RemoveRun::NAME => serve(payload, |req| workflow::remove_run(self, req)),

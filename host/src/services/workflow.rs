@@ -1,5 +1,5 @@
-//! The `workflow.steps` and `journal.*` services: a workflow's steps as configured, and the
-//! per-run journal that makes a run resumable.
+//! The `journal.*` and `runs.remove` services: the per-run journal that makes a run resumable,
+//! and its removal.
 //!
 //! The journal is one JSON object per line in `/var/lib/carbonio-mesh/runs/RUN/journal.jsonl`,
 //! appended and fsynced before the answer, so a record the plugin saw acknowledged survives a
@@ -10,70 +10,14 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 
 use carbonio_mesh_plugin_api::services::{
-    Audit, Empty, Journal, JournalAppend, JournalRead, RemoveRun, ResolvedStep, ResolvedWorkflow,
-    RunRemoved, ServiceErrorKind, ServiceFailure, WorkflowSteps,
+    Audit, Empty, Journal, JournalAppend, JournalRead, RemoveRun, RunRemoved, ServiceErrorKind,
+    ServiceFailure,
 };
 
 use super::{failure, io_failure, HostContext};
-use crate::config::StepProvider;
-use crate::discovery;
 
 /// Where run journals live (a system path).
 pub const RUNS_DIR: &str = "/var/lib/carbonio-mesh/runs";
-
-pub(super) fn steps(
-    context: &HostContext,
-    request: WorkflowSteps,
-) -> Result<ResolvedWorkflow, ServiceFailure> {
-    // A step's own name resolves to that one step (the transport is used that way).
-    let single = [request.workflow.clone()];
-    let names: &[String] = match context.config.workflows.get(&request.workflow) {
-        Some(names) => names,
-        None if context.config.steps.contains_key(&request.workflow) => &single,
-        None => {
-            return Err(failure(
-                ServiceErrorKind::NotFound,
-                format!("no workflow or step '{}' is configured", request.workflow),
-            ))
-        }
-    };
-    let steps = names
-        .iter()
-        .map(|name| {
-            let step = &context.config.steps[name];
-            let defined_in = step
-                .defined_in
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| "built-in".to_owned());
-            match &step.provider {
-                StepProvider::Plugin(plugin) => ResolvedStep {
-                    name: name.clone(),
-                    plugin: Some(plugin.clone()),
-                    plugin_file: discovery::candidates(&context.search_dirs, plugin)
-                        .first()
-                        .map(|c| c.path.display().to_string()),
-                    defined_in,
-                    ..ResolvedStep::default()
-                },
-                StepProvider::Exec {
-                    argv,
-                    password_stdin,
-                } => ResolvedStep {
-                    name: name.clone(),
-                    exec: Some(argv.clone()),
-                    password_stdin: *password_stdin,
-                    defined_in,
-                    ..ResolvedStep::default()
-                },
-            }
-        })
-        .collect();
-    Ok(ResolvedWorkflow {
-        steps,
-        service_user: context.config.service_user.clone(),
-    })
-}
 
 /// A run name is a file name we made: refuse anything that could leave the runs directory.
 fn valid_run(run: &str) -> Result<(), ServiceFailure> {

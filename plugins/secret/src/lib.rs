@@ -16,23 +16,29 @@ use std::collections::BTreeSet;
 
 use carbonio_mesh_plugin_api::services::{
     Exec, ExecArg, JournalAppend, JournalRead, NewPassword, PasswordSource, ReadStdin,
-    ResolvedStep, RestorePath, WorkflowSteps,
+    ResolvedStep, RestorePath, RunStep, WorkflowSteps,
 };
+use carbonio_mesh_plugin_api::step::{facts, Facts, JournalRecord, StepCall, StepOutcome};
 use carbonio_mesh_plugin_api::{
     export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin, PluginError,
     Request, Response, SecretText, Table,
 };
 use serde_json::{json, Value};
-use steps::{Facts, StepContext};
+use steps::{StepContext, REGENERATE, REJOIN};
 
-/// The leader's workflow, and the one each other node runs.
-const REGENERATE: &str = "secret-regenerate";
-const REJOIN: &str = "secret-rejoin";
+/// This plugin's name: its own steps run in-process, another plugin's through `step.run`.
+const NAME: &str = "secret";
 /// The largest archive a node accepts (on standard input or from `--archive FILE`).
 const MAX_ARCHIVE: u64 = 8 << 20;
 
 /// Appends one record to the run's journal.
-pub(crate) fn journal(host: &Host<'_>, run: &str, record: Value) -> Result<(), PluginError> {
+pub(crate) fn journal(
+    host: &Host<'_>,
+    run: &str,
+    record: &JournalRecord,
+) -> Result<(), PluginError> {
+    let record = serde_json::to_value(record)
+        .map_err(|e| PluginError::internal(format!("cannot encode a journal record: {e}")))?;
     host.call(&JournalAppend {
         run: run.to_owned(),
         record,
@@ -47,6 +53,7 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// A run's records as written (`runs` and `show` read them in their own terms).
 fn records(host: &Host<'_>, run: &str) -> Result<Vec<Value>, PluginError> {
     Ok(host
         .call(&JournalRead {
@@ -57,6 +64,14 @@ fn records(host: &Host<'_>, run: &str) -> Result<Vec<Value>, PluginError> {
                 .hint("`carbonio-mesh secret runs` lists the runs")
         })?
         .records)
+}
+
+/// A run's records, typed; records of a later version are [`JournalRecord::Other`].
+fn typed_records(host: &Host<'_>, run: &str) -> Result<Vec<JournalRecord>, PluginError> {
+    Ok(records(host, run)?
+        .into_iter()
+        .map(|r| serde_json::from_value(r).unwrap_or(JournalRecord::Other))
+        .collect())
 }
 
 /// The newest run by its start (names of either form), for `--resume` without a name.
@@ -74,18 +89,50 @@ fn steps(host: &Host<'_>, workflow: &str) -> Result<(Vec<ResolvedStep>, String),
     Ok((workflow.steps, workflow.service_user))
 }
 
-/// `{ip}`, `{leader}` and `{run}` in a site command's words.
-fn fill(word: &str, facts: &Facts, run: &str) -> String {
-    let get = |key: &str| {
-        facts
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned()
-    };
-    word.replace("{ip}", &get("setup_ip"))
-        .replace("{leader}", &get("leader_ip"))
+/// `{ip}`, `{leader}` and `{run}` in a site command's words (the plan checked that the facts
+/// they name are recorded before the command runs).
+fn fill(word: &str, known: &Facts, run: &str) -> String {
+    let get = |key| known.get(key).ok().flatten().unwrap_or_default();
+    word.replace("{ip}", &get(&facts::SETUP_IP))
+        .replace("{leader}", &get(&facts::LEADER_IP))
         .replace("{run}", run)
+}
+
+/// The facts a site command declared (`provides`), from its `NAME=VALUE` output lines: a value
+/// that reads as a JSON number or boolean is one, anything else a string.
+fn provided_facts(step: &ResolvedStep, stdout: &str) -> Result<Facts, PluginError> {
+    let mut found = Facts::new();
+    for line in stdout.lines() {
+        let Some((name, value)) = line.trim().split_once('=') else {
+            continue;
+        };
+        if step.provides.iter().any(|p| p == name) {
+            let value = match serde_json::from_str::<Value>(value) {
+                Ok(v @ (Value::Number(_) | Value::Bool(_))) => v,
+                _ => Value::String(value.to_owned()),
+            };
+            found.set_raw(name, value);
+        }
+    }
+    let missing: Vec<&str> = step
+        .provides
+        .iter()
+        .filter(|p| !found.contains(p))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(PluginError::operation(format!(
+            "the site command for step {} did not print {}",
+            step.name,
+            missing
+                .iter()
+                .map(|m| format!("{m}=VALUE"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .hint("it declares provides = [...]: print each fact on a line of its own, NAME=VALUE"));
+    }
+    Ok(found)
 }
 
 /// A step provided by a site command.
@@ -96,7 +143,7 @@ fn run_exec_step(
     facts: &Facts,
     run: &str,
     password: Option<&SecretText>,
-) -> Result<steps::Outcome, PluginError> {
+) -> Result<StepOutcome, PluginError> {
     let words: Vec<ExecArg> = argv
         .iter()
         .map(|w| ExecArg::from(fill(w, facts, run)))
@@ -128,9 +175,9 @@ fn run_exec_step(
             output.stderr.trim()
         )));
     }
-    Ok(steps::Outcome {
+    Ok(StepOutcome {
         detail: format!("site command: {}", argv.join(" ")),
-        facts: Facts::new(),
+        facts: provided_facts(step, &output.stdout)?,
         report: String::new(),
     })
 }
@@ -179,19 +226,20 @@ fn run_workflow(
     let mut facts = Facts::new();
     let mut done = BTreeSet::new();
     if resume {
-        for record in records(host, &run)? {
-            if record["event"] == "finished" {
-                return Ok(Response::text(format!(
-                    "Run {run} already finished; nothing to resume.\n"
-                )));
-            }
-            if record["event"] == "done" {
-                if let Some(step) = record["step"].as_str() {
-                    done.insert(step.to_owned());
+        for record in typed_records(host, &run)? {
+            match record {
+                JournalRecord::Finished { .. } => {
+                    return Ok(Response::text(format!(
+                        "Run {run} already finished; nothing to resume.\n"
+                    )))
                 }
-                if let Some(new) = record["facts"].as_object() {
-                    facts.extend(new.iter().map(|(k, v)| (k.clone(), v.clone())));
+                JournalRecord::Done {
+                    step, facts: new, ..
+                } => {
+                    done.insert(step);
+                    facts.extend(new);
                 }
+                _ => {}
             }
         }
     }
@@ -201,10 +249,8 @@ fn run_workflow(
     let archive_file = match request.value("archive") {
         Some(path) => Some(rejoin::archive_arg(path)?),
         None => facts
-            .get("archive_file")
-            .and_then(Value::as_str)
-            .filter(|_| !request.flag("input-stdin"))
-            .map(str::to_owned),
+            .get(&facts::ARCHIVE_FILE)?
+            .filter(|_| !request.flag("input-stdin")),
     };
     let changes = pending.iter().map(|s| format!("step {}", s.name)).collect();
     let question = if workflow == REJOIN {
@@ -221,18 +267,11 @@ fn run_workflow(
     if !host.confirm(changes, &question)? {
         return Ok(Response::declined_as(request.format));
     }
-    // The new password, needed by run-setup (and by a site step that takes it on stdin).
+    // The new password, asked once for every pending step that declares it needs it; with
+    // --nodes it also goes to each node.
     let input_stdin = request.flag("input-stdin");
-    let needs_password = input_stdin
-        || (archive_file.is_some()
-            && pending
-                .iter()
-                .any(|s| matches!(s.name.as_str(), "node-preflight" | "install-archive")))
-        || pending.iter().any(|s| {
-            matches!(s.name.as_str(), "run-setup" | "node-setup" | "node-verify")
-                || (s.name == "rejoin-nodes" && request.value("nodes").is_some())
-                || s.password_stdin
-        });
+    let needs_password =
+        input_stdin || request.value("nodes").is_some() || pending.iter().any(|s| s.needs.password);
     let new_password = if needs_password {
         Some(host.call(&NewPassword {
             password: PasswordSource {
@@ -254,11 +293,14 @@ fn run_workflow(
     };
     // `secret runs` counts the resumes by these records.
     let opening = if resume {
-        json!({"event": "resumed", "at": now()})
+        JournalRecord::Resumed { at: now() }
     } else {
-        json!({"event": "run", "workflow": workflow, "at": now()})
+        JournalRecord::Run {
+            workflow: workflow.to_owned(),
+            at: now(),
+        }
     };
-    journal(host, &run, opening)?;
+    journal(host, &run, &opening)?;
     let mut lines = Vec::new();
     let mut reports = String::new();
     let mut failure = None;
@@ -276,7 +318,10 @@ fn run_workflow(
         journal(
             host,
             &run,
-            json!({"step": step.name, "event": "start", "at": now()}),
+            &JournalRecord::Start {
+                step: step.name.clone(),
+                at: now(),
+            },
         )?;
         let ctx = StepContext {
             host,
@@ -296,21 +341,38 @@ fn run_workflow(
             archive_file: archive_file.as_deref(),
         };
         let outcome = match (&step.plugin, &step.exec) {
-            (Some(plugin), _) if plugin == "secret" => steps::run(&step.name, &ctx),
-            (Some(plugin), _) => Err(PluginError::config(format!(
-                "step {} is configured to come from plugin '{plugin}'; this carbonio-mesh runs steps of the secret plugin and site commands only",
-                step.name
-            ))
-            .hint("use exec = [...] for a site step")),
+            (Some(plugin), _) if plugin == NAME => steps::run(&step.name, &ctx),
+            (Some(plugin), _) => host
+                .call(&RunStep {
+                    plugin: plugin.clone(),
+                    call: StepCall {
+                        workflow: workflow.to_owned(),
+                        step: step.name.clone(),
+                        run: run.clone(),
+                        dry_run: request.dry_run,
+                        facts: facts.clone(),
+                        new_password: ctx.new_password.filter(|_| step.needs.password).cloned(),
+                        args: request.args.clone(),
+                        started_by: String::new(),
+                    },
+                })
+                .map_err(PluginError::from),
             (None, Some(argv)) => run_exec_step(host, step, argv, &facts, &run, ctx.new_password),
-            (None, None) => Err(PluginError::config(format!("step {} has no provider", step.name))),
+            (None, None) => Err(PluginError::config(format!(
+                "step {} has no provider",
+                step.name
+            ))),
         };
         match outcome {
             Ok(outcome) => {
                 journal(
                     host,
                     &run,
-                    json!({"step": step.name, "event": "done", "at": now(), "facts": outcome.facts}),
+                    &JournalRecord::Done {
+                        step: step.name.clone(),
+                        at: now(),
+                        facts: outcome.facts.clone(),
+                    },
                 )?;
                 facts.extend(outcome.facts);
                 host.progress(&format!(
@@ -325,7 +387,11 @@ fn run_workflow(
                 journal(
                     host,
                     &run,
-                    json!({"step": step.name, "event": "failed", "at": now(), "error": error.message}),
+                    &JournalRecord::Failed {
+                        step: step.name.clone(),
+                        at: now(),
+                        error: error.message.clone(),
+                    },
                 )?;
                 // A multi-line error carries a report (the per-node table): it goes below the steps.
                 if let Some((first, report)) = error.message.clone().split_once('\n') {
@@ -348,7 +414,7 @@ fn run_workflow(
         }
     }
     if failure.is_none() {
-        journal(host, &run, json!({"event": "finished", "at": now()}))?;
+        journal(host, &run, &JournalRecord::Finished { at: now() })?;
     }
     let generated = new_password
         .filter(|p| p.source == "generated" && !request.dry_run)
@@ -447,14 +513,34 @@ fn plan(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
     if request.format == OutputFormat::Json {
         return Response::json(&steps);
     }
-    let mut table = Table::new(["#", "Step", "Provider", "From", "Defined in"]);
-    let rows: Vec<[String; 5]> = steps
+    let mut table = Table::new([
+        "#",
+        "Step",
+        "Provider",
+        "From",
+        "Needs",
+        "Provides",
+        "Defined in",
+    ]);
+    let listed = |items: Vec<&str>| {
+        if items.is_empty() {
+            "-".to_owned()
+        } else {
+            items.join(",")
+        }
+    };
+    let rows: Vec<[String; 7]> = steps
         .iter()
         .enumerate()
         .map(|(i, s)| {
             let (provider, from) = match (&s.plugin, &s.exec) {
                 (Some(p), _) => (
-                    format!("plugin {p}"),
+                    format!(
+                        "plugin {p} {}",
+                        s.plugin_version.as_deref().unwrap_or_default()
+                    )
+                    .trim_end()
+                    .to_owned(),
                     s.plugin_file
                         .clone()
                         .unwrap_or_else(|| "(not found)".into()),
@@ -462,12 +548,22 @@ fn plan(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
                 (None, Some(argv)) => ("command".to_owned(), argv.join(" ")),
                 _ => ("-".to_owned(), "-".to_owned()),
             };
+            let mut needs: Vec<&str> = s.needs.facts.iter().map(String::as_str).collect();
+            if s.needs.password {
+                needs.insert(0, "password");
+            }
+            let defined_in = match s.line {
+                Some(line) => format!("{}:{line}", s.defined_in),
+                None => s.defined_in.clone(),
+            };
             [
                 (i + 1).to_string(),
                 s.name.clone(),
                 provider,
                 from,
-                s.defined_in.clone(),
+                listed(needs),
+                listed(s.provides.iter().map(String::as_str).collect()),
+                defined_in,
             ]
         })
         .collect();
@@ -481,14 +577,12 @@ fn restore(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> 
     let run = request
         .value("run")
         .ok_or_else(|| PluginError::usage("name the run to restore"))?;
-    let removed: Vec<(String, String)> = records(host, run)?
+    let journal_records = typed_records(host, run)?;
+    let removed: Vec<(String, String)> = journal_records
         .iter()
-        .filter(|r| r["event"] == "removed")
-        .filter_map(|r| {
-            Some((
-                r["path"].as_str()?.to_owned(),
-                r["backup"].as_str()?.to_owned(),
-            ))
+        .filter_map(|r| match r {
+            JournalRecord::Removed { path, backup, .. } => Some((path.clone(), backup.clone())),
+            _ => None,
         })
         .collect();
     if removed.is_empty() {
@@ -504,9 +598,10 @@ fn restore(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> 
         return Ok(Response::declined_as(request.format));
     }
     // Files setup wrote in between are replaced (and themselves backed up by the host).
-    let reset = records(host, run)?
-        .iter()
-        .find_map(|r| r["facts"]["reset_file"].as_str().map(str::to_owned));
+    let reset = journal_records.iter().find_map(|r| match r {
+        JournalRecord::Done { facts: found, .. } => found.get(&facts::RESET_FILE).ok().flatten(),
+        _ => None,
+    });
     if let Some(reset) = reset {
         host.call(&carbonio_mesh_plugin_api::services::RemovePath { path: reset })?;
     }
@@ -523,7 +618,10 @@ fn restore(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> 
     journal(
         host,
         run,
-        json!({"event": "restored", "at": now(), "files": removed.len()}),
+        &JournalRecord::Restored {
+            at: now(),
+            files: removed.len(),
+        },
     )?;
     host.audit(
         "secret restore",
@@ -675,25 +773,17 @@ no answer it stops: write the right address into config.json's bind_addr.",
                         .example("sudo carbonio-mesh secret prune --keep 3 --yes", "Keep the newest three, without asking"),
                 ),
         );
-        for (name, about) in [
-            ("preflight", "root, consul and service-discover present, Consul reachable, servers and agents counted"),
-            ("find-leader", "the leader's address from /v1/status/leader"),
-            ("check-on-leader", "refuse unless this host is the leader"),
-            ("read-reset-index", "PUT /v1/acl/bootstrap and read the reset index"),
-            ("write-reset-file", "the reset index into Consul's data directory, as its user"),
-            ("stop-service", "systemctl stop service-discover"),
-            ("backup-and-remove", "back up and remove main.json, config.json, the certificates, the archive and the password"),
-            ("run-setup", "service-discover setup IP --first-instance with the new password"),
-            ("verify", "the new archive opens and Consul accepts its token"),
-            ("check-ldap-copy", "LDAP holds the new archive, as nodes download it there (skipped without localconfig.xml)"),
-                        ("revoke-old-token", "delete the previous bootstrap token (with --revoke-old-token)"),
-            ("rejoin-nodes", "set up the other nodes again through the transport (with --nodes)"),
-            ("node-preflight", "on a node: root, service-discover present, the new archive opens, this node's address"),
-            ("install-archive", "on a node: the leader's new archive in place (--archive FILE: read and checked again)"),
-            ("node-setup", "on a node: service-discover setup IP with the new password"),
-            ("node-verify", "on a node: the new archive opens and Consul accepts its token"),
-        ] {
-            manifest = manifest.step(name, about);
+        manifest = manifest
+            .workflow(
+                REGENERATE,
+                "regenerate the Mesh secrets on the leader (secret regenerate)",
+            )
+            .workflow(
+                REJOIN,
+                "set a node up again with the leader's new secrets (secret rejoin)",
+            );
+        for (spec, _) in steps::steps() {
+            manifest = manifest.with_step(spec);
         }
         manifest
     }

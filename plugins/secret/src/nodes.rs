@@ -15,12 +15,12 @@ use carbonio_mesh_plugin_api::services::{
 };
 use carbonio_mesh_plugin_api::{PluginError, Table};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use crate::steps::{Outcome, StepContext};
+use crate::steps::StepContext;
+use carbonio_mesh_plugin_api::step::{FactKey, JournalRecord, NodeResult, StepOutcome as Outcome};
 
 /// The fact preflight records the plan under.
-pub const NODES_FACT: &str = "nodes";
+pub const NODES: FactKey<NodePlan> = FactKey::new("nodes");
 
 /// A node to set up again, under its three names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,11 +148,8 @@ pub fn plan(ctx: &StepContext<'_>, nodes: &str) -> Result<NodePlan, PluginError>
 
 /// The plan preflight recorded, or (preflight replaced by a site command) one made now.
 fn recorded_plan(ctx: &StepContext<'_>, nodes: &str) -> Result<NodePlan, PluginError> {
-    match ctx.facts.get(NODES_FACT) {
-        Some(value) => serde_json::from_value(value.clone()).map_err(|e| {
-            PluginError::operation(format!("the journal's node plan is not readable: {e}"))
-                .hint("start a new run")
-        }),
+    match ctx.facts.get(&NODES)? {
+        Some(plan) => Ok(plan),
         None => plan(ctx, nodes),
     }
 }
@@ -184,6 +181,14 @@ pub fn transport(ctx: &StepContext<'_>) -> Result<(Vec<String>, bool), PluginErr
     Ok((argv, password_stdin))
 }
 
+/// The transport is a command step (the engine never runs it as a step of a workflow).
+pub fn not_a_workflow_step(_ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
+    Err(PluginError::config(
+        "the transport is how rejoin-nodes reaches a node, not a step of a workflow",
+    )
+    .hint("remove it from [workflows]; configure it with [steps.transport] exec = [...]"))
+}
+
 /// Nodes an earlier attempt of this run already set up.
 fn already_done(ctx: &StepContext<'_>) -> Vec<String> {
     ctx.host
@@ -193,8 +198,14 @@ fn already_done(ctx: &StepContext<'_>) -> Vec<String> {
         .map(|j| j.records)
         .unwrap_or_default()
         .into_iter()
-        .filter(|r| r["event"] == "node" && r["result"] == "ok")
-        .filter_map(|r| r["node"].as_str().map(str::to_owned))
+        .filter_map(|r| match serde_json::from_value(r) {
+            Ok(JournalRecord::Node {
+                node,
+                result: NodeResult::Ok,
+                ..
+            }) => Some(node),
+            _ => None,
+        })
         .collect()
 }
 
@@ -300,7 +311,18 @@ pub fn rejoin_nodes(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
             crate::journal(
                 ctx.host,
                 ctx.run,
-                json!({"step": "rejoin-nodes", "event": "node", "node": target.node, "host": target.host, "address": target.address, "result": if ok { "ok" } else { "failed" }, "detail": detail}),
+                &JournalRecord::Node {
+                    step: "rejoin-nodes".to_owned(),
+                    node: target.node.clone(),
+                    host: target.host.clone(),
+                    address: target.address.clone(),
+                    result: if ok {
+                        NodeResult::Ok
+                    } else {
+                        NodeResult::Failed
+                    },
+                    detail: detail.clone(),
+                },
             )?;
         }
         ctx.host.audit(

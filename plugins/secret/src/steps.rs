@@ -1,18 +1,20 @@
-//! The steps this plugin provides. Each is safe to repeat: it checks before it changes, and a
-//! resumed run may run it again after a crash in the middle of it.
-
-use std::collections::BTreeMap;
+//! The steps this plugin provides, each declared once in [`STEPS`] (what it does, where it goes,
+//! what it needs and records) next to the function that carries it out. Each is safe to repeat:
+//! it checks before it changes, and a resumed run may run it again after a crash in the middle
+//! of it.
 
 use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
 use carbonio_mesh_plugin_api::nodes::{Lookup, NodeDirectory};
 use carbonio_mesh_plugin_api::services::{
     ConsulRequest, Exec, ExecArg, LdapCredentials, OpenCredentials, RemovePath, ServiceErrorKind,
 };
+use carbonio_mesh_plugin_api::step::{
+    facts, Facts, JournalRecord, StepOutcome as Outcome, StepSpec,
+};
 use carbonio_mesh_plugin_api::{Host, PluginError, SecretText};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-/// What the steps learn and pass on, kept in the journal (never a secret).
-pub type Facts = BTreeMap<String, Value>;
+use crate::nodes::NODES;
 
 /// Everything a step may use.
 pub struct StepContext<'a> {
@@ -37,29 +39,6 @@ pub struct StepContext<'a> {
     pub archive_file: Option<&'a str>,
 }
 
-/// A finished (or failed) step: a line for the user, the facts it adds, and an optional report
-/// printed after the step table (the per-node results).
-pub struct Outcome {
-    pub detail: String,
-    pub facts: Facts,
-    pub report: String,
-}
-
-impl Outcome {
-    pub fn new(detail: impl Into<String>) -> Self {
-        Outcome {
-            detail: detail.into(),
-            facts: Facts::new(),
-            report: String::new(),
-        }
-    }
-
-    fn fact(mut self, key: &str, value: Value) -> Self {
-        self.facts.insert(key.to_owned(), value);
-        self
-    }
-}
-
 const SERVICE: &str = "service-discover";
 const MAIN_JSON: &str = "/etc/zextras/service-discover/main.json";
 const CONFIG_JSON: &str = "/etc/zextras/service-discover/config.json";
@@ -70,35 +49,151 @@ fn fail(message: impl Into<String>) -> PluginError {
     PluginError::operation(message)
 }
 
-fn fact_str<'a>(facts: &'a Facts, key: &str) -> Result<&'a str, PluginError> {
-    facts.get(key).and_then(Value::as_str).ok_or_else(|| {
-        fail(format!(
-            "the journal has no '{key}' from an earlier step: run the workflow from its start"
-        ))
-    })
+/// The leader's workflow, and the one each other node runs.
+pub const REGENERATE: &str = "secret-regenerate";
+pub const REJOIN: &str = "secret-rejoin";
+
+/// What carries out a step.
+type StepFn = fn(&StepContext<'_>) -> Result<Outcome, PluginError>;
+
+/// Every step of this plugin, in its workflows' order: adding a step is adding it here.
+pub fn steps() -> Vec<(StepSpec, StepFn)> {
+    let step = StepSpec::new;
+    vec![
+        (
+            step("preflight", "root, consul and service-discover present, Consul reachable, servers and agents counted; with --nodes, which nodes")
+                .in_workflow(REGENERATE)
+                .provides(&facts::SERVERS)
+                .provides(&facts::AGENTS)
+                .provides(&facts::OLD_ACCESSOR)
+                .provides(&NODES),
+            preflight,
+        ),
+        (
+            step("find-leader", "the leader's address from /v1/status/leader")
+                .in_workflow(REGENERATE)
+                .provides(&facts::LEADER_IP),
+            find_leader,
+        ),
+        (
+            step("check-on-leader", "refuse unless this host is the leader")
+                .in_workflow(REGENERATE)
+                .needs_fact(&facts::LEADER_IP)
+                .provides(&facts::SETUP_IP),
+            check_on_leader,
+        ),
+        (
+            step("read-reset-index", "PUT /v1/acl/bootstrap and read the reset index")
+                .in_workflow(REGENERATE)
+                .provides(&facts::RESET_INDEX)
+                .provides(&facts::INTERIM_ACCESSOR)
+                .changes_system(),
+            read_reset_index,
+        ),
+        (
+            step("write-reset-file", "the reset index into Consul's data directory, as its user")
+                .in_workflow(REGENERATE)
+                .needs_fact(&facts::RESET_INDEX)
+                .provides(&facts::RESET_FILE)
+                .changes_system(),
+            write_reset_file,
+        ),
+        (
+            step("node-preflight", "on a node: root, service-discover present, the new archive opens, this node's address")
+                .in_workflow(REJOIN)
+                .needs_password()
+                .provides(&facts::SETUP_IP)
+                .provides(&facts::ARCHIVE_FILE),
+            node_preflight,
+        ),
+        (
+            step("stop-service", "systemctl stop service-discover")
+                .in_workflow(REGENERATE)
+                .in_workflow(REJOIN)
+                .changes_system(),
+            stop_service,
+        ),
+        (
+            step("backup-and-remove", "back up and remove main.json, config.json, the certificates, the archive and the password")
+                .in_workflow(REGENERATE)
+                .in_workflow(REJOIN)
+                .changes_system(),
+            backup_and_remove,
+        ),
+        (
+            step("install-archive", "on a node: the leader's new archive in place (--archive FILE: read and checked again)")
+                .in_workflow(REJOIN)
+                .needs_password()
+                .changes_system(),
+            install_archive,
+        ),
+        (
+            step("run-setup", "service-discover setup IP --first-instance with the new password")
+                .in_workflow(REGENERATE)
+                .needs_password()
+                .needs_fact(&facts::SETUP_IP)
+                .changes_system(),
+            run_setup,
+        ),
+        (
+            step("node-setup", "on a node: service-discover setup IP with the new password")
+                .in_workflow(REJOIN)
+                .needs_password()
+                .needs_fact(&facts::SETUP_IP)
+                .changes_system(),
+            node_setup,
+        ),
+        (
+            step("verify", "the new archive opens and Consul accepts its token")
+                .in_workflow(REGENERATE)
+                .provides(&facts::NEW_ACCESSOR),
+            verify,
+        ),
+        (
+            step("node-verify", "on a node: the new archive opens and Consul accepts its token")
+                .in_workflow(REJOIN)
+                .needs_password(),
+            node_verify,
+        ),
+        (
+            step("check-ldap-copy", "LDAP holds the new archive, as nodes download it there (skipped without localconfig.xml)")
+                .in_workflow(REGENERATE),
+            check_ldap_copy,
+        ),
+        (
+            step("revoke-old-token", "delete the previous bootstrap token (with --revoke-old-token)")
+                .in_workflow(REGENERATE)
+                .changes_system(),
+            revoke_old_token,
+        ),
+        (
+            // The password goes to each node, with --nodes only: the engine asks for it then.
+            step("rejoin-nodes", "set up the other nodes again through the transport (with --nodes)")
+                .in_workflow(REGENERATE)
+                .changes_system(),
+            crate::nodes::rejoin_nodes,
+        ),
+        (
+            step("transport", "how rejoin-nodes reaches a node: {host} is its Carbonio hostname (from LDAP), else its address; {node} its Consul node name; {address} its gossip address; the new password, then the new archive, on its standard input")
+                .command(
+                    [
+                        "ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o",
+                        "ConnectTimeout=10", "root@{host}", "carbonio-mesh", "--yes", "secret",
+                        "rejoin", "--input-stdin",
+                    ],
+                    true,
+                ),
+            crate::nodes::not_a_workflow_step,
+        ),
+    ]
 }
 
-/// Runs the built-in step `name`.
+/// Runs this plugin's step `name`.
 pub fn run(name: &str, ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
-    match name {
-        "preflight" => preflight(ctx),
-        "find-leader" => find_leader(ctx),
-        "check-on-leader" => check_on_leader(ctx),
-        "read-reset-index" => read_reset_index(ctx),
-        "write-reset-file" => write_reset_file(ctx),
-        "stop-service" => stop_service(ctx),
-        "backup-and-remove" => backup_and_remove(ctx),
-        "run-setup" => run_setup(ctx),
-        "verify" => verify(ctx),
-        "check-ldap-copy" => check_ldap_copy(ctx),
-                "revoke-old-token" => revoke_old_token(ctx),
-        "rejoin-nodes" => crate::nodes::rejoin_nodes(ctx),
-        "node-preflight" => node_preflight(ctx),
-        "install-archive" => install_archive(ctx),
-        "node-setup" => node_setup(ctx),
-        "node-verify" => node_verify(ctx),
-        other => Err(PluginError::config(format!(
-            "the secret plugin provides no step '{other}'"
+    match steps().into_iter().find(|(spec, _)| spec.name == name) {
+        Some((_, step)) => step(ctx),
+        None => Err(PluginError::config(format!(
+            "the secret plugin provides no step '{name}'"
         ))
         .hint("`carbonio-mesh secret plan` shows the steps and their providers; fix [steps] in the configuration")),
     }
@@ -155,10 +250,10 @@ and this node comes back with a new CA. Every other node must then be set up aga
         peers.len(),
         members.len()
     ))
-    .fact("servers", json!(peers.len()))
-    .fact("agents", json!(members.len()));
+    .fact(&facts::SERVERS, &(peers.len() as u64))
+    .fact(&facts::AGENTS, &(members.len() as u64));
     if let Some(accessor) = old_accessor {
-        outcome = outcome.fact("old_accessor", json!(accessor));
+        outcome = outcome.fact(&facts::OLD_ACCESSOR, &accessor);
     }
     // The nodes to set up again, decided now: once this host has a new gossip key, the others
     // show as failed in its member list.
@@ -174,7 +269,7 @@ and this node comes back with a new CA. Every other node must then be set up aga
                 format!(", {} skipped", plan.skipped.len())
             }
         ));
-        outcome = outcome.fact(crate::nodes::NODES_FACT, json!(plan));
+        outcome = outcome.fact(&NODES, &plan);
     }
     Ok(outcome)
 }
@@ -193,11 +288,12 @@ fn find_leader(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
             ),
         );
     }
-    Ok(Outcome::new(format!("leader at {ip}")).fact("leader_ip", json!(ip)))
+    Ok(Outcome::new(format!("leader at {ip}")).fact(&facts::LEADER_IP, &ip))
 }
 
 fn check_on_leader(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
-    let leader_ip = fact_str(ctx.facts, "leader_ip")?;
+    let leader_ip = ctx.facts.require(&facts::LEADER_IP)?;
+    let leader_ip = leader_ip.as_str();
     let local = ctx
         .host
         .call(&carbonio_mesh_plugin_api::services::LocalAddresses {})?;
@@ -210,7 +306,7 @@ fn check_on_leader(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
         }
         return Ok(
             Outcome::new(format!("this host is the leader ({leader_ip})"))
-                .fact("setup_ip", json!(leader_ip)),
+                .fact(&facts::SETUP_IP, &leader_ip.to_owned()),
         );
     }
     // Name the leader as admins know it: node name, hostname when known, address.
@@ -265,15 +361,15 @@ fn read_reset_index(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
             let mut outcome = Outcome::new(format!(
                 "ACLs were not bootstrapped yet; bootstrapped at index {index}"
             ))
-            .fact("reset_index", json!(index));
+            .fact(&facts::RESET_INDEX, &index);
             if let Some(accessor) = token["AccessorID"].as_str() {
-                outcome = outcome.fact("interim_accessor", json!(accessor));
+                outcome = outcome.fact(&facts::INTERIM_ACCESSOR, &accessor.to_owned());
             }
             return Ok(outcome);
         }
         if let Some(index) = parse_reset_index(&answer.text) {
             return Ok(
-                Outcome::new(format!("reset index {index}")).fact("reset_index", json!(index))
+                Outcome::new(format!("reset index {index}")).fact(&facts::RESET_INDEX, &index)
             );
         }
         if answer.text.contains(LEGACY) && attempt < 10 {
@@ -301,16 +397,12 @@ fn data_dir(ctx: &StepContext<'_>) -> String {
 }
 
 fn write_reset_file(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
-    if ctx.dry_run && !ctx.facts.contains_key("reset_index") {
+    if ctx.dry_run && !ctx.facts.contains(facts::RESET_INDEX.name()) {
         return Ok(Outcome::new(
             "would write the reset index to the data directory's acl-bootstrap-reset",
         ));
     }
-    let index = ctx
-        .facts
-        .get("reset_index")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| fail("the journal has no reset index: run the workflow from its start"))?;
+    let index = ctx.facts.require(&facts::RESET_INDEX)?;
     let path = format!(
         "{}/acl-bootstrap-reset",
         data_dir(ctx).trim_end_matches('/')
@@ -324,7 +416,7 @@ fn write_reset_file(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
         })?;
     Ok(
         Outcome::new(format!("{path} holds {index} (owner {})", ctx.service_user))
-            .fact("reset_file", json!(path)),
+            .fact(&facts::RESET_FILE, &path),
     )
 }
 
@@ -369,9 +461,11 @@ fn backup_and_remove(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
                 crate::journal(
                     ctx.host,
                     ctx.run,
-                    json!({
-                        "step": "backup-and-remove", "event": "removed", "path": path, "backup": backup
-                    }),
+                    &JournalRecord::Removed {
+                        step: "backup-and-remove".to_owned(),
+                        path: path.clone(),
+                        backup: backup.clone(),
+                    },
                 )?;
             }
         }
@@ -392,10 +486,10 @@ fn node_setup(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
 /// `service-discover setup IP [--first-instance] --password=...` (its interface takes the
 /// password in argv: ours shows it as `<redacted>`).
 fn setup(ctx: &StepContext<'_>, first_instance: bool) -> Result<Outcome, PluginError> {
-    let ip = if ctx.dry_run && !ctx.facts.contains_key("setup_ip") {
+    let ip = if ctx.dry_run && !ctx.facts.contains(facts::SETUP_IP.name()) {
         "<this host's address>".to_owned()
     } else {
-        fact_str(ctx.facts, "setup_ip")?.to_owned()
+        ctx.facts.require(&facts::SETUP_IP)?
     };
     let password = ctx.new_password.ok_or_else(|| fail("no new password"))?;
     let mut argv = vec![
@@ -458,7 +552,7 @@ fn verify(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
         token.accessor_id,
         members.len()
     ))
-    .fact("new_accessor", json!(token.accessor_id)))
+    .fact(&facts::NEW_ACCESSOR, &token.accessor_id))
 }
 
 /// Nodes download the archive from LDAP during their own setup, so the leader's setup must have
@@ -508,9 +602,9 @@ fn revoke_old_token(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
             "skipped (--revoke-old-token not given; the old token stays valid)",
         ));
     }
-    let mut old: Vec<&str> = Vec::new();
-    for key in ["old_accessor", "interim_accessor"] {
-        if let Some(accessor) = ctx.facts.get(key).and_then(Value::as_str) {
+    let mut old: Vec<String> = Vec::new();
+    for key in [&facts::OLD_ACCESSOR, &facts::INTERIM_ACCESSOR] {
+        if let Some(accessor) = ctx.facts.get(key)? {
             old.push(accessor);
         }
     }
@@ -561,13 +655,13 @@ fn node_preflight(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
         )));
     }
     let mut archive = "the new archive came on standard input".to_owned();
-    let mut facts = Facts::new();
+    let mut found = Facts::new();
     match (ctx.archive_file, ctx.new_archive) {
         (Some(path), _) => {
             let password = ctx.new_password.ok_or_else(|| fail("no new password"))?;
             crate::rejoin::checked_archive(host, path, password)?;
             archive = format!("{path} opens with the new password");
-            facts.insert("archive_file".to_owned(), json!(path));
+            found.set(&facts::ARCHIVE_FILE, &path.to_owned());
         }
         (None, Some(_)) => {}
         (None, None) if ctx.dry_run => archive = "no new archive given".to_owned(),
@@ -579,12 +673,12 @@ fn node_preflight(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
         }
     }
     let (ip, source) = crate::rejoin::bind_address(host)?;
-    facts.insert("setup_ip".to_owned(), json!(ip));
+    found.set(&facts::SETUP_IP, &ip.to_string());
     Ok(Outcome {
         detail: format!(
             "root, service-discover present; {archive}; this node is {ip} (from the {source})"
         ),
-        facts,
+        facts: found,
         report: String::new(),
     })
 }

@@ -1,0 +1,178 @@
+//! `workflow.steps` (a workflow's steps from the manifests and the configuration, checked) and
+//! `step.run` (a step of another plugin, run with this run's host).
+//!
+//! A plugin providing a step is found, trust-checked and loaded exactly as a plugin named on the
+//! command line is (`run::open_plugin`), once per run, and invoked with the same host context:
+//! its changes are recorded under `--dry-run`, confined by `--root`, backed up, audited, and the
+//! run's secrets are redacted from whatever it answers.
+
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use carbonio_mesh_plugin_api::services::{
+    ResolvedWorkflow, RunStep, ServiceErrorKind, ServiceFailure, WorkflowSteps,
+};
+use carbonio_mesh_plugin_api::step::StepOutcome;
+use carbonio_mesh_plugin_api::Request;
+
+use super::{failure, HostContext};
+use crate::loader::LoadedPlugin;
+use crate::workflows::{Known, Manifests, PlanError, Resolver};
+
+/// A plugin loaded for its steps, and its file.
+pub struct Loaded {
+    plugin: LoadedPlugin,
+    file: PathBuf,
+}
+
+impl HostContext {
+    /// Plugin `name`, loaded once per run.
+    fn load_for_steps(&self, name: &str) -> Result<Rc<Loaded>, String> {
+        if let Some(loaded) = self.loaded.borrow().get(name) {
+            return Ok(Rc::clone(loaded));
+        }
+        let (plugin, file, _crash) = crate::run::open_plugin(name, &self.search_dirs, &self.policy)
+            .map_err(|e| {
+                let fix = e.hint().map(|h| format!(" ({h})")).unwrap_or_default();
+                format!("{e}{fix}")
+            })?
+            .ok_or_else(|| {
+                format!(
+                    "no plugin file {name}.so in {}",
+                    self.search_dirs
+                        .iter()
+                        .map(|d| d.path.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
+        let loaded = Rc::new(Loaded { plugin, file });
+        self.loaded
+            .borrow_mut()
+            .insert(name.to_owned(), Rc::clone(&loaded));
+        Ok(loaded)
+    }
+}
+
+impl Manifests for HostContext {
+    fn manifest(&self, name: &str) -> Result<Known, String> {
+        let loaded = self.load_for_steps(name)?;
+        Ok(Known {
+            manifest: loaded.plugin.manifest.clone(),
+            file: loaded.file.display().to_string(),
+        })
+    }
+
+    fn all(&self) -> Vec<Known> {
+        crate::discovery::all_candidates(&self.search_dirs)
+            .into_keys()
+            .filter(|name| *name != self.plugin)
+            .filter_map(|name| self.manifest(&name).ok())
+            .collect()
+    }
+}
+
+fn plan_failure(error: PlanError) -> ServiceFailure {
+    ServiceFailure {
+        kind: ServiceErrorKind::Failed,
+        message: error.message,
+        hint: Some(error.hint),
+        exit_code: Some(crate::error::exit::CONFIG),
+    }
+}
+
+/// The owner of the workflows: the plugin this run was started for.
+fn owner(context: &HostContext) -> Result<&Known, ServiceFailure> {
+    context.owner.as_ref().ok_or_else(|| {
+        failure(
+            ServiceErrorKind::Invalid,
+            "workflows are resolved for a running plugin only",
+        )
+    })
+}
+
+pub(super) fn resolve(
+    context: &HostContext,
+    request: WorkflowSteps,
+) -> Result<ResolvedWorkflow, ServiceFailure> {
+    let resolver = Resolver {
+        config: &context.config,
+        owner: owner(context)?,
+        plugins: context,
+    };
+    let steps = resolver.resolve(&request.workflow).map_err(plan_failure)?;
+    Ok(ResolvedWorkflow {
+        steps,
+        service_user: context.config.service_user.clone(),
+    })
+}
+
+/// Who started the run: the admin behind `sudo`, else this process's user.
+fn started_by() -> String {
+    let uid = nix::unistd::Uid::current();
+    if let Some(sudo) = std::env::var("SUDO_USER").ok().filter(|u| !u.is_empty()) {
+        if uid.is_root() {
+            return format!("{sudo} (through sudo)");
+        }
+    }
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| format!("uid {uid}"))
+}
+
+pub(super) fn run(context: &HostContext, request: RunStep) -> Result<StepOutcome, ServiceFailure> {
+    let RunStep { plugin, mut call } = request;
+    let loaded = context.load_for_steps(&plugin).map_err(|why| {
+        failure(
+            ServiceErrorKind::Failed,
+            format!(
+                "step {} comes from plugin {plugin}, which cannot be used: {why}",
+                call.step
+            ),
+        )
+    })?;
+    // The plan checked this already; a plugin file replaced since is checked again.
+    if loaded.plugin.manifest.step_named(&call.step).is_none() {
+        return Err(failure(
+            ServiceErrorKind::Failed,
+            format!(
+                "plugin {plugin} ({}) provides no step '{}'",
+                loaded.file.display(),
+                call.step
+            ),
+        ));
+    }
+    if let Some(password) = &call.new_password {
+        context.add_secret(password.expose());
+    }
+    call.dry_run = context.dry_run;
+    call.started_by = started_by();
+    let step = call.step.clone();
+    let request = Request {
+        dry_run: context.dry_run,
+        assume_yes: context.assume_yes,
+        step: Some(call),
+        ..Request::default()
+    };
+    tracing::info!(plugin = %plugin, "step {step}");
+    let response = loaded
+        .plugin
+        .invoke(&context.handle(), &request)
+        .map_err(|error| ServiceFailure {
+            kind: ServiceErrorKind::Failed,
+            message: context.redact(&error.message),
+            hint: error.hint.map(|h| context.redact(&h)),
+            exit_code: error.exit_code,
+        })?;
+    let mut outcome = response.step.ok_or_else(|| {
+        failure(
+            ServiceErrorKind::Failed,
+            format!("plugin {plugin} answered step {step} without its outcome"),
+        )
+    })?;
+    outcome.detail = context.redact(&outcome.detail);
+    outcome.report = context.redact(&outcome.report);
+    Ok(outcome)
+}

@@ -1,0 +1,498 @@
+//! Workflow steps (added in 1.6): what a plugin declares about each step it provides, what a
+//! step is given and what it answers, the facts steps pass on, and the run journal's records.
+//!
+//! A workflow (`secret-regenerate`, `secret-rejoin`) is a list of named steps. The plugin that
+//! runs a workflow declares it ([`WorkflowSpec`]) and the steps it provides ([`StepSpec`]), each
+//! with its default place. The host builds the workflow from those manifests and the site's
+//! configuration (`[steps.NAME] plugin = "..."`, `exec = [...]`, `before`/`after`), checks it
+//! before anything runs, and hands a step of another plugin a [`StepCall`]; the step answers a
+//! [`StepOutcome`]. Every start, end and fact goes to the run's journal as a [`JournalRecord`]
+//! before the next step starts, which is what makes a run resumable.
+//!
+//! # A step in another plugin, complete
+//!
+//! ```
+//! use carbonio_mesh_plugin_api::step::{facts, StepCall, StepOutcome, StepSpec};
+//! use carbonio_mesh_plugin_api::{export_plugin, Host, Manifest, Plugin, PluginError, Request, Response};
+//!
+//! pub struct Site;
+//!
+//! impl Plugin for Site {
+//!     fn manifest() -> Manifest {
+//!         Manifest::new("site-x", "1.0.0", "Our own steps").with_step(
+//!             StepSpec::new("announce", "tell the admins a regeneration starts")
+//!                 .in_workflow_before("secret-regenerate", "stop-service")
+//!                 .needs_fact(&facts::LEADER_IP),
+//!         )
+//!     }
+//!
+//!     fn run(_host: &Host<'_>, _request: &Request) -> Result<Response, PluginError> {
+//!         Err(PluginError::usage("site-x only provides steps"))
+//!     }
+//!
+//!     fn run_step(host: &Host<'_>, call: &StepCall) -> Result<StepOutcome, PluginError> {
+//!         let leader = call.facts.require(&facts::LEADER_IP)?;
+//!         host.info(&format!("run {} on leader {leader}", call.run));
+//!         Ok(StepOutcome::new(format!("announced run {}", call.run)))
+//!     }
+//! }
+//!
+//! export_plugin!(Site);
+//! # fn main() {}
+//! ```
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{ArgValue, PluginError, SecretText};
+
+/// A workflow a plugin runs (its command drives it), declared in its manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowSpec {
+    pub name: String,
+    pub about: String,
+}
+
+/// A workflow step a plugin provides (`name` and `about` since 1.1, the rest since 1.6).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepSpec {
+    pub name: String,
+    pub about: String,
+    /// What must be there before the step runs.
+    #[serde(default, skip_serializing_if = "StepNeeds::is_empty")]
+    pub needs: StepNeeds,
+    /// The facts the step records for later steps, by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provides: Vec<String>,
+    /// The step changes the system (under `--dry-run` it only says what it would do).
+    #[serde(default)]
+    pub changes_system: bool,
+    /// The workflows the step belongs to by default, and where in each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workflows: Vec<StepPlace>,
+    /// A step carried out by a command unless the site configures another (the transport a
+    /// step uses to reach other nodes): its default argv.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<StepCommand>,
+}
+
+/// What a step needs before it runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepNeeds {
+    /// The run's new password (the run asks for it once, before the first step that needs it).
+    #[serde(default)]
+    pub password: bool,
+    /// Facts an earlier step must have recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub facts: Vec<String>,
+}
+
+impl StepNeeds {
+    fn is_empty(&self) -> bool {
+        !self.password && self.facts.is_empty()
+    }
+}
+
+/// Where a step goes in a workflow: after the step named by `after`, before the one named by
+/// `before`, or (neither) at the end of the steps declared so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepPlace {
+    pub workflow: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}
+
+/// The default command of a command step: argv with placeholders the step fills in, and
+/// whether the run's new password goes to its standard input.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepCommand {
+    pub argv: Vec<String>,
+    #[serde(default)]
+    pub password_stdin: bool,
+}
+
+impl StepSpec {
+    pub fn new(name: &str, about: &str) -> Self {
+        StepSpec {
+            name: name.to_owned(),
+            about: about.to_owned(),
+            ..StepSpec::default()
+        }
+    }
+
+    /// Part of `workflow`, after the steps declared before it.
+    pub fn in_workflow(mut self, workflow: &str) -> Self {
+        self.workflows.push(StepPlace {
+            workflow: workflow.to_owned(),
+            ..StepPlace::default()
+        });
+        self
+    }
+
+    /// Part of `workflow`, just before `step`.
+    pub fn in_workflow_before(mut self, workflow: &str, step: &str) -> Self {
+        self.workflows.push(StepPlace {
+            workflow: workflow.to_owned(),
+            before: Some(step.to_owned()),
+            after: None,
+        });
+        self
+    }
+
+    /// Part of `workflow`, just after `step`.
+    pub fn in_workflow_after(mut self, workflow: &str, step: &str) -> Self {
+        self.workflows.push(StepPlace {
+            workflow: workflow.to_owned(),
+            before: None,
+            after: Some(step.to_owned()),
+        });
+        self
+    }
+
+    pub fn needs_password(mut self) -> Self {
+        self.needs.password = true;
+        self
+    }
+
+    pub fn needs_fact<T>(mut self, fact: &FactKey<T>) -> Self {
+        self.needs.facts.push(fact.name().to_owned());
+        self
+    }
+
+    pub fn provides<T>(mut self, fact: &FactKey<T>) -> Self {
+        self.provides.push(fact.name().to_owned());
+        self
+    }
+
+    pub fn changes_system(mut self) -> Self {
+        self.changes_system = true;
+        self
+    }
+
+    /// A command step: carried out by `argv` unless the site configures another command.
+    pub fn command<S: AsRef<str>>(
+        mut self,
+        argv: impl IntoIterator<Item = S>,
+        password_stdin: bool,
+    ) -> Self {
+        self.command = Some(StepCommand {
+            argv: argv.into_iter().map(|s| s.as_ref().to_owned()).collect(),
+            password_stdin,
+        });
+        self
+    }
+}
+
+/// The name and type of a fact: `facts.require(&LEADER_IP)` is a `String`, checked once here
+/// instead of `facts["leader_ip"].as_str()` at every use.
+pub struct FactKey<T> {
+    name: &'static str,
+    kind: PhantomData<fn() -> T>,
+}
+
+impl<T> FactKey<T> {
+    pub const fn new(name: &'static str) -> Self {
+        FactKey {
+            name,
+            kind: PhantomData,
+        }
+    }
+
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// The facts of the Mesh workflows that steps of other plugins may read.
+pub mod facts {
+    use super::FactKey;
+
+    /// The Mesh leader's address (find-leader).
+    pub const LEADER_IP: FactKey<String> = FactKey::new("leader_ip");
+    /// The address this host's service-discover is set up on (check-on-leader, node-preflight).
+    pub const SETUP_IP: FactKey<String> = FactKey::new("setup_ip");
+    /// Consul's ACL bootstrap reset index (read-reset-index).
+    pub const RESET_INDEX: FactKey<u64> = FactKey::new("reset_index");
+    /// The reset file written into Consul's data directory (write-reset-file).
+    pub const RESET_FILE: FactKey<String> = FactKey::new("reset_file");
+    /// How many Mesh servers and agents Consul listed before anything changed (preflight).
+    pub const SERVERS: FactKey<u64> = FactKey::new("servers");
+    pub const AGENTS: FactKey<u64> = FactKey::new("agents");
+    /// The AccessorID of the bootstrap token before the run (preflight), of a token the run's
+    /// own bootstrap made (read-reset-index), and of the new one (verify).
+    pub const OLD_ACCESSOR: FactKey<String> = FactKey::new("old_accessor");
+    pub const INTERIM_ACCESSOR: FactKey<String> = FactKey::new("interim_accessor");
+    pub const NEW_ACCESSOR: FactKey<String> = FactKey::new("new_accessor");
+    /// The file a node's new archive comes from (`secret rejoin --archive FILE`).
+    pub const ARCHIVE_FILE: FactKey<String> = FactKey::new("archive_file");
+}
+
+/// A fact is there but not of its key's type.
+#[derive(Debug, thiserror::Error)]
+#[error("fact '{name}' is not what it should be: {source}")]
+pub struct FactError {
+    pub name: &'static str,
+    pub source: serde_json::Error,
+}
+
+impl From<FactError> for PluginError {
+    fn from(error: FactError) -> Self {
+        PluginError::operation(error.to_string())
+            .hint("the run's journal was changed or written by another version: start a new run")
+    }
+}
+
+/// What the steps of a run learnt, by name; kept in the journal, so never a secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Facts(BTreeMap<String, Value>);
+
+impl Facts {
+    pub fn new() -> Self {
+        Facts::default()
+    }
+
+    /// The fact, if a step recorded it.
+    pub fn get<T: DeserializeOwned>(&self, key: &FactKey<T>) -> Result<Option<T>, FactError> {
+        self.0
+            .get(key.name)
+            .map(|value| {
+                T::deserialize(value).map_err(|source| FactError {
+                    name: key.name,
+                    source,
+                })
+            })
+            .transpose()
+    }
+
+    /// The fact an earlier step must have recorded; its absence says how to go on.
+    pub fn require<T: DeserializeOwned>(&self, key: &FactKey<T>) -> Result<T, PluginError> {
+        self.get(key)?.ok_or_else(|| {
+            PluginError::operation(format!(
+                "the journal has no '{}' from an earlier step",
+                key.name
+            ))
+            .hint("run the workflow from its start (`carbonio-mesh secret plan` shows which step provides it)")
+        })
+    }
+
+    /// Records `value` under `key`.
+    pub fn set<T: Serialize>(&mut self, key: &FactKey<T>, value: &T) {
+        // A fact type that cannot be JSON is a programming error caught by the first test.
+        let value = serde_json::to_value(value).expect("a fact is JSON");
+        self.0.insert(key.name.to_owned(), value);
+    }
+
+    /// Records a fact of a site command, by the name it was declared with (`provides`).
+    pub fn set_raw(&mut self, name: &str, value: Value) {
+        self.0.insert(name.to_owned(), value);
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    pub fn extend(&mut self, other: Facts) {
+        self.0.extend(other.0);
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// What a step of another plugin is given (the host sends it as [`crate::Request::step`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepCall {
+    pub workflow: String,
+    pub step: String,
+    /// The run's name (`carbonio-mesh secret show RUN` follows it).
+    pub run: String,
+    /// Under `--dry-run` the host records changes instead of making them; say what would happen.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// The facts the earlier steps recorded.
+    #[serde(default)]
+    pub facts: Facts,
+    /// The run's new password, when the step declared `needs.password`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_password: Option<SecretText>,
+    /// The arguments of the command running the workflow (`--nodes`, `--parallel`, ...).
+    #[serde(default)]
+    pub args: BTreeMap<String, ArgValue>,
+    /// Who started the run: the login name behind `sudo` when there is one (filled in by the host).
+    #[serde(default)]
+    pub started_by: String,
+}
+
+/// A finished step: a line for the step table, the facts it recorded, and an optional report
+/// printed below the table (a per-node result).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepOutcome {
+    pub detail: String,
+    #[serde(default)]
+    pub facts: Facts,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub report: String,
+}
+
+impl StepOutcome {
+    pub fn new(detail: impl Into<String>) -> Self {
+        StepOutcome {
+            detail: detail.into(),
+            ..StepOutcome::default()
+        }
+    }
+
+    /// Records a fact for the steps after this one.
+    pub fn fact<T: Serialize>(mut self, key: &FactKey<T>, value: &T) -> Self {
+        self.facts.set(key, value);
+        self
+    }
+}
+
+/// One line of a run's journal (`/var/lib/carbonio-mesh/runs/RUN/journal.jsonl`), tagged by
+/// `event`. Journals written before 1.6 have the same shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+pub enum JournalRecord {
+    /// A run started.
+    Run {
+        workflow: String,
+        at: u64,
+    },
+    /// A run was resumed (`--resume`).
+    Resumed {
+        at: u64,
+    },
+    Start {
+        step: String,
+        at: u64,
+    },
+    Done {
+        step: String,
+        at: u64,
+        #[serde(default)]
+        facts: Facts,
+    },
+    Failed {
+        step: String,
+        at: u64,
+        error: String,
+    },
+    /// A file the step removed or replaced, and its backup (recorded at once, for `restore`).
+    Removed {
+        step: String,
+        path: String,
+        backup: String,
+    },
+    /// One node's result of a step driving other nodes.
+    Node {
+        step: String,
+        node: String,
+        #[serde(default)]
+        host: Option<String>,
+        address: String,
+        result: NodeResult,
+        detail: String,
+    },
+    Finished {
+        at: u64,
+    },
+    /// `secret restore` put the run's files back.
+    Restored {
+        at: u64,
+        files: usize,
+    },
+    /// A record of a later version: kept, not understood.
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeResult {
+    Ok,
+    Failed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn facts_are_read_by_their_typed_key() {
+        let mut facts = Facts::new();
+        facts.set(&facts::RESET_INDEX, &908);
+        facts.set(&facts::LEADER_IP, &"10.0.0.1".to_owned());
+        assert_eq!(facts.get(&facts::RESET_INDEX).unwrap(), Some(908));
+        assert_eq!(facts.require(&facts::LEADER_IP).unwrap(), "10.0.0.1");
+        let missing = facts.require(&facts::SETUP_IP).unwrap_err();
+        assert!(
+            missing.message.contains("'setup_ip'"),
+            "{}",
+            missing.message
+        );
+        // A fact of the wrong type is named, not read as a default.
+        facts.set_raw("reset_index", json!("nine hundred"));
+        let wrong = facts.get(&facts::RESET_INDEX).unwrap_err();
+        assert_eq!(wrong.name, "reset_index");
+    }
+
+    #[test]
+    fn journals_written_before_1_6_read_as_typed_records() {
+        let lines = [
+            json!({"event": "run", "workflow": "secret-regenerate", "at": 100}),
+            json!({"step": "preflight", "event": "start", "at": 100}),
+            json!({"step": "preflight", "event": "done", "at": 101, "facts": {"servers": 3}}),
+            json!({"step": "backup-and-remove", "event": "removed", "path": "/etc/a", "backup": "/b/etc/a"}),
+            json!({"step": "rejoin-nodes", "event": "node", "node": "agent-a", "host": null, "address": "10.0.0.2", "result": "ok", "detail": "set up"}),
+            json!({"step": "run-setup", "event": "failed", "at": 103, "error": "disk full"}),
+            json!({"event": "finished", "at": 104}),
+            json!({"event": "restored", "at": 105, "files": 2}),
+            json!({"event": "from-the-future", "x": 1}),
+        ];
+        let records: Vec<JournalRecord> = lines
+            .iter()
+            .map(|l| serde_json::from_value(l.clone()).unwrap())
+            .collect();
+        let JournalRecord::Done { facts, .. } = &records[2] else {
+            panic!("{:?}", records[2])
+        };
+        assert_eq!(facts.get(&facts::SERVERS).unwrap(), Some(3));
+        assert!(matches!(
+            &records[4],
+            JournalRecord::Node {
+                result: NodeResult::Ok,
+                ..
+            }
+        ));
+        assert_eq!(records[8], JournalRecord::Other);
+        // Written back, a record keeps the shape older readers know.
+        for (line, record) in lines.iter().zip(&records).take(8) {
+            let mut again = serde_json::to_value(record).unwrap();
+            if let (Some(a), Some(b)) = (again.as_object_mut(), line.as_object()) {
+                a.retain(|k, _| b.contains_key(k));
+            }
+            assert_eq!(&again, line);
+        }
+    }
+
+    #[test]
+    fn a_1_1_step_declaration_still_parses() {
+        let spec: StepSpec =
+            serde_json::from_value(json!({"name": "verify", "about": "checks"})).unwrap();
+        assert_eq!(spec, StepSpec::new("verify", "checks"));
+    }
+}
