@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use carbonio_mesh_plugin_api::services::ResolvedStep;
-use carbonio_mesh_plugin_api::step::{StepNeeds, StepSpec};
+use carbonio_mesh_plugin_api::step::{placeholders, Placeholder, StepNeeds, StepSpec};
 use carbonio_mesh_plugin_api::Manifest;
 
 use crate::config::{Config, Place, StepConfig, StepProvider};
@@ -502,9 +502,13 @@ fn command(
         password: password_stdin,
         facts: Vec::new(),
     };
-    for (placeholder, fact) in [("{ip}", "setup_ip"), ("{leader}", "leader_ip")] {
-        if argv.iter().any(|w| w.contains(placeholder)) {
-            needs.facts.push(fact.to_owned());
+    for word in argv {
+        for (_, meaning) in placeholders(word) {
+            if let Placeholder::Fact(fact) = meaning {
+                if !needs.facts.iter().any(|f| f == fact) {
+                    needs.facts.push(fact.to_owned());
+                }
+            }
         }
     }
     ResolvedStep {

@@ -233,6 +233,38 @@ pub mod facts {
     pub const ARCHIVE_FILE: FactKey<String> = FactKey::new("archive_file");
 }
 
+/// What a site command's `{WORD}` stands for: `{run}` the run's name; `{ip}` and `{leader}`
+/// (their names since 1.3) the facts `setup_ip` and `leader_ip`; any other `{NAME}` the fact
+/// `NAME`. A command step needs every fact its words name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placeholder<'a> {
+    Run,
+    Fact(&'a str),
+}
+
+/// Every `{WORD}` in `arg`, in order, as what it stands for.
+pub fn placeholders(arg: &str) -> impl Iterator<Item = (&str, Placeholder<'_>)> {
+    arg.match_indices('{').filter_map(move |(at, _)| {
+        let rest = &arg[at + 1..];
+        let end = rest.find('}')?;
+        let word = &rest[..end];
+        let valid = !word.is_empty()
+            && word
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !valid {
+            return None;
+        }
+        let meaning = match word {
+            "run" => Placeholder::Run,
+            "ip" => Placeholder::Fact(facts::SETUP_IP.name()),
+            "leader" => Placeholder::Fact(facts::LEADER_IP.name()),
+            fact => Placeholder::Fact(fact),
+        };
+        Some((&arg[at..at + end + 2], meaning))
+    })
+}
+
 /// A fact is there but not of its key's type.
 #[derive(Debug, thiserror::Error)]
 #[error("fact '{name}' is not what it should be: {source}")]
@@ -300,6 +332,16 @@ impl Facts {
 
     pub fn extend(&mut self, other: Facts) {
         self.0.extend(other.0);
+    }
+
+    /// A fact as text, for a command's `{NAME}`: a string as it is, a number or boolean
+    /// written out; `None` for anything else.
+    pub fn text(&self, name: &str) -> Option<String> {
+        match self.0.get(name)? {
+            Value::String(text) => Some(text.clone()),
+            value @ (Value::Number(_) | Value::Bool(_)) => Some(value.to_string()),
+            _ => None,
+        }
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -487,6 +529,22 @@ mod tests {
             }
             assert_eq!(&again, line);
         }
+    }
+
+    #[test]
+    fn placeholders_name_the_run_or_a_fact() {
+        let found: Vec<_> = placeholders("--ip={ip}:{reset_index}/{run}{Bad}{}{leader").collect();
+        assert_eq!(
+            found,
+            [
+                ("{ip}", Placeholder::Fact("setup_ip")),
+                ("{reset_index}", Placeholder::Fact("reset_index")),
+                ("{run}", Placeholder::Run),
+            ]
+        );
+        let mut known = Facts::new();
+        known.set(&facts::RESET_INDEX, &908);
+        assert_eq!(known.text("reset_index").as_deref(), Some("908"));
     }
 
     #[test]

@@ -18,7 +18,9 @@ use carbonio_mesh_plugin_api::services::{
     Exec, ExecArg, JournalAppend, JournalRead, NewPassword, PasswordSource, ReadStdin,
     ResolvedStep, RestorePath, RunStep, WorkflowSteps,
 };
-use carbonio_mesh_plugin_api::step::{facts, Facts, JournalRecord, StepCall, StepOutcome};
+use carbonio_mesh_plugin_api::step::{
+    facts, placeholders, Facts, JournalRecord, Placeholder, StepCall, StepOutcome,
+};
 use carbonio_mesh_plugin_api::{
     export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin, PluginError,
     Request, Response, SecretText, Table,
@@ -89,13 +91,20 @@ fn steps(host: &Host<'_>, workflow: &str) -> Result<(Vec<ResolvedStep>, String),
     Ok((workflow.steps, workflow.service_user))
 }
 
-/// `{ip}`, `{leader}` and `{run}` in a site command's words (the plan checked that the facts
-/// they name are recorded before the command runs).
+/// A site command's word with its `{run}`, `{ip}`, `{leader}` and `{FACT}` filled in (the plan
+/// checked that every fact it names is recorded before the command runs).
 fn fill(word: &str, known: &Facts, run: &str) -> String {
-    let get = |key| known.get(key).ok().flatten().unwrap_or_default();
-    word.replace("{ip}", &get(&facts::SETUP_IP))
-        .replace("{leader}", &get(&facts::LEADER_IP))
-        .replace("{run}", run)
+    let mut filled = word.to_owned();
+    for (text, meaning) in placeholders(word) {
+        let value = match meaning {
+            Placeholder::Run => Some(run.to_owned()),
+            Placeholder::Fact(fact) => known.text(fact),
+        };
+        if let Some(value) = value {
+            filled = filled.replace(text, &value);
+        }
+    }
+    filled
 }
 
 /// The facts a site command declared (`provides`), from its `NAME=VALUE` output lines: a value
