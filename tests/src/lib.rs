@@ -358,17 +358,23 @@ impl StandInBin {
     pub fn new(names: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        for name in names {
-            let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("stand-ins")
-                .join(name);
-            copy_executable(&source, &dir.path().join(name));
-        }
-        StandInBin { dir }
+        let bin = StandInBin { dir };
+        bin.add(names);
+        bin
     }
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Adds more stand-ins to the directory.
+    pub fn add(&self, names: &[&str]) {
+        for name in names {
+            let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("stand-ins")
+                .join(name);
+            copy_executable(&source, &self.dir.path().join(name));
+        }
     }
 
     /// `PATH` with this directory first.
