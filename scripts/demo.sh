@@ -178,7 +178,8 @@ Host *
     UserKnownHostsFile $ssh_dir/known_hosts
     GlobalKnownHostsFile /dev/null
 CONFIG
-# The packaged transport with this ssh configuration (-F) added: that is all a site changes.
+# The built-in transport (`secret plan` shows it) with this ssh configuration (-F) added: that is
+# all a site changes.
 cat >"$root/etc/carbonio-mesh/config.d/50-transport.toml" <<TOML
 [steps.transport]
 exec = ["ssh", "-F", "$ssh_dir/config", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=10", "root@{host}", "carbonio-mesh", "--yes", "secret", "rejoin", "--input-stdin"]

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use carbonio_mesh_tests::sshd::{HostKey, SshNode, Sshd};
 use carbonio_mesh_tests::{
-    gpg_decrypt, local_ip, service_discover_setup, Sandbox, StandInBin, STAND_IN_ENV,
+    gpg_decrypt, local_ip, service_discover_setup, stdout_of, Sandbox, StandInBin, STAND_IN_ENV,
 };
 use consul_double::{Cluster, Double};
 
@@ -24,25 +24,28 @@ const ARCHIVE: &str = "/etc/zextras/service-discover/cluster-credentials.tar.gpg
 /// sshd's `PATH` for a session as root (OpenSSH's default, Debian's build).
 const SSHD_ROOT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// The packaged transport (packaging/deb/config.toml) with `-F CONFIG` after `ssh`, as a config.d
-/// fragment.
-fn packaged_transport_with(ssh_config: &Path) -> String {
-    let packaged = fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/deb/config.toml"),
-    )
-    .unwrap();
-    let section = &packaged[packaged.find("[steps.transport]").unwrap()..];
-    let exec = section.lines().find(|l| l.starts_with("exec = ")).unwrap();
+/// The built-in transport, as `secret plan` shows it, with `-F CONFIG` after `ssh`, as a
+/// config.d fragment.
+fn built_in_transport_with(sandbox: &Sandbox, ssh_config: &Path) -> String {
+    let plan = stdout_of(sandbox.cmd().args(["secret", "plan"]));
+    let (at, argv) = plan
+        .lines()
+        .find_map(|l| l.strip_prefix("Transport (how rejoin-nodes reaches each node; "))
+        .and_then(|rest| rest.split_once("): "))
+        .expect("secret plan shows the transport");
+    assert_eq!(at, "built-in");
+    let words: Vec<&str> = argv.split(' ').collect();
     assert!(
-        exec.starts_with("exec = [\"ssh\", ") && exec.contains("\"root@{host}\""),
-        "the packaged transport changed: {exec}"
+        words[0] == "ssh" && words.contains(&"root@{host}"),
+        "the built-in transport changed: {argv}"
     );
-    let exec = exec.replacen(
-        "[\"ssh\", ",
-        &format!("[\"ssh\", \"-F\", {:?}, ", ssh_config.display().to_string()),
-        1,
-    );
-    format!("[steps.transport]\n{exec}\npassword_stdin = true\n")
+    let mut exec = vec![
+        "ssh".to_owned(),
+        "-F".to_owned(),
+        ssh_config.display().to_string(),
+    ];
+    exec.extend(words[1..].iter().map(|w| (*w).to_owned()));
+    format!("[steps.transport]\nexec = {exec:?}\npassword_stdin = true\n")
 }
 
 /// A simulated Mesh: the leader (this host, in a sandbox) and every other member of the recorded
@@ -128,7 +131,7 @@ impl Mesh {
         };
         mesh.config(
             "50-transport.toml",
-            &packaged_transport_with(&mesh.sshd.client_config()),
+            &built_in_transport_with(&mesh.sandbox, &mesh.sshd.client_config()),
         );
         mesh
     }

@@ -84,7 +84,10 @@ fn latest_run(host: &Host<'_>) -> Result<String, PluginError> {
     })
 }
 
-fn steps(host: &Host<'_>, workflow: &str) -> Result<(Vec<ResolvedStep>, String), PluginError> {
+fn workflow_steps(
+    host: &Host<'_>,
+    workflow: &str,
+) -> Result<(Vec<ResolvedStep>, String), PluginError> {
     let workflow = host.call(&WorkflowSteps {
         workflow: workflow.to_owned(),
     })?;
@@ -225,7 +228,7 @@ fn run_workflow(
     request: &Request,
     workflow: &str,
 ) -> Result<Response, PluginError> {
-    let (steps, service_user) = steps(host, workflow)?;
+    let (steps, service_user) = workflow_steps(host, workflow)?;
     let resume = request.flag("resume");
     let run = match (resume, request.value("run")) {
         (_, Some(run)) => run.to_owned(),
@@ -518,7 +521,7 @@ fn plan(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
     } else {
         REGENERATE
     };
-    let (steps, _) = steps(host, workflow)?;
+    let (steps, _) = workflow_steps(host, workflow)?;
     if request.format == OutputFormat::Json {
         return Response::json(&steps);
     }
@@ -579,7 +582,22 @@ fn plan(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
     for row in &rows {
         table.push(row.iter().map(String::as_str));
     }
-    Ok(Response::text(table.render()))
+    let mut out = table.render();
+    // rejoin-nodes's command step: what `--nodes` runs on each node.
+    if workflow == REGENERATE {
+        let (transport, _) = workflow_steps(host, "transport")?;
+        if let Some(step) = transport.first() {
+            let argv = step.exec.as_deref().unwrap_or_default().join(" ");
+            let at = match step.line {
+                Some(line) => format!("{}:{line}", step.defined_in),
+                None => step.defined_in.clone(),
+            };
+            out.push_str(&format!(
+                "Transport (how rejoin-nodes reaches each node; {at}): {argv}\n"
+            ));
+        }
+    }
+    Ok(Response::text(out))
 }
 
 fn restore(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
