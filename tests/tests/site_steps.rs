@@ -3,6 +3,7 @@
 //! enabled, and misconfigurations refused by `secret plan` and before a run changes anything.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use carbonio_mesh_tests::{
@@ -186,6 +187,21 @@ fn misspelled_steps_plugins_and_places_are_named_with_file_and_line() {
         assert!(err.contains(&format!("{}: {says}", fragment.display())), "{text}: {err}");
         assert!(err.contains("fix: "), "{err}");
     }
+    // A step's plugin passes the trust rules of every plugin, or nothing runs.
+    leader.config(
+        "60-typo.toml",
+        "[steps.announce]\nplugin = \"site-example\"\n",
+    );
+    let file = leader.sandbox.plugin_dir().join("site-example.so");
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o666)).unwrap();
+    let (code, out, err) = regenerate(&leader, &[]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        err.contains("comes from plugin 'site-example', which cannot be used")
+            && err.contains("writable by everyone"),
+        "{err}"
+    );
+    assert!(!leader.sandbox.path("/var/lib/carbonio-mesh/runs").exists());
 }
 
 /// The commands of the README block marked as tested, one per line.

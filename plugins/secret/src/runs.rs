@@ -6,6 +6,7 @@
 //! (`1796135620-5193`) are read the same way; every run is ordered by its first record's `at`.
 
 use carbonio_mesh_plugin_api::services::{JournalRead, RemoveRun, RunRemoved};
+use carbonio_mesh_plugin_api::step::JournalRecord;
 use carbonio_mesh_plugin_api::{Host, OutputFormat, PluginError, Request, Response, Table};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -73,20 +74,6 @@ impl Utc {
             second: rest % 60,
         }
     }
-}
-
-/// The journal records these commands read (others, like a node's result, are skipped).
-#[derive(Debug, Deserialize)]
-#[serde(tag = "event", rename_all = "lowercase")]
-enum Record {
-    Run { workflow: String },
-    Start { step: String },
-    Done { step: String },
-    Failed { step: String, error: String },
-    Finished {},
-    Resumed {},
-    Restored {},
-    Removed { path: String, backup: String },
 }
 
 /// Any record's time, for the run's start.
@@ -203,16 +190,16 @@ pub(crate) fn summarize(run: &str, records: &[Value]) -> RunSummary {
     let mut failed: Option<String> = None;
     let mut announced = false;
     for record in records {
-        let Ok(record) = serde_json::from_value::<Record>(record.clone()) else {
+        let Ok(record) = serde_json::from_value::<JournalRecord>(record.clone()) else {
             continue;
         };
         match record {
-            Record::Run { workflow } => summary.workflow = Some(workflow),
-            Record::Resumed {} => {
+            JournalRecord::Run { workflow, .. } => summary.workflow = Some(workflow),
+            JournalRecord::Resumed { .. } => {
                 summary.resumed += 1;
                 announced = true;
             }
-            Record::Start { step } => {
+            JournalRecord::Start { step, .. } => {
                 if (open.is_some() || failed.is_some()) && !announced {
                     summary.resumed += 1;
                 }
@@ -221,18 +208,21 @@ pub(crate) fn summarize(run: &str, records: &[Value]) -> RunSummary {
                 set_step(&mut summary.steps, &step, Status::Started, String::new());
                 open = Some(step);
             }
-            Record::Done { step } => {
+            JournalRecord::Done { step, .. } => {
                 set_step(&mut summary.steps, &step, Status::Ok, String::new());
                 open = None;
             }
-            Record::Failed { step, error } => {
+            JournalRecord::Failed { step, error, .. } => {
                 set_step(&mut summary.steps, &step, Status::Failed, error);
                 open = None;
                 failed = Some(step);
             }
-            Record::Finished {} => finished = true,
-            Record::Restored {} => summary.restored = true,
-            Record::Removed { path, backup } => summary.removed.push(RemovedFile { path, backup }),
+            JournalRecord::Finished { .. } => finished = true,
+            JournalRecord::Restored { .. } => summary.restored = true,
+            JournalRecord::Removed { path, backup, .. } => {
+                summary.removed.push(RemovedFile { path, backup })
+            }
+            JournalRecord::Node { .. } | JournalRecord::Other => {}
         }
     }
     summary.state = match (finished, failed) {
