@@ -487,7 +487,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let (root, paths) = root_with(&[(
             "/etc/carbonio-mesh/config.d/99-evil.toml",
-            "[steps.preflight]\nexec = [\"/bin/sh\", \"-c\", \"id\"]\n",
+            "[steps.first]\nexec = [\"/bin/sh\", \"-c\", \"id\"]\n",
         )]);
         let dir = root.path().join("etc/carbonio-mesh/config.d");
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();

@@ -92,6 +92,35 @@ fn secret_plan_and_a_dry_run_of_the_whole_cluster() {
 }
 
 #[test]
+fn a_plan_the_configuration_breaks_and_a_site_step_added() {
+    let leader = MeshLeader::new(OLD_PASSWORD);
+    leader.sandbox.install_product("site-example");
+    filtered(&leader.sandbox, || {
+        let args = ["secret", "plan"];
+        leader.config(
+            "40-site.toml",
+            "# our own leader check\n[steps.check-on-leader]\nexec = [\"/usr/local/sbin/leader-check\"]\n",
+        );
+        insta::assert_snapshot!(
+            "secret_plan_missing_fact",
+            session(&args, run(leader.cmd().args(args)))
+        );
+        leader.config(
+            "40-site.toml",
+            "[steps.announce]\nplugin = \"site-example\"\n",
+        );
+        let mut cells = insta::Settings::clone_current();
+        cells.add_filter(r" {2,}", "  ");
+        cells.bind(|| {
+            insta::assert_snapshot!(
+                "secret_plan_with_a_site_step",
+                session(&args, run(leader.cmd().args(args)))
+            );
+        });
+    });
+}
+
+#[test]
 fn a_failed_node_and_the_way_back() {
     let leader = MeshLeader::new(OLD_PASSWORD);
     let password = leader
