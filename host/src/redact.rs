@@ -148,7 +148,7 @@ mod tests {
         let mut secrets = Secrets::default();
         secrets.add(r#"q"uo\te"#);
         let mut record = serde_json::json!({
-            "step": "run-setup",
+            "step": "setup",
             "error": r#"echo --password=q"uo\te"#,
             "nested": [{ "detail": r#"in q"uo\te"# }],
         });
