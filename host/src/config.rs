@@ -113,6 +113,24 @@ pub struct StepConfig {
     pub defined_in: Place,
 }
 
+impl StepConfig {
+    /// A later file's table of the same name: its keys win, the others stay (a fragment that
+    /// only moves a step keeps the command an earlier file gave it).
+    fn merge(&mut self, later: StepConfig) {
+        if later.provider.is_some() {
+            self.provider = later.provider;
+        }
+        if later.before.is_some() || later.after.is_some() {
+            self.before = later.before;
+            self.after = later.after;
+        }
+        if later.workflow.is_some() {
+            self.workflow = later.workflow;
+        }
+        self.defined_in = later.defined_in;
+    }
+}
+
 /// A `[workflows] NAME = [...]` list: the site restates a workflow's steps in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkflowConfig {
@@ -393,7 +411,11 @@ pub fn load(paths: &SystemPaths, policy: &TrustPolicy) -> Result<Config, ConfigE
                 .workflows
                 .insert(name, WorkflowConfig { steps, defined_in });
         }
-        for (name, step) in file.steps.unwrap_or_default() {
+        // In the order written (the map sorts them by name): steps placed after the same step
+        // keep that order.
+        let mut tables: Vec<_> = file.steps.unwrap_or_default().into_iter().collect();
+        tables.sort_by_key(|(name, _)| name.span().start);
+        for (name, step) in tables {
             let line = line_of(&text, name.span().start);
             let name = name.into_inner();
             let step = step_config(
@@ -408,7 +430,7 @@ pub fn load(paths: &SystemPaths, policy: &TrustPolicy) -> Result<Config, ConfigE
                 message: format!("line {line}: steps.{name} {why}"),
             })?;
             match config.steps.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, earlier)) => *earlier = step,
+                Some((_, earlier)) => earlier.merge(step),
                 None => config.steps.push((name, step)),
             }
         }
@@ -550,7 +572,7 @@ mod tests {
             );
             assert!(message.contains(why), "{table}: {message}");
         }
-        // A later table of the same name replaces the earlier one, in its place.
+        // A later table of the same name adds its keys to the earlier one, in its place.
         let (_root, paths) = root_with(&[
             (
                 "/etc/carbonio-mesh/config.toml",
@@ -563,10 +585,26 @@ mod tests {
         ]);
         let config = load(&paths, &policy()).unwrap();
         let names: Vec<&str> = config.steps.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["a", "b"]);
+        assert_eq!(names, ["b", "a"]);
         let b = config.step("b").unwrap();
-        assert_eq!((b.provider.as_ref(), b.after.as_deref()), (None, Some("a")));
+        let exec = StepProvider::Exec {
+            argv: vec!["true".to_owned()],
+            password_stdin: false,
+            provides: Vec::new(),
+        };
+        assert_eq!(
+            (b.provider.as_ref(), b.after.as_deref()),
+            (Some(&exec), Some("a"))
+        );
         assert_eq!(b.defined_in.line, 1);
+        // Tables are kept in the order written, not by name.
+        let (_root, paths) = root_with(&[(
+            "/etc/carbonio-mesh/config.toml",
+            "[steps.zeta]\nexec = [\"true\"]\n[steps.alpha]\nexec = [\"true\"]\n",
+        )]);
+        let config = load(&paths, &policy()).unwrap();
+        let names: Vec<&str> = config.steps.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["zeta", "alpha"]);
     }
 
     #[test]

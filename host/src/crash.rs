@@ -66,15 +66,15 @@ impl CrashReport {
 /// (std's own SIGSEGV/SIGBUS handler reports stack overflows).
 struct Armed<'a> {
     previous: Vec<(Signal, SigAction)>,
+    /// The report armed before this one (a plugin loaded for its step while the running plugin
+    /// is armed): it is armed again on drop.
+    outer: *mut Messages,
     _report: PhantomData<&'a CrashReport>,
 }
 
 impl<'a> Armed<'a> {
     fn arm(report: &'a CrashReport) -> Self {
-        ARMED.store(
-            ptr::from_ref(&report.messages).cast_mut(),
-            Ordering::Release,
-        );
+        let outer = ARMED.swap(ptr::from_ref(&report.messages).cast_mut(), Ordering::AcqRel);
         // SA_ONSTACK: a stack overflow in the plugin is reported too, from the alternate signal
         // stack std sets up for each thread.
         let action = SigAction::new(
@@ -93,6 +93,7 @@ impl<'a> Armed<'a> {
             .collect();
         Armed {
             previous,
+            outer,
             _report: PhantomData,
         }
     }
@@ -104,7 +105,8 @@ impl Drop for Armed<'_> {
             // SAFETY: puts back the handler that was there before `arm`.
             let _ = unsafe { sigaction(*signal, old) };
         }
-        ARMED.store(ptr::null_mut(), Ordering::Release);
+        // The outer `Armed` outlives this one (they nest on one thread), so its report is alive.
+        ARMED.store(self.outer, Ordering::Release);
     }
 }
 

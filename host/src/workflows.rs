@@ -12,13 +12,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use carbonio_mesh_plugin_api::services::ResolvedStep;
-use carbonio_mesh_plugin_api::step::{placeholders, Placeholder, StepNeeds, StepSpec};
+use carbonio_mesh_plugin_api::step::{facts, placeholders, Placeholder, StepNeeds, StepSpec};
 use carbonio_mesh_plugin_api::Manifest;
 
 use crate::config::{Config, Place, StepConfig, StepProvider};
 
 /// The first plugin-api minor whose plugins can run a step for another plugin.
-const STEP_CALLS_SINCE: &str = "1.6.0";
+pub const STEP_CALLS_SINCE: &str = "1.6.0";
 
 /// A plugin's manifest and the file it was loaded from.
 #[derive(Debug, Clone)]
@@ -126,6 +126,12 @@ impl Order {
     }
 }
 
+/// A workflow's step names in order, and the table that placed each step a table placed.
+struct Ordered {
+    names: Vec<String>,
+    placed_by: BTreeMap<String, Place>,
+}
+
 /// Resolves workflows for the plugin running them (`owner`).
 pub struct Resolver<'a> {
     pub config: &'a Config,
@@ -193,18 +199,35 @@ impl Resolver<'_> {
                 ));
             }
         }
-        let order = self.order(workflow)?;
-        let steps = order
+        let order = self.order(workflow, true)?;
+        let mut steps = order
+            .names
             .iter()
             .map(|name| self.provider(workflow, name))
             .collect::<Result<Vec<_>, _>>()?;
-        self.check_facts(workflow, &steps)?;
-        self.check_every_table_is_used()?;
+        // A command's `{NAME}` is a fact only if a step records NAME (or it is `{ip}` or
+        // `{leader}`): a shell's `${var}` in a site command stays the shell's.
+        let recorded: BTreeSet<String> = steps
+            .iter()
+            .flat_map(|s| s.provides.iter().cloned())
+            .chain([
+                facts::SETUP_IP.name().to_owned(),
+                facts::LEADER_IP.name().to_owned(),
+            ])
+            .collect();
+        for step in steps.iter_mut().filter(|s| s.exec.is_some()) {
+            step.needs.facts.retain(|f| recorded.contains(f));
+        }
+        self.check_facts(workflow, &steps, &order)?;
+        self.check_every_table_is_used(workflow, &order)?;
         Ok(steps)
     }
 
-    /// The step names of `workflow`, in order.
-    fn order(&self, workflow: &str) -> Result<Vec<String>, PlanError> {
+    /// The step names of `workflow`, in order, and which table placed which step. With
+    /// `load`, a step of another plugin without a configured place goes where its manifest says
+    /// (which loads the plugin); without, it is left out (the other checks of the tables need
+    /// no plugin: a node need not have a plugin meant for the leader's workflow).
+    fn order(&self, workflow: &str, load: bool) -> Result<Ordered, PlanError> {
         let mut order = Order::default();
         match self.config.workflows.get(workflow) {
             Some(restated) => {
@@ -237,13 +260,19 @@ impl Resolver<'_> {
                 }
             }
         }
+        // The tables that place a step here: (name, table, where, whether the table said so).
+        let mut pending = Vec::new();
         for (name, table) in &self.config.steps {
+            let for_here = table.workflow.as_deref().is_none_or(|w| w == workflow);
             let configured = configured_anchor(table, workflow);
             let anchor = match (&configured, &table.provider) {
                 (Some(anchor), _) => Some(anchor.clone()),
                 // A step of another plugin, not yet in the workflow: where its manifest says.
                 (None, Some(StepProvider::Plugin(plugin)))
-                    if order.position(name).is_none() && *plugin != self.owner.manifest.name =>
+                    if load
+                        && for_here
+                        && order.position(name).is_none()
+                        && *plugin != self.owner.manifest.name =>
                 {
                     let known = self.plugin_of(name, plugin, table)?;
                     known
@@ -253,23 +282,46 @@ impl Resolver<'_> {
                 }
                 _ => None,
             };
-            let Some(anchor) = anchor else { continue };
-            if let Err(missing) = order.place(name, &anchor) {
-                // A `before`/`after` meant for the other workflow is not an error here; one
-                // that names no step anywhere is found by `check_every_table_is_used`.
-                if table.workflow.as_deref() == Some(workflow) || configured.is_none() {
-                    return Err(refuse(
-                        format!(
-                            "{}: steps.{name} goes next to '{missing}', but {workflow} has no such step; its steps are {}",
-                            table.defined_in,
-                            order.names.join(", ")
-                        ),
-                        "name one of those steps in before = \"STEP\" or after = \"STEP\"",
-                    ));
-                }
+            if let Some(anchor) = anchor {
+                pending.push((name, table, anchor, configured.is_some()));
             }
         }
-        Ok(order.names)
+        // In passes, so that a chain (b after a, c after b) works whichever is written first.
+        let mut placed_by = BTreeMap::new();
+        loop {
+            let before = pending.len();
+            pending.retain(|(name, table, anchor, _)| match order.place(name, anchor) {
+                Ok(()) => {
+                    placed_by.insert((*name).clone(), table.defined_in.clone());
+                    false
+                }
+                Err(_) => true,
+            });
+            if pending.len() == before {
+                break;
+            }
+        }
+        for (name, table, anchor, configured) in pending {
+            // A `before`/`after` meant for the other workflow is not an error here; one that
+            // places the step in no workflow is (`check_every_table_is_used`).
+            if table.workflow.as_deref() == Some(workflow) || !configured {
+                let (Anchor::Before(missing) | Anchor::After(missing)) = anchor else {
+                    continue;
+                };
+                return Err(refuse(
+                    format!(
+                        "{}: steps.{name} goes next to '{missing}', but {workflow} has no such step; its steps are {}",
+                        table.defined_in,
+                        order.names.join(", ")
+                    ),
+                    "name one of those steps in before = \"STEP\" or after = \"STEP\"",
+                ));
+            }
+        }
+        Ok(Ordered {
+            names: order.names,
+            placed_by,
+        })
     }
 
     /// Plugin `plugin` (named by `[steps.NAME]`), which must declare step `name`.
@@ -334,10 +386,21 @@ impl Resolver<'_> {
                     .manifest
                     .step_named(name)
                     .expect("checked by plugin_of");
+                self.not_a_command_step(workflow, spec, place)?;
                 Ok(from_spec(spec, &known, place))
             }
             None => match self.owner.manifest.step_named(name) {
-                Some(spec) => Ok(from_spec(spec, self.owner, place)),
+                Some(spec) => {
+                    self.not_a_command_step(workflow, spec, place)?;
+                    Ok(from_spec(spec, self.owner, place))
+                }
+                None if place.is_some() => Err(refuse(
+                    format!(
+                        "{}: steps.{name} places a step that no plugin provides",
+                        place.expect("checked")
+                    ),
+                    format!("to add a step, give [steps.{name}] plugin = \"NAME\" or exec = [...]; to move one, fix its name (`carbonio-mesh secret plan` lists them)"),
+                )),
                 None => {
                     let said = self
                         .config
@@ -352,6 +415,33 @@ impl Resolver<'_> {
                 }
             },
         }
+    }
+
+    /// A command step (the transport) is run by the step that uses it, never as a step of a
+    /// workflow.
+    fn not_a_command_step(
+        &self,
+        workflow: &str,
+        spec: &StepSpec,
+        place: Option<&Place>,
+    ) -> Result<(), PlanError> {
+        if spec.command.is_none() {
+            return Ok(());
+        }
+        let place = place
+            .or(self.config.workflows.get(workflow).map(|w| &w.defined_in))
+            .map(|p| format!("{p}: "))
+            .unwrap_or_default();
+        Err(refuse(
+            format!(
+                "{place}{} is a command step ({}), not a step of {workflow}",
+                spec.name, spec.about
+            ),
+            format!(
+                "remove it from {workflow}; configure the command itself with [steps.{}] exec = [...]",
+                spec.name
+            ),
+        ))
     }
 
     /// A command step by name (`transport`): the site's command, else the owner's default.
@@ -397,12 +487,17 @@ impl Resolver<'_> {
     }
 
     /// Every needed fact is recorded by an earlier step.
-    fn check_facts(&self, workflow: &str, steps: &[ResolvedStep]) -> Result<(), PlanError> {
+    fn check_facts(
+        &self,
+        workflow: &str,
+        steps: &[ResolvedStep],
+        order: &Ordered,
+    ) -> Result<(), PlanError> {
         let mut recorded = BTreeSet::new();
-        for step in steps {
+        for (at, step) in steps.iter().enumerate() {
             for fact in &step.needs.facts {
                 if !recorded.contains(fact.as_str()) {
-                    return Err(self.missing_fact(workflow, steps, step, fact));
+                    return Err(self.missing_fact(workflow, steps, at, fact, order));
                 }
             }
             recorded.extend(step.provides.iter().map(String::as_str));
@@ -410,18 +505,42 @@ impl Resolver<'_> {
         Ok(())
     }
 
-    /// The error for `step` needing `fact`: names the replacement that took it away, if any.
+    /// The error for step `at` needing `fact`: names the table that took it away — the one
+    /// that moved the step recording it behind, or replaced that step — when there is one.
     fn missing_fact(
         &self,
         workflow: &str,
         steps: &[ResolvedStep],
-        step: &ResolvedStep,
+        at: usize,
         fact: &str,
+        order: &Ordered,
     ) -> PlanError {
+        let step = &steps[at];
         let needing = format!(
             "step {} needs the fact '{fact}', which no step before it in {workflow} records",
             step.name
         );
+        // The step recording it comes later: a table moved one of the two.
+        if let Some(later) = steps[at..]
+            .iter()
+            .find(|s| s.provides.iter().any(|p| p == fact))
+        {
+            let moved = [&step.name, &later.name]
+                .into_iter()
+                .find_map(|name| order.placed_by.get(name).map(|place| (name, place)));
+            if let Some((name, place)) = moved {
+                return refuse(
+                    format!(
+                        "{place}: steps.{name} moves a step so that {needing} ({} records it later)",
+                        later.name
+                    ),
+                    format!(
+                        "place {} after {}, or remove the before/after",
+                        step.name, later.name
+                    ),
+                );
+            }
+        }
         // A step the owner declares as recording it, replaced by a command that does not.
         let replaced = steps.iter().find(|s| {
             s.exec.is_some()
@@ -447,7 +566,12 @@ impl Resolver<'_> {
                     .config
                     .step(&step.name)
                     .map(|t| t.defined_in.to_string())
-                    .or_else(|| self.config.workflows.get(workflow).map(|w| w.defined_in.to_string()));
+                    .or_else(|| {
+                        self.config
+                            .workflows
+                            .get(workflow)
+                            .map(|w| w.defined_in.to_string())
+                    });
                 refuse(
                     format!("{}{needing}", place.map(|p| format!("{p}: ")).unwrap_or_default()),
                     format!("put a step that records '{fact}' before {} (`carbonio-mesh secret plan` shows what each step records)", step.name),
@@ -456,33 +580,89 @@ impl Resolver<'_> {
         }
     }
 
-    /// Every `[steps.NAME]` is a step of some workflow, a command step, or a step another
-    /// plugin declares (a misspelled `[steps.stop-servce]` would otherwise be ignored).
-    fn check_every_table_is_used(&self) -> Result<(), PlanError> {
-        let mut used: BTreeSet<String> = BTreeSet::new();
-        for workflow in &self.owner.manifest.workflows {
-            used.extend(self.order(&workflow.name)?);
+    /// Every `[steps.NAME]` means something: it is a step of some workflow, a command step, or
+    /// a command step of another plugin; its `before`/`after` placed it in some workflow; its
+    /// `workflow` is one a plugin runs. A misspelling would otherwise be silently ignored.
+    fn check_every_table_is_used(
+        &self,
+        workflow: &str,
+        current: &Ordered,
+    ) -> Result<(), PlanError> {
+        let mut used: BTreeSet<String> = current.names.iter().cloned().collect();
+        let mut placed: BTreeSet<String> = current.placed_by.keys().cloned().collect();
+        for other in &self.owner.manifest.workflows {
+            if other.name != workflow {
+                let order = self.order(&other.name, false)?;
+                used.extend(order.names);
+                placed.extend(order.placed_by.into_keys());
+            }
         }
         used.extend(self.owner.manifest.steps.iter().map(|s| s.name.clone()));
         let mut others: Option<Vec<Known>> = None;
         for (name, table) in &self.config.steps {
+            let at = &table.defined_in;
+            if let Some(only) = &table.workflow {
+                if !self.owns(only) {
+                    let others = others.get_or_insert_with(|| self.plugins.all());
+                    let runs_it = others
+                        .iter()
+                        .any(|k| k.manifest.workflows.iter().any(|w| w.name == *only));
+                    if !runs_it {
+                        return Err(refuse(
+                            format!(
+                                "{at}: steps.{name} names workflow '{only}', which no plugin runs; {}",
+                                self.workflow_names()
+                            ),
+                            "fix the name in workflow = \"...\", or remove it",
+                        ));
+                    }
+                    continue;
+                }
+                if only != workflow {
+                    // Checked when that workflow is resolved.
+                    continue;
+                }
+            }
+            if let Some(anchor) = table.before.as_ref().or(table.after.as_ref()) {
+                if !placed.contains(name) {
+                    return Err(refuse(
+                        format!("{at}: steps.{name} goes next to '{anchor}', which no workflow has"),
+                        "`carbonio-mesh secret plan` lists the steps; name one of them in before = \"STEP\" or after = \"STEP\"",
+                    ));
+                }
+            }
             if used.contains(name) {
                 continue;
             }
             if let Some(StepProvider::Plugin(plugin)) = &table.provider {
-                self.plugin_of(name, plugin, table)?;
-                continue;
+                let known = self.plugin_of(name, plugin, table)?;
+                let spec = known
+                    .manifest
+                    .step_named(name)
+                    .expect("checked by plugin_of");
+                if spec.workflows.iter().any(|p| self.owns(&p.workflow)) {
+                    continue;
+                }
+                return Err(refuse(
+                    format!(
+                        "{at}: plugin {plugin} gives step '{name}' no place in a workflow ({})",
+                        self.workflow_names()
+                    ),
+                    format!("give [steps.{name}] a place: before = \"STEP\" or after = \"STEP\""),
+                ));
             }
+            // Another plugin's command step (doctor's transport) is configured here too.
             let others = others.get_or_insert_with(|| self.plugins.all());
-            if others.iter().any(|k| k.manifest.step_named(name).is_some()) {
+            let command_elsewhere = others.iter().any(|k| {
+                k.manifest
+                    .step_named(name)
+                    .is_some_and(|spec| spec.command.is_some())
+            });
+            if command_elsewhere {
                 continue;
             }
-            let why = match table.before.as_ref().or(table.after.as_ref()) {
-                Some(step) => format!("steps.{name} goes next to '{step}', which no workflow has"),
-                None => format!("no workflow has a step '{name}'"),
-            };
             return Err(refuse(
-                format!("{}: {why}", table.defined_in),
+                format!("{at}: no workflow has a step '{name}'"),
                 "`carbonio-mesh secret plan` lists the steps; to add a new step give before = \"STEP\" or after = \"STEP\"",
             ));
         }

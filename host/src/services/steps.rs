@@ -23,6 +23,8 @@ use crate::workflows::{Known, Manifests, PlanError, Resolver};
 pub struct Loaded {
     plugin: LoadedPlugin,
     file: PathBuf,
+    /// Names this plugin should its step crash the process.
+    crash: crate::crash::CrashReport,
 }
 
 impl HostContext {
@@ -31,7 +33,12 @@ impl HostContext {
         if let Some(loaded) = self.loaded.borrow().get(name) {
             return Ok(Rc::clone(loaded));
         }
-        let (plugin, file, _crash) = crate::run::open_plugin(name, &self.search_dirs, &self.policy)
+        if !crate::discovery::is_valid_name(name) {
+            return Err(format!(
+                "'{name}' is not a plugin name (lower-case words joined by dashes)"
+            ));
+        }
+        let (plugin, file, crash) = crate::run::open_plugin(name, &self.search_dirs, &self.policy)
             .map_err(|e| {
                 let fix = e.hint().map(|h| format!(" ({h})")).unwrap_or_default();
                 format!("{e}{fix}")
@@ -46,7 +53,11 @@ impl HostContext {
                         .join(", ")
                 )
             })?;
-        let loaded = Rc::new(Loaded { plugin, file });
+        let loaded = Rc::new(Loaded {
+            plugin,
+            file,
+            crash,
+        });
         self.loaded
             .borrow_mut()
             .insert(name.to_owned(), Rc::clone(&loaded));
@@ -144,6 +155,19 @@ pub(super) fn run(context: &HostContext, request: RunStep) -> Result<StepOutcome
             ),
         ));
     }
+    if !crate::loader::api_compatible(
+        crate::workflows::STEP_CALLS_SINCE,
+        &loaded.plugin.manifest.api_version,
+    ) {
+        return Err(failure(
+            ServiceErrorKind::Failed,
+            format!(
+                "plugin {plugin} was built against plugin-api {}; a step of another plugin needs {} or later",
+                loaded.plugin.manifest.api_version,
+                crate::workflows::STEP_CALLS_SINCE
+            ),
+        ));
+    }
     if let Some(password) = &call.new_password {
         context.add_secret(password.expose());
     }
@@ -158,8 +182,8 @@ pub(super) fn run(context: &HostContext, request: RunStep) -> Result<StepOutcome
     };
     tracing::info!(plugin = %plugin, "step {step}");
     let response = loaded
-        .plugin
-        .invoke(&context.handle(), &request)
+        .crash
+        .during(|| loaded.plugin.invoke(&context.handle(), &request))
         .map_err(|error| ServiceFailure {
             kind: ServiceErrorKind::Failed,
             message: context.redact(&error.message),
@@ -174,5 +198,9 @@ pub(super) fn run(context: &HostContext, request: RunStep) -> Result<StepOutcome
     })?;
     outcome.detail = context.redact(&outcome.detail);
     outcome.report = context.redact(&outcome.report);
+    // Facts go to the journal, to later steps and into site commands' words: no secret either.
+    let mut facts = serde_json::to_value(&outcome.facts).unwrap_or_default();
+    context.redact_json(&mut facts);
+    outcome.facts = serde_json::from_value(facts).unwrap_or_default();
     Ok(outcome)
 }

@@ -256,3 +256,95 @@ fn a_restated_workflow_keeps_its_order_and_checks_its_facts() {
     let text = "[workflows]\nmain = [\"check\", \"setup\"]\n";
     assert_eq!(names(&resolve(text, "main").unwrap()), ["check", "setup"]);
 }
+
+#[test]
+fn a_place_that_names_no_step_is_refused_even_for_a_known_step() {
+    for text in [
+        "[steps.announce]\nplugin = \"site-x\"\nbefore = \"stpo\"\n",
+        "[steps.stop]\nbefore = \"chekc\"\n",
+    ] {
+        let error = resolve(text, "main").unwrap_err();
+        assert!(
+            error.message.contains("10-site.toml: line 1: steps.")
+                && error.message.contains("which no workflow has"),
+            "{text}: {error:?}"
+        );
+    }
+}
+
+#[test]
+fn a_command_step_cannot_be_a_step_of_a_workflow() {
+    for (text, line) in [
+        ("[steps.transport]\nafter = \"stop\"\n", "line 1"),
+        (
+            "[workflows]\nmain = [\"check\", \"transport\", \"setup\"]\n",
+            "line 2",
+        ),
+    ] {
+        let error = resolve(text, "main").unwrap_err();
+        assert!(
+            error.message.contains(&format!(
+                "10-site.toml: {line}: transport is a command step"
+            )),
+            "{text}: {error:?}"
+        );
+    }
+}
+
+#[test]
+fn moving_a_step_behind_the_one_that_needs_its_fact_names_the_move() {
+    let error = resolve("\n[steps.check]\nafter = \"setup\"\n", "main").unwrap_err();
+    assert!(
+        error.message.contains(
+            "10-site.toml: line 2: steps.check moves a step so that step setup needs the fact 'ip'"
+        ),
+        "{error:?}"
+    );
+    let error = resolve("[steps.foo]\nafter = \"stop\"\n", "main").unwrap_err();
+    assert!(
+        error
+            .message
+            .contains("10-site.toml: line 1: steps.foo places a step that no plugin provides"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn chains_and_several_steps_after_one_keep_the_order_written() {
+    let text = "[steps.zeta]\nexec = [\"true\"]\nafter = \"check\"\nworkflow = \"main\"\n\
+                [steps.alpha]\nexec = [\"true\"]\nafter = \"check\"\nworkflow = \"main\"\n\
+                [steps.tail]\nexec = [\"true\"]\nafter = \"head\"\nworkflow = \"main\"\n\
+                [steps.head]\nexec = [\"true\"]\nafter = \"alpha\"\nworkflow = \"main\"\n";
+    assert_eq!(
+        names(&resolve(text, "main").unwrap()),
+        ["check", "zeta", "alpha", "head", "tail", "read", "stop", "setup"]
+    );
+}
+
+#[test]
+fn a_workflow_no_plugin_runs_is_refused_and_a_step_for_the_other_workflow_needs_no_plugin() {
+    let text = "[steps.announce]\nplugin = \"site-x\"\nafter = \"setup\"\nworkflow = \"mian\"\n";
+    let error = resolve(text, "main").unwrap_err();
+    assert!(
+        error
+            .message
+            .contains("line 1: steps.announce names workflow 'mian', which no plugin runs"),
+        "{error:?}"
+    );
+    // A node without the leader's site plugin resolves its own workflow.
+    let text = "[steps.announce]\nplugin = \"site-x\"\nworkflow = \"main\"\n";
+    let none = Found(BTreeMap::new());
+    assert_eq!(
+        names(&resolve_with(text, "node", &none).unwrap()),
+        ["first", "stop"]
+    );
+    assert!(resolve_with(text, "main", &none).is_err());
+}
+
+#[test]
+fn a_shell_variable_in_a_site_command_is_not_a_fact() {
+    let text = "[steps.note]\nexec = [\"sh\", \"-c\", \"echo ${u} {index}\"]\nafter = \"read\"\nworkflow = \"main\"\n";
+    let main = resolve(text, "main").unwrap();
+    let note = main.iter().find(|s| s.name == "note").unwrap();
+    assert_eq!(note.needs.facts, ["index"]);
+}

@@ -189,7 +189,12 @@ fn run_exec_step(
     }
     Ok(StepOutcome {
         detail: format!("site command: {}", argv.join(" ")),
-        facts: provided_facts(step, &output.stdout)?,
+        // Under --dry-run the command did not run: it printed nothing to record.
+        facts: if output.dry_run {
+            Facts::new()
+        } else {
+            provided_facts(step, &output.stdout)?
+        },
         report: String::new(),
     })
 }

@@ -107,9 +107,12 @@ pub fn steps() -> Vec<(StepSpec, StepFn)> {
             node_preflight,
         ),
         (
+            // Needs the address setup will use: on the leader, check-on-leader records it only
+            // once it knows this host leads; nothing stops before that.
             step("stop-service", "systemctl stop service-discover")
                 .in_workflow(REGENERATE)
                 .in_workflow(REJOIN)
+                .needs_fact(&facts::SETUP_IP)
                 .changes_system(),
             stop_service,
         ),
@@ -117,6 +120,7 @@ pub fn steps() -> Vec<(StepSpec, StepFn)> {
             step("backup-and-remove", "back up and remove main.json, config.json, the certificates, the archive and the password")
                 .in_workflow(REGENERATE)
                 .in_workflow(REJOIN)
+                .needs_fact(&facts::SETUP_IP)
                 .changes_system(),
             backup_and_remove,
         ),
@@ -128,10 +132,12 @@ pub fn steps() -> Vec<(StepSpec, StepFn)> {
             install_archive,
         ),
         (
+            // Consul takes the new bootstrap only with the reset file in place.
             step("run-setup", "service-discover setup IP --first-instance with the new password")
                 .in_workflow(REGENERATE)
                 .needs_password()
                 .needs_fact(&facts::SETUP_IP)
+                .needs_fact(&facts::RESET_FILE)
                 .changes_system(),
             run_setup,
         ),
