@@ -155,6 +155,32 @@ pub fn early_options(args: &[OsString]) -> EarlyOptions {
     found
 }
 
+/// The `--format` given last in `args` (`--format json` or `--format=json`, before any `--`),
+/// read from the words themselves: when clap refuses a command line there are no matches to
+/// read it from, and a script that asked for JSON must still get a document.
+pub fn format_in(args: &[OsString]) -> Option<OutputFormat> {
+    let mut found = None;
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        let Some(text) = word.to_str() else { continue };
+        if text == "--" {
+            break;
+        }
+        let value = if text == "--format" {
+            words.next().and_then(|v| v.to_str())
+        } else {
+            text.strip_prefix("--format=")
+        };
+        match value {
+            Some("json") => found = Some(OutputFormat::Json),
+            Some("human") => found = Some(OutputFormat::Human),
+            // A bad value is the usage error itself; it asks for no format.
+            _ => {}
+        }
+    }
+    found
+}
+
 impl EarlyOptions {
     /// These, falling back to the values given before the plugin name.
     pub fn or(self, before: &Globals) -> EarlyOptions {
@@ -632,6 +658,27 @@ mod tests {
             ..Globals::default()
         };
         assert!(check_found_early(&early, &mismatch).is_err());
+    }
+
+    #[test]
+    fn the_format_is_read_from_the_words_when_clap_refuses_them() {
+        let words = |list: &[&str]| -> Vec<OsString> { list.iter().map(OsString::from).collect() };
+        assert_eq!(format_in(&words(&["members", "--nope"])), None);
+        assert_eq!(
+            format_in(&words(&["--format", "json", "members", "--nope"])),
+            Some(OutputFormat::Json)
+        );
+        assert_eq!(
+            format_in(&words(&["members", "--format=json", "--status"])),
+            Some(OutputFormat::Json)
+        );
+        // The last one wins, as in clap's reading; nothing after `--` is an option.
+        assert_eq!(
+            format_in(&words(&["--format=json", "members", "--format", "human"])),
+            Some(OutputFormat::Human)
+        );
+        assert_eq!(format_in(&words(&["x", "--", "--format", "json"])), None);
+        assert_eq!(format_in(&words(&["--format", "yaml"])), None);
     }
 
     #[test]
