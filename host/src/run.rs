@@ -334,7 +334,9 @@ fn run_plugin(
     // With --format json a dry run that printed nothing still answers with one document.
     let plan_document = globals.dry_run
         && globals.format == OutputFormat::Json
-        && outcome.as_ref().is_ok_and(|r| r.stdout.is_empty());
+        && outcome
+            .as_ref()
+            .is_ok_and(|r| r.stdout.is_empty() && r.stdout_json.is_none());
     if plan_document {
         let changes: Vec<String> = plan.iter().map(|c| context.redact(c)).collect();
         let document = serde_json::json!({ "dry_run": true, "changes": changes });
@@ -354,7 +356,7 @@ fn run_plugin(
             // Standard output is the command's product: only the secrets it shows on purpose
             // (`credentials token`) pass; standard error never shows one.
             let shown: Vec<&str> = response.reveal.iter().map(|s| s.expose()).collect();
-            let stdout = context.redact_except(&response.stdout, &shown);
+            let stdout = context.redact_except(&response.stdout_text(), &shown);
             print(&untrusted::escape_controls(&stdout));
             if !response.stderr.is_empty() {
                 let stderr = context.redact(&response.stderr);

@@ -58,8 +58,8 @@ mod table;
 
 pub use host::{anonymous_warning, ConsulText, Host, ServiceError};
 pub use messages::{
-    ArgKind, ArgSpec, ArgValue, CommandSpec, ErrorKind, Example, Manifest, OutputFormat,
-    PluginError, Request, Response, StepSpec, Warning, EXIT_DECLINED,
+    ArgKind, ArgSpec, ArgValue, CommandSpec, ErrorKind, Example, JsonDocument, Manifest,
+    OutputFormat, PluginError, Request, Response, StepSpec, ValueKind, Warning, EXIT_DECLINED,
 };
 pub use secret::SecretText;
 pub use table::Table;
