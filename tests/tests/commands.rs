@@ -232,6 +232,24 @@ fn exec_runs_commands_without_a_shell_and_never_shows_secrets() {
         "what the program echoes is redacted like everything the host prints"
     );
     assert!(err.contains("running: echo --password <redacted>"), "{err}");
+    // In a JSON answer too (it crosses from the plugin as JSON, not as a string).
+    let secret_quoted = r#"pa"ss\word-1"#;
+    let (code, out, err) = run(sandbox.cmd().args([
+        "ok",
+        "exec",
+        "--format",
+        "json",
+        "--secret",
+        secret_quoted,
+        "--",
+        // The secret argument comes last: printf prints it.
+        "printf",
+        "%s",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(answer["stdout"], "<redacted>", "{out}");
+    assert!(!out.contains("word-1"), "{out}");
     assert!(
         !err.contains(secret),
         "the secret leaked into the log: {err}"
