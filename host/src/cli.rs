@@ -4,7 +4,9 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use carbonio_mesh_plugin_api::{ArgKind, ArgSpec, ArgValue, CommandSpec, OutputFormat, Request};
+use carbonio_mesh_plugin_api::{
+    ArgKind, ArgSpec, ArgValue, CommandSpec, OutputFormat, Request, ValueKind,
+};
 
 use crate::consul::ConsulFlags;
 use clap::{builder::PossibleValuesParser, Arg, ArgAction, ArgMatches, Command};
@@ -150,6 +152,32 @@ pub fn early_options(args: &[OsString]) -> EarlyOptions {
             } else if let Some(value) = text.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
                 *slot = Some(PathBuf::from(value));
             }
+        }
+    }
+    found
+}
+
+/// The `--format` given last in `args` (`--format json` or `--format=json`, before any `--`),
+/// read from the words themselves: when clap refuses a command line there are no matches to
+/// read it from, and a script that asked for JSON must still get a document.
+pub fn format_in(args: &[OsString]) -> Option<OutputFormat> {
+    let mut found = None;
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        let Some(text) = word.to_str() else { continue };
+        if text == "--" {
+            break;
+        }
+        let value = if text == "--format" {
+            words.next().and_then(|v| v.to_str())
+        } else {
+            text.strip_prefix("--format=")
+        };
+        match value {
+            Some("json") => found = Some(OutputFormat::Json),
+            Some("human") => found = Some(OutputFormat::Human),
+            // A bad value is the usage error itself; it asks for no format.
+            _ => {}
         }
     }
     found
@@ -369,6 +397,37 @@ pub fn verbosity_in(args: &[OsString]) -> (u8, bool) {
     (verbose, quiet)
 }
 
+/// Checks a value against the kind its plugin declared (see `ArgSpec::value_kind`), so a bad one
+/// is a usage error naming the option and what it accepts before the plugin runs. The plugin
+/// still receives the text, as every older plugin does, and parses it once.
+#[derive(Clone)]
+struct KindParser(ValueKind);
+
+impl clap::builder::TypedValueParser for KindParser {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &Command,
+        arg: Option<&Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        let text = value.to_string_lossy();
+        self.0
+            .check(&text)
+            .map(|()| text.clone().into_owned())
+            .map_err(|why| {
+                let name = arg.map_or_else(|| "...".to_owned(), ToString::to_string);
+                // Formatted against the command, like clap's own errors: usage line and `--help`.
+                clap::Error::raw(
+                    clap::error::ErrorKind::ValueValidation,
+                    format!("invalid value '{text}' for '{name}': {why}"),
+                )
+                .format(&mut cmd.clone())
+            })
+    }
+}
+
 fn arg_from(spec: &ArgSpec) -> Arg {
     let mut arg = Arg::new(spec.name.clone()).help(spec.help.clone());
     match spec.kind {
@@ -393,6 +452,8 @@ fn arg_from(spec: &ArgSpec) -> Arg {
             }
             if !spec.possible_values.is_empty() {
                 arg = arg.value_parser(PossibleValuesParser::new(spec.possible_values.clone()));
+            } else if let Some(kind) = spec.value_kind {
+                arg = arg.value_parser(KindParser(kind));
             }
             arg = arg.required(spec.required);
         }
@@ -568,6 +629,40 @@ mod tests {
     }
 
     #[test]
+    fn a_value_kind_refuses_a_bad_value_naming_the_option_and_what_it_takes() {
+        let spec = CommandSpec::new("secret", "Secret").arg(
+            ArgSpec::option("parallel", "How many")
+                .value_name("N")
+                .default_value("32")
+                .unsigned(1, 256),
+        );
+        let parse = |args: &[&str]| plugin_command(&spec).try_get_matches_from(args);
+        for bad in ["abc", "0", "257", "-1"] {
+            let error = parse(&["secret", &format!("--parallel={bad}")]).unwrap_err();
+            assert_eq!(error.exit_code(), 2, "{bad}");
+            let text = error.render().to_string();
+            assert!(
+                text.starts_with(&format!(
+                    "error: invalid value '{bad}' for '--parallel <N>': expected a whole number from 1 to 256\n"
+                )),
+                "{text}"
+            );
+            assert!(text.contains("Usage: carbonio-mesh secret"), "{text}");
+        }
+        let matches = parse(&["secret", "--parallel", "16"]).unwrap();
+        assert_eq!(
+            request_from(&spec, &matches).0.value("parallel"),
+            Some("16")
+        );
+        // The default passes through the same check.
+        let matches = parse(&["secret"]).unwrap();
+        assert_eq!(
+            request_from(&spec, &matches).0.value("parallel"),
+            Some("32")
+        );
+    }
+
+    #[test]
     fn verbosity_is_found_in_raw_arguments() {
         let args: Vec<OsString> = ["nodes", "-vv", "--verbose", "--", "-v"]
             .iter()
@@ -632,6 +727,27 @@ mod tests {
             ..Globals::default()
         };
         assert!(check_found_early(&early, &mismatch).is_err());
+    }
+
+    #[test]
+    fn the_format_is_read_from_the_words_when_clap_refuses_them() {
+        let words = |list: &[&str]| -> Vec<OsString> { list.iter().map(OsString::from).collect() };
+        assert_eq!(format_in(&words(&["members", "--nope"])), None);
+        assert_eq!(
+            format_in(&words(&["--format", "json", "members", "--nope"])),
+            Some(OutputFormat::Json)
+        );
+        assert_eq!(
+            format_in(&words(&["members", "--format=json", "--status"])),
+            Some(OutputFormat::Json)
+        );
+        // The last one wins, as in clap's reading; nothing after `--` is an option.
+        assert_eq!(
+            format_in(&words(&["--format=json", "members", "--format", "human"])),
+            Some(OutputFormat::Human)
+        );
+        assert_eq!(format_in(&words(&["x", "--", "--format", "json"])), None);
+        assert_eq!(format_in(&words(&["--format", "yaml"])), None);
     }
 
     #[test]

@@ -27,6 +27,12 @@ pub mod exit {
 pub enum HostError {
     #[error("{message}")]
     Usage { message: String, hint: String },
+    /// A usage error clap found (unknown flag, bad value): clap prints it on standard error.
+    #[error("{message}")]
+    ClapUsage {
+        message: String,
+        fix: Option<String>,
+    },
     #[error("configuration: {0}")]
     Config(#[from] ConfigError),
     #[error("plugin '{plugin}' refused: {refusal}")]
@@ -42,7 +48,7 @@ pub enum HostError {
 impl HostError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            HostError::Usage { .. } => exit::USAGE,
+            HostError::Usage { .. } | HostError::ClapUsage { .. } => exit::USAGE,
             // An untrusted configuration file is refused like an untrusted plugin: it is code.
             HostError::Config(ConfigError::Refused { .. }) => exit::PLUGIN,
             HostError::Config(_) => exit::CONFIG,
@@ -62,6 +68,7 @@ impl HostError {
     pub fn hint(&self) -> Option<String> {
         match self {
             HostError::Usage { hint, .. } => Some(hint.clone()),
+            HostError::ClapUsage { fix, .. } => fix.clone(),
             HostError::Config(ConfigError::Refused { refusal, .. }) => Some(refusal.fix()),
             HostError::Config(_) => Some("correct the file, or move it aside to use the defaults".to_owned()),
             HostError::Refused { refusal, .. } => Some(refusal.fix()),
@@ -97,34 +104,93 @@ impl HostError {
     }
 }
 
+/// clap's rendering of a usage error, taken apart: the error (its first line without `error: `,
+/// and the lines that continue it), each `tip: ...`, and the rest (usage line, pointer to
+/// `--help`).
+struct ClapUsage<'a> {
+    error: Vec<&'a str>,
+    tips: Vec<&'a str>,
+    rest: Vec<&'a str>,
+}
+
+impl<'a> ClapUsage<'a> {
+    fn parse(rendered: &'a str) -> Self {
+        let mut parts = ClapUsage {
+            error: Vec::new(),
+            tips: Vec::new(),
+            rest: Vec::new(),
+        };
+        for line in rendered.lines() {
+            if let Some(tip) = line.trim_start().strip_prefix("tip: ") {
+                parts.tips.push(tip);
+            } else if parts.error.is_empty() {
+                parts
+                    .error
+                    .push(line.strip_prefix("error: ").unwrap_or(line));
+            } else if parts.rest.is_empty() && !line.trim().is_empty() {
+                // `  [possible values: human, json]`, `  --id <ID>`: still the error.
+                parts.error.push(line);
+            } else {
+                parts.rest.push(line);
+            }
+        }
+        parts
+    }
+}
+
 /// clap's usage error in the host's style: its first line `error: ...` as
 /// `carbonio-mesh: error: ...`, each `tip: ...` as our `fix: ...` right under it; the usage line
 /// and the pointer to `--help` stay as clap wrote them.
 pub fn usage_message(rendered: &str) -> String {
+    let parts = ClapUsage::parse(rendered);
     let mut out = String::new();
-    let mut tips = String::new();
-    let mut rest = String::new();
-    for line in rendered.lines() {
-        if let Some(tip) = line.trim_start().strip_prefix("tip: ") {
-            tips.push_str(&format!("  fix: {tip}\n"));
-        } else if out.is_empty() {
-            let text = line.strip_prefix("error: ").unwrap_or(line);
-            out.push_str(&format!("carbonio-mesh: error: {text}\n"));
+    for (at, line) in parts.error.iter().enumerate() {
+        if at == 0 {
+            out.push_str(&format!("carbonio-mesh: error: {line}\n"));
         } else {
-            rest.push_str(line);
-            rest.push('\n');
+            out.push_str(line);
+            out.push('\n');
         }
     }
-    if tips.is_empty() {
+    let mut rest = String::new();
+    for line in &parts.rest {
+        rest.push_str(line);
+        rest.push('\n');
+    }
+    if parts.tips.is_empty() {
         out.push_str(&rest);
     } else {
+        for tip in &parts.tips {
+            out.push_str(&format!("  fix: {tip}\n"));
+        }
         // clap puts a blank line before each tip: with the fix right under the error, one
         // blank line before the usage is enough.
-        out.push_str(&tips);
         out.push('\n');
         out.push_str(rest.trim_start_matches('\n'));
     }
     out
+}
+
+/// clap's usage error as the host's error, for the `--format json` document: the error's lines
+/// joined into one message, the tips as the fix (none when clap gave none).
+pub fn clap_usage(rendered: &str) -> HostError {
+    let parts = ClapUsage::parse(rendered);
+    let message = parts
+        .error
+        .iter()
+        .map(|line| line.trim())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let fix = (!parts.tips.is_empty()).then(|| parts.tips.join("; "));
+    HostError::ClapUsage { message, fix }
+}
+
+/// With `--format json`, a failure is one document on standard output (see the README).
+pub fn print_document(error: &HostError, max_bytes: usize) {
+    use std::io::Write;
+    let document = error.document(max_bytes);
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{document:#}").and_then(|()| stdout.flush());
 }
 
 #[cfg(test)]
@@ -187,6 +253,28 @@ mod tests {
         assert_eq!(
             usage_message(clap),
             "carbonio-mesh: error: the following required arguments were not provided:\n  --id <ID>\n\nUsage: x\n"
+        );
+    }
+
+    #[test]
+    fn claps_errors_become_the_json_error_document() {
+        let clap = "error: unexpected argument '--nope' found\n\n  tip: a similar argument exists: '--node'\n\nUsage: carbonio-mesh catalog services [OPTIONS]\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            clap_usage(clap).document(4096),
+            serde_json::json!({"error": {
+                "message": "unexpected argument '--nope' found",
+                "fix": "a similar argument exists: '--node'",
+                "exit_code": 2,
+            }})
+        );
+        let clap = "error: invalid value 'yaml' for '--format <FORMAT>'\n  [possible values: human, json]\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            clap_usage(clap).document(4096),
+            serde_json::json!({"error": {
+                "message": "invalid value 'yaml' for '--format <FORMAT>' [possible values: human, json]",
+                "fix": null,
+                "exit_code": 2,
+            }})
         );
     }
 }

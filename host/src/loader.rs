@@ -188,6 +188,31 @@ fn first_line(text: &str) -> String {
         .to_owned()
 }
 
+/// A declared value kind must be one the command line can satisfy: on an argument that takes a
+/// value, not mixed with a list of values, and its default one it accepts (clap checks the
+/// default too, so a bad one would make every run without the option a usage error).
+fn check_value_kind(
+    arg: &carbonio_mesh_plugin_api::ArgSpec,
+    kind: &carbonio_mesh_plugin_api::ValueKind,
+) -> Result<(), String> {
+    use carbonio_mesh_plugin_api::{ArgKind, ValueKind};
+    if arg.kind == ArgKind::Flag {
+        return Err("a flag takes no value, so it has no value kind".to_owned());
+    }
+    if !arg.possible_values.is_empty() {
+        return Err("give either possible values or a value kind, not both".to_owned());
+    }
+    let ValueKind::Unsigned { min, max } = kind;
+    if min > max {
+        return Err(format!("accepts no value: {min} is above {max}"));
+    }
+    if let Some(default) = &arg.default {
+        kind.check(default)
+            .map_err(|why| format!("its default '{default}' is refused: {why}"))?;
+    }
+    Ok(())
+}
+
 fn validate_command(command: &CommandSpec, top: bool) -> Result<(), String> {
     if !crate::discovery::is_valid_name(&command.name) {
         return Err(format!(
@@ -217,6 +242,10 @@ fn validate_command(command: &CommandSpec, top: bool) -> Result<(), String> {
         }
         if let Some(short) = arg.short.filter(|s| reserved_short.contains(s)) {
             return Err(format!("-{short} belongs to carbonio-mesh itself"));
+        }
+        if let Some(kind) = &arg.value_kind {
+            check_value_kind(arg, kind)
+                .map_err(|why| format!("argument '{}' in '{}': {why}", arg.name, command.name))?;
         }
     }
     for sub in &command.subcommands {
@@ -284,6 +313,43 @@ mod tests {
             .arg(carbonio_mesh_plugin_api::ArgSpec::flag("a", "1"))
             .arg(carbonio_mesh_plugin_api::ArgSpec::flag("a", "2"));
         assert!(validate_command(&spec, true).is_err());
+    }
+
+    #[test]
+    fn a_value_kind_the_command_line_cannot_satisfy_is_refused() {
+        use carbonio_mesh_plugin_api::ArgSpec;
+        let with = |arg: ArgSpec| validate_command(&CommandSpec::new("p", "x").arg(arg), true);
+        assert_eq!(
+            with(
+                ArgSpec::option("n", "h")
+                    .default_value("32")
+                    .unsigned(1, 256)
+            ),
+            Ok(())
+        );
+        for (arg, why) in [
+            (
+                ArgSpec::flag("n", "h").unsigned(1, 2),
+                "a flag takes no value",
+            ),
+            (ArgSpec::option("n", "h").unsigned(5, 1), "accepts no value"),
+            (
+                ArgSpec::option("n", "h").default_value("0").unsigned(1, 9),
+                "its default '0' is refused",
+            ),
+            (
+                ArgSpec::option("n", "h")
+                    .possible_values(&["1"])
+                    .unsigned(1, 9),
+                "not both",
+            ),
+        ] {
+            let error = with(arg).unwrap_err();
+            assert!(
+                error.contains(why) && error.contains("argument 'n'"),
+                "{error}"
+            );
+        }
     }
 
     /// Every host option is reserved at every level, the Consul ones included: a plugin's

@@ -29,7 +29,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 /// An error message longer than this is cut (a command's whole output does not belong in it).
-const MAX_MESSAGE_BYTES: usize = 4096;
+pub const MAX_MESSAGE_BYTES: usize = 4096;
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -48,9 +48,7 @@ fn main() -> ExitCode {
         Err(run::Failure { error, format }) => {
             if format == carbonio_mesh_plugin_api::OutputFormat::Json {
                 // Scripts read standard output: the failure is a document there too.
-                let document = error.document(MAX_MESSAGE_BYTES);
-                let mut stdout = std::io::stdout().lock();
-                let _ = writeln!(stdout, "{document:#}").and_then(|()| stdout.flush());
+                error::print_document(&error, MAX_MESSAGE_BYTES);
             }
             let mut stderr = std::io::stderr().lock();
             // Messages quote Consul, files and children: cut them short and show, not obey,

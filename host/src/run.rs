@@ -19,8 +19,10 @@ use crate::trust::{self, Opened, TrustPolicy};
 use crate::{completion, config, loader, logging, manual, progress, spelling, untrusted};
 
 /// Prints a clap error or help text and gives its exit code (0 for help, 2 for usage errors).
-/// Help and version are clap's; a usage error is said the way every other error is.
-fn clap_exit(error: clap::Error) -> u8 {
+/// Help and version are clap's; a usage error is said the way every other error is: on
+/// standard error, and with `format` JSON (read from the words clap refused) also as the error
+/// document on standard output.
+fn clap_exit(error: clap::Error, format: Option<OutputFormat>) -> u8 {
     use clap::error::ErrorKind;
     match error.kind() {
         ErrorKind::DisplayHelp
@@ -28,10 +30,14 @@ fn clap_exit(error: clap::Error) -> u8 {
         | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             let _ = error.print();
         }
-        _ => eprint!(
-            "{}",
-            crate::error::usage_message(&error.render().to_string())
-        ),
+        _ => {
+            let rendered = error.render().to_string();
+            if format == Some(OutputFormat::Json) {
+                let failure = crate::error::clap_usage(&rendered);
+                crate::error::print_document(&failure, crate::MAX_MESSAGE_BYTES);
+            }
+            eprint!("{}", crate::error::usage_message(&rendered));
+        }
     }
     error.exit_code() as u8
 }
@@ -75,7 +81,7 @@ fn dispatch(args: Vec<OsString>, format: &Cell<OutputFormat>) -> Result<u8, Host
         .unwrap_or_default();
     let matches = match base.try_get_matches_from(&args) {
         Ok(matches) => matches,
-        Err(error) => return Ok(clap_exit(error)),
+        Err(error) => return Ok(clap_exit(error, cli::format_in(&args))),
     };
     let globals = cli::globals_from(&matches);
     // Known this early only when given before the plugin name; the plugin's own level can
@@ -259,10 +265,18 @@ fn run_plugin(
     };
 
     let command = cli::plugin_command(&plugin.manifest.command);
-    let argv = std::iter::once(OsString::from(name)).chain(spelling::rewrite(&command, &args));
-    let matches = match command.try_get_matches_from(argv) {
+    let words = spelling::rewrite(&command, &args);
+    let matches = match command
+        .try_get_matches_from(std::iter::once(OsString::from(name)).chain(words.iter().cloned()))
+    {
         Ok(matches) => matches,
-        Err(error) => return Ok(clap_exit(error)),
+        // The plugin's words override what was given before its name, as in a full parse.
+        Err(error) => {
+            return Ok(clap_exit(
+                error,
+                cli::format_in(&words).or(Some(globals.format)),
+            ))
+        }
     };
     let (mut request, levels) = cli::request_from(&plugin.manifest.command, &matches);
     // Every host option counts wherever it was given: before the plugin name, at the plugin's
@@ -294,7 +308,9 @@ fn run_plugin(
     // With --format json a dry run that printed nothing still answers with one document.
     let plan_document = globals.dry_run
         && globals.format == OutputFormat::Json
-        && outcome.as_ref().is_ok_and(|r| r.stdout.is_empty());
+        && outcome
+            .as_ref()
+            .is_ok_and(|r| r.stdout.is_empty() && r.stdout_json.is_none());
     if plan_document {
         let changes: Vec<String> = plan.iter().map(|c| context.redact(c)).collect();
         let document = serde_json::json!({ "dry_run": true, "changes": changes });
@@ -314,7 +330,7 @@ fn run_plugin(
             // Standard output is the command's product: only the secrets it shows on purpose
             // (`credentials token`) pass; standard error never shows one.
             let shown: Vec<&str> = response.reveal.iter().map(|s| s.expose()).collect();
-            let stdout = context.redact_except(&response.stdout, &shown);
+            let stdout = context.redact_except(&response.stdout_text(), &shown);
             print(&untrusted::escape_controls(&stdout));
             if !response.stderr.is_empty() {
                 let stderr = context.redact(&response.stderr);

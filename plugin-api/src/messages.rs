@@ -4,6 +4,8 @@
 //! within a major version.
 
 use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -190,6 +192,48 @@ pub struct ArgSpec {
     pub default: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub possible_values: Vec<String>,
+    /// What the value must be (added in 1.6): the host checks every value against it before the
+    /// plugin runs, so a bad one is a usage error (exit 2) naming the option and what it
+    /// accepts. None (every older plugin): any text, checked by the plugin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_kind: Option<ValueKind>,
+}
+
+/// The kinds of value the host checks for an option or positional (see [`ArgSpec::value_kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ValueKind {
+    /// A whole number from `min` to `max`, both included, written in decimal (a count, a number
+    /// of seconds). The plugin reads it with [`Request::parsed`].
+    Unsigned { min: u64, max: u64 },
+}
+
+impl ValueKind {
+    /// What the kind accepts, for messages: `a whole number from 1 to 256`.
+    pub fn describe(&self) -> String {
+        match self {
+            ValueKind::Unsigned { min, max } => format!("a whole number from {min} to {max}"),
+        }
+    }
+
+    /// `value` checked against the kind: the reason it is refused, if it is.
+    pub fn check(&self, value: &str) -> Result<(), String> {
+        match self {
+            ValueKind::Unsigned { min, max } => {
+                // u64's parser takes a leading `+`; Consul's and our documentation never write one.
+                let number = value
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| value.parse::<u64>().ok())
+                    .flatten()
+                    .filter(|n| (min..=max).contains(&n));
+                match number {
+                    Some(_) => Ok(()),
+                    None => Err(format!("expected {}", self.describe())),
+                }
+            }
+        }
+    }
 }
 
 impl ArgSpec {
@@ -204,6 +248,7 @@ impl ArgSpec {
             multiple: false,
             default: None,
             possible_values: Vec::new(),
+            value_kind: None,
         }
     }
 
@@ -246,6 +291,12 @@ impl ArgSpec {
 
     pub fn possible_values(mut self, values: &[&str]) -> Self {
         self.possible_values = values.iter().map(|v| (*v).to_owned()).collect();
+        self
+    }
+
+    /// The value must be a whole number from `min` to `max` (see [`ValueKind::Unsigned`]).
+    pub fn unsigned(mut self, min: u64, max: u64) -> Self {
+        self.value_kind = Some(ValueKind::Unsigned { min, max });
         self
     }
 }
@@ -312,6 +363,24 @@ impl Request {
         }
     }
 
+    /// The value of a single-valued option or positional, parsed as `T`: none when absent, a
+    /// usage error naming the option when it does not parse. Declare the option with a
+    /// [`ValueKind`] and the host refuses a bad value before the plugin runs; this is the one
+    /// place the plugin turns the text into its type.
+    pub fn parsed<T>(&self, name: &str) -> Result<Option<T>, PluginError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        let Some(text) = self.value(name) else {
+            return Ok(None);
+        };
+        text.parse().map(Some).map_err(|e| {
+            PluginError::usage(format!("invalid value '{text}' for --{name}: {e}"))
+                .hint(format!("`--help` says what --{name} takes"))
+        })
+    }
+
     /// Every value of an option or positional (empty when absent).
     pub fn values(&self, name: &str) -> Vec<&str> {
         match self.args.get(name) {
@@ -355,7 +424,41 @@ pub struct Response {
     /// The outcome of the step a [`Request::step`] asked for (added in 1.6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<StepOutcome>,
+    /// A JSON document for standard output (added in 1.6), printed after `stdout` and followed
+    /// by a newline, secrets redacted like `stdout`. It crosses the boundary as JSON inside the
+    /// response, not as a string: a 2.4 MB `members --format json` answer is then neither
+    /// escaped by the plugin nor unescaped by the host. [`Response::json`] fills it in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout_json: Option<JsonDocument>,
 }
+
+/// One JSON value, kept as the text it was written as (see [`Response::stdout_json`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JsonDocument(Box<serde_json::value::RawValue>);
+
+impl JsonDocument {
+    /// `value` pretty-printed (two-space indent, as every `--format json` answer is).
+    pub fn pretty<T: Serialize>(value: &T) -> Result<Self, serde_json::Error> {
+        // Checked once more by `from_string` (a scan without allocation): the type cannot be
+        // built from unchecked text.
+        serde_json::value::RawValue::from_string(serde_json::to_string_pretty(value)?)
+            .map(JsonDocument)
+    }
+
+    /// The document's text, exactly as written.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for JsonDocument {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for JsonDocument {}
 
 /// A warning a command gives alongside its answer (see [`Response::with_warning`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -377,6 +480,7 @@ impl Response {
             reveal: Vec::new(),
             warnings: Vec::new(),
             step: None,
+            stdout_json: None,
         }
     }
 
@@ -386,12 +490,31 @@ impl Response {
         self
     }
 
-    /// `value` as pretty JSON followed by a newline, for `--format json`.
+    /// `value` as pretty JSON followed by a newline, for `--format json` (in
+    /// [`Response::stdout_json`]; a host before 1.6 does not load a plugin built with this).
     pub fn json<T: Serialize>(value: &T) -> Result<Self, PluginError> {
-        let mut text = serde_json::to_string_pretty(value)
+        let document = JsonDocument::pretty(value)
             .map_err(|e| PluginError::internal(format!("cannot encode the JSON answer: {e}")))?;
-        text.push('\n');
-        Ok(Response::text(text))
+        Ok(Response {
+            stdout_json: Some(document),
+            ..Response::text("")
+        })
+    }
+
+    /// Everything this response prints on standard output: `stdout`, then the JSON document
+    /// and its newline. Borrowed when there is only one of them.
+    pub fn stdout_text(&self) -> std::borrow::Cow<'_, str> {
+        match &self.stdout_json {
+            None => std::borrow::Cow::Borrowed(&self.stdout),
+            Some(document) => {
+                let mut text =
+                    String::with_capacity(self.stdout.len() + document.as_str().len() + 1);
+                text.push_str(&self.stdout);
+                text.push_str(document.as_str());
+                text.push('\n');
+                std::borrow::Cow::Owned(text)
+            }
+        }
     }
 
     /// The user said no to a confirmation: `Nothing changed.` on standard error (with
@@ -534,6 +657,89 @@ mod tests {
         assert!(!back.flag("missing"));
         assert_eq!(back.value("service"), Some("web"));
         assert_eq!(back.values("id"), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_1_5_argument_without_a_value_kind_still_parses() {
+        let json = r#"{"name":"parallel","kind":"option","help":"h","default":"32"}"#;
+        let arg: ArgSpec = serde_json::from_str(json).unwrap();
+        assert_eq!(arg.value_kind, None);
+        let arg = ArgSpec::option("parallel", "h").unsigned(1, 256);
+        let json = serde_json::to_string(&arg).unwrap();
+        assert!(
+            json.contains(r#""value_kind":{"type":"unsigned","min":1,"max":256}"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<ArgSpec>(&json).unwrap(), arg);
+    }
+
+    #[test]
+    fn an_unsigned_kind_takes_decimal_numbers_in_its_range_only() {
+        let kind = ValueKind::Unsigned { min: 1, max: 256 };
+        for good in ["1", "32", "256", "0032"] {
+            assert_eq!(kind.check(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "0",
+            "257",
+            "abc",
+            "",
+            "-1",
+            "+5",
+            "1.5",
+            " 3",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(
+                kind.check(bad),
+                Err("expected a whole number from 1 to 256".to_owned()),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn parsed_reads_a_typed_value_or_names_the_option() {
+        let mut request = Request::default();
+        assert_eq!(request.parsed::<u64>("parallel"), Ok(None));
+        request
+            .args
+            .insert("parallel".into(), ArgValue::One("16".into()));
+        assert_eq!(request.parsed::<usize>("parallel"), Ok(Some(16)));
+        request
+            .args
+            .insert("parallel".into(), ArgValue::One("abc".into()));
+        let error = request.parsed::<usize>("parallel").unwrap_err();
+        assert_eq!(error.kind, ErrorKind::Usage);
+        assert_eq!(
+            error.message,
+            "invalid value 'abc' for --parallel: invalid digit found in string"
+        );
+    }
+
+    #[test]
+    fn a_json_answer_crosses_as_json_and_prints_as_before() {
+        let value = serde_json::json!([{"name": "a \"quoted\"\nname", "tags": {"k": "v"}}]);
+        let response = Response::json(&value).unwrap();
+        // What a 1.5 plugin printed, byte for byte.
+        let mut before = serde_json::to_string_pretty(&value).unwrap();
+        before.push('\n');
+        assert_eq!(response.stdout_text(), before);
+        let wire = serde_json::to_string(&response).unwrap();
+        assert!(
+            wire.contains(
+                r#""stdout_json":[
+  {
+    "name""#
+            ),
+            "{wire}"
+        );
+        let back: Response = serde_json::from_str(&wire).unwrap();
+        assert_eq!(back, response);
+        assert_eq!(back.stdout_text(), before);
+        // A 1.5 plugin's answer: no document, its text as it was.
+        let old: Response = serde_json::from_str(r#"{"stdout":"x\n","exit_code":0}"#).unwrap();
+        assert_eq!((old.stdout_json, old.stdout.as_str()), (None, "x\n"));
     }
 
     #[test]

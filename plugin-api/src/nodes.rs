@@ -8,6 +8,8 @@
 //! the Carbonio server list; the dashed form decides, and where it cannot (two hostnames with the
 //! same dashed form, a node no hostname maps to) the directory says so instead of guessing.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::consul;
@@ -131,19 +133,27 @@ pub struct NodeDirectory {
 impl NodeDirectory {
     /// Maps `members` to `hostnames` (Carbonio's server list) by the dashed form.
     pub fn build(members: &[Member], hostnames: &[String]) -> Self {
+        // Each hostname's dashed form once: 5,000 members against a long server list would
+        // otherwise compute it (and allocate it) for every pair.
+        let mut by_dashed: HashMap<String, Vec<&String>> = HashMap::new();
+        for hostname in hostnames {
+            by_dashed
+                .entry(dashed(hostname))
+                .or_default()
+                .push(hostname);
+        }
         let mut unmapped = Vec::new();
         let nodes = members
             .iter()
             .map(|member| {
                 let role = NodeRole::split(&member.name).map(|(role, _)| role);
-                let candidates: Vec<&String> = match NodeRole::split(&member.name) {
-                    Some((_, node_dashed)) => hostnames
-                        .iter()
-                        .filter(|h| dashed(h) == node_dashed.to_ascii_lowercase())
-                        .collect(),
-                    None => Vec::new(),
+                let candidates: &[&String] = match NodeRole::split(&member.name) {
+                    Some((_, node_dashed)) => by_dashed
+                        .get(&node_dashed.to_ascii_lowercase())
+                        .map_or(&[], Vec::as_slice),
+                    None => &[],
                 };
-                let host = match candidates.as_slice() {
+                let host = match candidates {
                     [one] => Some((*one).clone()),
                     [] => {
                         if !hostnames.is_empty() {
@@ -279,7 +289,17 @@ impl NodeDirectory {
         }
     }
 
-    /// The hostname of the Consul node `node`, for output that adds `host` to Consul's.
+    /// Every mapped node's hostname by node name: for adding `host` to a whole list (one
+    /// [`NodeDirectory::host_of`] per node of 5,000 is 12.5 million name comparisons).
+    pub fn hosts_by_node(&self) -> HashMap<&str, &str> {
+        self.nodes
+            .iter()
+            .filter_map(|n| Some((n.node.as_str(), n.host.as_deref()?)))
+            .collect()
+    }
+
+    /// The hostname of the Consul node `node`, for output that adds `host` to Consul's (a
+    /// walk through the list: see [`NodeDirectory::hosts_by_node`] for many nodes).
     pub fn host_of(&self, node: &str) -> Option<&str> {
         self.nodes
             .iter()
@@ -342,6 +362,26 @@ mod tests {
             "server- prefix"
         );
         assert!(directory.unmapped.is_empty(), "{:?}", directory.unmapped);
+    }
+
+    #[test]
+    fn hosts_by_node_agrees_with_host_of() {
+        let mut directory = directory();
+        directory.nodes.push(MeshNode {
+            node: "consul-unmapped".into(),
+            role: None,
+            host: None,
+            address: "10.0.0.9".into(),
+            status: 1,
+        });
+        let hosts = directory.hosts_by_node();
+        assert_eq!(hosts.len(), 3);
+        for node in &directory.nodes {
+            assert_eq!(
+                hosts.get(node.node.as_str()).copied(),
+                directory.host_of(&node.node)
+            );
+        }
     }
 
     #[test]

@@ -232,6 +232,24 @@ fn exec_runs_commands_without_a_shell_and_never_shows_secrets() {
         "what the program echoes is redacted like everything the host prints"
     );
     assert!(err.contains("running: echo --password <redacted>"), "{err}");
+    // In a JSON answer too (it crosses from the plugin as JSON, not as a string).
+    let secret_quoted = r#"pa"ss\word-1"#;
+    let (code, out, err) = run(sandbox.cmd().args([
+        "ok",
+        "exec",
+        "--format",
+        "json",
+        "--secret",
+        secret_quoted,
+        "--",
+        // The secret argument comes last: printf prints it.
+        "printf",
+        "%s",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(answer["stdout"], "<redacted>", "{out}");
+    assert!(!out.contains("word-1"), "{out}");
     assert!(
         !err.contains(secret),
         "the secret leaked into the log: {err}"
@@ -366,4 +384,89 @@ fn help_works_on_the_built_in_commands_and_as_a_command() {
         stdout_of(sandbox.cmd().args(["help", "plugins", "list"])),
         plugins_help
     );
+}
+
+/// Issue 14 item 7: a value of the wrong kind is refused by the host, naming the option and what
+/// it takes, before the plugin runs (it used to be read as the default, silently).
+#[test]
+fn a_value_of_the_wrong_kind_is_a_usage_error_before_the_plugin_runs() {
+    let sandbox = Sandbox::new();
+    sandbox.install_product("secret");
+    sandbox.install_product("force-leave");
+    for (args, bad, option, takes) in [
+        (
+            &[
+                "secret",
+                "regenerate",
+                "--nodes",
+                "all",
+                "--parallel",
+                "abc",
+            ][..],
+            "abc",
+            "--parallel <N>",
+            "1 to 64",
+        ),
+        (
+            &["secret", "regenerate", "--nodes", "all", "--parallel", "0"][..],
+            "0",
+            "--parallel <N>",
+            "1 to 64",
+        ),
+        (
+            &["secret", "regenerate", "--nodes", "all", "--parallel=65"][..],
+            "65",
+            "--parallel <N>",
+            "1 to 64",
+        ),
+        (
+            &["secret", "prune", "--keep=-1"][..],
+            "-1",
+            "--keep <N>",
+            "0 to 1000000",
+        ),
+        (
+            &["force-leave", "agent-x", "--wait", "30s"][..],
+            "30s",
+            "--wait <SECONDS>",
+            "0 to 3600",
+        ),
+    ] {
+        let (code, out, err) = run(sandbox.cmd().args(args));
+        assert_eq!((code, out.as_str()), (2, ""), "{args:?}: {err}");
+        assert!(
+            err.starts_with(&format!(
+                "carbonio-mesh: error: invalid value '{bad}' for '{option}': expected a whole number from {takes}\n"
+            )),
+            "{args:?}: {err}"
+        );
+        // Nothing ran: no run journal, no backup.
+        assert!(
+            !sandbox.root().join("var/lib/carbonio-mesh").exists(),
+            "{args:?}"
+        );
+        assert!(!sandbox.root().join("var/backups").exists(), "{args:?}");
+    }
+    // The same refusal as the error document with --format json.
+    let (code, out, _) = run(sandbox.cmd().args([
+        "--format",
+        "json",
+        "secret",
+        "regenerate",
+        "--nodes",
+        "all",
+        "--parallel",
+        "abc",
+    ]));
+    assert_eq!(code, 2);
+    let document: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        document["error"]["message"],
+        "invalid value 'abc' for '--parallel <N>': expected a whole number from 1 to 64"
+    );
+    // A good value reaches the plugin: prune with nothing to prune.
+    let (code, _, err) = run(sandbox
+        .cmd()
+        .args(["--dry-run", "secret", "prune", "--keep", "3"]));
+    assert_eq!(code, 0, "{err}");
 }

@@ -143,6 +143,62 @@ fn with_format_json_no_match_a_dry_run_and_an_unknown_node_are_documents() {
 }
 
 #[test]
+fn with_format_json_a_usage_error_clap_finds_is_a_document_too() {
+    let s = setup(&["members", "catalog"]);
+    // An unknown flag at the plugin's level, --format given before the plugin name.
+    let (code, out, err) = s.with_token(&["--format", "json", "catalog", "services", "--nope"]);
+    assert_eq!(code, 2, "{err}");
+    let error = &document(&out)["error"];
+    assert_eq!(
+        error["message"], "unexpected argument '--nope' found",
+        "{out}"
+    );
+    assert_eq!(error["exit_code"], 2, "{out}");
+    // clap's tip is the fix; the human message and the usage stay on standard error.
+    assert!(error["fix"].as_str().unwrap().contains("'--node'"), "{out}");
+    assert!(
+        err.starts_with("carbonio-mesh: error: unexpected argument '--nope' found\n  fix: "),
+        "{err}"
+    );
+    assert!(
+        err.contains("Usage: carbonio-mesh catalog services"),
+        "{err}"
+    );
+
+    // A bad value, --format=json after the plugin name; no tip: the fix is null.
+    let (code, out, err) = s.with_token(&["members", "--format=json", "--status"]);
+    assert_eq!(code, 2, "{err}");
+    let error = &document(&out)["error"];
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("'--status <REGEX>'"),
+        "{out}"
+    );
+    assert_eq!(error["fix"], serde_json::Value::Null, "{out}");
+
+    // At the host's own level (before any plugin is loaded), and a bad --format value itself.
+    let (code, out, _) = run(s
+        .sandbox
+        .cmd()
+        .args(["--nope", "--format", "json", "members"]));
+    assert_eq!(code, 2);
+    assert_eq!(document(&out)["error"]["exit_code"], 2, "{out}");
+
+    // The last --format wins; words after `--` are not options; without JSON stdout stays empty.
+    for args in [
+        &["--format", "json", "members", "--format", "human", "--nope"][..],
+        &["members", "--nope", "--", "--format", "json"][..],
+        &["members", "--format", "yaml"][..],
+    ] {
+        let (code, out, err) = s.with_token(args);
+        assert_eq!((code, out.as_str()), (2, ""), "{args:?}: {err}");
+        assert!(err.starts_with("carbonio-mesh: error: "), "{err}");
+    }
+}
+
+#[test]
 fn a_missing_ca_certificate_is_a_usage_error_naming_the_variable() {
     let s = setup(&["members"]);
     let missing = s.sandbox.root().join("no-such-ca.pem");

@@ -188,8 +188,9 @@ fn add_hosts(host: &Host<'_>, nodes: &mut [NodeView]) {
     for note in &directory.unmapped {
         host.debug(note);
     }
+    let hosts = directory.hosts_by_node();
     for node in nodes {
-        node.host = directory.host_of(&node.name).map(str::to_owned);
+        node.host = hosts.get(node.name.as_str()).map(|h| (*h).to_owned());
     }
 }
 

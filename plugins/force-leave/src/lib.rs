@@ -141,14 +141,7 @@ fn force_leave(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
     let prune = request.flag("prune");
     let node = request.value("node");
     let failed_only = request.flag("failed");
-    let wait = match request.value("wait") {
-        Some(text) => text.parse::<u64>().map(Duration::from_secs).map_err(|_| {
-            PluginError::usage(format!(
-                "--wait {text}: give whole seconds, for example --wait 30"
-            ))
-        })?,
-        None => Duration::from_secs(30),
-    };
+    let wait = Duration::from_secs(request.parsed("wait")?.unwrap_or(30));
     let lan = lan_members(host)?;
     let mut before: BTreeMap<String, u8> = lan.iter().map(|m| (m.name.clone(), m.status)).collect();
     // The hostname of each target, when the command line named one.
@@ -413,7 +406,8 @@ rejoins at once. Needs a token with operator:write.",
                 .arg(
                     ArgSpec::option("wait", "How long to wait for the member list to show the change")
                         .value_name("SECONDS")
-                        .default_value("30"),
+                        .default_value("30")
+                        .unsigned(0, 3600),
                 ),
         )
     }

@@ -5,7 +5,6 @@
 //! exit status 2 when no member matches, all as `command/members/members.go` does.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use carbonio_mesh_plugin_api::consul::member_status;
@@ -33,8 +32,66 @@ struct Member<'a, T> {
     status: u8,
 }
 
-/// Every tag, for `--detailed` and `--format json`.
-type AllTags<'a> = BTreeMap<Cow<'a, str>, Cow<'a, str>>;
+/// Every tag, for `--detailed` and `--format json`, sorted by name (as a map would be, and as
+/// Consul's own output is). A list of borrowed pairs, not a map: 5,000 members carry 80,000
+/// tags, and a map would be built, walked and freed for each member.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct AllTags<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+impl<'a> AllTags<'a> {
+    /// Sorted by name, one value per name (the last one given, as a map keeps it).
+    fn from_pairs(mut pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>) -> Self {
+        pairs.reverse();
+        // Stable: of pairs with the same name, the last one given is now first, and kept.
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        pairs.dedup_by(|later, first| later.0 == first.0);
+        AllTags(pairs)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&Cow<'a, str>, &Cow<'a, str>)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for AllTags<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Pairs<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Pairs<'a> {
+            type Value = AllTags<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of tags")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Self::Value, M::Error> {
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some((key, value)) = map.next_entry::<Borrowed<'a>, Borrowed<'a>>()? {
+                    pairs.push((key.0, value.0));
+                }
+                Ok(AllTags::from_pairs(pairs))
+            }
+        }
+        deserializer.deserialize_map(Pairs(std::marker::PhantomData))
+    }
+}
+
+/// A string borrowed from Consul's answer when it has no escapes (`Cow` alone always copies).
+struct Borrowed<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Borrowed<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrap<'a>(#[serde(borrow)] Cow<'a, str>);
+        Wrap::deserialize(deserializer).map(|w| Borrowed(w.0))
+    }
+}
+
+impl Serialize for AllTags<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
 
 /// Only the tags the standard table shows: serde skips the others without allocating, which
 /// halves the decoding of a 5,000-member list.
@@ -61,11 +118,16 @@ trait Tags<'a> {
 
 impl<'a> Tags<'a> for AllTags<'a> {
     fn get(&self, key: &str) -> Option<&Cow<'a, str>> {
-        BTreeMap::get(self, key)
+        let at = self.0.binary_search_by(|(k, _)| k.as_ref().cmp(key)).ok()?;
+        Some(&self.0[at].1)
     }
 
     fn set_segment(&mut self, segment: &'static str) {
-        self.insert(Cow::Borrowed("segment"), Cow::Borrowed(segment));
+        let value = Cow::Borrowed(segment);
+        match self.0.binary_search_by(|(k, _)| k.as_ref().cmp("segment")) {
+            Ok(at) => self.0[at].1 = value,
+            Err(at) => self.0.insert(at, (Cow::Borrowed("segment"), value)),
+        }
     }
 
     fn into_map(self) -> AllTags<'a> {
@@ -91,7 +153,7 @@ impl<'a> Tags<'a> for TableTags<'a> {
 
     fn into_map(self) -> AllTags<'a> {
         // Not shown by the standard table; kept empty rather than half-filled.
-        AllTags::new()
+        AllTags::default()
     }
 }
 
@@ -107,7 +169,7 @@ struct MemberView<'a> {
     protocol: Cow<'a, str>,
     dc: Cow<'a, str>,
     segment: Cow<'a, str>,
-    tags: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    tags: AllTags<'a>,
     /// The Carbonio hostname this node is (`agent-mail-example-com` is `mail.example.com`),
     /// from Carbonio's server list; null when unknown. JSON only: the table stays Consul's.
     host: Option<String>,
@@ -182,8 +244,9 @@ fn add_hosts(host: &Host<'_>, members: &mut [MemberView<'_>]) {
     for note in &directory.unmapped {
         host.debug(note);
     }
+    let hosts = directory.hosts_by_node();
     for (member, name) in members.iter_mut().zip(&names) {
-        member.host = directory.host_of(name).map(str::to_owned);
+        member.host = hosts.get(name.as_str()).map(|h| (*h).to_owned());
     }
 }
 
@@ -361,10 +424,11 @@ mod tests {
             name: Cow::Borrowed(name),
             addr: Cow::Borrowed("10.0.0.1"),
             port: 8301,
-            tags: tags
-                .iter()
-                .map(|(k, v)| ((*k).into(), (*v).into()))
-                .collect(),
+            tags: AllTags::from_pairs(
+                tags.iter()
+                    .map(|(k, v)| ((*k).into(), (*v).into()))
+                    .collect(),
+            ),
             status,
         }
     }
@@ -396,10 +460,35 @@ mod tests {
     }
 
     #[test]
+    fn all_tags_decode_sorted_borrowed_and_print_as_a_map_would() {
+        let json =
+            r#"{"vsn":"2","role":"node","build":"1.9.3:x","dc":"dc1","role":"consul","a\"b":"q"}"#;
+        let tags: AllTags<'_> = serde_json::from_str(json).unwrap();
+        let names: Vec<&str> = tags.iter().map(|(k, _)| k.as_ref()).collect();
+        assert_eq!(names, ["a\"b", "build", "dc", "role", "vsn"]);
+        // A repeated name keeps its last value, as a map does.
+        assert_eq!(Tags::get(&tags, "role").map(|r| r.as_ref()), Some("consul"));
+        assert!(matches!(Tags::get(&tags, "vsn"), Some(Cow::Borrowed(_))));
+        let map: std::collections::BTreeMap<String, String> = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            serde_json::to_string_pretty(&tags).unwrap(),
+            serde_json::to_string_pretty(&map).unwrap()
+        );
+        let mut tags = tags;
+        tags.set_segment("<default>");
+        assert_eq!(
+            Tags::get(&tags, "segment").map(|s| s.as_ref()),
+            Some("<default>")
+        );
+        let names: Vec<&str> = tags.iter().map(|(k, _)| k.as_ref()).collect();
+        assert_eq!(names, ["a\"b", "build", "dc", "role", "segment", "vsn"]);
+    }
+
+    #[test]
     fn ipv6_addresses_are_bracketed_and_missing_build_is_old() {
         assert_eq!(socket_address("fd00::1", 8301), "[fd00::1]:8301");
         let mut old = member("x", "weird", 1);
-        old.tags.remove("build");
+        old.tags.0.retain(|(k, _)| k != "build");
         let view = view(old);
         assert_eq!((view.build.as_ref(), view.kind), ("< 0.3", "unknown"));
     }

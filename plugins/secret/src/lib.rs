@@ -350,10 +350,7 @@ fn run_workflow(
             revoke_old_token: request.flag("revoke-old-token"),
             nodes: request.value("nodes"),
             include_failed: request.flag("include-failed"),
-            parallel: request
-                .value("parallel")
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(32),
+            parallel: request.parsed("parallel")?.unwrap_or(32),
             new_archive: new_archive.as_ref().map(|a| &a.text),
             archive_file: archive_file.as_deref(),
         };
@@ -722,7 +719,8 @@ removed is backed up first; `secret restore RUN` puts them back. The new passwor
                     .arg(
                         ArgSpec::option("parallel", "How many nodes at a time")
                             .value_name("N")
-                            .default_value("32"),
+                            .default_value("32")
+                            .unsigned(1, 64),
                     )
                     .example("sudo carbonio-mesh --dry-run secret regenerate --nodes all --generate", "What regenerating the whole cluster's secrets would do")
                     .example("sudo carbonio-mesh secret regenerate --nodes all --password-file /root/pw", "Regenerate on the leader, then set up every alive node again over ssh")
@@ -798,7 +796,8 @@ no answer it stops: write the right address into config.json's bind_addr.",
                         .arg(
                             ArgSpec::option("keep", "How many of the newest runs to keep")
                                 .value_name("N")
-                                .default_value(runs::DEFAULT_KEEP),
+                                .default_value(runs::DEFAULT_KEEP)
+                                .unsigned(0, 1_000_000),
                         )
                         .arg(ArgSpec::flag("include-unfinished", "Also delete old runs that are neither finished nor restored"))
                         .example("sudo carbonio-mesh --dry-run secret prune", "Which runs (and old secrets) would be deleted")

@@ -301,13 +301,14 @@ pub(crate) fn show(host: &Host<'_>, request: &Request) -> Result<Response, Plugi
 
 /// `secret prune [--keep N] [--include-unfinished]`.
 pub(crate) fn prune(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
-    let keep_text = request.value("keep").unwrap_or(DEFAULT_KEEP);
-    let keep: usize = keep_text.parse().map_err(|_| {
-        PluginError::usage(format!(
-            "--keep takes how many runs to keep, not '{keep_text}'"
-        ))
-        .hint("--keep 10 keeps the ten newest runs")
-    })?;
+    // The host fills in the default (checked by `--keep`'s value kind); a request without it
+    // keeps the same number.
+    let keep: usize = match request.parsed("keep")? {
+        Some(keep) => keep,
+        None => DEFAULT_KEEP
+            .parse()
+            .map_err(|e| PluginError::internal(format!("DEFAULT_KEEP {DEFAULT_KEEP:?}: {e}")))?,
+    };
     let include_unfinished = request.flag("include-unfinished");
     let runs = all_runs(host)?;
     let chosen = prunable(&runs, keep, include_unfinished);

@@ -94,10 +94,18 @@ impl Plugin for Fixture {
                 let status = output
                     .status
                     .map_or_else(|| "signal".to_owned(), |s| s.to_string());
-                Ok(Response::text(format!(
-                    "{}status {status}\n",
-                    output.stdout
-                )))
+                match request.format {
+                    // The program's output inside a JSON answer: the host must redact it there
+                    // too (raw and JSON-escaped).
+                    OutputFormat::Json => Response::json(&serde_json::json!({
+                        "stdout": output.stdout,
+                        "status": status,
+                    })),
+                    OutputFormat::Human => Ok(Response::text(format!(
+                        "{}status {status}\n",
+                        output.stdout
+                    ))),
+                }
             }
             "write" => {
                 let path = request.value("path").unwrap_or_default();
