@@ -122,25 +122,49 @@ pub const BUILT_IN_WORKFLOWS: &[(&str, &[&str])] = &[
 
 /// Steps built in as commands: the transport `rejoin-nodes` uses to reach each node (`{host}`:
 /// its Carbonio hostname, else its address, never the Consul node name, which resolves
-/// nowhere; the new password and the new archive on its standard input).
-pub const BUILT_IN_COMMAND_STEPS: &[(&str, &[&str])] = &[(
-    "transport",
-    &[
-        "ssh",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        "ConnectTimeout=10",
-        "root@{host}",
-        "carbonio-mesh",
-        "--yes",
-        "secret",
-        "rejoin",
-        "--input-stdin",
-    ],
-)];
+/// nowhere; the new password and the new archive on its standard input), and the one
+/// `doctor --nodes` runs each node's own checks through (nothing on its standard input).
+/// Each with whether it takes the password on standard input.
+pub const BUILT_IN_COMMAND_STEPS: &[(&str, &[&str], bool)] = &[
+    (
+        "transport",
+        &[
+            "ssh",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "ConnectTimeout=10",
+            "root@{host}",
+            "carbonio-mesh",
+            "--yes",
+            "secret",
+            "rejoin",
+            "--input-stdin",
+        ],
+        true,
+    ),
+    (
+        "doctor-transport",
+        &[
+            "ssh",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "ConnectTimeout=10",
+            "root@{host}",
+            "carbonio-mesh",
+            "doctor",
+            "--local",
+            "--format",
+            "json",
+        ],
+        false,
+    ),
+];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -191,13 +215,13 @@ impl Default for Config {
                 );
             }
         }
-        for (name, argv) in BUILT_IN_COMMAND_STEPS {
+        for (name, argv, password_stdin) in BUILT_IN_COMMAND_STEPS {
             steps.insert(
                 (*name).to_owned(),
                 StepConfig {
                     provider: StepProvider::Exec {
                         argv: argv.iter().map(|s| (*s).to_owned()).collect(),
-                        password_stdin: true,
+                        password_stdin: *password_stdin,
                     },
                     defined_in: None,
                 },
@@ -458,7 +482,7 @@ pub fn load(paths: &SystemPaths, policy: &TrustPolicy) -> Result<Config, ConfigE
         let used = config.workflows.values().flatten().any(|s| *s == step.name)
             || BUILT_IN_COMMAND_STEPS
                 .iter()
-                .any(|(name, _)| *name == step.name);
+                .any(|(name, _, _)| *name == step.name);
         if !used {
             return Err(ConfigError::Invalid {
                 path: step.path,
