@@ -64,6 +64,7 @@ pub const PRODUCT_PLUGINS: &[&str] = &[
     "services",
     "force-leave",
     "reload",
+    "doctor",
 ];
 
 /// A product plugin as cargo built it (`libcarbonio_mesh_plugin_<name>.so`).

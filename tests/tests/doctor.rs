@@ -1,0 +1,607 @@
+//! `carbonio-mesh doctor` end to end: a healthy Mesh leader (the Consul double, the
+//! service-discover and systemctl stand-ins, real files under a sandbox root) passes every check;
+//! then each check's problem is planted — in the double, in the files, in the real slapd, behind
+//! the real sshd — and seen flagged with its fix.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use carbonio_mesh_tests::{local_ip, run, MeshLeader};
+use serde_json::Value;
+
+const PASSWORD: &str = "doctor-Mesh-password-1";
+const ETC: &str = "/etc/zextras/service-discover";
+const LIB: &str = "/var/lib/service-discover";
+
+/// The uid Consul's files belong to in these tests (`[mesh] service_user = "nobody"`).
+const NOBODY: u32 = 65534;
+
+/// A Mesh leader on this host where every check passes: Consul's files belong to the service
+/// user, the unit runs, `bind_addr` is this host's address, and the double's keyring holds the
+/// archive's gossip key.
+fn healthy() -> MeshLeader {
+    let leader = MeshLeader::new(PASSWORD);
+    leader.sandbox.install_product("doctor");
+    let etc = leader.sandbox.path(ETC);
+    fs::write(
+        etc.join("config.json"),
+        format!("{{\"bind_addr\": \"{}\"}}\n", local_ip()),
+    )
+    .unwrap();
+    for file in ["main.json", "config.json"] {
+        nix::unistd::chown(
+            &etc.join(file),
+            Some(nix::unistd::Uid::from_raw(NOBODY)),
+            None,
+        )
+        .unwrap();
+    }
+    systemctl(&leader, "start");
+    let main: Value =
+        serde_json::from_str(&fs::read_to_string(etc.join("main.json")).unwrap()).unwrap();
+    let key = main["encrypt"].as_str().unwrap().to_owned();
+    leader.double.cluster().keyring = vec![(key, Vec::new())];
+    leader
+}
+
+/// The systemctl stand-in on the leader's root: `start` or `stop` service-discover.
+fn systemctl(leader: &MeshLeader, verb: &str) {
+    let status = std::process::Command::new(leader.bin.path().join("systemctl"))
+        .env("SERVICE_DISCOVER_STANDIN_ROOT", leader.sandbox.root())
+        .args([verb, "service-discover"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// `doctor ARGS --format json`: exit status and the document.
+fn doctor_json(leader: &MeshLeader, args: &[&str]) -> (i32, Value) {
+    let (code, out, err) = run(leader
+        .cmd()
+        .arg("doctor")
+        .args(args)
+        .args(["--format", "json"]));
+    let doc = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {out}\nstderr: {err}"));
+    (code, doc)
+}
+
+/// The check `name` of the document (panics naming the checks when absent).
+fn check<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {doc:#}"))
+}
+
+/// The checks that are not ok, as `name=status`.
+fn problems(doc: &Value) -> Vec<String> {
+    doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] != "ok")
+        .map(|c| {
+            format!(
+                "{}={}",
+                c["name"].as_str().unwrap(),
+                c["status"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// Asserts the document flags exactly `name` as `status`, with `fix` in its fix; returns the
+/// check's detail.
+fn flagged(leader: &MeshLeader, args: &[&str], name: &str, status: &str, fix: &str) -> String {
+    let (code, doc) = doctor_json(leader, args);
+    assert_eq!(problems(&doc), [format!("{name}={status}")], "{doc:#}");
+    assert_eq!(code, if status == "fail" { 11 } else { 10 }, "{doc:#}");
+    let found = check(&doc, name);
+    let text = found["fix"].as_str().unwrap_or_default();
+    assert!(text.contains(fix), "fix of {name}: {text}");
+    found["detail"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_healthy_leader_passes_every_check() {
+    let leader = healthy();
+    let (code, doc) = doctor_json(&leader, &[]);
+    assert_eq!(problems(&doc), Vec::<String>::new(), "{doc:#}");
+    assert_eq!(code, 0);
+    assert_eq!(doc["status"], "ok");
+    let names: Vec<&str> = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "leader",
+        "raft-peers",
+        "raft-size",
+        "members-failed",
+        "members-left",
+        "consul-versions",
+        "gossip-protocol",
+        "health",
+        "keyring",
+        "token",
+        "archive-file",
+        "password-file",
+        "main-json",
+        "config-json",
+        "stale-certificates",
+        "ca-certificate",
+        "node-certificate",
+        "archive",
+        "ldap-copy",
+        "service",
+        "bind-address",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    assert_eq!(doc["nodes"][0]["node"], "server-srv1-example-com");
+    assert_eq!(doc["nodes"][0]["role"], "server");
+    let scopes: Vec<&str> = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["scope"].as_str().unwrap())
+        .collect();
+    assert!(scopes.contains(&"cluster") && scopes.contains(&"server-srv1-example-com"));
+    // --local: only this node's checks.
+    let (code, local) = doctor_json(&leader, &["--local"]);
+    assert_eq!(code, 0, "{local:#}");
+    assert!(local["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["scope"] == "server-srv1-example-com"));
+}
+
+#[test]
+fn no_leader_fails() {
+    let leader = healthy();
+    leader.double.cluster().leader = None;
+    let (code, doc) = doctor_json(&leader, &[]);
+    assert_eq!(code, 11);
+    assert_eq!(check(&doc, "leader")["status"], "fail");
+    assert!(check(&doc, "leader")["fix"]
+        .as_str()
+        .unwrap()
+        .contains("systemctl start service-discover"));
+}
+
+#[test]
+fn an_even_number_of_servers_warns() {
+    let leader = healthy();
+    leader
+        .double
+        .cluster()
+        .nodes
+        .retain(|n| n.name != "server-srv3-example-com");
+    let detail = flagged(
+        &leader,
+        &[],
+        "raft-size",
+        "warn",
+        "add a Mesh server or retire one",
+    );
+    assert!(detail.contains("2 Mesh servers"), "{detail}");
+}
+
+#[test]
+fn a_failed_member_is_named_with_force_leave() {
+    let leader = healthy();
+    leader
+        .double
+        .cluster()
+        .nodes
+        .iter_mut()
+        .find(|n| n.name == "agent-proxy-example-com")
+        .unwrap()
+        .status = consul_double::Status::Failed;
+    let (code, doc) = doctor_json(&leader, &[]);
+    assert_eq!(code, 11);
+    // Consul's serfHealth of the failed member is critical too, and its key is on one node less.
+    assert_eq!(
+        problems(&doc),
+        ["members-failed=fail", "health=fail"],
+        "{doc:#}"
+    );
+    let failed = check(&doc, "members-failed");
+    assert_eq!(failed["detail"], "failed: agent-proxy-example-com");
+    assert!(failed["fix"]
+        .as_str()
+        .unwrap()
+        .contains("carbonio-mesh force-leave agent-proxy-example-com"));
+    assert_eq!(doc["members"]["failed"], 1);
+}
+
+#[test]
+fn a_member_that_left_still_listed_warns_with_prune() {
+    let leader = healthy();
+    leader
+        .double
+        .cluster()
+        .nodes
+        .iter_mut()
+        .find(|n| n.name == "agent-mail-example-com")
+        .unwrap()
+        .status = consul_double::Status::Left;
+    flagged(
+        &leader,
+        &[],
+        "members-left",
+        "warn",
+        "carbonio-mesh force-leave --prune agent-mail-example-com",
+    );
+}
+
+#[test]
+fn version_skew_and_protocol_mismatch_warn() {
+    let leader = healthy();
+    leader.double.cluster().member_tags.insert(
+        "agent-mail-example-com".into(),
+        [("build".to_owned(), "1.10.0:abcdef12".to_owned())].into(),
+    );
+    let detail = flagged(
+        &leader,
+        &[],
+        "consul-versions",
+        "warn",
+        "upgrade service-discover-base",
+    );
+    assert!(
+        detail.contains("1.10.0 on agent-mail-example-com"),
+        "{detail}"
+    );
+    leader.double.cluster().member_tags.insert(
+        "agent-mail-example-com".into(),
+        [("vsn".to_owned(), "3".to_owned())].into(),
+    );
+    let detail = flagged(
+        &leader,
+        &[],
+        "gossip-protocol",
+        "warn",
+        "one Consul version",
+    );
+    assert!(detail.contains("3 on agent-mail-example-com"), "{detail}");
+}
+
+#[test]
+fn a_critical_health_check_is_named_by_node_and_service() {
+    let leader = healthy();
+    leader
+        .double
+        .cluster()
+        .critical_checks
+        .push(consul_double::HealthCheck {
+            node: "agent-mail-example-com".into(),
+            check_id: "service:carbonio-mailbox".into(),
+            name: "Service 'carbonio-mailbox' check".into(),
+            service_id: "carbonio-mailbox".into(),
+            service_name: "carbonio-mailbox".into(),
+            output: "Get \"http://127.0.0.1:8080/health\": dial tcp 127.0.0.1:8080: connect: connection refused".into(),
+        });
+    let detail = flagged(
+        &leader,
+        &[],
+        "health",
+        "fail",
+        "on agent-mail-example-com: systemctl status carbonio-mailbox",
+    );
+    assert!(
+        detail.contains(
+            "agent-mail-example-com service carbonio-mailbox: Service 'carbonio-mailbox' check"
+        ),
+        "{detail}"
+    );
+}
+
+#[test]
+fn keyring_drift_and_a_second_key_warn_without_showing_a_key() {
+    let leader = healthy();
+    let key = leader.double.cluster().keyring[0].0.clone();
+    leader.double.cluster().keyring[0].1 = vec!["agent-mail-example-com".into()];
+    let detail = flagged(&leader, &[], "keyring", "warn", "consul keyring -install");
+    assert!(
+        detail.contains("the archive's key is installed on 4 of the 5 nodes of the LAN pool"),
+        "{detail}"
+    );
+    assert!(!detail.contains(&key));
+    leader.double.cluster().keyring = vec![
+        (key.clone(), Vec::new()),
+        (
+            "T2xkLWtleS1vbGQta2V5LW9sZC1rZXktb2xkLWtleQ==".into(),
+            vec!["agent-mail-example-com".into()],
+        ),
+    ];
+    let detail = flagged(&leader, &[], "keyring", "warn", "consul keyring -remove");
+    assert!(
+        detail.contains("2 keys in the LAN pool of 5 nodes"),
+        "{detail}"
+    );
+    assert!(
+        !detail.contains(&key) && !detail.contains("T2xk"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn a_stale_archive_token_fails_the_token_check() {
+    let leader = healthy();
+    // Consul forgot the archive's token (the secrets were regenerated elsewhere): the token in
+    // use, the archive's, is refused.
+    leader.double.cluster().tokens.clear();
+    let (code, doc) = doctor_json(&leader, &[]);
+    assert_eq!(code, 11);
+    let token = check(&doc, "token");
+    assert_eq!(token["status"], "fail", "{doc:#}");
+    assert!(
+        token["detail"].as_str().unwrap().contains("ACL not found"),
+        "{token}"
+    );
+}
+
+#[test]
+fn wrong_modes_and_owners_fail_with_chmod_and_chown() {
+    let leader = healthy();
+    let archive = leader
+        .sandbox
+        .path(&format!("{ETC}/cluster-credentials.tar.gpg"));
+    fs::set_permissions(&archive, fs::Permissions::from_mode(0o644)).unwrap();
+    flagged(
+        &leader,
+        &["--local"],
+        "archive-file",
+        "fail",
+        "chmod 0600 /etc/zextras/service-discover/cluster-credentials.tar.gpg",
+    );
+    fs::set_permissions(&archive, fs::Permissions::from_mode(0o600)).unwrap();
+    let password = leader.sandbox.path(&format!("{LIB}/password"));
+    fs::set_permissions(&password, fs::Permissions::from_mode(0o440)).unwrap();
+    flagged(
+        &leader,
+        &["--local"],
+        "password-file",
+        "fail",
+        "chmod 0400 /var/lib/service-discover/password",
+    );
+    fs::set_permissions(&password, fs::Permissions::from_mode(0o400)).unwrap();
+    nix::unistd::chown(
+        &leader.sandbox.path(&format!("{ETC}/main.json")),
+        Some(nix::unistd::Uid::from_raw(0)),
+        None,
+    )
+    .unwrap();
+    flagged(
+        &leader,
+        &["--local"],
+        "main-json",
+        "fail",
+        "chown nobody: /etc/zextras/service-discover/main.json",
+    );
+}
+
+#[test]
+fn a_missing_config_json_fails() {
+    let leader = healthy();
+    fs::remove_file(leader.sandbox.path(&format!("{ETC}/config.json"))).unwrap();
+    let (code, doc) = doctor_json(&leader, &["--local"]);
+    assert_eq!(code, 11);
+    assert_eq!(check(&doc, "config-json")["status"], "fail");
+    assert!(check(&doc, "config-json")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("config.json is missing"));
+}
+
+#[test]
+fn a_leftover_dash_1_certificate_warns_with_its_removal() {
+    let leader = healthy();
+    let lib = leader.sandbox.path(LIB);
+    for suffix in ["", "-key"] {
+        fs::copy(
+            lib.join(format!("dc1-server-consul-0{suffix}.pem")),
+            lib.join(format!("dc1-server-consul-1{suffix}.pem")),
+        )
+        .unwrap();
+    }
+    flagged(
+        &leader,
+        &["--local"],
+        "stale-certificates",
+        "warn",
+        "rm /var/lib/service-discover/dc1-server-consul-1-key.pem /var/lib/service-discover/dc1-server-consul-1.pem",
+    );
+}
+
+/// A new CA and a certificate it signed, with openssl, under `dir`: (CA PEM, certificate PEM).
+fn openssl_pair(dir: &std::path::Path, cn: &str, days: i32) -> (String, String) {
+    let sh = |script: &str| {
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{script}");
+    };
+    sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1825 -subj '/CN=Other CA' -keyout ca-key.pem -out ca.pem");
+    sh(&format!(
+        "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '/CN={cn}' -keyout key.pem -out req.csr && \
+         openssl x509 -req -in req.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days {days} -out cert.pem"
+    ));
+    (
+        fs::read_to_string(dir.join("ca.pem")).unwrap(),
+        fs::read_to_string(dir.join("cert.pem")).unwrap(),
+    )
+}
+
+#[test]
+fn a_ca_that_is_not_the_archives_fails() {
+    let leader = healthy();
+    let scratch = tempfile::tempdir().unwrap();
+    let (other_ca, _) = openssl_pair(scratch.path(), "server.dc1.consul", 365);
+    fs::write(
+        leader.sandbox.path(&format!("{LIB}/consul-agent-ca.pem")),
+        other_ca,
+    )
+    .unwrap();
+    let (code, doc) = doctor_json(&leader, &["--local"]);
+    assert_eq!(code, 11);
+    let ca = check(&doc, "ca-certificate");
+    assert_eq!(ca["status"], "fail", "{doc:#}");
+    assert!(
+        ca["detail"]
+            .as_str()
+            .unwrap()
+            .contains("is not the archive's CA"),
+        "{ca}"
+    );
+    assert!(ca["fix"].as_str().unwrap().contains("secret rejoin"));
+    // The node certificate was signed by the archive's CA, not by this file's.
+    let node = check(&doc, "node-certificate");
+    assert_eq!(node["status"], "fail");
+    assert!(
+        node["detail"]
+            .as_str()
+            .unwrap()
+            .contains("is not signed by the CA"),
+        "{node}"
+    );
+}
+
+#[test]
+fn a_node_certificate_for_another_role_or_expiring_soon_is_flagged() {
+    let leader = healthy();
+    let lib = leader.sandbox.path(LIB);
+    let scratch = tempfile::tempdir().unwrap();
+    let sign = |cn: &str, days: i32| {
+        let script = format!(
+            "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '/CN={cn}' -keyout {d}/k.pem -out {d}/r.csr && \
+             openssl x509 -req -in {d}/r.csr -CA {lib}/consul-agent-ca.pem -CAkey {lib}/consul-agent-ca-key.pem -CAcreateserial -CAserial {d}/ca.srl -days {days} -out {lib}/dc1-server-consul-0.pem",
+            d = scratch.path().display(),
+            lib = lib.display(),
+        );
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    sign("client.dc1.consul", 365);
+    let detail = flagged(
+        &leader,
+        &["--local"],
+        "node-certificate",
+        "fail",
+        "secret rejoin",
+    );
+    assert!(
+        detail.contains("is for client.dc1.consul, not server.dc1.consul"),
+        "{detail}"
+    );
+    sign("server.dc1.consul", 10);
+    let detail = flagged(
+        &leader,
+        &["--local"],
+        "node-certificate",
+        "warn",
+        "secret rejoin",
+    );
+    assert!(
+        detail.contains("expires in 9 days") || detail.contains("expires in 10 days"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn an_archive_that_does_not_open_fails() {
+    let leader = healthy();
+    fs::write(
+        leader.sandbox.path(&format!("{LIB}/password")),
+        "not-the-password",
+    )
+    .unwrap();
+    let (code, doc) = doctor_json(&leader, &["--local"]);
+    assert_eq!(code, 11);
+    let archive = check(&doc, "archive");
+    assert_eq!(archive["status"], "fail", "{doc:#}");
+    assert!(
+        archive["detail"].as_str().unwrap().contains("password"),
+        "{archive}"
+    );
+}
+
+#[test]
+fn a_stopped_unit_and_a_foreign_bind_addr_fail() {
+    let leader = healthy();
+    systemctl(&leader, "stop");
+    let detail = flagged(
+        &leader,
+        &["--local"],
+        "service",
+        "fail",
+        "systemctl start service-discover",
+    );
+    assert_eq!(detail, "service-discover is inactive");
+    systemctl(&leader, "start");
+    fs::write(
+        leader.sandbox.path(&format!("{ETC}/config.json")),
+        "{\"bind_addr\": \"198.51.100.7\"}\n",
+    )
+    .unwrap();
+    let detail = flagged(
+        &leader,
+        &["--local"],
+        "bind-address",
+        "fail",
+        "service-discover config set bind-address",
+    );
+    assert!(detail.contains("bind_addr 198.51.100.7 is not an address of this host"));
+}
+
+#[test]
+fn the_human_report_shows_the_table_and_each_problem_with_its_fix() {
+    let leader = healthy();
+    systemctl(&leader, "stop");
+    let (code, out, _) = run(leader.cmd().arg("doctor"));
+    assert_eq!(code, 11, "{out}");
+    assert!(out.starts_with("FAIL: 1 failed ("), "{out}");
+    assert!(
+        out.contains("Node                     Host  Role    Status  Problems\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("server-srv1-example-com  -     server  fail    service\n"),
+        "{out}"
+    );
+    assert!(out.contains("FAIL server-srv1-example-com service: service-discover is inactive\n     fix: systemctl start service-discover"), "{out}");
+    assert!(!out.contains('\x1b'), "no colour without a terminal");
+}
+
+#[test]
+fn prometheus_metrics_name_every_check() {
+    let leader = healthy();
+    let (code, out, err) = run(leader.cmd().args(["doctor", "--prometheus"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("carbonio_mesh_check_status{check=\"leader\",node=\"cluster\"} 0\n"),
+        "{out}"
+    );
+    assert!(out.contains(
+        "carbonio_mesh_check_status{check=\"service\",node=\"server-srv1-example-com\"} 0\n"
+    ));
+    assert!(out.contains("carbonio_mesh_certificate_expiry_seconds{certificate=\"node\",node=\"server-srv1-example-com\"} "));
+    assert!(out.contains("carbonio_mesh_members{status=\"alive\"} 5\n"));
+    assert!(out.ends_with("carbonio_mesh_doctor_status 0\n"));
+}
