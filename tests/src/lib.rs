@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 
 pub mod slapd;
+pub mod ssh_mesh;
 pub mod sshd;
 
 /// `target/debug` (or `$CARGO_TARGET_DIR/debug`).
