@@ -5,8 +5,11 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
-use carbonio_mesh_tests::{local_ip, run, MeshLeader};
+use carbonio_mesh_tests::slapd::{install_localconfig, Slapd};
+use carbonio_mesh_tests::ssh_mesh::{packaged_step_with, SshMesh};
+use carbonio_mesh_tests::{local_ip, run, MeshLeader, StandInBin};
 use serde_json::Value;
 
 const PASSWORD: &str = "doctor-Mesh-password-1";
@@ -20,9 +23,28 @@ const NOBODY: u32 = 65534;
 /// user, the unit runs, `bind_addr` is this host's address, and the double's keyring holds the
 /// archive's gossip key.
 fn healthy() -> MeshLeader {
-    let leader = MeshLeader::new(PASSWORD);
+    healthy_with(|_| {})
+}
+
+/// [`healthy`], with `prepare` run on the sandbox before service-discover's setup.
+fn healthy_with(prepare: impl FnOnce(&carbonio_mesh_tests::Sandbox)) -> MeshLeader {
+    let leader = MeshLeader::prepared(PASSWORD, prepare);
     leader.sandbox.install_product("doctor");
-    let etc = leader.sandbox.path(ETC);
+    let key = make_healthy(&leader.sandbox.root(), &leader.bin);
+    leader.double.cluster().keyring = vec![(key, Vec::new())];
+    leader
+}
+
+/// Makes the node set up under `root` healthy: the archive 0600, Consul's files the service
+/// user's, `bind_addr` this host's address, the unit started. Returns the gossip key main.json
+/// holds.
+fn make_healthy(root: &Path, bin: &StandInBin) -> String {
+    let etc = root.join(ETC.trim_start_matches('/'));
+    fs::set_permissions(
+        etc.join("cluster-credentials.tar.gpg"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
     fs::write(
         etc.join("config.json"),
         format!("{{\"bind_addr\": \"{}\"}}\n", local_ip()),
@@ -36,22 +58,25 @@ fn healthy() -> MeshLeader {
         )
         .unwrap();
     }
-    systemctl(&leader, "start");
+    systemctl_on(root, bin, "start");
     let main: Value =
         serde_json::from_str(&fs::read_to_string(etc.join("main.json")).unwrap()).unwrap();
-    let key = main["encrypt"].as_str().unwrap().to_owned();
-    leader.double.cluster().keyring = vec![(key, Vec::new())];
-    leader
+    main["encrypt"].as_str().unwrap().to_owned()
 }
 
-/// The systemctl stand-in on the leader's root: `start` or `stop` service-discover.
-fn systemctl(leader: &MeshLeader, verb: &str) {
-    let status = std::process::Command::new(leader.bin.path().join("systemctl"))
-        .env("SERVICE_DISCOVER_STANDIN_ROOT", leader.sandbox.root())
+/// The systemctl stand-in on the system under `root`: `start` or `stop` service-discover.
+fn systemctl_on(root: &Path, bin: &StandInBin, verb: &str) {
+    let status = std::process::Command::new(bin.path().join("systemctl"))
+        .env("SERVICE_DISCOVER_STANDIN_ROOT", root)
         .args([verb, "service-discover"])
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// [`systemctl_on`] the leader.
+fn systemctl(leader: &MeshLeader, verb: &str) {
+    systemctl_on(&leader.sandbox.root(), &leader.bin, verb);
 }
 
 /// `doctor ARGS --format json`: exit status and the document.
@@ -604,4 +629,175 @@ fn prometheus_metrics_name_every_check() {
     assert!(out.contains("carbonio_mesh_certificate_expiry_seconds{certificate=\"node\",node=\"server-srv1-example-com\"} "));
     assert!(out.contains("carbonio_mesh_members{status=\"alive\"} 5\n"));
     assert!(out.ends_with("carbonio_mesh_doctor_status 0\n"));
+}
+
+/// A healthy leader on a Carbonio node: its localconfig.xml binds to a real slapd, where setup
+/// uploaded the archive and the fixture's five servers are listed (the three Mesh servers with
+/// service-discover enabled).
+fn healthy_carbonio() -> (Slapd, MeshLeader) {
+    let ldap = Slapd::start();
+    let leader = healthy_with(|sandbox| {
+        install_localconfig(sandbox, &ldap.localconfig());
+    });
+    for server in ["srv1", "srv2", "srv3"] {
+        ldap.add_server(
+            &format!("{server}.example.com"),
+            &["service-discover", "mailbox"],
+        );
+    }
+    ldap.add_server("mail.example.com", &["mailbox"]);
+    ldap.add_server("proxy.example.com", &["proxy"]);
+    (ldap, leader)
+}
+
+#[test]
+fn on_a_carbonio_node_raft_and_the_archive_match_ldap() {
+    let (_ldap, leader) = healthy_carbonio();
+    let (code, doc) = doctor_json(&leader, &[]);
+    assert_eq!(problems(&doc), Vec::<String>::new(), "{doc:#}");
+    assert_eq!(code, 0);
+    assert!(check(&doc, "raft-peers")["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("3 raft servers, the Mesh servers LDAP lists"));
+    assert!(check(&doc, "ldap-copy")["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("LDAP holds the same archive"));
+    assert_eq!(doc["nodes"][0]["host"], "srv1.example.com");
+}
+
+#[test]
+fn a_mesh_server_ldap_lists_but_raft_lacks_fails_and_an_extra_peer_warns() {
+    let (ldap, leader) = healthy_carbonio();
+    ldap.add_server("srv4.example.com", &["service-discover"]);
+    let detail = flagged(
+        &leader,
+        &[],
+        "raft-peers",
+        "fail",
+        "on srv4.example.com: systemctl status service-discover",
+    );
+    assert_eq!(
+        detail,
+        "srv4.example.com is a Mesh server in LDAP but not a raft peer"
+    );
+    ldap.modify(
+        "dn: cn=srv4.example.com,cn=servers,cn=zimbra\nchangetype: delete\n\n\
+         dn: cn=srv3.example.com,cn=servers,cn=zimbra\nchangetype: modify\nreplace: zimbraServiceEnabled\nzimbraServiceEnabled: mailbox\n",
+    );
+    let detail = flagged(
+        &leader,
+        &[],
+        "raft-peers",
+        "warn",
+        "consul operator raft remove-peer -address=192.168.56.103:8300",
+    );
+    assert_eq!(
+        detail,
+        "server-srv3-example-com (192.168.56.103:8300) is a raft peer LDAP does not list as a Mesh server"
+    );
+}
+
+#[test]
+fn an_ldap_copy_that_differs_fails_with_the_upload_command() {
+    let (ldap, leader) = healthy_carbonio();
+    ldap.set_credentials(
+        b"-----BEGIN PGP MESSAGE-----\n\nanother archive\n-----END PGP MESSAGE-----\n",
+    );
+    let detail = flagged(
+        &leader,
+        &["--local"],
+        "ldap-copy",
+        "fail",
+        "ldapmodify -x -H ldap://",
+    );
+    assert!(
+        detail.starts_with("LDAP holds a different archive"),
+        "{detail}"
+    );
+}
+
+/// The simulated Mesh over real ssh (tests/src/ssh_mesh.rs), every node healthy, the leader's
+/// `doctor --nodes` going through the packaged doctor-transport.
+fn healthy_mesh() -> SshMesh {
+    let mesh = SshMesh::new(&["doctor"], PASSWORD, |_, node| node);
+    mesh.config(
+        "50-transport.toml",
+        &packaged_step_with("doctor-transport", &mesh.sshd.client_config()),
+    );
+    let key = make_healthy(&mesh.sandbox.root(), &mesh.bin);
+    for root in mesh.roots.values() {
+        make_healthy(root, &mesh.bin);
+    }
+    mesh.double.cluster().keyring = vec![(key, Vec::new())];
+    mesh
+}
+
+fn doctor_nodes(mesh: &SshMesh, args: &[&str]) -> (i32, String, String) {
+    run(&mut assert_cmd::Command::from_std({
+        let mut cmd = mesh.leader_cmd();
+        cmd.args(["doctor", "--nodes", "all"]).args(args);
+        cmd
+    }))
+}
+
+#[test]
+fn every_node_is_checked_over_real_ssh_and_a_node_not_reached_is_named() {
+    let mut mesh = healthy_mesh();
+    let (code, out, err) = doctor_nodes(&mesh, &["--format", "json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    assert_eq!(
+        problems(&doc),
+        Vec::<String>::new(),
+        "{doc:#}\nsshd:\n{}",
+        mesh.sshd.log()
+    );
+    assert_eq!(code, 0);
+    let rows: Vec<&str> = doc["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1 + mesh.nodes.len(), "{rows:?}");
+    for node in &mesh.nodes {
+        assert!(rows.contains(&node.as_str()), "{node} in {rows:?}");
+        // Each node's own checks came back, filed under it.
+        assert!(doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["scope"] == node.as_str() && c["name"] == "node-certificate"));
+    }
+    // One node's unit stopped, another refuses the leader's key.
+    let stopped = mesh.nodes[0].clone();
+    let refusing = mesh.nodes[1].clone();
+    systemctl_on(&mesh.roots[&stopped], &mesh.bin, "stop");
+    mesh.sshd.set_authorized(&refusing, false);
+    let (code, out, err) = doctor_nodes(&mesh, &[]);
+    assert_eq!(code, 11, "{out}{err}");
+    let row = |node: &str| {
+        out.lines()
+            .find(|l| l.starts_with(node))
+            .unwrap_or_else(|| panic!("no row for {node}:\n{out}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(row(&stopped)[3..], ["fail", "service"], "{out}");
+    assert_eq!(
+        row(&refusing)[3..],
+        ["unreachable", "not", "reached"],
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "FAIL {stopped} service: service-discover is inactive\n"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("FAIL {refusing}: not reached: 127.0.0.3 (127.0.0.3): exit 255: root@127.0.0.3: Permission denied (publickey).")),
+        "{out}"
+    );
 }

@@ -8,7 +8,7 @@ use carbonio_mesh_plugin_api::nodes::{NodeDirectory, NodeRole};
 use carbonio_mesh_plugin_api::services::{Exec, ExecMany, ExecResult, LocalAddresses};
 use carbonio_mesh_plugin_api::{Host, PluginError};
 
-use crate::report::{NodeRow, Report};
+use crate::report::{CertificateExpiry, Check, NodeRow, Report};
 
 /// The nodes `--nodes` names (this host's own checks run in-process, never through the
 /// transport); failed members are not tried: the cluster checks already report them.
@@ -64,8 +64,20 @@ pub fn node_report(result: &ExecResult) -> Result<Report, String> {
 pub fn merge(report: &mut Report, target: &Target, answer: Result<Report, String>) {
     match answer {
         Ok(node) => {
-            report.checks.extend(node.checks);
-            report.certificates.extend(node.certificates);
+            // A node names itself after its own agent, which may be down (it then calls itself
+            // `this-node`): its checks are filed under the node this run reached.
+            report
+                .checks
+                .extend(node.checks.into_iter().map(|check| Check {
+                    scope: target.node.clone(),
+                    ..check
+                }));
+            report
+                .certificates
+                .extend(node.certificates.into_iter().map(|cert| CertificateExpiry {
+                    node: target.node.clone(),
+                    ..cert
+                }));
             let mut row = node.nodes.into_iter().next().unwrap_or(NodeRow {
                 node: target.node.clone(),
                 host: None,
@@ -74,8 +86,9 @@ pub fn merge(report: &mut Report, target: &Target, answer: Result<Report, String
                 problems: Vec::new(),
                 error: None,
             });
-            // The node names itself from its own agent; the directory knows its hostname.
-            row.host = row.host.or_else(|| target.host.clone());
+            row.node = target.node.clone();
+            row.host = target.host.clone().or(row.host);
+            row.role = role_of(&target.node).or(row.role);
             report.nodes.push(row);
         }
         Err(error) => report.nodes.push(NodeRow {
@@ -171,8 +184,13 @@ mod tests {
             merged.nodes[0].error.as_deref(),
             Some("x.example.com (10.0.0.9): exit 255: ssh: connect to host x port 22: Connection refused")
         );
-        merge(&mut merged, &target, Ok(report));
+        let mut renamed = report.clone();
+        renamed.checks[0].scope = "this-node".into();
+        merge(&mut merged, &target, Ok(renamed));
         assert_eq!(merged.nodes[1].host.as_deref(), Some("x.example.com"));
-        assert_eq!(merged.checks[0].scope, "agent-x");
+        assert_eq!(
+            merged.checks[0].scope, "agent-x",
+            "filed under the node reached"
+        );
     }
 }
