@@ -801,3 +801,103 @@ fn every_node_is_checked_over_real_ssh_and_a_node_not_reached_is_named() {
         "{out}"
     );
 }
+
+/// What an admin sees, pinned (review changes with `cargo insta review`): the summary, the
+/// per-node table and each problem with its fix, for a leader with a failed member, a leftover
+/// certificate and a stopped unit. Nothing in it varies between runs or machines (system paths,
+/// the fixture's names), so no filter is needed.
+#[test]
+fn the_human_report_of_a_leader_with_three_problems() {
+    let leader = healthy();
+    leader
+        .double
+        .cluster()
+        .nodes
+        .iter_mut()
+        .find(|n| n.name == "agent-proxy-example-com")
+        .unwrap()
+        .status = consul_double::Status::Failed;
+    let lib = leader.sandbox.path(LIB);
+    fs::copy(
+        lib.join("dc1-server-consul-0.pem"),
+        lib.join("dc1-server-consul-1.pem"),
+    )
+    .unwrap();
+    systemctl(&leader, "stop");
+    let (code, out, err) = run(leader.cmd().arg("doctor"));
+    insta::assert_snapshot!(
+        "doctor_human_report",
+        format!("$ carbonio-mesh doctor\n[exit {code}]\n--- stdout\n{out}--- stderr\n{err}")
+    );
+}
+
+/// The packaged `doctor-textfile` (what carbonio-mesh-doctor.service runs) against the leader,
+/// writing into `dir`; `args` go to carbonio-mesh before `doctor`.
+fn textfile(leader: &MeshLeader, dir: &Path, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/deb/doctor-textfile");
+    std::process::Command::new(script)
+        .env_clear()
+        .env("CARBONIO_MESH", carbonio_mesh_tests::binary())
+        .env("CARBONIO_MESH_TEXTFILE_DIR", dir)
+        .env("CARBONIO_MESH_CHILD_ENV", carbonio_mesh_tests::STAND_IN_ENV)
+        .env("PATH", leader.bin.search_path())
+        .env("SERVICE_DISCOVER_STANDIN_ROOT", leader.sandbox.root())
+        .env("CONSUL_HTTP_ADDR", leader.double.url())
+        .arg("--root")
+        .arg(leader.sandbox.root())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_packaged_textfile_script_writes_the_metrics_atomically_for_node_exporter() {
+    let leader = healthy();
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = leader.sandbox.plugin_dir();
+    let with_plugins = ["--plugin-dir".as_ref(), plugins.as_os_str()];
+    let prom = dir.path().join("carbonio-mesh.prom");
+    let listing = || {
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let out = textfile(&leader, dir.path(), &with_plugins);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = fs::read_to_string(&prom).unwrap();
+    assert!(text.ends_with("carbonio_mesh_doctor_status 0\n"), "{text}");
+    assert_eq!(
+        fs::metadata(&prom).unwrap().permissions().mode() & 0o777,
+        0o644,
+        "node_exporter reads it as its own user"
+    );
+    assert_eq!(listing(), ["carbonio-mesh.prom"], "no temporary file left");
+    // A failed check is a result: written, and the script succeeds.
+    systemctl(&leader, "stop");
+    let out = textfile(&leader, dir.path(), &with_plugins);
+    assert!(out.status.success());
+    let text = fs::read_to_string(&prom).unwrap();
+    assert!(
+        text.contains(
+            "carbonio_mesh_check_status{check=\"service\",node=\"server-srv1-example-com\"} 2\n"
+        ),
+        "{text}"
+    );
+    assert!(text.ends_with("carbonio_mesh_doctor_status 2\n"));
+    // doctor cannot run at all (no plugin): the file says so, and the unit fails.
+    let out = textfile(&leader, dir.path(), &[]);
+    assert!(!out.status.success());
+    assert_eq!(
+        fs::read_to_string(&prom).unwrap(),
+        "# HELP carbonio_mesh_doctor_status The worst check: 0 ok, 1 warn, 2 fail.\n\
+# TYPE carbonio_mesh_doctor_status gauge\ncarbonio_mesh_doctor_status 2\n"
+    );
+    assert_eq!(listing(), ["carbonio-mesh.prom"]);
+}
