@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use carbonio_mesh_plugin_api::consul::{self, FAILED, LEFT};
 use carbonio_mesh_plugin_api::nodes::{self, NodeDirectory};
 use carbonio_mesh_plugin_api::services::{CarbonioServers, ConsulRequest, ServiceErrorKind};
-use carbonio_mesh_plugin_api::{Host, SecretText};
+use carbonio_mesh_plugin_api::{ErrorKind, Host, SecretText};
 use serde::Deserialize;
 
 use crate::report::{Check, Report, Status, CLUSTER};
@@ -397,12 +397,22 @@ pub enum TokenAnswer {
     Accepted(String),
     Refused(String),
     AclDisabled,
+    /// No token was configured nor found (an agent node without `--token-file`).
+    NoToken,
 }
 
 /// `token`: the token in use is accepted; on a Mesh server (where the archive opens), the
 /// archive's bootstrap token is the one in use or at least still accepted.
 pub fn token_check(in_use: &TokenAnswer, archive: Option<(&str, &TokenAnswer)>) -> Check {
     let accessor = match in_use {
+        TokenAnswer::NoToken => {
+            return check(
+                "token",
+                Status::Warn,
+                "no token: the cluster checks saw only what an anonymous request may",
+            )
+            .fix("give a token: --token-file FILE or CONSUL_HTTP_TOKEN_FILE (on a Mesh server, run as root to use the archive's)")
+        }
         TokenAnswer::AclDisabled => {
             return check("token", Status::Warn, "Consul's ACLs are disabled (401 ACL support disabled)")
                 .fix("Carbonio runs Consul with ACLs enabled: check main.json's acl section")
@@ -446,6 +456,7 @@ fn ask_token(host: &Host<'_>, token: Option<SecretText>) -> TokenAnswer {
         request = request.with_token(token);
     }
     match host.consul(&request) {
+        Ok(answer) if !answer.token_sent => TokenAnswer::NoToken,
         Ok(answer) if answer.status == 401 => TokenAnswer::AclDisabled,
         Ok(answer) if answer.status == 403 => TokenAnswer::Refused(answer.text.trim().to_owned()),
         Ok(answer) => match answer.decode::<TokenSelf>() {
@@ -510,10 +521,16 @@ pub fn gather(host: &Host<'_>, archive: &ArchiveSecrets<'_>, report: &mut Report
         match members {
             Ok(members) => members,
             Err(e) => {
+                // Read without a token under default-deny, the list is hidden: not checked.
+                let status = if e.kind == ErrorKind::Usage {
+                    Status::Warn
+                } else {
+                    Status::Fail
+                };
                 report.checks.push(
                     check(
                         "members",
-                        Status::Fail,
+                        status,
                         format!("cannot read the members: {}", e.message),
                     )
                     .fix(e.hint.unwrap_or_else(|| {
@@ -810,5 +827,9 @@ mod tests {
             Status::Fail
         );
         assert_eq!(leader_check("").status, Status::Fail);
+        assert_eq!(
+            token_check(&TokenAnswer::NoToken, None).status,
+            Status::Warn
+        );
     }
 }
