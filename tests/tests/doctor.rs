@@ -901,3 +901,18 @@ fn the_packaged_textfile_script_writes_the_metrics_atomically_for_node_exporter(
     );
     assert_eq!(listing(), ["carbonio-mesh.prom"]);
 }
+
+#[test]
+fn a_transport_to_the_node_name_is_refused_only_when_nodes_are_asked_for() {
+    let leader = healthy();
+    leader.config(
+        "50-transport.toml",
+        "[steps.doctor-transport]\nexec = [\"ssh\", \"root@{node}\", \"carbonio-mesh\", \"doctor\", \"--local\", \"--format\", \"json\"]\n",
+    );
+    let (code, _, err) = run(leader.cmd().args(["doctor", "--nodes", "all"]));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("connects to 'root@{node}'"), "{err}");
+    assert!(err.contains("fix: write {host} instead"), "{err}");
+    let (code, doc) = doctor_json(&leader, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+}

@@ -13,7 +13,7 @@ mod render;
 mod report;
 
 use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
-use carbonio_mesh_plugin_api::services::{OpenCredentials, WorkflowSteps};
+use carbonio_mesh_plugin_api::services::{OpenCredentials, ResolvedWorkflow, WorkflowSteps};
 use carbonio_mesh_plugin_api::{
     export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin, PluginError,
     Request, Response, SecretText,
@@ -74,11 +74,16 @@ fn open_archive(host: &Host<'_>) -> ArchiveState {
     }
 }
 
-/// The transport command and the service user, as configured.
-fn transport(host: &Host<'_>) -> Result<(Vec<String>, String), PluginError> {
-    let resolved = host.call(&WorkflowSteps {
+/// The configured `doctor-transport` step and the service user (`[mesh] service_user`); the
+/// step's command is checked only when `--nodes` needs it (`transport_argv`).
+fn configured(host: &Host<'_>) -> Result<ResolvedWorkflow, PluginError> {
+    Ok(host.call(&WorkflowSteps {
         workflow: TRANSPORT_STEP.to_owned(),
-    })?;
+    })?)
+}
+
+/// The transport's command, refused when it is not one or connects to the node name.
+fn transport_argv(resolved: ResolvedWorkflow) -> Result<Vec<String>, PluginError> {
     let step = resolved.steps.into_iter().next();
     let Some((argv, defined_in)) = step.and_then(|s| s.exec.map(|argv| (argv, s.defined_in)))
     else {
@@ -87,12 +92,13 @@ fn transport(host: &Host<'_>) -> Result<(Vec<String>, String), PluginError> {
         )));
     };
     carbonio_mesh_plugin_api::fanout::check_transport(&argv, &defined_in)?;
-    Ok((argv, resolved.service_user))
+    Ok(argv)
 }
 
 fn doctor(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
     let options = options(request)?;
-    let (transport_argv, service_user) = transport(host)?;
+    let configured = configured(host)?;
+    let service_user = configured.service_user.clone();
     let main = local::main_json(host);
     let archive = open_archive(host);
     let token = match &archive {
@@ -135,7 +141,8 @@ fn doctor(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
     report.add_row(&node, directory.host_of(&node).map(str::to_owned), role);
     if let Some(list) = options.nodes {
         let plan = nodes::plan(host, &directory, list)?;
-        nodes::run(host, &transport_argv, &plan, options.parallel, &mut report)?;
+        let argv = transport_argv(configured)?;
+        nodes::run(host, &argv, &plan, options.parallel, &mut report)?;
     }
     let report = report.finish();
     let response = if options.prometheus {
