@@ -128,6 +128,14 @@ fn doctor(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
     } else {
         cluster::gather(host, &secrets, &mut report).directory
     };
+    // A wrong --nodes list or transport is refused before this node's checks run.
+    let fan_out = match options.nodes {
+        Some(list) => Some((
+            nodes::plan(host, &directory, list)?,
+            transport_argv(configured)?,
+        )),
+        None => None,
+    };
     let node = directory
         .local_node
         .clone()
@@ -139,9 +147,7 @@ fn doctor(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
             .map(|m| if m.server { "server" } else { "agent" }.to_owned())
     });
     report.add_row(&node, directory.host_of(&node).map(str::to_owned), role);
-    if let Some(list) = options.nodes {
-        let plan = nodes::plan(host, &directory, list)?;
-        let argv = transport_argv(configured)?;
+    if let Some((plan, argv)) = fan_out {
         nodes::run(host, &argv, &plan, options.parallel, &mut report)?;
     }
     let report = report.finish();
