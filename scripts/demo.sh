@@ -95,14 +95,16 @@ export CARBONIO_STANDIN_ROOT="$root"       # its localconfig.xml names the LDAP 
 # carbonio-mesh runs programs in a clean environment: hand the stand-ins their settings.
 export CARBONIO_MESH_CHILD_ENV="CARBONIO_STANDIN_ROOT CARBONIO_STANDIN_USER SERVICE_DISCOVER_STANDIN_ROOT CONSUL_HTTP_ADDR"
 
-start_consul_double fixture-unbootstrapped --data-dir "$root/var/lib/service-discover/data"
+# The gossip key setup puts in the archive and main.json, which every agent's keyring then holds.
+gossip_key=$(head -c 32 /dev/urandom | base64)
+start_consul_double fixture-unbootstrapped --data-dir "$root/var/lib/service-discover/data" --gossip-key "$gossip_key"
 export CONSUL_HTTP_ADDR="$CONSUL_DOUBLE_URL"
 
 # Set up the first Mesh server, as `service-discover setup` does on a real one: ACL bootstrap on the
 # agent, certificates, main.json, the credentials archive and the password file under $root.
 # (The real CLI takes the password in argv, a risk the facts file records; this one is a throwaway.)
 old_password=$(head -c 18 /dev/urandom | base64)
-SERVICE_DISCOVER_STANDIN_ROOT="$root" "$root/usr/bin/service-discover" \
+SERVICE_DISCOVER_STANDIN_ROOT="$root" SERVICE_DISCOVER_STANDIN_GOSSIP_KEY="$gossip_key" "$root/usr/bin/service-discover" \
     setup "${address[srv1.example.com]}" --first-instance --password="$old_password" >/dev/null
 # The other nodes, set up from the leader's archive as they are on a real cluster.
 for host in "${others[@]}"; do
@@ -230,6 +232,25 @@ show force-leave mail.example.com   # alive: refused, naming the node and its ho
 show --dry-run services deregister --id carbonio-mailbox   # on mail.example.com, not this agent
 show --dry-run force-leave --failed
 show --yes reload
+# The whole Mesh's health: the cluster's checks here, each node's own checks over ssh (the packaged
+# doctor-transport with this ssh configuration). On a node, service-discover runs (the stand-in's
+# systemctl) and Consul's files belong to its user.
+cat >"$root/etc/carbonio-mesh/config.d/51-doctor-transport.toml" <<TOML
+[steps.doctor-transport]
+exec = ["ssh", "-F", "$ssh_dir/config", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=10", "root@{host}", "carbonio-mesh", "doctor", "--local", "--format", "json"]
+TOML
+for node in "$root" "${others[@]/#/$demo/nodes/}"; do
+    chown nobody "$node/etc/zextras/service-discover/main.json" "$node/etc/zextras/service-discover/config.json"
+    SERVICE_DISCOVER_STANDIN_ROOT="$node" "$node/usr/bin/systemctl" start service-discover
+done
+show doctor --nodes all
+# Two planted problems: service-discover stopped on proxy.example.com, and a leftover certificate
+# here (what a setup over old files leaves). doctor names both, with the fix.
+SERVICE_DISCOVER_STANDIN_ROOT="$demo/nodes/proxy.example.com" "$demo/nodes/proxy.example.com/usr/bin/systemctl" stop service-discover
+cp "$root/var/lib/service-discover/dc1-server-consul-0.pem" "$root/var/lib/service-discover/dc1-server-consul-1.pem"
+show doctor --nodes all
+SERVICE_DISCOVER_STANDIN_ROOT="$demo/nodes/proxy.example.com" "$demo/nodes/proxy.example.com/usr/bin/systemctl" start service-discover
+rm "$root/var/lib/service-discover/dc1-server-consul-1.pem"
 # Secret regeneration of the whole cluster: the configured steps, a dry run, then the real thing.
 # Each other node is set up again over ssh with the new password and archive on its standard
 # input, never in a command line.
@@ -248,4 +269,5 @@ done
 
 echo
 echo "Exit status 6 from leader means: another host is the leader (0 on the leader itself)."
+echo "Exit status 11 from doctor means: a check failed (10: warnings only)."
 echo "Exit status 2 from members --status means: no member matched (as consul members)."

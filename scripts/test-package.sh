@@ -27,6 +27,9 @@ expect ./usr/share/man/man1/carbonio-mesh.1.gz
 expect ./usr/share/bash-completion/completions/carbonio-mesh
 expect ./usr/share/zsh/vendor-completions/_carbonio-mesh
 expect ./usr/share/fish/vendor_completions.d/carbonio-mesh.fish
+expect ./usr/lib/carbonio-mesh/doctor-textfile
+expect ./usr/lib/systemd/system/carbonio-mesh-doctor.service
+expect ./usr/lib/systemd/system/carbonio-mesh-doctor.timer
 for crate in plugins/*/; do
     name=$(basename "$crate")
     expect "./usr/lib/carbonio-mesh/plugins/$name.so"
@@ -54,6 +57,8 @@ unset CARBONIO_MESH_PLUGIN_DIR
 carbonio-mesh plugins check
 [ "$(stat -c %a /var/lib/carbonio-mesh)" = 700 ] || fail "/var/lib/carbonio-mesh is not 0700"
 [ -d /etc/carbonio-mesh/config.d ] || fail "/etc/carbonio-mesh/config.d missing"
+# The doctor timer is shipped disabled: installing enables nothing.
+! ls /etc/systemd/system/*.wants/carbonio-mesh-doctor.* >/dev/null 2>&1 || fail "the doctor timer was enabled by the install"
 man -P cat carbonio-mesh 2>/dev/null | grep -q 'carbonio-mesh' || fail "man carbonio-mesh does not open"
 man -P cat carbonio-mesh-force-leave 2>/dev/null | grep -q -- '--prune' || fail "man carbonio-mesh-force-leave does not open"
 bash -c '. /usr/share/bash-completion/completions/carbonio-mesh && complete -p carbonio-mesh' >/dev/null \

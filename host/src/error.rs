@@ -21,6 +21,8 @@ pub mod exit {
     pub const BAD_ARCHIVE: u8 = 8;
     // 9 is a declined confirmation: the user answered no, nothing was changed (the plugins'
     // `Response::declined`, `carbonio_mesh_plugin_api::EXIT_DECLINED`).
+    // 10 and 11 are `doctor`'s (the plugin's own): 10 every check passed or warned and one
+    // warned, 11 a check failed or a node could not be checked.
 }
 
 #[derive(Debug, thiserror::Error)]

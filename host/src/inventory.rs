@@ -32,6 +32,9 @@ pub struct Entry {
     /// For a refusal: how to fix it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// The workflow steps the plugin provides, as its manifest declares them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<carbonio_mesh_plugin_api::StepSpec>,
 }
 
 impl Entry {
@@ -47,11 +50,13 @@ impl Entry {
                 api_version,
                 description,
                 command,
+                steps,
             } => {
                 self.version = Some(version);
                 self.api_version = Some(api_version);
                 self.description = Some(description);
                 self.command = Some(command);
+                self.steps = steps;
             }
             Probed::Masked => {
                 self.status = "masked".to_owned();
@@ -88,6 +93,7 @@ pub fn inspect(dirs: &[SearchDir], policy: &TrustPolicy) -> Vec<Entry> {
             status: "ok".to_owned(),
             command: None,
             fix: None,
+            steps: Vec::new(),
         };
         match trust::open_trusted(policy, &winner.path) {
             Ok(Opened::Masked) => {

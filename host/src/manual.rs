@@ -24,6 +24,8 @@ const EXIT_STATUS: &[(&str, &str)] = &[
     ("7", "Wrong password for the credentials archive."),
     ("8", "The credentials archive is unusable: damaged, truncated, not encrypted, signed, a member missing or unsafe."),
     ("9", "A confirmation was declined (answered no): nothing was changed."),
+    ("10", "doctor only: it worked, no check failed, and at least one warned."),
+    ("11", "doctor only: it worked, and a check failed or a node could not be checked."),
 ];
 
 const ENVIRONMENT: &[(&str, &str)] = &[

@@ -22,7 +22,7 @@ use std::process::{Child, ChildStdout, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use carbonio_mesh_plugin_api::CommandSpec;
+use carbonio_mesh_plugin_api::{CommandSpec, StepSpec};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{killpg, Signal};
@@ -52,6 +52,9 @@ pub enum Probed {
         api_version: String,
         description: String,
         command: CommandSpec,
+        /// The workflow steps it provides (shown by `plugins list --format json`).
+        #[serde(default)]
+        steps: Vec<StepSpec>,
     },
     /// It became a mask (emptied or replaced by a link to /dev/null) after the parent looked.
     Masked,
@@ -288,6 +291,7 @@ fn probe_here(name: &str, path: &Path) -> Probed {
             api_version: plugin.manifest.api_version,
             description: plugin.manifest.description,
             command: plugin.manifest.command,
+            steps: plugin.manifest.steps,
         },
         Err(error) => Probed::Refused {
             status: error.to_string(),
@@ -359,6 +363,7 @@ mod tests {
             api_version: "1.3.0".to_owned(),
             description: "d".to_owned(),
             command: CommandSpec::new("x", "d"),
+            steps: vec![StepSpec::new("s", "a step")],
         };
         let json = serde_json::to_string(&loaded).unwrap();
         assert_eq!(ended_by(&format!("echo '{json}'"), TIMEOUT), loaded);

@@ -48,6 +48,7 @@
 
 pub mod consul;
 mod export;
+pub mod fanout;
 mod host;
 pub mod mesh;
 pub mod messages;

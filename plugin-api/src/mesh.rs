@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::SecretText;
+use crate::services::{LdapCredentialsCopy, ServiceErrorKind};
+use crate::{SecretText, ServiceError};
 
 /// The credentials archive (ASCII-armored despite its name).
 pub const ARCHIVE_PATH: &str = "/etc/zextras/service-discover/cluster-credentials.tar.gpg";
@@ -24,6 +25,70 @@ pub fn ldap_upload_command(url: &str, archive: &str) -> String {
 base64 -w0 {archive}; echo; }} | ldapmodify -x -H {url} -D ZIMBRA_LDAP_USERDN -y PASSWORD_FILE \
 (ZIMBRA_LDAP_USERDN and, in a 0600 PASSWORD_FILE without newline, zimbra_ldap_password: from /opt/zextras/conf/localconfig.xml)"
     )
+}
+
+/// How this node's archive compares with LDAP's copy (see [`compare_ldap_copy`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LdapCopyVerdict {
+    /// The copy is this archive byte for byte, or there was nothing to compare with.
+    pub ok: bool,
+    /// Not compared: this host has no Carbonio LDAP configuration (`ok` stays true).
+    pub skipped: bool,
+    pub detail: String,
+    /// What to do when not `ok`.
+    pub fix: Option<String>,
+}
+
+/// The archive service-discover uploaded to LDAP (which nodes download during their setup)
+/// against this node's file `local` (read from `archive_path`), byte for byte. `ldap` is what
+/// the host's `carbonio.ldap-credentials` answered; NotFound means this is no Carbonio node.
+pub fn compare_ldap_copy(
+    local: &str,
+    archive_path: &str,
+    ldap: Result<LdapCredentialsCopy, ServiceError>,
+) -> LdapCopyVerdict {
+    let verdict = |ok, detail: String, fix| LdapCopyVerdict {
+        ok,
+        skipped: false,
+        detail,
+        fix,
+    };
+    let upload = |url: &str| {
+        format!(
+            "if this archive is the current one (the checks above pass on the Mesh leader), upload it as \
+service-discover setup does: {}; or run `carbonio-mesh secret regenerate` on the leader, whose setup uploads a new one",
+            ldap_upload_command(url, archive_path)
+        )
+    };
+    let copy = match ldap {
+        Ok(copy) => copy,
+        Err(e) if e.kind == ServiceErrorKind::NotFound => {
+            return LdapCopyVerdict {
+                skipped: true,
+                ..verdict(true, format!("not checked: {}", e.message), None)
+            }
+        }
+        Err(e) => return verdict(false, e.message, e.hint),
+    };
+    let place = format!(
+        "{LDAP_ARCHIVE_ATTRIBUTE} on {LDAP_ARCHIVE_DN} at {}",
+        copy.url
+    );
+    match &copy.archive {
+        Some(archive) if archive.expose() == local => {
+            verdict(true, format!("LDAP holds the same archive ({place})"), None)
+        }
+        Some(_) => verdict(
+            false,
+            format!("LDAP holds a different archive ({place}): nodes set up now get that one"),
+            Some(upload(&copy.url)),
+        ),
+        None => verdict(
+            false,
+            format!("LDAP holds no archive ({place} is empty): nodes cannot be set up"),
+            Some(upload(&copy.url)),
+        ),
+    }
 }
 
 /// The bootstrap token, as `consul acl bootstrap -format json` printed it.

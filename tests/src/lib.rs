@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 
 pub mod slapd;
+pub mod ssh_mesh;
 pub mod sshd;
 
 /// `target/debug` (or `$CARGO_TARGET_DIR/debug`).
@@ -64,6 +65,7 @@ pub const PRODUCT_PLUGINS: &[&str] = &[
     "services",
     "force-leave",
     "reload",
+    "doctor",
 ];
 
 /// A product plugin as cargo built it (`libcarbonio_mesh_plugin_<name>.so`).

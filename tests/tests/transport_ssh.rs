@@ -1,155 +1,57 @@
-//! `secret regenerate --nodes` through the packaged transport (`ssh ... root@{host} carbonio-mesh
+//! `secret regenerate --nodes` through the built-in transport (`ssh ... root@{host} carbonio-mesh
 //! --yes secret rejoin --input-stdin`) against a real OpenSSH server: Debian's sshd started by the
 //! test on loopback (tests/src/sshd.rs), one address per simulated node, each connection running
-//! the real built carbonio-mesh against that node's own root. The only change to the packaged
+//! the real built carbonio-mesh against that node's own root. The only change to the built-in
 //! command is `-F CONFIG` (the test's ssh client configuration, standing in for the leader's
 //! `~/.ssh/config` and `known_hosts`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use carbonio_mesh_tests::sshd::{HostKey, SshNode, Sshd};
-use carbonio_mesh_tests::{
-    gpg_decrypt, local_ip, service_discover_setup, stdout_of, Sandbox, StandInBin, STAND_IN_ENV,
-};
-use consul_double::{Cluster, Double};
+use carbonio_mesh_tests::gpg_decrypt;
+use carbonio_mesh_tests::ssh_mesh::{built_in_step_with, SshMesh, SSHD_ROOT_PATH};
+use carbonio_mesh_tests::sshd::{HostKey, SshNode};
 
 const OLD_PASSWORD: &str = "old-Mesh-password-1";
 const NEW_PASSWORD: &str = "new-Mesh-password-over-ssh-7";
 const ARCHIVE: &str = "/etc/zextras/service-discover/cluster-credentials.tar.gpg";
 
-/// sshd's `PATH` for a session as root (OpenSSH's default, Debian's build).
-const SSHD_ROOT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// A simulated Mesh (tests/src/ssh_mesh.rs) whose leader runs `secret regenerate --nodes all`
+/// through the built-in transport.
+struct Mesh(SshMesh);
 
-/// The built-in transport, as `secret plan` shows it, with `-F CONFIG` after `ssh`, as a
-/// config.d fragment.
-fn built_in_transport_with(sandbox: &Sandbox, ssh_config: &Path) -> String {
-    let plan = stdout_of(sandbox.cmd().args(["secret", "plan"]));
-    let (at, argv) = plan
-        .lines()
-        .find_map(|l| l.strip_prefix("Transport (how rejoin-nodes reaches each node; "))
-        .and_then(|rest| rest.split_once("): "))
-        .expect("secret plan shows the transport");
-    assert_eq!(at, "built-in");
-    let words: Vec<&str> = argv.split(' ').collect();
-    assert!(
-        words[0] == "ssh" && words.contains(&"root@{host}"),
-        "the built-in transport changed: {argv}"
-    );
-    let mut exec = vec![
-        "ssh".to_owned(),
-        "-F".to_owned(),
-        ssh_config.display().to_string(),
-    ];
-    exec.extend(words[1..].iter().map(|w| (*w).to_owned()));
-    format!("[steps.transport]\nexec = {exec:?}\npassword_stdin = true\n")
+impl std::ops::Deref for Mesh {
+    type Target = SshMesh;
+    fn deref(&self) -> &SshMesh {
+        &self.0
+    }
 }
 
-/// A simulated Mesh: the leader (this host, in a sandbox) and every other member of the recorded
-/// cluster as a node under its own root, reachable over ssh at 127.0.0.2, 127.0.0.3, ...
-struct Mesh {
-    sandbox: Sandbox,
-    double: Double,
-    bin: StandInBin,
-    sshd: Sshd,
-    /// The other members' node names, in sshd's order.
-    nodes: Vec<String>,
-    roots: BTreeMap<String, PathBuf>,
+impl std::ops::DerefMut for Mesh {
+    fn deref_mut(&mut self) -> &mut SshMesh {
+        &mut self.0
+    }
 }
 
 impl Mesh {
     /// `node_env` changes what each node's carbonio-mesh gets (by its index among the nodes).
     fn new(node_env: impl Fn(usize, SshNode) -> SshNode) -> Mesh {
-        let sandbox = Sandbox::new();
-        sandbox.install_product("secret");
-        let mut cluster = Cluster::fixture_unbootstrapped();
-        let leader = cluster.leader.clone().unwrap();
-        cluster.data_dir = Some(sandbox.path("/var/lib/service-discover/data"));
-        let mut nodes = Vec::new();
-        for node in cluster.nodes.iter_mut() {
-            if node.name == leader {
-                node.address = local_ip();
-            } else {
-                // The gossip address is what the transport reaches without LDAP: sshd's.
-                node.address = format!("127.0.0.{}", nodes.len() + 2);
-                nodes.push(node.name.clone());
-            }
-        }
-        let double = Double::start(cluster).unwrap();
-        let bin = StandInBin::new(&["service-discover", "systemctl", "consul"]);
-        let setup = |root: &Path, ip: &str, first: bool| {
-            service_discover_setup(
-                &bin.path().join("service-discover"),
-                root,
-                &double.url(),
-                ip,
-                OLD_PASSWORD,
-                first,
-            );
-            // Consul runs as service-discover on a real node; this machine has no such user.
-            let config = root.join("etc/carbonio-mesh/config.d");
-            fs::create_dir_all(&config).unwrap();
-            fs::write(
-                config.join("10-test.toml"),
-                "[mesh]\nservice_user = \"nobody\"\n",
-            )
-            .unwrap();
-        };
-        setup(&sandbox.root(), "192.0.2.2", true);
-        let old_archive = fs::read(sandbox.path(ARCHIVE)).unwrap();
-        let base = sandbox.root().parent().unwrap().join("nodes");
-        let mut roots = BTreeMap::new();
-        let mut served = Vec::new();
-        for name in &nodes {
-            let root = base.join(name).join("root");
-            let etc = root.join("etc/zextras/service-discover");
-            fs::create_dir_all(&etc).unwrap();
-            fs::write(etc.join("cluster-credentials.tar.gpg"), &old_archive).unwrap();
-            setup(&root, &local_ip(), false);
-            let node = SshNode::new(name, &root, &sandbox.plugin_dir())
-                .env("PATH", format!("{}:{SSHD_ROOT_PATH}", bin.path().display()))
-                .env("CARBONIO_MESH_CHILD_ENV", STAND_IN_ENV)
-                .env("SERVICE_DISCOVER_STANDIN_ROOT", root.display().to_string())
-                .env("CONSUL_HTTP_ADDR", double.url());
-            served.push(node_env(served.len(), node));
-            roots.insert(name.clone(), root);
-        }
-        let sshd = Sshd::start(served);
-        for (i, name) in nodes.iter().enumerate() {
-            assert_eq!(sshd.address(name).to_string(), format!("127.0.0.{}", i + 2));
-        }
-        let mesh = Mesh {
-            sandbox,
-            double,
-            bin,
-            sshd,
-            nodes,
-            roots,
-        };
+        let mesh = SshMesh::new(&["secret"], OLD_PASSWORD, node_env);
         mesh.config(
             "50-transport.toml",
-            &built_in_transport_with(&mesh.sandbox, &mesh.sshd.client_config()),
+            &built_in_step_with(&mesh.sandbox, "transport", &mesh.sshd.client_config()),
         );
-        mesh
-    }
-
-    fn config(&self, name: &str, text: &str) {
-        let dir = self.sandbox.make_dir("/etc/carbonio-mesh/config.d");
-        fs::write(dir.join(name), text).unwrap();
+        Mesh(mesh)
     }
 
     fn cmd(&self, extra: &[&str]) -> Command {
         let password = self
             .sandbox
             .file_beside_root("new-password", &format!("{NEW_PASSWORD}\n"));
-        let mut cmd = self.sandbox.process();
-        cmd.env("PATH", self.bin.search_path())
-            .env("SERVICE_DISCOVER_STANDIN_ROOT", self.sandbox.root())
-            .env("CONSUL_HTTP_ADDR", self.double.url())
-            .args(["--yes", "secret", "regenerate", "--password-file"])
+        let mut cmd = self.leader_cmd();
+        cmd.args(["--yes", "secret", "regenerate", "--password-file"])
             .arg(password)
             .args(["--nodes", "all"])
             .args(extra);

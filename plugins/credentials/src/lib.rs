@@ -16,7 +16,7 @@ mod inspect;
 use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
 use carbonio_mesh_plugin_api::services::{
     ConsulRequest, Credentials, LdapCredentials, LdapCredentialsCopy, NewMember, OpenCredentials,
-    PasswordSource, ServiceErrorKind, WriteCredentials,
+    PasswordSource, WriteCredentials,
 };
 use carbonio_mesh_plugin_api::ServiceError;
 use carbonio_mesh_plugin_api::{
@@ -265,63 +265,18 @@ impl Check {
 }
 
 /// The `ldap-copy` check: the archive service-discover uploaded to LDAP (which nodes download
-/// during their setup) against this node's file, byte for byte. `ldap` is what the host's
-/// `carbonio.ldap-credentials` answered; NotFound means this is no Carbonio node.
+/// during their setup) against this node's file, byte for byte (`mesh::compare_ldap_copy`,
+/// shared with `doctor`).
 fn ldap_copy_check(
     local: &str,
     archive_path: &str,
     ldap: Result<LdapCredentialsCopy, ServiceError>,
 ) -> Check {
-    let upload = |url: &str| {
-        format!(
-            "if this archive is the current one (the checks above pass on the Mesh leader), upload it as \
-service-discover setup does: {}; or run `carbonio-mesh secret regenerate` on the leader, whose setup uploads a new one",
-            mesh::ldap_upload_command(url, archive_path)
-        )
-    };
-    let copy = match ldap {
-        Ok(copy) => copy,
-        Err(e) if e.kind == ServiceErrorKind::NotFound => {
-            return Check {
-                skipped: true,
-                ..Check::new("ldap-copy", true, format!("not checked: {}", e.message))
-            }
-        }
-        Err(e) => {
-            return Check {
-                fix: e.hint,
-                ..Check::new("ldap-copy", false, e.message)
-            }
-        }
-    };
-    let place = format!(
-        "{} on {} at {}",
-        mesh::LDAP_ARCHIVE_ATTRIBUTE,
-        mesh::LDAP_ARCHIVE_DN,
-        copy.url
-    );
-    match &copy.archive {
-        Some(archive) if archive.expose() == local => Check::new(
-            "ldap-copy",
-            true,
-            format!("LDAP holds the same archive ({place})"),
-        ),
-        Some(_) => Check {
-            fix: Some(upload(&copy.url)),
-            ..Check::new(
-                "ldap-copy",
-                false,
-                format!("LDAP holds a different archive ({place}): nodes set up now get that one"),
-            )
-        },
-        None => Check {
-            fix: Some(upload(&copy.url)),
-            ..Check::new(
-                "ldap-copy",
-                false,
-                format!("LDAP holds no archive ({place} is empty): nodes cannot be set up"),
-            )
-        },
+    let verdict = mesh::compare_ldap_copy(local, archive_path, ldap);
+    Check {
+        skipped: verdict.skipped,
+        fix: verdict.fix,
+        ..Check::new("ldap-copy", verdict.ok, verdict.detail)
     }
 }
 
@@ -637,6 +592,7 @@ export_plugin!(CredentialsPlugin);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use carbonio_mesh_plugin_api::services::ServiceErrorKind;
 
     const ARCHIVE: &str = "-----BEGIN PGP MESSAGE-----\n\nwy4ECQMI\n-----END PGP MESSAGE-----\n";
 

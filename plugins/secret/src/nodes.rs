@@ -7,14 +7,13 @@
 //! the leader has a new gossip key the other nodes can no longer gossip with it, and its member
 //! list soon shows them all as failed.
 
-use carbonio_mesh_plugin_api::consul::{ALIVE, FAILED};
+use carbonio_mesh_plugin_api::fanout::{self, NodePlan, Target};
 use carbonio_mesh_plugin_api::mesh;
-use carbonio_mesh_plugin_api::nodes::{Lookup, MeshNode, NodeDirectory};
+use carbonio_mesh_plugin_api::nodes::NodeDirectory;
 use carbonio_mesh_plugin_api::services::{
-    Exec, ExecArg, ExecMany, JournalRead, LocalAddresses, WorkflowSteps,
+    Exec, ExecMany, JournalRead, LocalAddresses, WorkflowSteps,
 };
 use carbonio_mesh_plugin_api::{PluginError, Table};
-use serde::{Deserialize, Serialize};
 
 use crate::steps::StepContext;
 use carbonio_mesh_plugin_api::step::{FactKey, JournalRecord, NodeResult, StepOutcome as Outcome};
@@ -22,125 +21,14 @@ use carbonio_mesh_plugin_api::step::{FactKey, JournalRecord, NodeResult, StepOut
 /// The fact preflight records the plan under.
 pub const NODES: FactKey<NodePlan> = FactKey::new("nodes");
 
-/// A node to set up again, under its three names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Target {
-    pub node: String,
-    pub host: Option<String>,
-    pub address: String,
-}
-
-impl Target {
-    /// What the transport connects to: the hostname (what host keys are known by), else the
-    /// address; never the Consul node name, which resolves nowhere.
-    fn reach(&self) -> &str {
-        self.host.as_deref().unwrap_or(&self.address)
-    }
-}
-
-impl From<&MeshNode> for Target {
-    fn from(node: &MeshNode) -> Self {
-        Target {
-            node: node.node.clone(),
-            host: node.host.clone(),
-            address: node.address.clone(),
-        }
-    }
-}
-
-/// A member `--nodes all` leaves out, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Skipped {
-    pub target: Target,
-    pub reason: String,
-}
-
-/// The nodes a run sets up again, decided before anything changed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodePlan {
-    pub targets: Vec<Target>,
-    pub skipped: Vec<Skipped>,
-    /// Why some hostnames are unknown (those nodes are reached by address).
-    pub notes: Vec<String>,
-}
-
-/// Whether `node` is this host: the agent's own node when Consul said which, else a member
-/// whose address is one of this host's.
-fn is_this_host(directory: &NodeDirectory, local: &[String], node: &MeshNode) -> bool {
-    match &directory.local_node {
-        Some(own) => *own == node.node,
-        None => local.contains(&node.address),
-    }
-}
-
-/// `--nodes all`: alive members other than this host; failed ones only with
-/// `--include-failed`; members that left never.
-fn all_members(directory: &NodeDirectory, local: &[String], include_failed: bool) -> NodePlan {
-    let mut plan = NodePlan::default();
-    for node in &directory.nodes {
-        if is_this_host(directory, local, node) {
-            continue;
-        }
-        match node.status {
-            ALIVE => plan.targets.push(node.into()),
-            FAILED if include_failed => plan.targets.push(node.into()),
-            FAILED => plan.skipped.push(Skipped {
-                target: node.into(),
-                reason: "failed member (--include-failed to try it)".to_owned(),
-            }),
-            _ => {}
-        }
-    }
-    plan
-}
-
-/// `--nodes A,B,...`: each a node name, hostname or address of a member.
-fn listed(
-    directory: &NodeDirectory,
-    local: &[String],
-    list: &str,
-) -> Result<NodePlan, PluginError> {
-    let mut plan = NodePlan::default();
-    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let node = match directory.find(name) {
-            Lookup::Found(node) => node,
-            Lookup::Ambiguous(nodes) => {
-                let names: Vec<String> = nodes.iter().map(|n| n.label()).collect();
-                return Err(PluginError::usage(format!(
-                    "--nodes: '{name}' fits several members: {}",
-                    names.join(", ")
-                ))
-                .hint("name the one meant by its Consul node name"));
-            }
-            Lookup::NotFound => {
-                return Err(PluginError::usage(format!(
-                    "--nodes: no member is named '{name}' (by node name, hostname or address)"
-                ))
-                .hint("`carbonio-mesh members` lists them; a node that left the cluster cannot be set up from here"));
-            }
-        };
-        if is_this_host(directory, local, node) {
-            return Err(PluginError::usage(format!(
-                "--nodes: {} is this host, which the run itself sets up",
-                node.label()
-            )));
-        }
-        let target = Target::from(node);
-        if !plan.targets.contains(&target) {
-            plan.targets.push(target);
-        }
-    }
-    Ok(plan)
-}
-
 /// Decides the nodes for `--nodes` (in preflight, before anything changes).
 pub fn plan(ctx: &StepContext<'_>, nodes: &str) -> Result<NodePlan, PluginError> {
     let directory = NodeDirectory::load(ctx.host)?;
     let local = ctx.host.call(&LocalAddresses {})?.addresses;
     let mut plan = if nodes == "all" {
-        all_members(&directory, &local, ctx.include_failed)
+        NodePlan::all(&directory, &local, ctx.include_failed)
     } else {
-        listed(&directory, &local, nodes)?
+        NodePlan::listed(&directory, &local, nodes)?
     };
     plan.notes = directory.unmapped;
     Ok(plan)
@@ -172,12 +60,7 @@ pub fn transport(ctx: &StepContext<'_>) -> Result<(Vec<String>, bool), PluginErr
             "the transport step must be a command: [steps.transport] exec = [...]",
         ));
     };
-    if let Some(word) = argv.iter().find(|w| w.contains("@{node}")) {
-        return Err(PluginError::config(format!(
-            "the transport ({defined_in}) connects to '{word}': {{node}} is the Consul node name (server-/agent- + dashed FQDN), which resolves nowhere"
-        ))
-        .hint("write {host} instead: the node's Carbonio hostname, else its address"));
-    }
+    fanout::check_transport(&argv, &defined_in)?;
     Ok((argv, password_stdin))
 }
 
@@ -209,34 +92,6 @@ fn already_done(ctx: &StepContext<'_>) -> Vec<String> {
         .collect()
 }
 
-/// The transport's words with `{node}`, `{host}`, `{address}` and `{run}` filled in.
-fn transport_argv(argv: &[String], target: &Target, run: &str) -> Vec<ExecArg> {
-    argv.iter()
-        .map(|w| {
-            ExecArg::from(
-                w.replace("{node}", &target.node)
-                    .replace("{host}", target.reach())
-                    .replace("{address}", &target.address)
-                    .replace("{run}", run),
-            )
-        })
-        .collect()
-}
-
-/// The line of a failed transport's standard error that says why: the last one that is not
-/// indented. ssh's own failures end with their reason; a node's carbonio-mesh prints its reason
-/// (`carbonio-mesh: error: ...`, `secret rejoin: step failed: ...`) and then indented advice for
-/// whoever is at that node (`fix:`, how to resume or restore there), which would say nothing
-/// about what went wrong. Without such a line, the last line.
-fn reason(stderr: &str) -> &str {
-    let lines = || stderr.lines().rev().filter(|l| !l.trim().is_empty());
-    lines()
-        .find(|l| !l.starts_with(char::is_whitespace))
-        .or_else(|| lines().next())
-        .unwrap_or("")
-        .trim()
-}
-
 /// What a node's transport run means: set up, or why not.
 fn node_result(result: &carbonio_mesh_plugin_api::services::ExecResult) -> (bool, String) {
     match (&result.output, &result.error) {
@@ -249,7 +104,7 @@ fn node_result(result: &carbonio_mesh_plugin_api::services::ExecResult) -> (bool
                 o.status
                     .map(|s| s.to_string())
                     .unwrap_or_else(|| "killed".into()),
-                reason(&o.stderr)
+                fanout::failure_reason(&o.stderr)
             ),
         ),
         (None, Some(e)) => (false, e.message.clone()),
@@ -283,7 +138,7 @@ pub fn rejoin_nodes(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
     let execs: Vec<Exec> = pending
         .iter()
         .map(|target| Exec {
-            argv: transport_argv(&argv, target, ctx.run),
+            argv: fanout::transport_argv(&argv, target, ctx.run),
             stdin: input.clone(),
             mutating: true,
             secrets: ctx
@@ -381,87 +236,6 @@ fn render_nodes(rows: &[(&Target, &str, String)], notes: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use carbonio_mesh_plugin_api::consul::LEFT;
-    use carbonio_mesh_plugin_api::nodes::Member;
-
-    fn directory() -> NodeDirectory {
-        let member = |name: &str, addr: &str, status| Member {
-            name: name.into(),
-            addr: addr.into(),
-            status,
-        };
-        NodeDirectory::build(
-            &[
-                member("server-srv1-example-com", "192.168.56.101", ALIVE),
-                member("server-srv2-example-com", "192.168.56.102", ALIVE),
-                member("agent-mail-example-com", "192.168.56.110", ALIVE),
-                member("agent-proxy-example-com", "192.168.56.111", FAILED),
-                member("agent-old-example-com", "192.168.56.120", LEFT),
-            ],
-            &["srv1.example.com".into(), "srv2.example.com".into()],
-        )
-    }
-
-    fn local() -> Vec<String> {
-        vec!["127.0.0.1".into(), "192.168.56.101".into()]
-    }
-
-    #[test]
-    fn all_is_alive_members_but_this_host_failed_ones_skipped_left_ones_never() {
-        let plan = all_members(&directory(), &local(), false);
-        let names: Vec<&str> = plan.targets.iter().map(|t| t.node.as_str()).collect();
-        assert_eq!(names, ["server-srv2-example-com", "agent-mail-example-com"]);
-        assert_eq!(plan.targets[0].reach(), "srv2.example.com");
-        assert_eq!(
-            plan.targets[1].reach(),
-            "192.168.56.110",
-            "no hostname maps: address"
-        );
-        assert_eq!(plan.skipped.len(), 1);
-        assert_eq!(plan.skipped[0].target.node, "agent-proxy-example-com");
-        assert!(plan.skipped[0].reason.contains("--include-failed"));
-        let plan = all_members(&directory(), &local(), true);
-        assert_eq!(plan.targets.len(), 3);
-        assert!(plan.skipped.is_empty());
-    }
-
-    #[test]
-    fn this_host_is_the_agents_own_node_when_consul_says_which() {
-        // Every member's address is local here (a network namespace holding the whole
-        // simulated cluster): only the agent's own node is this host.
-        let mut directory = directory();
-        directory.local_node = Some("server-srv1-example-com".into());
-        let everything: Vec<String> = directory.nodes.iter().map(|n| n.address.clone()).collect();
-        let plan = all_members(&directory, &everything, false);
-        let names: Vec<&str> = plan.targets.iter().map(|t| t.node.as_str()).collect();
-        assert_eq!(names, ["server-srv2-example-com", "agent-mail-example-com"]);
-    }
-
-    #[test]
-    fn a_list_takes_any_of_the_three_names_and_refuses_unknown_ones_and_this_host() {
-        let plan = listed(
-            &directory(),
-            &local(),
-            "srv2.example.com, agent-mail-example-com,192.168.56.111,server-srv2-example-com",
-        )
-        .unwrap();
-        let names: Vec<&str> = plan.targets.iter().map(|t| t.node.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "server-srv2-example-com",
-                "agent-mail-example-com",
-                "agent-proxy-example-com"
-            ],
-            "named twice, set up once"
-        );
-        let error = listed(&directory(), &local(), "srv9.example.com").unwrap_err();
-        assert!(error
-            .message
-            .contains("no member is named 'srv9.example.com'"));
-        let error = listed(&directory(), &local(), "srv1.example.com").unwrap_err();
-        assert!(error.message.contains("is this host"), "{}", error.message);
-    }
 
     fn failed_with(status: i32, stderr: &str) -> (bool, String) {
         node_result(&carbonio_mesh_plugin_api::services::ExecResult::from(Ok(
@@ -507,31 +281,5 @@ mod tests {
         // Nothing unindented: the last line still.
         let (_, detail) = failed_with(1, "  only indented\n\n");
         assert_eq!(detail, "exit 1: only indented");
-    }
-
-    #[test]
-    fn the_transport_gets_the_hostname_or_address_never_the_node_name_as_host() {
-        let target = Target {
-            node: "agent-mail-example-com".into(),
-            host: None,
-            address: "192.168.56.110".into(),
-        };
-        let argv = transport_argv(
-            &[
-                "ssh".into(),
-                "root@{host}".into(),
-                "{node}/{address}/{run}".into(),
-            ],
-            &target,
-            "r1",
-        );
-        assert_eq!(
-            argv,
-            [
-                ExecArg::from("ssh"),
-                ExecArg::from("root@192.168.56.110"),
-                ExecArg::from("agent-mail-example-com/192.168.56.110/r1")
-            ]
-        );
     }
 }

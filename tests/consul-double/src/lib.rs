@@ -9,5 +9,7 @@ pub mod model;
 mod server;
 pub mod wire;
 
-pub use model::{BootstrapRefusal, Cluster, Coordinate, Node, Role, Service, Status, Token};
+pub use model::{
+    BootstrapRefusal, Cluster, Coordinate, HealthCheck, Node, Role, Service, Status, Token,
+};
 pub use server::Double;

@@ -1,8 +1,9 @@
 //! `consul-double`: serves a model cluster on loopback until killed (for the demo and benchmarks).
 //!
 //! `consul-double [--listen 127.0.0.1:0] [--cluster fixture|fixture-unbootstrapped|fixture-degraded|generated:SERVERS,CLIENTS,FAILED]
-//!  [--leader-address IP] [--data-dir DIR] [--unbootstrapped]` prints the URL it listens on, one
-//! line, then serves. `--unbootstrapped` clears the ACL state (as before `consul acl bootstrap`).
+//!  [--leader-address IP] [--data-dir DIR] [--gossip-key KEY] [--unbootstrapped]` prints the URL it
+//! listens on, one line, then serves. `--gossip-key` is the key every member's keyring holds
+//! (`/v1/operator/keyring`; the one service-discover setup put in main.json). `--unbootstrapped` clears the ACL state (as before `consul acl bootstrap`).
 //! `--leader-address` moves the leader node to IP (to make this host the leader); `--data-dir`
 //! is where it reads the ACL bootstrap reset file.
 
@@ -40,6 +41,7 @@ fn main() {
     let mut cluster = "fixture".to_owned();
     let mut leader_address = None;
     let mut data_dir = None;
+    let mut gossip_key = None;
     let mut unbootstrapped = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -52,6 +54,7 @@ fn main() {
             ("--cluster", Some(value)) => cluster = value,
             ("--leader-address", Some(value)) => leader_address = Some(value),
             ("--data-dir", Some(value)) => data_dir = Some(std::path::PathBuf::from(value)),
+            ("--gossip-key", Some(value)) => gossip_key = Some(value),
             _ => {
                 eprintln!(
                     "usage: consul-double [--listen ADDR] [--cluster fixture|generated:S,C,F]"
@@ -79,6 +82,9 @@ fn main() {
     }
     if data_dir.is_some() {
         cluster.data_dir = data_dir;
+    }
+    if let Some(key) = gossip_key {
+        cluster.keyring = vec![(key, Vec::new())];
     }
     if unbootstrapped {
         cluster.tokens.clear();

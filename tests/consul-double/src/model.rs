@@ -134,7 +134,29 @@ pub struct Cluster {
     /// Set: the agent answers this many more requests, then every connection breaks (Consul
     /// going down mid-way).
     pub answers_left: Option<usize>,
+    /// Member tags that differ from the double's defaults, by node (`build`, `vsn`): a node
+    /// running another Consul version.
+    pub member_tags: BTreeMap<String, BTreeMap<String, String>>,
+    /// Health checks that are critical besides the `serfHealth` of failed members.
+    pub critical_checks: Vec<HealthCheck>,
+    /// The gossip keys installed, each with the nodes that lack it (`/v1/operator/keyring`);
+    /// empty: the fixture's one key, on every node.
+    pub keyring: Vec<(String, Vec<String>)>,
 }
+
+/// A health check in the critical state (`structs.HealthCheck`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub node: String,
+    pub check_id: String,
+    pub name: String,
+    pub service_id: String,
+    pub service_name: String,
+    pub output: String,
+}
+
+/// The gossip key of the fixture cluster (a made-up 32-byte key; no real cluster's).
+pub const FIXTURE_GOSSIP_KEY: &str = "pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s=";
 
 pub const BUILD: &str = "1.9.3:f55da930";
 pub const VERSION: &str = "1.9.3";
@@ -253,6 +275,9 @@ impl Cluster {
             bootstraps: 1,
             reload_error: None,
             answers_left: None,
+            member_tags: BTreeMap::new(),
+            critical_checks: Vec::new(),
+            keyring: Vec::new(),
         };
         cluster.set_indices_from_fixture();
         cluster.services = vec![
@@ -365,6 +390,9 @@ impl Cluster {
             bootstraps: 1,
             reload_error: None,
             answers_left: None,
+            member_tags: BTreeMap::new(),
+            critical_checks: Vec::new(),
+            keyring: Vec::new(),
         }
     }
 
@@ -413,6 +441,9 @@ impl Cluster {
             bootstraps: 0,
             reload_error: None,
             answers_left: None,
+            member_tags: BTreeMap::new(),
+            critical_checks: Vec::new(),
+            keyring: Vec::new(),
             ..Cluster::fixture()
         }
     }

@@ -456,6 +456,35 @@ fn route(
                 ..catalog(cluster, rest, query, can_read, pretty)
             }
         }),
+        ["v1", "health", "state", "critical"] => expect(Method::Get).unwrap_or_else(|| {
+            // node:read and service:read: an anonymous caller under default-deny sees none.
+            let checks = if can_read {
+                wire::critical_checks(cluster)
+            } else {
+                Vec::new()
+            };
+            Answer {
+                blocking: true,
+                ..json(&checks, pretty)
+            }
+        }),
+        ["v1", "operator", "keyring"] => expect(Method::Get).unwrap_or_else(|| {
+            // keyring:read; only the management token has it here.
+            if !can_write {
+                return error(403, "Permission denied");
+            }
+            json(&wire::keyring(cluster), pretty)
+        }),
+        ["v1", "operator", "raft", "configuration"] => expect(Method::Get).unwrap_or_else(|| {
+            // operator:read.
+            if !can_write {
+                return error(403, "Permission denied");
+            }
+            if cluster.leader.is_none() && !query.contains_key("stale") {
+                return error(500, "No cluster leader");
+            }
+            json(&wire::raft_configuration(cluster), pretty)
+        }),
         ["v1", "acl", "bootstrap"] => {
             expect(Method::Put).unwrap_or_else(|| acl_bootstrap(cluster, pretty))
         }

@@ -89,7 +89,7 @@ pub fn agent_self(cluster: &Cluster, node: &Node) -> AgentSelf {
 }
 
 pub fn member(cluster: &Cluster, node: &Node, wan: bool) -> Member {
-    let mut tags = BTreeMap::new();
+    let mut tags: BTreeMap<&str, String> = BTreeMap::new();
     tags.insert("acls", "1".to_owned());
     tags.insert("build", BUILD.to_owned());
     tags.insert("dc", cluster.datacenter.clone());
@@ -113,6 +113,14 @@ pub fn member(cluster: &Cluster, node: &Node, wan: bool) -> Member {
         }
         Role::Client => {
             tags.insert("role", "node".to_owned());
+        }
+    }
+    // A node running another version says so in its tags.
+    if let Some(overrides) = cluster.member_tags.get(&node.name) {
+        for (key, value) in tags.iter_mut() {
+            if let Some(other) = overrides.get(*key) {
+                value.clone_from(other);
+            }
         }
     }
     Member {
@@ -467,5 +475,158 @@ pub fn acl_bootstrap(token: &Token) -> AclBootstrap {
     AclBootstrap {
         id: token.secret.clone(),
         token: acl_token(token),
+    }
+}
+
+/// `GET /v1/health/state/critical`: `structs.HealthCheck` as the API encodes it (OSS: no
+/// `Namespace`).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthCheck {
+    pub node: String,
+    #[serde(rename = "CheckID")]
+    pub check_id: String,
+    pub name: String,
+    pub status: &'static str,
+    pub notes: String,
+    pub output: String,
+    #[serde(rename = "ServiceID")]
+    pub service_id: String,
+    pub service_name: String,
+    pub service_tags: Vec<String>,
+    pub r#type: String,
+    pub definition: BTreeMap<String, String>,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+/// The critical checks: each failed member's `serfHealth` (Consul's own), then the cluster's
+/// planted ones.
+pub fn critical_checks(cluster: &Cluster) -> Vec<HealthCheck> {
+    let serf = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.status == crate::model::Status::Failed)
+        .map(|n| HealthCheck {
+            node: n.name.clone(),
+            check_id: "serfHealth".into(),
+            name: "Serf Health Status".into(),
+            status: "critical",
+            notes: String::new(),
+            output: "Agent not live or unreachable".into(),
+            service_id: String::new(),
+            service_name: String::new(),
+            service_tags: Vec::new(),
+            r#type: String::new(),
+            definition: BTreeMap::new(),
+            create_index: n.create_index,
+            modify_index: n.modify_index + 1,
+        });
+    let planted = cluster.critical_checks.iter().map(|c| HealthCheck {
+        node: c.node.clone(),
+        check_id: c.check_id.clone(),
+        name: c.name.clone(),
+        status: "critical",
+        notes: String::new(),
+        output: c.output.clone(),
+        service_id: c.service_id.clone(),
+        service_name: c.service_name.clone(),
+        service_tags: Vec::new(),
+        r#type: if c.service_id.is_empty() {
+            String::new()
+        } else {
+            "http".into()
+        },
+        definition: BTreeMap::new(),
+        create_index: cluster.catalog_index,
+        modify_index: cluster.catalog_index,
+    });
+    serf.chain(planted).collect()
+}
+
+/// One pool of `GET /v1/operator/keyring` (`api.KeyringResponse` in 1.9.3).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyringPool {
+    #[serde(rename = "WAN")]
+    pub wan: bool,
+    pub datacenter: String,
+    pub segment: String,
+    pub messages: BTreeMap<String, String>,
+    pub keys: BTreeMap<String, usize>,
+    pub num_nodes: usize,
+}
+
+/// The WAN pool (servers) then the LAN pool, as a server agent answers: each key with the
+/// number of live members of the pool that hold it, `NumNodes` the live members.
+pub fn keyring(cluster: &Cluster) -> Vec<KeyringPool> {
+    let default = [(crate::model::FIXTURE_GOSSIP_KEY.to_owned(), Vec::new())];
+    let keys: &[(String, Vec<String>)] = if cluster.keyring.is_empty() {
+        &default
+    } else {
+        &cluster.keyring
+    };
+    let pool = |wan: bool| {
+        let live: Vec<&Node> = cluster
+            .nodes
+            .iter()
+            .filter(|n| n.status == crate::model::Status::Alive)
+            .filter(|n| !wan || n.role == Role::Server)
+            .collect();
+        KeyringPool {
+            wan,
+            datacenter: cluster.datacenter.clone(),
+            segment: String::new(),
+            messages: BTreeMap::new(),
+            keys: keys
+                .iter()
+                .map(|(key, lacking)| {
+                    let holders = live.iter().filter(|n| !lacking.contains(&n.name)).count();
+                    (key.clone(), holders)
+                })
+                .filter(|(_, holders)| *holders > 0)
+                .collect(),
+            num_nodes: live.len(),
+        }
+    };
+    vec![pool(true), pool(false)]
+}
+
+/// `GET /v1/operator/raft/configuration`: the raft servers (the double's peers) and the leader.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RaftConfiguration {
+    pub servers: Vec<RaftServer>,
+    pub index: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RaftServer {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub node: String,
+    pub address: String,
+    pub leader: bool,
+    pub protocol_version: &'static str,
+    pub voter: bool,
+}
+
+pub fn raft_configuration(cluster: &Cluster) -> RaftConfiguration {
+    let mut servers: Vec<&Node> = cluster.servers().collect();
+    servers.sort_by(|a, b| a.name.cmp(&b.name));
+    RaftConfiguration {
+        servers: servers
+            .iter()
+            .map(|n| RaftServer {
+                id: n.id.clone(),
+                node: n.name.clone(),
+                address: format!("{}:8300", n.address),
+                leader: cluster.leader.as_deref() == Some(n.name.as_str()),
+                protocol_version: "3",
+                voter: true,
+            })
+            .collect(),
+        index: cluster.catalog_index,
     }
 }

@@ -1,0 +1,835 @@
+//! The cluster checks, made from the local agent: leader and raft peers against Carbonio's list
+//! of Mesh servers, members, critical health checks, the gossip keyring, the token. Each
+//! `*_checks` function is pure (Consul's answers in, checks out); [`gather`] asks.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use carbonio_mesh_plugin_api::consul::{self, FAILED, LEFT};
+use carbonio_mesh_plugin_api::nodes::{self, NodeDirectory};
+use carbonio_mesh_plugin_api::services::{CarbonioServers, ConsulRequest, ServiceErrorKind};
+use carbonio_mesh_plugin_api::{ErrorKind, Host, SecretText};
+use serde::Deserialize;
+
+use crate::report::{Check, Report, Status, CLUSTER};
+
+/// A `/v1/agent/members` entry, the fields the checks read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Member {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Addr")]
+    pub addr: String,
+    #[serde(rename = "Status")]
+    pub status: u8,
+    #[serde(rename = "Tags", default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A server of `/v1/operator/raft/configuration`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RaftServer {
+    #[serde(rename = "Node")]
+    pub node: String,
+    #[serde(rename = "Address")]
+    pub address: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct RaftConfiguration {
+    #[serde(rename = "Servers")]
+    servers: Vec<RaftServer>,
+}
+
+/// A `/v1/health/state/critical` entry.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HealthCheck {
+    #[serde(rename = "Node")]
+    pub node: String,
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "ServiceName", default)]
+    pub service_name: String,
+    #[serde(rename = "Output", default)]
+    pub output: String,
+}
+
+/// One pool of `/v1/operator/keyring` (the WAN pool, the LAN pool of each segment).
+#[derive(Debug, Clone, Deserialize)]
+pub struct KeyringPool {
+    #[serde(rename = "WAN")]
+    pub wan: bool,
+    #[serde(rename = "Segment", default)]
+    pub segment: String,
+    #[serde(rename = "Keys")]
+    pub keys: BTreeMap<String, usize>,
+    #[serde(rename = "NumNodes")]
+    pub num_nodes: usize,
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenSelf {
+    #[serde(rename = "AccessorID", default)]
+    accessor_id: String,
+}
+
+fn check(name: &str, status: Status, detail: impl Into<String>) -> Check {
+    Check::new(name, CLUSTER, status, detail)
+}
+
+/// `leader`: `/v1/status/leader` answers `""` when there is none.
+pub fn leader_check(leader: &str) -> Check {
+    if leader.is_empty() {
+        check("leader", Status::Fail, "the Mesh has no raft leader").fix(
+            "a majority of the Mesh servers must run: `carbonio-mesh leader` lists them; start service-discover on those that are down (systemctl start service-discover)",
+        )
+    } else {
+        check("leader", Status::Ok, format!("leader at {leader}"))
+    }
+}
+
+/// `raft-peers`: the raft servers (node names, or addresses no member has) against the Mesh
+/// servers LDAP lists (`ldap`: their hostnames, or why they are not known: ok on a host that
+/// is no Carbonio node, a warning when LDAP could not be read); and an even number of servers.
+pub fn raft_checks(
+    raft: &[RaftServer],
+    directory: &NodeDirectory,
+    ldap: Result<Vec<String>, (Status, String)>,
+) -> Vec<Check> {
+    let name_of = |server: &RaftServer| -> String {
+        if !server.node.is_empty() {
+            return server.node.clone();
+        }
+        let ip = server.address.rsplit_once(':').map_or("", |(ip, _)| ip);
+        let ip = ip.trim_start_matches('[').trim_end_matches(']');
+        directory
+            .nodes
+            .iter()
+            .find(|n| n.address == ip)
+            .map_or_else(|| server.address.clone(), |n| n.node.clone())
+    };
+    let in_raft: BTreeSet<String> = raft.iter().map(name_of).collect();
+    let mut checks = Vec::new();
+    let listed = in_raft.iter().cloned().collect::<Vec<_>>().join(", ");
+    checks.push(match ldap {
+        Err((status, why)) => check(
+            "raft-peers",
+            status,
+            format!("{} raft servers ({listed}); not compared with LDAP: {why}", in_raft.len()),
+        )
+        .fix("make LDAP readable from this host (/opt/zextras/conf/localconfig.xml) to compare"),
+        Ok(hostnames) => {
+            let expected: BTreeMap<String, String> = hostnames
+                .iter()
+                .map(|h| (format!("{}{}", nodes::SERVER_PREFIX, nodes::dashed(h)), h.clone()))
+                .collect();
+            let missing: Vec<&String> = expected
+                .iter()
+                .filter(|(node, _)| !in_raft.contains(*node))
+                .map(|(_, host)| host)
+                .collect();
+            let extra: Vec<&RaftServer> = raft
+                .iter()
+                .filter(|s| !expected.contains_key(&name_of(s)))
+                .collect();
+            let mut problems = Vec::new();
+            let mut fixes = Vec::new();
+            for host in &missing {
+                problems.push(format!("{host} is a Mesh server in LDAP but not a raft peer"));
+                fixes.push(format!(
+                    "on {host}: systemctl status service-discover (it must run and join; `carbonio-mesh members` shows it)"
+                ));
+            }
+            for server in &extra {
+                problems.push(format!(
+                    "{} ({}) is a raft peer LDAP does not list as a Mesh server",
+                    name_of(server),
+                    server.address
+                ));
+                fixes.push(format!(
+                    "if that server is gone for good: consul operator raft remove-peer -address={}",
+                    server.address
+                ));
+            }
+            let status = if !missing.is_empty() {
+                Status::Fail
+            } else if !extra.is_empty() {
+                Status::Warn
+            } else {
+                Status::Ok
+            };
+            let detail = if problems.is_empty() {
+                format!(
+                    "{} raft servers, the Mesh servers LDAP lists ({listed})",
+                    in_raft.len()
+                )
+            } else {
+                problems.join("; ")
+            };
+            check("raft-peers", status, detail).fix(fixes.join("; "))
+        }
+    });
+    let count = in_raft.len();
+    checks.push(if count > 0 && count % 2 == 0 {
+        check(
+            "raft-size",
+            Status::Warn,
+            format!(
+                "{count} Mesh servers: an even number tolerates no more failures than {}",
+                count - 1
+            ),
+        )
+        .fix("add a Mesh server or retire one: 3 servers tolerate 1 failure, 5 tolerate 2")
+    } else {
+        check("raft-size", Status::Ok, format!("{count} Mesh servers"))
+    });
+    checks
+}
+
+/// The label of a node in a detail: `node (host)`.
+fn label(directory: &NodeDirectory, node: &str) -> String {
+    match directory.host_of(node) {
+        Some(host) => format!("{node} ({host})"),
+        None => node.to_owned(),
+    }
+}
+
+/// `members-failed`, `members-left`, `consul-versions`, `gossip-protocol`.
+pub fn member_checks(members: &[Member], directory: &NodeDirectory) -> Vec<Check> {
+    let with =
+        |status: u8| -> Vec<&Member> { members.iter().filter(|m| m.status == status).collect() };
+    let failed = with(FAILED);
+    let left = with(LEFT);
+    let names = |list: &[&Member]| -> String {
+        list.iter()
+            .map(|m| label(directory, &m.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let commands = |list: &[&Member], prune: bool| -> String {
+        list.iter()
+            .map(|m| {
+                format!(
+                    "carbonio-mesh force-leave {}{}",
+                    if prune { "--prune " } else { "" },
+                    m.name
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let mut checks = vec![
+        if failed.is_empty() {
+            check("members-failed", Status::Ok, "no failed member")
+        } else {
+            check(
+                "members-failed",
+                Status::Fail,
+                format!("failed: {}", names(&failed)),
+            )
+            .fix(format!(
+                "if the node is gone: {}; else start service-discover on it",
+                commands(&failed, false)
+            ))
+        },
+        if left.is_empty() {
+            check(
+                "members-left",
+                Status::Ok,
+                "no member that left is still listed",
+            )
+        } else {
+            check(
+                "members-left",
+                Status::Warn,
+                format!("left but still listed: {}", names(&left)),
+            )
+            .fix(commands(&left, true))
+        },
+    ];
+    // Versions and protocols of the members still in the cluster.
+    let present: Vec<&Member> = members.iter().filter(|m| m.status != LEFT).collect();
+    for (name, tag, what, fix) in [
+        (
+            "consul-versions",
+            "build",
+            "Consul builds",
+            "upgrade service-discover-base on the nodes behind so every node runs one Consul version",
+        ),
+        (
+            "gossip-protocol",
+            "vsn",
+            "gossip protocol versions",
+            "run one Consul version on every node: the protocol follows the build",
+        ),
+    ] {
+        let mut by_value: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for m in &present {
+            let value = m.tags.get(tag).map_or("unknown", |v| {
+                if tag == "build" {
+                    v.split(':').next().unwrap_or(v)
+                } else {
+                    v
+                }
+            });
+            by_value.entry(value).or_default().push(&m.name);
+        }
+        checks.push(if by_value.len() <= 1 {
+            let value = by_value.keys().next().copied().unwrap_or("none");
+            check(name, Status::Ok, format!("every member: {value}"))
+        } else {
+            let parts: Vec<String> = by_value
+                .iter()
+                .map(|(value, nodes)| format!("{value} on {}", nodes.join(", ")))
+                .collect();
+            check(name, Status::Warn, format!("{what} differ: {}", parts.join("; "))).fix(fix)
+        });
+    }
+    checks
+}
+
+/// Members by status name, for monitoring.
+pub fn members_by_status(members: &[Member]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for m in members {
+        *counts
+            .entry(consul::member_status(m.status).to_owned())
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+/// `health`: every critical check, by node and service.
+pub fn health_check(critical: &[HealthCheck], directory: &NodeDirectory) -> Check {
+    if critical.is_empty() {
+        return check("health", Status::Ok, "no critical health check");
+    }
+    let mut details = Vec::new();
+    let mut fixes = Vec::new();
+    for c in critical {
+        let output = c.output.lines().next().unwrap_or("").trim();
+        let output: String = output.chars().take(120).collect();
+        let what = if c.service_name.is_empty() {
+            format!("{}: {}", label(directory, &c.node), c.name)
+        } else {
+            format!(
+                "{} service {}: {}",
+                label(directory, &c.node),
+                c.service_name,
+                c.name
+            )
+        };
+        details.push(if output.is_empty() {
+            what
+        } else {
+            format!("{what} ({output})")
+        });
+        let on = directory.host_of(&c.node).unwrap_or(&c.node);
+        let unit = if c.service_name.is_empty() {
+            "service-discover"
+        } else {
+            c.service_name.as_str()
+        };
+        let fix = format!("on {on}: systemctl status {unit}");
+        if !fixes.contains(&fix) {
+            fixes.push(fix);
+        }
+    }
+    check(
+        "health",
+        Status::Fail,
+        format!("{} critical: {}", critical.len(), details.join("; ")),
+    )
+    .fix(fixes.join("; "))
+}
+
+/// `keyring`: in each pool, every key should be on every node, and one key in use. Keys are
+/// secrets: they are named by whether they are the archive's gossip key, never by value.
+pub fn keyring_check(pools: &[KeyringPool], archive_key: Option<&str>) -> Check {
+    let mut problems = Vec::new();
+    for pool in pools {
+        let name = match (pool.wan, pool.segment.as_str()) {
+            (true, _) => "WAN pool".to_owned(),
+            (false, "") => "LAN pool".to_owned(),
+            (false, segment) => format!("LAN pool of segment {segment}"),
+        };
+        let describe = |key: &str| match archive_key {
+            Some(archive) if archive.trim() == key => "the archive's key",
+            Some(_) => "a key that is not the archive's",
+            None => "a key",
+        };
+        if pool.keys.len() > 1 {
+            let keys: Vec<String> = pool
+                .keys
+                .iter()
+                .map(|(key, count)| format!("{} on {count}", describe(key)))
+                .collect();
+            problems.push(format!(
+                "{} keys in the {name} of {} nodes: {}",
+                pool.keys.len(),
+                pool.num_nodes,
+                keys.join(", ")
+            ));
+        } else if let Some((key, count)) = pool.keys.iter().next() {
+            if archive_key.is_some_and(|archive| archive.trim() != key) {
+                problems.push(format!(
+                    "the {name} uses a key that is not the archive's: a node set up from the archive cannot join"
+                ));
+            } else if *count < pool.num_nodes {
+                problems.push(format!(
+                    "{} is installed on {count} of the {} nodes of the {name}",
+                    describe(key),
+                    pool.num_nodes
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        check("keyring", Status::Ok, "one gossip key, on every node")
+    } else {
+        check("keyring", Status::Warn, problems.join("; ")).fix(
+            "`consul keyring -list` (with a management token) shows the keys: install the archive's gossip key where it is missing (consul keyring -install KEY, then -use KEY) and remove the other (consul keyring -remove KEY)",
+        )
+    }
+}
+
+/// What the token checks learned: the accessor of the token in use, or why there is none.
+pub enum TokenAnswer {
+    Accepted(String),
+    Refused(String),
+    AclDisabled,
+    /// No token was configured nor found (an agent node without `--token-file`).
+    NoToken,
+}
+
+/// `token`: the token in use is accepted; on a Mesh server (where the archive opens), the
+/// archive's bootstrap token is the one in use or at least still accepted.
+pub fn token_check(in_use: &TokenAnswer, archive: Option<(&str, &TokenAnswer)>) -> Check {
+    let accessor = match in_use {
+        TokenAnswer::NoToken => {
+            return check(
+                "token",
+                Status::Warn,
+                "no token: the cluster checks saw only what an anonymous request may",
+            )
+            .fix("give a token: --token-file FILE or CONSUL_HTTP_TOKEN_FILE (on a Mesh server, run as root to use the archive's)")
+        }
+        TokenAnswer::AclDisabled => {
+            return check("token", Status::Warn, "Consul's ACLs are disabled (401 ACL support disabled)")
+                .fix("Carbonio runs Consul with ACLs enabled: check main.json's acl section")
+        }
+        TokenAnswer::Refused(why) => {
+            return check(
+                "token",
+                Status::Fail,
+                format!("the token in use is not accepted: {why}"),
+            )
+            .fix("give a valid token: --token-file FILE or CONSUL_HTTP_TOKEN_FILE (on a Mesh server, run as root to use the archive's)")
+        }
+        TokenAnswer::Accepted(accessor) => accessor,
+    };
+    match archive {
+        None => check("token", Status::Ok, format!("accepted (AccessorID {accessor})")),
+        Some((archive_accessor, _)) if archive_accessor == accessor => check(
+            "token",
+            Status::Ok,
+            format!("the archive's bootstrap token, accepted (AccessorID {accessor})"),
+        ),
+        Some((archive_accessor, TokenAnswer::Accepted(_))) => check(
+            "token",
+            Status::Ok,
+            format!("accepted (AccessorID {accessor}); the archive's bootstrap token ({archive_accessor}) is accepted too"),
+        ),
+        Some((archive_accessor, _)) => check(
+            "token",
+            Status::Fail,
+            format!("the archive's bootstrap token (AccessorID {archive_accessor}) is not accepted by Consul: the archive is out of date"),
+        )
+        .fix("copy the current archive from the Mesh leader: carbonio-mesh secret rejoin --archive FILE (or regenerate: carbonio-mesh secret regenerate on the leader)"),
+    }
+}
+
+fn ask_token(host: &Host<'_>, token: Option<SecretText>) -> TokenAnswer {
+    let mut request = ConsulRequest::get(&["v1", "acl", "token", "self"])
+        .accept(401)
+        .accept(403);
+    if let Some(token) = token {
+        request = request.with_token(token);
+    }
+    match host.consul(&request) {
+        Ok(answer) if !answer.token_sent => TokenAnswer::NoToken,
+        Ok(answer) if answer.status == 401 => TokenAnswer::AclDisabled,
+        Ok(answer) if answer.status == 403 => TokenAnswer::Refused(answer.text.trim().to_owned()),
+        Ok(answer) => match answer.decode::<TokenSelf>() {
+            Ok(token) => TokenAnswer::Accepted(token.accessor_id),
+            Err(e) => TokenAnswer::Refused(format!("Consul's answer is not understood: {e}")),
+        },
+        Err(e) => TokenAnswer::Refused(e.message),
+    }
+}
+
+/// The node name of the agent answering (`/v1/agent/self`): "this node" as Consul knows it.
+pub fn agent_node(host: &Host<'_>) -> Option<String> {
+    #[derive(Deserialize)]
+    struct AgentSelf {
+        #[serde(rename = "Config")]
+        config: AgentConfig,
+    }
+    #[derive(Deserialize)]
+    struct AgentConfig {
+        #[serde(rename = "NodeName")]
+        node_name: String,
+    }
+    host.consul_get::<AgentSelf>(&ConsulRequest::get(&["v1", "agent", "self"]))
+        .ok()
+        .map(|a| a.config.node_name)
+}
+
+/// What the node checks can use from the cluster's side.
+pub struct ClusterView {
+    pub directory: NodeDirectory,
+}
+
+/// The archive's secrets the cluster checks compare with (on a server, where it opens).
+pub struct ArchiveSecrets<'a> {
+    pub token: Option<(&'a str, SecretText)>,
+    pub gossip_key: Option<&'a str>,
+}
+
+/// Asks the local agent and LDAP, adds the cluster checks to `report`.
+pub fn gather(host: &Host<'_>, archive: &ArchiveSecrets<'_>, report: &mut Report) -> ClusterView {
+    let leader =
+        host.consul_get::<String>(&ConsulRequest::get(&["v1", "status", "leader"]).anonymous());
+    let leader = match leader {
+        Ok(leader) => leader,
+        Err(e) => {
+            report.checks.push(
+                check("agent", Status::Fail, format!("the local Consul agent does not answer: {}", e.message))
+                    .fix("systemctl start service-discover; journalctl -u service-discover says why it stopped"),
+            );
+            return ClusterView {
+                directory: NodeDirectory::default(),
+            };
+        }
+    };
+    report.checks.push(leader_check(&leader));
+    let members = host.consul_get_filtered::<Vec<Member>>(
+        &ConsulRequest::get(&["v1", "agent", "members"]).query("segment", "_all"),
+        "the member list",
+        "operator:read",
+    );
+    let members =
+        match members {
+            Ok(members) => members,
+            Err(e) => {
+                // Read without a token under default-deny, the list is hidden: not checked.
+                let status = if e.kind == ErrorKind::Usage {
+                    Status::Warn
+                } else {
+                    Status::Fail
+                };
+                report.checks.push(
+                    check(
+                        "members",
+                        status,
+                        format!("cannot read the members: {}", e.message),
+                    )
+                    .fix(e.hint.unwrap_or_else(|| {
+                        "give a token with operator:read: --token-file FILE".into()
+                    })),
+                );
+                Vec::new()
+            }
+        };
+    let plain: Vec<nodes::Member> = members
+        .iter()
+        .map(|m| nodes::Member {
+            name: m.name.clone(),
+            addr: m.addr.clone(),
+            status: m.status,
+        })
+        .collect();
+    let servers = host.call(&CarbonioServers::default());
+    let mut directory = match &servers {
+        Ok(list) => NodeDirectory::build(&plain, &list.hostnames()),
+        Err(_) => NodeDirectory::build(&plain, &[]),
+    };
+    directory.local_node = agent_node(host);
+    let mesh_servers = match servers {
+        Ok(list) => Ok(list
+            .servers
+            .iter()
+            .filter(|s| s.services.iter().any(|x| x == "service-discover"))
+            .map(|s| s.hostname.clone())
+            .collect()),
+        Err(e) if e.kind == ServiceErrorKind::NotFound => Err((Status::Ok, e.message)),
+        Err(e) => Err((Status::Warn, e.message)),
+    };
+    // The raft configuration names each server's node; it needs operator:read. Without it,
+    // the peers' addresses are mapped through the members.
+    let raft = host
+        .consul_get::<RaftConfiguration>(&ConsulRequest::get(&[
+            "v1",
+            "operator",
+            "raft",
+            "configuration",
+        ]))
+        .map(|c| c.servers)
+        .or_else(|_| {
+            host.consul_get::<Vec<String>>(
+                &ConsulRequest::get(&["v1", "status", "peers"]).anonymous(),
+            )
+            .map(|peers| {
+                peers
+                    .into_iter()
+                    .map(|address| RaftServer {
+                        node: String::new(),
+                        address,
+                    })
+                    .collect()
+            })
+        });
+    match raft {
+        Ok(raft) => report
+            .checks
+            .extend(raft_checks(&raft, &directory, mesh_servers)),
+        Err(e) => report.checks.push(check(
+            "raft-peers",
+            Status::Fail,
+            format!("cannot read the raft peers: {}", e.message),
+        )),
+    }
+    if !members.is_empty() {
+        report.checks.extend(member_checks(&members, &directory));
+        report.members = members_by_status(&members);
+    }
+    report.checks.push(
+        match host.consul_get_filtered::<Vec<HealthCheck>>(
+            &ConsulRequest::get(&["v1", "health", "state", "critical"]),
+            "the health checks",
+            "node:read and service:read",
+        ) {
+            Ok(critical) => health_check(&critical, &directory),
+            Err(e) => check(
+                "health",
+                Status::Warn,
+                format!("not checked: {}", e.message),
+            )
+            .fix(e.hint.unwrap_or_default()),
+        },
+    );
+    let keyring = host.consul(&ConsulRequest::get(&["v1", "operator", "keyring"]).accept(403));
+    report.checks.push(match keyring {
+        Ok(answer) if answer.status == 403 => check(
+            "keyring",
+            Status::Warn,
+            format!("not checked: Consul answered 403 ({})", answer.text.trim()),
+        )
+        .fix("give a token with keyring:read: --token-file FILE (on a Mesh server, run as root to use the archive's)"),
+        Ok(answer) => match answer.decode::<Vec<KeyringPool>>() {
+            Ok(pools) => keyring_check(&pools, archive.gossip_key),
+            Err(e) => check("keyring", Status::Fail, format!("Consul's keyring answer is not understood: {e}")),
+        },
+        Err(e) => check("keyring", Status::Fail, format!("cannot read the keyring: {}", e.message)),
+    });
+    let in_use = ask_token(host, None);
+    let archive_token = archive
+        .token
+        .as_ref()
+        .map(|(accessor, secret)| (*accessor, ask_token(host, Some(secret.clone()))));
+    report.checks.push(token_check(
+        &in_use,
+        archive_token.as_ref().map(|(a, answer)| (*a, answer)),
+    ));
+    ClusterView { directory }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carbonio_mesh_plugin_api::consul::ALIVE;
+
+    fn member(name: &str, addr: &str, status: u8, build: &str) -> Member {
+        Member {
+            name: name.into(),
+            addr: addr.into(),
+            status,
+            tags: [
+                ("build".to_owned(), build.to_owned()),
+                ("vsn".to_owned(), "2".to_owned()),
+            ]
+            .into(),
+        }
+    }
+
+    fn directory(members: &[Member]) -> NodeDirectory {
+        let plain: Vec<nodes::Member> = members
+            .iter()
+            .map(|m| nodes::Member {
+                name: m.name.clone(),
+                addr: m.addr.clone(),
+                status: m.status,
+            })
+            .collect();
+        NodeDirectory::build(
+            &plain,
+            &["srv1.example.com".into(), "mail.example.com".into()],
+        )
+    }
+
+    #[test]
+    fn failed_left_and_skewed_members_are_named_with_their_fix() {
+        let members = [
+            member(
+                "server-srv1-example-com",
+                "192.168.56.101",
+                ALIVE,
+                "1.9.3:f55da930",
+            ),
+            member(
+                "agent-mail-example-com",
+                "192.168.56.110",
+                FAILED,
+                "1.9.3:f55da930",
+            ),
+            member(
+                "agent-old-example-com",
+                "192.168.56.120",
+                LEFT,
+                "1.9.3:f55da930",
+            ),
+            member(
+                "agent-new-example-com",
+                "192.168.56.121",
+                ALIVE,
+                "1.10.0:abc",
+            ),
+        ];
+        let checks = member_checks(&members, &directory(&members));
+        let failed = &checks[0];
+        assert_eq!(failed.status, Status::Fail);
+        assert_eq!(
+            failed.detail,
+            "failed: agent-mail-example-com (mail.example.com)"
+        );
+        assert!(failed
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("carbonio-mesh force-leave agent-mail-example-com"));
+        assert_eq!(checks[1].status, Status::Warn);
+        assert_eq!(
+            checks[1].fix.as_deref(),
+            Some("carbonio-mesh force-leave --prune agent-old-example-com")
+        );
+        assert_eq!(checks[2].status, Status::Warn);
+        assert!(
+            checks[2].detail.contains("1.10.0 on agent-new-example-com"),
+            "{}",
+            checks[2].detail
+        );
+        assert_eq!(checks[3].status, Status::Ok);
+        assert_eq!(members_by_status(&members)["alive"], 2);
+    }
+
+    #[test]
+    fn raft_against_ldap_names_missing_and_extra_servers_and_an_even_count_warns() {
+        let members = [
+            member(
+                "server-srv1-example-com",
+                "192.168.56.101",
+                ALIVE,
+                "1.9.3:x",
+            ),
+            member(
+                "server-srv9-example-com",
+                "192.168.56.109",
+                ALIVE,
+                "1.9.3:x",
+            ),
+        ];
+        let directory = directory(&members);
+        let raft = [
+            RaftServer {
+                node: String::new(),
+                address: "192.168.56.101:8300".into(),
+            },
+            RaftServer {
+                node: String::new(),
+                address: "192.168.56.109:8300".into(),
+            },
+        ];
+        let checks = raft_checks(
+            &raft,
+            &directory,
+            Ok(vec!["srv1.example.com".into(), "srv2.example.com".into()]),
+        );
+        assert_eq!(checks[0].status, Status::Fail);
+        assert!(checks[0]
+            .detail
+            .contains("srv2.example.com is a Mesh server in LDAP but not a raft peer"));
+        assert!(checks[0].detail.contains(
+            "server-srv9-example-com (192.168.56.109:8300) is a raft peer LDAP does not list"
+        ));
+        assert!(checks[0]
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("remove-peer -address=192.168.56.109:8300"));
+        assert_eq!(checks[1].status, Status::Warn, "{}", checks[1].detail);
+        let ok = raft_checks(&raft[..1], &directory, Ok(vec!["srv1.example.com".into()]));
+        assert_eq!((ok[0].status, ok[1].status), (Status::Ok, Status::Ok));
+    }
+
+    #[test]
+    fn keys_are_never_printed_only_described() {
+        let pool = |keys: &[(&str, usize)], n| KeyringPool {
+            wan: false,
+            segment: String::new(),
+            keys: keys.iter().map(|(k, c)| ((*k).to_owned(), *c)).collect(),
+            num_nodes: n,
+        };
+        let one = keyring_check(&[pool(&[("K1==", 5)], 5)], Some("K1=="));
+        assert_eq!(one.status, Status::Ok);
+        let drift = keyring_check(&[pool(&[("K1==", 3)], 5)], Some("K1=="));
+        assert_eq!(drift.status, Status::Warn);
+        assert_eq!(
+            drift.detail,
+            "the archive's key is installed on 3 of the 5 nodes of the LAN pool"
+        );
+        let two = keyring_check(&[pool(&[("K1==", 5), ("K2==", 2)], 5)], Some("K1=="));
+        assert!(
+            !two.detail.contains("K1") && !two.detail.contains("K2"),
+            "{}",
+            two.detail
+        );
+        assert!(
+            two.detail.contains("2 keys in the LAN pool of 5 nodes"),
+            "{}",
+            two.detail
+        );
+    }
+
+    #[test]
+    fn a_stale_archive_token_fails_the_token_check() {
+        let in_use = TokenAnswer::Accepted("a1".into());
+        assert_eq!(
+            token_check(&in_use, Some(("a1", &TokenAnswer::Accepted("a1".into())))).status,
+            Status::Ok
+        );
+        let stale = token_check(
+            &in_use,
+            Some(("old", &TokenAnswer::Refused("ACL not found".into()))),
+        );
+        assert_eq!(stale.status, Status::Fail);
+        assert!(stale.fix.unwrap().contains("secret rejoin"));
+        assert_eq!(
+            token_check(&TokenAnswer::Refused("ACL not found".into()), None).status,
+            Status::Fail
+        );
+        assert_eq!(leader_check("").status, Status::Fail);
+        assert_eq!(
+            token_check(&TokenAnswer::NoToken, None).status,
+            Status::Warn
+        );
+    }
+}

@@ -1,0 +1,196 @@
+//! `--nodes all|LIST`: each other node runs its own checks (`doctor --local --format json`)
+//! through the `doctor-transport` step, a bounded number at a time (the host's `exec.many`, as
+//! `secret --nodes`), and its document is merged into this run's report. A node whose answer
+//! is not such a document is named as not reached, with the reason.
+
+use carbonio_mesh_plugin_api::fanout::{self, NodePlan, Target};
+use carbonio_mesh_plugin_api::nodes::{NodeDirectory, NodeRole};
+use carbonio_mesh_plugin_api::services::{Exec, ExecMany, ExecResult, LocalAddresses};
+use carbonio_mesh_plugin_api::{Host, PluginError};
+
+use crate::report::{CertificateExpiry, Check, NodeRow, Report};
+
+/// The nodes `--nodes` names (this host's own checks run in-process, never through the
+/// transport); failed members are not tried: the cluster checks already report them.
+pub fn plan(
+    host: &Host<'_>,
+    directory: &NodeDirectory,
+    nodes: &str,
+) -> Result<NodePlan, PluginError> {
+    let local = host.call(&LocalAddresses {})?.addresses;
+    let mut plan = if nodes == "all" {
+        NodePlan::all(directory, &local, false)
+    } else {
+        NodePlan::listed(directory, &local, nodes)?
+    };
+    plan.notes = directory.unmapped.clone();
+    Ok(plan)
+}
+
+/// `server` or `agent`, from the node name's prefix.
+pub fn role_of(node: &str) -> Option<String> {
+    NodeRole::split(node).map(|(role, _)| {
+        match role {
+            NodeRole::Server => "server",
+            NodeRole::Agent => "agent",
+        }
+        .to_owned()
+    })
+}
+
+/// What one node's transport run gave: its report, or why there is none.
+pub fn node_report(result: &ExecResult) -> Result<Report, String> {
+    match (&result.output, &result.error) {
+        (Some(out), _) => match serde_json::from_str::<Report>(&out.stdout) {
+            Ok(report) if out.status.is_some() => Ok(report),
+            _ => {
+                let status = out
+                    .status
+                    .map_or_else(|| "killed".to_owned(), |s| format!("exit {s}"));
+                let reason = fanout::failure_reason(&out.stderr);
+                Err(if reason.is_empty() {
+                    format!("{status}, no report on standard output")
+                } else {
+                    format!("{status}: {reason}")
+                })
+            }
+        },
+        (None, Some(e)) => Err(e.message.clone()),
+        (None, None) => Err("no answer".to_owned()),
+    }
+}
+
+/// Merges a node's own report (its checks, certificates and row) into `report`.
+pub fn merge(report: &mut Report, target: &Target, answer: Result<Report, String>) {
+    match answer {
+        Ok(node) => {
+            // A node names itself after its own agent, which may be down (it then calls itself
+            // `this-node`): its checks are filed under the node this run reached.
+            report
+                .checks
+                .extend(node.checks.into_iter().map(|check| Check {
+                    scope: target.node.clone(),
+                    ..check
+                }));
+            report
+                .certificates
+                .extend(node.certificates.into_iter().map(|cert| CertificateExpiry {
+                    node: target.node.clone(),
+                    ..cert
+                }));
+            let mut row = node.nodes.into_iter().next().unwrap_or(NodeRow {
+                node: target.node.clone(),
+                host: None,
+                role: None,
+                status: "ok".into(),
+                problems: Vec::new(),
+                error: None,
+            });
+            row.node = target.node.clone();
+            row.host = target.host.clone().or(row.host);
+            row.role = role_of(&target.node).or(row.role);
+            report.nodes.push(row);
+        }
+        Err(error) => report.nodes.push(NodeRow {
+            node: target.node.clone(),
+            host: target.host.clone(),
+            role: role_of(&target.node),
+            status: "unreachable".into(),
+            problems: Vec::new(),
+            error: Some(format!("{} ({}): {error}", target.reach(), target.address)),
+        }),
+    }
+}
+
+/// Runs the transport on every node of `plan`, `parallel` at a time, and merges the answers.
+pub fn run(
+    host: &Host<'_>,
+    argv: &[String],
+    plan: &NodePlan,
+    parallel: usize,
+    report: &mut Report,
+) -> Result<(), PluginError> {
+    let execs: Vec<Exec> = plan
+        .targets
+        .iter()
+        .map(|target| Exec {
+            argv: fanout::transport_argv(argv, target, ""),
+            ..Exec::default()
+        })
+        .collect();
+    let answer = host.call(&ExecMany {
+        execs,
+        labels: plan.targets.iter().map(|t| t.reach().to_owned()).collect(),
+        parallel: parallel.max(1),
+    })?;
+    for (target, result) in plan.targets.iter().zip(&answer.results) {
+        merge(report, target, node_report(result));
+    }
+    for skipped in &plan.skipped {
+        report.nodes.push(NodeRow {
+            node: skipped.target.node.clone(),
+            host: skipped.target.host.clone(),
+            role: role_of(&skipped.target.node),
+            status: "skipped".into(),
+            problems: vec!["members-failed".into()],
+            error: None,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carbonio_mesh_plugin_api::services::ExecOutput;
+
+    fn out(status: Option<i32>, stdout: &str, stderr: &str) -> ExecResult {
+        ExecResult::from(Ok(ExecOutput {
+            status,
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+            dry_run: false,
+        }))
+    }
+
+    #[test]
+    fn a_node_answers_with_its_document_whatever_its_exit_status() {
+        let doc = r#"{"status":"warn","checks":[{"name":"service","scope":"agent-x","status":"warn","detail":"d","fix":null}],"nodes":[{"node":"agent-x","host":null,"role":"agent","status":"warn","problems":["service"]}]}"#;
+        let report = node_report(&out(Some(10), doc, "")).unwrap();
+        assert_eq!(report.checks.len(), 1);
+        let error = node_report(&out(
+            Some(255),
+            "",
+            "ssh: connect to host x port 22: Connection refused\n",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            error,
+            "exit 255: ssh: connect to host x port 22: Connection refused"
+        );
+        assert_eq!(
+            node_report(&out(None, doc, "")).unwrap_err(),
+            "killed, no report on standard output"
+        );
+        let target = Target {
+            node: "agent-x".into(),
+            host: Some("x.example.com".into()),
+            address: "10.0.0.9".into(),
+        };
+        let mut merged = Report::default();
+        merge(&mut merged, &target, Err(error));
+        assert_eq!(merged.nodes[0].status, "unreachable");
+        assert_eq!(
+            merged.nodes[0].error.as_deref(),
+            Some("x.example.com (10.0.0.9): exit 255: ssh: connect to host x port 22: Connection refused")
+        );
+        let mut renamed = report.clone();
+        renamed.checks[0].scope = "this-node".into();
+        merge(&mut merged, &target, Ok(renamed));
+        assert_eq!(merged.nodes[1].host.as_deref(), Some("x.example.com"));
+        assert_eq!(
+            merged.checks[0].scope, "agent-x",
+            "filed under the node reached"
+        );
+    }
+}

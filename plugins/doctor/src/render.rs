@@ -1,0 +1,256 @@
+//! The report as people and machines read it: a summary line, the per-node table and each
+//! problem with its fix; or Prometheus' text format for node_exporter's textfile collector.
+
+use std::borrow::Cow;
+
+use carbonio_mesh_plugin_api::Table;
+
+use crate::report::{Report, Status, CLUSTER};
+
+fn paint(text: &str, status: Status, color: bool) -> String {
+    if !color {
+        return text.to_owned();
+    }
+    let code = match status {
+        Status::Ok => "32",
+        Status::Warn => "33",
+        Status::Fail => "31",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The summary line: `OK: 21 checks passed on 1 node`, `FAIL: 2 failed, 1 warning (...)`.
+pub fn summary(report: &Report, color: bool) -> String {
+    let count = |status| report.checks.iter().filter(|c| c.status == status).count();
+    let (failed, warned) = (count(Status::Fail), count(Status::Warn));
+    let unreachable = report.nodes.iter().filter(|n| n.error.is_some()).count();
+    let status = report.status.unwrap_or(Status::Ok);
+    let mut parts = Vec::new();
+    if failed > 0 {
+        parts.push(format!("{failed} failed"));
+    }
+    if warned > 0 {
+        parts.push(plural(warned, "warning", "warnings"));
+    }
+    if unreachable > 0 {
+        parts.push(format!(
+            "{} not reached",
+            plural(unreachable, "node", "nodes")
+        ));
+    }
+    let what = if parts.is_empty() {
+        "every check passed".to_owned()
+    } else {
+        parts.join(", ")
+    };
+    format!(
+        "{}: {what} ({} on {})\n",
+        paint(&status.word().to_ascii_uppercase(), status, color),
+        plural(report.checks.len(), "check", "checks"),
+        plural(report.nodes.len(), "node", "nodes")
+    )
+}
+
+pub fn human(report: &Report, color: bool) -> String {
+    let mut out = summary(report, color);
+    out.push('\n');
+    let mut table = Table::new(["Node", "Host", "Role", "Status", "Problems"]);
+    let cluster_status = report.status_of(CLUSTER);
+    let cluster_problems: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| c.scope == CLUSTER && c.status != Status::Ok)
+        .map(|c| c.name.as_str())
+        .collect();
+    if report.checks.iter().any(|c| c.scope == CLUSTER) {
+        table.push([
+            "(cluster)".to_owned(),
+            "-".to_owned(),
+            "-".to_owned(),
+            cluster_status.word().to_ascii_lowercase(),
+            problems_cell(&cluster_problems),
+        ]);
+    }
+    for row in &report.nodes {
+        let problems: Vec<&str> = match &row.error {
+            Some(_) => vec!["not reached"],
+            None => row.problems.iter().map(String::as_str).collect(),
+        };
+        table.push([
+            Cow::from(row.node.as_str()),
+            Cow::from(row.host.as_deref().unwrap_or("-")),
+            Cow::from(row.role.as_deref().unwrap_or("-")),
+            Cow::from(row.status.as_str()),
+            Cow::from(problems_cell(&problems)),
+        ]);
+    }
+    out.push_str(&table.render());
+    let problems: Vec<_> = report
+        .checks
+        .iter()
+        .filter(|c| c.status != Status::Ok)
+        .collect();
+    let unreachable: Vec<_> = report.nodes.iter().filter(|n| n.error.is_some()).collect();
+    if !problems.is_empty() || !unreachable.is_empty() {
+        out.push_str("\nProblems:\n");
+    }
+    for check in problems {
+        out.push_str(&format!(
+            "{} {} {}: {}\n",
+            paint(check.status.word(), check.status, color),
+            check.scope,
+            check.name,
+            check.detail
+        ));
+        if let Some(fix) = &check.fix {
+            out.push_str(&format!("     fix: {fix}\n"));
+        }
+    }
+    for row in unreachable {
+        out.push_str(&format!(
+            "{} {}: not reached: {}\n     fix: check that {} is up and reachable over the doctor-transport (ssh root@{} works without a password)\n",
+            paint(Status::Fail.word(), Status::Fail, color),
+            row.node,
+            row.error.as_deref().unwrap_or(""),
+            row.host.as_deref().unwrap_or(&row.node),
+            row.host.as_deref().unwrap_or(&row.node),
+        ));
+    }
+    out
+}
+
+fn problems_cell(problems: &[&str]) -> String {
+    if problems.is_empty() {
+        "-".to_owned()
+    } else {
+        problems.join(", ")
+    }
+}
+
+/// A label value in Prometheus' text format: `\`, `"` and newlines escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// node_exporter's textfile format.
+pub fn prometheus(report: &Report) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "# HELP carbonio_mesh_check_status A carbonio-mesh doctor check: 0 ok, 1 warn, 2 fail.\n",
+    );
+    out.push_str("# TYPE carbonio_mesh_check_status gauge\n");
+    for check in &report.checks {
+        out.push_str(&format!(
+            "carbonio_mesh_check_status{{check=\"{}\",node=\"{}\"}} {}\n",
+            label(&check.name),
+            label(&check.scope),
+            check.status.metric()
+        ));
+    }
+    out.push_str("# HELP carbonio_mesh_certificate_expiry_seconds Seconds until a Mesh certificate expires (negative: expired).\n");
+    out.push_str("# TYPE carbonio_mesh_certificate_expiry_seconds gauge\n");
+    for cert in &report.certificates {
+        out.push_str(&format!(
+            "carbonio_mesh_certificate_expiry_seconds{{certificate=\"{}\",node=\"{}\"}} {}\n",
+            label(&cert.certificate),
+            label(&cert.node),
+            cert.expires_in_secs
+        ));
+    }
+    out.push_str(
+        "# HELP carbonio_mesh_members Consul members by status, as the local agent sees them.\n",
+    );
+    out.push_str("# TYPE carbonio_mesh_members gauge\n");
+    for (status, count) in &report.members {
+        out.push_str(&format!(
+            "carbonio_mesh_members{{status=\"{}\"}} {count}\n",
+            label(status)
+        ));
+    }
+    out.push_str("# HELP carbonio_mesh_node_reached Whether doctor could run a node's checks (1) or not (0).\n");
+    out.push_str("# TYPE carbonio_mesh_node_reached gauge\n");
+    for row in &report.nodes {
+        out.push_str(&format!(
+            "carbonio_mesh_node_reached{{node=\"{}\"}} {}\n",
+            label(&row.node),
+            u8::from(row.error.is_none())
+        ));
+    }
+    out.push_str("# HELP carbonio_mesh_doctor_status The worst check: 0 ok, 1 warn, 2 fail.\n");
+    out.push_str("# TYPE carbonio_mesh_doctor_status gauge\n");
+    out.push_str(&format!(
+        "carbonio_mesh_doctor_status {}\n",
+        report.status.unwrap_or(Status::Ok).metric()
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{CertificateExpiry, Check};
+
+    fn report() -> Report {
+        let mut report = Report::default();
+        report
+            .checks
+            .push(Check::new("leader", CLUSTER, Status::Ok, "leader at x"));
+        report.checks.push(
+            Check::new("members-failed", CLUSTER, Status::Fail, "failed: agent-x")
+                .fix("carbonio-mesh force-leave agent-x"),
+        );
+        report
+            .checks
+            .push(Check::new("service", "server-a", Status::Ok, "active"));
+        report.add_row(
+            "server-a",
+            Some("a.example.com".into()),
+            Some("server".into()),
+        );
+        report.certificates.push(CertificateExpiry {
+            certificate: "ca".into(),
+            node: "server-a".into(),
+            expires_in_secs: 42,
+        });
+        report.members.insert("alive".into(), 4);
+        report.finish()
+    }
+
+    #[test]
+    fn the_human_report_has_a_summary_a_table_and_each_problem_with_its_fix() {
+        let text = human(&report(), false);
+        assert_eq!(
+            text,
+            "FAIL: 1 failed (3 checks on 1 node)\n\n\
+Node       Host           Role    Status  Problems\n\
+(cluster)  -              -       fail    members-failed\n\
+server-a   a.example.com  server  ok      -\n\
+\nProblems:\n\
+FAIL cluster members-failed: failed: agent-x\n     fix: carbonio-mesh force-leave agent-x\n"
+        );
+        assert!(human(&report(), true).contains("\x1b[31mFAIL\x1b[0m"));
+        assert!(!text.contains('\x1b'));
+    }
+
+    #[test]
+    fn prometheus_text_has_one_sample_per_check_and_escapes_labels() {
+        let mut report = report();
+        report.checks[0].scope = "a\"b\\c".into();
+        let text = prometheus(&report);
+        assert!(text
+            .contains("carbonio_mesh_check_status{check=\"members-failed\",node=\"cluster\"} 2\n"));
+        assert!(text.contains("node=\"a\\\"b\\\\c\"} 0\n"), "{text}");
+        assert!(text.contains(
+            "carbonio_mesh_certificate_expiry_seconds{certificate=\"ca\",node=\"server-a\"} 42\n"
+        ));
+        assert!(text.contains("carbonio_mesh_members{status=\"alive\"} 4\n"));
+        assert!(text.ends_with("carbonio_mesh_doctor_status 2\n"));
+    }
+}
