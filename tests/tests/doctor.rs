@@ -398,6 +398,17 @@ fn wrong_modes_and_owners_fail_with_chmod_and_chown() {
         "chmod 0400 /var/lib/service-discover/password",
     );
     fs::set_permissions(&password, fs::Permissions::from_mode(0o400)).unwrap();
+    // main.json holds the gossip key: readable by everyone is a failure.
+    let main_json = leader.sandbox.path(&format!("{ETC}/main.json"));
+    fs::set_permissions(&main_json, fs::Permissions::from_mode(0o644)).unwrap();
+    flagged(
+        &leader,
+        &["--local"],
+        "main-json",
+        "fail",
+        "chmod 0600 /etc/zextras/service-discover/main.json",
+    );
+    fs::set_permissions(&main_json, fs::Permissions::from_mode(0o600)).unwrap();
     nix::unistd::chown(
         &leader.sandbox.path(&format!("{ETC}/main.json")),
         Some(nix::unistd::Uid::from_raw(0)),
@@ -904,6 +915,29 @@ fn the_packaged_textfile_script_writes_the_metrics_atomically_for_node_exporter(
 # TYPE carbonio_mesh_doctor_status gauge\ncarbonio_mesh_doctor_status 2\n"
     );
     assert_eq!(listing(), ["carbonio-mesh.prom"]);
+    // A directory someone else can write to (a planted symbolic link could lead root's write
+    // elsewhere) gets nothing written, and the unit fails saying why.
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let before = fs::read_to_string(&prom).unwrap();
+    let out = textfile(&leader, dir.path(), &with_plugins);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("must be owned by root and writable by root only"),
+        "{err}"
+    );
+    assert!(err.contains("fix: chown root:root"), "{err}");
+    assert_eq!(fs::read_to_string(&prom).unwrap(), before);
+    assert_eq!(listing(), ["carbonio-mesh.prom"]);
+    let link = tempfile::tempdir().unwrap();
+    let linked = link.path().join("node-exporter");
+    std::os::unix::fs::symlink(dir.path(), &linked).unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let out = textfile(&leader, &linked, &with_plugins);
+    assert!(
+        !out.status.success(),
+        "a symbolic link is not the directory"
+    );
 }
 
 #[test]

@@ -378,7 +378,8 @@ pub fn gather(
         rules.push(FileRule {
             name,
             path,
-            mode: None,
+            // main.json holds the gossip key (`encrypt`): setup writes both 0600.
+            mode: Some(0o600),
             uid: service_uid.unwrap_or(u32::MAX),
             owner: service_user,
             missing: (Status::Fail, "service-discover is not set up on this node: service-discover setup (or carbonio-mesh secret rejoin)"),

@@ -168,7 +168,15 @@ pub fn prometheus(report: &Report) -> String {
         "# HELP carbonio_mesh_members Consul members by status, as the local agent sees them.\n",
     );
     out.push_str("# TYPE carbonio_mesh_members gauge\n");
-    for (status, count) in &report.members {
+    // Every status Consul knows, 0 when none: an alert on `failed > 0` needs the series to be
+    // there when it is 0 too. Nothing when the members were not read (`--local`).
+    let mut members = report.members.clone();
+    if !members.is_empty() {
+        for status in ["alive", "leaving", "left", "failed"] {
+            members.entry(status.to_owned()).or_insert(0);
+        }
+    }
+    for (status, count) in &members {
         out.push_str(&format!(
             "carbonio_mesh_members{{status=\"{}\"}} {count}\n",
             label(status)
@@ -251,6 +259,10 @@ FAIL cluster members-failed: failed: agent-x\n     fix: carbonio-mesh force-leav
             "carbonio_mesh_certificate_expiry_seconds{certificate=\"ca\",node=\"server-a\"} 42\n"
         ));
         assert!(text.contains("carbonio_mesh_members{status=\"alive\"} 4\n"));
+        assert!(
+            text.contains("carbonio_mesh_members{status=\"failed\"} 0\n"),
+            "{text}"
+        );
         assert!(text.ends_with("carbonio_mesh_doctor_status 2\n"));
     }
 }
