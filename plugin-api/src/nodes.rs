@@ -130,6 +130,24 @@ pub struct NodeDirectory {
     pub local_node: Option<String>,
 }
 
+/// The node name of the agent answering (`/v1/agent/self`): "this host" as Consul knows it;
+/// `None` when the agent does not answer.
+pub fn agent_node(host: &Host<'_>) -> Option<String> {
+    #[derive(Deserialize)]
+    struct AgentSelf {
+        #[serde(rename = "Config")]
+        config: AgentConfig,
+    }
+    #[derive(Deserialize)]
+    struct AgentConfig {
+        #[serde(rename = "NodeName")]
+        node_name: String,
+    }
+    host.consul_get::<AgentSelf>(&ConsulRequest::get(&["v1", "agent", "self"]))
+        .ok()
+        .map(|a| a.config.node_name)
+}
+
 impl NodeDirectory {
     /// Maps `members` to `hostnames` (Carbonio's server list) by the dashed form.
     pub fn build(members: &[Member], hostnames: &[String]) -> Self {
@@ -239,21 +257,8 @@ impl NodeDirectory {
             "the member list",
             "operator:read",
         )?;
-        #[derive(Deserialize)]
-        struct AgentSelf {
-            #[serde(rename = "Config")]
-            config: AgentConfig,
-        }
-        #[derive(Deserialize)]
-        struct AgentConfig {
-            #[serde(rename = "NodeName")]
-            node_name: String,
-        }
         let mut directory = Self::with_servers_of(host, &members);
-        directory.local_node = host
-            .consul_get::<AgentSelf>(&ConsulRequest::get(&["v1", "agent", "self"]))
-            .ok()
-            .map(|a| a.config.node_name);
+        directory.local_node = agent_node(host);
         Ok(directory)
     }
 

@@ -244,7 +244,8 @@ pub enum FileType {
     Other,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `fs.stat`'s answer; the default is the answer for a path that does not exist.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stat {
     pub exists: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]

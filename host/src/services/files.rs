@@ -318,14 +318,7 @@ pub(super) fn stat(context: &HostContext, request: StatPath) -> Result<Stat, Ser
                 size: meta.len(),
             })
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Stat {
-            exists: false,
-            file_type: None,
-            mode: 0,
-            uid: 0,
-            gid: 0,
-            size: 0,
-        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Stat::default()),
         Err(e) => Err(io_failure("examine", &request.path, e)),
     }
 }

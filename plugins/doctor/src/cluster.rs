@@ -467,23 +467,6 @@ fn ask_token(host: &Host<'_>, token: Option<SecretText>) -> TokenAnswer {
     }
 }
 
-/// The node name of the agent answering (`/v1/agent/self`): "this node" as Consul knows it.
-pub fn agent_node(host: &Host<'_>) -> Option<String> {
-    #[derive(Deserialize)]
-    struct AgentSelf {
-        #[serde(rename = "Config")]
-        config: AgentConfig,
-    }
-    #[derive(Deserialize)]
-    struct AgentConfig {
-        #[serde(rename = "NodeName")]
-        node_name: String,
-    }
-    host.consul_get::<AgentSelf>(&ConsulRequest::get(&["v1", "agent", "self"]))
-        .ok()
-        .map(|a| a.config.node_name)
-}
-
 /// What the node checks can use from the cluster's side.
 pub struct ClusterView {
     pub directory: NodeDirectory,
@@ -553,7 +536,7 @@ pub fn gather(host: &Host<'_>, archive: &ArchiveSecrets<'_>, report: &mut Report
         Ok(list) => NodeDirectory::build(&plain, &list.hostnames()),
         Err(_) => NodeDirectory::build(&plain, &[]),
     };
-    directory.local_node = agent_node(host);
+    directory.local_node = nodes::agent_node(host);
     let mesh_servers = match servers {
         Ok(list) => Ok(list
             .servers

@@ -122,7 +122,7 @@ fn doctor(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
     let mut report = Report::default();
     let directory = if options.local_only {
         carbonio_mesh_plugin_api::nodes::NodeDirectory {
-            local_node: cluster::agent_node(host),
+            local_node: carbonio_mesh_plugin_api::nodes::agent_node(host),
             ..Default::default()
         }
     } else {

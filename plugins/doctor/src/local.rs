@@ -551,18 +551,7 @@ mod tests {
             bad.fix.as_deref(),
             Some(format!("chmod 0600 {0}; chown root: {0}", mesh::ARCHIVE_PATH).as_str())
         );
-        let missing = file_check(
-            &rule,
-            "n",
-            Ok(Stat {
-                exists: false,
-                file_type: None,
-                mode: 0,
-                uid: 0,
-                gid: 0,
-                size: 0,
-            }),
-        );
+        let missing = file_check(&rule, "n", Ok(Stat::default()));
         assert_eq!(
             (missing.status, missing.fix.as_deref()),
             (Status::Fail, Some("copy it"))
