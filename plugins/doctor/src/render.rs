@@ -142,10 +142,11 @@ fn label(value: &str) -> String {
 /// node_exporter's textfile format.
 pub fn prometheus(report: &Report) -> String {
     let mut out = String::new();
-    out.push_str(
-        "# HELP carbonio_mesh_check_status A carbonio-mesh doctor check: 0 ok, 1 warn, 2 fail.\n",
+    gauge(
+        &mut out,
+        "carbonio_mesh_check_status",
+        "A carbonio-mesh doctor check: 0 ok, 1 warn, 2 fail.",
     );
-    out.push_str("# TYPE carbonio_mesh_check_status gauge\n");
     for check in &report.checks {
         out.push_str(&format!(
             "carbonio_mesh_check_status{{check=\"{}\",node=\"{}\"}} {}\n",
@@ -154,8 +155,11 @@ pub fn prometheus(report: &Report) -> String {
             check.status.metric()
         ));
     }
-    out.push_str("# HELP carbonio_mesh_certificate_expiry_seconds Seconds until a Mesh certificate expires (negative: expired).\n");
-    out.push_str("# TYPE carbonio_mesh_certificate_expiry_seconds gauge\n");
+    gauge(
+        &mut out,
+        "carbonio_mesh_certificate_expiry_seconds",
+        "Seconds until a Mesh certificate expires (negative: expired).",
+    );
     for cert in &report.certificates {
         out.push_str(&format!(
             "carbonio_mesh_certificate_expiry_seconds{{certificate=\"{}\",node=\"{}\"}} {}\n",
@@ -164,10 +168,11 @@ pub fn prometheus(report: &Report) -> String {
             cert.expires_in_secs
         ));
     }
-    out.push_str(
-        "# HELP carbonio_mesh_members Consul members by status, as the local agent sees them.\n",
+    gauge(
+        &mut out,
+        "carbonio_mesh_members",
+        "Consul members by status, as the local agent sees them.",
     );
-    out.push_str("# TYPE carbonio_mesh_members gauge\n");
     // Every status Consul knows, 0 when none: an alert on `failed > 0` needs the series to be
     // there when it is 0 too. Nothing when the members were not read (`--local`).
     let mut members = report.members.clone();
@@ -182,8 +187,11 @@ pub fn prometheus(report: &Report) -> String {
             label(status)
         ));
     }
-    out.push_str("# HELP carbonio_mesh_node_reached Whether doctor could run a node's checks (1) or not (0).\n");
-    out.push_str("# TYPE carbonio_mesh_node_reached gauge\n");
+    gauge(
+        &mut out,
+        "carbonio_mesh_node_reached",
+        "Whether doctor could run a node's checks (1) or not (0).",
+    );
     for row in &report.nodes {
         out.push_str(&format!(
             "carbonio_mesh_node_reached{{node=\"{}\"}} {}\n",
@@ -191,13 +199,21 @@ pub fn prometheus(report: &Report) -> String {
             u8::from(row.error.is_none())
         ));
     }
-    out.push_str("# HELP carbonio_mesh_doctor_status The worst check: 0 ok, 1 warn, 2 fail.\n");
-    out.push_str("# TYPE carbonio_mesh_doctor_status gauge\n");
+    gauge(
+        &mut out,
+        "carbonio_mesh_doctor_status",
+        "The worst check: 0 ok, 1 warn, 2 fail.",
+    );
     out.push_str(&format!(
         "carbonio_mesh_doctor_status {}\n",
         report.status.unwrap_or(Status::Ok).metric()
     ));
     out
+}
+
+/// The `# HELP` and `# TYPE` lines that open a gauge's series.
+fn gauge(out: &mut String, name: &str, help: &str) {
+    out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
 }
 
 #[cfg(test)]
