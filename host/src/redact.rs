@@ -6,6 +6,8 @@
 //! *before* they are encoded. Longer secrets go first, so a secret that contains another is
 //! never left half shown. Every copy is wiped when the run ends.
 
+use std::borrow::Cow;
+
 use zeroize::Zeroize;
 
 /// What a secret is replaced by.
@@ -39,12 +41,13 @@ impl Secrets {
 
     /// `text` with every secret replaced.
     pub fn redact(&self, text: &str) -> String {
-        self.redact_except(text, &[])
+        self.redact_except(text, &[]).into_owned()
     }
 
     /// `text` with every secret replaced, except those in `shown` (what a command prints on
-    /// purpose, like the token `credentials token` was asked for).
-    pub fn redact_except(&self, text: &str, shown: &[&str]) -> String {
+    /// purpose, like the token `credentials token` was asked for). Borrowed when `text` holds no
+    /// secret: a 2.4 MB `members --format json` answer is then not copied.
+    pub fn redact_except<'a>(&self, text: &'a str, shown: &[&str]) -> Cow<'a, str> {
         // Only what is a known secret can be shown: anything else asked for is ignored, so that
         // splitting on it cannot cut a real secret apart.
         let shown: Vec<&str> = shown
@@ -55,25 +58,27 @@ impl Secrets {
         self.redact_around(text, &shown)
     }
 
-    fn redact_around(&self, text: &str, shown: &[&str]) -> String {
+    fn redact_around<'a>(&self, text: &'a str, shown: &[&str]) -> Cow<'a, str> {
         // Around each shown secret, so that a secret it contains is not cut out of it.
         if let Some((first, rest)) = shown.split_first() {
             if text.contains(first) {
-                return text
-                    .split(first)
-                    .map(|part| self.redact_around(part, rest))
-                    .collect::<Vec<_>>()
-                    .join(first);
+                return Cow::Owned(
+                    text.split(first)
+                        .map(|part| self.redact_around(part, rest))
+                        .collect::<Vec<_>>()
+                        .join(first),
+                );
             }
             return self.redact_around(text, rest);
         }
-        let mut out = text.to_owned();
+        let mut out = Cow::Borrowed(text);
         for (raw, escaped) in &self.known {
             for form in std::iter::once(raw).chain(escaped) {
                 if out.contains(form.as_str()) {
-                    let mut replaced = out.replace(form.as_str(), REDACTED);
-                    std::mem::swap(&mut out, &mut replaced);
-                    replaced.zeroize();
+                    let replaced = Cow::Owned(out.replace(form.as_str(), REDACTED));
+                    if let Cow::Owned(mut previous) = std::mem::replace(&mut out, replaced) {
+                        previous.zeroize();
+                    }
                 }
             }
         }

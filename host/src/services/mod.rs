@@ -154,7 +154,7 @@ impl HostContext {
     }
 
     /// `text` with every registered secret but those in `shown` replaced.
-    pub fn redact_except(&self, text: &str, shown: &[&str]) -> String {
+    pub fn redact_except<'a>(&self, text: &'a str, shown: &[&str]) -> std::borrow::Cow<'a, str> {
         self.secrets.borrow().redact_except(text, shown)
     }
 
