@@ -1,6 +1,7 @@
 //! One invocation of `carbonio-mesh`: parse, then either print help, run a built-in command, or
 //! load exactly one plugin and run its command.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -47,6 +48,24 @@ fn print(text: &str) {
     // A closed pipe (`carbonio-mesh members | head -1`) is not an error worth reporting.
     let _ = stdout
         .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
+
+/// A response's standard output (`stdout`, then its JSON document and a newline), secrets
+/// redacted but those in `shown`, controls escaped. A document alone (every `--format json`
+/// answer) is checked where it lies: a 2.4 MB member list is not copied when nothing in it
+/// needs changing.
+fn print_stdout(context: &HostContext, response: &Response, shown: &[&str]) {
+    let (text, end) = match &response.stdout_json {
+        Some(document) if response.stdout.is_empty() => (Cow::Borrowed(document.as_str()), "\n"),
+        _ => (response.stdout_text(), ""),
+    };
+    let text = context.redact_except(&text, shown);
+    let text = untrusted::escape_controls(&text);
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.write_all(end.as_bytes()))
         .and_then(|()| stdout.flush());
 }
 
@@ -125,6 +144,14 @@ fn dispatch(args: Vec<OsString>, format: &Cell<OutputFormat>) -> Result<u8, Host
             print(&top_help(&dirs, &policy));
             Ok(exit::OK)
         }
+        // With --format json, a script that forgot the command gets the usage error document.
+        None if globals.format == OutputFormat::Json => Err(HostError::Usage {
+            message: "no command given".to_owned(),
+            hint: format!(
+                "name one: `carbonio-mesh --help` lists the commands and the plugins found in {}",
+                searched(&dirs)
+            ),
+        }),
         None => {
             eprint!("{}", top_help(&dirs, &policy));
             Ok(exit::USAGE)
@@ -225,16 +252,18 @@ fn top_help(dirs: &[SearchDir], policy: &TrustPolicy) -> String {
     let mut help = cli::full_help(&plugins);
     if plugins.is_empty() {
         help.push_str("\nNo plugins found in: ");
-        help.push_str(
-            &dirs
-                .iter()
-                .map(|d| d.path.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
+        help.push_str(&searched(dirs));
         help.push('\n');
     }
     help
+}
+
+/// The plugin directories searched, for messages: `/usr/local/lib/..., /usr/lib/...`.
+fn searched(dirs: &[SearchDir]) -> String {
+    dirs.iter()
+        .map(|d| d.path.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn run_plugin(
@@ -250,10 +279,7 @@ fn run_plugin(
         message: format!("'{name}' is not a carbonio-mesh command"),
         hint: format!(
             "`carbonio-mesh --help` lists the plugins found in {}",
-            dirs.iter()
-                .map(|d| d.path.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            searched(dirs)
         ),
     };
     if !discovery::is_valid_name(name) {
@@ -330,8 +356,7 @@ fn run_plugin(
             // Standard output is the command's product: only the secrets it shows on purpose
             // (`credentials token`) pass; standard error never shows one.
             let shown: Vec<&str> = response.reveal.iter().map(|s| s.expose()).collect();
-            let stdout = context.redact_except(&response.stdout_text(), &shown);
-            print(&untrusted::escape_controls(&stdout));
+            print_stdout(&context, &response, &shown);
             if !response.stderr.is_empty() {
                 let stderr = context.redact(&response.stderr);
                 eprint!("{}", untrusted::escape_controls(&stderr));

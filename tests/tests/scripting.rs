@@ -186,6 +186,25 @@ fn with_format_json_a_usage_error_clap_finds_is_a_document_too() {
     assert_eq!(code, 2);
     assert_eq!(document(&out)["error"]["exit_code"], 2, "{out}");
 
+    // No command at all: the usage error document, the help left to humans.
+    let (code, out, err) = run(s.sandbox.cmd().args(["--format", "json"]));
+    assert_eq!(code, 2, "{err}");
+    let error = &document(&out)["error"];
+    assert_eq!(error["message"], "no command given", "{out}");
+    assert!(
+        error["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("name one: `carbonio-mesh --help`"),
+        "{out}"
+    );
+    let (code, out, err) = run(&mut s.sandbox.cmd());
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(
+        err.contains("Usage: carbonio-mesh [OPTIONS] [COMMAND]"),
+        "{err}"
+    );
+
     // The last --format wins; words after `--` are not options; without JSON stdout stays empty.
     for args in [
         &["--format", "json", "members", "--format", "human", "--nope"][..],
