@@ -85,9 +85,35 @@ pub fn invoke<P: Plugin>(handle: &HostHandle, request: RStr<'_>) -> AbiResult {
             },
             None => P::run(&host, &request)?,
         };
-        serde_json::to_string(&response)
-            .map_err(|e| PluginError::internal(format!("cannot encode the response: {e}")))
+        encode_response(response)
     })
+}
+
+/// The response as JSON, its document ([`Response::stdout_json`]) written in as it is: the
+/// document is serde_json's own pretty output, and checking 2.4 MB of it again, as
+/// serialising it through `RawValue` would, cost more than writing it. A document from
+/// [`crate::JsonDocument::pretty`] is not even copied: its buffer already starts the answer.
+fn encode_response(mut response: Response) -> Result<String, PluginError> {
+    let document = response.stdout_json.take();
+    let fields = serde_json::to_string(&response)
+        .map_err(|e| PluginError::internal(format!("cannot encode the response: {e}")))?;
+    let Some(document) = document else {
+        return Ok(fields);
+    };
+    // The fields (`{"stdout":"",...}`: a response always has some) follow the document:
+    // `{"stdout_json":DOCUMENT,"stdout":"",...}`.
+    let mut json = match document.into_answer_start() {
+        Ok(started) => started,
+        Err(document) => {
+            let mut json = String::with_capacity(document.as_str().len() + fields.len() + 16);
+            json.push_str(crate::JsonDocument::ANSWER_PREFIX);
+            json.push_str(document.as_str());
+            json
+        }
+    };
+    json.push(',');
+    json.push_str(&fields[1..]);
+    Ok(json)
 }
 
 /// Exports a [`Plugin`] implementation as the library's root module.
@@ -135,5 +161,36 @@ mod tests {
         };
         let error: PluginError = serde_json::from_str(json.as_str()).unwrap();
         assert_eq!(error.hint.as_deref(), Some("use --x"));
+    }
+
+    #[test]
+    fn a_json_answer_is_spliced_in_as_written_and_reads_back_the_same() {
+        let value = serde_json::json!([{"name": "a \"quoted\"\nname", "tags": {"k": "v"}}]);
+        let response = Response::json(&value)
+            .unwrap()
+            .with_warning("w", None)
+            .with_exit_code(2);
+        let wire = encode_response(response.clone()).unwrap();
+        assert!(
+            wire.starts_with(&format!(
+                r#"{{"stdout_json":{},"stdout":"#,
+                serde_json::to_string_pretty(&value).unwrap()
+            )),
+            "{wire}"
+        );
+        // The same as any encoder writes it, and the host reads back what was sent.
+        let general: Response =
+            serde_json::from_str(&serde_json::to_string(&response).unwrap()).unwrap();
+        let back: Response = serde_json::from_str(&wire).unwrap();
+        assert_eq!(back, response);
+        assert_eq!(back, general);
+        // A document read back (as the host has it) is written in the same way.
+        assert_eq!(encode_response(back.clone()).unwrap(), wire);
+        // Without a document, the response as serde writes it.
+        let text = Response::text("x\n");
+        assert_eq!(
+            encode_response(text.clone()).unwrap(),
+            serde_json::to_string(&text).unwrap()
+        );
     }
 }
