@@ -41,6 +41,11 @@ struct AllTags<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
 impl<'a> AllTags<'a> {
     /// Sorted by name, one value per name (the last one given, as a map keeps it).
     fn from_pairs(mut pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>) -> Self {
+        // Consul writes a map's keys sorted and once each (Go's encoding/json): then a pass
+        // that finds them in order is all the work.
+        if pairs.windows(2).all(|w| w[0].0 < w[1].0) {
+            return AllTags(pairs);
+        }
         pairs.reverse();
         // Stable: of pairs with the same name, the last one given is now first, and kept.
         pairs.sort_by(|a, b| a.0.cmp(&b.0));
@@ -177,10 +182,17 @@ struct MemberView<'a> {
 
 /// Go's `net.TCPAddr.String()`: IPv6 in brackets.
 fn socket_address(addr: &str, port: u16) -> String {
-    match addr.parse::<IpAddr>() {
-        Ok(IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
-        _ => format!("{addr}:{port}"),
+    use std::fmt::Write;
+    // Only an IPv6 address has a colon; the others are written as they are, without parsing.
+    if addr.contains(':') {
+        if let Ok(IpAddr::V6(v6)) = addr.parse::<IpAddr>() {
+            return format!("[{v6}]:{port}");
+        }
     }
+    let mut address = String::with_capacity(addr.len() + 6);
+    address.push_str(addr);
+    let _ = write!(address, ":{port}");
+    address
 }
 
 /// The part of a build tag before `:` (`1.9.3:f55da930` -> `1.9.3`), `< 0.3` when there is none.
@@ -230,23 +242,25 @@ fn view<'a, T: Tags<'a>>(mut member: Member<'a, T>) -> MemberView<'a> {
 
 /// Fills in `host` from Carbonio's server list. A WAN name (`NODE.DC`) is its LAN node's.
 fn add_hosts(host: &Host<'_>, members: &mut [MemberView<'_>]) {
-    let lan_name = |m: &MemberView<'_>| -> String {
-        let suffix = format!(".{}", m.dc);
+    fn lan_name<'m>(m: &'m MemberView<'_>) -> &'m str {
         m.name
-            .strip_suffix(suffix.as_str())
+            .strip_suffix(m.dc.as_ref())
+            .and_then(|name| name.strip_suffix('.'))
             .unwrap_or(&m.name)
-            .to_owned()
-    };
-    let names: Vec<String> = members.iter().map(lan_name).collect();
+    }
     // Only the names matter for a hostname; the address is the socket address here.
     let directory =
-        nodes::NodeDirectory::of_listed(host, names.iter().map(|name| (name.as_str(), "")));
+        nodes::NodeDirectory::of_listed(host, members.iter().map(|m| (lan_name(m), "")));
     for note in &directory.unmapped {
         host.debug(note);
     }
     let hosts = directory.hosts_by_node();
-    for (member, name) in members.iter_mut().zip(&names) {
-        member.host = hosts.get(name.as_str()).map(|h| (*h).to_owned());
+    let found: Vec<Option<String>> = members
+        .iter()
+        .map(|m| hosts.get(lan_name(m)).map(|h| (*h).to_owned()))
+        .collect();
+    for (member, host) in members.iter_mut().zip(found) {
+        member.host = host;
     }
 }
 
