@@ -28,6 +28,10 @@ export CARBONIO_MESH_TEST_DIR
 # on meanwhile, niced, each under its own lock: the release tree the package test packs (the
 # command scripts/build-deb.sh runs, so it finds it built) and the fuzz target (nightly, its own
 # target directory). Their output is shown only if they fail.
+# The package test packs a release build: link-time optimisation changes how fast it runs, not
+# what is packed or how it installs, and costs minutes on two cores, so the test's release build
+# does without (scripts/build-deb.sh run alone builds the package as shipped: thin LTO).
+export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
 logs=$(mktemp -d)
 nice -n 10 cargo build --release --locked >"$logs/release.log" 2>&1 &
 release=$!
