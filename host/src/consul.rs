@@ -660,15 +660,12 @@ impl ConsulClient {
     }
 
     fn unreachable(&self, error: &dyn std::error::Error) -> ServiceFailure {
-        // reqwest keeps the useful part ("Connection refused") deep in its source chain.
-        let mut detail = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            if !detail.contains(&text) {
-                detail = format!("{detail}: {text}");
-            }
-            source = cause.source();
+        // reqwest keeps the useful part ("Connection refused (os error 111)", a name that does
+        // not resolve, a certificate refused) at the end of its source chain, under layers that
+        // repeat the URL and name the library's internals: that innermost cause is said.
+        let mut detail = error;
+        while let Some(cause) = detail.source() {
+            detail = cause;
         }
         failure(
             ServiceErrorKind::Failed,
