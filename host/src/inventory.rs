@@ -148,7 +148,12 @@ pub fn list(entries: &[Entry], format: OutputFormat) -> String {
     }
     let mut table = Table::new(["Name", "Version", "API", "Origin", "Path", "Status"]);
     for entry in entries {
-        let mut status = entry.status.clone();
+        let path = entry.path.display().to_string();
+        // A refusal starts with the file's path, which the Path column shows already.
+        let mut status = match entry.status.strip_prefix(path.as_str()) {
+            Some(rest) if rest.starts_with(' ') => rest.trim_start().to_owned(),
+            _ => entry.status.clone(),
+        };
         if !entry.overrides.is_empty() {
             status.push_str(&format!(" (overrides {})", paths_text(&entry.overrides)));
         }
@@ -160,7 +165,7 @@ pub fn list(entries: &[Entry], format: OutputFormat) -> String {
             entry.version.clone().unwrap_or_else(|| "-".to_owned()),
             entry.api_version.clone().unwrap_or_else(|| "-".to_owned()),
             origin_word(entry.origin).to_owned(),
-            entry.path.display().to_string(),
+            path,
             status,
         ]);
     }
