@@ -255,6 +255,16 @@ impl<'a> Host<'a> {
 pub struct ConsulText(RString);
 
 impl ConsulText {
+    /// The answer's size in bytes (Consul's body and a few fields): a guide for sizing output
+    /// made from it.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Decodes Consul's JSON body into `T` in one pass over the answer, borrowing from it where
     /// `T` asks to (`null` when there is no body).
     pub fn decode<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T, PluginError> {
