@@ -77,7 +77,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for AllTags<'a> {
                 // Kept in a list of exactly their number (a client has 9 tags, not 16): the
                 // 16-slot list is freed at once and reused for the next member, so 5,000
                 // members' tags lie packed, 1.6 MB less memory to fault in.
-                Ok(AllTags::from_pairs(pairs.drain(..).collect()))
+                let mut exact = Vec::with_capacity(pairs.len());
+                exact.append(&mut pairs);
+                Ok(AllTags::from_pairs(exact))
             }
         }
         deserializer.deserialize_map(Pairs(std::marker::PhantomData))
