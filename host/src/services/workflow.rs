@@ -180,7 +180,7 @@ pub(super) fn remove_run(
             format!(" and its backups {}", backups.join(", "))
         };
         context.record(format!(
-            "remove run {}: its journal {journal_dir}{also}, without a backup",
+            "remove run {} for good: its journal {journal_dir}{also}",
             request.run
         ));
         return Ok(RunRemoved {
