@@ -399,10 +399,19 @@ fn render_show(format: OutputFormat, run: &RunSummary) -> Result<Response, Plugi
                 Status::Failed => "FAIL",
                 Status::Started => "started",
             };
-            table.push([status, line.step.as_str(), line.detail.as_str()]);
+            // A failure's detail may run to many lines (rejoin-nodes' table of nodes): its
+            // first line in the table, the whole of it below, so the table stays a table.
+            let first = line.detail.lines().next().unwrap_or_default();
+            table.push([status, line.step.as_str(), first]);
         }
         out.push('\n');
         out.push_str(&table.render());
+        for line in run.steps.iter().filter(|l| l.detail.contains('\n')) {
+            out.push_str(&format!("\n{}:\n", line.step));
+            for detail in line.detail.trim_end().lines() {
+                out.push_str(&format!("  {detail}\n"));
+            }
+        }
     }
     if !run.removed.is_empty() {
         out.push_str(
