@@ -172,6 +172,17 @@ impl Sandbox {
         path
     }
 
+    /// `/etc/hosts` naming the recorded cluster's three servers (`srv1`..`srv3.example.com`,
+    /// 192.168.56.101-103), for commands that map addresses to hostnames.
+    pub fn write_fixture_hosts(&self) {
+        self.make_dir("/etc");
+        fs::write(
+            self.path("/etc/hosts"),
+            "127.0.0.1 localhost\n192.168.56.101 srv1.example.com\n192.168.56.102 srv2.example.com\n192.168.56.103 srv3.example.com\n",
+        )
+        .unwrap();
+    }
+
     /// A path under the root.
     pub fn path(&self, system_path: &str) -> PathBuf {
         self.root().join(system_path.trim_start_matches('/'))

@@ -17,12 +17,7 @@ const SERVERS: &str = "srv1.example.com\nsrv2.example.com\nsrv3.example.com\n";
 fn setup(servers: &str) -> Setup {
     let sandbox = Sandbox::new();
     sandbox.install_product("leader");
-    sandbox.make_dir("/etc");
-    fs::write(
-        sandbox.path("/etc/hosts"),
-        "127.0.0.1 localhost\n192.168.56.101 srv1.example.com\n192.168.56.102 srv2.example.com\n192.168.56.103 srv3.example.com\n",
-    )
-    .unwrap();
+    sandbox.write_fixture_hosts();
     Setup {
         sandbox,
         double: Double::start(Cluster::fixture()).unwrap(),

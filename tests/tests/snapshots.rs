@@ -343,12 +343,7 @@ fn a_plugin_directory_everyone_can_write() {
 fn leader_setup(check: impl FnOnce(&Sandbox, &Double, &str)) {
     let sandbox = Sandbox::new();
     sandbox.install_product("leader");
-    sandbox.make_dir("/etc");
-    fs::write(
-        sandbox.path("/etc/hosts"),
-        "127.0.0.1 localhost\n192.168.56.101 srv1.example.com\n192.168.56.102 srv2.example.com\n192.168.56.103 srv3.example.com\n",
-    )
-    .unwrap();
+    sandbox.write_fixture_hosts();
     let double = Double::start(Cluster::fixture()).unwrap();
     let carbonio = stand_in("carbonio");
     let carbonio_path = carbonio.path.display().to_string();
