@@ -25,6 +25,17 @@ pub struct Member {
     pub tags: BTreeMap<String, String>,
 }
 
+impl Member {
+    /// The fields the node directory maps (all but the tags).
+    fn plain(&self) -> nodes::Member {
+        nodes::Member {
+            name: self.name.clone(),
+            addr: self.addr.clone(),
+            status: self.status,
+        }
+    }
+}
+
 /// A server of `/v1/operator/raft/configuration`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RaftServer {
@@ -523,14 +534,7 @@ pub fn gather(host: &Host<'_>, archive: &ArchiveSecrets<'_>, report: &mut Report
                 Vec::new()
             }
         };
-    let plain: Vec<nodes::Member> = members
-        .iter()
-        .map(|m| nodes::Member {
-            name: m.name.clone(),
-            addr: m.addr.clone(),
-            status: m.status,
-        })
-        .collect();
+    let plain: Vec<nodes::Member> = members.iter().map(Member::plain).collect();
     let servers = host.call(&CarbonioServers::default());
     let mut directory = match &servers {
         Ok(list) => NodeDirectory::build(&plain, &list.hostnames()),
@@ -645,14 +649,7 @@ mod tests {
     }
 
     fn directory(members: &[Member]) -> NodeDirectory {
-        let plain: Vec<nodes::Member> = members
-            .iter()
-            .map(|m| nodes::Member {
-                name: m.name.clone(),
-                addr: m.addr.clone(),
-                status: m.status,
-            })
-            .collect();
+        let plain: Vec<nodes::Member> = members.iter().map(Member::plain).collect();
         NodeDirectory::build(
             &plain,
             &["srv1.example.com".into(), "mail.example.com".into()],
