@@ -14,8 +14,7 @@ cd "$(dirname "$0")/.."
 ensure_packages build-essential pkg-config libclang-dev nettle-dev gnupg openssl jq curl iproute2
 cargo build --release --workspace --locked
 
-ip=$(ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | head -n1)
-[ -n "$ip" ] || { echo "needs a non-loopback IPv4 address" >&2; exit 1; }
+ip=$(this_host_ip)
 work="$(trusted_scratch_dir)/bench-doctor"
 rm -rf "$work" && install -d -m 0755 "$work" "$work/plugins"
 install -m 0755 target/release/libcarbonio_mesh_plugin_doctor.so "$work/plugins/doctor.so"

@@ -62,3 +62,12 @@ start_consul_double() {
 
 # The bootstrap token of the double's clusters (a made-up value from tests/fixtures/consul).
 DOUBLE_TOKEN=260570b8-e9af-05cf-9513-c03866285b98
+
+# this_host_ip: this machine's first global IPv4 address (the simulated leader's address in the
+# fan-out benchmarks); fails when there is none.
+this_host_ip() {
+    local ip
+    ip=$(ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | head -n1)
+    [ -n "$ip" ] || { echo "needs a non-loopback IPv4 address" >&2; return 1; }
+    echo "$ip"
+}
