@@ -6,35 +6,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::consul::{ALIVE, FAILED};
+pub use crate::nodes::Target;
 use crate::nodes::{Lookup, MeshNode, NodeDirectory};
-use crate::services::ExecArg;
-use crate::PluginError;
-
-/// A node to reach, under its three names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Target {
-    pub node: String,
-    pub host: Option<String>,
-    pub address: String,
-}
-
-impl Target {
-    /// What the transport connects to: the hostname (what host keys are known by), else the
-    /// address; never the Consul node name, which resolves nowhere.
-    pub fn reach(&self) -> &str {
-        self.host.as_deref().unwrap_or(&self.address)
-    }
-}
-
-impl From<&MeshNode> for Target {
-    fn from(node: &MeshNode) -> Self {
-        Target {
-            node: node.node.clone(),
-            host: node.host.clone(),
-            address: node.address.clone(),
-        }
-    }
-}
+use crate::services::{ExecArg, ResolvedStep, WorkflowSteps};
+use crate::step::Fill;
+use crate::{Host, PluginError};
 
 /// A member `--nodes all` leaves out, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,18 +100,71 @@ impl NodePlan {
     }
 }
 
-/// A transport's words with `{node}`, `{host}`, `{address}` and `{run}` filled in.
-pub fn transport_argv(argv: &[String], target: &Target, run: &str) -> Vec<ExecArg> {
-    argv.iter()
-        .map(|w| {
-            ExecArg::from(
-                w.replace("{node}", &target.node)
-                    .replace("{host}", target.reach())
-                    .replace("{address}", &target.address)
-                    .replace("{run}", run),
-            )
+/// A command step that reaches another node (`transport` of `secret`, `doctor-transport` of
+/// `doctor`): its command as configured, and whether the run's password goes to its standard
+/// input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transport {
+    pub argv: Vec<String>,
+    pub password_stdin: bool,
+    /// Where it is configured: the file (or `built-in`) and the line.
+    pub defined_in: String,
+    pub line: Option<usize>,
+}
+
+impl Transport {
+    /// The command step `step` as the configuration resolves it, refused when it is not a
+    /// command or connects to the Consul node name ([`check_transport`]).
+    pub fn configured(host: &Host<'_>, step: &str) -> Result<Transport, PluginError> {
+        let resolved = host.call(&WorkflowSteps {
+            workflow: step.to_owned(),
+        })?;
+        Transport::from_resolved(step, resolved.steps.into_iter().next())
+    }
+
+    /// The transport a resolved command step describes (see [`Transport::configured`]).
+    pub fn from_resolved(
+        step: &str,
+        resolved: Option<ResolvedStep>,
+    ) -> Result<Transport, PluginError> {
+        let Some((argv, password_stdin, defined_in, line)) = resolved.and_then(|s| {
+            s.exec
+                .map(|argv| (argv, s.password_stdin, s.defined_in, s.line))
+        }) else {
+            return Err(PluginError::config(format!(
+                "the {step} step must be a command: [steps.{step}] exec = [...]"
+            )));
+        };
+        check_transport(&argv, &defined_in)?;
+        Ok(Transport {
+            argv,
+            password_stdin,
+            defined_in,
+            line,
         })
-        .collect()
+    }
+
+    /// `FILE:LINE`, or `built-in`.
+    pub fn at(&self) -> String {
+        match self.line {
+            Some(line) => format!("{}:{line}", self.defined_in),
+            None => self.defined_in.clone(),
+        }
+    }
+
+    /// The command that reaches `target`, its `{node}`, `{host}`, `{address}` and `{run}`
+    /// filled in.
+    pub fn argv_for(&self, target: &Target, run: &str) -> Vec<ExecArg> {
+        let fill = Fill {
+            run,
+            facts: None,
+            target: Some(target),
+        };
+        self.argv
+            .iter()
+            .map(|w| ExecArg::from(fill.word(w)))
+            .collect()
+    }
 }
 
 /// Refuses a transport that connects to `{node}`: that is the Consul node name
@@ -266,29 +295,7 @@ mod tests {
     }
 
     #[test]
-    fn the_transport_gets_the_hostname_or_address_never_the_node_name_as_host() {
-        let target = Target {
-            node: "agent-mail-example-com".into(),
-            host: None,
-            address: "192.168.56.110".into(),
-        };
-        let argv = transport_argv(
-            &[
-                "ssh".into(),
-                "root@{host}".into(),
-                "{node}/{address}/{run}".into(),
-            ],
-            &target,
-            "r1",
-        );
-        assert_eq!(
-            argv,
-            [
-                ExecArg::from("ssh"),
-                ExecArg::from("root@192.168.56.110"),
-                ExecArg::from("agent-mail-example-com/192.168.56.110/r1")
-            ]
-        );
+    fn a_transport_to_the_node_name_is_refused() {
         assert!(check_transport(&["root@{node}".into()], "built-in").is_err());
         assert!(check_transport(&["root@{host}".into()], "built-in").is_ok());
     }

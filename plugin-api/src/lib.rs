@@ -57,14 +57,15 @@ mod secret;
 pub mod services;
 pub mod step;
 mod table;
+pub mod workflow;
 
 pub use host::{anonymous_warning, ConsulText, Host, ServiceError};
 pub use messages::{
-    ArgKind, ArgSpec, ArgValue, CommandSpec, ErrorKind, Example, JsonDocument, Manifest,
+    ArgKind, ArgSpec, ArgValue, Args, CommandSpec, ErrorKind, Example, JsonDocument, Manifest,
     OutputFormat, PluginError, Request, Response, ValueKind, Warning, EXIT_DECLINED,
 };
 pub use secret::SecretText;
-pub use step::{StepCall, StepOutcome, StepSpec};
+pub use step::{StepCall, StepError, StepOutcome, StepSpec};
 pub use table::Table;
 
 /// The plugin-api version this copy of the crate is; compiled into every plugin's manifest.

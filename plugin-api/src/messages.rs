@@ -348,15 +348,20 @@ pub struct Request {
     pub step: Option<StepCall>,
 }
 
-impl Request {
+/// The arguments of a command, read by name: what [`Request`] and [`StepCall`] (the command
+/// running a workflow) both hold.
+pub trait Args {
+    /// The arguments the user gave or that have defaults, by [`ArgSpec::name`].
+    fn args(&self) -> &BTreeMap<String, ArgValue>;
+
     /// Whether a flag was given.
-    pub fn flag(&self, name: &str) -> bool {
-        matches!(self.args.get(name), Some(ArgValue::Flag(true)))
+    fn flag(&self, name: &str) -> bool {
+        matches!(self.args().get(name), Some(ArgValue::Flag(true)))
     }
 
     /// The value of a single-valued option or positional.
-    pub fn value(&self, name: &str) -> Option<&str> {
-        match self.args.get(name)? {
+    fn value(&self, name: &str) -> Option<&str> {
+        match self.args().get(name)? {
             ArgValue::One(value) => Some(value),
             ArgValue::Many(values) => values.last().map(String::as_str),
             ArgValue::Flag(_) => None,
@@ -367,7 +372,7 @@ impl Request {
     /// usage error naming the option when it does not parse. Declare the option with a
     /// [`ValueKind`] and the host refuses a bad value before the plugin runs; this is the one
     /// place the plugin turns the text into its type.
-    pub fn parsed<T>(&self, name: &str) -> Result<Option<T>, PluginError>
+    fn parsed<T>(&self, name: &str) -> Result<Option<T>, PluginError>
     where
         T: FromStr,
         T::Err: Display,
@@ -382,12 +387,50 @@ impl Request {
     }
 
     /// Every value of an option or positional (empty when absent).
-    pub fn values(&self, name: &str) -> Vec<&str> {
-        match self.args.get(name) {
+    fn values(&self, name: &str) -> Vec<&str> {
+        match self.args().get(name) {
             Some(ArgValue::One(value)) => vec![value.as_str()],
             Some(ArgValue::Many(values)) => values.iter().map(String::as_str).collect(),
             _ => Vec::new(),
         }
+    }
+}
+
+impl Args for Request {
+    fn args(&self) -> &BTreeMap<String, ArgValue> {
+        &self.args
+    }
+}
+
+impl Args for StepCall {
+    fn args(&self) -> &BTreeMap<String, ArgValue> {
+        &self.args
+    }
+}
+
+impl Request {
+    /// Whether a flag was given.
+    pub fn flag(&self, name: &str) -> bool {
+        Args::flag(self, name)
+    }
+
+    /// The value of a single-valued option or positional.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        Args::value(self, name)
+    }
+
+    /// [`Args::parsed`].
+    pub fn parsed<T>(&self, name: &str) -> Result<Option<T>, PluginError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        Args::parsed(self, name)
+    }
+
+    /// Every value of an option or positional (empty when absent).
+    pub fn values(&self, name: &str) -> Vec<&str> {
+        Args::values(self, name)
     }
 
     /// The subcommand path joined by spaces (`""` for the plugin's own command).

@@ -60,6 +60,42 @@ pub fn node_names_for(hostname: &str) -> [String; 2] {
     ]
 }
 
+/// A node to reach, under its three names (what `--nodes` plans and a transport is given).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    pub node: String,
+    pub host: Option<String>,
+    pub address: String,
+}
+
+impl Target {
+    /// What the transport connects to: the hostname (what host keys are known by), else the
+    /// address; never the Consul node name, which resolves nowhere.
+    pub fn reach(&self) -> &str {
+        self.host.as_deref().unwrap_or(&self.address)
+    }
+
+    /// The role its node name says (`server-`: a Mesh server); none for another form.
+    pub fn role(&self) -> Option<NodeRole> {
+        NodeRole::split(&self.node).map(|(role, _)| role)
+    }
+
+    /// A Mesh server: set up one at a time, before any agent.
+    pub fn is_server(&self) -> bool {
+        self.role() == Some(NodeRole::Server)
+    }
+}
+
+impl From<&MeshNode> for Target {
+    fn from(node: &MeshNode) -> Self {
+        Target {
+            node: node.node.clone(),
+            host: node.host.clone(),
+            address: node.address.clone(),
+        }
+    }
+}
+
 /// The fields of a `/v1/agent/members` entry the directory needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {

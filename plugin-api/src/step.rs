@@ -48,6 +48,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::nodes::Target;
 use crate::{ArgValue, PluginError, SecretText};
 
 /// A workflow a plugin runs (its command drives it), declared in its manifest.
@@ -233,12 +234,17 @@ pub mod facts {
     pub const ARCHIVE_FILE: FactKey<String> = FactKey::new("archive_file");
 }
 
-/// What a site command's `{WORD}` stands for: `{run}` the run's name; `{ip}` and `{leader}`
-/// (their names since 1.3) the facts `setup_ip` and `leader_ip`; any other `{NAME}` the fact
-/// `NAME`. A command step needs every fact its words name.
+/// What a command's `{WORD}` stands for: `{run}` the run's name; `{ip}` and `{leader}` (their
+/// names since 1.3) the facts `setup_ip` and `leader_ip`; in a transport (a command reaching
+/// another node) `{node}`, `{host}` and `{address}` that node's Consul node name, hostname (else
+/// address) and gossip address (1.7); any other `{NAME}` the fact `NAME`. A command step needs
+/// every fact its words name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placeholder<'a> {
     Run,
+    Node,
+    Host,
+    Address,
     Fact(&'a str),
 }
 
@@ -257,12 +263,51 @@ pub fn placeholders(arg: &str) -> impl Iterator<Item = (&str, Placeholder<'_>)> 
         }
         let meaning = match word {
             "run" => Placeholder::Run,
+            "node" => Placeholder::Node,
+            "host" => Placeholder::Host,
+            "address" => Placeholder::Address,
             "ip" => Placeholder::Fact(facts::SETUP_IP.name()),
             "leader" => Placeholder::Fact(facts::LEADER_IP.name()),
             fact => Placeholder::Fact(fact),
         };
         Some((&arg[at..at + end + 2], meaning))
     })
+}
+
+/// What a command's placeholders are filled from: the run, its facts, and for a transport the
+/// node it reaches.
+#[derive(Debug, Clone, Copy)]
+pub struct Fill<'a> {
+    pub run: &'a str,
+    pub facts: Option<&'a Facts>,
+    pub target: Option<&'a Target>,
+}
+
+impl Fill<'_> {
+    /// `word` with every placeholder this fill knows replaced; the others stay as written (a
+    /// shell's `${var}` stays the shell's).
+    pub fn word(&self, word: &str) -> String {
+        let mut filled = word.to_owned();
+        for (text, meaning) in placeholders(word) {
+            let value = match (meaning, self.target) {
+                (Placeholder::Run, _) => Some(self.run.to_owned()),
+                (Placeholder::Node, Some(target)) => Some(target.node.clone()),
+                (Placeholder::Host, Some(target)) => Some(target.reach().to_owned()),
+                (Placeholder::Address, Some(target)) => Some(target.address.clone()),
+                (Placeholder::Fact(fact), _) => self.facts.and_then(|f| f.text(fact)),
+                _ => None,
+            };
+            if let Some(value) = value {
+                filled = filled.replace(text, &value);
+            }
+        }
+        filled
+    }
+
+    /// Every word of `argv` filled in.
+    pub fn argv(&self, argv: &[String]) -> Vec<String> {
+        argv.iter().map(|w| self.word(w)).collect()
+    }
 }
 
 /// A fact is there but not of its key's type.
@@ -375,10 +420,17 @@ pub struct StepCall {
     /// Who started the run: the login name behind `sudo` when there is one (filled in by the host).
     #[serde(default)]
     pub started_by: String,
+    /// The user Consul runs as (`[mesh] service_user`, 1.7).
+    #[serde(default)]
+    pub service_user: String,
+    /// What the run read on standard input after the password (1.7): the archive of `secret
+    /// rejoin --input-stdin`. Only the running plugin's own steps are given it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<SecretText>,
 }
 
-/// A finished step: a line for the step table, the facts it recorded, and an optional report
-/// printed below the table (a per-node result).
+/// A finished step: a line for the step table, the facts it recorded, each node's result when
+/// it drove other nodes (1.7), and an optional report printed below the table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepOutcome {
     pub detail: String,
@@ -386,6 +438,98 @@ pub struct StepOutcome {
     pub facts: Facts,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub report: String,
+    /// The nodes the step drove, each with its result: a table below the run's, and part of
+    /// `--format json`'s document.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeLine>,
+}
+
+/// One node's result in a step that drives other nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeLine {
+    #[serde(flatten)]
+    pub target: Target,
+    pub status: NodeStatus,
+    pub detail: String,
+}
+
+/// What became of one node in a step that drives other nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeStatus {
+    Ok,
+    /// Done by an earlier attempt of the run (`--resume` does not go there again).
+    Earlier,
+    Failed,
+    /// Not tried: a node before it in its group failed, or an earlier group did.
+    NotTried,
+    /// Left out by the plan (a failed member without `--include-failed`).
+    Skipped,
+    /// Under `--dry-run`: what would be run there was recorded.
+    DryRun,
+}
+
+impl NodeStatus {
+    /// As the node table shows it.
+    pub fn word(self) -> &'static str {
+        match self {
+            NodeStatus::Ok => "ok",
+            NodeStatus::Earlier => "ok",
+            NodeStatus::Failed => "FAILED",
+            NodeStatus::NotTried => "not tried",
+            NodeStatus::Skipped => "skipped",
+            NodeStatus::DryRun => "ok",
+        }
+    }
+
+    /// The node is set up (now or by an earlier attempt).
+    pub fn is_done(self) -> bool {
+        matches!(self, NodeStatus::Ok | NodeStatus::Earlier)
+    }
+}
+
+/// A failed step: why (with its fix and exit code), and what it did before it failed — the
+/// nodes it drove with each one's result, a report — shown below the run's table like a
+/// finished step's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepError {
+    pub error: PluginError,
+    pub nodes: Vec<NodeLine>,
+    pub report: String,
+}
+
+impl StepError {
+    pub fn with_nodes(error: PluginError, nodes: Vec<NodeLine>) -> Self {
+        StepError {
+            error,
+            nodes,
+            report: String::new(),
+        }
+    }
+
+    /// Adds free text shown below the step's nodes.
+    pub fn report(mut self, report: impl Into<String>) -> Self {
+        self.report = report.into();
+        self
+    }
+}
+
+impl From<PluginError> for StepError {
+    fn from(error: PluginError) -> Self {
+        StepError::with_nodes(error, Vec::new())
+    }
+}
+
+impl From<crate::ServiceError> for StepError {
+    fn from(error: crate::ServiceError) -> Self {
+        StepError::from(PluginError::from(error))
+    }
+}
+
+impl From<FactError> for StepError {
+    fn from(error: FactError) -> Self {
+        StepError::from(PluginError::from(error))
+    }
 }
 
 impl StepOutcome {
@@ -408,10 +552,15 @@ impl StepOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "lowercase")]
 pub enum JournalRecord {
-    /// A run started.
+    /// A run started: its workflow, and (1.7) the command's arguments and what was decided
+    /// before the first step (the nodes), which `--resume` keeps.
     Run {
         workflow: String,
         at: u64,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        args: BTreeMap<String, ArgValue>,
+        #[serde(default, skip_serializing_if = "Facts::is_empty")]
+        facts: Facts,
     },
     /// A run was resumed (`--resume`).
     Resumed {
@@ -545,6 +694,42 @@ mod tests {
         let mut known = Facts::new();
         known.set(&facts::RESET_INDEX, &908);
         assert_eq!(known.text("reset_index").as_deref(), Some("908"));
+        // One filler for site commands and transports: what it does not know stays as written.
+        let fill = Fill {
+            run: "r1",
+            facts: Some(&known),
+            target: None,
+        };
+        assert_eq!(
+            fill.word("{reset_index}/{run}/{host}/${HOME}"),
+            "908/r1/{host}/${HOME}"
+        );
+    }
+
+    #[test]
+    fn a_transport_gets_the_hostname_or_address_never_the_node_name_as_host() {
+        let target = Target {
+            node: "agent-mail-example-com".into(),
+            host: None,
+            address: "192.168.56.110".into(),
+        };
+        let fill = Fill {
+            run: "r1",
+            facts: None,
+            target: Some(&target),
+        };
+        assert_eq!(
+            fill.argv(&[
+                "ssh".into(),
+                "root@{host}".into(),
+                "{node}/{address}/{run}".into()
+            ]),
+            [
+                "ssh",
+                "root@192.168.56.110",
+                "agent-mail-example-com/192.168.56.110/r1"
+            ]
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod nodes;
 mod render;
 mod report;
 
+use carbonio_mesh_plugin_api::fanout::Transport;
 use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
 use carbonio_mesh_plugin_api::services::{OpenCredentials, ResolvedWorkflow, WorkflowSteps};
 use carbonio_mesh_plugin_api::step::StepSpec;
@@ -75,24 +76,11 @@ fn open_archive(host: &Host<'_>) -> ArchiveState {
 }
 
 /// The configured `doctor-transport` step and the service user (`[mesh] service_user`); the
-/// step's command is checked only when `--nodes` needs it (`transport_argv`).
+/// step's command is checked only when `--nodes` needs it.
 fn configured(host: &Host<'_>) -> Result<ResolvedWorkflow, PluginError> {
     Ok(host.call(&WorkflowSteps {
         workflow: TRANSPORT_STEP.to_owned(),
     })?)
-}
-
-/// The transport's command, refused when it is not one or connects to the node name.
-fn transport_argv(resolved: ResolvedWorkflow) -> Result<Vec<String>, PluginError> {
-    let step = resolved.steps.into_iter().next();
-    let Some((argv, defined_in)) = step.and_then(|s| s.exec.map(|argv| (argv, s.defined_in)))
-    else {
-        return Err(PluginError::config(format!(
-            "the {TRANSPORT_STEP} step must be a command: [steps.{TRANSPORT_STEP}] exec = [...]"
-        )));
-    };
-    carbonio_mesh_plugin_api::fanout::check_transport(&argv, &defined_in)?;
-    Ok(argv)
 }
 
 fn doctor(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
@@ -132,7 +120,7 @@ fn doctor(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
     let fan_out = match options.nodes {
         Some(list) => Some((
             nodes::plan(host, &directory, list)?,
-            transport_argv(configured)?,
+            Transport::from_resolved(TRANSPORT_STEP, configured.steps.into_iter().next())?,
         )),
         None => None,
     };
@@ -147,8 +135,8 @@ fn doctor(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
             .map(|m| if m.server { "server" } else { "agent" }.to_owned())
     });
     report.add_row(&node, directory.host_of(&node).map(str::to_owned), role);
-    if let Some((plan, argv)) = fan_out {
-        nodes::run(host, &argv, &plan, options.parallel, &mut report)?;
+    if let Some((plan, transport)) = fan_out {
+        nodes::run(host, &transport, &plan, options.parallel, &mut report)?;
     }
     let report = report.finish();
     let response = if options.prometheus {

@@ -3,7 +3,7 @@
 //! `secret --nodes`), and its document is merged into this run's report. A node whose answer
 //! is not such a document is named as not reached, with the reason.
 
-use carbonio_mesh_plugin_api::fanout::{self, NodePlan, Target};
+use carbonio_mesh_plugin_api::fanout::{self, NodePlan, Target, Transport};
 use carbonio_mesh_plugin_api::nodes::{NodeDirectory, NodeRole};
 use carbonio_mesh_plugin_api::services::{Exec, ExecMany, ExecResult, LocalAddresses};
 use carbonio_mesh_plugin_api::{Host, PluginError};
@@ -105,7 +105,7 @@ pub fn merge(report: &mut Report, target: &Target, answer: Result<Report, String
 /// Runs the transport on every node of `plan`, `parallel` at a time, and merges the answers.
 pub fn run(
     host: &Host<'_>,
-    argv: &[String],
+    transport: &Transport,
     plan: &NodePlan,
     parallel: usize,
     report: &mut Report,
@@ -114,7 +114,7 @@ pub fn run(
         .targets
         .iter()
         .map(|target| Exec {
-            argv: fanout::transport_argv(argv, target, ""),
+            argv: transport.argv_for(target, ""),
             ..Exec::default()
         })
         .collect();

@@ -7,74 +7,13 @@
 
 use carbonio_mesh_plugin_api::services::{JournalRead, RemoveRun, RunRemoved};
 use carbonio_mesh_plugin_api::step::JournalRecord;
+use carbonio_mesh_plugin_api::workflow::{records, rfc3339};
 use carbonio_mesh_plugin_api::{Host, OutputFormat, PluginError, Request, Response, Table};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// How many runs `secret prune` keeps without `--keep`.
 pub(crate) const DEFAULT_KEEP: &str = "10";
-
-/// A new run's name: its UTC start to the second (so names sort by time and read as one), then
-/// four random hex digits (two runs started in the same second do not collide).
-pub(crate) fn new_run_id(now: u64) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    // RandomState is seeded from the OS's randomness per process: enough to tell apart two runs
-    // of one second, which is all this is for (nothing here is a secret).
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u32(std::process::id());
-    run_id(now, (hasher.finish() & 0xffff) as u16)
-}
-
-fn run_id(secs: u64, random: u16) -> String {
-    let t = Utc::from_unix(secs);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}-{:02}-{:02}Z-{random:04x}",
-        t.year, t.month, t.day, t.hour, t.minute, t.second
-    )
-}
-
-/// A time as RFC 3339 in UTC (`2026-12-01T10:15:02Z`).
-pub(crate) fn rfc3339(secs: u64) -> String {
-    let t = Utc::from_unix(secs);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year, t.month, t.day, t.hour, t.minute, t.second
-    )
-}
-
-struct Utc {
-    year: i64,
-    month: u32,
-    day: u32,
-    hour: u32,
-    minute: u32,
-    second: u32,
-}
-
-impl Utc {
-    /// The proleptic Gregorian calendar date of a Unix time (Howard Hinnant's `civil_from_days`).
-    fn from_unix(secs: u64) -> Utc {
-        let days = (secs / 86_400) as i64;
-        let rest = (secs % 86_400) as u32;
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        Utc {
-            year,
-            month,
-            day,
-            hour: rest / 3600,
-            minute: rest / 60 % 60,
-            second: rest % 60,
-        }
-    }
-}
 
 /// Any record's time, for the run's start.
 #[derive(Debug, Deserialize)]
@@ -273,15 +212,10 @@ fn all_runs(host: &Host<'_>) -> Result<Vec<RunSummary>, PluginError> {
     let names = host.call(&JournalRead { run: None })?.runs;
     let mut runs = names
         .iter()
-        .map(|run| Ok(summarize(run, &crate::records(host, run)?)))
+        .map(|run| Ok(summarize(run, &records(host, run)?)))
         .collect::<Result<Vec<_>, PluginError>>()?;
     sort(&mut runs);
     Ok(runs)
-}
-
-/// The newest run (for `--resume` without `--run`).
-pub(crate) fn latest(host: &Host<'_>) -> Result<Option<String>, PluginError> {
-    Ok(all_runs(host)?.pop().map(|r| r.run))
 }
 
 /// `secret runs`.
@@ -295,7 +229,7 @@ pub(crate) fn show(host: &Host<'_>, request: &Request) -> Result<Response, Plugi
     let run = request
         .value("run")
         .ok_or_else(|| PluginError::usage("name the run to show"))?;
-    let summary = summarize(run, &crate::records(host, run)?);
+    let summary = summarize(run, &records(host, run)?);
     render_show(request.format, &summary)
 }
 
@@ -468,26 +402,6 @@ fn render_pruned(
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn run_ids_read_as_utc_time_and_sort_by_it() {
-        assert_eq!(run_id(0, 0x3f2a), "1970-01-01T00-00-00Z-3f2a");
-        assert_eq!(run_id(1_796_135_620, 1), "2026-12-01T14-33-40Z-0001");
-        assert_eq!(run_id(951_782_400, 0xffff), "2000-02-29T00-00-00Z-ffff");
-        assert_eq!(rfc3339(1_796_135_620), "2026-12-01T14:33:40Z");
-        let ids: Vec<String> = [9, 59, 3599, 86_399, 1_000_000_000, 4_102_444_800]
-            .iter()
-            .map(|&t| run_id(t, 0xffff))
-            .collect();
-        let mut sorted = ids.clone();
-        sorted.sort();
-        assert_eq!(ids, sorted);
-        let id = new_run_id(1_796_135_620);
-        assert!(
-            id.starts_with("2026-12-01T14-33-40Z-") && id.len() == 25,
-            "{id}"
-        );
-    }
 
     fn failed_then_resumed() -> Vec<Value> {
         vec![

@@ -1,4 +1,4 @@
-//! What `secret rejoin` needs beyond the generic steps: the leader's new archive from a file the
+//! What a node's steps need beyond the host's services: the leader's new archive from a file the
 //! admin copied (`--archive FILE`), checked before anything changes, and the address this node
 //! is set up on.
 
@@ -9,9 +9,8 @@ use carbonio_mesh_plugin_api::services::{
 };
 use carbonio_mesh_plugin_api::{ErrorKind, Host, PluginError, SecretText};
 
-use crate::MAX_ARCHIVE;
+use crate::paths::{CONFIG_JSON, MAX_ARCHIVE};
 
-const CONFIG_JSON: &str = "/etc/zextras/service-discover/config.json";
 const ARMOR: &str = "-----BEGIN PGP MESSAGE-----";
 /// The host's documented exit codes (README, "Exit codes").
 const EXIT_USAGE: u8 = 2;

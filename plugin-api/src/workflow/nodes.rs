@@ -1,0 +1,241 @@
+//! Steps placed on node groups: a step that drives other nodes (`rejoin-nodes`) gives the engine
+//! its nodes in groups, each with its pace — the other Mesh servers one at a time (a server
+//! that fails stops the step before the next one is touched), the agents in parallel, bounded —
+//! and the command that reaches one node. Each node's result goes to the run's journal the
+//! moment it is known, so `--resume` goes back only to the nodes that did not make it.
+
+use crate::fanout::failure_reason;
+use crate::nodes::Target;
+use crate::services::{Exec, ExecMany, ExecResult};
+use crate::step::{JournalRecord, NodeLine, NodeResult, NodeStatus, StepCall};
+use crate::workflow::{journal, RunState};
+use crate::{Host, PluginError};
+
+/// How the nodes of a group are driven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// One node after the other; the first failure stops the step.
+    OneAtATime,
+    /// At most this many at a time; every node is tried.
+    Parallel(usize),
+}
+
+/// Nodes driven alike, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeGroup {
+    pub pace: Pace,
+    pub targets: Vec<Target>,
+}
+
+/// What the nodes of a step gave: a line per node, and the nodes that failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Driven {
+    pub lines: Vec<NodeLine>,
+    pub failed: Vec<Target>,
+}
+
+/// Runs `exec_for(node)` on every node of `groups`, group after group; a group with a failed
+/// node stops the step there (the nodes after it are "not tried"). Nodes an earlier attempt of
+/// the run set up are not run again. `done` is the detail of a node that succeeded.
+pub fn drive(
+    host: &Host<'_>,
+    call: &StepCall,
+    groups: &[NodeGroup],
+    exec_for: &dyn Fn(&Target) -> Exec,
+    done: &str,
+) -> Result<Driven, PluginError> {
+    // A dry run keeps no journal; a new run's journal has no node yet.
+    let earlier = if call.dry_run {
+        RunState::default()
+    } else {
+        RunState::load(host, &call.run).unwrap_or_default()
+    };
+    let mut driven = Driven::default();
+    for group in groups {
+        let mut pending = Vec::new();
+        for target in &group.targets {
+            if earlier.node_done(&call.step, &target.node) {
+                driven
+                    .lines
+                    .push(line(target, NodeStatus::Earlier, "earlier attempt"));
+            } else {
+                pending.push(target);
+            }
+        }
+        if let Some(first) = driven.failed.first() {
+            let why = format!("not tried: {} failed first", first.node);
+            for target in pending {
+                driven.lines.push(line(target, NodeStatus::NotTried, &why));
+            }
+            continue;
+        }
+        match group.pace {
+            Pace::OneAtATime => one_at_a_time(host, call, &pending, exec_for, done, &mut driven)?,
+            Pace::Parallel(parallel) => {
+                let execs = pending.iter().map(|t| exec_for(t)).collect();
+                let results = run_many(host, &pending, execs, parallel)?;
+                for (target, result) in pending.iter().zip(&results) {
+                    record(host, call, target, result, done, &mut driven)?;
+                }
+            }
+        }
+    }
+    Ok(driven)
+}
+
+fn one_at_a_time(
+    host: &Host<'_>,
+    call: &StepCall,
+    pending: &[&Target],
+    exec_for: &dyn Fn(&Target) -> Exec,
+    done: &str,
+    driven: &mut Driven,
+) -> Result<(), PluginError> {
+    for (at, target) in pending.iter().enumerate() {
+        let results = run_many(host, &[target], vec![exec_for(target)], 1)?;
+        record(host, call, target, &results[0], done, driven)?;
+        if !driven.failed.is_empty() {
+            let why = format!("not tried: {} failed first", target.node);
+            for later in &pending[at + 1..] {
+                driven.lines.push(line(later, NodeStatus::NotTried, &why));
+            }
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn run_many(
+    host: &Host<'_>,
+    targets: &[&Target],
+    execs: Vec<Exec>,
+    parallel: usize,
+) -> Result<Vec<ExecResult>, PluginError> {
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(host
+        .call(&ExecMany {
+            execs,
+            labels: targets.iter().map(|t| t.reach().to_owned()).collect(),
+            parallel: parallel.max(1),
+        })?
+        .results)
+}
+
+/// One node's result: journaled at once (not under `--dry-run`), audited, and in the table.
+fn record(
+    host: &Host<'_>,
+    call: &StepCall,
+    target: &Target,
+    result: &ExecResult,
+    done: &str,
+    driven: &mut Driven,
+) -> Result<(), PluginError> {
+    let (status, detail) = outcome(result, done);
+    if status != NodeStatus::DryRun {
+        journal(
+            host,
+            &call.run,
+            &JournalRecord::Node {
+                step: call.step.clone(),
+                node: target.node.clone(),
+                host: target.host.clone(),
+                address: target.address.clone(),
+                result: if status.is_done() {
+                    NodeResult::Ok
+                } else {
+                    NodeResult::Failed
+                },
+                detail: detail.clone(),
+            },
+        )?;
+        host.audit(
+            &call.step,
+            &target.node,
+            if status.is_done() { "ok" } else { "failed" },
+        );
+    }
+    if status == NodeStatus::Failed {
+        driven.failed.push(target.clone());
+    }
+    driven.lines.push(line(target, status, &detail));
+    Ok(())
+}
+
+fn line(target: &Target, status: NodeStatus, detail: &str) -> NodeLine {
+    NodeLine {
+        target: target.clone(),
+        status,
+        detail: detail.to_owned(),
+    }
+}
+
+/// What a node's command run means: done, or why not.
+fn outcome(result: &ExecResult, done: &str) -> (NodeStatus, String) {
+    match (&result.output, &result.error) {
+        (Some(o), _) if o.dry_run => (NodeStatus::DryRun, "dry run".to_owned()),
+        (Some(o), _) if o.status == Some(0) => (NodeStatus::Ok, done.to_owned()),
+        (Some(o), _) => (
+            NodeStatus::Failed,
+            format!(
+                "exit {}: {}",
+                o.status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "killed".into()),
+                failure_reason(&o.stderr)
+            ),
+        ),
+        (None, Some(e)) => (NodeStatus::Failed, e.message.clone()),
+        (None, None) => (NodeStatus::Failed, "no answer".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::ExecOutput;
+
+    fn failed_with(status: i32, stderr: &str) -> (NodeStatus, String) {
+        outcome(
+            &ExecResult::from(Ok(ExecOutput {
+                status: Some(status),
+                stderr: stderr.to_owned(),
+                ..Default::default()
+            })),
+            "set up",
+        )
+    }
+
+    #[test]
+    fn a_failed_node_is_explained_by_the_reason_not_by_the_advice_after_it() {
+        // What the node's carbonio-mesh prints when one of its own steps fails (seen through a
+        // real sshd): the reason, then indented advice for whoever is at the node.
+        let (status, detail) = failed_with(
+            5,
+            "secret rejoin: step failed: 'service-discover' is not installed (not found in PATH)\n  \
+             Continue with: carbonio-mesh secret rejoin --resume --run 17-2\n  \
+             Or go back:    carbonio-mesh secret restore 17-2\n",
+        );
+        assert_eq!(status, NodeStatus::Failed);
+        assert_eq!(
+            detail,
+            "exit 5: secret rejoin: step failed: 'service-discover' is not installed (not found in PATH)"
+        );
+        // ssh's own failures: its last line.
+        let (_, detail) = failed_with(
+            255,
+            "No ED25519 host key is known for mail.example.com and you have requested strict \
+             checking.\nHost key verification failed.\n",
+        );
+        assert_eq!(detail, "exit 255: Host key verification failed.");
+        let ok = outcome(
+            &ExecResult::from(Ok(ExecOutput {
+                status: Some(0),
+                ..Default::default()
+            })),
+            "set up",
+        );
+        assert_eq!(ok, (NodeStatus::Ok, "set up".to_owned()));
+    }
+}

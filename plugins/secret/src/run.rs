@@ -1,0 +1,111 @@
+//! `secret regenerate` and `secret rejoin`: each hands the engine its workflow
+//! (`carbonio_mesh_plugin_api::workflow`), with what only this plugin knows about it.
+
+use carbonio_mesh_plugin_api::mesh;
+use carbonio_mesh_plugin_api::services::{NewPassword, PasswordSource, ReadStdin};
+use carbonio_mesh_plugin_api::step::Facts;
+use carbonio_mesh_plugin_api::workflow::{self, Given, Workflow};
+use carbonio_mesh_plugin_api::{ArgValue, Args, Host, PluginError, Request, Response, StepCall};
+
+use crate::paths::MAX_ARCHIVE;
+use crate::steps::{archive_arg, builtins, scope, REGENERATE, REJOIN};
+
+/// This plugin's name: its own steps run in-process, another plugin's through `step.run`.
+const NAME: &str = "secret";
+
+fn nothing_decided(_host: &Host<'_>, _call: &StepCall) -> Result<Facts, PluginError> {
+    Ok(Facts::new())
+}
+
+fn this_node(_host: &Host<'_>, _call: &StepCall) -> String {
+    String::new()
+}
+
+pub fn regenerate(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+    let builtins = builtins();
+    let workflow = Workflow {
+        name: REGENERATE,
+        command: "secret regenerate",
+        restore: Some("secret restore"),
+        plugin: NAME,
+        builtins: &builtins,
+        action: "Regenerate the Mesh secrets",
+        scope,
+        prepare: nothing_decided,
+        // With --nodes the password also goes to each node.
+        needs_password: |call| call.value("nodes").is_some(),
+        kept_password: Some(mesh::PASSWORD_PATH),
+        cleanup: None,
+    };
+    workflow::run(host, request, &workflow, Given::default())
+}
+
+pub fn rejoin(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+    let input_stdin = request.flag("input-stdin");
+    let password_file = request.value("password-file").is_some();
+    let password_stdin = request.flag("password-stdin");
+    if input_stdin && request.value("archive").is_some() {
+        return Err(PluginError::usage(
+            "--archive and --input-stdin both give the new archive: use one of them",
+        )
+        .hint("--archive FILE for the archive you copied from the leader; --input-stdin is how the leader's `secret regenerate --nodes` sends it"));
+    }
+    if input_stdin && (password_file || password_stdin) {
+        return Err(PluginError::usage(
+            "--input-stdin reads the new password from the first line of standard input: --password-file and --password-stdin do not go with it",
+        )
+        .hint("with --archive FILE, give the password by --password-file or --password-stdin"));
+    }
+    if password_file && password_stdin {
+        return Err(PluginError::usage(
+            "--password-file and --password-stdin both give the new password: use one of them",
+        ));
+    }
+    // `--archive FILE` as a system path, so that a resumed run finds it from anywhere.
+    let mut request = request.clone();
+    if let Some(path) = request.value("archive") {
+        let path = archive_arg(path)?;
+        request
+            .args
+            .insert("archive".to_owned(), ArgValue::One(path));
+    }
+    let given = if input_stdin {
+        read_input(host)?
+    } else {
+        Given::default()
+    };
+    let builtins = builtins();
+    let workflow = Workflow {
+        name: REJOIN,
+        command: "secret rejoin",
+        restore: Some("secret restore"),
+        plugin: NAME,
+        builtins: &builtins,
+        action: "Set this node up again with the new secrets",
+        scope: this_node,
+        prepare: nothing_decided,
+        needs_password: |_| false,
+        kept_password: None,
+        cleanup: None,
+    };
+    workflow::run(host, &request, &workflow, given)
+}
+
+/// `--input-stdin`: the new password on the first line of standard input, the leader's new
+/// archive after it.
+fn read_input(host: &Host<'_>) -> Result<Given, PluginError> {
+    let password = host.call(&NewPassword {
+        password: PasswordSource {
+            file: None,
+            stdin: true,
+        },
+        generate: false,
+    })?;
+    let input = host.call(&ReadStdin {
+        max_bytes: MAX_ARCHIVE,
+    })?;
+    Ok(Given {
+        password: Some(password),
+        input: Some(input.text),
+    })
+}

@@ -1,0 +1,388 @@
+//! The leader's own steps of `secret regenerate`: what is checked before anything changes, the
+//! ACL reset, and what is checked after the new setup (token, LDAP copy, the old token revoked).
+
+use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
+use carbonio_mesh_plugin_api::nodes::{Lookup, NodeDirectory};
+use carbonio_mesh_plugin_api::services::{
+    ConsulRequest, Exec, LdapCredentials, LocalAddresses, OpenCredentials, ServiceErrorKind,
+    WriteFile,
+};
+use carbonio_mesh_plugin_api::step::{facts, StepError, StepOutcome as Outcome};
+use carbonio_mesh_plugin_api::{Args, Host, PluginError, StepCall};
+use serde_json::Value;
+
+use super::archive::leader_ip;
+use crate::paths::{DEFAULT_DATA_DIR, MAIN_JSON, SERVICE};
+
+fn fail(message: impl Into<String>) -> PluginError {
+    PluginError::operation(message)
+}
+
+pub fn preflight(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
+    let uid = host.exec(&Exec::new(["id", "-u"]))?;
+    if uid.stdout.trim() != "0" {
+        return Err(PluginError::usage("secret regeneration must run as root")
+            .hint("run it with sudo on the Mesh leader")
+            .into());
+    }
+    let which = host.exec(&Exec::new(["which", "consul", SERVICE]))?;
+    for program in ["consul", SERVICE] {
+        if !which
+            .stdout
+            .lines()
+            .any(|l| l.ends_with(&format!("/{program}")))
+        {
+            return Err(
+                fail(format!("'{program}' is not installed (not found in PATH)"))
+                    .hint("run this on a Carbonio Mesh server, where service-discover is installed")
+                    .into(),
+            );
+        }
+    }
+    let peers: Vec<String> =
+        host.consul_get(&ConsulRequest::get(&["v1", "status", "peers"]).anonymous())?;
+    #[derive(serde::Deserialize)]
+    struct Member {
+        #[serde(rename = "Name")]
+        _name: String,
+    }
+    let members: Vec<Member> = host.consul_get(&ConsulRequest::get(&["v1", "agent", "members"]))?;
+    if peers.len() > 1 {
+        host.warn(&format!(
+            "{} Mesh servers: stopping service-discover on the leader makes the other servers elect a new leader, \
+and this node comes back with a new CA. Every other node must then be set up again with the new archive \
+(`--nodes all` does it through the transport, or run `carbonio-mesh secret rejoin` on each).",
+            peers.len()
+        ));
+    }
+    let mut outcome = Outcome::new(format!(
+        "root, consul and service-discover present; Consul answers: {} Mesh server(s), {} agent(s)",
+        peers.len(),
+        members.len()
+    ))
+    .fact(&facts::SERVERS, &(peers.len() as u64))
+    .fact(&facts::AGENTS, &(members.len() as u64));
+    // The old token's AccessorID, to revoke it at the end: read now, before anything changes.
+    if let Some(accessor) = old_accessor(host) {
+        outcome = outcome.fact(&facts::OLD_ACCESSOR, &accessor);
+    }
+    // The nodes to set up again, decided now: once this host has a new gossip key, the others
+    // show as failed in its member list.
+    if let Some(nodes) = call.value("nodes") {
+        super::nodes::checked_transport(host)?;
+        let plan = super::nodes::plan(host, call, nodes)?;
+        outcome.detail.push_str(&format!(
+            "; {} node(s) to set up again{}",
+            plan.targets.len(),
+            if plan.skipped.is_empty() {
+                String::new()
+            } else {
+                format!(", {} skipped", plan.skipped.len())
+            }
+        ));
+        outcome = outcome.fact(&super::NODES, &plan);
+    }
+    Ok(outcome)
+}
+
+/// The bootstrap token's AccessorID in the archive as it is now (none if it does not open).
+fn old_accessor(host: &Host<'_>) -> Option<String> {
+    host.call(&OpenCredentials::default())
+        .ok()
+        .and_then(|c| {
+            let member = c.member(mesh::ACL_SECRET_MEMBER)?;
+            BootstrapToken::parse(member.content.expose()).ok()
+        })
+        .map(|t| t.accessor_id)
+}
+
+pub fn find_leader(host: &Host<'_>, _call: &StepCall) -> Result<Outcome, StepError> {
+    let leader: String =
+        host.consul_get(&ConsulRequest::get(&["v1", "status", "leader"]).anonymous())?;
+    let ip = leader_ip(&leader)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    if ip.is_empty() {
+        return Err(
+            fail("the Mesh has no leader right now (/v1/status/leader is empty)")
+                .hint("wait for the servers to elect one (carbonio-mesh leader), then run it again")
+                .into(),
+        );
+    }
+    Ok(Outcome::new(format!("leader at {ip}")).fact(&facts::LEADER_IP, &ip))
+}
+
+pub fn check_on_leader(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
+    let leader_ip = call.facts.require(&facts::LEADER_IP)?;
+    let leader_ip = leader_ip.as_str();
+    let local = host.call(&LocalAddresses {})?;
+    if local.addresses.iter().any(|a| a == leader_ip) {
+        if leader_ip.starts_with("127.") || leader_ip == "::1" {
+            return Err(fail(format!(
+                "the leader's address {leader_ip} is a loopback address"
+            ))
+            .hint("service-discover setup needs this host's own network address")
+            .into());
+        }
+        return Ok(
+            Outcome::new(format!("this host is the leader ({leader_ip})"))
+                .fact(&facts::SETUP_IP, &leader_ip.to_owned()),
+        );
+    }
+    // Name the leader as admins know it: node name, hostname when known, address.
+    let leader =
+        NodeDirectory::load(host)
+            .ok()
+            .and_then(|directory| match directory.find(leader_ip) {
+                Lookup::Found(node) => Some((node.node.clone(), node.host.clone())),
+                _ => None,
+            });
+    let (name, reach) = match &leader {
+        Some((node, Some(host))) => (format!("{node} ({host}, {leader_ip})"), host.as_str()),
+        Some((node, None)) => (format!("{node} ({leader_ip})"), leader_ip),
+        None => (leader_ip.to_owned(), leader_ip),
+    };
+    Err(PluginError::usage(format!(
+        "this host is not the Mesh leader: the leader is {name}"
+    ))
+    .hint(format!("run `carbonio-mesh secret regenerate` on {reach}"))
+    .into())
+}
+
+/// The reset index in any of Consul's texts: `... (reset index: 908)`, with or without the
+/// `rpc error making call: ` prefixes a hop adds.
+pub fn parse_reset_index(text: &str) -> Option<u64> {
+    let at = text.find("reset index: ")? + "reset index: ".len();
+    let digits: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+pub fn read_reset_index(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
+    const LEGACY: &str = "The ACL system is currently in legacy mode.";
+    let put = ConsulRequest::put(&["v1", "acl", "bootstrap"])
+        .accept(403)
+        .accept(500);
+    for attempt in 1..=10 {
+        let answer = host.consul(&put)?;
+        if call.dry_run {
+            return Ok(Outcome::new(
+                "would ask Consul for the reset index (PUT /v1/acl/bootstrap)",
+            ));
+        }
+        if answer.status == 200 {
+            // ACLs had never been bootstrapped: this call did it. Its index is the one the
+            // reset file must name, and the token it made is revoked with the old one.
+            let token: Value = answer.decode().unwrap_or_default();
+            let index = token["CreateIndex"]
+                .as_u64()
+                .ok_or_else(|| fail("Consul's bootstrap answer has no CreateIndex"))?;
+            let mut outcome = Outcome::new(format!(
+                "ACLs were not bootstrapped yet; bootstrapped at index {index}"
+            ))
+            .fact(&facts::RESET_INDEX, &index);
+            if let Some(accessor) = token["AccessorID"].as_str() {
+                outcome = outcome.fact(&facts::INTERIM_ACCESSOR, &accessor.to_owned());
+            }
+            return Ok(outcome);
+        }
+        if let Some(index) = parse_reset_index(&answer.text) {
+            return Ok(
+                Outcome::new(format!("reset index {index}")).fact(&facts::RESET_INDEX, &index)
+            );
+        }
+        if answer.text.contains(LEGACY) && attempt < 10 {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            continue;
+        }
+        return Err(fail(format!(
+            "Consul's answer to PUT /v1/acl/bootstrap has no reset index: {}",
+            answer.unexpected()
+        ))
+        .hint("check that ACLs are enabled and the cluster has a leader (carbonio-mesh leader)")
+        .into());
+    }
+    Err(fail("Consul stayed in ACL legacy mode for 5 seconds")
+        .hint("wait a minute after the agent starts, then --resume")
+        .into())
+}
+
+/// Consul's data directory, from main.json (`data_dir`), else Carbonio's default.
+fn data_dir(host: &Host<'_>) -> String {
+    host.read_file(MAIN_JSON)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|v| v["data_dir"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| DEFAULT_DATA_DIR.to_owned())
+}
+
+pub fn write_reset_file(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
+    if call.dry_run && !call.facts.contains(facts::RESET_INDEX.name()) {
+        return Ok(Outcome::new(
+            "would write the reset index to the data directory's acl-bootstrap-reset",
+        ));
+    }
+    let index = call.facts.require(&facts::RESET_INDEX)?;
+    let path = format!(
+        "{}/acl-bootstrap-reset",
+        data_dir(host).trim_end_matches('/')
+    );
+    host.call(&WriteFile {
+        path: path.clone(),
+        content: index.to_string(),
+        mode: 0o600,
+        owner: Some(call.service_user.clone()),
+    })?;
+    Ok(Outcome::new(format!(
+        "{path} holds {index} (owner {})",
+        call.service_user
+    ))
+    .fact(&facts::RESET_FILE, &path))
+}
+
+/// The new archive's bootstrap token.
+fn new_token(host: &Host<'_>) -> Result<BootstrapToken, PluginError> {
+    let credentials = host.call(&OpenCredentials::default())?;
+    let member = credentials
+        .member(mesh::ACL_SECRET_MEMBER)
+        .ok_or_else(|| fail("the new archive has no consul-acl-secret.json"))?;
+    BootstrapToken::parse(member.content.expose()).map_err(fail)
+}
+
+pub fn verify(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
+    if call.dry_run {
+        return Ok(Outcome::new(
+            "would open the new archive and check its token with Consul",
+        ));
+    }
+    let token = new_token(host)?;
+    #[derive(serde::Deserialize)]
+    struct TokenSelf {
+        #[serde(rename = "AccessorID")]
+        accessor_id: String,
+    }
+    let seen: TokenSelf = host.consul_get(
+        &ConsulRequest::get(&["v1", "acl", "token", "self"]).with_token(token.secret_id.clone()),
+    )?;
+    if seen.accessor_id != token.accessor_id {
+        return Err(fail("Consul answered for another token than the new archive's").into());
+    }
+    let members: Vec<Value> = host.consul_get(
+        &ConsulRequest::get(&["v1", "agent", "members"]).with_token(token.secret_id.clone()),
+    )?;
+    Ok(Outcome::new(format!(
+        "the new archive opens, Consul accepts its token (AccessorID {}), {} member(s) listed",
+        token.accessor_id,
+        members.len()
+    ))
+    .fact(&facts::NEW_ACCESSOR, &token.accessor_id))
+}
+
+/// Nodes download the archive from LDAP during their own setup, so the leader's setup must have
+/// uploaded the new one: a failed or lost upload hands every node set up later the old archive,
+/// which the new password cannot open.
+pub fn check_ldap_copy(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
+    if call.dry_run {
+        return Ok(Outcome::new(
+            "would compare the archive in LDAP with the new archive",
+        ));
+    }
+    let ldap = match host.call(&LdapCredentials {}) {
+        Ok(ldap) => ldap,
+        Err(e) if e.kind == ServiceErrorKind::NotFound => {
+            return Ok(Outcome::new(format!("skipped: {}", e.message)))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let local = host.read_file(mesh::ARCHIVE_PATH)?;
+    let place = format!(
+        "{} on {} at {}",
+        mesh::LDAP_ARCHIVE_ATTRIBUTE,
+        mesh::LDAP_ARCHIVE_DN,
+        ldap.url
+    );
+    let problem = match &ldap.archive {
+        Some(archive) if archive.expose() == local => {
+            return Ok(Outcome::new(format!(
+                "LDAP holds the new archive ({place})"
+            )))
+        }
+        Some(_) => format!("LDAP still holds another archive than the new one ({place})"),
+        None => format!("LDAP holds no archive ({place} is empty)"),
+    };
+    Err(fail(format!(
+        "{problem}: nodes set up from now on would not get the new archive"
+    ))
+    .hint(format!(
+        "service-discover setup did not upload it; upload it as setup does: {}; then `carbonio-mesh secret regenerate --resume`",
+        mesh::ldap_upload_command(&ldap.url, mesh::ARCHIVE_PATH)
+    ))
+    .into())
+}
+
+pub fn revoke_old_token(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
+    if !call.flag("revoke-old-token") {
+        return Ok(Outcome::new(
+            "skipped (--revoke-old-token not given; the old token stays valid)",
+        ));
+    }
+    let mut old: Vec<String> = Vec::new();
+    for key in [&facts::OLD_ACCESSOR, &facts::INTERIM_ACCESSOR] {
+        if let Some(accessor) = call.facts.get(key)? {
+            old.push(accessor);
+        }
+    }
+    if old.is_empty() {
+        return Ok(Outcome::new(
+            "no old token known (the old archive could not be read in preflight)",
+        ));
+    }
+    if call.dry_run {
+        return Ok(Outcome::new(format!(
+            "would delete the old token(s) {}",
+            old.join(", ")
+        )));
+    }
+    let token = new_token(host)?;
+    for accessor in &old {
+        if *accessor == token.accessor_id {
+            continue;
+        }
+        let delete = ConsulRequest::delete(&["v1", "acl", "token", accessor])
+            .with_token(token.secret_id.clone());
+        host.consul(&delete)?;
+    }
+    Ok(Outcome::new(format!(
+        "deleted the old token(s) {}",
+        old.join(", ")
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reset_index_is_found_in_every_known_text() {
+        let fixture = |name: &str| {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../tests/fixtures/consul");
+            std::fs::read_to_string(dir.join(name)).unwrap()
+        };
+        for name in [
+            "v1_acl_bootstrap_403.txt",
+            "v1_acl_bootstrap_403_via_follower.txt",
+            "v1_acl_bootstrap_403_via_client_agent.txt",
+            "v1_acl_bootstrap_500_bad_reset_index.txt",
+            "cli/acl_bootstrap_403.stderr",
+        ] {
+            assert_eq!(parse_reset_index(&fixture(name)), Some(908), "{name}");
+        }
+        assert_eq!(
+            parse_reset_index(&fixture("v1_acl_bootstrap_500_legacy_mode.txt")),
+            None
+        );
+    }
+}

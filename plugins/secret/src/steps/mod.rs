@@ -1,0 +1,161 @@
+//! The steps this plugin provides, each declared once in [`builtins`] (what it does, where it
+//! goes, what it needs and records) next to the function that carries it out. Each is safe to
+//! repeat: it checks before it changes, and a resumed run may run it again after a crash in the
+//! middle of it. Every step is given the same [`StepCall`] as a step of another plugin.
+//!
+//! [`StepCall`]: carbonio_mesh_plugin_api::StepCall
+
+mod archive;
+mod leader;
+mod node;
+mod nodes;
+mod service;
+
+pub use archive::archive_arg;
+pub use nodes::{scope, NODES};
+
+use carbonio_mesh_plugin_api::step::{facts, StepSpec};
+use carbonio_mesh_plugin_api::workflow::{Builtin, StepFn};
+
+/// The leader's workflow, and the one each other node runs.
+pub const REGENERATE: &str = "secret-regenerate";
+pub const REJOIN: &str = "secret-rejoin";
+
+/// Every step of this plugin, in its workflows' order: adding a step is adding it here.
+pub fn builtins() -> Vec<Builtin> {
+    let step = StepSpec::new;
+    let builtin = |spec, run: StepFn| Builtin { spec, run };
+    vec![
+        builtin(
+            step("preflight", "root, consul and service-discover present, Consul reachable, servers and agents counted; with --nodes, which nodes")
+                .in_workflow(REGENERATE)
+                .provides(&facts::SERVERS)
+                .provides(&facts::AGENTS)
+                .provides(&facts::OLD_ACCESSOR)
+                .provides(&NODES),
+            leader::preflight,
+        ),
+        builtin(
+            step("find-leader", "the leader's address from /v1/status/leader")
+                .in_workflow(REGENERATE)
+                .provides(&facts::LEADER_IP),
+            leader::find_leader,
+        ),
+        builtin(
+            step("check-on-leader", "refuse unless this host is the leader")
+                .in_workflow(REGENERATE)
+                .needs_fact(&facts::LEADER_IP)
+                .provides(&facts::SETUP_IP),
+            leader::check_on_leader,
+        ),
+        builtin(
+            step("read-reset-index", "PUT /v1/acl/bootstrap and read the reset index")
+                .in_workflow(REGENERATE)
+                .provides(&facts::RESET_INDEX)
+                .provides(&facts::INTERIM_ACCESSOR)
+                .changes_system(),
+            leader::read_reset_index,
+        ),
+        builtin(
+            step("write-reset-file", "the reset index into Consul's data directory, as its user")
+                .in_workflow(REGENERATE)
+                .needs_fact(&facts::RESET_INDEX)
+                .provides(&facts::RESET_FILE)
+                .changes_system(),
+            leader::write_reset_file,
+        ),
+        builtin(
+            step("node-preflight", "on a node: root, service-discover present, the new archive opens, this node's address")
+                .in_workflow(REJOIN)
+                .needs_password()
+                .provides(&facts::SETUP_IP)
+                .provides(&facts::ARCHIVE_FILE),
+            node::node_preflight,
+        ),
+        builtin(
+            // Needs the address setup will use: on the leader, check-on-leader records it only
+            // once it knows this host leads; nothing stops before that.
+            step("stop-service", "systemctl stop service-discover")
+                .in_workflow(REGENERATE)
+                .in_workflow(REJOIN)
+                .needs_fact(&facts::SETUP_IP)
+                .changes_system(),
+            service::stop_service,
+        ),
+        builtin(
+            step("backup-and-remove", "back up and remove main.json, config.json, the certificates, the archive and the password")
+                .in_workflow(REGENERATE)
+                .in_workflow(REJOIN)
+                .needs_fact(&facts::SETUP_IP)
+                .changes_system(),
+            service::backup_and_remove,
+        ),
+        builtin(
+            step("install-archive", "on a node: the leader's new archive in place (--archive FILE: read and checked again)")
+                .in_workflow(REJOIN)
+                .needs_password()
+                .changes_system(),
+            node::install_archive,
+        ),
+        builtin(
+            // Consul takes the new bootstrap only with the reset file in place.
+            step("run-setup", "service-discover setup IP --first-instance with the new password")
+                .in_workflow(REGENERATE)
+                .needs_password()
+                .needs_fact(&facts::SETUP_IP)
+                .needs_fact(&facts::RESET_FILE)
+                .changes_system(),
+            service::run_setup,
+        ),
+        builtin(
+            step("node-setup", "on a node: service-discover setup IP with the new password")
+                .in_workflow(REJOIN)
+                .needs_password()
+                .needs_fact(&facts::SETUP_IP)
+                .changes_system(),
+            service::node_setup,
+        ),
+        builtin(
+            step("verify", "the new archive opens and Consul accepts its token")
+                .in_workflow(REGENERATE)
+                .provides(&facts::NEW_ACCESSOR),
+            leader::verify,
+        ),
+        builtin(
+            step("node-verify", "on a node: the new archive opens and Consul accepts its token")
+                .in_workflow(REJOIN)
+                .needs_password(),
+            node::node_verify,
+        ),
+        builtin(
+            step("check-ldap-copy", "LDAP holds the new archive, as nodes download it there (skipped without localconfig.xml)")
+                .in_workflow(REGENERATE),
+            leader::check_ldap_copy,
+        ),
+        builtin(
+            step("revoke-old-token", "delete the previous bootstrap token (with --revoke-old-token)")
+                .in_workflow(REGENERATE)
+                .changes_system(),
+            leader::revoke_old_token,
+        ),
+        builtin(
+            // The password goes to each node, with --nodes only: the engine asks for it then.
+            step("rejoin-nodes", "set up the other nodes again through the transport (with --nodes)")
+                .in_workflow(REGENERATE)
+                .changes_system(),
+            nodes::rejoin_nodes,
+        ),
+        builtin(
+            step("transport", "how rejoin-nodes reaches a node: {host} is its Carbonio hostname (from LDAP), else its address; {node} its Consul node name; {address} its gossip address; the new password, then the new archive, on its standard input")
+                .command(
+                    [
+                        "ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o",
+                        "ConnectTimeout=10", "root@{host}", "carbonio-mesh", "--yes", "secret",
+                        "rejoin", "--input-stdin",
+                    ],
+                    true,
+                ),
+            nodes::not_a_workflow_step,
+        ),
+    ]
+}
