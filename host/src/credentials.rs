@@ -171,13 +171,15 @@ pub fn generated_password() -> Result<Found, ServiceFailure> {
     })
 }
 
-/// A new passphrase: `--new-password-file`/`stdin`, else asked twice. Never empty.
 /// The shortest new archive password accepted (in bytes).
 pub const MIN_NEW_PASSWORD_LEN: usize = 12;
 
+/// A new passphrase: the file (named by the command's own option, `source.file_flag`) or
+/// standard input, else asked twice. Never empty.
 pub fn new_passphrase(source: &PasswordSource) -> Result<Found, ServiceFailure> {
+    let flag = source.file_flag.as_deref().unwrap_or("--password-file");
     let (bytes, from) = if let Some(path) = &source.file {
-        (only_line_of(path)?, format!("--new-password-file {path}"))
+        (only_line_of(path)?, format!("{flag} {path}"))
     } else if source.stdin {
         (first_line_of_stdin()?, "stdin".to_owned())
     } else if terminal::available() {
@@ -185,7 +187,7 @@ pub fn new_passphrase(source: &PasswordSource) -> Result<Found, ServiceFailure> 
             terminal::read_hidden(prompt).map_err(|e| {
                 usage(
                     format!("cannot ask for the new password: {e}"),
-                    "use --new-password-file FILE",
+                    &format!("use {flag} FILE"),
                 )
             })
         };
@@ -201,7 +203,7 @@ pub fn new_passphrase(source: &PasswordSource) -> Result<Found, ServiceFailure> 
     } else {
         return Err(usage(
             "no new password: there is no terminal to ask on".to_owned(),
-            "give --new-password-file FILE",
+            &format!("give {flag} FILE"),
         ));
     };
     if bytes.is_empty() {

@@ -494,6 +494,10 @@ pub struct PasswordSource {
     pub file: Option<String>,
     #[serde(default)]
     pub stdin: bool,
+    /// The option that names `file` on the command line, for messages (1.7; none:
+    /// `--password-file`): `credentials rekey` takes `--new-password-file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_flag: Option<String>,
 }
 
 /// `credentials.open` (1.3): decrypts and reads the Mesh credentials archive.
@@ -751,6 +755,46 @@ pub struct RunRemoved {
     pub backups: Vec<String>,
     #[serde(default)]
     pub dry_run: bool,
+}
+
+/// `runs.lock` (1.7): one run at a time on a node. The host takes an exclusive lock (held until
+/// the process ends, so a killed run never leaves it held) and writes who holds it into the lock
+/// file under `/var/lib/carbonio-mesh/runs`. A lock another process holds is a `Denied` failure
+/// naming its run, workflow, process and start. A lock file naming a run whose process is gone
+/// is taken over and answered in `stale`. Under `--dry-run` nothing is written or taken: only a
+/// lock held by a live run refuses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockRun {
+    /// The run taking the lock.
+    pub run: String,
+    /// What it does (`secret-regenerate`, `restore`), shown to whoever is refused.
+    pub workflow: String,
+}
+
+impl Service for LockRun {
+    const NAME: &'static str = "runs.lock";
+    type Answer = RunLocked;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunLocked {
+    /// The holder the lock file named when its process was already gone (killed), as
+    /// `RUN (WORKFLOW, pid N)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale: Option<String>,
+}
+
+/// `fs.backup` (1.7): copies a file into the run's backup directory without changing it (a file
+/// that a later step, or a program it runs, will replace). A path that does not exist is not an
+/// error (`existed: false`). Under `--dry-run` it is recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupPath {
+    pub path: String,
+}
+
+impl Service for BackupPath {
+    const NAME: &'static str = "fs.backup";
+    type Answer = Removed;
 }
 
 /// `fs.restore` (1.3): copies a backup (a system path, as `fs.remove` answered it) back to

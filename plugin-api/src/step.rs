@@ -478,7 +478,7 @@ impl NodeStatus {
             NodeStatus::Failed => "FAILED",
             NodeStatus::NotTried => "not tried",
             NodeStatus::Skipped => "skipped",
-            NodeStatus::DryRun => "ok",
+            NodeStatus::DryRun => "would run",
         }
     }
 
@@ -583,6 +583,13 @@ pub enum JournalRecord {
     },
     /// A file the step removed or replaced, and its backup (recorded at once, for `restore`).
     Removed {
+        step: String,
+        path: String,
+        backup: String,
+    },
+    /// A file the step backed up and left in place, for something else to replace (1.7):
+    /// `restore` puts it back like a removed one.
+    Saved {
         step: String,
         path: String,
         backup: String,

@@ -293,7 +293,12 @@ fn killed_while_a_step_runs_the_step_dies_too_and_a_resumed_run_finishes() {
 fn a_failed_step_stops_the_run_and_restore_brings_back_every_file() {
     let leader = Leader::new();
     let before = leader.checksums();
-    leader.config("30-fail.toml", "[steps.run-setup]\nexec = [\"sh\", \"-c\", \"echo 'No space left on device' >&2; exit 1\"]\n");
+    // run-setup fails after showing the reset file it found in place.
+    leader.config(
+        "30-fail.toml",
+        "[steps.run-setup]\nexec = [\"sh\", \"-c\", \"f=$SERVICE_DISCOVER_STANDIN_ROOT{reset_file}; \
+         stat -c 'reset file: %U %a' $f >&2; echo index: $(cat $f) >&2; echo 'No space left on device' >&2; exit 1\"]\n",
+    );
     let (code, out, err) = leader.regenerate(&[]);
     assert_eq!(code, 5, "{out}{err}");
     assert_failed_at(&out, "run-setup");
@@ -303,33 +308,43 @@ fn a_failed_step_stops_the_run_and_restore_brings_back_every_file() {
             && err.contains("secret restore"),
         "{err}"
     );
+    // The reset file was there for setup, written as Consul's user (here nobody), 0600, with
+    // the reset index; and is gone now that the run stopped.
+    assert!(
+        err.contains("reset file: nobody 600") && err.contains("index: 908"),
+        "{err}"
+    );
+    assert!(
+        !leader
+            .sandbox
+            .path("/var/lib/service-discover/data/acl-bootstrap-reset")
+            .exists(),
+        "a reset file outlived the run"
+    );
     assert!(!leader
         .sandbox
         .path("/etc/zextras/service-discover/main.json")
         .exists());
-    // The reset file was written as Consul's user (here nobody), 0600, with the reset index.
-    let reset = leader
-        .sandbox
-        .path("/var/lib/service-discover/data/acl-bootstrap-reset");
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let meta = fs::metadata(&reset).unwrap();
-    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    // The archive and the password file stayed in place: this node still opens its archive.
+    assert_eq!(leader.token_in_archive(OLD_PASSWORD), leader.old_token);
     assert_eq!(
-        meta.uid(),
-        nix::unistd::User::from_name("nobody")
-            .unwrap()
-            .unwrap()
-            .uid
-            .as_raw()
+        fs::read_to_string(leader.sandbox.path("/var/lib/service-discover/password")).unwrap(),
+        OLD_PASSWORD
     );
-    assert_eq!(fs::read_to_string(&reset).unwrap(), "908");
     let name = run_name(&out);
     let (code, out, err) = run(leader.cmd().args(["--yes", "secret", "restore", &name]));
     assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("and restarted service-discover"), "{out}");
     assert_eq!(
         leader.checksums(),
         before,
         "every file is back, byte for byte"
+    );
+    let calls = fs::read_to_string(leader.sandbox.path("/run/systemctl-standin/calls")).unwrap();
+    assert_eq!(
+        calls.lines().last(),
+        Some("restart service-discover"),
+        "restarted, not started: setup may have left it running with what it wrote\n{calls}"
     );
     let state = fs::read_to_string(
         leader
@@ -338,10 +353,6 @@ fn a_failed_step_stops_the_run_and_restore_brings_back_every_file() {
     )
     .unwrap();
     assert_eq!(state.trim(), "active");
-    assert!(!leader
-        .sandbox
-        .path("/var/lib/service-discover/data/acl-bootstrap-reset")
-        .exists());
 }
 
 /// A `service-discover` whose `setup` echoes its arguments (the new password among them) on
@@ -661,6 +672,12 @@ fn nodes_all_is_the_alive_members_but_this_host_failed_ones_skipped_left_ones_ne
     assert_eq!(code, 0, "{out}{err}");
     let called = fs::read_to_string(&calls).unwrap();
     let mut called: Vec<&str> = called.lines().collect();
+    // The Mesh servers first, one at a time; the agents after them.
+    assert!(
+        called[..2].iter().all(|c| c.starts_with("server-"))
+            && called[2..].iter().all(|c| c.starts_with("agent-")),
+        "{called:?}"
+    );
     called.sort();
     assert_eq!(
         called,
@@ -684,7 +701,12 @@ fn nodes_all_is_the_alive_members_but_this_host_failed_ones_skipped_left_ones_ne
         !out.contains("agent-mta-example-com"),
         "a member that left never shows: {out}"
     );
-    assert!(out.contains("4 node(s) set up again, 1 skipped"), "{out}");
+    assert!(
+        out.contains(
+            "4 node(s) set up again: 2 servers one at a time, then 2 agents at most 32 at a time, 1 skipped"
+        ),
+        "{out}"
+    );
 
     // --include-failed tries the failed one too.
     fs::remove_file(&calls).unwrap();
@@ -694,16 +716,33 @@ fn nodes_all_is_the_alive_members_but_this_host_failed_ones_skipped_left_ones_ne
         .unwrap()
         .contains("agent-proxy-example-com 192.168.56.111"));
 
-    // A name that is no member stops the run in preflight, before anything changes.
+    // A name that is no member is refused before the run starts: no step, no run kept.
     let before = leader.checksums();
+    let runs = runs_kept(&leader);
     let (code, out, err) = leader.regenerate(&["--nodes", "mail.example.com,srv9.example.com"]);
-    assert_eq!(code, 5, "{out}{err}");
-    assert_failed_at(&out, "preflight");
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.is_empty(), "{out}");
     assert!(
         err.contains("no member is named 'srv9.example.com'"),
         "{err}"
     );
     assert_eq!(leader.checksums(), before);
+    assert_eq!(runs_kept(&leader), runs);
+}
+
+/// The runs journaled on the leader.
+fn runs_kept(leader: &Leader) -> Vec<String> {
+    match fs::read_dir(leader.sandbox.path("/var/lib/carbonio-mesh/runs")) {
+        Ok(entries) => {
+            let mut names: Vec<String> = entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect();
+            names.sort();
+            names
+        }
+        Err(_) => Vec::new(),
+    }
 }
 
 #[test]
@@ -717,8 +756,9 @@ fn a_transport_that_connects_to_the_node_name_is_refused_before_anything_changes
     );
     let before = leader.checksums();
     let (code, out, err) = leader.regenerate(&["--nodes", "all"]);
-    assert_ne!(code, 0, "{out}{err}");
-    assert_failed_at(&out, "preflight");
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.is_empty(), "refused before the first step: {out}");
+    assert!(runs_kept(&leader).is_empty());
     assert!(
         err.contains(&format!(
             "the transport ({}) connects to 'root@{{node}}'",

@@ -156,8 +156,20 @@ fn every_node_is_set_up_again_over_real_ssh() {
 #[test]
 fn an_unknown_or_changed_host_key_is_refused_and_named_and_resume_retries_only_those_nodes() {
     let mut mesh = Mesh::new(|_, node| node);
-    let changed = mesh.nodes[0].clone();
-    let unknown = mesh.nodes[1].clone();
+    // Two agents: the servers before them are set up, and so are the other agents.
+    let agents: Vec<String> = mesh
+        .nodes
+        .iter()
+        .filter(|n| n.starts_with("agent-"))
+        .cloned()
+        .collect();
+    let (changed, unknown) = (agents[0].clone(), agents[1].clone());
+    let others: Vec<String> = mesh
+        .nodes
+        .iter()
+        .filter(|n| **n != changed && **n != unknown)
+        .cloned()
+        .collect();
     mesh.sshd.set_host_key(&changed, HostKey::Wrong);
     mesh.sshd.set_host_key(&unknown, HostKey::Unknown);
     let (code, out, err) = mesh.regenerate(&[]);
@@ -165,8 +177,10 @@ fn an_unknown_or_changed_host_key_is_refused_and_named_and_resume_retries_only_t
     assert_failed_at(&out, "rejoin-nodes");
     assert!(
         err.contains(&format!(
-            "2 of {} node(s) not set up again: {changed} (127.0.0.2), {unknown} (127.0.0.3)",
-            mesh.nodes.len()
+            "2 of {} node(s) not set up again: {changed} ({}), {unknown} ({})",
+            mesh.nodes.len(),
+            mesh.sshd.address(&changed),
+            mesh.sshd.address(&unknown),
         )),
         "{err}"
     );
@@ -181,7 +195,7 @@ fn an_unknown_or_changed_host_key_is_refused_and_named_and_resume_retries_only_t
             "{node} untouched"
         );
     }
-    for node in &mesh.nodes[2..] {
+    for node in &others {
         assert!(
             row(&out, node).contains("set up with the new archive"),
             "{out}"
@@ -212,7 +226,7 @@ fn an_unknown_or_changed_host_key_is_refused_and_named_and_resume_retries_only_t
         );
         assert!(mesh.archive_opens_with(node, NEW_PASSWORD));
     }
-    for node in &mesh.nodes[2..] {
+    for node in &others {
         assert!(row(&out, node).contains("earlier attempt"), "{out}");
     }
     assert_eq!(
@@ -223,9 +237,13 @@ fn an_unknown_or_changed_host_key_is_refused_and_named_and_resume_retries_only_t
 }
 
 #[test]
-fn a_key_the_node_does_not_accept_is_named() {
+fn a_key_the_node_does_not_accept_is_named_and_a_server_that_fails_stops_the_rest() {
     let mut mesh = Mesh::new(|_, node| node);
+    // The first Mesh server: the other server and every agent wait for it (an agent asks a
+    // server with the new CA for its token; a second server must not be changed while the
+    // first is not back).
     let refused = mesh.nodes[0].clone();
+    assert!(refused.starts_with("server-"), "{refused}");
     mesh.sshd.set_authorized(&refused, false);
     let (code, out, err) = mesh.regenerate(&[]);
     assert_eq!(code, 5, "{out}{err}");
@@ -236,10 +254,23 @@ fn a_key_the_node_does_not_accept_is_named() {
             && line.contains("exit 255: root@127.0.0.2: Permission denied (publickey)."),
         "{line}"
     );
-    assert!(mesh.archive_opens_with(&refused, OLD_PASSWORD));
-    for node in &mesh.nodes[1..] {
-        assert!(mesh.archive_opens_with(node, NEW_PASSWORD), "{node}");
+    assert!(
+        err.contains("a Mesh server failed, so nothing after it was tried"),
+        "{err}"
+    );
+    for node in &mesh.nodes {
+        assert!(
+            mesh.archive_opens_with(node, OLD_PASSWORD),
+            "{node} untouched"
+        );
+        if *node != refused {
+            assert!(
+                row(&out, node).contains(&format!("not tried: {refused} failed first")),
+                "{out}"
+            );
+        }
     }
+    assert_eq!(mesh.logins(), 0, "no other node was reached");
 }
 
 #[test]

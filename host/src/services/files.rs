@@ -7,8 +7,8 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use carbonio_mesh_plugin_api::services::{
-    Changed, DirEntries, Empty, FileContent, FileType, ListDir, ReadFile, RemovePath, Removed,
-    RestorePath, ServiceErrorKind, ServiceFailure, Stat, StatPath, WriteFile,
+    BackupPath, Changed, DirEntries, Empty, FileContent, FileType, ListDir, ReadFile, RemovePath,
+    Removed, RestorePath, ServiceErrorKind, ServiceFailure, Stat, StatPath, WriteFile,
 };
 
 use super::{failure, io_failure, HostContext};
@@ -288,6 +288,37 @@ pub(super) fn remove(
     };
     removed.map_err(|e| io_failure("remove", &request.path, e))?;
     tracing::info!(plugin = %context.plugin, "removed {} (backup: {backup})", request.path);
+    Ok(Removed {
+        existed: true,
+        backup: Some(backup),
+        dry_run: false,
+    })
+}
+
+/// `fs.backup`: a copy into the run's backup directory; the file stays as it is.
+pub(super) fn backup(
+    context: &HostContext,
+    request: BackupPath,
+) -> Result<Removed, ServiceFailure> {
+    let real = context.resolve(&request.path)?;
+    if fs::symlink_metadata(&real).is_err() {
+        return Ok(Removed {
+            existed: false,
+            backup: None,
+            dry_run: context.dry_run,
+        });
+    }
+    if context.dry_run {
+        let backup = context.backups.target(&request.path);
+        context.record(format!("back up {} to {backup}", request.path));
+        return Ok(Removed {
+            existed: true,
+            backup: Some(backup),
+            dry_run: true,
+        });
+    }
+    let backup = context.backups.save(&request.path)?;
+    tracing::info!(plugin = %context.plugin, "backed up {} to {backup}", request.path);
     Ok(Removed {
         existed: true,
         backup: Some(backup),

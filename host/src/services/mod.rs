@@ -59,6 +59,8 @@ pub struct HostContext {
     /// Strings that must never be shown: replaced by `<redacted>` in everything the host prints,
     /// logs, journals or audits.
     secrets: RefCell<Secrets>,
+    /// The node's run lock, once a run took it (`runs.lock`): held until this context goes.
+    run_lock: RefCell<Option<workflow::RunLock>>,
 }
 
 impl HostContext {
@@ -84,6 +86,7 @@ impl HostContext {
             backups,
             plan: RefCell::new(Vec::new()),
             secrets: RefCell::new(Secrets::default()),
+            run_lock: RefCell::new(None),
         }
     }
 
@@ -172,6 +175,7 @@ impl HostContext {
             svc::ReadFile::NAME => serve(payload, |req| files::read(self, req)),
             svc::WriteFile::NAME => serve(payload, |req| files::write(self, req)),
             svc::RemovePath::NAME => serve(payload, |req| files::remove(self, req)),
+            svc::BackupPath::NAME => serve(payload, |req| files::backup(self, req)),
             svc::StatPath::NAME => serve(payload, |req| files::stat(self, req)),
             svc::ListDir::NAME => serve(payload, |req| files::list(self, req)),
             svc::Resolve::NAME => serve(payload, |req| net::resolve(self, req)),
@@ -185,6 +189,7 @@ impl HostContext {
             svc::JournalAppend::NAME => serve(payload, |req| workflow::append(self, req)),
             svc::JournalRead::NAME => serve(payload, |req| workflow::read(self, req)),
             svc::RemoveRun::NAME => serve(payload, |req| workflow::remove_run(self, req)),
+            svc::LockRun::NAME => serve(payload, |req| workflow::lock(self, req)),
             svc::RestorePath::NAME => serve(payload, |req| files::restore(self, req)),
             svc::Confirm::NAME => serve(payload, |req| prompt::confirm(self, req)),
             svc::OpenCredentials::NAME => serve(payload, |req| credentials::open(self, req)),

@@ -1,5 +1,5 @@
-//! The `journal.*` and `runs.remove` services: the per-run journal that makes a run resumable,
-//! and its removal.
+//! The `journal.*`, `runs.remove` and `runs.lock` services: the per-run journal that makes a run
+//! resumable, its removal, and the lock that lets one run at a time change a node.
 //!
 //! The journal is one JSON object per line in `/var/lib/carbonio-mesh/runs/RUN/journal.jsonl`,
 //! appended and fsynced before the answer, so a record the plugin saw acknowledged survives a
@@ -10,8 +10,8 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 
 use carbonio_mesh_plugin_api::services::{
-    Audit, Empty, Journal, JournalAppend, JournalRead, RemoveRun, RunRemoved, ServiceErrorKind,
-    ServiceFailure,
+    Audit, Empty, Journal, JournalAppend, JournalRead, LockRun, RemoveRun, RunLocked, RunRemoved,
+    ServiceErrorKind, ServiceFailure,
 };
 
 use super::{failure, io_failure, HostContext};
@@ -207,6 +207,146 @@ pub(super) fn remove_run(
         backups,
         dry_run: false,
     })
+}
+
+/// The lock file (under the runs directory; not a run: runs are directories).
+const LOCK_FILE: &str = ".lock";
+
+/// Who holds the lock, as the lock file says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Holder {
+    run: String,
+    workflow: String,
+    pid: u32,
+    at: u64,
+}
+
+impl Holder {
+    fn describe(&self) -> String {
+        format!("{} ({}, pid {})", self.run, self.workflow, self.pid)
+    }
+}
+
+/// The lock held by this process: released when dropped (the context goes at the end of the
+/// command), the file emptied first so the next run sees a clean release. A killed process
+/// releases it too (the kernel drops the lock), leaving the file naming it: a stale holder.
+pub struct RunLock(std::fs::File);
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = self.0.set_len(0);
+    }
+}
+
+fn lock_failure(holder: Option<Holder>) -> ServiceFailure {
+    let who = holder
+        .as_ref()
+        .map(Holder::describe)
+        .unwrap_or_else(|| "another run".to_owned());
+    let mut refused = failure(
+        ServiceErrorKind::Denied,
+        format!("run {who} is running on this node: one run at a time changes a node"),
+    );
+    refused.hint = Some(match holder {
+        Some(h) => format!(
+            "wait for it to end (`carbonio-mesh secret show {}` tells how far it is), then run this again",
+            h.run
+        ),
+        None => "wait for it to end, then run this again".to_owned(),
+    });
+    refused
+}
+
+fn read_holder(file: &mut std::fs::File) -> Option<Holder> {
+    use std::io::{Read, Seek};
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.read_to_string(&mut text).ok()?;
+    serde_json::from_str(text.trim()).ok()
+}
+
+/// Tries the lock on `file`: `Ok(false)` when another process holds it.
+fn try_lock(file: &std::fs::File, exclusive: bool) -> Result<bool, std::io::Error> {
+    use nix::fcntl::{Flock, FlockArg};
+    let arg = if exclusive {
+        FlockArg::LockExclusiveNonblock
+    } else {
+        FlockArg::LockSharedNonblock
+    };
+    // `Flock` would unlock on drop; the lock must live as long as the descriptor.
+    let copy = file.try_clone()?;
+    match Flock::lock(copy, arg) {
+        Ok(locked) => {
+            std::mem::forget(locked);
+            Ok(true)
+        }
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(false),
+        Err((_, errno)) => Err(std::io::Error::from(errno)),
+    }
+}
+
+pub(super) fn lock(context: &HostContext, request: LockRun) -> Result<RunLocked, ServiceFailure> {
+    valid_run(&request.run)?;
+    if context.run_lock.borrow().is_some() {
+        return Ok(RunLocked::default());
+    }
+    let dir = context.paths.system(RUNS_DIR);
+    let path = dir.join(LOCK_FILE);
+    let open = |create: bool| {
+        OpenOptions::new()
+            .read(true)
+            .write(create)
+            .create(create)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(&path)
+    };
+    if context.dry_run {
+        // Nothing written or taken: only a live run refuses.
+        let Ok(mut file) = open(false) else {
+            return Ok(RunLocked::default());
+        };
+        return match try_lock(&file, false) {
+            Ok(true) => Ok(RunLocked::default()),
+            Ok(false) => Err(lock_failure(read_holder(&mut file))),
+            Err(e) => Err(io("lock", &path, e)),
+        };
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| io("create", &dir, e))?;
+    let mut file = open(true).map_err(|e| io("open", &path, e))?;
+    if !try_lock(&file, true).map_err(|e| io("lock", &path, e))? {
+        return Err(lock_failure(read_holder(&mut file)));
+    }
+    let stale = read_holder(&mut file)
+        .filter(|h| h.pid != std::process::id())
+        .map(|h| h.describe());
+    let holder = Holder {
+        run: request.run.clone(),
+        workflow: request.workflow.clone(),
+        pid: std::process::id(),
+        at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default(),
+    };
+    let text = serde_json::to_string(&holder).unwrap_or_default();
+    file.set_len(0)
+        .and_then(|()| {
+            use std::io::Seek;
+            file.rewind()
+        })
+        .and_then(|()| file.write_all(text.as_bytes()))
+        .and_then(|()| file.sync_all())
+        .map_err(|e| io("write", &path, e))?;
+    if let Some(stale) = &stale {
+        tracing::warn!(plugin = %context.plugin, "the run lock named {stale}, whose process is gone: taken over");
+    }
+    *context.run_lock.borrow_mut() = Some(RunLock(file));
+    Ok(RunLocked { stale })
 }
 
 #[cfg(test)]

@@ -34,7 +34,8 @@ pub use state::{
 
 use crate::services::WorkflowSteps;
 use crate::services::{
-    NewPassword, NewPasswordAnswer, PasswordSource, ResolvedStep, ResolvedWorkflow, RunStep,
+    LockRun, NewPassword, NewPasswordAnswer, PasswordSource, ResolvedStep, ResolvedWorkflow,
+    RunStep,
 };
 use crate::step::{Facts, JournalRecord, StepCall, StepError, StepOutcome, StepSpec};
 use crate::{ArgValue, Args, Host, PluginError, Request, Response, SecretText};
@@ -160,6 +161,20 @@ pub fn run(
         .warnings
         .into_iter()
         .fold(response, |r, w| r.with_warning(w, None)))
+}
+
+/// Takes the node's run lock for `run` (a second run, or a restore, is refused naming the one
+/// running); a warning when it names a run whose process is gone.
+pub fn lock(host: &Host<'_>, run: &str, what: &str) -> Result<Option<String>, PluginError> {
+    let locked = host.call(&LockRun {
+        run: run.to_owned(),
+        workflow: what.to_owned(),
+    })?;
+    Ok(locked.stale.map(|stale| {
+        format!(
+            "the run lock named {stale}, whose process is gone (killed?): taken over; `carbonio-mesh secret show RUN` tells how far that run got"
+        )
+    }))
 }
 
 /// A run about to start its first pending step.
@@ -348,7 +363,11 @@ fn password(
         }
     }
     Ok(Some(host.call(&NewPassword {
-        password: PasswordSource { file, stdin },
+        password: PasswordSource {
+            file,
+            stdin,
+            file_flag: None,
+        },
         generate: call.flag("generate") && !taken,
     })?))
 }

@@ -53,6 +53,7 @@ fn open(host: &Host<'_>, request: &Request) -> Result<Credentials, PluginError> 
         password: PasswordSource {
             file: request.value("password-file").map(str::to_owned),
             stdin: request.flag("password-stdin"),
+            file_flag: None,
         },
         known_password: None,
     };
@@ -441,6 +442,7 @@ fn rekey(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
         password: PasswordSource {
             file: request.value("new-password-file").map(str::to_owned),
             stdin: false,
+            file_flag: Some("--new-password-file".to_owned()),
         },
         update_password_file: true,
     };

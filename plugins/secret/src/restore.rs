@@ -1,76 +1,199 @@
-//! `secret restore RUN`: the files a run backed up put back, and service-discover started.
+//! `secret restore RUN`: the files a run backed up put back, and service-discover restarted (it
+//! may be running already with what setup wrote: a start would leave it so).
+//!
+//! Parse (the run's journal into a [`Restore`]), act (put the files back, restart) and render
+//! are separate functions.
 
+use std::collections::BTreeSet;
+
+use carbonio_mesh_plugin_api::mesh;
 use carbonio_mesh_plugin_api::services::{Exec, RemovePath, RestorePath};
-use carbonio_mesh_plugin_api::step::{facts, JournalRecord};
-use carbonio_mesh_plugin_api::workflow::{journal, now, typed_records};
+use carbonio_mesh_plugin_api::step::{facts, JournalRecord, NodeResult};
+use carbonio_mesh_plugin_api::workflow::{journal, lock, now, typed_records};
 use carbonio_mesh_plugin_api::{Host, PluginError, Request, Response};
+
+use crate::paths::SERVICE;
+
+/// What going back from a run means, read from its journal.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Restore {
+    /// Each file the run removed or replaced, with its first backup (the one from before the
+    /// run: a resumed run may have backed up what a failed setup left there too).
+    files: Vec<(String, String)>,
+    /// The ACL reset file the run wrote, if any: never put back, removed if still there.
+    reset_file: Option<String>,
+    /// Nodes the run set up again: they keep the new secrets.
+    nodes: Vec<String>,
+    /// The leader's setup ran: LDAP may hold the new archive.
+    setup_ran: bool,
+}
+
+fn parse(records: &[JournalRecord]) -> Restore {
+    let mut restore = Restore::default();
+    let mut seen = BTreeSet::new();
+    for record in records {
+        match record {
+            JournalRecord::Removed { path, backup, .. }
+            | JournalRecord::Saved { path, backup, .. }
+                if seen.insert(path.clone()) =>
+            {
+                restore.files.push((path.clone(), backup.clone()));
+            }
+            JournalRecord::Done { facts: found, .. } => {
+                if let Ok(Some(reset)) = found.get(&facts::RESET_FILE) {
+                    restore.reset_file = Some(reset);
+                }
+            }
+            JournalRecord::Start { step, .. } if step == "run-setup" => restore.setup_ran = true,
+            JournalRecord::Node {
+                node,
+                result: NodeResult::Ok,
+                ..
+            } if !restore.nodes.contains(node) => restore.nodes.push(node.clone()),
+            _ => {}
+        }
+    }
+    restore
+}
 
 pub fn restore(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
     let run = request
         .value("run")
         .ok_or_else(|| PluginError::usage("name the run to restore"))?;
-    let journal_records = typed_records(host, run)?;
-    let removed: Vec<(String, String)> = journal_records
-        .iter()
-        .filter_map(|r| match r {
-            JournalRecord::Removed { path, backup, .. } => Some((path.clone(), backup.clone())),
-            _ => None,
-        })
-        .collect();
-    if removed.is_empty() {
+    let restore = parse(&typed_records(host, run)?);
+    let stale = lock(host, run, "secret restore")?;
+    if restore.files.is_empty() {
         return Ok(Response::text("")
             .with_stderr(format!("Run {run} removed no file; nothing to restore.\n")));
     }
-    let mut changes: Vec<String> = removed
+    let mut changes: Vec<String> = restore
+        .files
         .iter()
         .map(|(p, b)| format!("put back {p} from {b}"))
         .collect();
-    changes.push("start service-discover".to_owned());
+    changes.push(format!("restart {SERVICE}"));
+    changes.extend(kept_new_secrets(&restore));
     if !host.confirm(changes, &format!("Restore the files of run {run}?"))? {
         return Ok(Response::declined_as(request.format));
     }
-    // Files setup wrote in between are replaced (and themselves backed up by the host).
-    let reset = journal_records.iter().find_map(|r| match r {
-        JournalRecord::Done { facts: found, .. } => found.get(&facts::RESET_FILE).ok().flatten(),
-        _ => None,
-    });
-    if let Some(reset) = reset {
-        host.call(&RemovePath { path: reset })?;
+    let restarted = act(host, run, &restore)?;
+    let response = render(request.dry_run, run, &restore, restarted);
+    Ok(match stale {
+        Some(stale) => response.with_warning(stale, None),
+        None => response,
+    })
+}
+
+/// What stays on the new secrets whatever restore does.
+fn kept_new_secrets(restore: &Restore) -> Vec<String> {
+    let mut kept = Vec::new();
+    if !restore.nodes.is_empty() {
+        kept.push(format!(
+            "the nodes this run set up again keep the new secrets: {} (set each up again with the old archive: carbonio-mesh secret rejoin --archive FILE)",
+            restore.nodes.join(", ")
+        ));
     }
-    for (path, backup) in &removed {
+    if restore.setup_ran {
+        kept.push(format!(
+            "LDAP keeps the archive the new setup uploaded, which nodes set up later download: upload the old one again as setup does ({})",
+            mesh::ldap_upload_command("LDAP_MASTER_URL", mesh::ARCHIVE_PATH)
+        ));
+    }
+    kept
+}
+
+/// Removes a leftover reset file, puts every file back, restarts the unit; whether the restart
+/// worked (its error otherwise).
+fn act(host: &Host<'_>, run: &str, restore: &Restore) -> Result<Result<(), String>, PluginError> {
+    // Whoever can write it could mint a management token: it never outlives a run.
+    if let Some(reset) = &restore.reset_file {
+        host.call(&RemovePath {
+            path: reset.clone(),
+        })?;
+    }
+    // Files setup wrote in between are replaced (and themselves backed up by the host).
+    for (path, backup) in &restore.files {
         host.call(&RestorePath {
             backup: backup.clone(),
             path: path.clone(),
         })?;
     }
-    let start = host.exec(&Exec {
+    let restart = host.exec(&Exec {
         mutating: true,
-        ..Exec::new(["systemctl", "start", "service-discover"])
+        ..Exec::new(["systemctl", "restart", SERVICE])
     })?;
     journal(
         host,
         run,
         &JournalRecord::Restored {
             at: now(),
-            files: removed.len(),
+            files: restore.files.len(),
         },
     )?;
-    host.audit(
-        "secret restore",
-        run,
-        if start.status == Some(0) {
-            "ok"
-        } else {
-            "files restored; start failed"
-        },
-    );
-    let mut out = format!("Restored {} file(s) of run {run}.\n", removed.len());
-    if start.status != Some(0) {
-        out.push_str(&format!(
-            "systemctl start service-discover failed: {}\n",
-            start.stderr.trim()
-        ));
-        return Ok(Response::text(out).with_exit_code(5));
+    let result = if restart.status == Some(0) {
+        Ok(())
+    } else {
+        Err(restart.stderr.trim().to_owned())
+    };
+    let outcome = if result.is_ok() {
+        "ok"
+    } else {
+        "files restored; restart failed"
+    };
+    host.audit("secret restore", run, outcome);
+    Ok(result)
+}
+
+fn render(dry_run: bool, run: &str, restore: &Restore, restarted: Result<(), String>) -> Response {
+    let files = restore.files.len();
+    let mut out = if dry_run {
+        format!("Would restore {files} file(s) of run {run} and restart {SERVICE}.\n")
+    } else {
+        format!("Restored {files} file(s) of run {run} and restarted {SERVICE}.\n")
+    };
+    for kept in kept_new_secrets(restore) {
+        out.push_str(&format!("Note: {kept}\n"));
     }
-    Ok(Response::text(out))
+    match restarted {
+        Ok(()) => Response::text(out),
+        Err(error) => {
+            out.push_str(&format!("systemctl restart {SERVICE} failed: {error}\n"));
+            Response::text(out).with_exit_code(5)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_first_backup_of_each_file_comes_back_and_what_keeps_the_new_secrets_is_named() {
+        let records: Vec<JournalRecord> = [
+            json!({"event": "run", "workflow": "secret-regenerate", "at": 1}),
+            json!({"step": "write-reset-file", "event": "done", "at": 2, "facts": {"reset_file": "/d/acl-bootstrap-reset"}}),
+            json!({"step": "backup-and-remove", "event": "removed", "path": "/etc/main.json", "backup": "/b/1/etc/main.json"}),
+            json!({"step": "run-setup", "event": "start", "at": 3}),
+            json!({"step": "run-setup", "event": "removed", "path": "/etc/main.json", "backup": "/b/2/etc/main.json"}),
+            json!({"step": "rejoin-nodes", "event": "node", "node": "server-srv2-example-com", "host": null, "address": "10.0.0.2", "result": "ok", "detail": "set up"}),
+            json!({"step": "rejoin-nodes", "event": "node", "node": "agent-mail-example-com", "host": null, "address": "10.0.0.3", "result": "failed", "detail": "down"}),
+        ]
+        .into_iter()
+        .map(|r| serde_json::from_value(r).unwrap())
+        .collect();
+        let restore = parse(&records);
+        assert_eq!(
+            restore.files,
+            [("/etc/main.json".to_owned(), "/b/1/etc/main.json".to_owned())]
+        );
+        assert_eq!(
+            restore.reset_file.as_deref(),
+            Some("/d/acl-bootstrap-reset")
+        );
+        assert_eq!(restore.nodes, ["server-srv2-example-com"]);
+        let kept = kept_new_secrets(&restore);
+        assert!(kept[0].contains("server-srv2-example-com"), "{kept:?}");
+        assert!(kept[1].starts_with("LDAP keeps"), "{kept:?}");
+    }
 }

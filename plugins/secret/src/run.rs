@@ -8,7 +8,7 @@ use carbonio_mesh_plugin_api::workflow::{self, Given, Workflow};
 use carbonio_mesh_plugin_api::{ArgValue, Args, Host, PluginError, Request, Response, StepCall};
 
 use crate::paths::MAX_ARCHIVE;
-use crate::steps::{archive_arg, builtins, scope, REGENERATE, REJOIN};
+use crate::steps::{archive_arg, builtins, decide, remove_reset_file, scope, REGENERATE, REJOIN};
 
 /// This plugin's name: its own steps run in-process, another plugin's through `step.run`.
 const NAME: &str = "secret";
@@ -31,11 +31,11 @@ pub fn regenerate(host: &Host<'_>, request: &Request) -> Result<Response, Plugin
         builtins: &builtins,
         action: "Regenerate the Mesh secrets",
         scope,
-        prepare: nothing_decided,
+        prepare: decide,
         // With --nodes the password also goes to each node.
         needs_password: |call| call.value("nodes").is_some(),
         kept_password: Some(mesh::PASSWORD_PATH),
-        cleanup: None,
+        cleanup: Some(remove_reset_file),
     };
     workflow::run(host, request, &workflow, Given::default())
 }
@@ -96,8 +96,8 @@ pub fn rejoin(host: &Host<'_>, request: &Request) -> Result<Response, PluginErro
 fn read_input(host: &Host<'_>) -> Result<Given, PluginError> {
     let password = host.call(&NewPassword {
         password: PasswordSource {
-            file: None,
             stdin: true,
+            ..PasswordSource::default()
         },
         generate: false,
     })?;

@@ -158,7 +158,8 @@ pub(crate) fn summarize(run: &str, records: &[Value]) -> RunSummary {
             }
             JournalRecord::Finished { .. } => finished = true,
             JournalRecord::Restored { .. } => summary.restored = true,
-            JournalRecord::Removed { path, backup, .. } => {
+            JournalRecord::Removed { path, backup, .. }
+            | JournalRecord::Saved { path, backup, .. } => {
                 summary.removed.push(RemovedFile { path, backup })
             }
             JournalRecord::Node { .. } | JournalRecord::Other => {}
@@ -349,7 +350,7 @@ fn render_show(format: OutputFormat, run: &RunSummary) -> Result<Response, Plugi
     }
     if !run.removed.is_empty() {
         out.push_str(
-            "\nFiles removed, and their backups (old secrets: `secret prune` deletes them):\n",
+            "\nFiles removed or replaced, and their backups (old secrets: `secret prune` deletes them):\n",
         );
         let mut table = Table::new(["File", "Backup"]);
         for file in &run.removed {

@@ -4,8 +4,8 @@
 use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
 use carbonio_mesh_plugin_api::nodes::{Lookup, NodeDirectory};
 use carbonio_mesh_plugin_api::services::{
-    ConsulRequest, Exec, LdapCredentials, LocalAddresses, OpenCredentials, ServiceErrorKind,
-    WriteFile,
+    ConsulRequest, Exec, LdapCredentials, LocalAddresses, OpenCredentials, RemovePath,
+    ServiceErrorKind, WriteFile,
 };
 use carbonio_mesh_plugin_api::step::{facts, StepError, StepOutcome as Outcome};
 use carbonio_mesh_plugin_api::{Args, Host, PluginError, StepCall};
@@ -66,11 +66,7 @@ and this node comes back with a new CA. Every other node must then be set up aga
     if let Some(accessor) = old_accessor(host) {
         outcome = outcome.fact(&facts::OLD_ACCESSOR, &accessor);
     }
-    // The nodes to set up again, decided now: once this host has a new gossip key, the others
-    // show as failed in its member list.
-    if let Some(nodes) = call.value("nodes") {
-        super::nodes::checked_transport(host)?;
-        let plan = super::nodes::plan(host, call, nodes)?;
+    if let Some(plan) = call.facts.get(&super::NODES)? {
         outcome.detail.push_str(&format!(
             "; {} node(s) to set up again{}",
             plan.targets.len(),
@@ -80,7 +76,6 @@ and this node comes back with a new CA. Every other node must then be set up aga
                 format!(", {} skipped", plan.skipped.len())
             }
         ));
-        outcome = outcome.fact(&super::NODES, &plan);
     }
     Ok(outcome)
 }
@@ -160,53 +155,103 @@ pub fn parse_reset_index(text: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-pub fn read_reset_index(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
-    const LEGACY: &str = "The ACL system is currently in legacy mode.";
-    let put = ConsulRequest::put(&["v1", "acl", "bootstrap"])
+/// How long `read-reset-index` waits for Consul to answer with a reset index while it says it
+/// cannot yet: as long as service-discover's own setup waits for its bootstrap (30 s).
+const BOOTSTRAP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What `PUT /v1/acl/bootstrap` answered.
+#[derive(Debug, PartialEq, Eq)]
+enum Bootstrap {
+    /// 200: ACLs had never been bootstrapped, and this call did it.
+    Done,
+    /// 403 (or 500 for a wrong reset file): the reset index the reset file must name.
+    ResetIndex(u64),
+    /// Not yet: ACLs still in legacy mode (1.9/1.10, just after a start), or no leader (any
+    /// version; 1.11+ answers only this). Both pass once a leader is elected.
+    NotYet,
+    /// Anything else.
+    Refused,
+}
+
+fn bootstrap_answer(status: u16, text: &str) -> Bootstrap {
+    const NOT_YET: [&str; 2] = [
+        "The ACL system is currently in legacy mode.",
+        "No cluster leader",
+    ];
+    if status == 200 {
+        return Bootstrap::Done;
+    }
+    if let Some(index) = parse_reset_index(text) {
+        return Bootstrap::ResetIndex(index);
+    }
+    if NOT_YET.iter().any(|t| text.contains(t)) {
+        return Bootstrap::NotYet;
+    }
+    Bootstrap::Refused
+}
+
+fn bootstrap_request() -> ConsulRequest {
+    ConsulRequest::put(&["v1", "acl", "bootstrap"])
         .accept(403)
-        .accept(500);
-    for attempt in 1..=10 {
+        .accept(500)
+}
+
+pub fn read_reset_index(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
+    let put = bootstrap_request();
+    let deadline = std::time::Instant::now() + BOOTSTRAP_WAIT;
+    loop {
         let answer = host.consul(&put)?;
         if call.dry_run {
             return Ok(Outcome::new(
                 "would ask Consul for the reset index (PUT /v1/acl/bootstrap)",
             ));
         }
-        if answer.status == 200 {
-            // ACLs had never been bootstrapped: this call did it. Its index is the one the
-            // reset file must name, and the token it made is revoked with the old one.
-            let token: Value = answer.decode().unwrap_or_default();
-            let index = token["CreateIndex"]
-                .as_u64()
-                .ok_or_else(|| fail("Consul's bootstrap answer has no CreateIndex"))?;
-            let mut outcome = Outcome::new(format!(
-                "ACLs were not bootstrapped yet; bootstrapped at index {index}"
-            ))
-            .fact(&facts::RESET_INDEX, &index);
-            if let Some(accessor) = token["AccessorID"].as_str() {
-                outcome = outcome.fact(&facts::INTERIM_ACCESSOR, &accessor.to_owned());
+        match bootstrap_answer(answer.status, &answer.text) {
+            Bootstrap::Done => return Ok(bootstrapped_now(&answer.decode().unwrap_or_default())?),
+            Bootstrap::ResetIndex(index) => {
+                return Ok(
+                    Outcome::new(format!("reset index {index}")).fact(&facts::RESET_INDEX, &index)
+                )
             }
-            return Ok(outcome);
+            Bootstrap::NotYet if std::time::Instant::now() < deadline => {
+                host.progress(&format!("waiting for Consul: {}", answer.text.trim()));
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            Bootstrap::NotYet => {
+                return Err(fail(format!(
+                    "Consul kept answering '{}' to PUT /v1/acl/bootstrap for {} s",
+                    answer.text.trim(),
+                    BOOTSTRAP_WAIT.as_secs()
+                ))
+                .hint("the Mesh needs a leader with its ACLs up (carbonio-mesh leader, carbonio-mesh doctor); then --resume")
+                .into())
+            }
+            Bootstrap::Refused => {
+                return Err(fail(format!(
+                    "Consul's answer to PUT /v1/acl/bootstrap has no reset index: {}",
+                    answer.unexpected()
+                ))
+                .hint("check that ACLs are enabled and the cluster has a leader (carbonio-mesh leader)")
+                .into())
+            }
         }
-        if let Some(index) = parse_reset_index(&answer.text) {
-            return Ok(
-                Outcome::new(format!("reset index {index}")).fact(&facts::RESET_INDEX, &index)
-            );
-        }
-        if answer.text.contains(LEGACY) && attempt < 10 {
-            std::thread::sleep(std::time::Duration::from_millis(500));
-            continue;
-        }
-        return Err(fail(format!(
-            "Consul's answer to PUT /v1/acl/bootstrap has no reset index: {}",
-            answer.unexpected()
-        ))
-        .hint("check that ACLs are enabled and the cluster has a leader (carbonio-mesh leader)")
-        .into());
     }
-    Err(fail("Consul stayed in ACL legacy mode for 5 seconds")
-        .hint("wait a minute after the agent starts, then --resume")
-        .into())
+}
+
+/// ACLs had never been bootstrapped: this call did it. Its index is the one the reset file must
+/// name, and the token it made is revoked with the old one.
+fn bootstrapped_now(token: &Value) -> Result<Outcome, PluginError> {
+    let index = token["CreateIndex"]
+        .as_u64()
+        .ok_or_else(|| fail("Consul's bootstrap answer has no CreateIndex"))?;
+    let mut outcome = Outcome::new(format!(
+        "ACLs were not bootstrapped yet; bootstrapped at index {index}"
+    ))
+    .fact(&facts::RESET_INDEX, &index);
+    if let Some(accessor) = token["AccessorID"].as_str() {
+        outcome = outcome.fact(&facts::INTERIM_ACCESSOR, &accessor.to_owned());
+    }
+    Ok(outcome)
 }
 
 /// Consul's data directory, from main.json (`data_dir`), else Carbonio's default.
@@ -229,17 +274,72 @@ pub fn write_reset_file(host: &Host<'_>, call: &StepCall) -> Result<Outcome, Ste
         "{}/acl-bootstrap-reset",
         data_dir(host).trim_end_matches('/')
     );
-    host.call(&WriteFile {
-        path: path.clone(),
-        content: index.to_string(),
-        mode: 0o600,
-        owner: Some(call.service_user.clone()),
-    })?;
+    write_reset(host, call, &path, index)?;
     Ok(Outcome::new(format!(
         "{path} holds {index} (owner {})",
         call.service_user
     ))
     .fact(&facts::RESET_FILE, &path))
+}
+
+/// The reset index into `path`, as Consul's user, 0600.
+fn write_reset(
+    host: &Host<'_>,
+    call: &StepCall,
+    path: &str,
+    index: u64,
+) -> Result<(), PluginError> {
+    host.call(&WriteFile {
+        path: path.to_owned(),
+        content: index.to_string(),
+        mode: 0o600,
+        owner: Some(call.service_user.clone()),
+    })?;
+    Ok(())
+}
+
+/// Before setup runs (again): the reset file the run wrote, in place. The run removes it when it
+/// stops (it must not outlive a run), and a setup that failed after its bootstrap had Consul
+/// consume it; the index is asked again (Consul names the one it now wants), else the recorded
+/// one is written back. Nothing to do when a site step wrote none.
+pub fn ensure_reset_file(host: &Host<'_>, call: &StepCall) -> Result<Option<String>, PluginError> {
+    let Some(path) = call.facts.get(&facts::RESET_FILE)? else {
+        return Ok(None);
+    };
+    if call.dry_run || host.stat(&path)?.exists {
+        return Ok(None);
+    }
+    let asked = host.consul(&bootstrap_request()).ok().and_then(|answer| {
+        match bootstrap_answer(answer.status, &answer.text) {
+            Bootstrap::ResetIndex(index) => Some(index),
+            _ => None,
+        }
+    });
+    let index = match asked {
+        Some(index) => index,
+        None => call.facts.require(&facts::RESET_INDEX)?,
+    };
+    write_reset(host, call, &path, index)?;
+    Ok(Some(format!(
+        "{path} written again with reset index {index}"
+    )))
+}
+
+/// What must not outlive a run, whatever its outcome: the reset file (whoever can write it, or
+/// reach Consul while it is there, can mint a management token). Consul removes it when it
+/// takes it; otherwise it is removed here, and written again by a resumed run's setup.
+pub fn remove_reset_file(host: &Host<'_>, call: &StepCall) {
+    let Ok(Some(path)) = call.facts.get(&facts::RESET_FILE) else {
+        return;
+    };
+    if host.stat(&path).is_ok_and(|s| s.exists) {
+        if let Err(e) = host.call(&RemovePath { path: path.clone() }) {
+            host.warn(&format!(
+                "the reset file {path} could not be removed: {}: remove it by hand",
+                e.message
+            ));
+        }
+    }
 }
 
 /// The new archive's bootstrap token.
@@ -350,8 +450,11 @@ pub fn revoke_old_token(host: &Host<'_>, call: &StepCall) -> Result<Outcome, Ste
         if *accessor == token.accessor_id {
             continue;
         }
+        // Consul 1.15+ answers 404 for a token that is gone (deleted by an earlier attempt, or
+        // by hand); 1.9 answers 200. Gone is what this step wants either way.
         let delete = ConsulRequest::delete(&["v1", "acl", "token", accessor])
-            .with_token(token.secret_id.clone());
+            .with_token(token.secret_id.clone())
+            .accept(404);
         host.consul(&delete)?;
     }
     Ok(Outcome::new(format!(
@@ -384,5 +487,34 @@ mod tests {
             parse_reset_index(&fixture("v1_acl_bootstrap_500_legacy_mode.txt")),
             None
         );
+    }
+
+    #[test]
+    fn legacy_mode_and_no_leader_are_waited_for_anything_else_is_refused() {
+        assert_eq!(
+            bootstrap_answer(
+                403,
+                "Permission denied: ACL bootstrap no longer allowed (reset index: 908)"
+            ),
+            Bootstrap::ResetIndex(908)
+        );
+        // 1.9/1.10 just after a start; any version without a leader (1.11+ only this).
+        assert_eq!(
+            bootstrap_answer(500, "The ACL system is currently in legacy mode."),
+            Bootstrap::NotYet
+        );
+        assert_eq!(
+            bootstrap_answer(500, "No cluster leader"),
+            Bootstrap::NotYet
+        );
+        assert_eq!(
+            bootstrap_answer(500, "rpc error making call: No cluster leader"),
+            Bootstrap::NotYet
+        );
+        assert_eq!(
+            bootstrap_answer(401, "ACL support disabled"),
+            Bootstrap::Refused
+        );
+        assert_eq!(bootstrap_answer(200, ""), Bootstrap::Done);
     }
 }

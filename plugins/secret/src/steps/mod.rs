@@ -12,7 +12,8 @@ mod nodes;
 mod service;
 
 pub use archive::archive_arg;
-pub use nodes::{scope, NODES};
+pub use leader::remove_reset_file;
+pub use nodes::{decide, scope, NODES};
 
 use carbonio_mesh_plugin_api::step::{facts, StepSpec};
 use carbonio_mesh_plugin_api::workflow::{Builtin, StepFn};
@@ -27,12 +28,11 @@ pub fn builtins() -> Vec<Builtin> {
     let builtin = |spec, run: StepFn| Builtin { spec, run };
     vec![
         builtin(
-            step("preflight", "root, consul and service-discover present, Consul reachable, servers and agents counted; with --nodes, which nodes")
+            step("preflight", "root, consul and service-discover present, Consul reachable, servers and agents counted")
                 .in_workflow(REGENERATE)
                 .provides(&facts::SERVERS)
                 .provides(&facts::AGENTS)
-                .provides(&facts::OLD_ACCESSOR)
-                .provides(&NODES),
+                .provides(&facts::OLD_ACCESSOR),
             leader::preflight,
         ),
         builtin(
@@ -83,7 +83,7 @@ pub fn builtins() -> Vec<Builtin> {
             service::stop_service,
         ),
         builtin(
-            step("backup-and-remove", "back up and remove main.json, config.json, the certificates, the archive and the password")
+            step("backup-and-remove", "back up and remove main.json, config.json and the certificates; back up the archive and the password file, left in place until setup replaces them")
                 .in_workflow(REGENERATE)
                 .in_workflow(REJOIN)
                 .needs_fact(&facts::SETUP_IP)

@@ -99,10 +99,17 @@ pub fn install_archive(host: &Host<'_>, call: &StepCall) -> Result<Outcome, Step
         mode: 0o600,
         owner: None,
     })?;
-    Ok(Outcome::new(format!(
-        "the leader's new archive (from {origin}) is {}",
-        mesh::ARCHIVE_PATH
-    )))
+    Ok(Outcome::new(if call.dry_run {
+        format!(
+            "would put the leader's new archive (from {origin}) at {}",
+            mesh::ARCHIVE_PATH
+        )
+    } else {
+        format!(
+            "the leader's new archive (from {origin}) is {}",
+            mesh::ARCHIVE_PATH
+        )
+    }))
 }
 
 /// The archive opens with the new password and Consul accepts its token.

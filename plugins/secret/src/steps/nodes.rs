@@ -6,11 +6,13 @@
 //! Which nodes is decided before anything changes and kept in the journal: once the leader has
 //! a new CA the other nodes can no longer reach it over RPC, and its view of them soon changes.
 
-use carbonio_mesh_plugin_api::fanout::{NodePlan, Transport};
+use carbonio_mesh_plugin_api::fanout::{NodePlan, Target, Transport};
 use carbonio_mesh_plugin_api::mesh;
 use carbonio_mesh_plugin_api::nodes::NodeDirectory;
 use carbonio_mesh_plugin_api::services::{Exec, LocalAddresses};
-use carbonio_mesh_plugin_api::step::{FactKey, StepError, StepOutcome as Outcome};
+use carbonio_mesh_plugin_api::step::{
+    FactKey, Facts, NodeLine, NodeStatus, StepError, StepOutcome as Outcome,
+};
 use carbonio_mesh_plugin_api::workflow::{drive, NodeGroup, Pace};
 use carbonio_mesh_plugin_api::{Args, Host, PluginError, StepCall};
 
@@ -85,10 +87,8 @@ pub fn rejoin_nodes(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepErr
             .unwrap_or_default(),
         ..Exec::default()
     };
-    let groups = [NodeGroup {
-        pace: Pace::Parallel(call.parsed("parallel")?.unwrap_or(32)),
-        targets: plan.targets.clone(),
-    }];
+    let parallel = call.parsed("parallel")?.unwrap_or(32);
+    let groups = groups(&plan, parallel);
     let driven = drive(
         host,
         call,
@@ -97,42 +97,131 @@ pub fn rejoin_nodes(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepErr
         "set up with the new archive",
     )?;
     let mut lines = driven.lines;
-    for skipped in &plan.skipped {
-        lines.push(carbonio_mesh_plugin_api::step::NodeLine {
-            target: skipped.target.clone(),
-            status: carbonio_mesh_plugin_api::step::NodeStatus::Skipped,
-            detail: skipped.reason.clone(),
-        });
-    }
+    lines.extend(plan.skipped.iter().map(|skipped| NodeLine {
+        target: skipped.target.clone(),
+        status: NodeStatus::Skipped,
+        detail: skipped.reason.clone(),
+    }));
     let notes: String = plan.notes.iter().map(|n| format!("Note: {n}\n")).collect();
     if !driven.failed.is_empty() {
-        let failed: Vec<String> = driven
-            .failed
-            .iter()
-            .map(|t| format!("{} ({})", t.node, t.reach()))
-            .collect();
-        let error = PluginError::operation(format!(
-            "{} of {} node(s) not set up again: {}",
-            failed.len(),
-            plan.targets.len(),
-            failed.join(", ")
-        ))
-        .hint("fix their reachability, then --resume: only these nodes are tried again");
+        let error = not_set_up(&plan, &driven.failed, &lines);
         return Err(StepError::with_nodes(error, lines).report(notes));
     }
-    let mut detail = format!("{} node(s) set up again", plan.targets.len());
-    if !plan.skipped.is_empty() {
-        detail.push_str(&format!(", {} skipped", plan.skipped.len()));
-    }
     Ok(Outcome {
-        detail,
+        detail: summary(&plan, &groups, parallel, call.dry_run),
         report: notes,
         nodes: lines,
         ..Outcome::default()
     })
 }
 
-/// Where the regeneration applies, for its confirmation (filled in later commits).
-pub fn scope(_host: &Host<'_>, _call: &StepCall) -> String {
-    "on this node".to_owned()
+/// The nodes in the order they are set up: the Mesh servers one at a time (each must hold the
+/// new CA before the next, and before any agent asks one of them for its token), then the
+/// agents, `parallel` at a time.
+fn groups(plan: &NodePlan, parallel: usize) -> [NodeGroup; 2] {
+    let (servers, agents): (Vec<Target>, Vec<Target>) =
+        plan.targets.iter().cloned().partition(Target::is_server);
+    [
+        NodeGroup {
+            pace: Pace::OneAtATime,
+            targets: servers,
+        },
+        NodeGroup {
+            pace: Pace::Parallel(parallel),
+            targets: agents,
+        },
+    ]
+}
+
+/// `4 node(s) set up again: 2 servers one at a time, then 2 agents`.
+fn summary(plan: &NodePlan, groups: &[NodeGroup; 2], parallel: usize, dry_run: bool) -> String {
+    let order = format!(
+        "{} one at a time, then {} at most {parallel} at a time",
+        counted(groups[0].targets.len(), "server"),
+        counted(groups[1].targets.len(), "agent"),
+    );
+    let mut detail = if dry_run {
+        format!("would set up {} node(s) again: {order}", plan.targets.len())
+    } else {
+        format!("{} node(s) set up again: {order}", plan.targets.len())
+    };
+    if !plan.skipped.is_empty() {
+        detail.push_str(&format!(", {} skipped", plan.skipped.len()));
+    }
+    detail
+}
+
+/// The step's failure: which nodes are not set up, and whether the agents waited for a server.
+fn not_set_up(plan: &NodePlan, failed: &[Target], lines: &[NodeLine]) -> PluginError {
+    let names: Vec<String> = failed
+        .iter()
+        .map(|t| format!("{} ({})", t.node, t.reach()))
+        .collect();
+    let waiting = lines
+        .iter()
+        .filter(|l| l.status == NodeStatus::NotTried)
+        .count();
+    let mut message = format!(
+        "{} of {} node(s) not set up again: {}",
+        names.len(),
+        plan.targets.len(),
+        names.join(", ")
+    );
+    if waiting > 0 {
+        message.push_str(&format!("; {waiting} not tried"));
+    }
+    let hint = if failed.iter().any(Target::is_server) {
+        "a Mesh server failed, so nothing after it was tried (the agents need every server on the new CA): fix it, then --resume: only the nodes not set up yet are tried"
+    } else {
+        "fix their reachability, then --resume: only these nodes are tried again"
+    };
+    PluginError::operation(message).hint(hint)
+}
+
+/// `1 server`, `2 agents`.
+fn counted(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// A new run's decision before anything changes: the nodes `--nodes` names, and a transport
+/// that can reach them. Recorded with the run: `--resume` keeps them.
+pub fn decide(host: &Host<'_>, call: &StepCall) -> Result<Facts, PluginError> {
+    let mut facts = Facts::new();
+    if let Some(nodes) = call.value("nodes") {
+        checked_transport(host)?;
+        facts.set(&NODES, &plan(host, call, nodes)?);
+    }
+    Ok(facts)
+}
+
+/// Where a regeneration applies, for its confirmation: `on this node and 4 other nodes: 2
+/// servers, 2 agents, over ssh`.
+pub fn scope(host: &Host<'_>, call: &StepCall) -> String {
+    let Ok(Some(plan)) = call.facts.get(&NODES) else {
+        return "on this node".to_owned();
+    };
+    let servers = plan.targets.iter().filter(|t| t.is_server()).count();
+    let agents = plan.targets.len() - servers;
+    let how = match checked_transport(host) {
+        Ok(transport) => match transport
+            .argv
+            .first()
+            .map(|p| p.rsplit('/').next().unwrap_or(p))
+        {
+            Some("ssh") => "over ssh".to_owned(),
+            Some(program) => format!("through {program}"),
+            None => "through the transport".to_owned(),
+        },
+        Err(_) => "through the transport".to_owned(),
+    };
+    format!(
+        "on this node and {}: {}, {}, {how}",
+        counted(plan.targets.len(), "other node"),
+        counted(servers, "server"),
+        counted(agents, "agent"),
+    )
 }

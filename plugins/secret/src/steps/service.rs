@@ -1,19 +1,23 @@
-//! The steps the leader and every other node share: stop service-discover, back up and remove
-//! what setup must write anew, and run `service-discover setup`.
+//! The steps the leader and every other node share: stop service-discover, back up what setup
+//! replaces (removing what it refuses to find), and run `service-discover setup` — again after a
+//! setup of this run that failed half-way.
 
 use carbonio_mesh_plugin_api::mesh;
-use carbonio_mesh_plugin_api::services::{Exec, ExecArg, RemovePath, ServiceErrorKind};
+use carbonio_mesh_plugin_api::services::{
+    BackupPath, Exec, ExecArg, RemovePath, RestorePath, ServiceErrorKind,
+};
 use carbonio_mesh_plugin_api::step::{facts, JournalRecord, StepError, StepOutcome as Outcome};
-use carbonio_mesh_plugin_api::workflow::journal;
+use carbonio_mesh_plugin_api::workflow::{journal, typed_records};
 use carbonio_mesh_plugin_api::{Host, PluginError, StepCall};
 
+use super::leader::ensure_reset_file;
 use crate::paths::{CONFIG_JSON, LIB_DIR, MAIN_JSON, SERVICE};
 
 fn fail(message: impl Into<String>) -> PluginError {
     PluginError::operation(message)
 }
 
-pub fn stop_service(host: &Host<'_>, _call: &StepCall) -> Result<Outcome, StepError> {
+pub fn stop_service(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
     let stop = host.exec(&Exec {
         mutating: true,
         ..Exec::new(["systemctl", "stop", SERVICE])
@@ -25,16 +29,17 @@ pub fn stop_service(host: &Host<'_>, _call: &StepCall) -> Result<Outcome, StepEr
         ))
         .into());
     }
-    Ok(Outcome::new(format!("{SERVICE} stopped")))
+    Ok(Outcome::new(if call.dry_run {
+        format!("would stop {SERVICE}")
+    } else {
+        format!("{SERVICE} stopped")
+    }))
 }
 
-pub fn backup_and_remove(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
-    let mut paths = vec![
-        MAIN_JSON.to_owned(),
-        CONFIG_JSON.to_owned(),
-        mesh::ARCHIVE_PATH.to_owned(),
-        mesh::PASSWORD_PATH.to_owned(),
-    ];
+/// What `service-discover setup` refuses to find (main.json: "already performed"; the CA and
+/// node certificates: `consul tls ca|cert create` refuse or write `-1` files), with config.json.
+fn setup_files(host: &Host<'_>) -> Result<Vec<String>, PluginError> {
+    let mut paths = vec![MAIN_JSON.to_owned(), CONFIG_JSON.to_owned()];
     match host.list_dir(LIB_DIR) {
         Ok(names) => paths.extend(
             names
@@ -45,36 +50,131 @@ pub fn backup_and_remove(host: &Host<'_>, call: &StepCall) -> Result<Outcome, St
         Err(e) if e.kind == ServiceErrorKind::NotFound => {}
         Err(e) => return Err(e.into()),
     }
+    Ok(paths)
+}
+
+/// Backs up and removes `paths`, each journaled the moment it is gone (a crash after a removal
+/// must still let `restore` find it); how many there were.
+fn remove_journaled(
+    host: &Host<'_>,
+    call: &StepCall,
+    paths: &[String],
+) -> Result<usize, PluginError> {
     let mut removed = 0;
-    for path in &paths {
+    for path in paths {
         let answer = host.call(&RemovePath { path: path.clone() })?;
-        if answer.existed {
+        if let (true, Some(backup)) = (answer.existed, answer.backup) {
             removed += 1;
-            // Recorded at once: a crash after this removal must still let `restore` find it.
-            if let Some(backup) = &answer.backup {
-                journal(
-                    host,
-                    &call.run,
-                    &JournalRecord::Removed {
-                        step: call.step.clone(),
-                        path: path.clone(),
-                        backup: backup.clone(),
-                    },
-                )?;
-            }
+            let record = JournalRecord::Removed {
+                step: call.step.clone(),
+                path: path.clone(),
+                backup,
+            };
+            journal(host, &call.run, &record)?;
         }
     }
-    Ok(Outcome::new(format!(
-        "{removed} file(s) backed up and removed"
-    )))
+    Ok(removed)
+}
+
+/// The archive and the password file stay where they are until the new setup replaces them
+/// (a node whose setup fails keeps working with them); their backups are journaled for
+/// `restore` and for a failed setup to put them back.
+fn save_secrets(host: &Host<'_>, call: &StepCall) -> Result<usize, PluginError> {
+    let mut saved = 0;
+    for path in [mesh::ARCHIVE_PATH, mesh::PASSWORD_PATH] {
+        let answer = host.call(&BackupPath {
+            path: path.to_owned(),
+        })?;
+        if let (true, Some(backup)) = (answer.existed, answer.backup) {
+            saved += 1;
+            let record = JournalRecord::Saved {
+                step: call.step.clone(),
+                path: path.to_owned(),
+                backup,
+            };
+            journal(host, &call.run, &record)?;
+        }
+    }
+    Ok(saved)
+}
+
+pub fn backup_and_remove(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
+    let removed = remove_journaled(host, call, &setup_files(host)?)?;
+    let saved = save_secrets(host, call)?;
+    Ok(Outcome::new(if call.dry_run {
+        format!("would back up and remove {removed} file(s), and back up {saved} more that setup replaces")
+    } else {
+        format!("{removed} file(s) backed up and removed; {saved} more backed up and left in place until setup replaces them (archive, password)")
+    }))
 }
 
 pub fn run_setup(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
-    setup(host, call, true)
+    let mut before = clear_partial_setup(host, call)?;
+    before.extend(ensure_reset_file(host, call)?);
+    match setup(host, call, true) {
+        Ok(outcome) => Ok(with_notes(outcome, &before)),
+        Err(failed) => {
+            let put_back = put_back_saved(host, call)?;
+            Err(failed.report(put_back))
+        }
+    }
 }
 
 pub fn node_setup(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
-    setup(host, call, false)
+    let before = clear_partial_setup(host, call)?;
+    Ok(with_notes(setup(host, call, false)?, &before))
+}
+
+fn with_notes(mut outcome: Outcome, notes: &[String]) -> Outcome {
+    if !notes.is_empty() {
+        outcome.detail = format!("{} (first: {})", outcome.detail, notes.join("; "));
+    }
+    outcome
+}
+
+/// A setup of this run that failed half-way left what it wrote (main.json, certificates),
+/// which the next one refuses: moved to the run's backup (`restore` still puts back the files
+/// from before the run, backed up first).
+fn clear_partial_setup(host: &Host<'_>, call: &StepCall) -> Result<Vec<String>, PluginError> {
+    if call.dry_run {
+        return Ok(Vec::new());
+    }
+    let removed = remove_journaled(host, call, &setup_files(host)?)?;
+    Ok(if removed == 0 {
+        Vec::new()
+    } else {
+        vec![format!(
+            "{removed} file(s) an earlier setup of this run wrote moved to the backup"
+        )]
+    })
+}
+
+/// After a failed setup: the archive and the password file from before the run, back where
+/// they were (setup may have replaced them before it failed); a line saying so.
+fn put_back_saved(host: &Host<'_>, call: &StepCall) -> Result<String, PluginError> {
+    if call.dry_run {
+        return Ok(String::new());
+    }
+    let mut put_back = Vec::new();
+    for record in typed_records(host, &call.run)? {
+        if let JournalRecord::Saved { path, backup, .. } = record {
+            if !put_back.contains(&path) {
+                host.call(&RestorePath {
+                    backup,
+                    path: path.clone(),
+                })?;
+                put_back.push(path);
+            }
+        }
+    }
+    Ok(if put_back.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "Put back as they were before the run: {}\n",
+            put_back.join(", ")
+        )
+    })
 }
 
 /// `service-discover setup IP [--first-instance] --password=...` (its interface takes the
@@ -110,10 +210,16 @@ fn setup(host: &Host<'_>, call: &StepCall, first_instance: bool) -> Result<Outco
             setup.status.map(|s| s.to_string()).unwrap_or_else(|| "killed".into()),
             setup.stderr.trim()
         ))
-        .hint("fix the cause, then `carbonio-mesh secret regenerate --resume`, or `carbonio-mesh secret restore RUN` to go back")
+        .hint(format!(
+            "fix the cause, then `carbonio-mesh {} --resume` (what this setup wrote goes to the run's backup and setup runs again), or `carbonio-mesh secret restore {}` to go back",
+            if first_instance { "secret regenerate" } else { "secret rejoin" },
+            call.run
+        ))
         .into());
     }
-    Ok(Outcome::new(format!(
-        "service-discover set up again on {ip}"
-    )))
+    Ok(Outcome::new(if call.dry_run {
+        format!("would set service-discover up again on {ip}")
+    } else {
+        format!("service-discover set up again on {ip}")
+    }))
 }
