@@ -23,6 +23,8 @@ pub mod exit {
     // `Response::declined`, `carbonio_mesh_plugin_api::EXIT_DECLINED`).
     // 10 and 11 are `doctor`'s (the plugin's own): 10 every check passed or warned and one
     // warned, 11 a check failed or a node could not be checked.
+    /// Another run holds this node's run lock (`runs.lock`): nothing was changed; try later.
+    pub const BUSY: u8 = 12;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -493,18 +493,29 @@ impl NodeStatus {
 /// finished step's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepError {
-    pub error: PluginError,
+    /// Boxed: a step's result is mostly `Ok`, and stays small.
+    pub error: Box<PluginError>,
     pub nodes: Vec<NodeLine>,
     pub report: String,
+    /// What the step learnt before it failed, kept in the journal for the steps of a resumed
+    /// run (a token a half-done setup made, to revoke with the old one).
+    pub facts: Facts,
 }
 
 impl StepError {
     pub fn with_nodes(error: PluginError, nodes: Vec<NodeLine>) -> Self {
         StepError {
-            error,
+            error: Box::new(error),
             nodes,
             report: String::new(),
+            facts: Facts::new(),
         }
+    }
+
+    /// Records a fact learnt before the failure.
+    pub fn fact<T: Serialize>(mut self, key: &FactKey<T>, value: &T) -> Self {
+        self.facts.set(key, value);
+        self
     }
 
     /// Adds free text shown below the step's nodes.
@@ -580,6 +591,9 @@ pub enum JournalRecord {
         step: String,
         at: u64,
         error: String,
+        /// What the step learnt before it failed (1.7).
+        #[serde(default, skip_serializing_if = "Facts::is_empty")]
+        facts: Facts,
     },
     /// A file the step removed or replaced, and its backup (recorded at once, for `restore`).
     Removed {

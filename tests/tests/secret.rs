@@ -9,6 +9,11 @@ use std::path::PathBuf;
 use carbonio_mesh_tests::{
     gpg_decrypt, local_ip, mesh_checksums, run, service_discover_setup, Sandbox, StandInBin,
 };
+
+/// `run`, for a test whose own variable is named so.
+fn run_cmd(cmd: &mut assert_cmd::Command) -> (i32, String, String) {
+    run(cmd)
+}
 use consul_double::{Cluster, Double};
 
 const OLD_PASSWORD: &str = "old-Mesh-password-1";
@@ -332,6 +337,18 @@ fn a_failed_step_stops_the_run_and_restore_brings_back_every_file() {
         OLD_PASSWORD
     );
     let name = run_name(&out);
+    let (code, out, err) = run(leader.cmd().args(["--dry-run", "secret", "restore", &name]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with(&format!(
+            "Would restore 8 file(s) of run {name} and restart service-discover."
+        )),
+        "{out}"
+    );
+    assert!(
+        err.contains("run: systemctl restart service-discover"),
+        "{err}"
+    );
     let (code, out, err) = run(leader.cmd().args(["--yes", "secret", "restore", &name]));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("and restarted service-discover"), "{out}");
@@ -811,4 +828,285 @@ fn acls_never_bootstrapped_are_bootstrapped_then_reset_and_the_interim_token_rev
             .collect::<Vec<_>>()
     );
     assert_eq!(cluster.tokens[0].secret, new_token);
+}
+
+#[test]
+fn one_run_at_a_time_a_second_run_or_a_restore_is_refused_naming_the_running_one() {
+    let leader = Leader::new();
+    let password = leader.password_file(NEW_PASSWORD);
+    // The first run's service-discover setup takes a few seconds.
+    let mut first = leader.sandbox.process();
+    first
+        .env("PATH", leader.bin.search_path())
+        .env("SERVICE_DISCOVER_STANDIN_ROOT", leader.sandbox.root())
+        .env("SERVICE_DISCOVER_STANDIN_DELAY", "4")
+        .env("CONSUL_HTTP_ADDR", leader.double.url())
+        .args([
+            "--yes",
+            "secret",
+            "regenerate",
+            "--revoke-old-token",
+            "--password-file",
+        ])
+        .arg(&password)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let first = first.spawn().unwrap();
+    let runs = leader.sandbox.path("/var/lib/carbonio-mesh/runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let run = loop {
+        let started = runs_kept(&leader).into_iter().find(|run| {
+            fs::read_to_string(runs.join(run).join("journal.jsonl")).is_ok_and(|j| {
+                j.lines().any(|l| {
+                    l.contains(r#""event":"start""#) && l.contains(r#""step":"run-setup""#)
+                })
+            })
+        });
+        if let Some(run) = started {
+            break run;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run never reached run-setup"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let running = format!(
+        "run {run} (secret-regenerate, pid {}) is running on this node",
+        first.id()
+    );
+    let before = leader.checksums();
+    for (what, args) in [
+        (
+            "a second run",
+            vec!["--yes", "secret", "regenerate", "--generate"],
+        ),
+        (
+            "its resume",
+            vec!["--yes", "secret", "regenerate", "--resume", "--generate"],
+        ),
+        (
+            "a dry run",
+            vec!["--dry-run", "secret", "regenerate", "--generate"],
+        ),
+        (
+            "a restore",
+            vec!["--yes", "secret", "restore", run.as_str()],
+        ),
+    ] {
+        let (code, out, err) = run_cmd(leader.cmd().args(&args));
+        assert_eq!(code, 12, "{what}: {out}{err}");
+        assert!(err.contains(&running), "{what}: {err}");
+        assert!(
+            err.contains(&format!("carbonio-mesh secret show {run}")),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        leader.checksums(),
+        before,
+        "the refused commands changed nothing"
+    );
+    assert_eq!(runs_kept(&leader), vec![run.clone()], "and kept no run");
+    let out = first.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    leader.assert_regenerated();
+
+    // A run killed with the lock: the next one takes it over, and says whose it was.
+    let leader = Leader::new();
+    let crash = leader.config(
+        "20-crash.toml",
+        "[steps.crash]\nexec = [\"sh\", \"-c\", \"kill -9 $PPID\"]\nafter = \"stop-service\"\n",
+    );
+    let (code, _, _) = leader.regenerate(&[]);
+    assert_eq!(code, -1, "killed");
+    fs::remove_file(crash).unwrap();
+    let killed = runs_kept(&leader).pop().unwrap();
+    let (code, out, err) = leader.regenerate(&["--resume"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "the run lock named {killed} (secret-regenerate, pid "
+        )) && err.contains("whose process is gone (killed?): taken over"),
+        "{err}"
+    );
+    leader.assert_regenerated();
+}
+
+#[test]
+fn format_json_is_one_document_with_every_step_every_node_and_the_generated_password() {
+    let leader = Leader::new();
+    let calls = leader.sandbox.path("/transport.calls");
+    leader.config(
+        "50-transport.toml",
+        &format!(
+            "[steps.transport]\nexec = [\"sh\", \"-c\", \"echo {{node}} >> {}\"]\n",
+            calls.display()
+        ),
+    );
+    let (code, out, err) = run(leader.cmd().args([
+        "--yes",
+        "--format",
+        "json",
+        "secret",
+        "regenerate",
+        "--nodes",
+        "all",
+        "--generate",
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    let document: serde_json::Value =
+        serde_json::from_str(&out).expect("standard output is one JSON document");
+    assert_eq!(document["finished"], true);
+    assert_eq!(document["dry_run"], false);
+    let steps = document["steps"].as_array().unwrap();
+    let names: Vec<&str> = steps.iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert_eq!(names, STEPS);
+    assert!(steps.iter().all(|s| s["status"] == "ok"), "{out}");
+    let nodes = steps[11]["nodes"].as_array().unwrap();
+    let results: Vec<(&str, &str)> = nodes
+        .iter()
+        .map(|n| (n["node"].as_str().unwrap(), n["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("server-srv2-example-com", "ok"),
+            ("server-srv3-example-com", "ok"),
+            ("agent-mail-example-com", "ok"),
+            ("agent-proxy-example-com", "ok"),
+        ]
+    );
+    // The generated password: in the document, once, and nowhere else.
+    let password = document["new_password"].as_str().unwrap();
+    assert_eq!(password.len(), 32);
+    assert_eq!(out.matches(password).count(), 1);
+    assert!(!err.contains(password), "{err}");
+    assert_ne!(leader.token_in_archive(password), leader.old_token);
+}
+
+#[test]
+fn resume_keeps_the_nodes_and_options_the_run_started_with_and_never_finishes_with_a_node_left() {
+    let leader = Leader::new();
+    let calls = leader.sandbox.path("/transport.calls");
+    let down = leader.sandbox.path("/mail.down");
+    fs::write(&down, "").unwrap();
+    leader.config(
+        "50-transport.toml",
+        &format!(
+            "[steps.transport]\nexec = [\"sh\", \"-c\", \"[ {{node}} = agent-mail-example-com ] && [ -e {down} ] && {{ echo 'ssh: connect to host mail port 22: No route to host' >&2; exit 255; }}; echo {{node}} >> {calls}\"]\n",
+            down = down.display(),
+            calls = calls.display()
+        ),
+    );
+    let (code, out, err) = leader.regenerate(&["--nodes", "all"]);
+    assert_eq!(code, 5, "{out}{err}");
+    assert_failed_at(&out, "rejoin-nodes");
+    let name = run_name(&out);
+    // The run is not finished: a node is not set up.
+    let (_, runs, _) = run(leader.cmd().args(["secret", "runs"]));
+    assert!(
+        runs.lines()
+            .any(|l| l.starts_with(&name) && l.contains("failed at rejoin-nodes")),
+        "{runs}"
+    );
+    fs::remove_file(&down).unwrap();
+    fs::remove_file(&calls).unwrap();
+    // `--resume` alone: the nodes (and --revoke-old-token) come from the run's journal; a node
+    // list given now is named and ignored.
+    let password = leader.password_file(NEW_PASSWORD);
+    let (code, out, err) = run(leader
+        .cmd()
+        .args([
+            "--yes",
+            "secret",
+            "regenerate",
+            "--resume",
+            "--nodes",
+            "srv2.example.com",
+            "--password-file",
+        ])
+        .arg(&password));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "--nodes srv2.example.com ignored: run {name} started with --nodes all"
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read_to_string(&calls).unwrap().trim(),
+        "agent-mail-example-com",
+        "only the node left was tried"
+    );
+    leader.assert_regenerated();
+    let (_, runs, _) = run(leader.cmd().args(["secret", "runs"]));
+    assert!(
+        runs.lines()
+            .any(|l| l.starts_with(&name) && l.contains("finished, resumed 1 time")),
+        "{runs}"
+    );
+}
+
+#[test]
+fn a_setup_that_failed_half_way_is_cleared_and_run_again_by_resume() {
+    for (fail_at, bootstrapped) in [("bootstrap", false), ("upload", true)] {
+        let leader = Leader::new();
+        let password = leader.password_file(NEW_PASSWORD);
+        let (code, out, err) = run(leader
+            .cmd()
+            .env("SERVICE_DISCOVER_STANDIN_FAIL", fail_at)
+            .args([
+                "--yes",
+                "secret",
+                "regenerate",
+                "--revoke-old-token",
+                "--password-file",
+            ])
+            .arg(&password));
+        assert_eq!(code, 5, "{fail_at}: {out}{err}");
+        assert_failed_at(&out, "run-setup");
+        // What the failed setup wrote is still there (service-discover never cleans up) ...
+        assert!(
+            leader
+                .sandbox
+                .path("/etc/zextras/service-discover/main.json")
+                .is_file(),
+            "{fail_at}"
+        );
+        // ... but this node's secrets are the old ones again, and no reset file is left.
+        assert_eq!(
+            leader.token_in_archive(OLD_PASSWORD),
+            leader.old_token,
+            "{fail_at}"
+        );
+        assert!(!leader
+            .sandbox
+            .path("/var/lib/service-discover/data/acl-bootstrap-reset")
+            .exists());
+        assert_eq!(
+            leader.double.cluster().tokens.len(),
+            1 + usize::from(bootstrapped)
+        );
+        if bootstrapped {
+            assert!(
+                out.contains("Put back as they were before the run"),
+                "{out}"
+            );
+        }
+        let (code, out, err) = leader.regenerate(&["--resume"]);
+        assert_eq!(code, 0, "{fail_at}: resume: {out}{err}");
+        assert!(
+            out.contains("an earlier setup of this run wrote moved to the backup")
+                && out.contains("acl-bootstrap-reset written again with reset index"),
+            "{fail_at}: {out}"
+        );
+        leader.assert_regenerated();
+        // The token the failed setup bootstrapped went with the old one.
+        assert_eq!(leader.double.cluster().tokens.len(), 1, "{fail_at}");
+    }
 }

@@ -132,7 +132,7 @@ fn first_instance_setup_writes_the_mesh_files_and_a_gpg_readable_archive() {
     );
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr)
-        .contains("main.json exists: this node is already set up"));
+        .contains("setup of service-discover already performed, manually reset and try again"));
     let bind = service_discover(&sandbox, &double, &["config", "get", "bind-address"]);
     assert_eq!(String::from_utf8_lossy(&bind.stdout), "192.168.56.101\n");
 }

@@ -247,6 +247,7 @@ fn lock_failure(holder: Option<Holder>) -> ServiceFailure {
         ServiceErrorKind::Denied,
         format!("run {who} is running on this node: one run at a time changes a node"),
     );
+    refused.exit_code = Some(crate::error::exit::BUSY);
     refused.hint = Some(match holder {
         Some(h) => format!(
             "wait for it to end (`carbonio-mesh secret show {}` tells how far it is), then run this again",

@@ -109,6 +109,8 @@ pub fn run(
             "Run {run} already finished; nothing to resume.\n"
         )));
     }
+    // One run at a time on a node: refused here, before anything is decided or asked.
+    let stale = lock(host, &run, workflow.name)?;
     let mut started = start(
         host,
         request,
@@ -118,6 +120,7 @@ pub fn run(
         &resolved,
         given.input,
     )?;
+    started.warnings.extend(stale);
     let call = &mut started.call;
     let pending: Vec<&ResolvedStep> = resolved
         .steps
@@ -476,9 +479,10 @@ fn step_failed(
         step: call.step.clone(),
         at: now(),
         error: recorded,
+        facts: failed.facts.clone(),
     };
     journal(host, &call.run, &record)?;
-    Ok(failed.error.clone())
+    Ok((*failed.error).clone())
 }
 
 fn line(step: &str, status: &'static str, outcome: StepOutcome) -> Line {

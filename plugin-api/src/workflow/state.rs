@@ -166,6 +166,7 @@ impl RunState {
                     state.done.insert(step.clone());
                     state.facts.extend(facts.clone());
                 }
+                JournalRecord::Failed { facts, .. } => state.facts.extend(facts.clone()),
                 JournalRecord::Node {
                     step, node, result, ..
                 } => {

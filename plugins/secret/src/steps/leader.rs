@@ -7,12 +7,16 @@ use carbonio_mesh_plugin_api::services::{
     ConsulRequest, Exec, LdapCredentials, LocalAddresses, OpenCredentials, RemovePath,
     ServiceErrorKind, WriteFile,
 };
-use carbonio_mesh_plugin_api::step::{facts, StepError, StepOutcome as Outcome};
+use carbonio_mesh_plugin_api::step::{facts, FactKey, StepError, StepOutcome as Outcome};
 use carbonio_mesh_plugin_api::{Args, Host, PluginError, StepCall};
 use serde_json::Value;
 
 use super::archive::leader_ip;
 use crate::paths::{DEFAULT_DATA_DIR, MAIN_JSON, SERVICE};
+
+/// Bootstrap tokens a failed setup of this run made: their secret is in the archive that setup
+/// wrote, which the run put back as it was; `revoke-old-token` deletes them with the old one.
+pub const STRAY_ACCESSORS: FactKey<Vec<String>> = FactKey::new("stray_accessors");
 
 fn fail(message: impl Into<String>) -> PluginError {
     PluginError::operation(message)
@@ -423,10 +427,18 @@ pub fn check_ldap_copy(host: &Host<'_>, call: &StepCall) -> Result<Outcome, Step
 }
 
 pub fn revoke_old_token(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
+    let strays = call.facts.get(&STRAY_ACCESSORS)?.unwrap_or_default();
     if !call.flag("revoke-old-token") {
-        return Ok(Outcome::new(
-            "skipped (--revoke-old-token not given; the old token stays valid)",
-        ));
+        let also = match strays.len() {
+            0 => String::new(),
+            n => format!(
+                ", nor the {n} a failed setup of this run made: {}",
+                strays.join(", ")
+            ),
+        };
+        return Ok(Outcome::new(format!(
+            "skipped (--revoke-old-token not given; the old token stays valid{also})"
+        )));
     }
     let mut old: Vec<String> = Vec::new();
     for key in [&facts::OLD_ACCESSOR, &facts::INTERIM_ACCESSOR] {
@@ -434,6 +446,7 @@ pub fn revoke_old_token(host: &Host<'_>, call: &StepCall) -> Result<Outcome, Ste
             old.push(accessor);
         }
     }
+    old.extend(strays);
     if old.is_empty() {
         return Ok(Outcome::new(
             "no old token known (the old archive could not be read in preflight)",

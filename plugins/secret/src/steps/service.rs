@@ -2,15 +2,15 @@
 //! replaces (removing what it refuses to find), and run `service-discover setup` — again after a
 //! setup of this run that failed half-way.
 
-use carbonio_mesh_plugin_api::mesh;
+use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
 use carbonio_mesh_plugin_api::services::{
-    BackupPath, Exec, ExecArg, RemovePath, RestorePath, ServiceErrorKind,
+    BackupPath, Exec, ExecArg, OpenCredentials, RemovePath, RestorePath, ServiceErrorKind,
 };
 use carbonio_mesh_plugin_api::step::{facts, JournalRecord, StepError, StepOutcome as Outcome};
 use carbonio_mesh_plugin_api::workflow::{journal, typed_records};
 use carbonio_mesh_plugin_api::{Host, PluginError, StepCall};
 
-use super::leader::ensure_reset_file;
+use super::leader::{ensure_reset_file, STRAY_ACCESSORS};
 use crate::paths::{CONFIG_JSON, LIB_DIR, MAIN_JSON, SERVICE};
 
 fn fail(message: impl Into<String>) -> PluginError {
@@ -114,10 +114,32 @@ pub fn run_setup(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError>
     match setup(host, call, true) {
         Ok(outcome) => Ok(with_notes(outcome, &before)),
         Err(failed) => {
+            let mut strays = call.facts.get(&STRAY_ACCESSORS)?.unwrap_or_default();
+            strays.extend(stray_token(host, call).filter(|a| !strays.contains(a)));
             let put_back = put_back_saved(host, call)?;
-            Err(failed.report(put_back))
+            let failed = failed.report(put_back);
+            Err(if strays.is_empty() {
+                failed
+            } else {
+                failed.fact(&STRAY_ACCESSORS, &strays)
+            })
         }
     }
+}
+
+/// The bootstrap token in the archive a failed setup wrote (it opens with the new password), if
+/// that is not the run's old one.
+fn stray_token(host: &Host<'_>, call: &StepCall) -> Option<String> {
+    let credentials = host
+        .call(&OpenCredentials {
+            known_password: call.new_password.clone(),
+            ..OpenCredentials::default()
+        })
+        .ok()?;
+    let member = credentials.member(mesh::ACL_SECRET_MEMBER)?;
+    let token = BootstrapToken::parse(member.content.expose()).ok()?;
+    let old = call.facts.get(&facts::OLD_ACCESSOR).ok().flatten();
+    (old.as_ref() != Some(&token.accessor_id)).then_some(token.accessor_id)
 }
 
 pub fn node_setup(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
