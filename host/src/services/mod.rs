@@ -5,21 +5,23 @@
 //! every plugin at once.
 
 mod audit;
+mod carbonio;
 mod consul;
 mod credentials;
 mod exec;
-mod files;
+mod fs;
 mod input;
-mod ldap;
+mod journal;
 mod localconfig;
 mod log;
 mod net;
 mod prompt;
+pub mod redact;
 mod steps;
-mod workflow;
+pub mod workflows;
 
 /// Where workflow runs are kept (named in the man pages).
-pub use workflow::RUNS_DIR;
+pub use journal::RUNS_DIR;
 
 use std::cell::RefCell;
 use std::ffi::c_void;
@@ -30,12 +32,12 @@ use carbonio_mesh_plugin_abi::HostHandle;
 use carbonio_mesh_plugin_api::services::{self as svc, Service, ServiceErrorKind, ServiceFailure};
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::config::Config;
-use crate::consul::ConsulClient;
-use crate::paths::SystemPaths;
-use crate::redact::Secrets;
+use crate::config::paths::SystemPaths;
+use crate::config::settings::Config;
+use crate::consul::client::ConsulClient;
+use crate::services::redact::Secrets;
 
-pub use files::Backups;
+pub use fs::Backups;
 
 /// What one run of a plugin command may do, and what it did.
 pub struct HostContext {
@@ -46,10 +48,10 @@ pub struct HostContext {
     /// `--yes`: confirmations are answered yes without asking.
     pub assume_yes: bool,
     /// Where plugins are looked for, and who may own them (workflow steps of other plugins).
-    pub search_dirs: Vec<crate::discovery::SearchDir>,
-    policy: crate::trust::TrustPolicy,
+    pub search_dirs: Vec<crate::plugins::discovery::SearchDir>,
+    policy: crate::plugins::trust::TrustPolicy,
     /// The running plugin's manifest and file: the owner of the workflows it runs.
-    owner: Option<crate::workflows::Known>,
+    owner: Option<crate::services::workflows::Known>,
     /// Other plugins loaded for their steps during this run, by name (never unloaded).
     loaded: RefCell<std::collections::BTreeMap<String, std::rc::Rc<steps::Loaded>>>,
     consul: ConsulClient,
@@ -77,7 +79,7 @@ impl HostContext {
             dry_run,
             assume_yes: false,
             search_dirs: Vec::new(),
-            policy: crate::trust::TrustPolicy::for_current_user(),
+            policy: crate::plugins::trust::TrustPolicy::for_current_user(),
             owner: None,
             loaded: RefCell::new(std::collections::BTreeMap::new()),
             consul,
@@ -90,8 +92,8 @@ impl HostContext {
     /// The plugin search path of this run and its trust policy.
     pub fn search_dirs(
         mut self,
-        dirs: &[crate::discovery::SearchDir],
-        policy: crate::trust::TrustPolicy,
+        dirs: &[crate::plugins::discovery::SearchDir],
+        policy: crate::plugins::trust::TrustPolicy,
     ) -> Self {
         self.search_dirs = dirs.to_vec();
         self.policy = policy;
@@ -104,7 +106,7 @@ impl HostContext {
         manifest: carbonio_mesh_plugin_api::Manifest,
         file: &std::path::Path,
     ) -> Self {
-        self.owner = Some(crate::workflows::Known {
+        self.owner = Some(crate::services::workflows::Known {
             manifest,
             file: file.display().to_string(),
         });
@@ -169,23 +171,23 @@ impl HostContext {
             svc::Progress::NAME => serve(payload, |req| log::progress(self, req)),
                         svc::Exec::NAME => serve(payload, |req| exec::run(self, req)),
             svc::ExecMany::NAME => serve(payload, |req| exec::run_many(self, req)),
-            svc::ReadFile::NAME => serve(payload, |req| files::read(self, req)),
-            svc::WriteFile::NAME => serve(payload, |req| files::write(self, req)),
-            svc::RemovePath::NAME => serve(payload, |req| files::remove(self, req)),
-            svc::StatPath::NAME => serve(payload, |req| files::stat(self, req)),
-            svc::ListDir::NAME => serve(payload, |req| files::list(self, req)),
+            svc::ReadFile::NAME => serve(payload, |req| fs::read(self, req)),
+            svc::WriteFile::NAME => serve(payload, |req| fs::write(self, req)),
+            svc::RemovePath::NAME => serve(payload, |req| fs::remove(self, req)),
+            svc::StatPath::NAME => serve(payload, |req| fs::stat(self, req)),
+            svc::ListDir::NAME => serve(payload, |req| fs::list(self, req)),
             svc::Resolve::NAME => serve(payload, |req| net::resolve(self, req)),
             svc::LocalAddresses::NAME => serve(payload, |_: svc::LocalAddresses| net::local_addresses()),
             svc::SourceAddress::NAME => serve(payload, net::source_address),
-            svc::CarbonioServers::NAME => serve(payload, |req| ldap::servers(self, req)),
-            svc::LdapCredentials::NAME => serve(payload, |req| ldap::credentials(self, req)),
+            svc::CarbonioServers::NAME => serve(payload, |req| carbonio::servers(self, req)),
+            svc::LdapCredentials::NAME => serve(payload, |req| carbonio::credentials(self, req)),
             svc::Audit::NAME => serve(payload, |req| audit::audit(self, req)),
                         svc::WorkflowSteps::NAME => serve(payload, |req| steps::resolve(self, req)),
             svc::RunStep::NAME => serve(payload, |req| steps::run(self, req)),
-            svc::JournalAppend::NAME => serve(payload, |req| workflow::append(self, req)),
-            svc::JournalRead::NAME => serve(payload, |req| workflow::read(self, req)),
-            svc::RemoveRun::NAME => serve(payload, |req| workflow::remove_run(self, req)),
-            svc::RestorePath::NAME => serve(payload, |req| files::restore(self, req)),
+            svc::JournalAppend::NAME => serve(payload, |req| journal::append(self, req)),
+            svc::JournalRead::NAME => serve(payload, |req| journal::read(self, req)),
+            svc::RemoveRun::NAME => serve(payload, |req| journal::remove_run(self, req)),
+            svc::RestorePath::NAME => serve(payload, |req| fs::restore(self, req)),
             svc::Confirm::NAME => serve(payload, |req| prompt::confirm(self, req)),
             svc::OpenCredentials::NAME => serve(payload, |req| credentials::open(self, req)),
                         svc::WriteCredentials::NAME => serve(payload, |req| credentials::write(self, req)),
@@ -279,7 +281,7 @@ extern "C" fn host_call(
 #[cfg(test)]
 pub(crate) fn test_consul() -> ConsulClient {
     ConsulClient::new(
-        crate::consul::ConsulSettings::resolve(&Default::default(), None)
+        crate::consul::client::ConsulSettings::resolve(&Default::default(), None)
             .expect("defaults resolve"),
     )
 }

@@ -16,15 +16,15 @@ use carbonio_mesh_plugin_api::step::StepOutcome;
 use carbonio_mesh_plugin_api::Request;
 
 use super::{failure, HostContext};
-use crate::loader::LoadedPlugin;
-use crate::workflows::{Known, Manifests, PlanError, Resolver};
+use crate::plugins::loader::LoadedPlugin;
+use crate::services::workflows::{Known, Manifests, PlanError, Resolver};
 
 /// A plugin loaded for its steps, and its file.
 pub struct Loaded {
     plugin: LoadedPlugin,
     file: PathBuf,
     /// Names this plugin should its step crash the process.
-    crash: crate::crash::CrashReport,
+    crash: crate::plugins::crash::CrashReport,
 }
 
 impl HostContext {
@@ -33,26 +33,27 @@ impl HostContext {
         if let Some(loaded) = self.loaded.borrow().get(name) {
             return Ok(Rc::clone(loaded));
         }
-        if !crate::discovery::is_valid_name(name) {
+        if !crate::plugins::discovery::is_valid_name(name) {
             return Err(format!(
                 "'{name}' is not a plugin name (lower-case words joined by dashes)"
             ));
         }
-        let (plugin, file, crash) = crate::run::open_plugin(name, &self.search_dirs, &self.policy)
-            .map_err(|e| {
-                let fix = e.hint().map(|h| format!(" ({h})")).unwrap_or_default();
-                format!("{e}{fix}")
-            })?
-            .ok_or_else(|| {
-                format!(
-                    "no plugin file {name}.so in {}",
-                    self.search_dirs
-                        .iter()
-                        .map(|d| d.path.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })?;
+        let (plugin, file, crash) =
+            crate::cli::run::open_plugin(name, &self.search_dirs, &self.policy)
+                .map_err(|e| {
+                    let fix = e.hint().map(|h| format!(" ({h})")).unwrap_or_default();
+                    format!("{e}{fix}")
+                })?
+                .ok_or_else(|| {
+                    format!(
+                        "no plugin file {name}.so in {}",
+                        self.search_dirs
+                            .iter()
+                            .map(|d| d.path.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })?;
         let loaded = Rc::new(Loaded {
             plugin,
             file,
@@ -75,7 +76,7 @@ impl Manifests for HostContext {
     }
 
     fn all(&self) -> Vec<Known> {
-        crate::discovery::all_candidates(&self.search_dirs)
+        crate::plugins::discovery::all_candidates(&self.search_dirs)
             .into_keys()
             .filter(|name| *name != self.plugin)
             .filter_map(|name| self.manifest(&name).ok())
@@ -88,7 +89,7 @@ fn plan_failure(error: PlanError) -> ServiceFailure {
         kind: ServiceErrorKind::Failed,
         message: error.message,
         hint: Some(error.hint),
-        exit_code: Some(crate::error::exit::CONFIG),
+        exit_code: Some(crate::cli::error::exit::CONFIG),
     }
 }
 
@@ -155,8 +156,8 @@ pub(super) fn run(context: &HostContext, request: RunStep) -> Result<StepOutcome
             ),
         ));
     }
-    if !crate::loader::api_compatible(
-        crate::workflows::STEP_CALLS_SINCE,
+    if !crate::plugins::loader::api_compatible(
+        crate::services::workflows::STEP_CALLS_SINCE,
         &loaded.plugin.manifest.api_version,
     ) {
         return Err(failure(
@@ -164,7 +165,7 @@ pub(super) fn run(context: &HostContext, request: RunStep) -> Result<StepOutcome
             format!(
                 "plugin {plugin} was built against plugin-api {}; a step of another plugin needs {} or later",
                 loaded.plugin.manifest.api_version,
-                crate::workflows::STEP_CALLS_SINCE
+                crate::services::workflows::STEP_CALLS_SINCE
             ),
         ));
     }

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use carbonio_mesh_plugin_api::{OutputFormat, Table};
 use serde::Serialize;
 
-use crate::discovery::{self, Origin, SearchDir};
-use crate::probe::{self, Probed};
-use crate::trust::{self, Opened, TrustPolicy};
+use crate::plugins::discovery::{self, Origin, SearchDir};
+use crate::plugins::probe::{self, Probed};
+use crate::plugins::trust::{self, Opened, TrustPolicy};
 
 /// One plugin name and what became of it.
 #[derive(Debug, Clone, Serialize)]

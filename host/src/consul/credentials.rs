@@ -11,9 +11,9 @@ use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
 use carbonio_mesh_plugin_api::services::{PasswordSource, ServiceErrorKind, ServiceFailure};
 use zeroize::Zeroizing;
 
-use crate::error::exit;
-use crate::paths::SystemPaths;
-use crate::terminal;
+use crate::cli::error::exit;
+use crate::config::paths::SystemPaths;
+use crate::terminal::tty;
 
 /// The Mesh files (under `--root`) the token fallback and the default archive use.
 #[derive(Debug, Clone)]
@@ -63,7 +63,7 @@ fn first_line_of(path: &str) -> Result<Zeroizing<Vec<u8>>, ServiceFailure> {
             "give a readable file with the password on its first line",
         )
     })?;
-    terminal::read_line(file.take(64 * 1024)).map_err(|e| {
+    tty::read_line(file.take(64 * 1024)).map_err(|e| {
         usage(
             format!("cannot read the password file {path}: {e}"),
             "give a readable file with the password on its first line",
@@ -98,7 +98,7 @@ fn only_line_of(path: &str) -> Result<Zeroizing<Vec<u8>>, ServiceFailure> {
 }
 
 fn first_line_of_stdin() -> Result<Zeroizing<Vec<u8>>, ServiceFailure> {
-    terminal::read_line(std::io::stdin().lock()).map_err(|e| {
+    tty::read_line(std::io::stdin().lock()).map_err(|e| {
         usage(
             format!("cannot read the password from standard input: {e}"),
             "pipe the password, one line, into --password-stdin",
@@ -120,9 +120,9 @@ pub fn existing_passphrase(
     } else if let Ok(bytes) = std::fs::read(&files.password) {
         // Raw, no newline, exactly as service-discover wrote it.
         (Zeroizing::new(bytes), files.password.display().to_string())
-    } else if terminal::available() {
+    } else if tty::available() {
         let prompt = format!("Password for {archive}: ");
-        let bytes = terminal::read_hidden(&prompt).map_err(|e| {
+        let bytes = tty::read_hidden(&prompt).map_err(|e| {
             usage(
                 format!("cannot ask for the password: {e}"),
                 "use --password-file FILE",
@@ -180,9 +180,9 @@ pub fn new_passphrase(source: &PasswordSource) -> Result<Found, ServiceFailure> 
         (only_line_of(path)?, format!("--new-password-file {path}"))
     } else if source.stdin {
         (first_line_of_stdin()?, "stdin".to_owned())
-    } else if terminal::available() {
+    } else if tty::available() {
         let ask = |prompt: &str| {
-            terminal::read_hidden(prompt).map_err(|e| {
+            tty::read_hidden(prompt).map_err(|e| {
                 usage(
                     format!("cannot ask for the new password: {e}"),
                     "use --new-password-file FILE",

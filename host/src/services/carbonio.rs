@@ -333,8 +333,8 @@ mod dispatch_tests {
     use carbonio_mesh_plugin_api::services::Service;
 
     use super::*;
-    use crate::config::Config;
-    use crate::paths::SystemPaths;
+    use crate::config::paths::SystemPaths;
+    use crate::config::settings::Config;
     use crate::services::test_consul;
 
     fn context(root: &Path) -> HostContext {

@@ -8,7 +8,7 @@ use carbonio_mesh_plugin_api::{
     ArgKind, ArgSpec, ArgValue, CommandSpec, OutputFormat, Request, ValueKind,
 };
 
-use crate::consul::ConsulFlags;
+use crate::consul::client::ConsulFlags;
 use clap::{builder::PossibleValuesParser, Arg, ArgAction, ArgMatches, Command};
 
 const ABOUT: &str = "Operate Carbonio Mesh (Consul as service-discover): leader, catalog, members, credentials, secret regeneration";

@@ -21,8 +21,8 @@ use carbonio_mesh_plugin_api::services::{
 };
 use zeroize::Zeroizing;
 
-use crate::credentials::{self, MeshFiles};
-use crate::error::{exit, HostError};
+use crate::cli::error::{exit, HostError};
+use crate::consul::credentials::{self, MeshFiles};
 
 const DEFAULT_ADDR: &str = "http://127.0.0.1:8500";
 /// 5,000 members are about 4 MB of JSON; this leaves room for very large clusters.
@@ -557,7 +557,7 @@ impl ConsulClient {
                 // A connection that failed may work a moment later (the agent restarting); an
                 // agent that accepted and did not answer in time will not do better on retry.
                 Err(error) if attempt < attempts && error.is_connect() => {
-                    crate::progress::say(&format!(
+                    crate::terminal::progress::say(&format!(
                         "Consul at {} did not accept the connection (attempt {attempt} of {attempts}); trying again",
                         self.settings.addr
                     ));
@@ -676,7 +676,10 @@ impl ConsulClient {
 
     fn consul_error(&self, status: u16, text: &str, token_sent: bool) -> ServiceFailure {
         // An agent (or whatever answers at that address) may send megabytes: echo the start.
-        let text = crate::untrusted::excerpt(text.trim_end(), crate::untrusted::ECHOED_BYTES);
+        let text = crate::terminal::untrusted::excerpt(
+            text.trim_end(),
+            crate::terminal::untrusted::ECHOED_BYTES,
+        );
         let message = format!("Consul answered {status}: {text}");
         match status {
             401 | 403 => {
@@ -704,7 +707,9 @@ mod tests {
     /// A Mesh server's archive and password file under a temporary root.
     fn mesh_files_with_token(secret: &str) -> (tempfile::TempDir, MeshFiles) {
         let root = tempfile::tempdir().unwrap();
-        let files = MeshFiles::under(&crate::paths::SystemPaths::new(Some(root.path().into())));
+        let files = MeshFiles::under(&crate::config::paths::SystemPaths::new(Some(
+            root.path().into(),
+        )));
         let token = format!(r#"{{"AccessorID":"a-1","SecretID":"{secret}"}}"#);
         let members = [carbonio_mesh_archive::Member::new(
             carbonio_mesh_plugin_api::mesh::ACL_SECRET_MEMBER.to_owned(),

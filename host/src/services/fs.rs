@@ -12,7 +12,7 @@ use carbonio_mesh_plugin_api::services::{
 };
 
 use super::{failure, io_failure, HostContext};
-use crate::paths::SystemPaths;
+use crate::config::paths::SystemPaths;
 
 const DEFAULT_READ_LIMIT: u64 = 16 * 1024 * 1024;
 
@@ -337,7 +337,7 @@ pub(super) fn list(context: &HostContext, request: ListDir) -> Result<DirEntries
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
+    use crate::config::settings::Config;
     use crate::services::test_consul;
 
     fn context(root: &Path, dry_run: bool) -> HostContext {

@@ -18,7 +18,7 @@ pub fn show_when(stderr_is_terminal: bool, quiet: bool) {
 
 /// One progress line (a single line: control characters are shown, not obeyed).
 pub fn say(message: &str) {
-    let line = crate::untrusted::one_line(message);
+    let line = crate::terminal::untrusted::one_line(message);
     if SHOWN.load(Ordering::Relaxed) {
         let mut stderr = std::io::stderr().lock();
         let _ = writeln!(stderr, "carbonio-mesh: {line}");

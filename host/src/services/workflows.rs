@@ -15,7 +15,7 @@ use carbonio_mesh_plugin_api::services::ResolvedStep;
 use carbonio_mesh_plugin_api::step::{facts, placeholders, Placeholder, StepNeeds, StepSpec};
 use carbonio_mesh_plugin_api::Manifest;
 
-use crate::config::{Config, Place, StepConfig, StepProvider};
+use crate::config::settings::{Config, Place, StepConfig, StepProvider};
 
 /// The first plugin-api minor whose plugins can run a step for another plugin.
 pub const STEP_CALLS_SINCE: &str = "1.6.0";
@@ -357,7 +357,10 @@ impl Resolver<'_> {
             ));
         }
         if plugin != self.owner.manifest.name
-            && !crate::loader::api_compatible(STEP_CALLS_SINCE, &known.manifest.api_version)
+            && !crate::plugins::loader::api_compatible(
+                STEP_CALLS_SINCE,
+                &known.manifest.api_version,
+            )
         {
             return Err(refuse(
                 format!(

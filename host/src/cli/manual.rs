@@ -7,7 +7,7 @@ use std::path::Path;
 use clap::Command;
 use clap_mangen::Man;
 
-use crate::paths::{
+use crate::config::paths::{
     SITE_CONFIG, SITE_CONFIG_DIR, SITE_PLUGIN_DIR, VENDOR_CONFIG, VENDOR_PLUGIN_DIR,
 };
 use crate::services::RUNS_DIR;
@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn every_exit_code_has_a_line() {
-        use crate::error::exit;
+        use crate::cli::error::exit;
         for code in [
             exit::OK,
             exit::FAILURE,

@@ -11,7 +11,7 @@ use carbonio_mesh_plugin_api::{
     CommandSpec, Manifest, PluginError, Request, Response, API_VERSION,
 };
 
-use crate::trust::TrustedFile;
+use crate::plugins::trust::TrustedFile;
 
 /// Why a trusted file still could not be used as a plugin.
 #[derive(Debug, thiserror::Error)]
@@ -214,17 +214,17 @@ fn check_value_kind(
 }
 
 fn validate_command(command: &CommandSpec, top: bool) -> Result<(), String> {
-    if !crate::discovery::is_valid_name(&command.name) {
+    if !crate::plugins::discovery::is_valid_name(&command.name) {
         return Err(format!(
             "command name '{}' is not lower-case words joined by dashes",
             command.name
         ));
     }
     // The host's options are taken at every level of a plugin's command line.
-    let (reserved_long, reserved_short) = crate::cli::reserved_names();
+    let (reserved_long, reserved_short) = crate::cli::command::reserved_names();
     let mut seen = std::collections::BTreeSet::new();
     for arg in &command.args {
-        if !crate::discovery::is_valid_name(&arg.name) {
+        if !crate::plugins::discovery::is_valid_name(&arg.name) {
             return Err(format!(
                 "'{}' in '{}' is not a valid argument name",
                 arg.name, command.name
@@ -356,7 +356,7 @@ mod tests {
     /// `--token` would otherwise shadow the host's.
     #[test]
     fn every_host_option_is_reserved_at_every_level() {
-        let (long, _) = crate::cli::reserved_names();
+        let (long, _) = crate::cli::command::reserved_names();
         for name in [
             "token",
             "token-file",

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::paths::{self, SystemPaths};
-use crate::trust::{self, Opened, Refusal, TrustPolicy};
+use crate::config::paths::{self, SystemPaths};
+use crate::plugins::trust::{self, Opened, Refusal, TrustPolicy};
 
 /// A configuration file larger than this is not read (the vendor file is about 3 KiB).
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -445,7 +445,7 @@ mod tests {
     use std::fs;
 
     fn root_with(files: &[(&str, &str)]) -> (tempfile::TempDir, SystemPaths) {
-        let root = crate::trust::tests::scratch();
+        let root = crate::plugins::trust::tests::scratch();
         for (path, text) in files {
             let real = root.path().join(path.trim_start_matches('/'));
             fs::create_dir_all(real.parent().unwrap()).unwrap();
@@ -632,7 +632,7 @@ mod vendor_file_tests {
     /// The vendor file the package installs spells out exactly the built-in defaults.
     #[test]
     fn the_packaged_vendor_config_parses_and_matches_the_defaults() {
-        let root = crate::trust::tests::scratch();
+        let root = crate::plugins::trust::tests::scratch();
         let target = root.path().join("usr/lib/carbonio-mesh");
         std::fs::create_dir_all(&target).unwrap();
         let packaged = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/deb/config.toml");

@@ -10,7 +10,7 @@
 //! the manifest facts as one JSON value on its standard output.
 //!
 //! Running a command never goes through here: `run` loads its one plugin in-process, as fast as
-//! before, and `crate::crash` names the plugin if it crashes there.
+//! before, and `crate::plugins::crash` names the plugin if it crashes there.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -29,9 +29,9 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-use crate::error::exit;
-use crate::loader;
-use crate::trust::{self, Opened, TrustPolicy};
+use crate::cli::error::exit;
+use crate::plugins::loader;
+use crate::plugins::trust::{self, Opened, TrustPolicy};
 
 /// The hidden first argument that makes `carbonio-mesh` a probe: `__probe-plugin NAME PATH`.
 /// It cannot be a plugin's name (those are lower-case words joined by dashes).

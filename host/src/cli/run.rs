@@ -8,16 +8,19 @@ use std::io::{IsTerminal, Write};
 
 use carbonio_mesh_plugin_api::{OutputFormat, Response, Warning};
 
-use crate::cli::{self, Globals};
-use crate::consul::{ConsulClient, ConsulSettings};
-use crate::credentials::MeshFiles;
-use crate::discovery::{self, SearchDir};
-use crate::error::{exit, HostError};
-use crate::inventory;
-use crate::paths::SystemPaths;
+use crate::cli::command::{self as cli, Globals};
+use crate::cli::error::{exit, HostError};
+use crate::cli::{completion, logging, manual, spelling};
+use crate::config::paths::SystemPaths;
+use crate::config::settings as config;
+use crate::consul::client::{ConsulClient, ConsulSettings};
+use crate::consul::credentials::MeshFiles;
+use crate::plugins::discovery::{self, SearchDir};
+use crate::plugins::inventory;
+use crate::plugins::loader;
+use crate::plugins::trust::{self, Opened, TrustPolicy};
 use crate::services::HostContext;
-use crate::trust::{self, Opened, TrustPolicy};
-use crate::{completion, config, loader, logging, manual, progress, spelling, untrusted};
+use crate::terminal::{progress, untrusted};
 
 /// Prints a clap error or help text and gives its exit code (0 for help, 2 for usage errors).
 /// Help and version are clap's; a usage error is said the way every other error is: on
@@ -34,10 +37,10 @@ fn clap_exit(error: clap::Error, format: Option<OutputFormat>) -> u8 {
         _ => {
             let rendered = error.render().to_string();
             if format == Some(OutputFormat::Json) {
-                let failure = crate::error::clap_usage(&rendered);
-                crate::error::print_document(&failure, crate::MAX_MESSAGE_BYTES);
+                let failure = crate::cli::error::clap_usage(&rendered);
+                crate::cli::error::print_document(&failure, crate::MAX_MESSAGE_BYTES);
             }
-            eprint!("{}", crate::error::usage_message(&rendered));
+            eprint!("{}", crate::cli::error::usage_message(&rendered));
         }
     }
     error.exit_code() as u8
@@ -390,7 +393,7 @@ pub fn open_plugin(
     Option<(
         loader::LoadedPlugin,
         std::path::PathBuf,
-        crate::crash::CrashReport,
+        crate::plugins::crash::CrashReport,
     )>,
     HostError,
 > {
@@ -418,7 +421,7 @@ pub fn open_plugin(
             })
         }
     };
-    let crash = crate::crash::CrashReport::new(name, &winner.path);
+    let crash = crate::plugins::crash::CrashReport::new(name, &winner.path);
     let plugin = crash
         .during(|| loader::load(file, name))
         .map_err(|error| HostError::Load {

@@ -7,8 +7,8 @@ use carbonio_mesh_plugin_api::step::{FactKey, StepSpec};
 use carbonio_mesh_plugin_api::Manifest;
 
 use super::*;
-use crate::paths::SystemPaths;
-use crate::trust::TrustPolicy;
+use crate::config::paths::SystemPaths;
+use crate::plugins::trust::TrustPolicy;
 
 const IP: FactKey<String> = FactKey::new("ip");
 const INDEX: FactKey<u64> = FactKey::new("index");
@@ -96,12 +96,12 @@ fn site_plugin(api: &str) -> Found {
 
 /// The configuration of one site file `10-site.toml` in config.d.
 fn config_of(text: &str) -> (tempfile::TempDir, Config) {
-    let root = crate::trust::tests::scratch();
+    let root = crate::plugins::trust::tests::scratch();
     let dir = root.path().join("etc/carbonio-mesh/config.d");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("10-site.toml"), text).unwrap();
     let paths = SystemPaths::new(Some(root.path().to_owned()));
-    let config = crate::config::load(&paths, &TrustPolicy::for_current_user()).unwrap();
+    let config = crate::config::settings::load(&paths, &TrustPolicy::for_current_user()).unwrap();
     (root, config)
 }
 

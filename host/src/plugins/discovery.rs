@@ -5,7 +5,7 @@
 //! `/usr/lib/carbonio-mesh/plugins`. Plugin `<name>` is the file `<name>.so`; cargo's build name
 //! `libcarbonio_mesh_plugin_<name>.so` (dashes as underscores) is accepted too, so that
 //! `--plugin-dir target/release` works right after `cargo build --release`.
-//! This module only looks at names; whether a file may be loaded is [`crate::trust`]'s job.
+//! This module only looks at names; whether a file may be loaded is [`crate::plugins::trust`]'s job.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::paths::SystemPaths;
+use crate::config::paths::SystemPaths;
 
 /// Cargo's file name prefix for a plugin crate named `carbonio-mesh-plugin-<name>`.
 const CARGO_PREFIX: &str = "libcarbonio_mesh_plugin_";

@@ -2,9 +2,9 @@
 
 use carbonio_mesh_plugin_api::{ErrorKind, PluginError};
 
-use crate::config::ConfigError;
-use crate::loader::LoadError;
-use crate::trust::Refusal;
+use crate::config::settings::ConfigError;
+use crate::plugins::loader::LoadError;
+use crate::plugins::trust::Refusal;
 
 /// Exit codes: scripts rely on these, so they never change meaning.
 pub mod exit {
@@ -87,7 +87,7 @@ impl HostError {
     /// documented in the README): `{"error": {"message": ..., "fix": ..., "exit_code": N}}`,
     /// `fix` null when there is nothing to say. Texts are cut to `max_bytes`.
     pub fn document(&self, max_bytes: usize) -> serde_json::Value {
-        let cut = |text: &str| crate::untrusted::excerpt(text, max_bytes).into_owned();
+        let cut = |text: &str| crate::terminal::untrusted::excerpt(text, max_bytes).into_owned();
         serde_json::json!({
             "error": {
                 "message": cut(&self.to_string()),
