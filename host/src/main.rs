@@ -4,15 +4,12 @@
 mod cli;
 mod config;
 mod consul;
+mod exit;
 mod plugins;
 mod services;
 mod terminal;
 
-use std::io::Write;
 use std::process::ExitCode;
-
-/// An error message longer than this is cut (a command's whole output does not belong in it).
-pub const MAX_MESSAGE_BYTES: usize = 4096;
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -27,41 +24,12 @@ fn main() -> ExitCode {
     let Ok(result) = outcome else {
         // The panic message is already on standard error.
         eprintln!("carbonio-mesh: internal error (a bug in carbonio-mesh); nothing more was done");
-        return ExitCode::from(cli::error::exit::FAILURE);
+        return ExitCode::from(exit::FAILURE);
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(cli::run::Failure { error, format }) => {
-            if format == carbonio_mesh_plugin_api::OutputFormat::Json {
-                // Scripts read standard output: the failure is a document there too.
-                cli::error::print_document(&error, MAX_MESSAGE_BYTES);
-            }
-            let mut stderr = std::io::stderr().lock();
-            // Messages quote Consul, files and children: cut them short and show, not obey,
-            // control characters.
-            let message = error.to_string();
-            let message = terminal::untrusted::excerpt(&message, MAX_MESSAGE_BYTES);
-            let _ = writeln!(
-                stderr,
-                "carbonio-mesh: error: {}",
-                terminal::untrusted::escape_controls(&message)
-            );
-            if let Some(hint) = error.hint() {
-                let hint = terminal::untrusted::excerpt(&hint, MAX_MESSAGE_BYTES);
-                let _ = writeln!(
-                    stderr,
-                    "  fix: {}",
-                    terminal::untrusted::escape_controls(&hint)
-                );
-            }
-            if let Some(details) = error.details() {
-                if tracing::enabled!(tracing::Level::INFO) {
-                    let _ = writeln!(stderr, "{details}");
-                } else {
-                    let _ = writeln!(stderr, "  (run with -v for the full report)");
-                }
-            }
-            ExitCode::from(error.exit_code())
+            ExitCode::from(cli::error::report(&error, format))
         }
     }
 }

@@ -1,28 +1,46 @@
 //! The host's errors and the exit codes they map to (documented in the README).
 
-use carbonio_mesh_plugin_api::{ErrorKind, PluginError};
+use std::io::Write;
+
+use carbonio_mesh_plugin_api::{ErrorKind, OutputFormat, PluginError};
 
 use crate::config::settings::ConfigError;
-use crate::plugins::loader::LoadError;
-use crate::plugins::trust::Refusal;
+use crate::exit;
+use crate::plugins::open::OpenError;
+use crate::terminal::untrusted;
 
-/// Exit codes: scripts rely on these, so they never change meaning.
-pub mod exit {
-    pub const OK: u8 = 0;
-    pub const FAILURE: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const CONFIG: u8 = 3;
-    pub const PLUGIN: u8 = 4;
-    pub const OPERATION: u8 = 5;
-    // 6 is `leader`'s "another host is the leader" (the plugin's own).
-    /// The credentials archive's password is wrong.
-    pub const WRONG_PASSWORD: u8 = 7;
-    /// The credentials archive is unreadable: damaged, not encrypted, incomplete, unsafe.
-    pub const BAD_ARCHIVE: u8 = 8;
-    // 9 is a declined confirmation: the user answered no, nothing was changed (the plugins'
-    // `Response::declined`, `carbonio_mesh_plugin_api::EXIT_DECLINED`).
-    // 10 and 11 are `doctor`'s (the plugin's own): 10 every check passed or warned and one
-    // warned, 11 a check failed or a node could not be checked.
+/// An error message longer than this is cut (a command's whole output does not belong in it).
+pub const MAX_MESSAGE_BYTES: usize = 4096;
+
+/// Says why a run failed, the one way every failure is said: `carbonio-mesh: error: ...` and its
+/// fix on standard error (cut short, control characters shown, not obeyed: messages quote Consul,
+/// files and children), and with `--format json` the error document on standard output too.
+/// Returns the exit status.
+pub fn report(error: &HostError, format: OutputFormat) -> u8 {
+    if format == OutputFormat::Json {
+        // Scripts read standard output: the failure is a document there too.
+        print_document(error, MAX_MESSAGE_BYTES);
+    }
+    let mut stderr = std::io::stderr().lock();
+    let message = error.to_string();
+    let message = untrusted::excerpt(&message, MAX_MESSAGE_BYTES);
+    let _ = writeln!(
+        stderr,
+        "carbonio-mesh: error: {}",
+        untrusted::escape_controls(&message)
+    );
+    if let Some(hint) = error.hint() {
+        let hint = untrusted::excerpt(&hint, MAX_MESSAGE_BYTES);
+        let _ = writeln!(stderr, "  fix: {}", untrusted::escape_controls(&hint));
+    }
+    if let Some(details) = error.details() {
+        if tracing::enabled!(tracing::Level::INFO) {
+            let _ = writeln!(stderr, "{details}");
+        } else {
+            let _ = writeln!(stderr, "  (run with -v for the full report)");
+        }
+    }
+    error.exit_code()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,14 +55,19 @@ pub enum HostError {
     },
     #[error("configuration: {0}")]
     Config(#[from] ConfigError),
-    #[error("plugin '{plugin}' refused: {refusal}")]
-    Refused { plugin: String, refusal: Refusal },
-    #[error("plugin '{plugin}' is masked by {path}")]
-    Masked { plugin: String, path: String },
-    #[error("plugin '{plugin}' cannot be loaded: {error}")]
-    Load { plugin: String, error: LoadError },
+    #[error(transparent)]
+    Open(#[from] OpenError),
     #[error("{plugin}: {}", error.message)]
     Plugin { plugin: String, error: PluginError },
+}
+
+impl From<crate::consul::client::SettingsError> for HostError {
+    fn from(error: crate::consul::client::SettingsError) -> Self {
+        HostError::Usage {
+            message: error.message,
+            hint: error.hint,
+        }
+    }
 }
 
 impl HostError {
@@ -54,9 +77,7 @@ impl HostError {
             // An untrusted configuration file is refused like an untrusted plugin: it is code.
             HostError::Config(ConfigError::Refused { .. }) => exit::PLUGIN,
             HostError::Config(_) => exit::CONFIG,
-            HostError::Refused { .. } | HostError::Masked { .. } | HostError::Load { .. } => {
-                exit::PLUGIN
-            }
+            HostError::Open(_) => exit::PLUGIN,
             HostError::Plugin { error, .. } => error.exit_code.unwrap_or(match error.kind {
                 ErrorKind::Usage => exit::USAGE,
                 ErrorKind::Config => exit::CONFIG,
@@ -73,9 +94,7 @@ impl HostError {
             HostError::ClapUsage { fix, .. } => fix.clone(),
             HostError::Config(ConfigError::Refused { refusal, .. }) => Some(refusal.fix()),
             HostError::Config(_) => Some("correct the file, or move it aside to use the defaults".to_owned()),
-            HostError::Refused { refusal, .. } => Some(refusal.fix()),
-            HostError::Masked { path, .. } => Some(format!("remove {path} to use the plugin again")),
-            HostError::Load { error, .. } => Some(error.fix()),
+            HostError::Open(error) => Some(error.fix()),
             HostError::Plugin { error, .. } => error.hint.clone().or_else(|| {
                 (error.kind == ErrorKind::Internal)
                     .then(|| "this is a bug in the plugin: report it to its author; nothing more was done".to_owned())
@@ -87,7 +106,7 @@ impl HostError {
     /// documented in the README): `{"error": {"message": ..., "fix": ..., "exit_code": N}}`,
     /// `fix` null when there is nothing to say. Texts are cut to `max_bytes`.
     pub fn document(&self, max_bytes: usize) -> serde_json::Value {
-        let cut = |text: &str| crate::terminal::untrusted::excerpt(text, max_bytes).into_owned();
+        let cut = |text: &str| untrusted::excerpt(text, max_bytes).into_owned();
         serde_json::json!({
             "error": {
                 "message": cut(&self.to_string()),
@@ -100,7 +119,7 @@ impl HostError {
     /// Long details shown with `-v` only (abi_stable's layout report).
     pub fn details(&self) -> Option<&str> {
         match self {
-            HostError::Load { error, .. } => error.details(),
+            HostError::Open(error) => error.details(),
             _ => None,
         }
     }

@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn every_exit_code_has_a_line() {
-        use crate::cli::error::exit;
+        use crate::exit;
         for code in [
             exit::OK,
             exit::FAILURE,

@@ -9,16 +9,17 @@ use std::io::{IsTerminal, Write};
 use carbonio_mesh_plugin_api::{OutputFormat, Response, Warning};
 
 use crate::cli::command::{self as cli, Globals};
-use crate::cli::error::{exit, HostError};
+use crate::cli::error::HostError;
 use crate::cli::{completion, logging, manual, spelling};
 use crate::config::paths::SystemPaths;
 use crate::config::settings as config;
 use crate::consul::client::{ConsulClient, ConsulSettings};
 use crate::consul::credentials::MeshFiles;
+use crate::exit;
 use crate::plugins::discovery::{self, SearchDir};
 use crate::plugins::inventory;
-use crate::plugins::loader;
-use crate::plugins::trust::{self, Opened, TrustPolicy};
+use crate::plugins::open::{self, OpenedPlugin};
+use crate::plugins::trust::TrustPolicy;
 use crate::services::HostContext;
 use crate::terminal::{progress, untrusted};
 
@@ -38,7 +39,7 @@ fn clap_exit(error: clap::Error, format: Option<OutputFormat>) -> u8 {
             let rendered = error.render().to_string();
             if format == Some(OutputFormat::Json) {
                 let failure = crate::cli::error::clap_usage(&rendered);
-                crate::cli::error::print_document(&failure, crate::MAX_MESSAGE_BYTES);
+                crate::cli::error::print_document(&failure, crate::cli::error::MAX_MESSAGE_BYTES);
             }
             eprint!("{}", crate::cli::error::usage_message(&rendered));
         }
@@ -152,7 +153,7 @@ fn dispatch(args: Vec<OsString>, format: &Cell<OutputFormat>) -> Result<u8, Host
             message: "no command given".to_owned(),
             hint: format!(
                 "name one: `carbonio-mesh --help` lists the commands and the plugins found in {}",
-                searched(&dirs)
+                discovery::searched(&dirs)
             ),
         }),
         None => {
@@ -255,18 +256,10 @@ fn top_help(dirs: &[SearchDir], policy: &TrustPolicy) -> String {
     let mut help = cli::full_help(&plugins);
     if plugins.is_empty() {
         help.push_str("\nNo plugins found in: ");
-        help.push_str(&searched(dirs));
+        help.push_str(&discovery::searched(dirs));
         help.push('\n');
     }
     help
-}
-
-/// The plugin directories searched, for messages: `/usr/local/lib/..., /usr/lib/...`.
-fn searched(dirs: &[SearchDir]) -> String {
-    dirs.iter()
-        .map(|d| d.path.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn run_plugin(
@@ -282,15 +275,19 @@ fn run_plugin(
         message: format!("'{name}' is not a carbonio-mesh command"),
         hint: format!(
             "`carbonio-mesh --help` lists the plugins found in {}",
-            searched(dirs)
+            discovery::searched(dirs)
         ),
     };
     if !discovery::is_valid_name(name) {
         return Err(unknown());
     }
-    let (plugin, winner, crash) = match open_plugin(name, dirs, policy)? {
-        Some(found) => found,
-        None => return Err(unknown()),
+    let Some(OpenedPlugin {
+        plugin,
+        file: winner,
+        crash,
+    }) = open::open_plugin(name, dirs, policy)?
+    else {
+        return Err(unknown());
     };
 
     let command = cli::plugin_command(&plugin.manifest.command);
@@ -381,54 +378,6 @@ fn run_plugin(
             })
         }
     }
-}
-
-/// Finds plugin `name` (`None`: no file), checks it and loads it: the winning file, and the
-/// crash report that names it should loading or running it crash the process.
-pub fn open_plugin(
-    name: &str,
-    dirs: &[SearchDir],
-    policy: &TrustPolicy,
-) -> Result<
-    Option<(
-        loader::LoadedPlugin,
-        std::path::PathBuf,
-        crate::plugins::crash::CrashReport,
-    )>,
-    HostError,
-> {
-    let candidates = discovery::candidates(dirs, name);
-    let Some(winner) = candidates.first() else {
-        return Ok(None);
-    };
-    tracing::debug!(
-        "plugin {name}: {} ({:?})",
-        winner.path.display(),
-        winner.origin
-    );
-    let file = match trust::open_trusted(policy, &winner.path) {
-        Ok(Opened::Trusted(file)) => file,
-        Ok(Opened::Masked) => {
-            return Err(HostError::Masked {
-                plugin: name.to_owned(),
-                path: winner.path.display().to_string(),
-            })
-        }
-        Err(refusal) => {
-            return Err(HostError::Refused {
-                plugin: name.to_owned(),
-                refusal,
-            })
-        }
-    };
-    let crash = crate::plugins::crash::CrashReport::new(name, &winner.path);
-    let plugin = crash
-        .during(|| loader::load(file, name))
-        .map_err(|error| HostError::Load {
-            plugin: name.to_owned(),
-            error,
-        })?;
-    Ok(Some((plugin, winner.path.clone(), crash)))
 }
 
 /// The response's warnings on standard error, as `carbonio-mesh: warning: ...` and its fix.

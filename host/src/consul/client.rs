@@ -21,8 +21,8 @@ use carbonio_mesh_plugin_api::services::{
 };
 use zeroize::Zeroizing;
 
-use crate::cli::error::{exit, HostError};
 use crate::consul::credentials::{self, MeshFiles};
+use crate::exit;
 
 const DEFAULT_ADDR: &str = "http://127.0.0.1:8500";
 /// 5,000 members are about 4 MB of JSON; this leaves room for very large clusters.
@@ -102,8 +102,17 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn usage(message: String, hint: &str) -> HostError {
-    HostError::Usage {
+/// A Consul setting given wrong (an address, a TLS variable): the user's to fix, before anything
+/// is loaded or sent (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct SettingsError {
+    pub message: String,
+    pub hint: String,
+}
+
+fn usage(message: String, hint: &str) -> SettingsError {
+    SettingsError {
         message,
         hint: hint.to_owned(),
     }
@@ -111,7 +120,7 @@ fn usage(message: String, hint: &str) -> HostError {
 
 /// `CONSUL_CACERT`, which must name a readable file: a wrong path is the user's to fix (exit 2),
 /// found before anything is loaded or sent.
-fn ca_cert() -> Result<Option<PathBuf>, HostError> {
+fn ca_cert() -> Result<Option<PathBuf>, SettingsError> {
     let Some(path) = env("CONSUL_CACERT").map(PathBuf::from) else {
         return Ok(None);
     };
@@ -154,7 +163,7 @@ fn read_token_file(path: &Path, source: TokenSource) -> Result<Zeroizing<String>
 
 impl ConsulSettings {
     /// `mesh`: where to look for the archive's token when none is given (`None`: never).
-    pub fn resolve(flags: &ConsulFlags, mesh: Option<MeshFiles>) -> Result<Self, HostError> {
+    pub fn resolve(flags: &ConsulFlags, mesh: Option<MeshFiles>) -> Result<Self, SettingsError> {
         let raw_addr = flags
             .http_addr
             .clone()

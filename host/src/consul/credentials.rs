@@ -11,8 +11,8 @@ use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
 use carbonio_mesh_plugin_api::services::{PasswordSource, ServiceErrorKind, ServiceFailure};
 use zeroize::Zeroizing;
 
-use crate::cli::error::exit;
 use crate::config::paths::SystemPaths;
+use crate::exit;
 use crate::terminal::tty;
 
 /// The Mesh files (under `--root`) the token fallback and the default archive use.

@@ -136,6 +136,14 @@ pub fn all_candidates(dirs: &[SearchDir]) -> BTreeMap<String, Vec<Candidate>> {
         .collect()
 }
 
+/// The plugin directories searched, for messages: `/usr/local/lib/..., /usr/lib/...`.
+pub fn searched(dirs: &[SearchDir]) -> String {
+    dirs.iter()
+        .map(|d| d.path.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,5 +6,6 @@ pub mod crash;
 pub mod discovery;
 pub mod inventory;
 pub mod loader;
+pub mod open;
 pub mod probe;
 pub mod trust;

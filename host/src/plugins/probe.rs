@@ -29,7 +29,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::error::exit;
+use crate::exit;
 use crate::plugins::loader;
 use crate::plugins::trust::{self, Opened, TrustPolicy};
 

@@ -352,7 +352,7 @@ mod dispatch_tests {
         let root = tempfile::tempdir().unwrap();
         let context = context(root.path());
         for service in [CarbonioServers::NAME, LdapCredentials::NAME] {
-            let error = context.dispatch(service, "{}").unwrap_err();
+            let error = crate::services::dispatch(&context, service, "{}").unwrap_err();
             assert_eq!(error.kind, ServiceErrorKind::NotFound, "{service}");
             assert_eq!(
                 error.message,
@@ -382,7 +382,7 @@ mod dispatch_tests {
         )
         .unwrap();
         let context = context(root.path());
-        let error = context.dispatch(LdapCredentials::NAME, "{}").unwrap_err();
+        let error = crate::services::dispatch(&context, LdapCredentials::NAME, "{}").unwrap_err();
         assert_eq!(error.kind, ServiceErrorKind::Failed);
         assert!(
             error
@@ -393,8 +393,7 @@ mod dispatch_tests {
         );
         assert!(error.hint.unwrap().contains("localconfig.xml"));
         assert_eq!(context.redact("pw Bind-Password-42"), "pw <redacted>");
-        let bad = context
-            .dispatch(CarbonioServers::NAME, "{\"service\": 3}")
+        let bad = crate::services::dispatch(&context, CarbonioServers::NAME, "{\"service\": 3}")
             .unwrap_err();
         assert_eq!(bad.kind, ServiceErrorKind::Invalid);
     }

@@ -3,7 +3,7 @@
 use carbonio_mesh_plugin_api::services::{Confirm, Confirmed, ServiceErrorKind, ServiceFailure};
 
 use super::HostContext;
-use crate::cli::error::exit;
+use crate::exit;
 use crate::terminal::tty;
 
 pub(super) fn confirm(
