@@ -10,8 +10,12 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+pub use cluster::{ClusterSandbox, TOKEN};
+
+pub mod cluster;
 pub mod imports;
 pub mod slapd;
+pub mod snapshot;
 pub mod ssh_mesh;
 pub mod sshd;
 
@@ -584,4 +588,20 @@ impl MeshLeader {
         fs::write(&path, text).unwrap();
         path
     }
+}
+
+/// The steps of the workflow `secret plan` resolves with `cmd`'s plugins and configuration, in
+/// order (`rejoin`: the node's, `secret plan --rejoin`), read from `secret plan --format json`:
+/// what a run goes through, never a list copied by hand.
+pub fn planned_steps(mut cmd: Command, rejoin: bool) -> Vec<String> {
+    cmd.args(["secret", "plan", "--format", "json"]);
+    if rejoin {
+        cmd.arg("--rejoin");
+    }
+    let plan: serde_json::Value = serde_json::from_str(&stdout_of(&mut cmd)).unwrap();
+    plan.as_array()
+        .expect("secret plan --format json is a list of steps")
+        .iter()
+        .map(|step| step["name"].as_str().expect("a step has a name").to_owned())
+        .collect()
 }

@@ -4,58 +4,12 @@
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
-use carbonio_mesh_tests::{consul_fixture, run, Sandbox};
-use consul_double::{Cluster, Double, Status, Token};
+use carbonio_mesh_tests::{consul_fixture, run, ClusterSandbox, TOKEN};
+use consul_double::{Cluster, Status, Token};
 
-const TOKEN: &str = "260570b8-e9af-05cf-9513-c03866285b98";
-
-struct Setup {
-    sandbox: Sandbox,
-    double: Double,
-}
-
-fn setup(cluster: Cluster) -> Setup {
-    let sandbox = Sandbox::new();
-    for plugin in ["services", "force-leave", "reload"] {
-        sandbox.install_product(plugin);
-    }
-    Setup {
-        sandbox,
-        double: Double::start(cluster).unwrap(),
-    }
-}
-
-impl Setup {
-    fn cmd(&self) -> assert_cmd::Command {
-        let mut cmd = self.sandbox.cmd();
-        cmd.arg("--http-addr")
-            .arg(self.double.url())
-            .arg("--token")
-            .arg(TOKEN);
-        cmd
-    }
-
-    fn puts(&self) -> Vec<String> {
-        self.double
-            .requests()
-            .into_iter()
-            .filter(|r| r.starts_with("PUT "))
-            .collect()
-    }
-
-    /// How many members have `status`.
-    fn count(&self, status: Status) -> usize {
-        self.double
-            .cluster()
-            .nodes
-            .iter()
-            .filter(|n| n.status == status)
-            .count()
-    }
-
-    fn status(&self, node: &str) -> Option<Status> {
-        self.double.cluster().node(node).map(|n| n.status)
-    }
+/// A sandbox with the cluster-changing plugins against a double of `cluster`.
+fn setup(cluster: Cluster) -> ClusterSandbox {
+    ClusterSandbox::new(cluster, &["services", "force-leave", "reload"])
 }
 
 /// The fixture cluster seen from the mailbox node's agent, which runs carbonio-mailbox.
@@ -485,7 +439,7 @@ fn every_change_is_audited_to_the_journal() {
 }
 
 /// Runs `carbonio-mesh ARGS` on a real pseudo-terminal, answering its question with `answer`.
-fn on_a_terminal(s: &Setup, args: &str, answer: &str) -> (i32, String) {
+fn on_a_terminal(s: &ClusterSandbox, args: &str, answer: &str) -> (i32, String) {
     let command = format!(
         "{} --root {} --plugin-dir {} --http-addr {} --token {TOKEN} {args}",
         carbonio_mesh_tests::binary().display(),

@@ -3,36 +3,11 @@
 
 use std::fs;
 
-use carbonio_mesh_tests::{consul_fixture, run, Sandbox};
-use consul_double::{Cluster, Double};
+use carbonio_mesh_tests::{consul_fixture, run, ClusterSandbox, TOKEN};
+use consul_double::Cluster;
 
-const TOKEN: &str = "260570b8-e9af-05cf-9513-c03866285b98";
-
-struct Setup {
-    sandbox: Sandbox,
-    double: Double,
-}
-
-fn setup() -> Setup {
-    let sandbox = Sandbox::new();
-    for plugin in ["members", "catalog"] {
-        sandbox.install_product(plugin);
-    }
-    Setup {
-        sandbox,
-        double: Double::start(Cluster::fixture()).unwrap(),
-    }
-}
-
-impl Setup {
-    fn mesh(&self, args: &[&str]) -> (i32, String, String) {
-        run(self
-            .sandbox
-            .cmd()
-            .env("CONSUL_HTTP_ADDR", self.double.url())
-            .env("CONSUL_HTTP_TOKEN", TOKEN)
-            .args(args))
-    }
+fn setup() -> ClusterSandbox {
+    ClusterSandbox::new(Cluster::fixture(), &["members", "catalog"])
 }
 
 /// `catalog_services_-node=agent-mail-example-com_-tags` -> `catalog services --node agent-mail-example-com --tags`.
@@ -74,7 +49,7 @@ fn every_catalog_and_members_fixture_is_reproduced_exactly() {
             args_of(stem)
         };
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, out, err) = setup.mesh(&args);
+        let (code, out, err) = setup.run_env(&args);
         if stem == "members_degraded" {
             *setup.double.cluster() = Cluster::fixture();
         }
@@ -93,13 +68,13 @@ fn every_catalog_and_members_fixture_is_reproduced_exactly() {
 #[test]
 fn empty_results_print_consuls_message_and_exit_0() {
     let setup = setup();
-    let (code, out, err) = setup.mesh(&["catalog", "services", "--node", "nope.example.com"]);
+    let (code, out, err) = setup.run_env(&["catalog", "services", "--node", "nope.example.com"]);
     assert_eq!((code, out.as_str()), (0, ""));
     assert_eq!(
         err,
         "No services match the given query - try expanding your search.\n"
     );
-    let (code, out, err) = setup.mesh(&["catalog", "nodes", "--service", "no-such-service"]);
+    let (code, out, err) = setup.run_env(&["catalog", "nodes", "--service", "no-such-service"]);
     assert_eq!((code, out.as_str()), (0, ""));
     assert_eq!(
         err,
@@ -110,12 +85,12 @@ fn empty_results_print_consuls_message_and_exit_0() {
 #[test]
 fn members_with_no_match_exit_2_silently() {
     let setup = setup();
-    let (code, out, err) = setup.mesh(&["members", "--status", "failed"]);
+    let (code, out, err) = setup.run_env(&["members", "--status", "failed"]);
     assert_eq!((code, out.as_str(), err.as_str()), (2, "", ""));
-    let (code, out, _) = setup.mesh(&["members", "--status", "fail|alive"]);
+    let (code, out, _) = setup.run_env(&["members", "--status", "fail|alive"]);
     assert_eq!(code, 0);
     assert_eq!(out.lines().count(), 6);
-    let (code, _, err) = setup.mesh(&["members", "--status", "("]);
+    let (code, _, err) = setup.run_env(&["members", "--status", "("]);
     assert_eq!(code, 2);
     assert!(
         err.contains("--status \"(\" is not a regular expression"),
@@ -126,7 +101,7 @@ fn members_with_no_match_exit_2_silently() {
 #[test]
 fn json_output_has_stable_field_names() {
     let setup = setup();
-    let (code, out, _) = setup.mesh(&["members", "--format", "json"]);
+    let (code, out, _) = setup.run_env(&["members", "--format", "json"]);
     assert_eq!(code, 0);
     let members: serde_json::Value = serde_json::from_str(&out).unwrap();
     let first = &members[0];
@@ -148,13 +123,13 @@ fn json_output_has_stable_field_names() {
     );
     assert_eq!(first["tags"]["role"], "consul");
 
-    let (_, out, _) = setup.mesh(&["catalog", "nodes", "--format", "json"]);
+    let (_, out, _) = setup.run_env(&["catalog", "nodes", "--format", "json"]);
     let nodes: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(nodes[0]["name"], "agent-mail-example-com");
     assert_eq!(nodes[0]["host"], serde_json::Value::Null);
     assert_eq!(nodes[0]["id"], "f1c36ec8-cfd8-a65b-ef16-945585b61781");
     assert_eq!(nodes[0]["meta"]["consul-network-segment"], "");
-    let (_, out, _) = setup.mesh(&["catalog", "services", "--format", "json"]);
+    let (_, out, _) = setup.run_env(&["catalog", "services", "--format", "json"]);
     let services: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         services[0],
@@ -171,7 +146,7 @@ fn catalog_services_takes_a_node_id_prefix_a_hostname_or_an_address() {
     .unwrap();
     // `catalog nodes` prints the ID prefix f1c36ec8; the seeds pass it to -node.
     for node in ["f1c36ec8", "mail.example.com", "192.168.56.110"] {
-        let (code, out, err) = setup.mesh(&["catalog", "services", "--node", node]);
+        let (code, out, err) = setup.run_env(&["catalog", "services", "--node", node]);
         assert_eq!(
             (code, out.as_str(), err.as_str()),
             (0, expected.as_str(), ""),
@@ -206,7 +181,8 @@ fn catalog_near_and_node_meta_reach_consul_and_shape_the_answer() {
             .unwrap();
         mail.meta.insert("site".into(), "milan".into());
     }
-    let (code, out, err) = setup.mesh(&["catalog", "nodes", "--near", "server-srv1-example-com"]);
+    let (code, out, err) =
+        setup.run_env(&["catalog", "nodes", "--near", "server-srv1-example-com"]);
     assert_eq!(code, 0, "{err}");
     let order: Vec<&str> = out
         .lines()
@@ -224,22 +200,22 @@ fn catalog_near_and_node_meta_reach_consul_and_shape_the_answer() {
         ],
         "by distance, the node without a coordinate last"
     );
-    let (code, out, err) = setup.mesh(&["catalog", "nodes", "--node-meta", "site=milan"]);
+    let (code, out, err) = setup.run_env(&["catalog", "nodes", "--node-meta", "site=milan"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         out,
         "Node                    ID        Address         DC\nagent-mail-example-com  f1c36ec8  192.168.56.110  dc1\n"
     );
-    let (code, out, err) = setup.mesh(&["catalog", "services", "--node-meta", "site=rome"]);
+    let (code, out, err) = setup.run_env(&["catalog", "services", "--node-meta", "site=rome"]);
     assert_eq!((code, out.as_str()), (0, ""));
     assert_eq!(
         err,
         "No services match the given query - try expanding your search.\n"
     );
-    let (code, out, _) = setup.mesh(&["catalog", "services", "--node-meta", "site=milan"]);
+    let (code, out, _) = setup.run_env(&["catalog", "services", "--node-meta", "site=milan"]);
     assert_eq!(code, 0);
     assert_eq!(out, "carbonio-mailbox\ncarbonio-mailbox-sidecar-proxy\n");
-    let (code, _, err) = setup.mesh(&["catalog", "nodes", "--node-meta", "site"]);
+    let (code, _, err) = setup.run_env(&["catalog", "nodes", "--node-meta", "site"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--node-meta site: give KEY=VALUE"), "{err}");
     let sent = setup.double.requests();
@@ -274,13 +250,13 @@ fn consul_errors_keep_consuls_text_and_say_what_to_do() {
     );
 
     setup.double.cluster().leader = None;
-    let (code, _, err) = setup.mesh(&["catalog", "nodes"]);
+    let (code, _, err) = setup.run_env(&["catalog", "nodes"]);
     assert_eq!(code, 5);
     assert!(
         err.contains("Consul answered 500: No cluster leader") && err.contains("--stale"),
         "{err}"
     );
-    let (code, out, _) = setup.mesh(&["catalog", "nodes", "--stale"]);
+    let (code, out, _) = setup.run_env(&["catalog", "nodes", "--stale"]);
     assert_eq!(code, 0);
     assert!(out.starts_with("Node "), "{out}");
 

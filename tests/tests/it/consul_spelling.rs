@@ -4,41 +4,25 @@
 
 use std::fs;
 
-use carbonio_mesh_tests::{consul_fixture, run, Sandbox};
-use consul_double::{Cluster, Double, Status};
+use carbonio_mesh_tests::{consul_fixture, run, ClusterSandbox, TOKEN};
+use consul_double::{Cluster, Status};
 
-const TOKEN: &str = "260570b8-e9af-05cf-9513-c03866285b98";
-
-struct Setup {
-    sandbox: Sandbox,
-    double: Double,
+fn setup(cluster: Cluster) -> ClusterSandbox {
+    ClusterSandbox::new(cluster, &["members", "catalog", "force-leave", "services"])
 }
 
-fn setup(cluster: Cluster) -> Setup {
-    let sandbox = Sandbox::new();
-    for plugin in ["members", "catalog", "force-leave", "services"] {
-        sandbox.install_product(plugin);
-    }
-    Setup {
-        sandbox,
-        double: Double::start(cluster).unwrap(),
-    }
-}
-
-impl Setup {
-    /// `carbonio-mesh ARGS`, the agent and token given only in Consul's spelling, before the
-    /// command (`-token-file=FILE`) and after its first word (`-http-addr URL`).
-    fn mesh(&self, args: &[&str]) -> (i32, String, String) {
-        let token = self
-            .sandbox
-            .file_beside_root("token", &format!("{TOKEN}\n"));
-        let mut cmd = self.sandbox.cmd();
-        cmd.arg(format!("-token-file={}", token.display()))
-            .arg(args[0])
-            .args(["-http-addr", &self.double.url()])
-            .args(&args[1..]);
-        run(&mut cmd)
-    }
+/// `carbonio-mesh ARGS`, the agent and token given only in Consul's spelling, before the
+/// command (`-token-file=FILE`) and after its first word (`-http-addr URL`).
+fn spelled(setup: &ClusterSandbox, args: &[&str]) -> (i32, String, String) {
+    let token = setup
+        .sandbox
+        .file_beside_root("token", &format!("{TOKEN}\n"));
+    let mut cmd = setup.sandbox.cmd();
+    cmd.arg(format!("-token-file={}", token.display()))
+        .arg(args[0])
+        .args(["-http-addr", &setup.double.url()])
+        .args(&args[1..]);
+    run(&mut cmd)
 }
 
 /// The fixture's own name is the Consul command line: `catalog_services_-node=X_-tags` is
@@ -76,7 +60,7 @@ fn every_catalog_and_members_fixture_answers_consuls_spelling() {
         for spaced in [false, true] {
             let args = consul_args(stem, spaced);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let (code, out, err) = setup.mesh(&args);
+            let (code, out, err) = spelled(&setup, &args);
             assert_eq!(
                 (code, err.as_str()),
                 (0, ""),
@@ -105,14 +89,14 @@ fn booleans_take_gos_true_and_false() {
         (["members", "-detailed=1"], &detailed),
         (["members", "-detailed=false"], &plain),
     ] {
-        let (code, out, err) = setup.mesh(&args);
+        let (code, out, err) = spelled(&setup, &args);
         assert_eq!(
             (code, out.as_str(), err.as_str()),
             (0, expected.as_str(), ""),
             "{args:?}"
         );
     }
-    let (code, _, err) = setup.mesh(&["members", "-detailed=maybe"]);
+    let (code, _, err) = spelled(&setup, &["members", "-detailed=maybe"]);
     assert_eq!(code, 2);
     assert!(
         err.starts_with("carbonio-mesh: error: unexpected value 'maybe' for '--detailed' found"),
@@ -123,8 +107,8 @@ fn booleans_take_gos_true_and_false() {
 #[test]
 fn members_status_regex_in_consuls_spelling() {
     let setup = setup(Cluster::fixture_degraded());
-    let ours = setup.mesh(&["members", "--status", "failed"]);
-    let (code, out, err) = setup.mesh(&["members", "-status=failed"]);
+    let ours = spelled(&setup, &["members", "--status", "failed"]);
+    let (code, out, err) = spelled(&setup, &["members", "-status=failed"]);
     assert_eq!((code, out.clone(), err), ours);
     assert_eq!(code, 0);
     assert_eq!(out.lines().count(), 2, "{out}");
@@ -142,7 +126,10 @@ fn force_leave_prune_and_deregister_id_in_consuls_spelling() {
         .status = Status::Failed;
     cluster.local_node = "agent-mail-example-com".into();
     let setup = setup(cluster);
-    let (code, _, err) = setup.mesh(&["-yes", "force-leave", "-prune", "agent-proxy-example-com"]);
+    let (code, _, err) = spelled(
+        &setup,
+        &["-yes", "force-leave", "-prune", "agent-proxy-example-com"],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(setup
         .double
@@ -154,7 +141,10 @@ fn force_leave_prune_and_deregister_id_in_consuls_spelling() {
         .requests()
         .contains(&"PUT /v1/agent/force-leave/agent-proxy-example-com?prune=1".to_owned()));
 
-    let (code, out, err) = setup.mesh(&["services", "deregister", "-id=carbonio-mailbox", "-yes"]);
+    let (code, out, err) = spelled(
+        &setup,
+        &["services", "deregister", "-id=carbonio-mailbox", "-yes"],
+    );
     assert_eq!(
         (code, out.as_str()),
         (0, "Deregistered service: carbonio-mailbox\n"),
@@ -166,20 +156,20 @@ fn force_leave_prune_and_deregister_id_in_consuls_spelling() {
 fn short_options_values_and_words_after_the_double_dash_keep_their_meaning() {
     let setup = setup(Cluster::fixture());
     // `-v` is still verbose: the plugin's debug line shows.
-    let (code, _, err) = setup.mesh(&["members", "-vv"]);
+    let (code, _, err) = spelled(&setup, &["members", "-vv"]);
     assert_eq!(code, 0);
     assert!(err.contains("DEBUG"), "{err}");
     // A word after an option that takes a value is that value, never rewritten: clap then
     // refuses it as it always did (a value starting with `-` needs `--node=-x`), naming `-d`;
     // rewritten, it would have named `--detailed`.
-    let (code, _, err) = setup.mesh(&["catalog", "services", "--node", "-detailed"]);
+    let (code, _, err) = spelled(&setup, &["catalog", "services", "--node", "-detailed"]);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.starts_with("carbonio-mesh: error: unexpected argument '-d' found\n"),
         "{err}"
     );
     // After `--` every word is a positional value, as clap has it.
-    let (code, _, err) = setup.mesh(&["force-leave", "--", "-prune"]);
+    let (code, _, err) = spelled(&setup, &["force-leave", "--", "-prune"]);
     assert_eq!(code, 5, "{err}");
     assert!(
         err.starts_with("Error force leaving: Unexpected response code: 500 (agent: No node found with name '-prune')"),
@@ -190,7 +180,7 @@ fn short_options_values_and_words_after_the_double_dash_keep_their_meaning() {
 #[test]
 fn an_unknown_option_is_named_whole_with_a_fix() {
     let setup = setup(Cluster::fixture());
-    let (code, out, err) = setup.mesh(&["catalog", "services", "-nope"]);
+    let (code, out, err) = spelled(&setup, &["catalog", "services", "-nope"]);
     assert_eq!((code, out.as_str()), (2, ""));
     assert!(
         err.starts_with(
@@ -199,7 +189,7 @@ fn an_unknown_option_is_named_whole_with_a_fix() {
         "{err}"
     );
     // Consul's options this tool does not have are refused the same way, not misread.
-    let (code, _, err) = setup.mesh(&["catalog", "nodes", "-filter", "Node == x"]);
+    let (code, _, err) = spelled(&setup, &["catalog", "nodes", "-filter", "Node == x"]);
     assert_eq!(code, 2);
     assert!(
         err.starts_with("carbonio-mesh: error: unexpected argument '--filter' found"),

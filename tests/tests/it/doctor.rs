@@ -8,6 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use carbonio_mesh_tests::slapd::{install_localconfig, Slapd};
+use carbonio_mesh_tests::snapshot::{filtered, session};
 use carbonio_mesh_tests::ssh_mesh::{built_in_step_with, SshMesh};
 use carbonio_mesh_tests::{local_ip, run, MeshLeader, StandInBin};
 use serde_json::Value;
@@ -839,11 +840,10 @@ fn the_human_report_of_a_leader_with_three_problems() {
     )
     .unwrap();
     systemctl(&leader, "stop");
-    let (code, out, err) = run(leader.cmd().arg("doctor"));
-    insta::assert_snapshot!(
-        "doctor_human_report",
-        format!("$ carbonio-mesh doctor\n[exit {code}]\n--- stdout\n{out}--- stderr\n{err}")
-    );
+    filtered(&leader.sandbox, || {
+        let report = session(&["doctor"], run(leader.cmd().arg("doctor")));
+        insta::assert_snapshot!("doctor_human_report", report);
+    });
 }
 
 /// The packaged `doctor-textfile` (what carbonio-mesh-doctor.service runs) against the leader,

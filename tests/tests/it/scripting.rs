@@ -7,44 +7,15 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use carbonio_mesh_tests::{
-    binary, on_a_terminal, run, stand_in, MeshLeader, Sandbox, StandInBin, STAND_IN_ENV,
+    binary, on_a_terminal, planned_steps, run, stand_in, ClusterSandbox, MeshLeader, Sandbox,
+    StandInBin, STAND_IN_ENV, TOKEN,
 };
 use consul_double::{Cluster, Double, Status};
 
-/// The fixture's bootstrap token (`operator:write` and everything else).
-const TOKEN: &str = "260570b8-e9af-05cf-9513-c03866285b98";
 const WARNING: &str = "carbonio-mesh: warning: no Consul token: under Carbonio's default-deny ACLs, anonymous requests do not see";
 
-struct Setup {
-    sandbox: Sandbox,
-    double: Double,
-}
-
-fn setup(plugins: &[&str]) -> Setup {
-    let sandbox = Sandbox::new();
-    for plugin in plugins {
-        sandbox.install_product(plugin);
-    }
-    Setup {
-        sandbox,
-        double: Double::start(Cluster::fixture()).unwrap(),
-    }
-}
-
-impl Setup {
-    /// Without a token (the sandbox holds no Mesh archive either): Consul's anonymous reads.
-    fn anonymous(&self, args: &[&str]) -> (i32, String, String) {
-        run(self
-            .sandbox
-            .cmd()
-            .arg("--http-addr")
-            .arg(self.double.url())
-            .args(args))
-    }
-
-    fn with_token(&self, args: &[&str]) -> (i32, String, String) {
-        self.anonymous(&[&["--token", TOKEN][..], args].concat())
-    }
+fn setup(plugins: &[&str]) -> ClusterSandbox {
+    ClusterSandbox::new(Cluster::fixture(), plugins)
 }
 
 /// Standard output as one JSON document (the whole of it, nothing before or after).
@@ -57,7 +28,7 @@ fn an_anonymous_read_under_default_deny_is_flagged_on_stderr_and_stdout_stays_co
     let s = setup(&["members", "catalog"]);
     // What Consul's CLI prints (nothing for members, exit 2; its message for catalog, exit 0),
     // and after it our warning with the fix.
-    let (code, out, err) = s.anonymous(&["members"]);
+    let (code, out, err) = s.run_anonymous(&["members"]);
     assert_eq!((code, out.as_str()), (2, ""), "{err}");
     assert!(err.starts_with(WARNING), "{err}");
     assert!(err.contains("the members"), "{err}");
@@ -66,27 +37,27 @@ fn an_anonymous_read_under_default_deny_is_flagged_on_stderr_and_stdout_stays_co
         "{err}"
     );
 
-    let (code, out, err) = s.anonymous(&["catalog", "nodes"]);
+    let (code, out, err) = s.run_anonymous(&["catalog", "nodes"]);
     assert_eq!((code, out.as_str()), (0, ""), "{err}");
     assert!(
         err.starts_with("No nodes match the given query - try expanding your search.\n"),
         "{err}"
     );
     assert!(err.contains(WARNING), "{err}");
-    let (_, _, err) = s.anonymous(&["catalog", "services"]);
+    let (_, _, err) = s.run_anonymous(&["catalog", "services"]);
     assert!(
         err.contains(WARNING) && err.contains("service:read"),
         "{err}"
     );
 
     // -q leaves the warning out; with a token there is nothing to warn about.
-    let (code, _, err) = s.anonymous(&["-q", "members"]);
+    let (code, _, err) = s.run_anonymous(&["-q", "members"]);
     assert_eq!((code, err.as_str()), (2, ""));
-    let (code, out, err) = s.with_token(&["members"]);
+    let (code, out, err) = s.run(&["members"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("Node "), "{out}");
     assert_eq!(err, "");
-    let (_, _, err) = s.with_token(&["catalog", "nodes"]);
+    let (_, _, err) = s.run(&["catalog", "nodes"]);
     assert_eq!(err, "");
 }
 
@@ -95,11 +66,11 @@ fn with_format_json_no_match_a_dry_run_and_an_unknown_node_are_documents() {
     let s = setup(&["members", "force-leave", "reload"]);
 
     // No member failed: Consul's exit 2, and still a document.
-    let (code, out, err) = s.with_token(&["members", "--status", "failed", "--format", "json"]);
+    let (code, out, err) = s.run(&["members", "--status", "failed", "--format", "json"]);
     assert_eq!(code, 2, "{err}");
     assert_eq!(document(&out), serde_json::json!([]));
 
-    let (code, out, err) = s.with_token(&["--dry-run", "reload", "--format", "json"]);
+    let (code, out, err) = s.run(&["--dry-run", "reload", "--format", "json"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         document(&out),
@@ -110,8 +81,7 @@ fn with_format_json_no_match_a_dry_run_and_an_unknown_node_are_documents() {
         "{err}"
     );
 
-    let (code, out, err) =
-        s.with_token(&["--yes", "force-leave", "agent-nosuch", "--format", "json"]);
+    let (code, out, err) = s.run(&["--yes", "force-leave", "agent-nosuch", "--format", "json"]);
     assert_eq!(code, 5, "{err}");
     let error = &document(&out)["error"];
     assert!(
@@ -134,7 +104,7 @@ fn with_format_json_no_match_a_dry_run_and_an_unknown_node_are_documents() {
         "{out}"
     );
     // Humans keep Consul's own words.
-    let (code, out, err) = s.with_token(&["--yes", "force-leave", "agent-nosuch"]);
+    let (code, out, err) = s.run(&["--yes", "force-leave", "agent-nosuch"]);
     assert_eq!((code, out.as_str()), (5, ""));
     assert!(
         err.starts_with("Error force leaving: Unexpected response code: 500 (agent: No node found with name 'agent-nosuch')\n"),
@@ -146,7 +116,7 @@ fn with_format_json_no_match_a_dry_run_and_an_unknown_node_are_documents() {
 fn with_format_json_a_usage_error_clap_finds_is_a_document_too() {
     let s = setup(&["members", "catalog"]);
     // An unknown flag at the plugin's level, --format given before the plugin name.
-    let (code, out, err) = s.with_token(&["--format", "json", "catalog", "services", "--nope"]);
+    let (code, out, err) = s.run(&["--format", "json", "catalog", "services", "--nope"]);
     assert_eq!(code, 2, "{err}");
     let error = &document(&out)["error"];
     assert_eq!(
@@ -166,7 +136,7 @@ fn with_format_json_a_usage_error_clap_finds_is_a_document_too() {
     );
 
     // A bad value, --format=json after the plugin name; no tip: the fix is null.
-    let (code, out, err) = s.with_token(&["members", "--format=json", "--status"]);
+    let (code, out, err) = s.run(&["members", "--format=json", "--status"]);
     assert_eq!(code, 2, "{err}");
     let error = &document(&out)["error"];
     assert!(
@@ -211,7 +181,7 @@ fn with_format_json_a_usage_error_clap_finds_is_a_document_too() {
         &["members", "--nope", "--", "--format", "json"][..],
         &["members", "--format", "yaml"][..],
     ] {
-        let (code, out, err) = s.with_token(args);
+        let (code, out, err) = s.run(args);
         assert_eq!((code, out.as_str()), (2, ""), "{args:?}: {err}");
         assert!(err.starts_with("carbonio-mesh: error: "), "{err}");
     }
@@ -410,23 +380,18 @@ fn on_a_terminal_secret_regenerate_shows_each_step_as_it_starts_and_ends() {
     assert_eq!(code, 0, "{screen}");
     // Each step's start comes before its end, and the end before the next step's start.
     let mut from = 0;
-    for (number, step) in [
-        "preflight",
-        "find-leader",
-        "check-on-leader",
-        "read-reset-index",
-        "write-reset-file",
-        "stop-service",
-        "backup-and-remove",
-        "run-setup",
-        "verify",
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    // Every step up to the first this run skips (no LDAP here, no --revoke-old-token, no
+    // --nodes), with its number out of all the plan's steps.
+    let steps = planned_steps(sandbox.cmd(), false);
+    let total = steps.len();
+    let runs = steps
+        .iter()
+        .position(|s| s == "check-ldap-copy")
+        .expect("the plan checks LDAP's copy");
+    for (number, step) in steps[..runs].iter().enumerate() {
         for line in [
-            format!("carbonio-mesh: step {}/12 {step} ...", number + 1),
-            format!("carbonio-mesh: step {}/12 {step} ok (", number + 1),
+            format!("carbonio-mesh: step {}/{total} {step} ...", number + 1),
+            format!("carbonio-mesh: step {}/{total} {step} ok (", number + 1),
         ] {
             let at = screen[from..]
                 .find(&line)

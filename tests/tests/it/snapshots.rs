@@ -4,73 +4,22 @@
 //! `INSTA_UPDATE=always` and read the diff). Output that mirrors Consul is pinned byte for byte by
 //! the recorded fixtures instead (tests/tests/it/consul_cli.rs).
 //!
-//! Filters replace what changes from run to run: the sandbox and build paths, run IDs, backup
-//! directory names, this machine's address, dates, the Consul double's port and token IDs (and,
-//! where a test needs it, a stand-in's path or a size that random content decides). A table with
-//! such a value in a column is compared by its cells (`by_cells`), not its padding.
+//! Filters (`carbonio_mesh_tests::snapshot`, shared with every snapshot test) replace what changes
+//! from run to run: the sandbox and build paths, run IDs, backup directory names, this machine's
+//! address, dates, the Consul double's port and token IDs (and, where a test needs it, a
+//! stand-in's path or a size that random content decides). A table with such a value in a column
+//! is compared by its cells (`by_cells`), not its padding.
 
 use std::fs;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 
-use carbonio_mesh_tests::{
-    build_dir, first_mesh_server, local_ip, run, stand_in, MeshLeader, Sandbox,
-};
+use carbonio_mesh_tests::snapshot::{by_cells, filtered, regex_escape, session};
+use carbonio_mesh_tests::{first_mesh_server, run, stand_in, ClusterSandbox, MeshLeader, Sandbox};
 use consul_double::{Cluster, Double, Status};
 
 const OLD_PASSWORD: &str = "old-snapshot-password";
 const NEW_PASSWORD: &str = "new-snapshot-password";
-
-/// Runs `check` with the filters every snapshot here needs.
-fn filtered(sandbox: &Sandbox, check: impl FnOnce()) {
-    let mut settings = insta::Settings::clone_current();
-    let root = sandbox.root();
-    let parent = root.parent().unwrap().display().to_string();
-    settings.add_filter(&regex_escape(&root.display().to_string()), "[ROOT]");
-    settings.add_filter(&regex_escape(&parent), "[SANDBOX]");
-    settings.add_filter(&regex_escape(&build_dir().display().to_string()), "[BUILD]");
-    settings.add_filter(&regex_escape(&local_ip()), "[THIS-HOST]");
-    settings.add_filter(r"\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z-[0-9a-f]{4}", "[RUN]");
-    settings.add_filter(r"/carbonio-mesh/\d{9,}-\d+\b", "/carbonio-mesh/[BACKUP]");
-    settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
-    settings.add_filter(
-        r"\w{3}, \d{1,2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \+0000",
-        "[DATE]",
-    );
-    settings.add_filter(r"\(in \d+ days\)", "(in [N] days)");
-    settings.add_filter(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", "[TIME]");
-    settings.add_filter(r"[0-9a-f]{8}-aaaa-4bbb-8ccc-[0-9a-f]{12}", "[ACCESSOR]");
-    settings.bind(check);
-}
-
-/// Runs `check` comparing a table's cells, not its padding: a column holding a path or a
-/// filtered value is as wide as this machine's text, header included (plugin-api's Table tests
-/// pin the padding).
-fn by_cells(check: impl FnOnce()) {
-    let mut cells = insta::Settings::clone_current();
-    cells.add_filter(r" {2,}", "  ");
-    cells.bind(check);
-}
-
-fn regex_escape(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if "\\.+*?()|[]{}^$#&-~".contains(c) {
-                format!("\\{c}")
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
-/// `$ carbonio-mesh ARGS`, the exit status, standard output and standard error, as one text.
-fn session(args: &[&str], (code, out, err): (i32, String, String)) -> String {
-    format!(
-        "$ carbonio-mesh {}\n[exit {code}]\n--- stdout\n{out}--- stderr\n{err}",
-        args.join(" ")
-    )
-}
 
 #[test]
 fn secret_plan_and_a_dry_run_of_the_whole_cluster() {
@@ -191,31 +140,13 @@ fn a_failed_node_and_the_way_back() {
     });
 }
 
-/// A sandbox with the cluster-changing plugins against a double of `cluster`.
-fn cluster_setup(cluster: Cluster) -> (Sandbox, Double) {
-    let sandbox = Sandbox::new();
-    for plugin in ["force-leave", "services", "reload", "members", "catalog"] {
-        sandbox.install_product(plugin);
-    }
-    (sandbox, Double::start(cluster).unwrap())
-}
-
 #[test]
 fn cluster_changes_plans_and_errors() {
-    let (sandbox, double) = cluster_setup(Cluster::fixture_degraded());
-    let url = double.url();
-    let mesh = |args: &[&str]| {
-        run(sandbox
-            .cmd()
-            .args([
-                "--http-addr",
-                &url,
-                "--token",
-                "260570b8-e9af-05cf-9513-c03866285b98",
-            ])
-            .args(args))
-    };
-    filtered(&sandbox, || {
+    let cluster = ClusterSandbox::new(
+        Cluster::fixture_degraded(),
+        &["force-leave", "services", "reload", "members", "catalog"],
+    );
+    filtered(&cluster.sandbox, || {
         for (name, args) in [
             (
                 "force_leave_dry_run_failed",
@@ -246,11 +177,12 @@ fn cluster_changes_plans_and_errors() {
             ("reload_dry_run", &["--dry-run", "reload"]),
             ("usage_error", &["catalog", "services", "--nope"]),
         ] {
-            insta::assert_snapshot!(name, session(args, mesh(args)));
+            insta::assert_snapshot!(name, session(args, cluster.run(args)));
         }
     });
     assert_eq!(
-        double
+        cluster
+            .double
             .cluster()
             .node("agent-proxy-example-com")
             .map(|n| n.status),
@@ -414,13 +346,10 @@ fn leader_when_consul_is_down_or_does_not_answer() {
 
 #[test]
 fn reads_without_a_token_under_default_deny() {
-    let sandbox = Sandbox::new();
-    for plugin in ["members", "catalog"] {
-        sandbox.install_product(plugin);
-    }
-    let double = Double::start(Cluster::fixture()).unwrap();
-    let url = double.url();
-    filtered(&sandbox, || {
+    let cluster = ClusterSandbox::new(Cluster::fixture(), &["members", "catalog"]);
+    let url = cluster.double.url();
+    let sandbox = &cluster.sandbox;
+    filtered(sandbox, || {
         for (name, args) in [
             (
                 "members_without_a_token",
