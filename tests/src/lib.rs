@@ -60,6 +60,27 @@ pub(crate) fn scratch_base() -> PathBuf {
     base
 }
 
+/// The `version` of the package whose manifest is `path` (relative to the workspace root).
+fn package_version(path: &str) -> String {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
+    let text = fs::read_to_string(&manifest).unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("version = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("{} has no version line", manifest.display()))
+        .to_owned()
+}
+
+/// The plugin-api version the host speaks (`plugin-api/Cargo.toml`).
+pub fn api_version() -> String {
+    package_version("plugin-api/Cargo.toml")
+}
+
+/// The version the `next-minor` fixture plugin is built against: one minor above the host's.
+pub fn next_minor_api_version() -> String {
+    package_version("tests/fixture-plugins/api-next-minor/Cargo.toml")
+}
+
 /// Every product plugin, by name.
 pub const PRODUCT_PLUGINS: &[&str] = &[
     "members",

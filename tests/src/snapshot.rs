@@ -1,11 +1,12 @@
 //! What every snapshot test shares (insta): the filters for what changes from run to run, a table
 //! compared by its cells, and one command's session as one text.
 
-use crate::{build_dir, local_ip, Sandbox};
+use crate::{api_version, build_dir, local_ip, next_minor_api_version, Sandbox};
 
 /// Runs `check` with the filters every snapshot needs: what changes from run to run (the
 /// sandbox and build paths, run IDs, backup directory names, this machine's address, dates, the
-/// Consul double's port, token accessor IDs) replaced by a name in brackets.
+/// Consul double's port, token accessor IDs, the plugin-api versions) replaced by a name in
+/// brackets.
 pub fn filtered(sandbox: &Sandbox, check: impl FnOnce()) {
     let mut settings = insta::Settings::clone_current();
     let root = sandbox.root();
@@ -22,6 +23,12 @@ pub fn filtered(sandbox: &Sandbox, check: impl FnOnce()) {
         "[DATE]",
     );
     settings.add_filter(r"\(in \d+ days\)", "(in [N] days)");
+    // A minor release of plugin-api changes no snapshot.
+    settings.add_filter(&format!(r"\b{}\b", regex_escape(&api_version())), "[API]");
+    settings.add_filter(
+        &format!(r"\b{}\b", regex_escape(&next_minor_api_version())),
+        "[NEXT-API]",
+    );
     settings.add_filter(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", "[TIME]");
     settings.add_filter(r"[0-9a-f]{8}-aaaa-4bbb-8ccc-[0-9a-f]{12}", "[ACCESSOR]");
     settings.bind(check);

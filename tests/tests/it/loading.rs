@@ -3,7 +3,7 @@
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 
-use carbonio_mesh_tests::{run, stdout_of, Sandbox};
+use carbonio_mesh_tests::{api_version, next_minor_api_version, run, stdout_of, Sandbox};
 use serde_json::Value;
 
 fn list_json(sandbox: &Sandbox) -> Vec<Value> {
@@ -35,7 +35,7 @@ fn plugins_list_shows_versions_origins_and_each_verdict() {
     let ok = entry(&list, "ok");
     assert_eq!(ok["status"], "ok");
     assert_eq!(ok["version"], "0.1.0");
-    assert_eq!(ok["api_version"], "1.6.0");
+    assert_eq!(ok["api_version"], api_version().as_str());
     assert_eq!(ok["origin"], "dir");
     assert_eq!(ok["path"], dir.join("ok.so").to_str().unwrap());
     assert_eq!(entry(&list, "old-minor")["api_version"], "1.0.0");
@@ -44,8 +44,10 @@ fn plugins_list_shows_versions_origins_and_each_verdict() {
         .as_str()
         .unwrap()
         .to_owned();
+    let (host, next) = (api_version(), next_minor_api_version());
     assert!(
-        newer.contains("plugin-api 1.7.0") && newer.contains("plugin-api 1.6.0"),
+        newer.contains(&format!("plugin-api {next}"))
+            && newer.contains(&format!("plugin-api {host}")),
         "{newer}"
     );
     let major = entry(&list, "next-major")["status"]
@@ -98,14 +100,17 @@ fn newer_minor_and_other_major_are_refused_with_both_versions() {
     sandbox.install("next-major", &sandbox.plugin_dir(), "next-major");
     let (code, _, err) = run(sandbox.cmd().arg("next-minor"));
     assert_eq!(code, 4);
+    let (host, next) = (api_version(), next_minor_api_version());
     assert!(
-        err.contains(
-            "built against plugin-api 1.7.0, but this carbonio-mesh speaks plugin-api 1.6.0"
-        ),
+        err.contains(&format!(
+            "built against plugin-api {next}, but this carbonio-mesh speaks plugin-api {host}"
+        )),
         "{err}"
     );
     assert!(
-        err.contains("fix: rebuild the plugin against carbonio-mesh-plugin-api 1.6.0"),
+        err.contains(&format!(
+            "fix: rebuild the plugin against carbonio-mesh-plugin-api {host}"
+        )),
         "{err}"
     );
     let (code, _, err) = run(sandbox.cmd().arg("next-major"));
