@@ -33,6 +33,12 @@ impl From<ServiceError> for PluginError {
     }
 }
 
+impl From<ServiceError> for crate::step::StepError {
+    fn from(error: crate::ServiceError) -> Self {
+        crate::step::StepError::from(PluginError::from(error))
+    }
+}
+
 /// The host, as seen from inside [`crate::Plugin::run`]. Valid only during that call.
 pub struct Host<'a> {
     handle: &'a HostHandle,

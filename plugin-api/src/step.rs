@@ -48,8 +48,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::nodes::Target;
-use crate::{ArgValue, PluginError, SecretText};
+use crate::messages::{ArgValue, Args, PluginError};
+use crate::secret::SecretText;
+use crate::target::Target;
 
 /// A workflow a plugin runs (its command drives it), declared in its manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -429,6 +430,12 @@ pub struct StepCall {
     pub input: Option<SecretText>,
 }
 
+impl Args for StepCall {
+    fn args(&self) -> &BTreeMap<String, ArgValue> {
+        &self.args
+    }
+}
+
 /// A finished step: a line for the step table, the facts it recorded, each node's result when
 /// it drove other nodes (1.7), and an optional report printed below the table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -528,12 +535,6 @@ impl StepError {
 impl From<PluginError> for StepError {
     fn from(error: PluginError) -> Self {
         StepError::with_nodes(error, Vec::new())
-    }
-}
-
-impl From<crate::ServiceError> for StepError {
-    fn from(error: crate::ServiceError) -> Self {
-        StepError::from(PluginError::from(error))
     }
 }
 

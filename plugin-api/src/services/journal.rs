@@ -1,0 +1,95 @@
+//! `journal.*`, `runs.remove` and `runs.lock`: a run's journal, the removal of a run for good,
+//! and the lock that lets one run at a time change a node.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Empty, Service};
+
+/// `journal.append` (1.3): one record (a JSON object) appended to a run's journal,
+/// `/var/lib/carbonio-mesh/runs/RUN/journal.jsonl` (directory 0700, file 0600), fsynced before
+/// the answer. Never under `--dry-run`. Records must hold no secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalAppend {
+    pub run: String,
+    pub record: serde_json::Value,
+}
+
+impl Service for JournalAppend {
+    const NAME: &'static str = "journal.append";
+    type Answer = Empty;
+}
+
+/// `journal.read` (1.3): a run's records in order (`NotFound` for an unknown run). With no
+/// `run`: the names of all runs, oldest first, in `runs`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalRead {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+}
+
+impl Service for JournalRead {
+    const NAME: &'static str = "journal.read";
+    type Answer = Journal;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Journal {
+    #[serde(default)]
+    pub records: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub runs: Vec<String>,
+}
+
+/// `runs.remove` (1.5): deletes a run for good, with no backup (a backup of the backups would
+/// keep the old secrets `secret prune` is there to delete): the run's journal directory under
+/// /var/lib/carbonio-mesh/runs and every backup directory its journal names (a directory
+/// directly under the configured `[backup] dir` that a string in one of its records lies in).
+/// Nothing outside those is touched. Under `--dry-run` the removal is recorded, not made;
+/// otherwise the host audits it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveRun {
+    pub run: String,
+}
+
+impl Service for RemoveRun {
+    const NAME: &'static str = "runs.remove";
+    type Answer = RunRemoved;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRemoved {
+    /// The journal directory (a system path).
+    pub journal: String,
+    /// The backup directories removed (system paths), oldest first.
+    #[serde(default)]
+    pub backups: Vec<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// `runs.lock` (1.7): one run at a time on a node. The host takes an exclusive lock (held until
+/// the process ends, so a killed run never leaves it held) and writes who holds it into the lock
+/// file under `/var/lib/carbonio-mesh/runs`. A lock another process holds is a `Denied` failure
+/// (exit 12) naming its run, workflow and process. A lock file naming a run whose process is
+/// gone is taken over and answered in `stale`. Under `--dry-run` nothing is written or taken:
+/// only a lock held by a live run refuses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockRun {
+    /// The run taking the lock.
+    pub run: String,
+    /// What it does (`secret-regenerate`, `secret restore`), shown to whoever is refused.
+    pub workflow: String,
+}
+
+impl Service for LockRun {
+    const NAME: &'static str = "runs.lock";
+    type Answer = RunLocked;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunLocked {
+    /// The holder the lock file named when its process was already gone (killed), as
+    /// `RUN (WORKFLOW, pid N)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale: Option<String>,
+}
