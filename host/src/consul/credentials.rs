@@ -178,7 +178,12 @@ pub const MIN_NEW_PASSWORD_LEN: usize = 12;
 /// standard input, else asked twice. Never empty.
 pub fn new_passphrase(source: &PasswordSource) -> Result<Found, ServiceFailure> {
     let flag = source.file_flag.as_deref().unwrap_or("--password-file");
-    let (bytes, from) = if let Some(path) = &source.file {
+    let (bytes, from) = if let Some(read) = &source.read {
+        (
+            Zeroizing::new(read.expose().as_bytes().to_vec()),
+            "standard input".to_owned(),
+        )
+    } else if let Some(path) = &source.file {
         (only_line_of(path)?, format!("{flag} {path}"))
     } else if source.stdin {
         (first_line_of_stdin()?, "stdin".to_owned())

@@ -5,6 +5,8 @@
 //!   `carbonio prov gas [SERVICE]` prints), with their `zimbraServiceEnabled`.
 //! - `carbonio.ldap-credentials`: the copy of the Mesh archive service-discover uploaded (base64
 //!   of the whole file in `carbonioMeshCredentials` on `cn=config,cn=zimbra`).
+//! - `carbonio.setup-check`: what `service-discover setup` checks before it changes anything
+//!   (its localconfig.xml keys, a bind to the LDAP master, a hostname not on loopback).
 //!
 //! The URLs are tried in service-discover's reading order (`ldap_master_url`, then `ldap_url`),
 //! plain `ldap://` as it dials them or `ldaps://`, each with a connect and an operation time
@@ -15,8 +17,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use carbonio_mesh_plugin_api::services::{
-    CarbonioServer, CarbonioServers, LdapCredentials, LdapCredentialsCopy, ServerList,
-    ServiceErrorKind, ServiceFailure,
+    CarbonioServer, CarbonioServers, LdapCredentials, LdapCredentialsCopy, Resolve, ServerList,
+    ServiceErrorKind, ServiceFailure, SetupCheck, SetupChecked,
 };
 use carbonio_mesh_plugin_api::{mesh, SecretText};
 use ldap3::{LdapConn, LdapConnSettings, LdapError, Scope, SearchEntry};
@@ -397,4 +399,73 @@ mod dispatch_tests {
             .unwrap_err();
         assert_eq!(bad.kind, ServiceErrorKind::Invalid);
     }
+}
+
+/// `carbonio.setup-check`: service-discover setup's own checks, in its order: the localconfig
+/// keys, a bind to an `ldap_master_url` (where it uploads the archive), the hostname resolving
+/// to something other than loopback.
+pub(super) fn setup_check(
+    context: &HostContext,
+    _request: SetupCheck,
+) -> Result<SetupChecked, ServiceFailure> {
+    let real = context.resolve(localconfig::PATH)?;
+    let keys = localconfig::setup_keys(&real)?;
+    let master = bind(context, &keys.masters).map_err(|refused| ServiceFailure {
+        message: format!(
+            "the LDAP master (ldap_master_url, where setup uploads the archive): {}",
+            refused.message
+        ),
+        ..refused
+    })?;
+    let resolved = super::net::resolve(
+        context,
+        Resolve {
+            name: keys.hostname.clone(),
+        },
+    )
+    .map_err(|_| ServiceFailure {
+        hint: Some(format!(
+            "make {} resolve to this server's own address (DNS or /etc/hosts)",
+            keys.hostname
+        )),
+        ..failure(
+            ServiceErrorKind::Failed,
+            format!(
+                "zimbra_server_hostname {} does not resolve (service-discover setup refuses)",
+                keys.hostname
+            ),
+        )
+    })?;
+    let loopback: Vec<&String> = resolved
+        .addresses
+        .iter()
+        .filter(|a| {
+            a.parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+        })
+        .collect();
+    if !loopback.is_empty() {
+        let shown: Vec<&str> = loopback.iter().map(|a| a.as_str()).collect();
+        return Err(ServiceFailure {
+            hint: Some(format!(
+                "remove the {} line naming {} from /etc/hosts (a '127.0.1.1 {}' line is common on Ubuntu), so that it resolves to this server's own address",
+                shown.join(", "),
+                keys.hostname,
+                keys.hostname
+            )),
+            ..failure(
+                ServiceErrorKind::Failed,
+                format!(
+                    "zimbra_server_hostname {} resolves to the loopback address {}",
+                    keys.hostname,
+                    shown.join(", ")
+                ),
+            )
+        });
+    }
+    Ok(SetupChecked {
+        hostname: keys.hostname,
+        addresses: resolved.addresses,
+        master_url: master.url.clone(),
+    })
 }

@@ -57,6 +57,9 @@ pub enum LocalConfigError {
     Malformed(String),
     #[error("{PATH} has no '{0}' key")]
     MissingKey(&'static str),
+    /// Keys `service-discover setup` reads and finds missing (its words follow).
+    #[error("{PATH} lacks {}: carbonio is not correctly initialized, please run carbonio-bootstrap", .0.join(", "))]
+    MissingKeys(Vec<&'static str>),
 }
 
 impl From<LocalConfigError> for ServiceFailure {
@@ -68,7 +71,9 @@ impl From<LocalConfigError> for ServiceFailure {
                 ServiceErrorKind::Denied,
                 Some("run carbonio-mesh as root".to_owned()),
             ),
-            LocalConfigError::Malformed(_) | LocalConfigError::MissingKey(_) => (
+            LocalConfigError::Malformed(_)
+            | LocalConfigError::MissingKey(_)
+            | LocalConfigError::MissingKeys(_) => (
                 ServiceErrorKind::Failed,
                 Some(
                     "Carbonio is not set up on this node: run carbonio-bootstrap, or restore localconfig.xml"
@@ -157,6 +162,77 @@ fn read_checked(real: &Path) -> Result<Zeroizing<String>, LocalConfigError> {
     let text =
         std::str::from_utf8(&bytes).map_err(|_| LocalConfigError::Malformed("not UTF-8".into()))?;
     Ok(Zeroizing::new(text.to_owned()))
+}
+
+/// What `service-discover setup` reads from localconfig.xml before it changes anything: every
+/// key of [`SETUP_KEYS`] (SD `pkg/command/common.go`), the master URLs it uploads to, this
+/// server's hostname.
+pub struct SetupKeys {
+    /// The settings with the `ldap_master_url` URLs only: where setup writes.
+    pub masters: LdapSettings,
+    /// `zimbra_server_hostname`.
+    pub hostname: String,
+}
+
+/// The keys `service-discover setup` needs (SD `pkg/command/common.go` at f79641d).
+pub const SETUP_KEYS: [&str; 5] = [
+    "ldap_master_url",
+    "ldap_url",
+    "zimbra_ldap_userdn",
+    "zimbra_ldap_password",
+    "zimbra_server_hostname",
+];
+
+/// Reads [`SetupKeys`] from localconfig.xml at `real`; every missing key named.
+pub fn setup_keys(real: &Path) -> Result<SetupKeys, LocalConfigError> {
+    let text = read_checked(real)?;
+    let values = key_values(&text)?;
+    let value = |name: &str| {
+        values
+            .iter()
+            .rfind(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+    };
+    let missing: Vec<&'static str> = SETUP_KEYS
+        .into_iter()
+        .filter(|k| value(k).is_none_or(str::is_empty))
+        .collect();
+    if !missing.is_empty() {
+        return Err(LocalConfigError::MissingKeys(missing));
+    }
+    let mut masters = parse(&text)?;
+    masters.urls = value("ldap_master_url")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    Ok(SetupKeys {
+        masters,
+        hostname: value("zimbra_server_hostname")
+            .unwrap_or_default()
+            .to_owned(),
+    })
+}
+
+/// Every `<key name="K"><value>V</value></key>` of a localconfig.xml text, in order.
+fn key_values(text: &str) -> Result<Vec<(String, String)>, LocalConfigError> {
+    let document =
+        roxmltree::Document::parse(text).map_err(|e| LocalConfigError::Malformed(e.to_string()))?;
+    Ok(document
+        .root_element()
+        .children()
+        .filter(|n| n.has_tag_name("key"))
+        .filter_map(|key| {
+            let name = key.attribute("name")?.to_owned();
+            let value = key
+                .children()
+                .find(|n| n.has_tag_name("value"))
+                .and_then(|v| v.text())
+                .unwrap_or("")
+                .to_owned();
+            Some((name, value))
+        })
+        .collect())
 }
 
 /// The LDAP settings in a localconfig.xml text.

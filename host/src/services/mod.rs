@@ -69,6 +69,7 @@ fn dispatch(context: &HostContext, service: &str, payload: &str) -> Result<Strin
         }
         svc::SourceAddress::NAME => serve(payload, net::source_address),
         svc::CarbonioServers::NAME => serve(payload, |req| carbonio::servers(context, req)),
+        svc::SetupCheck::NAME => serve(payload, |req| carbonio::setup_check(context, req)),
         svc::LdapCredentials::NAME => serve(payload, |req| carbonio::credentials(context, req)),
         svc::Audit::NAME => serve(payload, |req| audit::audit(context, req)),
         svc::WorkflowSteps::NAME => serve(payload, |req| steps::resolve(context, req)),

@@ -39,6 +39,7 @@ pub(super) fn resolve(
     if let Ok(address) = request.name.parse::<IpAddr>() {
         return Ok(Addresses {
             addresses: vec![address.to_string()],
+            ..Addresses::default()
         });
     }
     let not_found = || {
@@ -66,7 +67,10 @@ pub(super) fn resolve(
     if addresses.is_empty() {
         return Err(not_found());
     }
-    Ok(Addresses { addresses })
+    Ok(Addresses {
+        addresses,
+        ..Addresses::default()
+    })
 }
 
 pub(super) fn local_addresses() -> Result<Addresses, ServiceFailure> {
@@ -77,17 +81,35 @@ pub(super) fn local_addresses() -> Result<Addresses, ServiceFailure> {
         )
     })?;
     let mut addresses = Vec::new();
+    let mut elsewhere: Vec<String> = Vec::new();
+    let mut on_loopback: Vec<String> = Vec::new();
     for interface in interfaces {
         let Some(address) = interface.address else {
             continue;
         };
-        if let Some(v4) = address.as_sockaddr_in() {
-            push_unique(&mut addresses, IpAddr::V4(v4.ip()));
+        let ip = if let Some(v4) = address.as_sockaddr_in() {
+            IpAddr::V4(v4.ip())
         } else if let Some(v6) = address.as_sockaddr_in6() {
-            push_unique(&mut addresses, IpAddr::V6(v6.ip()));
+            IpAddr::V6(v6.ip())
+        } else {
+            continue;
+        };
+        push_unique(&mut addresses, ip);
+        if interface
+            .flags
+            .contains(nix::net::if_::InterfaceFlags::IFF_LOOPBACK)
+        {
+            push_unique(&mut on_loopback, ip);
+        } else {
+            push_unique(&mut elsewhere, ip);
         }
     }
-    Ok(Addresses { addresses })
+    // An address on lo and on another interface too is usable there.
+    on_loopback.retain(|ip| !elsewhere.contains(ip));
+    Ok(Addresses {
+        addresses,
+        loopback: on_loopback,
+    })
 }
 
 /// `net.source-address`: the local address the kernel picks to reach `to`. Connecting a UDP
@@ -115,6 +137,7 @@ pub(super) fn source_address(request: SourceAddress) -> Result<Addresses, Servic
     let local = socket.local_addr().map_err(no_route)?.ip();
     Ok(Addresses {
         addresses: vec![local.to_string()],
+        ..Addresses::default()
     })
 }
 

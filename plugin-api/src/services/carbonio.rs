@@ -63,3 +63,27 @@ pub struct LdapCredentialsCopy {
     /// The LDAP URL read from.
     pub url: String,
 }
+
+/// `carbonio.setup-check` (1.7): what `service-discover setup` checks before it changes
+/// anything, checked the way it checks it (SD `pkg/command/common.go`, `pkg/carbonio/ldap.go`
+/// at f79641d): localconfig.xml holds `ldap_master_url`, `ldap_url`, `zimbra_ldap_userdn`,
+/// `zimbra_ldap_password` and `zimbra_server_hostname`; a simple bind succeeds on an
+/// `ldap_master_url` (setup uploads the archive there); `zimbra_server_hostname` resolves, and
+/// not to a loopback address. `NotFound` when this host has no localconfig.xml (not a Carbonio
+/// node); `Failed` naming what is wrong, with the fix.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupCheck {}
+
+impl Service for SetupCheck {
+    const NAME: &'static str = "carbonio.setup-check";
+    type Answer = SetupChecked;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupChecked {
+    /// `zimbra_server_hostname`, and what it resolves to.
+    pub hostname: String,
+    pub addresses: Vec<String>,
+    /// The `ldap_master_url` that bound.
+    pub master_url: String,
+}

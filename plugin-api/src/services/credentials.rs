@@ -17,6 +17,10 @@ pub struct PasswordSource {
     /// `--password-file`): `credentials rekey` takes `--new-password-file`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_flag: Option<String>,
+    /// A new password the command already read where it came with more (1.7): the first line
+    /// of what the leader sends a node. Checked and remembered like one from a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<crate::SecretText>,
 }
 
 /// `credentials.open` (1.3): decrypts and reads the Mesh credentials archive.

@@ -15,6 +15,10 @@ pub struct Resolve {
 pub struct Addresses {
     /// IP addresses as text, without duplicates, in resolver order.
     pub addresses: Vec<String>,
+    /// `net.local-addresses` (1.7): those of `addresses` found on a loopback interface only
+    /// (`lo`), where `service-discover setup` refuses to bind.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loopback: Vec<String>,
 }
 
 impl Service for Resolve {

@@ -369,7 +369,7 @@ fn password(
         password: PasswordSource {
             file,
             stdin,
-            file_flag: None,
+            ..PasswordSource::default()
         },
         generate: call.flag("generate") && !taken,
     })?))

@@ -53,7 +53,7 @@ fn open(host: &Host<'_>, request: &Request) -> Result<Credentials, PluginError> 
         password: PasswordSource {
             file: request.value("password-file").map(str::to_owned),
             stdin: request.flag("password-stdin"),
-            file_flag: None,
+            ..PasswordSource::default()
         },
         known_password: None,
     };
@@ -443,6 +443,7 @@ fn rekey(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
             file: request.value("new-password-file").map(str::to_owned),
             stdin: false,
             file_flag: Some("--new-password-file".to_owned()),
+            ..PasswordSource::default()
         },
         update_password_file: true,
     };

@@ -10,10 +10,11 @@
 //! service-discover kept.
 //!
 //! Modules: `manifest` (the command line), `run` (regenerate and rejoin), `steps` (every step,
-//! declared next to its function), `plan`, `restore`, `runs`, and `paths` (service-discover's
-//! files).
+//! declared next to its function), `node_request` (what the leader sends a node), `plan`,
+//! `restore`, `runs`, and `paths` (service-discover's files).
 
 mod manifest;
+mod node_request;
 mod paths;
 mod plan;
 mod restore;

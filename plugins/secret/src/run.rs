@@ -2,13 +2,14 @@
 //! (`carbonio_mesh_plugin_api::workflow`), with what only this plugin knows about it.
 
 use carbonio_mesh_plugin_api::mesh;
-use carbonio_mesh_plugin_api::services::{NewPassword, PasswordSource, ReadStdin};
 use carbonio_mesh_plugin_api::step::Facts;
 use carbonio_mesh_plugin_api::workflow::{self, Given, Workflow};
 use carbonio_mesh_plugin_api::{ArgValue, Args, Host, PluginError, Request, Response, StepCall};
 
-use crate::paths::MAX_ARCHIVE;
-use crate::steps::{archive_arg, builtins, decide, remove_reset_file, scope, REGENERATE, REJOIN};
+use crate::node_request::{self, Input, NodeRequest};
+use crate::steps::{
+    answer_check, archive_arg, builtins, decide, remove_reset_file, scope, REGENERATE, REJOIN,
+};
 
 /// This plugin's name: its own steps run in-process, another plugin's through `step.run`.
 const NAME: &str = "secret";
@@ -70,7 +71,13 @@ pub fn rejoin(host: &Host<'_>, request: &Request) -> Result<Response, PluginErro
             .insert("archive".to_owned(), ArgValue::One(path));
     }
     let given = if input_stdin {
-        read_input(host)?
+        match node_request::read(host)? {
+            Input::Request(NodeRequest::Check) => return answer_check(host),
+            Input::Setup { password, archive } => Given {
+                password: Some(password),
+                input: Some(archive),
+            },
+        }
     } else {
         Given::default()
     };
@@ -89,23 +96,4 @@ pub fn rejoin(host: &Host<'_>, request: &Request) -> Result<Response, PluginErro
         cleanup: None,
     };
     workflow::run(host, &request, &workflow, given)
-}
-
-/// `--input-stdin`: the new password on the first line of standard input, the leader's new
-/// archive after it.
-fn read_input(host: &Host<'_>) -> Result<Given, PluginError> {
-    let password = host.call(&NewPassword {
-        password: PasswordSource {
-            stdin: true,
-            ..PasswordSource::default()
-        },
-        generate: false,
-    })?;
-    let input = host.call(&ReadStdin {
-        max_bytes: MAX_ARCHIVE,
-    })?;
-    Ok(Given {
-        password: Some(password),
-        input: Some(input.text),
-    })
 }

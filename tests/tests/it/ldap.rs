@@ -285,6 +285,9 @@ impl Leader {
         let ldap = Slapd::start();
         let leader = MeshLeader::prepared(PASSWORD, |sandbox| {
             install_localconfig(sandbox, &ldap.localconfig());
+            // zimbra_server_hostname resolves (service-discover setup checks it does, and not
+            // to loopback).
+            sandbox.write_fixture_hosts();
         });
         Leader {
             ldap,
@@ -543,5 +546,67 @@ fn nodes_all_reaches_each_node_by_its_hostname() {
             && l.contains("mail.example.com")
             && l.contains("192.168.56.110")),
         "the per-node table shows node, host and address:\n{out}"
+    );
+}
+
+#[test]
+fn regenerate_refuses_before_anything_stops_what_service_discover_setup_would_refuse() {
+    let leader = Leader::new();
+    let calls = leader.sandbox.path("/run/systemctl-standin/calls");
+    let before = carbonio_mesh_tests::mesh_checksums(&leader.sandbox.root());
+    let refused = |what: &str, expected: &[&str]| {
+        let (code, out, err) = leader.regenerate(&[]);
+        assert_eq!(code, 5, "{what}: {out}{err}");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("FAIL") && l.contains("check-setup")),
+            "{what}: {out}"
+        );
+        for text in expected {
+            assert!(err.contains(text), "{what}: no {text:?} in {err}");
+        }
+        assert!(!calls.exists(), "{what}: service-discover was touched");
+        assert_eq!(
+            carbonio_mesh_tests::mesh_checksums(&leader.sandbox.root()),
+            before,
+            "{what}"
+        );
+    };
+    // Ubuntu's line for the host's own name.
+    fs::write(
+        leader.sandbox.path("/etc/hosts"),
+        "127.0.0.1 localhost\n127.0.1.1 srv1.example.com srv1\n",
+    )
+    .unwrap();
+    refused(
+        "hostname on loopback",
+        &[
+            "service-discover setup would refuse: zimbra_server_hostname srv1.example.com resolves to the loopback address 127.0.1.1",
+            "fix: remove the 127.0.1.1 line naming srv1.example.com from /etc/hosts",
+        ],
+    );
+    leader.sandbox.write_fixture_hosts();
+    // A bind password LDAP does not take: setup could not upload the new archive.
+    install_localconfig(
+        &leader.sandbox,
+        &localconfig_xml(&leader.ldap.url(), slapd::BIND_DN, "not-the-bind-password"),
+    );
+    refused(
+        "master bind refused",
+        &[
+            "the LDAP master (ldap_master_url, where setup uploads the archive)",
+            "refused the bind as uid=zimbra,cn=admins,cn=zimbra",
+        ],
+    );
+    // A key setup reads, missing.
+    let without_hostname = leader.ldap.localconfig().replace(
+        "  <key name=\"zimbra_server_hostname\">\n    <value>srv1.example.com</value>\n  </key>\n",
+        "",
+    );
+    assert!(!without_hostname.contains("zimbra_server_hostname"));
+    install_localconfig(&leader.sandbox, &without_hostname);
+    refused(
+        "a key missing",
+        &["lacks zimbra_server_hostname: carbonio is not correctly initialized, please run carbonio-bootstrap"],
     );
 }

@@ -144,7 +144,7 @@ fn a_command_replacing_a_step_that_recorded_a_needed_fact_is_refused_before_anyt
         "{err}"
     );
     assert!(
-        err.contains("step stop-service needs the fact 'setup_ip'"),
+        err.contains("step check-setup needs the fact 'setup_ip'"),
         "{err}"
     );
     assert!(err.contains("fix: add provides = [\"setup_ip\"]"), "{err}");

@@ -28,9 +28,14 @@ fn secret_plan_and_a_dry_run_of_the_whole_cluster() {
         .sandbox
         .file_beside_root("new-password", &format!("{NEW_PASSWORD}\n"));
     let password = password.display().to_string();
+    // The nodes answer setup's checks as healthy nodes do (the dry run asks them).
+    let ssh = ssh_node_beside(&leader.sandbox);
     leader.config(
         "50-transport.toml",
-        "[steps.transport]\nexec = [\"ssh\", \"-o\", \"BatchMode=yes\", \"root@{host}\", \"carbonio-mesh\", \"--yes\", \"secret\", \"rejoin\", \"--input-stdin\"]\npassword_stdin = true\n",
+        &format!(
+            "[steps.transport]\nexec = [{:?}, \"root@{{host}}\", \"carbonio-mesh\", \"--yes\", \"secret\", \"rejoin\", \"--input-stdin\"]\npassword_stdin = true\n",
+            ssh.display().to_string()
+        ),
     );
     filtered(&leader.sandbox, || {
         let args = ["secret", "plan"];
@@ -81,6 +86,15 @@ fn a_plan_the_configuration_breaks_and_a_site_step_added() {
     });
 }
 
+/// The `ssh-node` stand-in (tests/stand-ins) beside the sandbox's root, where the filters name
+/// its path `[SANDBOX]/ssh-node`.
+fn ssh_node_beside(sandbox: &Sandbox) -> std::path::PathBuf {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("stand-ins/ssh-node");
+    let path = sandbox.file_beside_root("ssh-node", &fs::read_to_string(source).unwrap());
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
 #[test]
 fn a_failed_node_and_the_way_back() {
     let leader = MeshLeader::new(OLD_PASSWORD);
@@ -88,10 +102,15 @@ fn a_failed_node_and_the_way_back() {
         .sandbox
         .file_beside_root("new-password", &format!("{NEW_PASSWORD}\n"));
     let password = password.display().to_string();
-    // One node answers as an unreachable host does; the others are set up.
+    // One node goes down after setup's checks passed: it answers its setup as an unreachable
+    // host does; the others are set up.
+    let ssh = ssh_node_beside(&leader.sandbox);
     leader.config(
         "50-transport.toml",
-        "[steps.transport]\nexec = [\"sh\", \"-c\", \"cat >/dev/null; [ {node} != agent-proxy-example-com ] || { echo 'ssh: connect to host {host} port 22: Connection refused' >&2; exit 255; }\"]\npassword_stdin = true\n",
+        &format!(
+            "[steps.transport]\nexec = [{:?}, \"--down-after-checks=192.168.56.111\", \"root@{{host}}\", \"carbonio-mesh\", \"--yes\", \"secret\", \"rejoin\", \"--input-stdin\"]\npassword_stdin = true\n",
+            ssh.display().to_string()
+        ),
     );
     filtered(&leader.sandbox, || {
         let args = [

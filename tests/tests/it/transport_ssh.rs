@@ -10,9 +10,9 @@ use std::fs;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use carbonio_mesh_tests::gpg_decrypt;
 use carbonio_mesh_tests::ssh_mesh::{built_in_step_with, SshMesh, SSHD_ROOT_PATH};
 use carbonio_mesh_tests::sshd::{HostKey, SshNode};
+use carbonio_mesh_tests::{gpg_decrypt, mesh_checksums};
 
 const OLD_PASSWORD: &str = "old-Mesh-password-1";
 const NEW_PASSWORD: &str = "new-Mesh-password-over-ssh-7";
@@ -112,9 +112,10 @@ impl Mesh {
 }
 
 /// The per-node table's row for `node`.
+/// (The last one: the nodes' checks come first, in check-setup's table.)
 fn row<'a>(out: &'a str, node: &str) -> &'a str {
     out.lines()
-        .find(|l| l.starts_with(node))
+        .rfind(|l| l.starts_with(node))
         .unwrap_or_else(|| panic!("no row for {node}:\n{out}"))
 }
 
@@ -150,13 +151,16 @@ fn every_node_is_set_up_again_over_real_ssh() {
             .join("etc/zextras/service-discover/main.json")
             .is_file());
     }
-    assert_eq!(mesh.logins(), mesh.nodes.len(), "one login per node");
+    assert_eq!(
+        mesh.logins(),
+        2 * mesh.nodes.len(),
+        "two logins per node: setup's checks before anything stops, then the setup"
+    );
 }
 
 #[test]
-fn an_unknown_or_changed_host_key_is_refused_and_named_and_resume_retries_only_those_nodes() {
+fn an_unknown_or_changed_host_key_is_refused_and_named_before_anything_changes() {
     let mut mesh = Mesh::new(|_, node| node);
-    // Two agents: the servers before them are set up, and so are the other agents.
     let agents: Vec<String> = mesh
         .nodes
         .iter()
@@ -164,24 +168,19 @@ fn an_unknown_or_changed_host_key_is_refused_and_named_and_resume_retries_only_t
         .cloned()
         .collect();
     let (changed, unknown) = (agents[0].clone(), agents[1].clone());
-    let others: Vec<String> = mesh
-        .nodes
-        .iter()
-        .filter(|n| **n != changed && **n != unknown)
-        .cloned()
-        .collect();
     mesh.sshd.set_host_key(&changed, HostKey::Wrong);
     mesh.sshd.set_host_key(&unknown, HostKey::Unknown);
+    let before = mesh_checksums(&mesh.sandbox.root());
     let (code, out, err) = mesh.regenerate(&[]);
     assert_eq!(code, 5, "{out}{err}");
-    assert_failed_at(&out, "rejoin-nodes");
+    assert_failed_at(&out, "check-setup");
     assert!(
         err.contains(&format!(
-            "2 of {} node(s) not set up again: {changed} ({}), {unknown} ({})",
+            "2 of {} node(s) would not be set up again: {changed} ({}), {unknown} ({})",
             mesh.nodes.len(),
             mesh.sshd.address(&changed),
             mesh.sshd.address(&unknown),
-        )),
+        )) && err.contains("nothing has been changed"),
         "{err}"
     );
     for node in [&changed, &unknown] {
@@ -190,19 +189,16 @@ fn an_unknown_or_changed_host_key_is_refused_and_named_and_resume_retries_only_t
             line.contains("FAILED") && line.contains("exit 255: Host key verification failed."),
             "{line}"
         );
+    }
+    // Nothing changed anywhere: the leader was not stopped, every node keeps its archive.
+    assert_eq!(mesh_checksums(&mesh.sandbox.root()), before);
+    for node in &mesh.nodes {
         assert!(
             mesh.archive_opens_with(node, OLD_PASSWORD),
             "{node} untouched"
         );
     }
-    for node in &others {
-        assert!(
-            row(&out, node).contains("set up with the new archive"),
-            "{out}"
-        );
-        assert!(mesh.archive_opens_with(node, NEW_PASSWORD));
-    }
-    // ssh refused before logging in: sshd saw the others only.
+    // ssh refused before logging in: sshd saw the others' checks only.
     assert_eq!(mesh.logins(), mesh.nodes.len() - 2);
     // The two cases are what ssh says they are (the table shows its last line only).
     assert!(
@@ -215,67 +211,82 @@ fn an_unknown_or_changed_host_key_is_refused_and_named_and_resume_retries_only_t
             .contains("REMOTE HOST IDENTIFICATION HAS CHANGED"),
         "{changed}"
     );
+    // Fixed, the same run goes on from its check.
     mesh.sshd.set_host_key(&changed, HostKey::Known);
     mesh.sshd.set_host_key(&unknown, HostKey::Known);
     let (code, out, err) = mesh.regenerate(&["--resume"]);
     assert_eq!(code, 0, "{out}{err}");
-    for node in [&changed, &unknown] {
+    for node in &mesh.nodes {
         assert!(
             row(&out, node).contains("set up with the new archive"),
             "{out}"
         );
         assert!(mesh.archive_opens_with(node, NEW_PASSWORD));
     }
-    for node in &others {
-        assert!(row(&out, node).contains("earlier attempt"), "{out}");
-    }
-    assert_eq!(
-        mesh.logins(),
-        mesh.nodes.len(),
-        "only the two were tried again"
-    );
 }
 
 #[test]
-fn a_key_the_node_does_not_accept_is_named_and_a_server_that_fails_stops_the_rest() {
+fn a_key_the_node_does_not_accept_is_named_before_anything_changes() {
     let mut mesh = Mesh::new(|_, node| node);
-    // The first Mesh server: the other server and every agent wait for it (an agent asks a
-    // server with the new CA for its token; a second server must not be changed while the
-    // first is not back).
     let refused = mesh.nodes[0].clone();
-    assert!(refused.starts_with("server-"), "{refused}");
     mesh.sshd.set_authorized(&refused, false);
     let (code, out, err) = mesh.regenerate(&[]);
     assert_eq!(code, 5, "{out}{err}");
-    assert_failed_at(&out, "rejoin-nodes");
+    assert_failed_at(&out, "check-setup");
     let line = row(&out, &refused);
     assert!(
         line.contains("FAILED")
             && line.contains("exit 255: root@127.0.0.2: Permission denied (publickey)."),
         "{line}"
     );
+    for node in &mesh.nodes {
+        assert!(mesh.archive_opens_with(node, OLD_PASSWORD), "{node}");
+    }
+}
+
+#[test]
+fn a_mesh_server_whose_setup_fails_stops_the_rest_and_resume_goes_on_from_it() {
+    // The first Mesh server passes setup's checks, then its setup fails half-way: the other
+    // server and every agent wait for it (an agent asks a server on the new CA for its token;
+    // a second server must not change while the first is not back).
+    let mesh = Mesh::new(|index, node| {
+        if index == 0 {
+            node.env("SERVICE_DISCOVER_STANDIN_FAIL", "import")
+        } else {
+            node
+        }
+    });
+    let failing = mesh.nodes[0].clone();
+    assert!(failing.starts_with("server-"), "{failing}");
+    let (code, out, err) = mesh.regenerate(&[]);
+    assert_eq!(code, 5, "{out}{err}");
+    assert_failed_at(&out, "rejoin-nodes");
+    assert!(
+        row(&out, &failing).contains("FAILED"),
+        "{}",
+        row(&out, &failing)
+    );
     assert!(
         err.contains("a Mesh server failed, so nothing after it was tried"),
         "{err}"
     );
-    for node in &mesh.nodes {
+    for node in mesh.nodes.iter().filter(|n| **n != failing) {
+        assert!(
+            row(&out, node).contains(&format!("not tried: {failing} failed first")),
+            "{out}"
+        );
         assert!(
             mesh.archive_opens_with(node, OLD_PASSWORD),
             "{node} untouched"
         );
-        if *node != refused {
-            assert!(
-                row(&out, node).contains(&format!("not tried: {refused} failed first")),
-                "{out}"
-            );
-        }
     }
-    assert_eq!(mesh.logins(), 0, "no other node was reached");
+    // Checks for every node, then the one setup that failed: nobody else was reached.
+    assert_eq!(mesh.logins(), mesh.nodes.len() + 1);
 }
 
 #[test]
-fn a_node_whose_carbonio_mesh_fails_is_named_with_its_reason() {
-    // The second node's PATH has no service-discover: its own preflight refuses.
+fn a_node_whose_carbonio_mesh_fails_is_named_with_its_reason_before_anything_changes() {
+    // The second node's PATH has no service-discover: its own checks refuse.
     let mesh = Mesh::new(|index, node| {
         if index == 1 {
             node.env("PATH", SSHD_ROOT_PATH)
@@ -286,17 +297,17 @@ fn a_node_whose_carbonio_mesh_fails_is_named_with_its_reason() {
     let broken = mesh.nodes[1].clone();
     let (code, out, err) = mesh.regenerate(&[]);
     assert_eq!(code, 5, "{out}{err}");
+    assert_failed_at(&out, "check-setup");
     let line = row(&out, &broken);
     assert!(
         line.contains("FAILED")
             && line.ends_with(
-                "exit 5: secret rejoin: step failed: 'service-discover' is not installed (not found in PATH)"
+                "exit 5: carbonio-mesh: error: secret: 'service-discover' is not installed (not found in PATH)"
             ),
         "{line}"
     );
-    assert!(mesh.archive_opens_with(&broken, OLD_PASSWORD));
-    for node in mesh.nodes.iter().filter(|n| **n != broken) {
-        assert!(mesh.archive_opens_with(node, NEW_PASSWORD), "{node}");
+    for node in &mesh.nodes {
+        assert!(mesh.archive_opens_with(node, OLD_PASSWORD), "{node}");
     }
 }
 

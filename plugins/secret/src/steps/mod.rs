@@ -6,12 +6,14 @@
 //! [`StepCall`]: carbonio_mesh_plugin_api::StepCall
 
 mod archive;
+mod checks;
 mod leader;
 mod node;
 mod nodes;
 mod service;
 
 pub use archive::archive_arg;
+pub use checks::answer_check;
 pub use leader::remove_reset_file;
 pub use nodes::{decide, scope, NODES};
 
@@ -49,6 +51,21 @@ pub fn builtins() -> Vec<Builtin> {
             leader::check_on_leader,
         ),
         builtin(
+            step("node-preflight", "on a node: root, service-discover present, the new archive opens, this node's address")
+                .in_workflow(REJOIN)
+                .needs_password()
+                .provides(&facts::SETUP_IP)
+                .provides(&facts::ARCHIVE_FILE),
+            node::node_preflight,
+        ),
+        builtin(
+            step("check-setup", "service-discover setup's own checks, before anything stops: localconfig.xml's keys, a bind to the LDAP master, LDAP's copy of the archive, the hostname not on loopback, the setup address on a non-lo interface; with --nodes, on every node through the transport")
+                .in_workflow(REGENERATE)
+                .in_workflow(REJOIN)
+                .needs_fact(&facts::SETUP_IP),
+            checks::check_setup,
+        ),
+        builtin(
             step("read-reset-index", "PUT /v1/acl/bootstrap and read the reset index")
                 .in_workflow(REGENERATE)
                 .provides(&facts::RESET_INDEX)
@@ -63,14 +80,6 @@ pub fn builtins() -> Vec<Builtin> {
                 .provides(&facts::RESET_FILE)
                 .changes_system(),
             leader::write_reset_file,
-        ),
-        builtin(
-            step("node-preflight", "on a node: root, service-discover present, the new archive opens, this node's address")
-                .in_workflow(REJOIN)
-                .needs_password()
-                .provides(&facts::SETUP_IP)
-                .provides(&facts::ARCHIVE_FILE),
-            node::node_preflight,
         ),
         builtin(
             // Needs the address setup will use: on the leader, check-on-leader records it only

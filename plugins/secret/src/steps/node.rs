@@ -34,15 +34,23 @@ fn password(call: &StepCall) -> Result<&SecretText, PluginError> {
 
 /// On a node, before anything changes: root, service-discover present, the new archive (from
 /// `--archive FILE`: it opens with the new password) and this node's own address.
-pub fn node_preflight(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
+/// Root, and service-discover installed.
+pub fn root_and_service(host: &Host<'_>) -> Result<(), PluginError> {
     let uid = host.exec(&Exec::new(["id", "-u"]))?;
     if uid.stdout.trim() != "0" {
-        return Err(PluginError::usage("secret rejoin must run as root").into());
+        return Err(PluginError::usage("secret rejoin must run as root"));
     }
     let which = host.exec(&Exec::new(["which", SERVICE]))?;
     if which.status != Some(0) {
-        return Err(fail(format!("'{SERVICE}' is not installed (not found in PATH)")).into());
+        return Err(fail(format!(
+            "'{SERVICE}' is not installed (not found in PATH)"
+        )));
     }
+    Ok(())
+}
+
+pub fn node_preflight(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
+    root_and_service(host)?;
     let mut archive = "the new archive came on standard input".to_owned();
     let mut found = Facts::new();
     match (archive_file(call)?, &call.input) {
