@@ -319,6 +319,7 @@ fn run_plugin(
     request.format = globals.format;
     request.dry_run = globals.dry_run;
     request.assume_yes = globals.yes;
+    request.quiet = globals.quiet;
     request.interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     request.color = logging::color_allowed(std::io::stdout().is_terminal());
 

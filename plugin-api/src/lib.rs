@@ -61,7 +61,7 @@ mod table;
 pub use host::{anonymous_warning, ConsulText, Host, ServiceError};
 pub use messages::{
     ArgKind, ArgSpec, ArgValue, CommandSpec, ErrorKind, Example, JsonDocument, Manifest,
-    OutputFormat, PluginError, Request, Response, ValueKind, Warning, EXIT_DECLINED,
+    OutputFormat, PluginError, Request, Response, Suggest, ValueKind, Warning, EXIT_DECLINED,
 };
 pub use secret::SecretText;
 pub use step::{StepCall, StepOutcome, StepSpec};
