@@ -545,3 +545,51 @@ fn nodes_all_reaches_each_node_by_its_hostname() {
         "the per-node table shows node, host and address:\n{out}"
     );
 }
+
+#[test]
+fn leader_reads_the_mesh_servers_from_ldap_when_carbonio_fails_and_names_every_server() {
+    let node = CarbonioNode::new();
+    add_fixture_servers(&node.ldap);
+    node.sandbox.install_product("leader");
+    node.sandbox.write_fixture_hosts();
+    let carbonio = stand_in("carbonio");
+    // The stand-in insists on `nobody` and is run as root: it says "Please run as nobody user"
+    // on standard output, exit 1, as the real one does for anyone but zextras.
+    let (code, out, err) = run(node
+        .sandbox
+        .cmd()
+        .env("CARBONIO_STANDIN_USER", "nobody")
+        .args(["--http-addr", &node.double.url(), "leader", "--carbonio"])
+        .arg(&carbonio.path)
+        .args(["--carbonio-user", "root"]));
+    assert_eq!(code, 6, "{err}");
+    assert_eq!(
+        err,
+        "carbonio-mesh: warning: `carbonio prov gas service-discover` failed (exit 1): Please run \
+         as nobody user (it ran as root: --carbonio-user names the user it insists on); the Mesh \
+         servers were read from LDAP instead\n"
+    );
+    // LDAP's servers with service-discover enabled (not mail, not proxy), each with its node.
+    assert_eq!(
+        out,
+        "Leader: srv1.example.com (192.168.56.101:8300)\nThis host is not the leader.\n\n\
+         Server            Node                     Address         Raft peer  Leader\n\
+         srv1.example.com  server-srv1-example-com  192.168.56.101  yes        yes\n\
+         srv2.example.com  server-srv2-example-com  192.168.56.102  yes        no\n\
+         srv3.example.com  server-srv3-example-com  192.168.56.103  yes        no\n"
+    );
+    let (_, out, _) = run(node
+        .sandbox
+        .cmd()
+        .args([
+            "--http-addr",
+            &node.double.url(),
+            "leader",
+            "--format",
+            "json",
+        ])
+        .args(["--carbonio", "/nonexistent/carbonio"]));
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["servers_from"], "ldap");
+    assert_eq!(report["servers"].as_array().unwrap().len(), 3, "{out}");
+}
