@@ -63,9 +63,15 @@ man -P cat carbonio-mesh 2>/dev/null | grep -q 'carbonio-mesh' || fail "man carb
 man -P cat carbonio-mesh-force-leave 2>/dev/null | grep -q -- '--prune' || fail "man carbonio-mesh-force-leave does not open"
 bash -c '. /usr/share/bash-completion/completions/carbonio-mesh && complete -p carbonio-mesh' >/dev/null \
     || fail "the bash completion does not load"
+# The installed binary answers each TAB: the packaged plugins' commands.
 words=$(bash -c '. /usr/share/bash-completion/completions/carbonio-mesh
-    COMP_WORDS=(carbonio-mesh cre); COMP_CWORD=1; _carbonio__mesh carbonio-mesh cre carbonio-mesh; echo "${COMPREPLY[*]}"')
+    COMP_LINE="carbonio-mesh cre"; COMP_POINT=${#COMP_LINE}; COMP_WORDS=(carbonio-mesh cre); COMP_CWORD=1
+    _carbonio_mesh carbonio-mesh cre carbonio-mesh; echo "${COMPREPLY[*]}"')
 [ "$words" = credentials ] || fail "bash completion of 'cre' gave '$words'"
+words=$(bash -c '. /usr/share/bash-completion/completions/carbonio-mesh
+    COMP_LINE="carbonio-mesh catalog "; COMP_POINT=${#COMP_LINE}; COMP_WORDS=(carbonio-mesh catalog ""); COMP_CWORD=2
+    _carbonio_mesh carbonio-mesh "" catalog; echo "${COMPREPLY[*]}"')
+[ "$words" = "nodes services" ] || fail "bash completion of 'catalog ' gave '$words'"
 
 echo "== a site plugin overrides the packaged one"
 install -d -m 0755 "$site"

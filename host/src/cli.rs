@@ -28,7 +28,7 @@ pub struct Globals {
 
 /// The host's options, declared once: the top level takes them as clap globals, every level of a
 /// plugin's command tree takes them again, and the names a plugin may not use come from here.
-fn host_args() -> Vec<Arg> {
+pub(crate) fn host_args() -> Vec<Arg> {
     vec![
         Arg::new("plugin-dir")
             .long("plugin-dir")

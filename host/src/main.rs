@@ -37,6 +37,10 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|arg| arg == probe::CHILD_ARG) {
         return probe::answer_in_child(&args[2..]);
     }
+    // A shell's TAB (the completion scripts call it): never parsed by clap, never fails loudly.
+    if args.get(1).is_some_and(|arg| arg == completion::ENTRY) {
+        return completion::answer(&args[2..]);
+    }
     let outcome = std::panic::catch_unwind(|| run::run(args));
     let Ok(result) = outcome else {
         // The panic message is already on standard error.

@@ -204,7 +204,7 @@ fn generate(
             None => tracing::warn!("plugin {} left out: {}", entry.name, entry.status),
         }
     }
-    let mut command = cli::full_command(&specs);
+    let command = cli::full_command(&specs);
     match matches.subcommand() {
         Some(("man", sub)) => {
             let dir = sub.get_one::<std::path::PathBuf>("dir").expect("required");
@@ -217,12 +217,10 @@ fn generate(
             Ok(exit::OK)
         }
         Some(("completion", sub)) => {
-            let shell = match sub.get_one::<String>("shell").map(String::as_str) {
-                Some("zsh") => clap_complete::Shell::Zsh,
-                Some("fish") => clap_complete::Shell::Fish,
-                _ => clap_complete::Shell::Bash,
-            };
-            print(&completion::script(shell, &mut command));
+            let shell = sub
+                .get_one::<String>("shell")
+                .map_or("bash", String::as_str);
+            print(completion::script(shell));
             Ok(exit::OK)
         }
         _ => unreachable!("clap requires a generate subcommand"),

@@ -11,7 +11,7 @@
 //! Exit status: 0 this host is the leader; 6 another host is the leader; 5 no leader or Consul
 //! unreachable; so `carbonio-mesh leader -q && ...` runs only on the leader, and prints nothing.
 
-use carbonio_mesh_plugin_api::nodes::{Lookup, Member, NodeDirectory};
+use carbonio_mesh_plugin_api::nodes::{self, Lookup, NodeDirectory};
 use carbonio_mesh_plugin_api::services::{
     CarbonioServers, ConsulRequest, Exec, LocalAddresses, Resolve, ServerList, ServiceErrorKind,
 };
@@ -142,11 +142,7 @@ fn directory(
     host: &Host<'_>,
     ldap: &Result<ServerList, String>,
 ) -> (NodeDirectory, Option<PluginError>) {
-    let members = host.consul_get_filtered::<Vec<Member>>(
-        &ConsulRequest::get(&["v1", "agent", "members"]).query("segment", "_all"),
-        "the member list",
-        "node:read",
-    );
+    let members = nodes::members(host);
     let hostnames = ldap.as_ref().map(ServerList::hostnames).unwrap_or_default();
     match members {
         Ok(members) => (NodeDirectory::build(&members, &hostnames), None),

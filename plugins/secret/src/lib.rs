@@ -23,7 +23,7 @@ use carbonio_mesh_plugin_api::step::{
 };
 use carbonio_mesh_plugin_api::{
     export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin, PluginError,
-    Request, Response, SecretText, Table,
+    Request, Response, SecretText, Suggest, Table,
 };
 use serde_json::{json, Value};
 use steps::{StepContext, REGENERATE, REJOIN};
@@ -709,11 +709,12 @@ removed is backed up first; `secret restore RUN` puts them back. The new passwor
 --password-file, --password-stdin, --generate, or is asked twice; it is never written to the journal.",
                     ))
                     .arg(ArgSpec::flag("resume", "Continue the newest run (or --run RUN) at its first unfinished step"))
-                    .arg(ArgSpec::option("run", "The run to resume").value_name("RUN"))
+                    .arg(ArgSpec::option("run", "The run to resume").value_name("RUN").suggest(Suggest::Runs))
                                         .arg(ArgSpec::flag("revoke-old-token", "Delete the previous bootstrap token at the end"))
                     .arg(
                         ArgSpec::option("nodes", "Then set up the other nodes again through the transport step: `all` alive members but this host, or a list of node names, hostnames or addresses")
-                            .value_name("all|LIST"),
+                            .value_name("all|LIST")
+                            .suggest(Suggest::Nodes { extra: vec!["all".into()], list: true }),
                     )
                     .arg(ArgSpec::flag("include-failed", "With --nodes all, also try the members Consul lists as failed"))
                     .arg(
@@ -757,7 +758,7 @@ no answer it stops: write the right address into config.json's bind_addr.",
                         .arg(ArgSpec::flag("password-stdin", "With --archive: read the new password from the first line of standard input"))
                         .arg(ArgSpec::flag("input-stdin", "Read the new password (first line) and the new archive (the rest) from standard input"))
                         .arg(ArgSpec::flag("resume", "Continue the newest run (or --run RUN) at its first unfinished step"))
-                        .arg(ArgSpec::option("run", "The run to resume").value_name("RUN"))
+                        .arg(ArgSpec::option("run", "The run to resume").value_name("RUN").suggest(Suggest::Runs))
                         .example("sudo carbonio-mesh secret rejoin --archive /root/cluster-credentials.tar.gpg --password-file /root/pw", "On a node, with the archive copied by hand from the leader")
                         .example("sudo carbonio-mesh secret rejoin --resume", "Continue after fixing what stopped it"),
                 )
@@ -770,7 +771,7 @@ no answer it stops: write the right address into config.json's bind_addr.",
                 )
                 .subcommand(
                     CommandSpec::new("restore", "Put back the files a run backed up, and start service-discover")
-                        .arg(ArgSpec::positional("run", "The run, as `secret regenerate` printed it").value_name("RUN").required())
+                        .arg(ArgSpec::positional("run", "The run, as `secret regenerate` printed it").value_name("RUN").required().suggest(Suggest::Runs))
                         .example("sudo carbonio-mesh secret restore 2026-12-01T10-15-02Z-3f2a", "Put back what that run removed, and start service-discover"),
                 )
                 .subcommand(
@@ -784,7 +785,7 @@ no answer it stops: write the right address into config.json's bind_addr.",
                 )
                 .subcommand(
                     CommandSpec::new("show", "Show one run: its steps with status and detail, the files it removed and where their backups are")
-                        .arg(ArgSpec::positional("run", "The run, as `secret regenerate` or `secret runs` printed it").value_name("RUN").required())
+                        .arg(ArgSpec::positional("run", "The run, as `secret regenerate` or `secret runs` printed it").value_name("RUN").required().suggest(Suggest::Runs))
                         .example("sudo carbonio-mesh secret show 2026-12-01T10-15-02Z-3f2a", "Its steps, and where the backups of what it removed are")
                         .read_only(),
                 )
