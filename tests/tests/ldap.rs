@@ -593,3 +593,27 @@ fn leader_reads_the_mesh_servers_from_ldap_when_carbonio_fails_and_names_every_s
     assert_eq!(report["servers_from"], "ldap");
     assert_eq!(report["servers"].as_array().unwrap().len(), 3, "{out}");
 }
+
+#[test]
+fn completion_offers_hostnames_from_ldap_with_the_archives_token_on_loopback() {
+    let node = CarbonioNode::new();
+    add_fixture_servers(&node.ldap);
+    node.sandbox.install_product("force-leave");
+    // What a TAB after `force-leave mail` asks (tests/tests/completion.rs runs the scripts):
+    // root on a Mesh server, no token given: the archive's, to the loopback agent.
+    let (code, out, err) = run(assert_cmd::Command::new(carbonio_mesh_tests::binary())
+        .env_remove("CONSUL_HTTP_TOKEN")
+        .env_remove("CONSUL_HTTP_TOKEN_FILE")
+        .args(["__complete", "fish", "carbonio-mesh", "--root"])
+        .arg(node.sandbox.root())
+        .arg("--plugin-dir")
+        .arg(node.sandbox.plugin_dir())
+        .args(["--http-addr", &node.double.url(), "force-leave", "mail"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "words\nmail.example.com\tagent-mail-example-com\n");
+    assert!(node
+        .double
+        .requests_with_tokens()
+        .iter()
+        .any(|(request, token)| request.starts_with("GET /v1/agent/members") && token.is_some()));
+}
