@@ -170,7 +170,7 @@ fn dispatch(args: Vec<OsString>, format: &Cell<OutputFormat>) -> Result<u8, Host
                 }
             }
         }
-        Some(("generate", sub)) => generate(sub, &dirs, &policy),
+        Some(("generate", sub)) => generate(sub, &dirs, &policy, globals.dry_run),
         // `help` alone is `--help`; `help COMMAND...` is `COMMAND... --help`, the options given
         // before `help` kept (they may say where the plugins are).
         Some(("help", _)) if external.is_empty() => {
@@ -194,6 +194,7 @@ fn generate(
     matches: &clap::ArgMatches,
     dirs: &[SearchDir],
     policy: &TrustPolicy,
+    dry_run: bool,
 ) -> Result<u8, HostError> {
     let mut specs = Vec::new();
     for entry in inventory::inspect(dirs, policy) {
@@ -208,12 +209,20 @@ fn generate(
     match matches.subcommand() {
         Some(("man", sub)) => {
             let dir = sub.get_one::<std::path::PathBuf>("dir").expect("required");
-            std::fs::create_dir_all(dir)
-                .and_then(|()| manual::generate_to(command, dir))
-                .map_err(|e| HostError::Usage {
+            let pages =
+                manual::generate_to(command, dir, dry_run).map_err(|e| HostError::Usage {
                     message: format!("cannot write man pages into {}: {e}", dir.display()),
                     hint: "give a writable directory".to_owned(),
                 })?;
+            if dry_run {
+                // The plan on standard error, as every command's dry run.
+                let mut stderr = std::io::stderr().lock();
+                let _ = writeln!(stderr, "Dry run: nothing was changed. This command would:");
+                for page in pages {
+                    let page = untrusted::escape_controls(&page.display().to_string()).into_owned();
+                    let _ = writeln!(stderr, "  - write {page}");
+                }
+            }
             Ok(exit::OK)
         }
         Some(("completion", sub)) => {

@@ -75,12 +75,7 @@ impl<'a> Level<'a> {
             .cloned()
             .collect();
         if self.spec.is_none() && !self.built_in.is_empty() {
-            let writes = self.built_in == ["generate", "man"];
-            options.extend(
-                cli::host_args()
-                    .into_iter()
-                    .filter(|a| a.get_id() != "yes" && (writes || a.get_id() != "dry-run")),
-            );
+            options.extend(cli::built_in_host_args(&self.built_in));
         }
         options
     }

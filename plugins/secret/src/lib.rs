@@ -15,7 +15,7 @@ mod steps;
 use std::collections::BTreeSet;
 
 use carbonio_mesh_plugin_api::services::{
-    Exec, ExecArg, JournalAppend, JournalRead, NewPassword, PasswordSource, ReadStdin,
+    Exec, ExecArg, JournalAppend, JournalRead, NewPassword, PasswordSource, ReadStdin, RemoveRun,
     ResolvedStep, RestorePath, RunStep, WorkflowSteps,
 };
 use carbonio_mesh_plugin_api::step::{
@@ -321,6 +321,9 @@ fn run_workflow(
     let mut lines = Vec::new();
     let mut reports = String::new();
     let mut failure = None;
+    // Whether anything may have changed: a resumed run did before; otherwise a step that
+    // changes the system (or a site command) has started.
+    let mut changed = resume;
     let total = steps.len();
     for (number, step) in steps.iter().enumerate() {
         let number = number + 1;
@@ -331,6 +334,7 @@ fn run_workflow(
         // Steps may take seconds each (stopping and restarting service-discover, every node):
         // the person at the terminal sees which one is running.
         host.progress(&format!("step {number}/{total} {} ...", step.name));
+        changed |= step.changes_system || step.exec.is_some();
         let started = std::time::Instant::now();
         journal(
             host,
@@ -429,6 +433,9 @@ fn run_workflow(
     }
     if failure.is_none() {
         journal(host, &run, &JournalRecord::Finished { at: now() })?;
+    } else if !changed && !request.dry_run {
+        // A preflight refused before anything changed: no run is left to resume or restore.
+        host.call(&RemoveRun { run: run.clone() })?;
     }
     let generated = new_password
         .filter(|p| p.source == "generated" && !request.dry_run)
@@ -438,17 +445,20 @@ fn run_workflow(
     } else {
         "regenerate"
     };
+    let kept = changed || request.dry_run || failure.is_none();
     Ok(render_run(
-        request, command, &run, &lines, &reports, failure, generated,
+        request, command, &run, kept, &lines, &reports, failure, generated,
     ))
 }
 
 /// What a run prints: the step table (or JSON), the reports below it, the run's name, and on a
 /// failure how to go on or back; a generated password once, at the very end.
+#[allow(clippy::too_many_arguments)]
 fn render_run(
     request: &Request,
     command: &str,
     run: &str,
+    kept: bool,
     lines: &[(&str, String, String)],
     reports: &str,
     failure: Option<PluginError>,
@@ -458,7 +468,8 @@ fn render_run(
     match request.format {
         OutputFormat::Json => {
             stdout = serde_json::to_string_pretty(&json!({
-                "run": run,
+                // null when nothing was changed and the run was not kept.
+                "run": kept.then_some(run),
                 "finished": failure.is_none(),
                 "steps": lines.iter().map(|(s, n, d)| json!({"step": n, "status": s, "detail": d})).collect::<Vec<_>>(),
             }))
@@ -474,6 +485,8 @@ fn render_run(
             stdout.push_str(reports);
             if request.dry_run {
                 stdout.push_str("Run: none (dry run: nothing recorded)\n");
+            } else if !kept {
+                stdout.push_str("Run: none (nothing was changed: not kept)\n");
             } else {
                 stdout.push_str(&format!("Run: {run}\n"));
             }
@@ -496,11 +509,21 @@ fn render_run(
                 .with_stderr(stderr)
                 .with_exit_code(code);
         }
-        let stderr = format!(
-            "secret {command}: step failed: {}\n{}  Continue with: carbonio-mesh secret {command} --resume --run {run}\n  Or go back:    carbonio-mesh secret restore {run}\n",
-            error.message,
-            error.hint.map(|h| format!("  fix: {h}\n")).unwrap_or_default()
-        );
+        let fix = error
+            .hint
+            .map(|h| format!("  fix: {h}\n"))
+            .unwrap_or_default();
+        let stderr = if kept {
+            format!(
+                "secret {command}: step failed: {}\n{fix}  Continue with: carbonio-mesh secret {command} --resume --run {run}\n  Or go back:    carbonio-mesh secret restore {run}\n",
+                error.message,
+            )
+        } else {
+            format!(
+                "secret {command}: step failed: {}\n{fix}  Nothing was changed and no run was kept: fix the cause and run the same command again.\n",
+                error.message,
+            )
+        };
         return Response::text(stdout)
             .with_stderr(stderr)
             .with_exit_code(code);
