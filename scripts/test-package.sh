@@ -30,6 +30,7 @@ expect ./usr/share/fish/vendor_completions.d/carbonio-mesh.fish
 expect ./usr/lib/carbonio-mesh/doctor-textfile
 expect ./usr/lib/systemd/system/carbonio-mesh-doctor.service
 expect ./usr/lib/systemd/system/carbonio-mesh-doctor.timer
+expect ./usr/share/doc/carbonio-mesh/examples/transport-ansible.toml
 for crate in plugins/*/; do
     name=$(basename "$crate")
     expect "./usr/lib/carbonio-mesh/plugins/$name.so"
@@ -57,6 +58,8 @@ unset CARBONIO_MESH_PLUGIN_DIR
 carbonio-mesh plugins check
 [ "$(stat -c %a /var/lib/carbonio-mesh)" = 700 ] || fail "/var/lib/carbonio-mesh is not 0700"
 [ -d /etc/carbonio-mesh/config.d ] || fail "/etc/carbonio-mesh/config.d missing"
+# The Ansible transport is an example: installing activates nothing (the plan keeps ssh).
+carbonio-mesh secret plan | grep -q 'Transport.*ssh' || fail "installing changed the transport: $(carbonio-mesh secret plan | tail -3)"
 # The doctor timer is shipped disabled: installing enables nothing.
 ! ls /etc/systemd/system/*.wants/carbonio-mesh-doctor.* >/dev/null 2>&1 || fail "the doctor timer was enabled by the install"
 man -P cat carbonio-mesh 2>/dev/null | grep -q 'carbonio-mesh' || fail "man carbonio-mesh does not open"
