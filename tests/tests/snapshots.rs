@@ -375,6 +375,43 @@ fn leader_session(sandbox: &Sandbox, url: &str, carbonio: &str, extra: &[&str]) 
 }
 
 #[test]
+fn leader_names_every_server_and_says_where_the_list_came_from() {
+    leader_setup(|sandbox, double, carbonio| {
+        let url = double.url();
+        // The fixture cluster's token, as root on a Mesh server has it from the archive: the
+        // member list names each server's node.
+        let token = sandbox.file_beside_root("token", "260570b8-e9af-05cf-9513-c03866285b98\n");
+        let token = token.display().to_string();
+        insta::assert_snapshot!(
+            "leader_servers_named",
+            leader_session(sandbox, &url, carbonio, &["--token-file", &token])
+        );
+        // carbonio run as the wrong user says so on standard output; no LDAP here either.
+        let args = [
+            "--http-addr",
+            &url,
+            "leader",
+            "--carbonio",
+            carbonio,
+            "--carbonio-user",
+            "root",
+            "--token-file",
+            &token,
+        ];
+        let outcome = run(sandbox
+            .cmd()
+            .env("CARBONIO_STANDIN_USER", "nobody")
+            .args(args));
+        insta::assert_snapshot!("leader_carbonio_refuses_the_user", session(&args, outcome));
+        // -q: nothing at all, the exit status answers.
+        insta::assert_snapshot!(
+            "leader_quiet",
+            leader_session(sandbox, &url, carbonio, &["-q", "--token-file", &token])
+        );
+    });
+}
+
+#[test]
 fn leader_when_ldap_cannot_be_asked_and_when_there_is_none() {
     leader_setup(|sandbox, double, carbonio| {
         let url = double.url();
