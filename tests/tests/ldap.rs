@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use carbonio_mesh_tests::slapd::{self, install_localconfig, localconfig_xml, Slapd};
-use carbonio_mesh_tests::{first_mesh_server_with, run, stand_in, MeshLeader, Sandbox, StandInBin};
+use carbonio_mesh_tests::{
+    first_mesh_server_with, run, stand_in, MeshLeader, Sandbox, StandInBin, FIXTURE_LEADER_REPORT,
+};
 use consul_double::Double;
 
 const PASSWORD: &str = "S3cr3T-ldap-test-pw";
@@ -570,14 +572,7 @@ fn leader_reads_the_mesh_servers_from_ldap_when_carbonio_fails_and_names_every_s
          servers were read from LDAP instead\n"
     );
     // LDAP's servers with service-discover enabled (not mail, not proxy), each with its node.
-    assert_eq!(
-        out,
-        "Leader: srv1.example.com (192.168.56.101:8300)\nThis host is not the leader.\n\n\
-         Server            Node                     Address         Raft peer  Leader\n\
-         srv1.example.com  server-srv1-example-com  192.168.56.101  yes        yes\n\
-         srv2.example.com  server-srv2-example-com  192.168.56.102  yes        no\n\
-         srv3.example.com  server-srv3-example-com  192.168.56.103  yes        no\n"
-    );
+    assert_eq!(out, FIXTURE_LEADER_REPORT);
     let (_, out, _) = run(node
         .sandbox
         .cmd()
