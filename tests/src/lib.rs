@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+pub mod imports;
 pub mod slapd;
 pub mod ssh_mesh;
 pub mod sshd;
