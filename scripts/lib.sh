@@ -80,8 +80,10 @@ ANSIBLE_CORE_VERSION=2.19.15
 # (python3 -m venv, pip from PyPI), made once; prints its bin directory. Nothing of ours is
 # installed into it, nor anything into the system's Python.
 ensure_ansible() {
-    local venv="${HOME:-/root}/.cache/carbonio-mesh/ansible-core-$ANSIBLE_CORE_VERSION"
-    if ! "$venv/bin/ansible" --version 2>/dev/null | grep -q "core $ANSIBLE_CORE_VERSION\]"; then
+    local venv="${HOME:-/root}/.cache/carbonio-mesh/ansible-core-$ANSIBLE_CORE_VERSION" version
+    # Read whole, not piped into `grep -q`: under pipefail an early grep fails the pipeline.
+    version=$("$venv/bin/ansible" --version 2>/dev/null || true)
+    if [[ $version != *"[core $ANSIBLE_CORE_VERSION]"* ]]; then
         echo "Installing ansible-core $ANSIBLE_CORE_VERSION into $venv ..." >&2
         rm -rf "$venv"
         python3 -m venv "$venv" >&2
