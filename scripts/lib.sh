@@ -72,7 +72,7 @@ this_host_ip() {
     echo "$ip"
 }
 
-# The ansible-core the Ansible transport test runs (tests/tests/transport_ansible.rs), pinned:
+# The ansible-core the Ansible transport test runs (tests/tests/it/transport_ansible.rs), pinned:
 # 2.19 is the newest line that runs on Debian 12's Python 3.11.
 ANSIBLE_CORE_VERSION=2.19.15
 
