@@ -34,8 +34,8 @@ pub use state::{
 
 use crate::services::WorkflowSteps;
 use crate::services::{
-    LockRun, NewPassword, NewPasswordAnswer, PasswordSource, ResolvedStep, ResolvedWorkflow,
-    RunStep,
+    LockRun, NewPassword, NewPasswordAnswer, PasswordSource, RemoveRun, ResolvedStep,
+    ResolvedWorkflow, RunStep,
 };
 use crate::step::{Facts, JournalRecord, StepCall, StepError, StepOutcome, StepSpec};
 use crate::{ArgValue, Args, Host, PluginError, Request, Response, SecretText};
@@ -136,11 +136,22 @@ pub fn run(
     journal(
         host,
         &call.run,
-        &opening_record(workflow, call, started.opening),
+        &opening_record(workflow, call, started.opening.clone()),
     )?;
     let (lines, failure) = run_steps(host, workflow, steps, &started.done, call)?;
     if failure.is_none() {
         journal(host, &call.run, &JournalRecord::Finished { at: now() })?;
+    }
+    // A run that failed before anything could have changed is not kept: there is nothing to
+    // resume or restore, and the same command is the way on.
+    let kept = failure.is_none()
+        || call.dry_run
+        || started.opening.is_none()
+        || may_have_changed(steps, &lines);
+    if !kept {
+        host.call(&RemoveRun {
+            run: call.run.clone(),
+        })?;
     }
     if let (Some(cleanup), false) = (workflow.cleanup, call.dry_run) {
         cleanup(host, call);
@@ -156,6 +167,7 @@ pub fn run(
         command: workflow.command,
         restore: workflow.restore,
         run: &call.run,
+        kept,
         lines,
         failure,
         generated,
@@ -493,6 +505,16 @@ fn line(step: &str, status: &'static str, outcome: StepOutcome) -> Line {
         nodes: outcome.nodes,
         report: outcome.report,
     }
+}
+
+/// Whether a step run now may have changed the system: one that says it does, or a site command.
+fn may_have_changed(steps: &[ResolvedStep], lines: &[Line]) -> bool {
+    lines.iter().filter(|l| l.status != "done").any(|l| {
+        steps
+            .iter()
+            .find(|s| s.name == l.step)
+            .is_some_and(|s| s.changes_system || s.exec.is_some())
+    })
 }
 
 /// Whether a step that takes the password is done by now (a generated password is then in use

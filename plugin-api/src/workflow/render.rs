@@ -30,6 +30,8 @@ pub(super) struct Ended<'a> {
     /// `secret restore`: named in the way back, when there is one.
     pub restore: Option<&'a str>,
     pub run: &'a str,
+    /// The run's journal is kept (false: it failed before anything changed, and was removed).
+    pub kept: bool,
     pub lines: Vec<Line>,
     pub failure: Option<PluginError>,
     /// A generated password the run gave to its steps, and where it is kept.
@@ -38,7 +40,8 @@ pub(super) struct Ended<'a> {
 
 #[derive(Serialize)]
 struct Document<'a> {
-    run: &'a str,
+    /// None when nothing was changed and the run was not kept.
+    run: Option<&'a str>,
     dry_run: bool,
     finished: bool,
     steps: &'a [Line],
@@ -84,7 +87,7 @@ pub(super) fn render(ended: Ended<'_>) -> Response {
 
 fn document(ended: &Ended<'_>) -> String {
     let document = Document {
-        run: ended.run,
+        run: ended.kept.then_some(ended.run),
         dry_run: ended.dry_run,
         finished: ended.failure.is_none(),
         steps: &ended.lines,
@@ -116,6 +119,8 @@ fn human(ended: &Ended<'_>) -> String {
     }
     if ended.dry_run {
         out.push_str("Run: none (dry run: nothing recorded)\n");
+    } else if !ended.kept {
+        out.push_str("Run: none (nothing was changed: not kept)\n");
     } else {
         out.push_str(&format!("Run: {}\n", ended.run));
     }
@@ -147,6 +152,12 @@ fn failure_text(ended: &Ended<'_>, error: &PluginError) -> String {
     if ended.dry_run {
         return format!(
             "{}: the dry run stops at a step that would fail: {}\n{fix}",
+            ended.command, error.message
+        );
+    }
+    if !ended.kept {
+        return format!(
+            "{}: step failed: {}\n{fix}  Nothing was changed and no run was kept: fix the cause and run the same command again.\n",
             ended.command, error.message
         );
     }

@@ -1,7 +1,7 @@
 //! The command line of `secret`: its subcommands, flags, help and examples, and the workflows
 //! and steps it declares.
 
-use carbonio_mesh_plugin_api::{ArgSpec, CommandSpec, Manifest};
+use carbonio_mesh_plugin_api::{ArgSpec, CommandSpec, Manifest, Suggest};
 
 use crate::runs;
 use crate::steps::{builtins, REGENERATE, REJOIN};
@@ -41,7 +41,7 @@ removed is backed up first; `secret restore RUN` puts them back. The new passwor
 --password-file, --password-stdin, --generate, or is asked twice; it is never written to the journal.",
                 ))
                 .arg(ArgSpec::flag("resume", "Continue the newest run (or --run RUN) at its first unfinished step"))
-                .arg(ArgSpec::option("run", "The run to resume").value_name("RUN"))
+                .arg(ArgSpec::option("run", "The run to resume").value_name("RUN").suggest(Suggest::Runs))
                                     .arg(ArgSpec::flag("revoke-old-token", "Delete the previous bootstrap token at the end"))
                 .arg(
                     ArgSpec::option("nodes", "Then set up the other nodes again through the transport step: `all` alive members but this host, or a list of node names, hostnames or addresses")
@@ -89,7 +89,7 @@ no answer it stops: write the right address into config.json's bind_addr.",
                     .arg(ArgSpec::flag("password-stdin", "With --archive: read the new password from the first line of standard input"))
                     .arg(ArgSpec::flag("input-stdin", "Read the new password (first line) and the new archive (the rest) from standard input"))
                     .arg(ArgSpec::flag("resume", "Continue the newest run (or --run RUN) at its first unfinished step"))
-                    .arg(ArgSpec::option("run", "The run to resume").value_name("RUN"))
+                    .arg(ArgSpec::option("run", "The run to resume").value_name("RUN").suggest(Suggest::Runs))
                     .example("sudo carbonio-mesh secret rejoin --archive /root/cluster-credentials.tar.gpg --password-file /root/pw", "On a node, with the archive copied by hand from the leader")
                     .example("sudo carbonio-mesh secret rejoin --resume", "Continue after fixing what stopped it"),
             )
@@ -101,9 +101,9 @@ no answer it stops: write the right address into config.json's bind_addr.",
                     .read_only(),
             )
             .subcommand(
-                CommandSpec::new("restore", "Put back the files a run backed up, and start service-discover")
-                    .arg(ArgSpec::positional("run", "The run, as `secret regenerate` printed it").value_name("RUN").required())
-                    .example("sudo carbonio-mesh secret restore 2026-12-01T10-15-02Z-3f2a", "Put back what that run removed, and start service-discover"),
+                CommandSpec::new("restore", "Put back the files a run backed up, and restart service-discover")
+                    .arg(ArgSpec::positional("run", "The run, as `secret regenerate` printed it").value_name("RUN").required().suggest(Suggest::Runs))
+                    .example("sudo carbonio-mesh secret restore 2026-12-01T10-15-02Z-3f2a", "Put back what that run removed or replaced, and restart service-discover"),
             )
             .subcommand(
                 CommandSpec::new("runs", "List the runs, oldest first, with their state (finished, failed at STEP, in progress or interrupted, resumed, restored)")
@@ -116,7 +116,7 @@ no answer it stops: write the right address into config.json's bind_addr.",
             )
             .subcommand(
                 CommandSpec::new("show", "Show one run: its steps with status and detail, the files it removed and where their backups are")
-                    .arg(ArgSpec::positional("run", "The run, as `secret regenerate` or `secret runs` printed it").value_name("RUN").required())
+                    .arg(ArgSpec::positional("run", "The run, as `secret regenerate` or `secret runs` printed it").value_name("RUN").required().suggest(Suggest::Runs))
                     .example("sudo carbonio-mesh secret show 2026-12-01T10-15-02Z-3f2a", "Its steps, and where the backups of what it removed are")
                     .read_only(),
             )

@@ -211,10 +211,14 @@ fn an_unknown_or_changed_host_key_is_refused_and_named_before_anything_changes()
             .contains("REMOTE HOST IDENTIFICATION HAS CHANGED"),
         "{changed}"
     );
-    // Fixed, the same run goes on from its check.
+    // Nothing changed, so no run was kept: fixed, the same command goes.
+    assert!(
+        out.contains("Run: none (nothing was changed: not kept)"),
+        "{out}"
+    );
     mesh.sshd.set_host_key(&changed, HostKey::Known);
     mesh.sshd.set_host_key(&unknown, HostKey::Known);
-    let (code, out, err) = mesh.regenerate(&["--resume"]);
+    let (code, out, err) = mesh.regenerate(&[]);
     assert_eq!(code, 0, "{out}{err}");
     for node in &mesh.nodes {
         assert!(
