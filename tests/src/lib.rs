@@ -560,7 +560,20 @@ pub struct MeshLeader {
     pub bin: StandInBin,
 }
 
+/// The recorded cluster with one Mesh server, the fixture's first (its other two servers and
+/// their `consul` services left out): the single-server regeneration. Three servers need the
+/// procedure that shrinks raft first, which `secret regenerate` refuses to skip.
+pub fn one_mesh_server(mut cluster: consul_double::Cluster) -> consul_double::Cluster {
+    let others = ["server-srv2-example-com", "server-srv3-example-com"];
+    cluster.nodes.retain(|n| !others.contains(&n.name.as_str()));
+    cluster
+        .services
+        .retain(|s| !others.contains(&s.node.as_str()));
+    cluster
+}
+
 impl MeshLeader {
+    /// A leader that is the Mesh's only server (what `secret regenerate` on one server needs).
     pub fn new(password: &str) -> Self {
         Self::prepared(password, |_| {})
     }
@@ -568,10 +581,20 @@ impl MeshLeader {
     /// [`MeshLeader::new`], with `prepare` run on the sandbox before service-discover's setup
     /// (a localconfig.xml, so that setup uploads the archive to LDAP).
     pub fn prepared(password: &str, prepare: impl FnOnce(&Sandbox)) -> Self {
+        let cluster = one_mesh_server(consul_double::Cluster::fixture_unbootstrapped());
+        Self::with_cluster(password, cluster, prepare)
+    }
+
+    /// A leader of `cluster` (its first server this host), `prepare` run on the sandbox before
+    /// service-discover's setup.
+    pub fn with_cluster(
+        password: &str,
+        mut cluster: consul_double::Cluster,
+        prepare: impl FnOnce(&Sandbox),
+    ) -> Self {
         let sandbox = Sandbox::new();
         sandbox.install_product("secret");
         prepare(&sandbox);
-        let mut cluster = consul_double::Cluster::fixture_unbootstrapped();
         let ip = local_ip();
         cluster
             .nodes

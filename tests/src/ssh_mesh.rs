@@ -71,11 +71,39 @@ impl SshMesh {
         password: &str,
         node_env: impl Fn(usize, SshNode) -> SshNode,
     ) -> SshMesh {
+        Self::of(
+            Cluster::fixture_unbootstrapped(),
+            plugins,
+            password,
+            node_env,
+        )
+    }
+
+    /// [`SshMesh::new`] with one Mesh server: the leader and the recorded agents (what `secret
+    /// regenerate` on one server drives).
+    pub fn one_server(
+        plugins: &[&str],
+        password: &str,
+        node_env: impl Fn(usize, SshNode) -> SshNode,
+    ) -> SshMesh {
+        Self::of(
+            crate::one_mesh_server(Cluster::fixture_unbootstrapped()),
+            plugins,
+            password,
+            node_env,
+        )
+    }
+
+    fn of(
+        mut cluster: Cluster,
+        plugins: &[&str],
+        password: &str,
+        node_env: impl Fn(usize, SshNode) -> SshNode,
+    ) -> SshMesh {
         let sandbox = Sandbox::new();
         for plugin in plugins {
             sandbox.install_product(plugin);
         }
-        let mut cluster = Cluster::fixture_unbootstrapped();
         let leader = cluster.leader.clone().unwrap();
         cluster.data_dir = Some(sandbox.path("/var/lib/service-discover/data"));
         let mut nodes = Vec::new();

@@ -301,6 +301,8 @@ struct Http {
 pub struct ConsulAnswer {
     /// Everything but the JSON body.
     pub meta: ConsulResponse,
+    /// The body as Consul sent it, for a request saving it (a snapshot is binary).
+    pub raw: Option<Vec<u8>>,
     /// `{"json":` followed by the JSON body as Consul sent it (checked UTF-8, not parsed): the
     /// body is read straight into the buffer that becomes the answer.
     json_buffer: Option<Vec<u8>>,
@@ -526,10 +528,11 @@ impl ConsulClient {
             "GET" => reqwest::Method::GET,
             "PUT" => reqwest::Method::PUT,
             "DELETE" => reqwest::Method::DELETE,
+            "POST" => reqwest::Method::POST,
             other => {
                 return Err(failure(
                     ServiceErrorKind::Invalid,
-                    format!("Consul requests are GET, PUT or DELETE, not {other}"),
+                    format!("Consul requests are GET, PUT, POST or DELETE, not {other}"),
                     "this is a bug in the plugin",
                 ))
             }
@@ -632,9 +635,17 @@ impl ConsulClient {
             default_acl_policy,
             token_sent,
         };
+        if request.save_in_backup.is_some() {
+            return Ok(ConsulAnswer {
+                meta: meta(String::new()),
+                raw: Some(body.to_vec()),
+                json_buffer: None,
+            });
+        }
         if !is_json || body.is_empty() {
             return Ok(ConsulAnswer {
                 meta: meta(String::from_utf8_lossy(body).into_owned()),
+                raw: None,
                 json_buffer: None,
             });
         }
@@ -651,6 +662,7 @@ impl ConsulClient {
         // field, is an error), and a 4 MB member list is not scanned twice.
         Ok(ConsulAnswer {
             meta: meta(String::new()),
+            raw: None,
             json_buffer: Some(buffer),
         })
     }

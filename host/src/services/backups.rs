@@ -38,6 +38,48 @@ impl Backups {
         format!("{}/{}", self.run_dir, system_path.trim_start_matches('/'))
     }
 
+    /// Where a new file `name` of the run's backup directory goes (a system path); `name` is a
+    /// plain file name.
+    pub(super) fn new_file_target(&self, name: &str) -> Result<String, ServiceFailure> {
+        let plain = !name.is_empty()
+            && name != "."
+            && name != ".."
+            && !name.contains('/')
+            && !name.starts_with('.');
+        if !plain {
+            return Err(failure(
+                ServiceErrorKind::Invalid,
+                format!("'{name}' is not a plain file name"),
+            ));
+        }
+        Ok(format!("{}/{name}", self.run_dir))
+    }
+
+    /// Writes `bytes` as a new file `name` (0600, never over another) in the run's backup
+    /// directory; its system path.
+    pub(super) fn new_file(&self, name: &str, bytes: &[u8]) -> Result<String, ServiceFailure> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.new_file_target(name)?;
+        let run_dir = self.paths.system(&self.run_dir);
+        fs::create_dir_all(&run_dir)
+            .map_err(|e| io_failure("create the backup directory", &self.run_dir, e))?;
+        fs::set_permissions(&run_dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| io_failure("protect the backup directory", &self.run_dir, e))?;
+        let real = self.paths.system(&path);
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&real)
+            .and_then(|mut file| {
+                file.write_all(bytes)?;
+                file.sync_all()
+            })
+            .map_err(|e| io_failure("write", &path, e))?;
+        Ok(path)
+    }
+
     /// Copies `system_path` (file, link or directory tree) into the run's backup directory.
     pub(super) fn save(&self, system_path: &str) -> Result<String, ServiceFailure> {
         let source = self

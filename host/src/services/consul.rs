@@ -16,6 +16,9 @@ pub(super) fn request(context: &HostContext, payload: &str) -> Result<String, Se
             format!("bad request to 'consul': {e}"),
         )
     })?;
+    if let Some(name) = &request.save_in_backup {
+        return save_in_backup(context, &request, name);
+    }
     if request.method != "GET" && context.dry_run {
         context.record(format!(
             "send {} /{} to Consul",
@@ -41,4 +44,37 @@ pub(super) fn request(context: &HostContext, payload: &str) -> Result<String, Se
         context.add_secret(token);
     }
     answer.map(|answer| answer.into_json())
+}
+
+/// A request whose body is saved in the run's backup directory (a snapshot): the answer's text
+/// is the file's system path. Recorded, not fetched, under `--dry-run`.
+fn save_in_backup(
+    context: &HostContext,
+    request: &ConsulRequest,
+    name: &str,
+) -> Result<String, ServiceFailure> {
+    let shown = format!("{} /{}", request.method, request.path.join("/"));
+    let path = if context.dry_run {
+        let path = context.backups.new_file_target(name)?;
+        context.record(format!("save Consul's answer to {shown} as {path}"));
+        path
+    } else {
+        if let Some(token) = &request.token {
+            context.add_secret(token.expose());
+        }
+        let answer = context.consul.request(request)?;
+        let bytes = answer.raw.unwrap_or_default();
+        let path = context.backups.new_file(name, &bytes)?;
+        tracing::info!(plugin = %context.plugin, "saved Consul's answer to {shown} ({} bytes) as {path}", bytes.len());
+        path
+    };
+    let answer = ConsulResponse {
+        status: 200,
+        json: None,
+        text: path,
+        index: None,
+        default_acl_policy: None,
+        token_sent: request.token.is_some() || context.consul.token_in_use().is_some(),
+    };
+    serde_json::to_string(&answer).map_err(|e| failure(ServiceErrorKind::Failed, e.to_string()))
 }

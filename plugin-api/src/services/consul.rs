@@ -10,7 +10,7 @@ use super::Service;
 /// to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsulRequest {
-    /// `GET`, `PUT` or `DELETE` (1.3).
+    /// `GET`, `PUT`, `DELETE` (1.3) or `POST` (1.7).
     pub method: String,
     /// Path segments, each percent-encoded by the host: `["v1", "catalog", "node", name]`.
     pub path: Vec<String>,
@@ -27,6 +27,11 @@ pub struct ConsulRequest {
     /// Send this token instead of the configured one (1.3): checking a token from the archive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<crate::SecretText>,
+    /// Save the answer's body, as Consul sent it (a snapshot is binary), in the run's backup
+    /// directory under this file name instead of answering it (1.7): the answer's `text` is the
+    /// file's system path. Recorded, not fetched, under `--dry-run`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save_in_backup: Option<String>,
 }
 
 impl ConsulRequest {
@@ -39,7 +44,23 @@ impl ConsulRequest {
             accept_status: Vec::new(),
             anonymous: false,
             token: None,
+            save_in_backup: None,
         }
+    }
+
+    /// A new thing: `POST path` (1.7; the keyring's install).
+    pub fn post(path: &[&str]) -> Self {
+        ConsulRequest {
+            method: "POST".to_owned(),
+            ..ConsulRequest::get(path)
+        }
+    }
+
+    /// The answer's body saved as file `name` of the run's backup directory (see
+    /// [`ConsulRequest::save_in_backup`]).
+    pub fn saved_in_backup(mut self, name: &str) -> Self {
+        self.save_in_backup = Some(name.to_owned());
+        self
     }
 
     /// A change: `PUT path`.

@@ -21,6 +21,7 @@ mod restore;
 mod run;
 mod runs;
 mod steps;
+mod workflows;
 
 use carbonio_mesh_plugin_api::{
     export_plugin, Host, Manifest, Plugin, PluginError, Request, Response,

@@ -24,6 +24,9 @@ pub const MARKER: &str = "\u{1}carbonio-mesh node request 1";
 pub enum NodeRequest {
     /// service-discover setup's own checks, before the leader changes anything: nothing changes.
     Check,
+    /// A Mesh server leaves raft gracefully and stops (several servers: raft shrunk to the
+    /// leader before it is reset).
+    Leave,
 }
 
 /// What came on standard input.

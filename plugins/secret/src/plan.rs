@@ -3,7 +3,11 @@
 use carbonio_mesh_plugin_api::services::{ResolvedStep, WorkflowSteps};
 use carbonio_mesh_plugin_api::{Host, OutputFormat, PluginError, Request, Response, Table};
 
-use crate::steps::{REGENERATE, REJOIN};
+use carbonio_mesh_plugin_api::fanout::NodePlan;
+use carbonio_mesh_plugin_api::nodes::NodeDirectory;
+use carbonio_mesh_plugin_api::services::LocalAddresses;
+
+use crate::steps::{procedure_text, read_topology, REGENERATE, REJOIN};
 
 fn workflow_steps(host: &Host<'_>, workflow: &str) -> Result<Vec<ResolvedStep>, PluginError> {
     Ok(host
@@ -81,19 +85,48 @@ pub fn plan(host: &Host<'_>, request: &Request) -> Result<Response, PluginError>
         table.push(row.iter().map(String::as_str));
     }
     let mut out = table.render();
-    // rejoin-nodes's command step: what `--nodes` runs on each node.
     if workflow == REGENERATE {
-        let transport = workflow_steps(host, "transport")?;
-        if let Some(step) = transport.first() {
+        out.push_str(&transport_line(host)?);
+        out.push_str(&procedure(host));
+    }
+    Ok(Response::text(out))
+}
+
+/// rejoin-nodes's command step: what `--nodes` runs on each node.
+fn transport_line(host: &Host<'_>) -> Result<String, PluginError> {
+    let transport = workflow_steps(host, "transport")?;
+    Ok(match transport.first() {
+        Some(step) => {
             let argv = step.exec.as_deref().unwrap_or_default().join(" ");
             let at = match step.line {
                 Some(line) => format!("{}:{line}", step.defined_in),
                 None => step.defined_in.clone(),
             };
-            out.push_str(&format!(
-                "Transport (how rejoin-nodes reaches each node; {at}): {argv}\n"
-            ));
+            format!("Transport (how rejoin-nodes reaches each node; {at}): {argv}\n")
         }
+        None => String::new(),
+    })
+}
+
+/// The procedure the Mesh needs as this node's agent sees it, and every action per node
+/// (`--nodes all`, default parallelism).
+fn procedure(host: &Host<'_>) -> String {
+    let read = || -> Result<String, PluginError> {
+        let directory = NodeDirectory::load(host)?;
+        let local = host.call(&LocalAddresses {})?.addresses;
+        let topology = read_topology(host, &directory, &local)?;
+        let agents = NodePlan::all(&directory, &local, false)
+            .targets
+            .iter()
+            .filter(|t| !t.is_server())
+            .count();
+        Ok(procedure_text(&topology, agents, 32))
+    };
+    match read() {
+        Ok(text) => text,
+        Err(e) => format!(
+            "Procedure: not known here (Consul: {}); `secret plan` on the Mesh leader says which applies\n",
+            e.message
+        ),
     }
-    Ok(Response::text(out))
 }

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use carbonio_mesh_plugin_api::mesh;
-use carbonio_mesh_plugin_api::services::{Exec, RemovePath, RestorePath};
+use carbonio_mesh_plugin_api::services::{Exec, FileType, RemovePath, RestorePath};
 use carbonio_mesh_plugin_api::step::{facts, JournalRecord, NodeResult};
 use carbonio_mesh_plugin_api::workflow::{journal, lock, now, typed_records};
 use carbonio_mesh_plugin_api::{Host, PluginError, Request, Response};
@@ -76,8 +76,8 @@ pub fn restore(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
     if !host.confirm(changes, &format!("Restore the files of run {run}?"))? {
         return Ok(Response::declined_as(request.format));
     }
-    let restarted = act(host, run, &restore)?;
-    let response = render(request.dry_run, run, &restore, restarted);
+    let (files, restarted) = act(host, run, &restore)?;
+    let response = render(request.dry_run, run, files, &restore, restarted);
     Ok(match stale {
         Some(stale) => response.with_warning(stale, None),
         None => response,
@@ -104,19 +104,30 @@ fn kept_new_secrets(restore: &Restore) -> Vec<String> {
 
 /// Removes a leftover reset file, puts every file back, restarts the unit; whether the restart
 /// worked (its error otherwise).
-fn act(host: &Host<'_>, run: &str, restore: &Restore) -> Result<Result<(), String>, PluginError> {
+fn act(
+    host: &Host<'_>,
+    run: &str,
+    restore: &Restore,
+) -> Result<(usize, Result<(), String>), PluginError> {
     // Whoever can write it could mint a management token: it never outlives a run.
     if let Some(reset) = &restore.reset_file {
         host.call(&RemovePath {
             path: reset.clone(),
         })?;
     }
-    // Files setup wrote in between are replaced (and themselves backed up by the host).
+    // Files setup wrote in between are replaced (and themselves backed up by the host). A
+    // directory (a node's Consul state) is not put back: the node rejoins and gets it anew.
+    let mut put_back = 0;
     for (path, backup) in &restore.files {
+        let stat = host.stat(backup)?;
+        if stat.file_type == Some(FileType::Directory) {
+            continue;
+        }
         host.call(&RestorePath {
             backup: backup.clone(),
             path: path.clone(),
         })?;
+        put_back += 1;
     }
     let restart = host.exec(&Exec {
         mutating: true,
@@ -127,7 +138,7 @@ fn act(host: &Host<'_>, run: &str, restore: &Restore) -> Result<Result<(), Strin
         run,
         &JournalRecord::Restored {
             at: now(),
-            files: restore.files.len(),
+            files: put_back,
         },
     )?;
     let result = if restart.status == Some(0) {
@@ -141,11 +152,16 @@ fn act(host: &Host<'_>, run: &str, restore: &Restore) -> Result<Result<(), Strin
         "files restored; restart failed"
     };
     host.audit("secret restore", run, outcome);
-    Ok(result)
+    Ok((put_back, result))
 }
 
-fn render(dry_run: bool, run: &str, restore: &Restore, restarted: Result<(), String>) -> Response {
-    let files = restore.files.len();
+fn render(
+    dry_run: bool,
+    run: &str,
+    files: usize,
+    restore: &Restore,
+    restarted: Result<(), String>,
+) -> Response {
     let mut out = if dry_run {
         format!("Would restore {files} file(s) of run {run} and restart {SERVICE}.\n")
     } else {

@@ -8,7 +8,8 @@ use carbonio_mesh_plugin_api::{ArgValue, Args, Host, PluginError, Request, Respo
 
 use crate::node_request::{self, Input, NodeRequest};
 use crate::steps::{
-    answer_check, archive_arg, builtins, decide, remove_reset_file, scope, REGENERATE, REJOIN,
+    answer_check, answer_leave, archive_arg, builtins, decide, remove_reset_file, scope,
+    REGENERATE, REJOIN,
 };
 
 /// This plugin's name: its own steps run in-process, another plugin's through `step.run`.
@@ -73,6 +74,7 @@ pub fn rejoin(host: &Host<'_>, request: &Request) -> Result<Response, PluginErro
     let given = if input_stdin {
         match node_request::read(host)? {
             Input::Request(NodeRequest::Check) => return answer_check(host),
+            Input::Request(NodeRequest::Leave) => return answer_leave(host),
             Input::Setup { password, archive } => Given {
                 password: Some(password),
                 input: Some(archive),

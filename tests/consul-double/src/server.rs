@@ -183,7 +183,9 @@ fn caller(cluster: &Cluster, token: Option<&str>) -> Caller {
 
 type Log = Mutex<Vec<(String, Option<String>)>>;
 
-fn serve(state: &Mutex<Cluster>, log: &Log, request: Request) {
+fn serve(state: &Mutex<Cluster>, log: &Log, mut request: Request) {
+    let mut body = String::new();
+    let _ = std::io::Read::read_to_string(request.as_reader(), &mut body);
     let method = request.method().clone();
     let target = request.url().to_owned();
     let token = request
@@ -220,7 +222,18 @@ fn serve(state: &Mutex<Cluster>, log: &Log, request: Request) {
         Some(left) => *left -= 1,
         None => {}
     }
-    let answer = route(&mut cluster, &method, &segments, &query, token.as_deref());
+    let answer = match segments.as_slice() {
+        // The keyring's changes carry `{"Key": ...}` (`api.KeyringRequest`).
+        [v1, operator, keyring]
+            if v1 == "v1"
+                && operator == "operator"
+                && keyring == "keyring"
+                && method != Method::Get =>
+        {
+            keyring_change(&mut cluster, &method, &body, token.as_deref())
+        }
+        _ => route(&mut cluster, &method, &segments, &query, token.as_deref()),
+    };
     respond(&cluster, &query, request, answer);
 }
 
@@ -263,6 +276,65 @@ fn respond(cluster: &Cluster, query: &BTreeMap<String, String>, request: Request
         add("Allow", allow);
     }
     let _ = request.respond(response);
+}
+
+/// `POST` (install), `PUT` (use), `DELETE` (remove) `/v1/operator/keyring` on every alive
+/// member (`keyring:write`: the management token here). Memberlist refuses removing the primary
+/// key (`keyring.go` `RemoveKey`). The first key of the model's list is the primary.
+fn keyring_change(
+    cluster: &mut Cluster,
+    method: &Method,
+    body: &str,
+    token: Option<&str>,
+) -> Answer {
+    if !token
+        .and_then(|t| cluster.token(t))
+        .is_some_and(|t| t.is_management())
+    {
+        return error(403, "Permission denied");
+    }
+    let Some(key) = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["Key"].as_str().map(str::to_owned))
+    else {
+        return error(400, "Request decoding failed: missing Key");
+    };
+    if cluster.keyring.is_empty() {
+        cluster.keyring = vec![(crate::model::FIXTURE_GOSSIP_KEY.to_owned(), Vec::new())];
+    }
+    let at = cluster.keyring.iter().position(|(k, _)| *k == key);
+    match (method, at) {
+        (Method::Post, None) => cluster.keyring.push((key, Vec::new())),
+        (Method::Post, Some(_)) => {}
+        (Method::Put, Some(at)) => {
+            let entry = cluster.keyring.remove(at);
+            cluster.keyring.insert(0, entry);
+        }
+        (Method::Put, None) => {
+            return error(
+                500,
+                "1 error occurred:\n\t* Requested key is not in the keyring\n\n",
+            )
+        }
+        (Method::Delete, Some(0)) => {
+            return error(
+                500,
+                "1 error occurred:\n\t* Removing the primary key is not allowed\n\n",
+            )
+        }
+        (Method::Delete, Some(at)) => {
+            cluster.keyring.remove(at);
+        }
+        (Method::Delete, None) => {}
+        _ => return error(405, format!("method {method} not allowed")),
+    }
+    Answer {
+        status: 200,
+        body: Vec::new(),
+        json: false,
+        blocking: false,
+        allow: None,
+    }
 }
 
 fn route(

@@ -29,7 +29,12 @@ fn healthy() -> MeshLeader {
 
 /// [`healthy`], with `prepare` run on the sandbox before service-discover's setup.
 fn healthy_with(prepare: impl FnOnce(&carbonio_mesh_tests::Sandbox)) -> MeshLeader {
-    let leader = MeshLeader::prepared(PASSWORD, prepare);
+    // The recorded cluster's three Mesh servers: raft peers against LDAP's servers.
+    let leader = MeshLeader::with_cluster(
+        PASSWORD,
+        consul_double::Cluster::fixture_unbootstrapped(),
+        prepare,
+    );
     leader.sandbox.install_product("doctor");
     let key = make_healthy(&leader.sandbox.root(), &leader.bin);
     leader.double.cluster().keyring = vec![(key, Vec::new())];

@@ -42,7 +42,7 @@ struct Mesh {
 
 impl Mesh {
     fn new() -> Mesh {
-        let mesh = SshMesh::new(&["secret", "doctor"], OLD_PASSWORD, |_, node| node);
+        let mesh = SshMesh::one_server(&["secret", "doctor"], OLD_PASSWORD, |_, node| node);
         let example = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../packaging/deb/transport-ansible.toml"

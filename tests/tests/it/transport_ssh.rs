@@ -38,7 +38,7 @@ impl std::ops::DerefMut for Mesh {
 impl Mesh {
     /// `node_env` changes what each node's carbonio-mesh gets (by its index among the nodes).
     fn new(node_env: impl Fn(usize, SshNode) -> SshNode) -> Mesh {
-        let mesh = SshMesh::new(&["secret"], OLD_PASSWORD, node_env);
+        let mesh = SshMesh::one_server(&["secret"], OLD_PASSWORD, node_env);
         mesh.config(
             "50-transport.toml",
             &built_in_step_with(&mesh.sandbox, "transport", &mesh.sshd.client_config()),
@@ -131,7 +131,7 @@ fn assert_failed_at(out: &str, step: &str) {
 #[test]
 fn every_node_is_set_up_again_over_real_ssh() {
     let mesh = Mesh::new(|_, node| node);
-    assert!(mesh.nodes.len() >= 3, "{:?}", mesh.nodes);
+    assert!(mesh.nodes.len() >= 2, "{:?}", mesh.nodes);
     let (code, out, err) = mesh.regenerate(&[]);
     assert_eq!(code, 0, "{out}{err}\nsshd:\n{}", mesh.sshd.log());
     for node in &mesh.nodes {
@@ -246,46 +246,6 @@ fn a_key_the_node_does_not_accept_is_named_before_anything_changes() {
     for node in &mesh.nodes {
         assert!(mesh.archive_opens_with(node, OLD_PASSWORD), "{node}");
     }
-}
-
-#[test]
-fn a_mesh_server_whose_setup_fails_stops_the_rest_and_resume_goes_on_from_it() {
-    // The first Mesh server passes setup's checks, then its setup fails half-way: the other
-    // server and every agent wait for it (an agent asks a server on the new CA for its token;
-    // a second server must not change while the first is not back).
-    let mesh = Mesh::new(|index, node| {
-        if index == 0 {
-            node.env("SERVICE_DISCOVER_STANDIN_FAIL", "import")
-        } else {
-            node
-        }
-    });
-    let failing = mesh.nodes[0].clone();
-    assert!(failing.starts_with("server-"), "{failing}");
-    let (code, out, err) = mesh.regenerate(&[]);
-    assert_eq!(code, 5, "{out}{err}");
-    assert_failed_at(&out, "rejoin-nodes");
-    assert!(
-        row(&out, &failing).contains("FAILED"),
-        "{}",
-        row(&out, &failing)
-    );
-    assert!(
-        err.contains("a Mesh server failed, so nothing after it was tried"),
-        "{err}"
-    );
-    for node in mesh.nodes.iter().filter(|n| **n != failing) {
-        assert!(
-            row(&out, node).contains(&format!("not tried: {failing} failed first")),
-            "{out}"
-        );
-        assert!(
-            mesh.archive_opens_with(node, OLD_PASSWORD),
-            "{node} untouched"
-        );
-    }
-    // Checks for every node, then the one setup that failed: nobody else was reached.
-    assert_eq!(mesh.logins(), mesh.nodes.len() + 1);
 }
 
 #[test]

@@ -14,7 +14,8 @@ use carbonio_mesh_plugin_api::{Args, Host, PluginError, Response, StepCall};
 
 use super::archive::bind_address;
 use super::node::root_and_service;
-use super::nodes::{checked_transport, NODES};
+use super::nodes::NODES;
+use super::reach::checked_transport;
 use crate::node_request::{encode, NodeRequest};
 
 /// The checks on this node, set up on `ip`: a line saying what passed.

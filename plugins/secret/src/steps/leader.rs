@@ -51,26 +51,21 @@ pub fn preflight(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError>
         _name: String,
     }
     let members: Vec<Member> = host.consul_get(&ConsulRequest::get(&["v1", "agent", "members"]))?;
-    if peers.len() > 1 {
-        host.warn(&format!(
-            "{} Mesh servers: stopping service-discover on the leader makes the other servers elect a new leader, \
-and this node comes back with a new CA. Every other node must then be set up again with the new archive \
-(`--nodes all` does it through the transport, or run `carbonio-mesh secret rejoin` on each).",
-            peers.len()
-        ));
-    }
+    // Every member that is not a raft peer: the agents.
+    let agents = members.len().saturating_sub(peers.len());
     let mut outcome = Outcome::new(format!(
         "root, consul and service-discover present; Consul answers: {} Mesh server(s), {} agent(s)",
         peers.len(),
-        members.len()
+        agents
     ))
     .fact(&facts::SERVERS, &(peers.len() as u64))
-    .fact(&facts::AGENTS, &(members.len() as u64));
+    .fact(&facts::AGENTS, &(agents as u64));
     // The old token's AccessorID, to revoke it at the end: read now, before anything changes.
     if let Some(accessor) = old_accessor(host) {
         outcome = outcome.fact(&facts::OLD_ACCESSOR, &accessor);
     }
-    if let Some(plan) = call.facts.get(&super::NODES)? {
+    let plan = call.facts.get(&super::NODES)?;
+    if let Some(plan) = &plan {
         outcome.detail.push_str(&format!(
             "; {} node(s) to set up again{}",
             plan.targets.len(),
@@ -80,6 +75,19 @@ and this node comes back with a new CA. Every other node must then be set up aga
                 format!(", {} skipped", plan.skipped.len())
             }
         ));
+    }
+    if let Some(topology) = call.facts.get(&super::topology::TOPOLOGY)? {
+        outcome
+            .detail
+            .push_str(&format!("; procedure: {}", topology.describe()));
+        // A dry run says every action, per node and in order.
+        if call.dry_run {
+            let agents = plan
+                .as_ref()
+                .map_or(0, |p| p.targets.iter().filter(|t| !t.is_server()).count());
+            let parallel = call.parsed("parallel")?.unwrap_or(32);
+            outcome.report = super::topology::procedure_text(&topology, agents, parallel);
+        }
     }
     Ok(outcome)
 }

@@ -7,27 +7,41 @@
 
 mod archive;
 mod checks;
+mod gossip;
 mod leader;
 mod node;
 mod nodes;
+mod raft;
+mod reach;
 mod service;
+mod topology;
 
 pub use archive::archive_arg;
 pub use checks::answer_check;
 pub use leader::remove_reset_file;
+pub use node::answer_leave;
 pub use nodes::{decide, scope, NODES};
+pub use topology::{procedure_text, read as read_topology};
 
 use carbonio_mesh_plugin_api::step::{facts, StepSpec};
 use carbonio_mesh_plugin_api::workflow::{Builtin, StepFn};
 
-/// The leader's workflow, and the one each other node runs.
-pub const REGENERATE: &str = "secret-regenerate";
-pub const REJOIN: &str = "secret-rejoin";
+pub use crate::workflows::{REGENERATE, REJOIN};
 
 /// Every step of this plugin, in its workflows' order: adding a step is adding it here.
 pub fn builtins() -> Vec<Builtin> {
+    let mut all = before_stop();
+    all.extend(from_stop());
+    all
+}
+
+fn builtin(spec: StepSpec, run: StepFn) -> Builtin {
+    Builtin { spec, run }
+}
+
+/// The checks and decisions, and (several servers) raft shrunk: until service-discover stops.
+fn before_stop() -> Vec<Builtin> {
     let step = StepSpec::new;
-    let builtin = |spec, run: StepFn| Builtin { spec, run };
     vec![
         builtin(
             step("preflight", "root, consul and service-discover present, Consul reachable, servers and agents counted")
@@ -66,6 +80,20 @@ pub fn builtins() -> Vec<Builtin> {
             checks::check_setup,
         ),
         builtin(
+            step("save-snapshot", "several Mesh servers: a snapshot of the cluster state into the run's backup")
+                .in_workflow(REGENERATE)
+                .provides(&raft::SNAPSHOT)
+                .changes_system(),
+            raft::save_snapshot,
+        ),
+        builtin(
+            // Its password: the servers open their own archive to leave; none is sent.
+            step("shrink-raft", "several Mesh servers: each other server leaves raft gracefully and stops, one at a time, the configuration checked after each")
+                .in_workflow(REGENERATE)
+                .changes_system(),
+            raft::shrink_raft,
+        ),
+        builtin(
             step("read-reset-index", "PUT /v1/acl/bootstrap and read the reset index")
                 .in_workflow(REGENERATE)
                 .provides(&facts::RESET_INDEX)
@@ -81,6 +109,13 @@ pub fn builtins() -> Vec<Builtin> {
                 .changes_system(),
             leader::write_reset_file,
         ),
+    ]
+}
+
+/// From service-discover stopped to the end, and the transport.
+fn from_stop() -> Vec<Builtin> {
+    let step = StepSpec::new;
+    vec![
         builtin(
             // Needs the address setup will use: on the leader, check-on-leader records it only
             // once it knows this host leads; nothing stops before that.
@@ -142,10 +177,10 @@ pub fn builtins() -> Vec<Builtin> {
             leader::check_ldap_copy,
         ),
         builtin(
-            step("revoke-old-token", "delete the previous bootstrap token (with --revoke-old-token)")
+            step("rotate-gossip-key", "the new archive's gossip key installed, used, and the only one on every alive member (Consul keeps data/serf/local.keyring over main.json's key)")
                 .in_workflow(REGENERATE)
                 .changes_system(),
-            leader::revoke_old_token,
+            gossip::rotate_gossip_key,
         ),
         builtin(
             // The password goes to each node, with --nodes only: the engine asks for it then.
@@ -153,6 +188,12 @@ pub fn builtins() -> Vec<Builtin> {
                 .in_workflow(REGENERATE)
                 .changes_system(),
             nodes::rejoin_nodes,
+        ),
+        builtin(
+            step("revoke-old-token", "delete the previous bootstrap token (with --revoke-old-token)")
+                .in_workflow(REGENERATE)
+                .changes_system(),
+            leader::revoke_old_token,
         ),
         builtin(
             step("transport", "how rejoin-nodes reaches a node: {host} is its Carbonio hostname (from LDAP), else its address; {node} its Consul node name; {address} its gossip address; the new password, then the new archive, on its standard input")

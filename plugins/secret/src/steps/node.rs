@@ -4,11 +4,12 @@
 use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
 use carbonio_mesh_plugin_api::services::{ConsulRequest, Exec, OpenCredentials, WriteFile};
 use carbonio_mesh_plugin_api::step::{facts, Facts, StepError, StepOutcome as Outcome};
-use carbonio_mesh_plugin_api::{Args, Host, PluginError, SecretText, StepCall};
+use carbonio_mesh_plugin_api::workflow::{lock, new_run_id, now};
+use carbonio_mesh_plugin_api::{Args, Host, PluginError, Response, SecretText, StepCall};
 use serde_json::Value;
 
 use super::archive::{bind_address, checked_archive};
-use crate::paths::SERVICE;
+use crate::paths::{MAIN_JSON, SERVICE};
 
 fn fail(message: impl Into<String>) -> PluginError {
     PluginError::operation(message)
@@ -140,4 +141,39 @@ pub fn node_verify(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepErro
         "the new archive opens; Consul accepts its token; {} member(s) listed",
         members.len()
     )))
+}
+
+/// A Mesh server asked by the leader to leave raft (several servers): it leaves gracefully
+/// (`PUT /v1/agent/leave`: the leader takes it out of the raft configuration while it still
+/// answers, which a stop alone would not do) and stops. Its own archive's token is used. The
+/// node's run lock is held meanwhile; no run is kept.
+pub fn answer_leave(host: &Host<'_>) -> Result<Response, PluginError> {
+    root_and_service(host)?;
+    let main = host.read_file(MAIN_JSON)?;
+    let server = serde_json::from_str::<Value>(&main)
+        .ok()
+        .and_then(|v| v["server"].as_bool())
+        .unwrap_or(false);
+    if !server {
+        return Err(PluginError::usage(
+            "this node is not a Mesh server (main.json: server is not true): only servers leave raft",
+        ));
+    }
+    lock(host, &new_run_id(now()), "secret leave")?;
+    let token = super::raft::archive_token(host, None)?;
+    host.consul(&ConsulRequest::put(&["v1", "agent", "leave"]).with_token(token))?;
+    let stop = host.exec(&Exec {
+        mutating: true,
+        ..Exec::new(["systemctl", "stop", SERVICE])
+    })?;
+    if stop.status != Some(0) {
+        return Err(fail(format!(
+            "left raft, but systemctl stop {SERVICE} failed: {}",
+            stop.stderr.trim()
+        )));
+    }
+    host.audit("secret leave", "this node", "ok");
+    Ok(Response::text(
+        "ok: left raft gracefully and stopped service-discover\n",
+    ))
 }

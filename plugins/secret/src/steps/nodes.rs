@@ -6,32 +6,42 @@
 //! Which nodes is decided before anything changes and kept in the journal: once the leader has
 //! a new CA the other nodes can no longer reach it over RPC, and its view of them soon changes.
 
-use carbonio_mesh_plugin_api::fanout::{NodePlan, Target, Transport};
+use carbonio_mesh_plugin_api::fanout::{NodePlan, Target};
 use carbonio_mesh_plugin_api::mesh;
 use carbonio_mesh_plugin_api::nodes::NodeDirectory;
 use carbonio_mesh_plugin_api::services::{Exec, LocalAddresses};
 use carbonio_mesh_plugin_api::step::{
     FactKey, Facts, NodeLine, NodeStatus, StepError, StepOutcome as Outcome,
 };
-use carbonio_mesh_plugin_api::workflow::{drive, NodeGroup, Pace};
+use carbonio_mesh_plugin_api::workflow::{drive, Driven, NodeGroup, Pace};
 use carbonio_mesh_plugin_api::{Args, Host, PluginError, StepCall};
+
+use super::raft;
+use super::reach::checked_transport;
+use super::topology::{self, TOPOLOGY};
 
 /// The fact the nodes to set up again are recorded under.
 pub const NODES: FactKey<NodePlan> = FactKey::new("nodes");
-
-/// The command step that reaches a node.
-const TRANSPORT: &str = "transport";
 
 /// Decides the nodes for `--nodes` (before anything changes).
 pub fn plan(host: &Host<'_>, call: &StepCall, nodes: &str) -> Result<NodePlan, PluginError> {
     let directory = NodeDirectory::load(host)?;
     let local = host.call(&LocalAddresses {})?.addresses;
+    plan_from(&directory, &local, call, nodes)
+}
+
+fn plan_from(
+    directory: &NodeDirectory,
+    local: &[String],
+    call: &StepCall,
+    nodes: &str,
+) -> Result<NodePlan, PluginError> {
     let mut plan = if nodes == "all" {
-        NodePlan::all(&directory, &local, call.flag("include-failed"))
+        NodePlan::all(directory, local, call.flag("include-failed"))
     } else {
-        NodePlan::listed(&directory, &local, nodes)?
+        NodePlan::listed(directory, local, nodes)?
     };
-    plan.notes = directory.unmapped;
+    plan.notes = directory.unmapped.clone();
     Ok(plan)
 }
 
@@ -42,11 +52,6 @@ fn recorded_plan(host: &Host<'_>, call: &StepCall, nodes: &str) -> Result<NodePl
         Some(plan) => Ok(plan),
         None => plan(host, call, nodes),
     }
-}
-
-/// The transport, refused when it is not a command or connects to the node name.
-pub fn checked_transport(host: &Host<'_>) -> Result<Transport, PluginError> {
-    Transport::configured(host, TRANSPORT)
 }
 
 /// The transport is a command step (the engine never runs it as a step of a workflow).
@@ -89,13 +94,7 @@ pub fn rejoin_nodes(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepErr
     };
     let parallel = call.parsed("parallel")?.unwrap_or(32);
     let groups = groups(&plan, parallel);
-    let driven = drive(
-        host,
-        call,
-        &groups,
-        &exec_for,
-        "set up with the new archive",
-    )?;
+    let driven = drive_groups(host, call, &groups, &exec_for)?;
     let mut lines = driven.lines;
     lines.extend(plan.skipped.iter().map(|skipped| NodeLine {
         target: skipped.target.clone(),
@@ -113,6 +112,55 @@ pub fn rejoin_nodes(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepErr
         nodes: lines,
         ..Outcome::default()
     })
+}
+
+/// The servers one at a time, each a voter again before the next (several servers), every
+/// server back with a failure tolerance before any agent, then the agents.
+fn drive_groups(
+    host: &Host<'_>,
+    call: &StepCall,
+    groups: &[NodeGroup; 2],
+    exec_for: &dyn Fn(&Target) -> Exec,
+) -> Result<Driven, StepError> {
+    const DONE: &str = "set up with the new archive";
+    let raft = raft::topology(call)?
+        .filter(|t| t.procedure == topology::Procedure::Servers && !call.dry_run);
+    let token = match &raft {
+        Some(_) => Some(raft::archive_token(host, call.new_password.as_ref())?),
+        None => None,
+    };
+    let mut driven = Driven::default();
+    for (at, server) in groups[0].targets.iter().enumerate() {
+        let one = [NodeGroup {
+            pace: Pace::OneAtATime,
+            targets: vec![server.clone()],
+        }];
+        let result = drive(host, call, &one, exec_for, DONE)?;
+        driven.lines.extend(result.lines);
+        driven.failed.extend(result.failed);
+        if !driven.failed.is_empty() {
+            let why = format!("not tried: {} failed first", server.node);
+            let later = groups[0].targets[at + 1..].iter().chain(&groups[1].targets);
+            driven.lines.extend(later.map(|t| NodeLine {
+                target: t.clone(),
+                status: NodeStatus::NotTried,
+                detail: why.clone(),
+            }));
+            return Ok(driven);
+        }
+        if let Some(token) = &token {
+            raft::wait_voter(host, token, server)
+                .map_err(|e| StepError::with_nodes(e, driven.lines.clone()))?;
+        }
+    }
+    if let (Some(topology), Some(token)) = (&raft, &token) {
+        raft::wait_healthy(host, token, topology.servers.len() + 1)
+            .map_err(|e| StepError::with_nodes(e, driven.lines.clone()))?;
+    }
+    let agents = drive(host, call, &groups[1..], exec_for, DONE)?;
+    driven.lines.extend(agents.lines);
+    driven.failed.extend(agents.failed);
+    Ok(driven)
 }
 
 /// The nodes in the order they are set up: the Mesh servers one at a time (each must hold the
@@ -135,11 +183,14 @@ fn groups(plan: &NodePlan, parallel: usize) -> [NodeGroup; 2] {
 
 /// `4 node(s) set up again: 2 servers one at a time, then 2 agents`.
 fn summary(plan: &NodePlan, groups: &[NodeGroup; 2], parallel: usize, dry_run: bool) -> String {
-    let order = format!(
-        "{} one at a time, then {} at most {parallel} at a time",
-        counted(groups[0].targets.len(), "server"),
-        counted(groups[1].targets.len(), "agent"),
+    let agents = format!(
+        "{} at most {parallel} at a time",
+        counted(groups[1].targets.len(), "agent")
     );
+    let order = match groups[0].targets.len() {
+        0 => agents,
+        n => format!("{} one at a time, then {agents}", counted(n, "server")),
+    };
     let mut detail = if dry_run {
         format!("would set up {} node(s) again: {order}", plan.targets.len())
     } else {
@@ -187,22 +238,38 @@ fn counted(n: usize, what: &str) -> String {
     }
 }
 
-/// A new run's decision before anything changes: the nodes `--nodes` names, and a transport
-/// that can reach them. Recorded with the run: `--resume` keeps them.
+/// A new run's decisions before anything changes: the procedure the Mesh needs, the nodes
+/// `--nodes` names, and a transport that can reach them. Recorded with the run: `--resume`
+/// keeps them. A procedure the run cannot do (quorum lost, a Mesh server left out) is refused
+/// here, before the confirmation.
 pub fn decide(host: &Host<'_>, call: &StepCall) -> Result<Facts, PluginError> {
+    let directory = NodeDirectory::load(host)?;
+    let local = host.call(&LocalAddresses {})?.addresses;
+    let topology = topology::read(host, &directory, &local)?;
     let mut facts = Facts::new();
-    if let Some(nodes) = call.value("nodes") {
-        checked_transport(host)?;
-        facts.set(&NODES, &plan(host, call, nodes)?);
-    }
+    let plan = match call.value("nodes") {
+        Some(nodes) => {
+            checked_transport(host)?;
+            let plan = plan_from(&directory, &local, call, nodes)?;
+            facts.set(&NODES, &plan);
+            Some(plan)
+        }
+        None => None,
+    };
+    topology::check(&topology, plan.as_ref())?;
+    facts.set(&TOPOLOGY, &topology);
     Ok(facts)
 }
 
 /// Where a regeneration applies, for its confirmation: `on this node and 4 other nodes: 2
 /// servers, 2 agents, over ssh`.
 pub fn scope(host: &Host<'_>, call: &StepCall) -> String {
+    let procedure = match call.facts.get(&TOPOLOGY) {
+        Ok(Some(topology)) => format!(" ({})", topology.describe()),
+        _ => String::new(),
+    };
     let Ok(Some(plan)) = call.facts.get(&NODES) else {
-        return "on this node".to_owned();
+        return format!("on this node{procedure}");
     };
     let servers = plan.targets.iter().filter(|t| t.is_server()).count();
     let agents = plan.targets.len() - servers;
@@ -219,7 +286,7 @@ pub fn scope(host: &Host<'_>, call: &StepCall) -> String {
         Err(_) => "through the transport".to_owned(),
     };
     format!(
-        "on this node and {}: {}, {}, {how}",
+        "on this node and {}: {}, {}, {how}{procedure}",
         counted(plan.targets.len(), "other node"),
         counted(servers, "server"),
         counted(agents, "agent"),

@@ -11,7 +11,8 @@ use carbonio_mesh_plugin_api::workflow::{journal, typed_records};
 use carbonio_mesh_plugin_api::{Host, PluginError, StepCall};
 
 use super::leader::{ensure_reset_file, STRAY_ACCESSORS};
-use crate::paths::{CONFIG_JSON, LIB_DIR, MAIN_JSON, SERVICE};
+use crate::paths::{CONFIG_JSON, DEFAULT_DATA_DIR, LIB_DIR, MAIN_JSON, SERVICE};
+use crate::workflows::REJOIN;
 
 fn fail(message: impl Into<String>) -> PluginError {
     PluginError::operation(message)
@@ -49,6 +50,34 @@ fn setup_files(host: &Host<'_>) -> Result<Vec<String>, PluginError> {
         ),
         Err(e) if e.kind == ServiceErrorKind::NotFound => {}
         Err(e) => return Err(e.into()),
+    }
+    Ok(paths)
+}
+
+/// On another node (`secret rejoin`): what Consul keeps over a new setup and must not: every
+/// node's `data/serf` (its keyring holds the old gossip key, which Consul prefers to main.json's
+/// `encrypt`), and a server's `data/raft` (a configuration naming the old voters: it joins the
+/// reset leader as a new voter instead). `data/node-id` stays: the node keeps its identity. The
+/// leader keeps both (its raft data is the cluster's; its key is rotated live).
+fn stale_consul_state(host: &Host<'_>, call: &StepCall) -> Result<Vec<String>, PluginError> {
+    if call.workflow != REJOIN {
+        return Ok(Vec::new());
+    }
+    let main: Option<serde_json::Value> = host
+        .read_file(MAIN_JSON)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok());
+    let data = main
+        .as_ref()
+        .and_then(|m| m["data_dir"].as_str())
+        .unwrap_or(DEFAULT_DATA_DIR)
+        .trim_end_matches('/')
+        .to_owned();
+    let mut paths = vec![format!("{data}/serf")];
+    let server = main.as_ref().and_then(|m| m["server"].as_bool());
+    // No main.json (removed by an earlier attempt): raft data only a server has.
+    if server.unwrap_or_else(|| host.stat(&format!("{data}/raft")).is_ok_and(|s| s.exists)) {
+        paths.push(format!("{data}/raft"));
     }
     Ok(paths)
 }
@@ -99,7 +128,10 @@ fn save_secrets(host: &Host<'_>, call: &StepCall) -> Result<usize, PluginError> 
 }
 
 pub fn backup_and_remove(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
-    let removed = remove_journaled(host, call, &setup_files(host)?)?;
+    // Read before main.json goes: it says where Consul's data is and what the node is.
+    let stale = stale_consul_state(host, call)?;
+    let mut removed = remove_journaled(host, call, &setup_files(host)?)?;
+    removed += remove_journaled(host, call, &stale)?;
     let saved = save_secrets(host, call)?;
     Ok(Outcome::new(if call.dry_run {
         format!("would back up and remove {removed} file(s), and back up {saved} more that setup replaces")

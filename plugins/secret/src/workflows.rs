@@ -1,0 +1,5 @@
+//! The names of this plugin's workflows (a leaf: the steps and the commands both name them).
+
+/// The leader's workflow, and the one each other node runs.
+pub const REGENERATE: &str = "secret-regenerate";
+pub const REJOIN: &str = "secret-rejoin";
