@@ -35,7 +35,7 @@ fn plugins_list_shows_versions_origins_and_each_verdict() {
     let ok = entry(&list, "ok");
     assert_eq!(ok["status"], "ok");
     assert_eq!(ok["version"], "0.1.0");
-    assert_eq!(ok["api_version"], "1.6.0");
+    assert_eq!(ok["api_version"], "1.7.0");
     assert_eq!(ok["origin"], "dir");
     assert_eq!(ok["path"], dir.join("ok.so").to_str().unwrap());
     assert_eq!(entry(&list, "old-minor")["api_version"], "1.0.0");
@@ -45,7 +45,7 @@ fn plugins_list_shows_versions_origins_and_each_verdict() {
         .unwrap()
         .to_owned();
     assert!(
-        newer.contains("plugin-api 1.7.0") && newer.contains("plugin-api 1.6.0"),
+        newer.contains("plugin-api 1.8.0") && newer.contains("plugin-api 1.7.0"),
         "{newer}"
     );
     let major = entry(&list, "next-major")["status"]
@@ -100,12 +100,12 @@ fn newer_minor_and_other_major_are_refused_with_both_versions() {
     assert_eq!(code, 4);
     assert!(
         err.contains(
-            "built against plugin-api 1.7.0, but this carbonio-mesh speaks plugin-api 1.6.0"
+            "built against plugin-api 1.8.0, but this carbonio-mesh speaks plugin-api 1.7.0"
         ),
         "{err}"
     );
     assert!(
-        err.contains("fix: rebuild the plugin against carbonio-mesh-plugin-api 1.6.0"),
+        err.contains("fix: rebuild the plugin against carbonio-mesh-plugin-api 1.7.0"),
         "{err}"
     );
     let (code, _, err) = run(sandbox.cmd().arg("next-major"));

@@ -227,11 +227,7 @@ pub(super) fn run_many(
                 done.1 += 1;
                 if progress {
                     let label = labels.get(index).map(String::as_str).unwrap_or("");
-                    eprintln!(
-                        "[{}/{total}] {label}: {}",
-                        done.1,
-                        if ok { "done" } else { "FAILED" }
-                    );
+                    eprintln!("{}", progress_line(done.1, total, label, ok));
                 }
             });
         }
@@ -247,6 +243,16 @@ pub(super) fn run_many(
             })
             .collect(),
     })
+}
+
+/// `[N/TOTAL] LABEL: done|FAILED`, the label (a node's name, from elsewhere) on one line with
+/// its control characters shown.
+fn progress_line(done: usize, total: usize, label: &str, ok: bool) -> String {
+    format!(
+        "[{done}/{total}] {}: {}",
+        crate::untrusted::one_line(label),
+        if ok { "done" } else { "FAILED" }
+    )
 }
 
 fn zeroize_all(words: &mut [String]) {
@@ -594,6 +600,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!((output.status, output.stderr.as_str()), (Some(3), "err\n"));
+    }
+
+    #[test]
+    fn a_progress_line_shows_the_label_escaped() {
+        assert_eq!(
+            progress_line(2, 5, "mail\r[5/5] srv9: done\u{1b}[K", false),
+            "[2/5] mail\\r[5/5] srv9: done\\x1b[K: FAILED"
+        );
     }
 
     #[test]
