@@ -4,11 +4,33 @@
 //! reproduced next to their own helpers: 4, 6 and 12 in plugin-api and the doctor plugin's unit
 //! tests and `doctor.rs`; 9 in `rejoin.rs`.)
 
+use std::fs;
+
 use carbonio_mesh_tests::{binary, on_a_terminal, run, Sandbox};
 use consul_double::{Cluster, Double, Status};
 
 /// A token the fixture cluster's double accepts.
 const TOKEN: &str = "260570b8-e9af-05cf-9513-c03866285b98";
+
+/// Item 4: a site transport with `{host}` as its own word: an LDAP hostname `-oProxyCommand=...`
+/// became an option of ssh, run as root. Such a transport is refused in the configuration.
+#[test]
+fn a_transport_word_that_starts_with_a_placeholder_is_refused() {
+    let sandbox = Sandbox::new();
+    sandbox.install_product("secret");
+    let config = sandbox
+        .make_dir("/etc/carbonio-mesh/config.d")
+        .join("20-transport.toml");
+    fs::write(
+        &config,
+        "[steps.transport]\nexec = [\"ssh\", \"{host}\", \"carbonio-mesh\", \"--yes\", \"secret\", \"rejoin\", \"--input-stdin\"]\npassword_stdin = true\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(sandbox.cmd().args(["secret", "plan"]));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("starts with a placeholder"), "{err}");
+    assert!(err.contains("root@{host}"), "{err}");
+}
 
 /// Item 6: `force-leave --failed` listed Consul node names with their raw escape sequences in
 /// the list the admin confirms; a name can rewrite that list.

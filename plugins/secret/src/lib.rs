@@ -589,11 +589,14 @@ fn plan(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
     if workflow == REGENERATE {
         let (transport, _) = workflow_steps(host, "transport")?;
         if let Some(step) = transport.first() {
-            let argv = step.exec.as_deref().unwrap_or_default().join(" ");
+            let words = step.exec.as_deref().unwrap_or_default();
             let at = match step.line {
                 Some(line) => format!("{}:{line}", step.defined_in),
                 None => step.defined_in.clone(),
             };
+            // What `--nodes` would refuse, the plan refuses now.
+            carbonio_mesh_plugin_api::fanout::check_transport(words, &at)?;
+            let argv = words.join(" ");
             out.push_str(&format!(
                 "Transport (how rejoin-nodes reaches each node; {at}): {argv}\n"
             ));
