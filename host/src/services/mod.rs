@@ -14,6 +14,7 @@ mod ldap;
 mod localconfig;
 mod log;
 mod net;
+mod program;
 mod prompt;
 mod steps;
 mod workflow;
