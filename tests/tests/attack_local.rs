@@ -5,18 +5,173 @@
 //! tests and `doctor.rs`; 9 in `rejoin.rs`.)
 
 use std::fs;
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use carbonio_mesh_tests::{binary, on_a_terminal, run, Sandbox};
+use carbonio_mesh_tests::slapd::{install_localconfig, localconfig_xml, BIND_DN, BIND_PASSWORD};
+use carbonio_mesh_tests::{
+    binary, first_mesh_server, local_ip, on_a_terminal, run, stdout_of, Sandbox,
+};
 use consul_double::{Cluster, Double, Status};
 
+const PASSWORD: &str = "old-Mesh-password-1";
 const NOBODY: u32 = 65534;
 /// A token the fixture cluster's double accepts.
 const TOKEN: &str = "260570b8-e9af-05cf-9513-c03866285b98";
 
 fn root() -> bool {
     nix::unistd::Uid::effective().is_root()
+}
+
+/// `f` on a thread whose file-system uid is `uid`: a socket it opens belongs to `uid` in the
+/// kernel's socket table, exactly as one opened by a program that user runs (`setfsuid` is
+/// per thread; the rest of the test process stays root).
+fn as_user<T: Send>(uid: u32, f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let before = nix::unistd::setfsuid(nix::unistd::Uid::from_raw(uid));
+                let out = f();
+                nix::unistd::setfsuid(before);
+                out
+            })
+            .join()
+            .unwrap()
+    })
+}
+
+/// A Mesh server's archive and password file under a sandbox (the archive's token is the one
+/// carbonio-mesh sends when given none), with `plugins` installed; and that token.
+fn mesh_server(plugins: &[&str]) -> (Sandbox, Double, String) {
+    let (sandbox, double) = first_mesh_server(PASSWORD);
+    sandbox.install_product("credentials");
+    for plugin in plugins {
+        sandbox.install_product(plugin);
+    }
+    let token = stdout_of(sandbox.cmd().args(["credentials", "token"]))
+        .trim()
+        .to_owned();
+    assert!(!token.is_empty());
+    (sandbox, double, token)
+}
+
+/// Whether `token` reached `double` in any request.
+fn token_reached(double: &Double, token: &str) -> bool {
+    double
+        .requests_with_tokens()
+        .iter()
+        .any(|(_, sent)| sent.as_deref() == Some(token))
+}
+
+/// Item 2: while service-discover is down, any local user can bind 127.0.0.1:8500 first, and
+/// root's `members`, `catalog` and `doctor --prometheus` (the packaged timer, every 5 minutes)
+/// sent it the archive's global-management token.
+#[test]
+fn the_archive_token_never_goes_to_a_port_another_user_bound_first() {
+    if !root() {
+        eprintln!("skipped: needs root to listen as another user");
+        return;
+    }
+    let (sandbox, _real, token) = mesh_server(&["members", "catalog", "doctor"]);
+    let impostor = as_user(NOBODY, || Double::start(Cluster::fixture()).unwrap());
+    let url = impostor.url();
+    for words in [
+        &["members"][..],
+        &["catalog", "nodes"],
+        &["doctor"],
+        &["doctor", "--prometheus"],
+    ] {
+        let (code, out, err) = run(sandbox.cmd().args(["--http-addr", &url]).args(words));
+        assert!(
+            !token_reached(&impostor, &token),
+            "{words:?} sent the token"
+        );
+        if words.len() == 1 {
+            assert!(
+                format!("{out}{err}").contains("uid 65534"),
+                "{words:?} ({code}) says why: {out}{err}"
+            );
+        }
+        if words[0] != "doctor" {
+            assert_eq!(code, 5, "{words:?}: {err}");
+            assert!(err.contains("not sent"), "{err}");
+        }
+    }
+    // Given explicitly, a token goes where the admin sends it.
+    let file = sandbox.file_beside_root("token", &format!("{token}\n"));
+    let (_, _, err) = run(sandbox
+        .cmd()
+        .args(["--http-addr", &url, "--token-file"])
+        .arg(&file)
+        .arg("members"));
+    assert!(token_reached(&impostor, &token), "{err}");
+    // The service user owns Consul's listener on a real node: that one gets the archive token.
+    let trusted = as_user(NOBODY, || Double::start(Cluster::fixture()).unwrap());
+    let config = sandbox
+        .make_dir("/etc/carbonio-mesh/config.d")
+        .join("10-mesh.toml");
+    fs::write(&config, "[mesh]\nservice_user = \"nobody\"\n").unwrap();
+    let (_, _, err) = run(sandbox
+        .cmd()
+        .args(["--http-addr", &trusted.url(), "members"]));
+    assert!(token_reached(&trusted, &token), "{err}");
+}
+
+/// A TCP listener on 127.0.0.1 opened as `uid`, keeping every byte it is sent.
+fn recording_listener(uid: u32) -> (u16, Arc<Mutex<Vec<u8>>>) {
+    let listener = as_user(uid, || std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let into = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let into = into.clone();
+            std::thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut buffer = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buffer) {
+                    if n == 0 {
+                        break;
+                    }
+                    into.lock().unwrap().extend_from_slice(&buffer[..n]);
+                }
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// Item 2, LDAP: the bind password of localconfig.xml went to whatever listened on the
+/// `ldap://127.0.0.1` port it names.
+#[test]
+fn the_ldap_bind_password_never_goes_to_a_port_another_user_bound_first() {
+    if !root() {
+        eprintln!("skipped: needs root to listen as another user");
+        return;
+    }
+    let (sandbox, double, _) = mesh_server(&[]);
+    let (port, seen) = recording_listener(NOBODY);
+    install_localconfig(
+        &sandbox,
+        &localconfig_xml(&format!("ldap://127.0.0.1:{port}"), BIND_DN, BIND_PASSWORD),
+    );
+    let (code, out, err) = run(sandbox.cmd().args([
+        "--http-addr",
+        &double.url(),
+        "credentials",
+        "verify",
+        "--format",
+        "json",
+    ]));
+    std::thread::sleep(Duration::from_millis(200));
+    let seen = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+    assert!(!seen.contains(BIND_PASSWORD), "the bind password was sent");
+    assert_eq!(code, 5, "{out}{err}");
+    assert!(out.contains("uid 65534"), "{out}");
 }
 
 /// Item 3: `leader` ran `carbonio prov gas` as zextras inside root's session, with root's
@@ -180,4 +335,112 @@ fn a_program_is_absolute_or_found_in_a_directory_only_root_can_write() {
         assert_eq!(code, 5, "{err}");
         assert!(err.contains(&theirs.display().to_string()), "{err}");
     }
+}
+
+/// Item 13: a password inside `CONSUL_HTTP_ADDR` (`http://user:pw@host`) was printed in errors,
+/// JSON documents and `-vvv` logs.
+#[test]
+fn a_password_in_the_consul_address_is_never_printed() {
+    let sandbox = Sandbox::new();
+    sandbox.install_product("members");
+    let secret = "Addr-Pw-7c1e";
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let double = Double::start(Cluster::fixture()).unwrap();
+    for (addr, format) in [
+        (format!("http://admin:{secret}@127.0.0.1:{closed}"), "human"),
+        (format!("http://admin:{secret}@127.0.0.1:{closed}"), "json"),
+        (format!("http://admin:{secret}@{}", double.addr()), "human"),
+    ] {
+        let (code, out, err) = run(sandbox
+            .cmd()
+            .env("CONSUL_HTTP_ADDR", &addr)
+            .args(["-vvv", "members", "--token", "t", "--format", format]));
+        assert!(
+            !out.contains(secret) && !err.contains(secret),
+            "{addr} ({code}): {out}{err}"
+        );
+        assert!(
+            out.contains("127.0.0.1") || err.contains("127.0.0.1"),
+            "{err}"
+        );
+    }
+}
+
+/// Item 14: `localhost` was taken for loopback by its name, so the archive's token went over
+/// plain http to whatever address the resolver gave for it. The resolver here is the system's,
+/// in a mount namespace whose /etc/hosts maps `localhost` to this host's network address.
+#[test]
+fn localhost_is_judged_by_the_address_connected_to() {
+    if !root()
+        || !std::process::Command::new("unshare")
+            .args(["--mount", "true"])
+            .status()
+            .is_ok_and(|s| s.success())
+    {
+        eprintln!("skipped: needs root and mount namespaces");
+        return;
+    }
+    let (sandbox, _real, token) = mesh_server(&["members"]);
+    let ip = local_ip();
+    let double = Double::start_on(&format!("{ip}:0"), Cluster::fixture()).unwrap();
+    let hosts = sandbox.file_beside_root("hosts", &format!("{ip} localhost\n"));
+    let script = format!(
+        "mount --bind {} /etc/hosts && exec {} --root {} --plugin-dir {} --http-addr http://localhost:{} members",
+        hosts.display(),
+        binary().display(),
+        sandbox.root().display(),
+        sandbox.plugin_dir().display(),
+        double.addr().port()
+    );
+    let output = std::process::Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .env_remove("CONSUL_HTTP_ADDR")
+        .env_remove("CONSUL_HTTP_TOKEN")
+        .env_remove("CONSUL_HTTP_TOKEN_FILE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !token_reached(&double, &token),
+        "the token went to {ip}: {err}"
+    );
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains(&ip), "{err}");
+}
+
+/// Item 15: an explicit token sent to a remote agent over plain http: a careful admin wants to
+/// hear about it, once.
+#[test]
+fn an_explicit_token_over_plain_http_to_another_host_is_warned_about_once() {
+    let sandbox = Sandbox::new();
+    sandbox.install_product("catalog");
+    let double = Double::start_on(&format!("{}:0", local_ip()), Cluster::fixture()).unwrap();
+    let (code, _, err) = run(sandbox.cmd().args([
+        "--http-addr",
+        &double.url(),
+        "--token",
+        TOKEN,
+        "catalog",
+        "services",
+        "--node",
+        "srv2.example.com",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(double.requests().len() > 1, "{:?}", double.requests());
+    assert_eq!(err.matches("over plain http").count(), 1, "{err}");
+    // Over loopback there is nothing to say.
+    let local = Double::start(Cluster::fixture()).unwrap();
+    let (_, _, err) = run(sandbox.cmd().args([
+        "--http-addr",
+        &local.url(),
+        "--token",
+        TOKEN,
+        "catalog",
+        "services",
+    ]));
+    assert!(!err.contains("plain http"), "{err}");
 }
