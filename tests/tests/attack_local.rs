@@ -337,6 +337,28 @@ fn a_program_is_absolute_or_found_in_a_directory_only_root_can_write() {
     }
 }
 
+/// Item 11: naming `[steps.doctor-transport]` made `secret` load every plugin in its own
+/// process: one that crashes while loading killed `secret plan` with SIGSEGV.
+#[test]
+fn other_plugins_steps_are_resolved_without_loading_them_in_process() {
+    let sandbox = Sandbox::new();
+    for plugin in ["secret", "doctor"] {
+        sandbox.install_product(plugin);
+    }
+    sandbox.install("segfaulting", &sandbox.plugin_dir(), "segfaulting");
+    let config = sandbox
+        .make_dir("/etc/carbonio-mesh/config.d")
+        .join("40-doctor.toml");
+    fs::write(
+        &config,
+        "[steps.doctor-transport]\nexec = [\"ssh\", \"root@{host}\", \"carbonio-mesh\", \"doctor\", \"--local\", \"--format\", \"json\"]\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(sandbox.cmd().args(["secret", "plan"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("preflight"), "{out}");
+}
+
 /// Item 13: a password inside `CONSUL_HTTP_ADDR` (`http://user:pw@host`) was printed in errors,
 /// JSON documents and `-vvv` logs.
 #[test]
