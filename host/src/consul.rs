@@ -831,8 +831,8 @@ mod tests {
         let password = carbonio_mesh_archive::Passphrase::new(b"mesh-password".to_vec());
         let sealed = carbonio_mesh_archive::seal(&members, &password).unwrap();
         for (path, bytes) in [
-            (&files.archive, sealed.as_slice()),
-            (&files.password, b"mesh-password".as_slice()),
+            (&files.archive(), sealed.as_slice()),
+            (&files.password(), b"mesh-password".as_slice()),
         ] {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, bytes).unwrap();

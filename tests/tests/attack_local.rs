@@ -7,17 +7,18 @@
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use carbonio_mesh_tests::slapd::{install_localconfig, localconfig_xml, BIND_DN, BIND_PASSWORD};
 use carbonio_mesh_tests::{
-    binary, first_mesh_server, local_ip, on_a_terminal, run, stdout_of, Sandbox,
+    binary, first_mesh_server, local_ip, on_a_terminal, run, stdout_of, MeshLeader, Sandbox,
 };
 use consul_double::{Cluster, Double, Status};
 
 const PASSWORD: &str = "old-Mesh-password-1";
+const NEW_PASSWORD: &str = "new-Mesh-password-2";
 const NOBODY: u32 = 65534;
 /// A token the fixture cluster's double accepts.
 const TOKEN: &str = "260570b8-e9af-05cf-9513-c03866285b98";
@@ -234,6 +235,82 @@ fn a_transport_word_that_starts_with_a_placeholder_is_refused() {
     assert!(err.contains("root@{host}"), "{err}");
 }
 
+/// A directory beside the sandbox's root (outside the simulated system) holding `name`.
+fn outside(sandbox: &Sandbox, name: &str, text: &str) -> PathBuf {
+    let dir = sandbox.root().parent().unwrap().join("outside");
+    fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(name);
+    fs::write(&file, text).unwrap();
+    file
+}
+
+/// Item 5: `--root DIR` followed absolute links inside the tree out of it: a directory of the
+/// tree that is a link to `/somewhere` led writes, removals, reads and stats to the real
+/// `/somewhere`.
+#[test]
+fn root_confines_every_file_service_to_the_tree() {
+    let sandbox = Sandbox::new();
+    sandbox.install("ok", &sandbox.plugin_dir(), "ok");
+    let target = outside(&sandbox, "target.txt", "outside, untouched");
+    let outside_dir = target.parent().unwrap().to_owned();
+    sandbox.make_dir("/etc");
+    std::os::unix::fs::symlink(&outside_dir, sandbox.path("/etc/linked")).unwrap();
+    let through = "/etc/linked/target.txt";
+    for words in [
+        vec!["ok", "write", "--path", through, "--content", "replaced"],
+        vec!["ok", "remove", "--path", through],
+        vec!["ok", "read", "--path", through],
+        vec!["ok", "stat", "--path", through],
+    ] {
+        let (code, out, err) = run(sandbox.cmd().args(&words));
+        assert_eq!(
+            fs::read_to_string(&target).unwrap(),
+            "outside, untouched",
+            "{words:?}"
+        );
+        assert!(
+            !out.contains("outside, untouched"),
+            "{words:?} read it: {out}"
+        );
+        assert!(
+            !out.contains("exists=true"),
+            "{words:?} saw the file: {out}"
+        );
+        assert!(code == 0 || code == 5, "{words:?}: {err}");
+    }
+    // Inside the tree, an absolute link means the tree's own path, as it would after chroot.
+    let own = sandbox.make_dir(outside_dir.to_str().unwrap());
+    fs::write(own.join("target.txt"), "the tree's own").unwrap();
+    let out = stdout_of(sandbox.cmd().args(["ok", "read", "--path", through]));
+    assert_eq!(out, "the tree's own");
+    assert_eq!(fs::read_dir(&outside_dir).unwrap().count(), 1);
+}
+
+/// Item 5: `credentials rekey --root DIR` rewrote an archive outside DIR when the tree's
+/// `etc/zextras/service-discover` was a link to it.
+#[test]
+fn rekey_under_root_never_rewrites_an_archive_outside_the_tree() {
+    let (sandbox, _double, _) = mesh_server(&[]);
+    let etc = sandbox.path("/etc/zextras/service-discover");
+    let elsewhere = sandbox.root().parent().unwrap().join("elsewhere");
+    fs::rename(&etc, &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &etc).unwrap();
+    let before = fs::read(elsewhere.join("cluster-credentials.tar.gpg")).unwrap();
+    let old = sandbox.file_beside_root("old", &format!("{PASSWORD}\n"));
+    let new = sandbox.file_beside_root("new", &format!("{NEW_PASSWORD}\n"));
+    let (code, _, err) = run(sandbox
+        .cmd()
+        .args(["--yes", "credentials", "rekey", "--password-file"])
+        .arg(&old)
+        .arg("--new-password-file")
+        .arg(&new));
+    assert!(
+        fs::read(elsewhere.join("cluster-credentials.tar.gpg")).unwrap() == before,
+        "the archive outside the tree was rewritten: {err}"
+    );
+    assert_eq!(code, 5, "{err}");
+}
+
 /// Item 6: `force-leave --failed` listed Consul node names with their raw escape sequences in
 /// the list the admin confirms; a name can rewrite that list.
 #[test]
@@ -282,6 +359,81 @@ fn log_lines_show_control_characters_escaped() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("forged\\rERROR all good\\x1b[2K"), "{err}");
     assert!(!err.contains('\r') && !err.contains("\u{1b}[2K"), "{err:?}");
+}
+
+/// Item 7: `[backup] dir` was not trust-checked: secrets were copied into another user's
+/// directory.
+#[test]
+fn a_backup_directory_others_can_write_is_refused() {
+    let sandbox = Sandbox::new();
+    sandbox.install("ok", &sandbox.plugin_dir(), "ok");
+    sandbox.make_dir("/etc");
+    fs::write(sandbox.path("/etc/secret.txt"), "old secret").unwrap();
+    let shared = sandbox.make_dir("/srv/shared");
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
+    let config = sandbox
+        .make_dir("/etc/carbonio-mesh/config.d")
+        .join("10-backup.toml");
+    fs::write(&config, "[backup]\ndir = \"/srv/shared\"\n").unwrap();
+    let (code, _, err) = run(sandbox.cmd().args([
+        "ok",
+        "write",
+        "--path",
+        "/etc/secret.txt",
+        "--content",
+        "new secret",
+    ]));
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains(&shared.display().to_string()), "{err}");
+    assert!(err.contains("chmod go-w"), "{err}");
+    assert_eq!(
+        fs::read_to_string(sandbox.path("/etc/secret.txt")).unwrap(),
+        "old secret"
+    );
+    assert_eq!(fs::read_dir(&shared).unwrap().count(), 0, "a copy was made");
+}
+
+/// Writes run `run`'s journal under `root` (the records as JSON lines).
+fn journal(sandbox: &Sandbox, run: &str, records: &[serde_json::Value]) {
+    let dir = sandbox.make_dir(&format!("/var/lib/carbonio-mesh/runs/{run}"));
+    let text: String = records.iter().map(|r| format!("{r}\n")).collect();
+    fs::write(dir.join("journal.jsonl"), text).unwrap();
+}
+
+/// Item 7: `secret restore` put another user's bytes back as main.json: the run's backup
+/// directory was theirs to change.
+#[test]
+fn restore_takes_backups_only_from_the_trusted_backup_directory() {
+    if !root() {
+        eprintln!("skipped: needs root to give a directory away");
+        return;
+    }
+    let leader = MeshLeader::new(PASSWORD);
+    let sandbox = &leader.sandbox;
+    let main_json = "/etc/zextras/service-discover/main.json";
+    let before = fs::read(sandbox.path(main_json)).unwrap();
+    let theirs = sandbox.make_dir("/home/mallory/backups");
+    nix::unistd::chown(&theirs, Some(nix::unistd::Uid::from_raw(NOBODY)), None).unwrap();
+    let planted = sandbox.make_dir("/home/mallory/backups/1-2/etc/zextras/service-discover");
+    fs::write(planted.join("main.json"), "{\"acl\": \"mallory's\"}").unwrap();
+    leader.config(
+        "20-backup.toml",
+        "[backup]\ndir = \"/home/mallory/backups\"\n",
+    );
+    let run_name = "1796135620-5193";
+    journal(
+        sandbox,
+        run_name,
+        &[
+            serde_json::json!({"event": "run", "workflow": "secret-regenerate", "at": 1}),
+            serde_json::json!({"event": "removed", "step": "backup-and-remove", "path": main_json,
+                "backup": format!("/home/mallory/backups/1-2{main_json}")}),
+        ],
+    );
+    let (code, _, err) = run(leader.cmd().args(["--yes", "secret", "restore", run_name]));
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("/home/mallory/backups"), "{err}");
+    assert_eq!(fs::read(sandbox.path(main_json)).unwrap(), before);
 }
 
 /// A script that writes `marker` when run, at `path`, mode 0755.

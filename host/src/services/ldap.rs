@@ -189,8 +189,7 @@ fn bind(context: &HostContext, settings: &LdapSettings) -> Result<Bound, Service
 
 /// localconfig.xml under `--root`, bound.
 fn connect(context: &HostContext) -> Result<Bound, ServiceFailure> {
-    let real = context.resolve(localconfig::PATH)?;
-    let settings = localconfig::read(&real)?;
+    let settings = localconfig::read(&context.paths)?;
     bind(context, &settings)
 }
 

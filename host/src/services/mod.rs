@@ -5,6 +5,7 @@
 //! every plugin at once.
 
 mod audit;
+mod backups;
 mod consul;
 mod credentials;
 mod exec;
@@ -36,7 +37,7 @@ use crate::consul::ConsulClient;
 use crate::paths::SystemPaths;
 use crate::redact::Secrets;
 
-pub use files::Backups;
+pub use backups::Backups;
 
 /// What one run of a plugin command may do, and what it did.
 pub struct HostContext {
@@ -126,11 +127,20 @@ impl HostContext {
         }
     }
 
-    /// A plugin's system path under `--root`; `..` and relative paths are refused.
+    /// Refuses a plugin's system path that is not absolute or holds `..`. (Files are then
+    /// opened by `SystemPaths::open`/`entry`, resolved inside `--root`.)
     fn resolve(&self, system_path: &str) -> Result<std::path::PathBuf, ServiceFailure> {
         self.paths
             .resolve(system_path)
             .map_err(|e| failure(ServiceErrorKind::Invalid, e.to_string()))
+    }
+
+    /// Whether something is at `system_path` (a link counts, and is not followed).
+    fn exists(&self, system_path: &str) -> bool {
+        self.paths
+            .entry(system_path)
+            .and_then(|entry| entry.stat())
+            .is_ok_and(|stat| stat.is_some())
     }
 
     /// The changes a dry run recorded.
