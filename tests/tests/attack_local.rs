@@ -436,6 +436,49 @@ fn restore_takes_backups_only_from_the_trusted_backup_directory() {
     assert_eq!(fs::read(sandbox.path(main_json)).unwrap(), before);
 }
 
+/// Item 8: `secret prune` deleted any directory a journal named: a hostile member name in a
+/// finished run's journal removed the backups of an unfinished run.
+#[test]
+fn prune_removes_only_the_backups_a_run_recorded_as_its_own() {
+    let sandbox = Sandbox::new();
+    sandbox.install_product("secret");
+    let victim = sandbox.make_dir("/var/backups/carbonio-mesh/1796135700-777/etc/zextras");
+    fs::write(victim.join("main.json"), "the unfinished run's backup").unwrap();
+    journal(
+        &sandbox,
+        "1796135620-5193",
+        &[
+            serde_json::json!({"event": "run", "workflow": "secret-regenerate", "at": 1}),
+            serde_json::json!({"event": "node", "step": "rejoin-nodes",
+                "node": "/var/backups/carbonio-mesh/1796135700-777/x", "host": null,
+                "address": "192.168.56.110", "result": "failed", "detail": "unreachable"}),
+            serde_json::json!({"event": "finished", "at": 2}),
+        ],
+    );
+    journal(
+        &sandbox,
+        "1796135700-778",
+        &[
+            serde_json::json!({"event": "run", "workflow": "secret-regenerate", "at": 3}),
+            serde_json::json!({"event": "removed", "step": "backup-and-remove",
+                "path": "/etc/zextras/main.json",
+                "backup": "/var/backups/carbonio-mesh/1796135700-777/etc/zextras/main.json"}),
+        ],
+    );
+    let (code, out, err) = run(sandbox
+        .cmd()
+        .args(["--yes", "secret", "prune", "--keep", "0"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1796135620-5193"), "{out}");
+    assert!(
+        victim.join("main.json").exists(),
+        "the unfinished run's backups were removed: {out}"
+    );
+    assert!(!sandbox
+        .path("/var/lib/carbonio-mesh/runs/1796135620-5193")
+        .exists());
+}
+
 /// A script that writes `marker` when run, at `path`, mode 0755.
 fn marker_script(path: &Path, marker: &Path) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();

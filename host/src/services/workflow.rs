@@ -16,6 +16,7 @@ use carbonio_mesh_plugin_api::services::{
     Audit, Empty, Journal, JournalAppend, JournalRead, RemoveRun, RunRemoved, ServiceErrorKind,
     ServiceFailure,
 };
+use carbonio_mesh_plugin_api::step::JournalRecord;
 
 use super::{failure, io_failure, HostContext};
 
@@ -152,28 +153,27 @@ pub(super) fn read(context: &HostContext, request: JournalRead) -> Result<Journa
     })
 }
 
-/// The backup directories a run's records name: for every string in them that lies under
-/// `backup_dir`, the directory directly under `backup_dir` holding it (one per process that
-/// backed something up for the run), in the order first named.
+/// The backup directories a run recorded as its own: for each `removed` record (a file the run
+/// removed and the backup it made of it, written when the host answered), the directory directly
+/// under `backup_dir` holding that backup (one per process that backed something up for the
+/// run), in the order first named. Any other string of the journal is not looked at: node names
+/// and step details come from Consul and LDAP, and a member named like another run's backups
+/// must not make them go.
 fn named_backup_dirs(records: &[serde_json::Value], backup_dir: &str) -> Vec<String> {
-    fn strings<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
-        match value {
-            serde_json::Value::String(s) => out.push(s),
-            serde_json::Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
-            serde_json::Value::Object(map) => map.values().for_each(|v| strings(v, out)),
-            _ => {}
-        }
-    }
     let base = backup_dir.trim_end_matches('/');
-    let mut found = Vec::new();
-    records.iter().for_each(|r| strings(r, &mut found));
     let mut dirs: Vec<String> = Vec::new();
-    for path in found {
+    let backups = records.iter().filter_map(|record| {
+        match serde_json::from_value::<JournalRecord>(record.clone()) {
+            Ok(JournalRecord::Removed { backup, .. }) => Some(backup),
+            _ => None,
+        }
+    });
+    for path in backups {
         let Some(rest) = path.strip_prefix(base).and_then(|r| r.strip_prefix('/')) else {
             continue;
         };
         let top = rest.split('/').next().unwrap_or("");
-        // A name we made (`<time>-<pid>`): never `..`, `.` or empty, so never outside `base`.
+        // A name the host made (`<time>-<pid>`): never `..`, `.` or empty, so never outside.
         if top.is_empty() || top == "." || top == ".." {
             continue;
         }
@@ -260,22 +260,22 @@ mod tests {
         }
     }
 
+    /// Issue 24, item 8: a hostile member name in a journal made `secret prune` remove the
+    /// backups of another, unfinished run.
     #[test]
-    fn only_backup_directories_the_journal_names_are_removed() {
+    fn only_backup_directories_the_run_recorded_as_its_own_are_removed() {
         let records = vec![
-            serde_json::json!({"event": "removed", "path": "/etc/x", "backup": "/var/backups/carbonio-mesh/1-2/etc/x"}),
-            serde_json::json!({"event": "removed", "path": "/etc/y", "backup": "/var/backups/carbonio-mesh/1-2/etc/y"}),
-            serde_json::json!({"facts": {"a": ["/var/backups/carbonio-mesh/3-4/z"]}}),
-            serde_json::json!({"escape": "/var/backups/carbonio-mesh/../../etc"}),
-            serde_json::json!({"other": "/var/backups/carbonio-meshx/5-6", "dot": "/var/backups/carbonio-mesh/./a"}),
-            serde_json::json!({"base": "/var/backups/carbonio-mesh/"}),
+            serde_json::json!({"event": "removed", "step": "s", "path": "/etc/x", "backup": "/var/backups/carbonio-mesh/1-2/etc/x"}),
+            serde_json::json!({"event": "removed", "step": "s", "path": "/etc/y", "backup": "/var/backups/carbonio-mesh/1-2/etc/y"}),
+            serde_json::json!({"event": "done", "step": "s", "at": 1, "facts": {"a": ["/var/backups/carbonio-mesh/3-4/z"]}}),
+            serde_json::json!({"event": "node", "step": "rejoin-nodes", "node": "/var/backups/carbonio-mesh/5-6/x",
+                "address": "192.168.56.110", "result": "failed", "detail": "/var/backups/carbonio-mesh/7-8"}),
+            serde_json::json!({"event": "removed", "step": "s", "path": "/etc/z", "backup": "/var/backups/carbonio-mesh/../../etc"}),
+            serde_json::json!({"event": "removed", "step": "s", "path": "/etc/w", "backup": "/var/backups/carbonio-meshx/5-6"}),
         ];
         assert_eq!(
             named_backup_dirs(&records, "/var/backups/carbonio-mesh/"),
-            [
-                "/var/backups/carbonio-mesh/1-2",
-                "/var/backups/carbonio-mesh/3-4"
-            ]
+            ["/var/backups/carbonio-mesh/1-2"]
         );
     }
 }
