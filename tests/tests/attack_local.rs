@@ -661,3 +661,51 @@ fn an_explicit_token_over_plain_http_to_another_host_is_warned_about_once() {
     ]));
     assert!(!err.contains("plain http"), "{err}");
 }
+
+/// Item 1: `write-reset-file` took the data directory from main.json, which the service user
+/// owns, and followed a link in its place: root wrote `acl-bootstrap-reset`, owned by that user,
+/// into `etc/cron.hourly` or `etc/update-motd.d`, where the user can make it a program root runs.
+#[test]
+fn the_reset_file_is_written_only_inside_service_discovers_state_directory() {
+    let leader = MeshLeader::new(PASSWORD);
+    let sandbox = &leader.sandbox;
+    let password = sandbox.file_beside_root("new", &format!("{NEW_PASSWORD}\n"));
+    let regenerate = || {
+        run(leader
+            .cmd()
+            .args(["--yes", "secret", "regenerate", "--password-file"])
+            .arg(&password))
+    };
+    let stops = || {
+        fs::read_to_string(sandbox.path("/run/systemctl-standin/calls"))
+            .unwrap_or_default()
+            .matches("stop")
+            .count()
+    };
+    // main.json's data_dir pointed elsewhere.
+    let main_json = sandbox.path("/etc/zextras/service-discover/main.json");
+    let original = fs::read_to_string(&main_json).unwrap();
+    let mut main: serde_json::Value = serde_json::from_str(&original).unwrap();
+    main["data_dir"] = "/etc/cron.hourly".into();
+    fs::write(&main_json, main.to_string()).unwrap();
+    let cron = sandbox.make_dir("/etc/cron.hourly");
+    let (code, _, err) = run(leader
+        .cmd()
+        .args(["--yes", "secret", "regenerate", "--password-file"])
+        .arg(&password));
+    assert!(!cron.join("acl-bootstrap-reset").exists(), "{err}");
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("/var/lib/service-discover"), "{err}");
+    assert_eq!(stops(), 0, "service-discover was stopped: {err}");
+    // The data directory replaced by a link to another directory.
+    fs::write(&main_json, &original).unwrap();
+    let motd = sandbox.make_dir("/etc/update-motd.d");
+    let data = sandbox.path("/var/lib/service-discover/data");
+    fs::rename(&data, sandbox.path("/var/lib/service-discover/data.real")).unwrap();
+    std::os::unix::fs::symlink("../../../etc/update-motd.d", &data).unwrap();
+    let (code, _, err) = regenerate();
+    assert!(!motd.join("acl-bootstrap-reset").exists(), "{err}");
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("link"), "{err}");
+    assert_eq!(stops(), 0, "service-discover was stopped: {err}");
+}

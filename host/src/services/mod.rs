@@ -17,6 +17,7 @@ mod log;
 mod net;
 mod program;
 mod prompt;
+mod state;
 mod steps;
 mod workflow;
 
@@ -182,6 +183,7 @@ impl HostContext {
             svc::ExecMany::NAME => serve(payload, |req| exec::run_many(self, req)),
             svc::ReadFile::NAME => serve(payload, |req| files::read(self, req)),
             svc::WriteFile::NAME => serve(payload, |req| files::write(self, req)),
+            svc::WriteStateFile::NAME => serve(payload, |req| state::write_state(self, req)),
             svc::RemovePath::NAME => serve(payload, |req| files::remove(self, req)),
             svc::StatPath::NAME => serve(payload, |req| files::stat(self, req)),
             svc::ListDir::NAME => serve(payload, |req| files::list(self, req)),

@@ -413,13 +413,10 @@ fn write_reset_file(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
         "{}/acl-bootstrap-reset",
         data_dir(ctx).trim_end_matches('/')
     );
+    // As the service user's file, inside service-discover's state directory and through no
+    // link: main.json, which names the data directory, is that user's to change.
     ctx.host
-        .call(&carbonio_mesh_plugin_api::services::WriteFile {
-            path: path.clone(),
-            content: index.to_string(),
-            mode: 0o600,
-            owner: Some(ctx.service_user.to_owned()),
-        })?;
+        .write_state_file(&path, &index.to_string(), 0o600)?;
     Ok(
         Outcome::new(format!("{path} holds {index} (owner {})", ctx.service_user))
             .fact(&facts::RESET_FILE, &path),
