@@ -322,6 +322,9 @@ fn run_workflow(
     let mut reports = String::new();
     let mut failure = None;
     let total = steps.len();
+    // `--archive FILE`, read once by the first step that needs it: the bytes checked and
+    // compared with LDAP's copy are the bytes installed.
+    let archive_read = std::cell::OnceCell::new();
     for (number, step) in steps.iter().enumerate() {
         let number = number + 1;
         if done.contains(&step.name) {
@@ -353,6 +356,7 @@ fn run_workflow(
             parallel: request.parsed("parallel")?.unwrap_or(32),
             new_archive: new_archive.as_ref().map(|a| &a.text),
             archive_file: archive_file.as_deref(),
+            archive_read: &archive_read,
         };
         let outcome = match (&step.plugin, &step.exec) {
             (Some(plugin), _) if plugin == NAME => steps::run(&step.name, &ctx),
