@@ -26,8 +26,8 @@ use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
 use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, FileStat, Mode, SFlag};
 
 use super::{failure, io_failure};
-use crate::paths::{Entry, SystemPaths};
-use crate::trust::{self, Refusal, TrustPolicy};
+use crate::config::paths::{Entry, SystemPaths};
+use crate::plugins::trust::{self, Refusal, TrustPolicy};
 
 /// The backups of one process: see the module documentation.
 pub struct Backups {
@@ -102,7 +102,7 @@ impl Backups {
             (
                 ServiceErrorKind::Denied,
                 "is not trusted",
-                Some(crate::error::exit::PLUGIN),
+                Some(crate::exit::PLUGIN),
             )
         } else {
             (ServiceErrorKind::Failed, "cannot be used", None)
@@ -348,7 +348,7 @@ mod tests {
 
     #[test]
     fn a_copy_follows_no_link_and_keeps_modes() {
-        let root = crate::trust::tests::scratch();
+        let root = crate::plugins::trust::tests::scratch();
         let etc = root.path().join("etc/app");
         std::fs::create_dir_all(etc.join("sub")).unwrap();
         std::fs::write(etc.join("sub/key"), "secret").unwrap();

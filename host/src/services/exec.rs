@@ -257,7 +257,7 @@ pub(super) fn run_many(
 fn progress_line(done: usize, total: usize, label: &str, ok: bool) -> String {
     format!(
         "[{done}/{total}] {}: {}",
-        crate::untrusted::one_line(label),
+        crate::terminal::untrusted::one_line(label),
         if ok { "done" } else { "FAILED" }
     )
 }
@@ -590,8 +590,8 @@ fn poll_until(deadline: Instant, mut done: impl FnMut() -> io::Result<bool>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use crate::paths::SystemPaths;
+    use crate::config::paths::SystemPaths;
+    use crate::config::settings::Config;
     use crate::services::test_consul;
 
     fn context(dry_run: bool) -> HostContext {

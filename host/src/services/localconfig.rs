@@ -15,7 +15,7 @@ use nix::sys::stat::{fstat, Mode, SFlag};
 use zeroize::Zeroizing;
 
 use super::failure;
-use crate::paths::SystemPaths;
+use crate::config::paths::SystemPaths;
 
 /// Where Carbonio keeps it.
 pub const PATH: &str = "/opt/zextras/conf/localconfig.xml";

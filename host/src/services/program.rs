@@ -105,8 +105,8 @@ mod tests {
             locate("/usr/bin/env", OsStr::new("")).unwrap(),
             Path::new("/usr/bin/env")
         );
-        let open = crate::trust::tests::scratch();
-        let closed = crate::trust::tests::scratch();
+        let open = crate::plugins::trust::tests::scratch();
+        let closed = crate::plugins::trust::tests::scratch();
         executable(&open.path().join("tool"));
         executable(&closed.path().join("tool"));
         fs::set_permissions(open.path(), fs::Permissions::from_mode(0o777)).unwrap();

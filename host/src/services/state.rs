@@ -22,10 +22,10 @@ use nix::errno::Errno;
 use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::{fstat, Mode};
 
-use super::files::{replace_in, user_ids};
+use super::fs::{replace_in, user_ids};
 use super::{failure, HostContext};
-use crate::paths::Entry;
-use crate::trust::{self, TrustPolicy};
+use crate::config::paths::Entry;
+use crate::plugins::trust::{self, TrustPolicy};
 
 const DIR_FLAGS: OFlag = OFlag::O_RDONLY
     .union(OFlag::O_DIRECTORY)
@@ -166,8 +166,8 @@ pub(super) fn write_state(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use crate::paths::SystemPaths;
+    use crate::config::paths::SystemPaths;
+    use crate::config::settings::Config;
     use crate::services::test_consul;
     use std::fs;
     use std::os::unix::fs::MetadataExt;
@@ -205,7 +205,7 @@ mod tests {
     /// `etc/cron.hourly` and `etc/update-motd.d`, where that user can make it a program root runs.
     #[test]
     fn a_state_file_is_written_only_inside_the_state_directory_through_no_link() {
-        let root = crate::trust::tests::scratch();
+        let root = crate::plugins::trust::tests::scratch();
         let state = root.path().join("var/lib/service-discover");
         fs::create_dir_all(state.join("data")).unwrap();
         fs::create_dir_all(root.path().join("etc/cron.hourly")).unwrap();

@@ -2,13 +2,12 @@
 //! `step.run` (a step of another plugin, run with this run's host).
 //!
 //! A plugin providing a step is found, trust-checked and loaded exactly as a plugin named on the
-//! command line is (`run::open_plugin`), once per run, and invoked with the same host context:
+//! command line is (`plugins::open`), once per run, and invoked with the same host context:
 //! its changes are recorded under `--dry-run`, confined by `--root`, backed up, audited, and the
 //! run's secrets are redacted from whatever it answers. Looking through every other plugin for
 //! its steps loads each in a child process instead, as `plugins list` does: a plugin that
 //! crashes while loading cannot take the command down.
 
-use std::path::PathBuf;
 use std::rc::Rc;
 
 use carbonio_mesh_plugin_api::services::{
@@ -18,48 +17,30 @@ use carbonio_mesh_plugin_api::step::StepOutcome;
 use carbonio_mesh_plugin_api::Request;
 
 use super::{failure, HostContext};
-use crate::loader::LoadedPlugin;
-use crate::workflows::{Known, Manifests, PlanError, Resolver};
-
-/// A plugin loaded for its steps, and its file.
-pub struct Loaded {
-    plugin: LoadedPlugin,
-    file: PathBuf,
-    /// Names this plugin should its step crash the process.
-    crash: crate::crash::CrashReport,
-}
+use crate::plugins::discovery;
+use crate::plugins::open::{open_plugin, OpenedPlugin};
+use crate::services::workflows::{Known, Manifests, PlanError, Resolver};
 
 impl HostContext {
     /// Plugin `name`, loaded once per run.
-    fn load_for_steps(&self, name: &str) -> Result<Rc<Loaded>, String> {
+    fn load_for_steps(&self, name: &str) -> Result<Rc<OpenedPlugin>, String> {
         if let Some(loaded) = self.loaded.borrow().get(name) {
             return Ok(Rc::clone(loaded));
         }
-        if !crate::discovery::is_valid_name(name) {
+        if !discovery::is_valid_name(name) {
             return Err(format!(
                 "'{name}' is not a plugin name (lower-case words joined by dashes)"
             ));
         }
-        let (plugin, file, crash) = crate::run::open_plugin(name, &self.search_dirs, &self.policy)
-            .map_err(|e| {
-                let fix = e.hint().map(|h| format!(" ({h})")).unwrap_or_default();
-                format!("{e}{fix}")
-            })?
+        let loaded = open_plugin(name, &self.search_dirs, &self.policy)
+            .map_err(|e| format!("{e} ({})", e.fix()))?
             .ok_or_else(|| {
                 format!(
                     "no plugin file {name}.so in {}",
-                    self.search_dirs
-                        .iter()
-                        .map(|d| d.path.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    discovery::searched(&self.search_dirs)
                 )
             })?;
-        let loaded = Rc::new(Loaded {
-            plugin,
-            file,
-            crash,
-        });
+        let loaded = Rc::new(loaded);
         self.loaded
             .borrow_mut()
             .insert(name.to_owned(), Rc::clone(&loaded));
@@ -80,7 +61,7 @@ impl Manifests for HostContext {
     /// its own (`crate::probe`), so that one crashing while it loads takes down its probe, not
     /// the command that only wanted to know its steps.
     fn all(&self) -> Vec<Known> {
-        crate::inventory::inspect(&self.search_dirs, &self.policy)
+        crate::plugins::inventory::inspect(&self.search_dirs, &self.policy)
             .into_iter()
             .filter(|entry| entry.name != self.plugin)
             .filter_map(|entry| {
@@ -98,7 +79,7 @@ fn plan_failure(error: PlanError) -> ServiceFailure {
         kind: ServiceErrorKind::Failed,
         message: error.message,
         hint: Some(error.hint),
-        exit_code: Some(crate::error::exit::CONFIG),
+        exit_code: Some(crate::exit::CONFIG),
     }
 }
 
@@ -165,8 +146,8 @@ pub(super) fn run(context: &HostContext, request: RunStep) -> Result<StepOutcome
             ),
         ));
     }
-    if !crate::loader::api_compatible(
-        crate::workflows::STEP_CALLS_SINCE,
+    if !crate::plugins::loader::api_compatible(
+        crate::services::workflows::STEP_CALLS_SINCE,
         &loaded.plugin.manifest.api_version,
     ) {
         return Err(failure(
@@ -174,7 +155,7 @@ pub(super) fn run(context: &HostContext, request: RunStep) -> Result<StepOutcome
             format!(
                 "plugin {plugin} was built against plugin-api {}; a step of another plugin needs {} or later",
                 loaded.plugin.manifest.api_version,
-                crate::workflows::STEP_CALLS_SINCE
+                crate::services::workflows::STEP_CALLS_SINCE
             ),
         ));
     }
