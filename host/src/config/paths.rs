@@ -20,7 +20,7 @@ use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{openat, openat2, readlinkat, OFlag, OpenHow, ResolveFlag};
-use nix::sys::stat::{fstatat, FileStat, Mode};
+use nix::sys::stat::{fstatat, FileStat, Mode, SFlag};
 
 pub const VENDOR_PLUGIN_DIR: &str = "/usr/lib/carbonio-mesh/plugins";
 pub const SITE_PLUGIN_DIR: &str = "/usr/local/lib/carbonio-mesh/plugins";
@@ -192,7 +192,7 @@ impl Entry {
     /// Opens the entry itself with `flags` (`O_NOFOLLOW` is added: a link is never followed)
     /// and `mode` when they create it.
     pub fn open(&self, flags: OFlag, mode: Mode) -> io::Result<OwnedFd> {
-        openat_fd(&self.dir, &self.name, flags | OFlag::O_NOFOLLOW, mode)
+        open_at(&self.dir, &self.name, flags | OFlag::O_NOFOLLOW, mode)
     }
 
     /// `/proc/self/fd/N/NAME`: a path that reaches the entry through its held directory, for
@@ -202,7 +202,9 @@ impl Entry {
     }
 }
 
-fn openat_fd(dir: &OwnedFd, name: &OsStr, flags: OFlag, mode: Mode) -> io::Result<OwnedFd> {
+/// `name` in `dir`, opened with `flags` (`O_CLOEXEC` added) and `mode` when they create it: the
+/// one `openat` of the host's file work.
+pub fn open_at(dir: &OwnedFd, name: &OsStr, flags: OFlag, mode: Mode) -> io::Result<OwnedFd> {
     let fd = openat(Some(dir.as_raw_fd()), name, flags | OFlag::O_CLOEXEC, mode)?;
     // SAFETY: `openat` just returned this descriptor and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
@@ -212,6 +214,11 @@ fn open_fd(dir: Option<&OwnedFd>, path: &Path, flags: OFlag) -> io::Result<Owned
     let fd = openat(dir.map(AsRawFd::as_raw_fd), path, flags, Mode::empty())?;
     // SAFETY: `openat` just returned this descriptor and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Whether `stat` is of file type `kind` (`SFlag::S_IFDIR`, `S_IFLNK`, `S_IFREG`...).
+pub fn is_type(stat: &FileStat, kind: SFlag) -> bool {
+    SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == kind
 }
 
 /// `relative` opened under `root` as if `root` were `/`: the kernel's `RESOLVE_IN_ROOT`, or
@@ -301,7 +308,7 @@ fn walk(root: &OwnedFd, relative: &Path, flags: OFlag, mode: Mode) -> io::Result
     }
     // The path named a directory already walked (the root, or a link to a directory).
     let here = dirs.last().expect("the root is never popped");
-    openat_fd(here, OsStr::new("."), flags, mode)
+    open_at(here, OsStr::new("."), flags, mode)
 }
 
 #[cfg(test)]

@@ -577,26 +577,10 @@ impl ConsulClient {
             1
         };
         let mut attempt = 0;
-        let mut response = loop {
+        let response = loop {
             attempt += 1;
-            if guarded && !self.trusted_listener(destination, source)? {
-                if attempt < attempts {
-                    crate::terminal::progress::say(&format!(
-                        "nothing listens at {} yet (attempt {attempt} of {attempts}); trying again",
-                        destination.addresses()
-                    ));
-                    std::thread::sleep(Duration::from_millis(100 * u64::from(attempt * attempt)));
-                    continue;
-                }
-                return Err(failure(
-                    ServiceErrorKind::Failed,
-                    format!(
-                        "cannot reach Consul at {}: nothing listens at {}",
-                        self.settings.shown,
-                        destination.addresses()
-                    ),
-                    UNREACHABLE_HINT,
-                ));
+            if guarded && !self.listener_gate(destination, source, attempt, attempts)? {
+                continue;
             }
             let mut builder = client.request(method.clone(), &url);
             if let Some((token, _)) = token {
@@ -623,6 +607,51 @@ impl ConsulClient {
                 Err(error) => return Err(self.unreachable(&error)),
             }
         };
+        self.answer(runtime, response, request, token.is_some())
+    }
+
+    /// Before an attempt carrying a token nobody gave over plain http: `true` when a listener
+    /// root or the service user owns is where the client connects; `false` when nothing listens
+    /// yet and the attempt is to be tried again (after a pause, said on a terminal); an error
+    /// when another user listens there, or nothing does at the last attempt.
+    fn listener_gate(
+        &self,
+        destination: &Destination,
+        source: Option<TokenSource>,
+        attempt: u32,
+        attempts: u32,
+    ) -> Result<bool, ServiceFailure> {
+        if self.trusted_listener(destination, source)? {
+            return Ok(true);
+        }
+        if attempt < attempts {
+            crate::terminal::progress::say(&format!(
+                "nothing listens at {} yet (attempt {attempt} of {attempts}); trying again",
+                destination.addresses()
+            ));
+            std::thread::sleep(Duration::from_millis(100 * u64::from(attempt * attempt)));
+            return Ok(false);
+        }
+        Err(failure(
+            ServiceErrorKind::Failed,
+            format!(
+                "cannot reach Consul at {}: nothing listens at {}",
+                self.settings.shown,
+                destination.addresses()
+            ),
+            UNREACHABLE_HINT,
+        ))
+    }
+
+    /// Consul's answer to `request`: status, headers and the body, read straight into the
+    /// buffer the plugin's answer is made of.
+    fn answer(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        mut response: reqwest::Response,
+        request: &ConsulRequest,
+        token_sent: bool,
+    ) -> Result<ConsulAnswer, ServiceFailure> {
         let status = response.status().as_u16();
         let header = |name: &str| {
             response
@@ -665,7 +694,6 @@ impl ConsulClient {
                 "narrow the query",
             ));
         }
-        let token_sent = token.is_some();
         if !(200..300).contains(&status) && !request.accept_status.contains(&status) {
             return Err(self.consul_error(status, &String::from_utf8_lossy(body), token_sent));
         }

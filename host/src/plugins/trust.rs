@@ -20,6 +20,8 @@ use nix::fcntl::{openat, readlinkat, OFlag};
 use nix::sys::stat::{fstat, fstatat, FileStat, Mode, SFlag};
 use nix::unistd::Uid;
 
+use crate::config::paths::is_type;
+
 /// Who may own the directories and the plugin file.
 #[derive(Debug, Clone, Copy)]
 pub struct TrustPolicy {
@@ -193,10 +195,6 @@ fn check_owner_and_mode(policy: &TrustPolicy, path: &Path, stat: &FileStat) -> R
         });
     }
     Ok(())
-}
-
-fn is_type(stat: &FileStat, kind: SFlag) -> bool {
-    SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == kind
 }
 
 /// Opens `dir` component by component from `/`, checking each directory.

@@ -17,16 +17,16 @@ use std::cell::OnceCell;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use carbonio_mesh_plugin_api::services::{ServiceErrorKind, ServiceFailure};
 use nix::errno::Errno;
-use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
+use nix::fcntl::{readlinkat, AtFlags, OFlag};
 use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, FileStat, Mode, SFlag};
 
 use super::{failure, io_failure};
-use crate::config::paths::{Entry, SystemPaths};
+use crate::config::paths::{is_type, open_at, Entry, SystemPaths};
 use crate::plugins::trust::{self, Refusal, TrustPolicy};
 
 /// The backups of one process: see the module documentation.
@@ -44,16 +44,6 @@ const DIR_FLAGS: OFlag = OFlag::O_RDONLY
     .union(OFlag::O_DIRECTORY)
     .union(OFlag::O_NOFOLLOW)
     .union(OFlag::O_CLOEXEC);
-
-fn open_at(dir: &OwnedFd, name: &OsStr, flags: OFlag, mode: Mode) -> io::Result<OwnedFd> {
-    let fd = openat(Some(dir.as_raw_fd()), name, flags | OFlag::O_CLOEXEC, mode)?;
-    // SAFETY: `openat` just returned this descriptor and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn is_type(stat: &FileStat, kind: SFlag) -> bool {
-    SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == kind
-}
 
 impl Backups {
     pub fn new(paths: SystemPaths, backup_dir: &str) -> Self {

@@ -20,7 +20,7 @@ use nix::sys::stat::{fchmod, Mode, SFlag};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
 use super::{failure, io_failure, HostContext};
-use crate::config::paths::Entry;
+use crate::config::paths::{is_type, Entry};
 
 const DEFAULT_READ_LIMIT: u64 = 16 * 1024 * 1024;
 
@@ -260,7 +260,7 @@ pub(super) fn remove(
         });
     }
     let backup = context.backups.save(&entry, &request.path)?;
-    let is_dir = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
+    let is_dir = is_type(&stat, SFlag::S_IFDIR);
     let removed = if is_dir {
         // Through the held directory; std's removal follows no link inside the tree.
         std::fs::remove_dir_all(entry.proc_path())

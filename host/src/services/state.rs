@@ -11,7 +11,7 @@
 //! `/etc/cron.hourly`, or main.json naming `/etc/update-motd.d`, is refused with the fix.
 
 use std::ffi::OsStr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use carbonio_mesh_plugin_api::mesh::STATE_DIR;
@@ -19,12 +19,12 @@ use carbonio_mesh_plugin_api::services::{
     Changed, ServiceErrorKind, ServiceFailure, WriteStateFile,
 };
 use nix::errno::Errno;
-use nix::fcntl::{openat, OFlag};
-use nix::sys::stat::{fstat, Mode};
+use nix::fcntl::OFlag;
+use nix::sys::stat::{fstat, Mode, SFlag};
 
 use super::fs::{replace_in, user_ids};
 use super::{failure, HostContext};
-use crate::config::paths::Entry;
+use crate::config::paths::{is_type, open_at, Entry};
 use crate::plugins::trust::{self, TrustPolicy};
 
 const DIR_FLAGS: OFlag = OFlag::O_RDONLY
@@ -60,17 +60,15 @@ fn is_link(dir: &OwnedFd, name: &str) -> bool {
         OsStr::new(name),
         nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     )
-    .is_ok_and(|stat| {
-        nix::sys::stat::SFlag::from_bits_truncate(stat.st_mode) & nix::sys::stat::SFlag::S_IFMT
-            == nix::sys::stat::SFlag::S_IFLNK
-    })
+    .is_ok_and(|stat| is_type(&stat, SFlag::S_IFLNK))
 }
 
 /// Opens `name` in `dir` as a directory, refusing a link.
 fn open_dir(dir: &OwnedFd, name: &str, path: &str, shown: &str) -> Result<OwnedFd, ServiceFailure> {
-    match openat(Some(dir.as_raw_fd()), OsStr::new(name), DIR_FLAGS, Mode::empty()) {
-        // SAFETY: `openat` just returned this descriptor and nothing else owns it.
-        Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
+    let opened = open_at(dir, OsStr::new(name), DIR_FLAGS, Mode::empty())
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)));
+    match opened {
+        Ok(fd) => Ok(fd),
         // O_NOFOLLOW with O_DIRECTORY answers ENOTDIR for a link.
         Err(Errno::ELOOP | Errno::ENOTDIR) if is_link(dir, name) => Err(refused(
             path,
