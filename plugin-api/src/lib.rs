@@ -59,6 +59,7 @@ pub mod services;
 pub mod step;
 mod table;
 pub mod target;
+pub mod untrusted;
 pub mod workflow;
 
 pub use host::{anonymous_warning, ConsulText, Host, ServiceError};

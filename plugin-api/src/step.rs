@@ -609,6 +609,13 @@ pub enum JournalRecord {
         path: String,
         backup: String,
     },
+    /// A file the step made in the run's backup directory (1.7): a Consul snapshot. Pruned with
+    /// the run; never put anywhere by `restore`.
+    Kept {
+        step: String,
+        backup: String,
+        what: String,
+    },
     /// One node's result of a step driving other nodes.
     Node {
         step: String,

@@ -26,7 +26,7 @@ mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use nodes::{drive, Driven, NodeGroup, Pace};
+pub use nodes::{drive, Driven, ExecFor, NodeGroup, Pace};
 pub use render::node_table;
 pub use state::{
     journal, latest_run, new_run_id, now, records, rfc3339, runs_by_start, typed_records, RunState,

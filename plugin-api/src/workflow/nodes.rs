@@ -34,6 +34,10 @@ pub struct Driven {
     pub failed: Vec<Target>,
 }
 
+/// What reaches one node: its command, or why it cannot be reached (a name from Consul or LDAP
+/// that may not go into the transport's words).
+pub type ExecFor<'a> = dyn Fn(&Target) -> Result<Exec, String> + 'a;
+
 /// Runs `exec_for(node)` on every node of `groups`, group after group; a group with a failed
 /// node stops the step there (the nodes after it are "not tried"). Nodes an earlier attempt of
 /// the run set up are not run again. `done` is the detail of a node that succeeded.
@@ -41,7 +45,7 @@ pub fn drive(
     host: &Host<'_>,
     call: &StepCall,
     groups: &[NodeGroup],
-    exec_for: &dyn Fn(&Target) -> Exec,
+    exec_for: &ExecFor<'_>,
     done: &str,
 ) -> Result<Driven, PluginError> {
     // A dry run keeps no journal; a new run's journal has no node yet.
@@ -72,9 +76,13 @@ pub fn drive(
         match group.pace {
             Pace::OneAtATime => one_at_a_time(host, call, &pending, exec_for, done, &mut driven)?,
             Pace::Parallel(parallel) => {
-                let execs = pending.iter().map(|t| exec_for(t)).collect();
-                let results = run_many(host, &pending, execs, parallel)?;
-                for (target, result) in pending.iter().zip(&results) {
+                let (ready, refused) = commands(&pending, exec_for);
+                for (target, why) in refused {
+                    record(host, call, target, &not_reached(why), done, &mut driven)?;
+                }
+                let (targets, execs): (Vec<&Target>, Vec<Exec>) = ready.into_iter().unzip();
+                let results = run_many(host, &targets, execs, parallel)?;
+                for (target, result) in targets.iter().zip(&results) {
                     record(host, call, target, result, done, &mut driven)?;
                 }
             }
@@ -83,17 +91,49 @@ pub fn drive(
     Ok(driven)
 }
 
+/// The nodes given a command, and those refused one with why.
+type Commands<'t> = (Vec<(&'t Target, Exec)>, Vec<(&'t Target, String)>);
+
+/// Each node's command, or why it has none.
+fn commands<'t>(pending: &[&'t Target], exec_for: &ExecFor<'_>) -> Commands<'t> {
+    let mut ready = Vec::new();
+    let mut refused = Vec::new();
+    for target in pending {
+        match exec_for(target) {
+            Ok(exec) => ready.push((*target, exec)),
+            Err(why) => refused.push((*target, why)),
+        }
+    }
+    (ready, refused)
+}
+
+/// A node not run at all: why, as a failure of its command.
+fn not_reached(why: String) -> ExecResult {
+    ExecResult {
+        output: None,
+        error: Some(crate::services::ServiceFailure {
+            kind: crate::services::ServiceErrorKind::Invalid,
+            message: why,
+            hint: None,
+            exit_code: None,
+        }),
+    }
+}
+
 fn one_at_a_time(
     host: &Host<'_>,
     call: &StepCall,
     pending: &[&Target],
-    exec_for: &dyn Fn(&Target) -> Exec,
+    exec_for: &ExecFor<'_>,
     done: &str,
     driven: &mut Driven,
 ) -> Result<(), PluginError> {
     for (at, target) in pending.iter().enumerate() {
-        let results = run_many(host, &[target], vec![exec_for(target)], 1)?;
-        record(host, call, target, &results[0], done, driven)?;
+        let result = match exec_for(target) {
+            Ok(exec) => run_many(host, &[target], vec![exec], 1)?.remove(0),
+            Err(why) => not_reached(why),
+        };
+        record(host, call, target, &result, done, driven)?;
         if !driven.failed.is_empty() {
             let why = format!("not tried: {} failed first", target.node);
             for later in &pending[at + 1..] {

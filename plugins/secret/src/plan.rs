@@ -97,11 +97,14 @@ fn transport_line(host: &Host<'_>) -> Result<String, PluginError> {
     let transport = workflow_steps(host, "transport")?;
     Ok(match transport.first() {
         Some(step) => {
-            let argv = step.exec.as_deref().unwrap_or_default().join(" ");
+            let words = step.exec.as_deref().unwrap_or_default();
             let at = match step.line {
                 Some(line) => format!("{}:{line}", step.defined_in),
                 None => step.defined_in.clone(),
             };
+            // What `--nodes` would refuse, the plan refuses now.
+            carbonio_mesh_plugin_api::fanout::check_transport(words, &at)?;
+            let argv = words.join(" ");
             format!("Transport (how rejoin-nodes reaches each node; {at}): {argv}\n")
         }
         None => String::new(),

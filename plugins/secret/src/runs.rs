@@ -162,6 +162,10 @@ pub(crate) fn summarize(run: &str, records: &[Value]) -> RunSummary {
             | JournalRecord::Saved { path, backup, .. } => {
                 summary.removed.push(RemovedFile { path, backup })
             }
+            JournalRecord::Kept { backup, what, .. } => summary.removed.push(RemovedFile {
+                path: format!("({what})"),
+                backup,
+            }),
             JournalRecord::Node { .. } | JournalRecord::Other => {}
         }
     }

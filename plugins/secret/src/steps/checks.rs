@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use carbonio_mesh_plugin_api::fanout::{failure_reason, NodePlan, Transport};
+use carbonio_mesh_plugin_api::fanout::{failure_reason, NodePlan, Target, Transport};
 use carbonio_mesh_plugin_api::services::{
     Exec, ExecMany, LdapCredentials, LocalAddresses, ServiceErrorKind, SetupCheck,
 };
@@ -129,42 +129,38 @@ fn check_nodes(
     parallel: Option<&str>,
 ) -> Result<Vec<NodeLine>, PluginError> {
     let request = encode(&NodeRequest::Check);
-    let execs = plan
+    // A node whose names may not go into the transport's words is not asked, and says why.
+    let commands: Vec<Result<Exec, String>> = plan
         .targets
         .iter()
-        .map(|target| Exec {
-            argv: transport.argv_for(target, ""),
-            stdin: Some(request.clone()),
-            ..Exec::default()
+        .map(|target| {
+            Ok(Exec {
+                argv: transport.command_for(target, "")?,
+                stdin: Some(request.clone()),
+                ..Exec::default()
+            })
         })
         .collect();
+    let asked: Vec<(&Target, Exec)> = plan
+        .targets
+        .iter()
+        .zip(&commands)
+        .filter_map(|(t, c)| c.as_ref().ok().map(|exec| (t, exec.clone())))
+        .collect();
     let answer = host.call(&ExecMany {
-        execs,
-        labels: plan.targets.iter().map(|t| t.reach().to_owned()).collect(),
+        execs: asked.iter().map(|(_, exec)| exec.clone()).collect(),
+        labels: asked.iter().map(|(t, _)| t.reach().to_owned()).collect(),
         parallel: parallel.and_then(|p| p.parse().ok()).unwrap_or(32),
     })?;
+    let mut results = answer.results.into_iter();
     Ok(plan
         .targets
         .iter()
-        .zip(answer.results)
-        .map(|(target, result)| {
-            let (status, detail) = match (result.output, result.error) {
-                (Some(o), _) if o.status == Some(0) => (
-                    NodeStatus::Ok,
-                    o.stdout.trim().trim_start_matches("ok: ").to_owned(),
-                ),
-                (Some(o), _) => (
-                    NodeStatus::Failed,
-                    format!(
-                        "exit {}: {}",
-                        o.status
-                            .map(|s| s.to_string())
-                            .unwrap_or_else(|| "killed".into()),
-                        failure_reason(&o.stderr)
-                    ),
-                ),
-                (None, Some(e)) => (NodeStatus::Failed, e.message),
-                (None, None) => (NodeStatus::Failed, "no answer".to_owned()),
+        .zip(commands)
+        .map(|(target, command)| {
+            let (status, detail) = match command {
+                Ok(_) => check_result(results.next().unwrap_or_default()),
+                Err(why) => (NodeStatus::Failed, why),
             };
             NodeLine {
                 target: target.clone(),
@@ -173,6 +169,28 @@ fn check_nodes(
             }
         })
         .collect())
+}
+
+/// What a node's answer to a check request says.
+fn check_result(result: carbonio_mesh_plugin_api::services::ExecResult) -> (NodeStatus, String) {
+    match (result.output, result.error) {
+        (Some(o), _) if o.status == Some(0) => (
+            NodeStatus::Ok,
+            o.stdout.trim().trim_start_matches("ok: ").to_owned(),
+        ),
+        (Some(o), _) => (
+            NodeStatus::Failed,
+            format!(
+                "exit {}: {}",
+                o.status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "killed".into()),
+                failure_reason(&o.stderr)
+            ),
+        ),
+        (None, Some(e)) => (NodeStatus::Failed, e.message),
+        (None, None) => (NodeStatus::Failed, "no answer".to_owned()),
+    }
 }
 
 /// A node asked by the leader to check itself: root, service-discover present, the address it

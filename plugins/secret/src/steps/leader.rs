@@ -5,7 +5,7 @@ use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
 use carbonio_mesh_plugin_api::nodes::{Lookup, NodeDirectory};
 use carbonio_mesh_plugin_api::services::{
     ConsulRequest, Exec, LdapCredentials, LocalAddresses, OpenCredentials, RemovePath,
-    ServiceErrorKind, WriteFile,
+    ServiceErrorKind,
 };
 use carbonio_mesh_plugin_api::step::{facts, FactKey, StepError, StepOutcome as Outcome};
 use carbonio_mesh_plugin_api::{Args, Host, PluginError, StepCall};
@@ -286,7 +286,7 @@ pub fn write_reset_file(host: &Host<'_>, call: &StepCall) -> Result<Outcome, Ste
         "{}/acl-bootstrap-reset",
         data_dir(host).trim_end_matches('/')
     );
-    write_reset(host, call, &path, index)?;
+    write_reset(host, &path, index)?;
     Ok(Outcome::new(format!(
         "{path} holds {index} (owner {})",
         call.service_user
@@ -294,19 +294,11 @@ pub fn write_reset_file(host: &Host<'_>, call: &StepCall) -> Result<Outcome, Ste
     .fact(&facts::RESET_FILE, &path))
 }
 
-/// The reset index into `path`, as Consul's user, 0600.
-fn write_reset(
-    host: &Host<'_>,
-    call: &StepCall,
-    path: &str,
-    index: u64,
-) -> Result<(), PluginError> {
-    host.call(&WriteFile {
-        path: path.to_owned(),
-        content: index.to_string(),
-        mode: 0o600,
-        owner: Some(call.service_user.clone()),
-    })?;
+/// The reset index into `path`: the service user's file (Consul reads it as that user), 0600,
+/// inside service-discover's state directory and through no link (main.json, which names the
+/// data directory, is that user's to change; host service `fs.write-state`).
+fn write_reset(host: &Host<'_>, path: &str, index: u64) -> Result<(), PluginError> {
+    host.write_state_file(path, &index.to_string(), 0o600)?;
     Ok(())
 }
 
@@ -331,7 +323,7 @@ pub fn ensure_reset_file(host: &Host<'_>, call: &StepCall) -> Result<Option<Stri
         Some(index) => index,
         None => call.facts.require(&facts::RESET_INDEX)?,
     };
-    write_reset(host, call, &path, index)?;
+    write_reset(host, &path, index)?;
     Ok(Some(format!(
         "{path} written again with reset index {index}"
     )))

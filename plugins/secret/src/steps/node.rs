@@ -8,7 +8,7 @@ use carbonio_mesh_plugin_api::workflow::{lock, new_run_id, now};
 use carbonio_mesh_plugin_api::{Args, Host, PluginError, Response, SecretText, StepCall};
 use serde_json::Value;
 
-use super::archive::{bind_address, checked_archive};
+use super::archive::{archive_file, bind_address, compare_with_ldap};
 use crate::paths::{MAIN_JSON, SERVICE};
 
 fn fail(message: impl Into<String>) -> PluginError {
@@ -17,7 +17,7 @@ fn fail(message: impl Into<String>) -> PluginError {
 
 /// The file holding the new archive: `--archive FILE` (a system path), else the one an earlier
 /// attempt of the run checked (only its path is in the journal); none with `--input-stdin`.
-fn archive_file(call: &StepCall) -> Result<Option<String>, PluginError> {
+fn archive_path(call: &StepCall) -> Result<Option<String>, PluginError> {
     if let Some(path) = call.value("archive") {
         return Ok(Some(path.to_owned()));
     }
@@ -54,10 +54,11 @@ pub fn node_preflight(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepE
     root_and_service(host)?;
     let mut archive = "the new archive came on standard input".to_owned();
     let mut found = Facts::new();
-    match (archive_file(call)?, &call.input) {
+    match (archive_path(call)?, &call.input) {
         (Some(path), _) => {
-            checked_archive(host, &path, password(call)?)?;
-            archive = format!("{path} opens with the new password");
+            let read = archive_file(host, &path, password(call)?)?;
+            let ldap = compare_with_ldap(host, &path, &read)?;
+            archive = format!("{path} opens with the new password; {ldap}");
             found.set(&facts::ARCHIVE_FILE, &path);
         }
         (None, Some(_)) => {}
@@ -81,13 +82,14 @@ pub fn node_preflight(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepE
     })
 }
 
-/// The leader's new archive in place (0600 root), before setup reads it. From a file, it is
-/// read and checked again: the run may be a resumed one, and the file may have changed.
+/// The leader's new archive in place (0600 root), before setup reads it. From a file, the
+/// bytes node-preflight read and checked; a resumed run reads and checks the file again.
 pub fn install_archive(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
     let from_file;
-    let (archive, origin) = match (archive_file(call)?, &call.input) {
+    let (archive, origin) = match (archive_path(call)?, &call.input) {
+        // The bytes node-preflight checked and compared (read again only by a resumed run).
         (Some(path), _) => {
-            from_file = checked_archive(host, &path, password(call)?)?;
+            from_file = archive_file(host, &path, password(call)?)?;
             (&from_file, path)
         }
         (None, Some(archive)) => (archive, "standard input".to_owned()),

@@ -13,7 +13,7 @@ use carbonio_mesh_plugin_api::services::{Exec, LocalAddresses};
 use carbonio_mesh_plugin_api::step::{
     FactKey, Facts, NodeLine, NodeStatus, StepError, StepOutcome as Outcome,
 };
-use carbonio_mesh_plugin_api::workflow::{drive, Driven, NodeGroup, Pace};
+use carbonio_mesh_plugin_api::workflow::{drive, Driven, ExecFor, NodeGroup, Pace};
 use carbonio_mesh_plugin_api::{Args, Host, PluginError, StepCall};
 
 use super::raft;
@@ -81,16 +81,18 @@ pub fn rejoin_nodes(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepErr
     } else {
         None
     };
-    let exec_for = |target: &_| Exec {
-        argv: transport.argv_for(target, &call.run),
-        stdin: input.clone(),
-        mutating: true,
-        secrets: call
-            .new_password
-            .as_ref()
-            .map(|p| vec![p.expose().to_owned()])
-            .unwrap_or_default(),
-        ..Exec::default()
+    let exec_for = |target: &Target| -> Result<Exec, String> {
+        Ok(Exec {
+            argv: transport.command_for(target, &call.run)?,
+            stdin: input.clone(),
+            mutating: true,
+            secrets: call
+                .new_password
+                .as_ref()
+                .map(|p| vec![p.expose().to_owned()])
+                .unwrap_or_default(),
+            ..Exec::default()
+        })
     };
     let parallel = call.parsed("parallel")?.unwrap_or(32);
     let groups = groups(&plan, parallel);
@@ -120,7 +122,7 @@ fn drive_groups(
     host: &Host<'_>,
     call: &StepCall,
     groups: &[NodeGroup; 2],
-    exec_for: &dyn Fn(&Target) -> Exec,
+    exec_for: &ExecFor<'_>,
 ) -> Result<Driven, StepError> {
     const DONE: &str = "set up with the new archive";
     let raft = raft::topology(call)?

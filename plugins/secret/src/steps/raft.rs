@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 use carbonio_mesh_plugin_api::fanout::Target;
 use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
 use carbonio_mesh_plugin_api::services::{ConsulRequest, OpenCredentials};
-use carbonio_mesh_plugin_api::step::{FactKey, NodeLine, StepError, StepOutcome as Outcome};
+use carbonio_mesh_plugin_api::step::{
+    FactKey, JournalRecord, NodeLine, StepError, StepOutcome as Outcome,
+};
+use carbonio_mesh_plugin_api::workflow::journal;
 use carbonio_mesh_plugin_api::{Host, PluginError, SecretText, StepCall};
 use serde::Deserialize;
 
@@ -64,6 +67,15 @@ pub fn save_snapshot(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepEr
             .saved_in_backup(&name),
     )?;
     let path = saved.text;
+    if !call.dry_run {
+        // `secret show` names it, `secret prune` deletes it with the run's other backups.
+        let record = JournalRecord::Kept {
+            step: call.step.clone(),
+            backup: path.clone(),
+            what: "the cluster's snapshot before the run".to_owned(),
+        };
+        journal(host, &call.run, &record)?;
+    }
     Ok(Outcome::new(if call.dry_run {
         format!("would save a snapshot of the cluster state as {path}")
     } else {

@@ -26,11 +26,13 @@ pub fn drive_one(
     done: &str,
 ) -> Result<Driven, PluginError> {
     let stdin = encode(request);
-    let exec_for = |t: &Target| Exec {
-        argv: transport.argv_for(t, &call.run),
-        stdin: Some(stdin.clone()),
-        mutating: true,
-        ..Exec::default()
+    let exec_for = |t: &Target| -> Result<Exec, String> {
+        Ok(Exec {
+            argv: transport.command_for(t, &call.run)?,
+            stdin: Some(stdin.clone()),
+            mutating: true,
+            ..Exec::default()
+        })
     };
     let group = [NodeGroup {
         pace: Pace::OneAtATime,
