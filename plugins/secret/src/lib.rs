@@ -38,13 +38,14 @@ impl Plugin for Secret {
         match request.command_path().as_str() {
             "regenerate" => run::regenerate(host, request),
             "rejoin" => run::rejoin(host, request),
+            "recover-quorum" => run::recover_quorum(host, request),
             "plan" => plan::plan(host, request),
             "restore" => restore::restore(host, request),
             "runs" => runs::list(host, request),
             "show" => runs::show(host, request),
             "prune" => runs::prune(host, request),
             "" => Err(PluginError::usage(
-                "secret needs a subcommand: regenerate, rejoin, plan, restore, runs, show, prune",
+                "secret needs a subcommand: regenerate, rejoin, recover-quorum, plan, restore, runs, show, prune",
             )),
             other => Err(PluginError::usage(format!(
                 "unknown secret command '{other}'"

@@ -4,7 +4,7 @@
 use carbonio_mesh_plugin_api::{ArgSpec, CommandSpec, Manifest, Suggest};
 
 use crate::runs;
-use crate::steps::{builtins, REGENERATE, REJOIN};
+use crate::steps::{builtins, RECOVER, REGENERATE, REJOIN};
 
 fn password_args(command: CommandSpec) -> CommandSpec {
     command
@@ -28,14 +28,18 @@ fn password_args(command: CommandSpec) -> CommandSpec {
 /// The plugin's manifest.
 pub fn manifest() -> Manifest {
     let about =
-        "Regenerate the Mesh secrets as a resumable workflow (bootstrap token, CA, archive); list, show and prune the runs";
+        "Regenerate the Mesh secrets as a resumable workflow (bootstrap token, CA, gossip key, archive); list, show and prune the runs";
     let mut manifest = Manifest::new("secret", env!("CARGO_PKG_VERSION"), about).command(
         CommandSpec::new("secret", about)
             .subcommand(
                 password_args(CommandSpec::new("regenerate", "Run the secret-regeneration workflow on the Mesh leader").long_about(
                     "Runs the configured steps of the secret-regenerate workflow (see `secret plan`): \
-preflight, find-leader, check-on-leader, read-reset-index, write-reset-file, stop-service, backup-and-remove, \
-run-setup, verify, check-ldap-copy, revoke-old-token, rejoin-nodes. Each step's start and result go to the run's journal under \
+preflight, find-leader, check-on-leader, check-setup, save-snapshot, shrink-raft, read-reset-index, write-reset-file, \
+stop-service, backup-and-remove, run-setup, verify, check-ldap-copy, rotate-gossip-key, rejoin-nodes, revoke-old-token. \
+The procedure follows the Mesh: with one Mesh server it is reset and the gossip key rotated; with several, a snapshot is \
+saved, the other servers leave raft one at a time, this one is reset, and --nodes must name every other server, set up \
+again one at a time before any agent; with the quorum lost it refuses (see `secret recover-quorum`). `secret plan` and a \
+dry run say which applies and every action per node. Each step's start and result go to the run's journal under \
 /var/lib/carbonio-mesh/runs; a run that stopped (killed, failed step) continues with --resume. Every file \
 removed is backed up first; `secret restore RUN` puts them back. The new password comes from \
 --password-file, --password-stdin, --generate, or is asked twice; it is never written to the journal.",
@@ -62,8 +66,9 @@ removed is backed up first; `secret restore RUN` puts them back. The new passwor
                 CommandSpec::new("rejoin", "On another node: set it up again with the leader's new secrets")
                     .long_about(
                         "Runs the secret-rejoin workflow (see `secret plan --rejoin`): node-preflight, \
-stop-service, backup-and-remove, install-archive, node-setup, node-verify. Journaled and resumable like \
-regenerate.\n\n\
+check-setup, stop-service, backup-and-remove, install-archive, node-setup, node-verify. Journaled and resumable like \
+regenerate. Besides main.json, config.json and the certificates it removes (backed up) data/serf, whose keyring would keep \
+the old gossip key, and on a Mesh server data/raft, whose configuration names the old voters; data/node-id stays.\n\n\
 The new archive comes one of two ways. By hand, as Carbonio's documented procedure does it: copy the leader's \
 /etc/zextras/service-discover/cluster-credentials.tar.gpg to the node (scp), then run \
 `secret rejoin --archive FILE` with the new password from --password-file, --password-stdin, or asked twice \
@@ -94,8 +99,29 @@ no answer it stops: write the right address into config.json's bind_addr.",
                     .example("sudo carbonio-mesh secret rejoin --resume", "Continue after fixing what stopped it"),
             )
             .subcommand(
+                CommandSpec::new("recover-quorum", "On the one Mesh server to keep, when the quorum is lost: it leads alone (peers.json)")
+                    .long_about(
+                        "Runs the secret-recover-quorum workflow (see `secret plan --recover-quorum`): quorum-preflight, \
+stop-service, write-peers-json, start-service, wait-leader. For a Mesh whose servers lost their quorum (raft peers, no \
+leader), which no regeneration can run on: never done by `secret regenerate` on its own. Stop service-discover on every \
+other Mesh server first; run it on the one whose raft data is to be kept (the last leader). It refuses while the agent \
+sees a leader or another server alive (a server cut off by a new CA sees no leader while the others have one), and when \
+data/raft/peers.info is missing (Consul would delete peers.json unread). It writes data/raft/peers.json as a JSON array \
+naming this server alone, [{\"id\": NODE-ID, \"address\": \"IP:8300\", \"non_voter\": false}] (an object, as some \
+documentation shows, is refused by raft), as the service user; Consul reads it at start, replaces the raft configuration \
+and deletes it. Then `secret regenerate --nodes all --include-failed` sets the other servers up again from empty raft \
+data. The raft configuration it replaces cannot be put back: there is no restore (take `consul snapshot save` first when \
+the agent still answers).",
+                    )
+                    .arg(ArgSpec::flag("resume", "Continue the newest run (or --run RUN) at its first unfinished step"))
+                    .arg(ArgSpec::option("run", "The run to resume").value_name("RUN").suggest(Suggest::Runs))
+                    .example("sudo carbonio-mesh --dry-run secret recover-quorum", "What it would write and do, nothing changed")
+                    .example("sudo carbonio-mesh secret recover-quorum", "On the server to keep, every other server stopped"),
+            )
+            .subcommand(
                 CommandSpec::new("plan", "Print the workflow's steps, the plugin or command providing each, and where that is configured")
                     .arg(ArgSpec::flag("rejoin", "The nodes' workflow (secret rejoin) instead of the leader's"))
+                    .arg(ArgSpec::flag("recover-quorum", "The quorum recovery's workflow (secret recover-quorum)"))
                     .example("carbonio-mesh secret plan", "The leader's steps and who provides each")
                     .example("carbonio-mesh secret plan --rejoin", "The steps each other node runs")
                     .read_only(),
@@ -144,6 +170,10 @@ no answer it stops: write the right address into config.json's bind_addr.",
         .workflow(
             REJOIN,
             "set a node up again with the leader's new secrets (secret rejoin)",
+        )
+        .workflow(
+            RECOVER,
+            "make the Mesh server to keep lead alone when the quorum is lost (secret recover-quorum)",
         );
     for builtin in builtins() {
         manifest = manifest.with_step(builtin.spec);

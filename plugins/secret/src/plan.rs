@@ -7,7 +7,7 @@ use carbonio_mesh_plugin_api::fanout::NodePlan;
 use carbonio_mesh_plugin_api::nodes::NodeDirectory;
 use carbonio_mesh_plugin_api::services::LocalAddresses;
 
-use crate::steps::{procedure_text, read_topology, REGENERATE, REJOIN};
+use crate::steps::{procedure_text, read_topology, RECOVER, REGENERATE, REJOIN};
 
 fn workflow_steps(host: &Host<'_>, workflow: &str) -> Result<Vec<ResolvedStep>, PluginError> {
     Ok(host
@@ -20,6 +20,8 @@ fn workflow_steps(host: &Host<'_>, workflow: &str) -> Result<Vec<ResolvedStep>, 
 pub fn plan(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
     let workflow = if request.flag("rejoin") {
         REJOIN
+    } else if request.flag("recover-quorum") {
+        RECOVER
     } else {
         REGENERATE
     };

@@ -8,8 +8,8 @@ use carbonio_mesh_plugin_api::{ArgValue, Args, Host, PluginError, Request, Respo
 
 use crate::node_request::{self, Input, NodeRequest};
 use crate::steps::{
-    answer_check, answer_leave, archive_arg, builtins, decide, remove_reset_file, scope,
-    REGENERATE, REJOIN,
+    answer_check, answer_leave, archive_arg, builtins, decide, recover_scope, remove_reset_file,
+    scope, RECOVER, REGENERATE, REJOIN,
 };
 
 /// This plugin's name: its own steps run in-process, another plugin's through `step.run`.
@@ -98,4 +98,25 @@ pub fn rejoin(host: &Host<'_>, request: &Request) -> Result<Response, PluginErro
         cleanup: None,
     };
     workflow::run(host, &request, &workflow, given)
+}
+
+/// The explicit recovery of a lost quorum, on the one server to keep.
+pub fn recover_quorum(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+    let builtins = builtins();
+    let workflow = Workflow {
+        name: RECOVER,
+        command: "secret recover-quorum",
+        // Consul reads peers.json and deletes it: the raft configuration it replaced is gone
+        // (the regeneration's snapshot, or a `consul snapshot save` of before, is the way back).
+        restore: None,
+        plugin: NAME,
+        builtins: &builtins,
+        action: "Recover the Mesh's lost quorum on this server (peers.json)",
+        scope: recover_scope,
+        prepare: nothing_decided,
+        needs_password: |_| false,
+        kept_password: None,
+        cleanup: None,
+    };
+    workflow::run(host, request, &workflow, Given::default())
 }

@@ -23,6 +23,7 @@ mod ldap;
 mod leader;
 mod loading;
 mod man_pages;
+mod quorum;
 mod rejoin;
 mod runs;
 mod scripting;

@@ -267,7 +267,7 @@ fn bootstrapped_now(token: &Value) -> Result<Outcome, PluginError> {
 }
 
 /// Consul's data directory, from main.json (`data_dir`), else Carbonio's default.
-fn data_dir(host: &Host<'_>) -> String {
+pub(super) fn data_dir(host: &Host<'_>) -> String {
     host.read_file(MAIN_JSON)
         .ok()
         .and_then(|text| serde_json::from_str::<Value>(&text).ok())

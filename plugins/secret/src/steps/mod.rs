@@ -11,6 +11,7 @@ mod gossip;
 mod leader;
 mod node;
 mod nodes;
+mod quorum;
 mod raft;
 mod reach;
 mod service;
@@ -21,12 +22,13 @@ pub use checks::answer_check;
 pub use leader::remove_reset_file;
 pub use node::answer_leave;
 pub use nodes::{decide, scope, NODES};
+pub use quorum::scope as recover_scope;
 pub use topology::{procedure_text, read as read_topology};
 
 use carbonio_mesh_plugin_api::step::{facts, StepSpec};
 use carbonio_mesh_plugin_api::workflow::{Builtin, StepFn};
 
-pub use crate::workflows::{REGENERATE, REJOIN};
+pub use crate::workflows::{RECOVER, REGENERATE, REJOIN};
 
 /// Every step of this plugin, in its workflows' order: adding a step is adding it here.
 pub fn builtins() -> Vec<Builtin> {
@@ -71,6 +73,15 @@ fn before_stop() -> Vec<Builtin> {
                 .provides(&facts::SETUP_IP)
                 .provides(&facts::ARCHIVE_FILE),
             node::node_preflight,
+        ),
+        builtin(
+            step("quorum-preflight", "on the Mesh server to keep: root, set up as a server, its agent sees no leader and no other server is alive, its node ID and raft address, peers.info present (Consul reads peers.json only then)")
+                .in_workflow(RECOVER)
+                .provides(&quorum::RAFT_DIR)
+                .provides(&quorum::RAFT_ADDRESS)
+                .provides(&quorum::NODE_ID)
+                .provides(&facts::SETUP_IP),
+            quorum::quorum_preflight,
         ),
         builtin(
             step("check-setup", "service-discover setup's own checks, before anything stops: localconfig.xml's keys, a bind to the LDAP master, LDAP's copy of the archive, the hostname not on loopback, the setup address on a non-lo interface; with --nodes, on every node through the transport")
@@ -122,6 +133,7 @@ fn from_stop() -> Vec<Builtin> {
             step("stop-service", "systemctl stop service-discover")
                 .in_workflow(REGENERATE)
                 .in_workflow(REJOIN)
+                .in_workflow(RECOVER)
                 .needs_fact(&facts::SETUP_IP)
                 .changes_system(),
             service::stop_service,
@@ -194,6 +206,27 @@ fn from_stop() -> Vec<Builtin> {
                 .in_workflow(REGENERATE)
                 .changes_system(),
             leader::revoke_old_token,
+        ),
+        builtin(
+            step("write-peers-json", "data/raft/peers.json naming this server alone, a JSON array, as the service user (one already there backed up)")
+                .in_workflow(RECOVER)
+                .needs_fact(&quorum::RAFT_DIR)
+                .needs_fact(&quorum::RAFT_ADDRESS)
+                .needs_fact(&quorum::NODE_ID)
+                .changes_system(),
+            quorum::write_peers_json,
+        ),
+        builtin(
+            step("start-service", "systemctl start service-discover: Consul reads peers.json and deletes it")
+                .in_workflow(RECOVER)
+                .changes_system(),
+            quorum::start_service,
+        ),
+        builtin(
+            step("wait-leader", "this server leads alone and peers.json was read")
+                .in_workflow(RECOVER)
+                .needs_fact(&quorum::RAFT_ADDRESS),
+            quorum::wait_leader,
         ),
         builtin(
             step("transport", "how rejoin-nodes reaches a node: {host} is its Carbonio hostname (from LDAP), else its address; {node} its Consul node name; {address} its gossip address; the new password, then the new archive, on its standard input")

@@ -1,8 +1,8 @@
-//! The raft side of the several-server procedure (docs/carbonio-mesh.md, "Three Mesh servers"):
-//! a snapshot saved before anything changes, raft shrunk to this server (each other server
-//! leaves gracefully, one at a time: a stop alone would keep it a voter, and two stopped voters
-//! of three take the quorum), and after the new setup the servers back as voters with a failure
-//! tolerance before any agent is touched.
+//! The raft side of the several-server procedure (docs/secret-regeneration.md, "The procedure
+//! the Mesh needs"): a snapshot saved before anything changes, raft shrunk to this server (each
+//! other server leaves gracefully, one at a time: a stop alone would keep it a voter, and two
+//! stopped voters of three take the quorum), and after the new setup the servers back as voters
+//! with a failure tolerance before any agent is touched.
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,7 @@ use carbonio_mesh_plugin_api::fanout::Target;
 use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
 use carbonio_mesh_plugin_api::services::{ConsulRequest, OpenCredentials};
 use carbonio_mesh_plugin_api::step::{
-    FactKey, JournalRecord, NodeLine, StepError, StepOutcome as Outcome,
+    FactKey, JournalRecord, NodeLine, NodeStatus, StepError, StepOutcome as Outcome,
 };
 use carbonio_mesh_plugin_api::workflow::journal;
 use carbonio_mesh_plugin_api::{Host, PluginError, SecretText, StepCall};
@@ -146,13 +146,25 @@ pub fn shrink_raft(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepErro
         return Ok(Outcome::new("skipped (one Mesh server)"));
     };
     let transport = checked_transport(host)?;
-    let token = if call.dry_run {
-        None
-    } else {
-        Some(archive_token(host, None)?)
-    };
+    let token = archive_token(host, None)?;
+    // A server already out of the configuration (it left in an earlier attempt, or the quorum
+    // was recovered without it: `secret recover-quorum`) has nothing to leave.
+    let configured = raft_servers(host, &token).ok();
     let mut lines: Vec<NodeLine> = Vec::new();
+    let mut left = 0;
     for server in topology.servers.iter().rev() {
+        if configured
+            .as_ref()
+            .is_some_and(|c| !c.iter().any(|s| s.node == server.node))
+        {
+            lines.push(NodeLine {
+                target: server.clone(),
+                status: NodeStatus::Ok,
+                detail: "not in the raft configuration: nothing to leave".to_owned(),
+            });
+            continue;
+        }
+        left += 1;
         let driven = drive_one(
             host,
             call,
@@ -171,11 +183,11 @@ pub fn shrink_raft(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepErro
             .hint("fix what its line says, then --resume (the servers that left stay out)");
             return Err(StepError::with_nodes(error, lines));
         }
-        if let Some(token) = &token {
+        if !call.dry_run {
             let gone = |servers: &[RaftServer]| !servers.iter().any(|s| s.node == server.node);
             wait_for_raft(
                 host,
-                token,
+                &token,
                 &format!("{} left the raft configuration", server.node),
                 gone,
             )
@@ -184,15 +196,9 @@ pub fn shrink_raft(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepErro
     }
     Ok(Outcome {
         detail: if call.dry_run {
-            format!(
-                "would shrink raft to this server: {} server(s) would leave, one at a time",
-                topology.servers.len()
-            )
+            format!("would shrink raft to this server: {left} server(s) would leave, one at a time")
         } else {
-            format!(
-                "raft shrunk to this server: {} server(s) left gracefully and stopped",
-                topology.servers.len()
-            )
+            format!("raft shrunk to this server: {left} server(s) left gracefully and stopped")
         },
         nodes: lines,
         ..Outcome::default()

@@ -1,5 +1,5 @@
 //! Which regeneration procedure the Mesh needs, read before anything changes
-//! (docs/carbonio-mesh.md, "Three Mesh servers"):
+//! (docs/secret-regeneration.md, "The procedure the Mesh needs"):
 //!
 //! - **one server**: reset it, rotate the gossip key, set the other nodes up again;
 //! - **several servers** (Carbonio runs three): raft shrunk to the leader first (each other
@@ -110,12 +110,24 @@ pub fn check(topology: &Topology, plan: Option<&NodePlan>) -> Result<(), PluginE
                 return Ok(());
             }
             let named: Vec<String> = missing.iter().map(|t| format!("{} ({})", t.node, t.reach())).collect();
+            // A failed server (stopped, or out of raft after `secret recover-quorum`) is left
+            // out of `--nodes all` unless asked for.
+            let failed = plan.is_some_and(|p| {
+                missing
+                    .iter()
+                    .any(|m| p.skipped.iter().any(|s| s.target.node == m.node))
+            });
+            let hint = if failed {
+                "add --include-failed (the servers left out are failed: stopped, or out of raft after `secret recover-quorum`; they must be reachable through the transport): a server left on the old CA cannot rejoin raft"
+            } else {
+                "give --nodes all (or a list naming every Mesh server): a server left on the old CA cannot rejoin raft"
+            };
             Err(PluginError::usage(format!(
                 "{}: this run must set up the other Mesh servers again too, and --nodes leaves out {}",
                 topology.describe(),
                 named.join(", ")
             ))
-            .hint("give --nodes all (or a list naming every Mesh server): a server left on the old CA cannot rejoin raft"))
+            .hint(hint))
         }
     }
 }
