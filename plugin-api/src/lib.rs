@@ -46,6 +46,8 @@
 //! # fn main() {}
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod consul;
 mod export;
 pub mod fanout;
@@ -61,8 +63,9 @@ mod table;
 
 pub use host::{anonymous_warning, ConsulText, Host, ServiceError};
 pub use messages::{
-    ArgKind, ArgSpec, ArgValue, CommandSpec, ErrorKind, Example, JsonDocument, Manifest,
-    OutputFormat, PluginError, Request, Response, ValueKind, Warning, API_VERSION, EXIT_DECLINED,
+    ArgKind, ArgSpec, ArgValue, CommandSpec, ErrorKind, Example, ExitCodeSpec, JsonDocument,
+    Manifest, OutputFormat, PluginError, Request, Response, ValueKind, Warning, API_VERSION,
+    EXIT_DECLINED,
 };
 pub use plugin::Plugin;
 pub use secret::SecretText;

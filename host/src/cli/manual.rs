@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use carbonio_mesh_plugin_api::ExitCodeSpec;
 use clap::Command;
 use clap_mangen::Man;
 
@@ -12,21 +13,40 @@ use crate::config::paths::{
 };
 use crate::services::RUNS_DIR;
 
-/// The exit codes (error.rs `exit`, and the README's table).
+/// The host's exit codes (`crate::exit`, and the README's table); each plugin's own come from its
+/// manifest.
 const EXIT_STATUS: &[(&str, &str)] = &[
     ("0", "Success."),
     ("1", "Unexpected failure (a bug in carbonio-mesh)."),
-    ("2", "Usage: unknown command, bad flag or value. members: no member matched (as Consul)."),
+    ("2", "Usage: unknown command, bad flag or value."),
     ("3", "Configuration: a configuration file is unreadable or wrong."),
     ("4", "A plugin or a configuration file was refused (trust rules), a plugin is masked, failed to load, or crashed."),
     ("5", "The operation failed (Consul refused or is unreachable, a command failed, a file is missing)."),
-    ("6", "leader only: it worked, and another host is the leader."),
     ("7", "Wrong password for the credentials archive."),
     ("8", "The credentials archive is unusable: damaged, truncated, not encrypted, signed, a member missing or unsafe."),
     ("9", "A confirmation was declined (answered no): nothing was changed."),
-    ("10", "doctor only: it worked, no check failed, and at least one warned."),
-    ("11", "doctor only: it worked, and a check failed or a node could not be checked."),
 ];
+
+/// The EXIT STATUS entries: the host's, then each plugin's (`(plugin, code)` as its manifest
+/// declares it), by code.
+fn exit_status(plugins: &[(String, ExitCodeSpec)]) -> Vec<(String, String)> {
+    let mut entries: Vec<(u8, String)> = EXIT_STATUS
+        .iter()
+        .map(|(code, text)| (code.parse().expect("a number"), (*text).to_owned()))
+        .collect();
+    for (plugin, spec) in plugins {
+        entries.push((
+            spec.code,
+            format!("{plugin} only: {}.", spec.meaning.trim_end_matches('.')),
+        ));
+    }
+    // Stable: the host's meaning of a code first, then the plugins' in the inventory's order.
+    entries.sort_by_key(|(code, _)| *code);
+    entries
+        .into_iter()
+        .map(|(code, text)| (code.to_string(), text))
+        .collect()
+}
 
 const ENVIRONMENT: &[(&str, &str)] = &[
     ("CONSUL_HTTP_ADDR", "The Consul agent's address (--http-addr); default http://127.0.0.1:8500."),
@@ -58,16 +78,21 @@ fn files() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
-/// Writes one page per command of `command`'s tree (not hidden) into `dir`.
-pub fn generate_to(command: Command, dir: &Path) -> std::io::Result<()> {
+/// Writes one page per command of `command`'s tree (not hidden) into `dir`; `exit_codes` are the
+/// plugins' own, by plugin.
+pub fn generate_to(
+    command: Command,
+    dir: &Path,
+    exit_codes: &[(String, ExitCodeSpec)],
+) -> std::io::Result<()> {
     let mut command = command.disable_help_subcommand(true);
     command.build();
-    write_pages(&command, dir)
+    write_pages(&command, dir, &shared_sections(&exit_status(exit_codes)))
 }
 
-fn write_pages(command: &Command, dir: &Path) -> std::io::Result<()> {
+fn write_pages(command: &Command, dir: &Path, shared: &str) -> std::io::Result<()> {
     for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
-        write_pages(sub, dir)?;
+        write_pages(sub, dir, shared)?;
     }
     // The examples (clap's after-help) get a section of their own, not clap_mangen's EXTRA.
     let examples = command.get_after_help().map(|text| text.to_string());
@@ -77,7 +102,7 @@ fn write_pages(command: &Command, dir: &Path) -> std::io::Result<()> {
     if let Some(text) = examples {
         page.extend(examples_section(&text).as_bytes());
     }
-    page.extend(shared_sections().as_bytes());
+    page.extend(shared.as_bytes());
     let mut file = std::fs::File::create(dir.join(man.get_filename()))?;
     file.write_all(&page)?;
     file.flush()
@@ -101,19 +126,25 @@ fn examples_section(text: &str) -> String {
 }
 
 /// The sections every page ends with, in roff.
-fn shared_sections() -> String {
+fn shared_sections(exit_status: &[(String, String)]) -> String {
     let mut roff = String::new();
+    let owned = |entries: &[(&str, &str)]| -> Vec<(String, String)> {
+        entries
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
+    };
     for (heading, entries) in [
-        ("EXIT STATUS", EXIT_STATUS.to_vec()),
-        ("ENVIRONMENT", ENVIRONMENT.to_vec()),
-        ("FILES", files()),
+        ("EXIT STATUS", exit_status.to_vec()),
+        ("ENVIRONMENT", owned(ENVIRONMENT)),
+        ("FILES", owned(&files())),
     ] {
         roff.push_str(&format!(".SH \"{heading}\"\n"));
         for (term, text) in entries {
             roff.push_str(&format!(
                 ".TP\n\\fB{}\\fR\n{}\n",
-                escape(term),
-                escape(text)
+                escape(&term),
+                escape(&text)
             ));
         }
     }
@@ -145,7 +176,6 @@ mod tests {
             exit::CONFIG,
             exit::PLUGIN,
             exit::OPERATION,
-            6,
             exit::WRONG_PASSWORD,
             exit::BAD_ARCHIVE,
             carbonio_mesh_plugin_api::EXIT_DECLINED,
@@ -155,6 +185,31 @@ mod tests {
                 "{code}"
             );
         }
+    }
+
+    #[test]
+    fn a_plugins_exit_codes_are_listed_by_code_after_the_hosts_meaning() {
+        let spec = |code, meaning: &str| ExitCodeSpec {
+            code,
+            meaning: meaning.to_owned(),
+        };
+        let entries = exit_status(&[
+            ("doctor".to_owned(), spec(11, "a check failed")),
+            (
+                "members".to_owned(),
+                spec(2, "no member matched (as Consul)"),
+            ),
+        ]);
+        let at = |code: &str| entries.iter().position(|(c, _)| c == code).unwrap();
+        assert_eq!(
+            entries[at("2") + 1].1,
+            "members only: no member matched (as Consul)."
+        );
+        assert!(entries[at("2")].1.starts_with("Usage"));
+        assert_eq!(
+            entries.last().unwrap(),
+            &("11".to_owned(), "doctor only: a check failed.".to_owned())
+        );
     }
 
     #[test]

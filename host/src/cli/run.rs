@@ -200,9 +200,18 @@ fn generate(
     policy: &TrustPolicy,
 ) -> Result<u8, HostError> {
     let mut specs = Vec::new();
+    let mut exit_codes = Vec::new();
     for entry in inventory::inspect(dirs, policy) {
         match entry.command {
-            Some(spec) => specs.push(spec),
+            Some(spec) => {
+                exit_codes.extend(
+                    entry
+                        .exit_codes
+                        .into_iter()
+                        .map(|c| (entry.name.clone(), c)),
+                );
+                specs.push(spec)
+            }
             None if entry.status == "masked" => {}
             // A warning like any other: `-q` silences it.
             None => tracing::warn!("plugin {} left out: {}", entry.name, entry.status),
@@ -213,7 +222,7 @@ fn generate(
         Some(("man", sub)) => {
             let dir = sub.get_one::<std::path::PathBuf>("dir").expect("required");
             std::fs::create_dir_all(dir)
-                .and_then(|()| manual::generate_to(command, dir))
+                .and_then(|()| manual::generate_to(command, dir, &exit_codes))
                 .map_err(|e| HostError::Usage {
                     message: format!("cannot write man pages into {}: {e}", dir.display()),
                     hint: "give a writable directory".to_owned(),

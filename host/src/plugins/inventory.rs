@@ -35,6 +35,9 @@ pub struct Entry {
     /// The workflow steps the plugin provides, as its manifest declares them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<carbonio_mesh_plugin_api::StepSpec>,
+    /// The exit statuses the plugin declares (for the man pages).
+    #[serde(skip)]
+    pub exit_codes: Vec<carbonio_mesh_plugin_api::ExitCodeSpec>,
 }
 
 impl Entry {
@@ -45,18 +48,14 @@ impl Entry {
     /// Takes in what loading the (trusted) winning file showed.
     fn record(&mut self, probed: Probed) {
         match probed {
-            Probed::Loaded {
-                version,
-                api_version,
-                description,
-                command,
-                steps,
-            } => {
-                self.version = Some(version);
-                self.api_version = Some(api_version);
-                self.description = Some(description);
-                self.command = Some(command);
-                self.steps = steps;
+            Probed::Loaded(manifest) => {
+                let manifest = *manifest;
+                self.version = Some(manifest.version);
+                self.api_version = Some(manifest.api_version);
+                self.description = Some(manifest.description);
+                self.command = Some(manifest.command);
+                self.steps = manifest.steps;
+                self.exit_codes = manifest.exit_codes;
             }
             Probed::Masked => {
                 self.status = "masked".to_owned();
@@ -94,6 +93,7 @@ pub fn inspect(dirs: &[SearchDir], policy: &TrustPolicy) -> Vec<Entry> {
             command: None,
             fix: None,
             steps: Vec::new(),
+            exit_codes: Vec::new(),
         };
         match trust::open_trusted(policy, &winner.path) {
             Ok(Opened::Masked) => {

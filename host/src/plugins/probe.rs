@@ -22,7 +22,7 @@ use std::process::{Child, ChildStdout, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use carbonio_mesh_plugin_api::{CommandSpec, StepSpec};
+use carbonio_mesh_plugin_api::Manifest;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{killpg, Signal};
@@ -46,16 +46,8 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Probed {
-    /// It loaded: what the inventory shows and `generate` needs.
-    Loaded {
-        version: String,
-        api_version: String,
-        description: String,
-        command: CommandSpec,
-        /// The workflow steps it provides (shown by `plugins list --format json`).
-        #[serde(default)]
-        steps: Vec<StepSpec>,
-    },
+    /// It loaded: its manifest, which the inventory shows and `generate` needs.
+    Loaded(Box<Manifest>),
     /// It became a mask (emptied or replaced by a link to /dev/null) after the parent looked.
     Masked,
     /// It may not or cannot be used: the status shown, and how to fix it.
@@ -286,13 +278,7 @@ fn probe_here(name: &str, path: &Path) -> Probed {
         }
     };
     match loader::load(file, name) {
-        Ok(plugin) => Probed::Loaded {
-            version: plugin.manifest.version,
-            api_version: plugin.manifest.api_version,
-            description: plugin.manifest.description,
-            command: plugin.manifest.command,
-            steps: plugin.manifest.steps,
-        },
+        Ok(plugin) => Probed::Loaded(Box::new(plugin.manifest)),
         Err(error) => Probed::Refused {
             status: error.to_string(),
             fix: error.fix(),
@@ -303,6 +289,7 @@ fn probe_here(name: &str, path: &Path) -> Probed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use carbonio_mesh_plugin_api::StepSpec;
 
     fn shell(script: &str) -> Child {
         child_command("sh").arg("-c").arg(script).spawn().unwrap()
@@ -358,13 +345,11 @@ mod tests {
 
     #[test]
     fn an_answer_is_read_whole_and_an_exit_without_one_is_reported() {
-        let loaded = Probed::Loaded {
-            version: "1.2.3".to_owned(),
-            api_version: "1.3.0".to_owned(),
-            description: "d".to_owned(),
-            command: CommandSpec::new("x", "d"),
-            steps: vec![StepSpec::new("s", "a step")],
-        };
+        let loaded = Probed::Loaded(Box::new(
+            Manifest::new("x", "1.2.3", "d")
+                .with_step(StepSpec::new("s", "a step"))
+                .exit_code(6, "six"),
+        ));
         let json = serde_json::to_string(&loaded).unwrap();
         assert_eq!(ended_by(&format!("echo '{json}'"), TIMEOUT), loaded);
         for (script, code) in [("exit 3", 3), ("exit 0", 0)] {

@@ -130,7 +130,9 @@ impl Eq for JsonDocument {}
 /// A warning a command gives alongside its answer (see [`Response::with_warning`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Warning {
+    /// What is wrong.
     pub message: String,
+    /// How to fix it, when there is something to say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
 }
@@ -139,6 +141,7 @@ pub struct Warning {
 pub const EXIT_DECLINED: u8 = 9;
 
 impl Response {
+    /// A response printing `stdout`, exit status 0.
     pub fn text(stdout: impl Into<String>) -> Self {
         Response {
             stdout: stdout.into(),
@@ -218,6 +221,7 @@ impl Response {
         self
     }
 
+    /// Exits with `exit_code` (a plugin's own codes are declared with [`Manifest::exit_code`](super::Manifest::exit_code)).
     pub fn with_exit_code(mut self, exit_code: u8) -> Self {
         self.exit_code = exit_code;
         self

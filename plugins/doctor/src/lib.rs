@@ -189,7 +189,10 @@ pub struct DoctorPlugin;
 
 impl Plugin for DoctorPlugin {
     fn manifest() -> Manifest {
-        Manifest::new("doctor", env!("CARGO_PKG_VERSION"), ABOUT).command(
+        Manifest::new("doctor", env!("CARGO_PKG_VERSION"), ABOUT)
+            .exit_code(report::EXIT_WARNINGS, "it worked, no check failed, and at least one warned")
+            .exit_code(report::EXIT_FAILED, "it worked, and a check failed or a node could not be checked")
+            .command(
             CommandSpec::new("doctor", ABOUT)
                 .long_about(LONG_ABOUT)
                 .arg(ArgSpec::flag("local", "Check this node only (no cluster checks): what --nodes runs on each node"))
