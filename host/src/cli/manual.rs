@@ -9,7 +9,7 @@ use clap::Command;
 use clap_mangen::Man;
 
 use crate::config::paths::{
-    SITE_CONFIG, SITE_CONFIG_DIR, SITE_PLUGIN_DIR, VENDOR_CONFIG, VENDOR_PLUGIN_DIR,
+    PROBE_CACHE, SITE_CONFIG, SITE_CONFIG_DIR, SITE_PLUGIN_DIR, VENDOR_CONFIG, VENDOR_PLUGIN_DIR,
 };
 use crate::services::RUNS_DIR;
 
@@ -70,6 +70,7 @@ fn files() -> Vec<(&'static str, &'static str)> {
         (VENDOR_CONFIG, "The package's configuration, read first."),
         (SITE_PLUGIN_DIR, "The site's plugins, NAME.so, looked for before the package's."),
         (VENDOR_PLUGIN_DIR, "The plugins the package installed."),
+        (PROBE_CACHE, "What loading each plugin for --help and plugins list found, kept per plugin file (root's only; probed again when a file changes)."),
         (RUNS_DIR, "The runs of secret regenerate: each step's state and the backups of the files it changed."),
         ("/etc/zextras/service-discover/cluster-credentials.tar.gpg", "The Mesh credentials archive (root only)."),
         ("/etc/zextras/service-discover/main.json", "The service-discover agent's configuration."),

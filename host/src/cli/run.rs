@@ -145,7 +145,7 @@ fn dispatch(args: Vec<OsString>, format: &Cell<OutputFormat>) -> Result<u8, Host
 
     match matches.subcommand() {
         _ if matches.get_flag("help") => {
-            print(&top_help(&dirs, &policy));
+            print(&top_help(&paths, &dirs, &policy));
             Ok(exit::OK)
         }
         // With --format json, a script that forgot the command gets the usage error document.
@@ -157,11 +157,11 @@ fn dispatch(args: Vec<OsString>, format: &Cell<OutputFormat>) -> Result<u8, Host
             ),
         }),
         None => {
-            eprint!("{}", top_help(&dirs, &policy));
+            eprint!("{}", top_help(&paths, &dirs, &policy));
             Ok(exit::USAGE)
         }
         Some(("plugins", sub)) => {
-            let entries = inventory::inspect(&dirs, &policy);
+            let entries = inventory::inspect(&paths, &dirs, &policy);
             match sub.subcommand_name() {
                 Some("check") => {
                     let (report, fine) = inventory::check(&entries, globals.format);
@@ -174,11 +174,11 @@ fn dispatch(args: Vec<OsString>, format: &Cell<OutputFormat>) -> Result<u8, Host
                 }
             }
         }
-        Some(("generate", sub)) => generate(sub, &dirs, &policy),
+        Some(("generate", sub)) => generate(sub, &paths, &dirs, &policy),
         // `help` alone is `--help`; `help COMMAND...` is `COMMAND... --help`, the options given
         // before `help` kept (they may say where the plugins are).
         Some(("help", _)) if external.is_empty() => {
-            print(&top_help(&dirs, &policy));
+            print(&top_help(&paths, &dirs, &policy));
             Ok(exit::OK)
         }
         Some(("help", _)) => {
@@ -196,12 +196,13 @@ fn dispatch(args: Vec<OsString>, format: &Cell<OutputFormat>) -> Result<u8, Host
 /// parsed with, every plugin found included (a refused plugin is left out, with a warning).
 fn generate(
     matches: &clap::ArgMatches,
+    paths: &SystemPaths,
     dirs: &[SearchDir],
     policy: &TrustPolicy,
 ) -> Result<u8, HostError> {
     let mut specs = Vec::new();
     let mut exit_codes = Vec::new();
-    for entry in inventory::inspect(dirs, policy) {
+    for entry in inventory::inspect(paths, dirs, policy) {
         match entry.command {
             Some(spec) => {
                 exit_codes.extend(
@@ -250,8 +251,8 @@ fn absolute(dir: &std::path::Path) -> Result<std::path::PathBuf, HostError> {
     })
 }
 
-fn top_help(dirs: &[SearchDir], policy: &TrustPolicy) -> String {
-    let plugins: Vec<(String, String)> = inventory::inspect(dirs, policy)
+fn top_help(paths: &SystemPaths, dirs: &[SearchDir], policy: &TrustPolicy) -> String {
+    let plugins: Vec<(String, String)> = inventory::inspect(paths, dirs, policy)
         .into_iter()
         .filter(|entry| entry.status != "masked")
         .map(|entry| {

@@ -54,15 +54,23 @@ pub enum Probed {
     Refused { status: String, fix: String },
 }
 
+/// What one probe found, and whether it says something lasting about the file: a child that
+/// could not be started, or was killed at the deadline, says nothing a later run could reuse.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    pub probed: Probed,
+    pub lasting: bool,
+}
+
 /// Probes each `(name, path)` (files that passed the parent's trust checks) in a child of its
 /// own, a few at a time, and gives the results in the same order.
-pub fn probe_all(plugins: &[(&str, &Path)]) -> Vec<Probed> {
+pub fn probe_all(plugins: &[(&str, &Path)]) -> Vec<Probe> {
     // The probes are independent; running them side by side hides most of the process starts.
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .clamp(1, plugins.len().max(1));
     let next = AtomicUsize::new(0);
-    let mut results: Vec<Option<Probed>> = vec![None; plugins.len()];
+    let mut results: Vec<Option<Probe>> = vec![None; plugins.len()];
     std::thread::scope(|scope| {
         let worker = || {
             let mut done = Vec::new();
@@ -100,7 +108,7 @@ fn child_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
     command
 }
 
-fn probe(name: &str, path: &Path) -> Probed {
+fn probe(name: &str, path: &Path) -> Probe {
     let spawned = child_command("/proc/self/exe")
         .arg(CHILD_ARG)
         .arg(name)
@@ -109,15 +117,29 @@ fn probe(name: &str, path: &Path) -> Probed {
     let mut child = match spawned {
         Ok(child) => child,
         Err(error) => {
-            return Probed::Refused {
-                status: format!("cannot be probed: starting /proc/self/exe failed: {error}"),
-                fix: "carbonio-mesh loads plugins for listing in a copy of itself: check that /proc is mounted".to_owned(),
+            return Probe {
+                probed: Probed::Refused {
+                    status: format!("cannot be probed: starting /proc/self/exe failed: {error}"),
+                    fix: "carbonio-mesh loads plugins for listing in a copy of itself: check that /proc is mounted".to_owned(),
+                },
+                lasting: false,
             }
         }
     };
     let ended = collect(&mut child, Instant::now() + TIMEOUT);
-    verdict(path, ended)
+    // Only a child that ended by itself (answering or not, crashing or not) judged the file.
+    let lasting = matches!(ended, Ok(Some(_)));
+    let probed = verdict(path, ended);
+    let understood =
+        !matches!(&probed, Probed::Refused { status, .. } if status.starts_with(NOT_UNDERSTOOD));
+    Probe {
+        probed,
+        lasting: lasting && understood,
+    }
 }
+
+/// How a verdict begins when the child's answer could not be read (a bug, never kept).
+const NOT_UNDERSTOOD: &str = "the probe's answer is not understood";
 
 /// How a child ended: its status and everything it wrote, or `None` when it was killed at the
 /// deadline.
@@ -226,7 +248,7 @@ fn verdict(path: &Path, ended: Ended) -> Probed {
     }
     serde_json::from_slice(&answer).unwrap_or_else(|error| {
         refused(
-            format!("the probe's answer is not understood: {error}"),
+            format!("{NOT_UNDERSTOOD}: {error}"),
             "this is a bug in carbonio-mesh: report it".to_owned(),
         )
     })
