@@ -48,6 +48,7 @@
 
 #![warn(missing_docs)]
 
+pub mod change;
 pub mod consul;
 mod export;
 pub mod fanout;

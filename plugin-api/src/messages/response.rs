@@ -166,6 +166,20 @@ impl Response {
         Self::json_sized(value, 0)
     }
 
+    /// The same data for scripts and for people: `data` as the JSON document with `--format
+    /// json`, else the text `human` makes of it. One value feeds both outputs, so they cannot
+    /// tell different stories (1.7).
+    pub fn render<T: Serialize>(
+        format: OutputFormat,
+        data: &T,
+        human: impl FnOnce(&T) -> String,
+    ) -> Result<Self, PluginError> {
+        match format {
+            OutputFormat::Json => Self::json(data),
+            OutputFormat::Human => Ok(Self::text(human(data))),
+        }
+    }
+
     /// [`Response::json`] for a large answer of about `expected` bytes (see
     /// [`JsonDocument::pretty_sized`]); a wrong guess costs time, not correctness.
     pub fn json_sized<T: Serialize>(value: &T, expected: usize) -> Result<Self, PluginError> {
