@@ -347,6 +347,49 @@ fn url_path(request: &ConsulRequest) -> String {
     request.path.join("/")
 }
 
+/// The HTTP method of `request`: Consul is asked with GET, PUT or DELETE only.
+fn method_of(request: &ConsulRequest) -> Result<reqwest::Method, ServiceFailure> {
+    match request.method.as_str() {
+        "GET" => Ok(reqwest::Method::GET),
+        "PUT" => Ok(reqwest::Method::PUT),
+        "DELETE" => Ok(reqwest::Method::DELETE),
+        other => Err(failure(
+            ServiceErrorKind::Invalid,
+            format!("Consul requests are GET, PUT or DELETE, not {other}"),
+            "this is a bug in the plugin",
+        )),
+    }
+}
+
+/// What the answer's status line and headers say.
+struct Head {
+    status: u16,
+    /// `X-Consul-Index`.
+    index: Option<u64>,
+    /// `X-Consul-Default-ACL-Policy`.
+    default_acl_policy: Option<String>,
+    /// The body is JSON (`Content-Type: application/json`).
+    is_json: bool,
+}
+
+impl Head {
+    fn of(response: &reqwest::Response) -> Self {
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        Head {
+            status: response.status().as_u16(),
+            index: header("X-Consul-Index").and_then(|v| v.parse().ok()),
+            default_acl_policy: header("X-Consul-Default-ACL-Policy"),
+            is_json: header("Content-Type").is_some_and(|t| t.starts_with("application/json")),
+        }
+    }
+}
+
 impl ConsulClient {
     pub fn new(settings: ConsulSettings) -> Self {
         ConsulClient {
@@ -537,24 +580,9 @@ impl ConsulClient {
 
     /// Performs `request`; see the module docs.
     pub fn request(&self, request: &ConsulRequest) -> Result<ConsulAnswer, ServiceFailure> {
-        let Http {
-            runtime,
-            client,
-            base,
-        } = self.http()?;
-        let url = self.url(base, request)?;
-        let method = match request.method.as_str() {
-            "GET" => reqwest::Method::GET,
-            "PUT" => reqwest::Method::PUT,
-            "DELETE" => reqwest::Method::DELETE,
-            other => {
-                return Err(failure(
-                    ServiceErrorKind::Invalid,
-                    format!("Consul requests are GET, PUT or DELETE, not {other}"),
-                    "this is a bug in the plugin",
-                ))
-            }
-        };
+        let http = self.http()?;
+        let url = self.url(&http.base, request)?;
+        let method = method_of(request)?;
         let given = request
             .token
             .as_ref()
@@ -566,24 +594,41 @@ impl ConsulClient {
         } else {
             self.settings.token()?
         };
+        let token = token.map(|(token, _)| token.as_str());
+        let response = self.send(http, method, &url, token, request)?;
+        let head = Head::of(&response);
+        let buffer = self.read_body(&http.runtime, response, request)?;
+        self.answer(request, head, buffer, token.is_some())
+    }
+
+    /// Sends the request, trying a read again (at most [`READ_ATTEMPTS`] times in all) when the
+    /// connection fails: the agent may be restarting.
+    fn send(
+        &self,
+        http: &Http,
+        method: reqwest::Method,
+        url: &reqwest::Url,
+        token: Option<&str>,
+        request: &ConsulRequest,
+    ) -> Result<reqwest::Response, ServiceFailure> {
         let attempts = if method == reqwest::Method::GET {
             READ_ATTEMPTS
         } else {
             1
         };
         let mut attempt = 0;
-        let mut response = loop {
+        loop {
             attempt += 1;
-            let mut builder = client.request(method.clone(), url.clone());
-            if let Some((token, _)) = token {
-                builder = builder.header("X-Consul-Token", token.as_str());
+            let mut builder = http.client.request(method.clone(), url.clone());
+            if let Some(token) = token {
+                builder = builder.header("X-Consul-Token", token);
             }
             if let Some(body) = &request.body {
                 builder = builder.body(body.clone());
             }
             tracing::debug!("consul: {} {url} (attempt {attempt})", request.method);
-            match runtime.block_on(async { builder.send().await }) {
-                Ok(response) => break response,
+            match http.runtime.block_on(async { builder.send().await }) {
+                Ok(response) => return Ok(response),
                 // A connection that failed may work a moment later (the agent restarting); an
                 // agent that accepted and did not answer in time will not do better on retry.
                 Err(error) if attempt < attempts && error.is_connect() => {
@@ -598,19 +643,17 @@ impl ConsulClient {
                 }
                 Err(error) => return Err(self.unreachable(&error)),
             }
-        };
-        let status = response.status().as_u16();
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let index = header("X-Consul-Index").and_then(|v| v.parse().ok());
-        let default_acl_policy = header("X-Consul-Default-ACL-Policy");
-        let is_json = header("Content-Type").is_some_and(|t| t.starts_with("application/json"));
-        // Read straight into the answer buffer, sized from Content-Length: no growing, no copy.
+        }
+    }
+
+    /// The body, read straight into the answer buffer after [`JSON_PREFIX`], sized from
+    /// Content-Length: no growing, no copy. A body over [`MAX_BODY`] is refused.
+    fn read_body(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        mut response: reqwest::Response,
+        request: &ConsulRequest,
+    ) -> Result<Vec<u8>, ServiceFailure> {
         let expected = response.content_length().unwrap_or(0).min(MAX_BODY) as usize;
         let mut buffer = Vec::with_capacity(JSON_PREFIX.len() + expected + 256);
         buffer.extend_from_slice(JSON_PREFIX);
@@ -630,8 +673,7 @@ impl ConsulClient {
                 self.unreachable(&e)
             }
         })?;
-        let body = &buffer[JSON_PREFIX.len()..];
-        if body.len() as u64 > MAX_BODY {
+        if (buffer.len() - JSON_PREFIX.len()) as u64 > MAX_BODY {
             return Err(failure(
                 ServiceErrorKind::Failed,
                 format!(
@@ -641,7 +683,21 @@ impl ConsulClient {
                 "narrow the query",
             ));
         }
-        let token_sent = token.is_some();
+        Ok(buffer)
+    }
+
+    /// Consul's answer from its status, headers and body (in `buffer`, after [`JSON_PREFIX`]):
+    /// an error status the plugin does not handle becomes a failure keeping Consul's text; a JSON
+    /// body stays unparsed in the buffer.
+    fn answer(
+        &self,
+        request: &ConsulRequest,
+        head: Head,
+        buffer: Vec<u8>,
+        token_sent: bool,
+    ) -> Result<ConsulAnswer, ServiceFailure> {
+        let body = &buffer[JSON_PREFIX.len()..];
+        let status = head.status;
         if !(200..300).contains(&status) && !request.accept_status.contains(&status) {
             return Err(self.consul_error(status, &String::from_utf8_lossy(body), token_sent));
         }
@@ -649,24 +705,23 @@ impl ConsulClient {
             status,
             json: None,
             text,
-            index,
-            default_acl_policy,
+            index: head.index,
+            default_acl_policy: head.default_acl_policy,
             token_sent,
         };
-        if !is_json || body.is_empty() {
+        if !head.is_json || body.is_empty() {
             return Ok(ConsulAnswer {
                 meta: meta(String::from_utf8_lossy(body).into_owned()),
                 json_buffer: None,
             });
         }
-        let bad_json = |why: String| {
-            failure(
+        if std::str::from_utf8(body).is_err() {
+            return Err(failure(
                 ServiceErrorKind::Failed,
-                format!("Consul answered malformed JSON: {why}"),
+                "Consul answered malformed JSON: not UTF-8".to_owned(),
                 "check the address points at a Consul agent",
-            )
-        };
-        std::str::from_utf8(body).map_err(|_| bad_json("not UTF-8".to_owned()))?;
+            ));
+        }
         // Not parsed here: the plugin's typed decoding of the whole answer is the check. A body
         // that is not exactly one JSON value cannot pass it (trailing text, or a second `json`
         // field, is an error), and a 4 MB member list is not scanned twice.
