@@ -20,6 +20,10 @@ fn main() -> ExitCode {
     {
         return plugins::probe::answer_in_child(&args[2..]);
     }
+    // A shell's TAB (the completion scripts call it): never parsed by clap, never fails loudly.
+    if args.get(1).is_some_and(|arg| arg == cli::completion::ENTRY) {
+        return cli::completion::answer(&args[2..]);
+    }
     let outcome = std::panic::catch_unwind(|| cli::run::run(args));
     let Ok(result) = outcome else {
         // The panic message is already on standard error.

@@ -65,8 +65,8 @@ mod table;
 pub use host::{anonymous_warning, ConsulText, Host, ServiceError};
 pub use messages::{
     ArgKind, ArgSpec, ArgValue, CommandSpec, ErrorKind, Example, ExitCodeSpec, JsonDocument,
-    Manifest, OutputFormat, PluginError, Request, Response, ValueKind, Warning, API_VERSION,
-    EXIT_DECLINED,
+    Manifest, OutputFormat, PluginError, Request, Response, Suggest, ValueKind, Warning,
+    API_VERSION, EXIT_DECLINED,
 };
 pub use plugin::Plugin;
 pub use secret::SecretText;

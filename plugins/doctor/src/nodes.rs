@@ -38,10 +38,34 @@ pub fn role_of(node: &str) -> Option<String> {
     })
 }
 
+/// The node's document in what a transport printed: all of it (ssh), or the first object
+/// that parses starting at the beginning of a line, ended where the object ends, so that what a
+/// transport adds around it (ansible's `HOST | FAILED | rc=11 >>` and error lines before it, the
+/// node's standard error after it) does not hide it.
+fn document(stdout: &str) -> Result<Report, serde_json::Error> {
+    let starts = std::iter::once(0).chain(stdout.match_indices("\n{").map(|(at, _)| at + 1));
+    let mut first_error = None;
+    for start in starts {
+        let mut documents =
+            serde_json::Deserializer::from_str(&stdout[start..]).into_iter::<Report>();
+        match documents.next() {
+            Some(Ok(report)) => return Ok(report),
+            Some(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            None => {}
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => serde_json::from_str(stdout),
+    }
+}
+
 /// What one node's transport run gave: its report, or why there is none.
 pub fn node_report(result: &ExecResult) -> Result<Report, String> {
     match (&result.output, &result.error) {
-        (Some(out), _) => match serde_json::from_str::<Report>(&out.stdout) {
+        (Some(out), _) => match document(&out.stdout) {
             Ok(report) if out.status.is_some() => Ok(report),
             _ => {
                 let status = out
@@ -151,6 +175,18 @@ mod tests {
             stderr: stderr.into(),
             dry_run: false,
         }))
+    }
+
+    #[test]
+    fn the_document_is_found_between_what_a_transport_adds() {
+        let doc = "{\n  \"status\": \"ok\",\n  \"checks\": [],\n  \"nodes\": []\n}";
+        // ansible's minimal output: a line before, the node's standard error after.
+        let wrapped =
+            format!("srv2.example.com | FAILED | rc=10 >>\n{doc}\ncarbonio-mesh: warning: x\n");
+        let report = node_report(&out(Some(2), &wrapped, "")).unwrap();
+        assert!(report.status.is_some(), "{report:?}");
+        assert!(node_report(&out(Some(0), "srv2 | CHANGED | rc=0 >>\nnot json\n", "")).is_err());
+        assert!(node_report(&out(Some(0), "", "")).is_err());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use carbonio_mesh_plugin_api::nodes::{node_names_for, Lookup, Member, NodeDirect
 use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{
     export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin, PluginError,
-    Request, Response, Table,
+    Request, Response, Suggest, Table,
 };
 use serde::Serialize;
 
@@ -381,7 +381,7 @@ removes it from the member list, then waits until the member list shows it. --fa
 every member in status failed. An alive member is refused unless --force: it answers the gossip and \
 rejoins at once. Needs a token with operator:write.",
                 )
-                .arg(ArgSpec::positional("node", "The member to remove: its Consul node name, Carbonio hostname or address, or a WAN name NODE.DC").value_name("NODE"))
+                .arg(ArgSpec::positional("node", "The member to remove: its Consul node name, Carbonio hostname or address, or a WAN name NODE.DC").value_name("NODE").suggest(Suggest::Nodes { extra: Vec::new(), list: false }))
                 .arg(ArgSpec::flag("failed", "Every member whose status is failed"))
                 .arg(ArgSpec::flag("prune", "Remove the member from the list entirely"))
                 .arg(ArgSpec::flag("force", "Send it even to an alive member"))

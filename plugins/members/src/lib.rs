@@ -12,7 +12,7 @@ use carbonio_mesh_plugin_api::nodes;
 use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{
     anonymous_warning, export_plugin, ArgSpec, CommandSpec, ConsulText, Host, Manifest,
-    OutputFormat, Plugin, PluginError, Request, Response, Table,
+    OutputFormat, Plugin, PluginError, Request, Response, Suggest, Table,
 };
 use serde::{Deserialize, Serialize};
 
@@ -380,7 +380,12 @@ impl Plugin for Members {
                 ))
                 .arg(
                     ArgSpec::option("status", "Only members whose status matches REGEX")
-                        .value_name("REGEX"),
+                        .value_name("REGEX")
+                        .suggest(Suggest::Values {
+                            values: ["alive", "leaving", "left", "failed"]
+                                .map(String::from)
+                                .to_vec(),
+                        }),
                 ),
         )
     }

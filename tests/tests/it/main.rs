@@ -29,4 +29,5 @@ mod secret;
 mod service_discover_stand_in;
 mod site_steps;
 mod snapshots;
+mod transport_ansible;
 mod transport_ssh;

@@ -250,6 +250,21 @@ fn a_wrong_password_stops_before_anything_changes_with_exit_7() {
     assert!(err.contains("wrong password"), "{err}");
     assert!(!err.contains("not-the-new-password"), "{err}");
     node.assert_untouched(&before);
+    // Nothing changed: no run is left that offers `restore` (or `--resume`).
+    assert!(
+        err.contains("Nothing was changed and no run was kept"),
+        "{err}"
+    );
+    assert!(!err.contains("secret restore"), "{err}");
+    assert!(
+        out.ends_with("Run: none (nothing was changed: not kept)\n"),
+        "{out}"
+    );
+    let (code, runs, _) = run(node
+        .sandbox
+        .cmd()
+        .args(["secret", "runs", "--format", "json"]));
+    assert_eq!((code, runs.trim()), (0, "[]"), "no run was kept");
 }
 
 #[test]
