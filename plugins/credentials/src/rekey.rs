@@ -7,7 +7,7 @@ use carbonio_mesh_plugin_api::services::{
 use carbonio_mesh_plugin_api::{Host, OutputFormat, PluginError, Request, Response};
 use serde::Serialize;
 
-use crate::archive_request;
+use crate::archive::archive_request;
 
 pub const REKEY_ABOUT: &str = "Re-encrypts the credentials archive with a new password: the same token, gossip key and \
 CA, a new passphrase. The old file is backed up first, and on a Mesh server the password file \

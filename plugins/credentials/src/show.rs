@@ -6,7 +6,8 @@ use carbonio_mesh_plugin_api::services::Credentials;
 use carbonio_mesh_plugin_api::{Host, PluginError, Request, Response, SecretText};
 use serde::Serialize;
 
-use crate::{archive_request, inspect, token_of};
+use crate::archive::{archive_request, token_of};
+use crate::inspect;
 
 /// `credentials token --format json`.
 #[derive(Serialize)]

@@ -9,7 +9,8 @@ use carbonio_mesh_plugin_api::services::{
 use carbonio_mesh_plugin_api::{Host, PluginError, Request, Response, ServiceError};
 use serde::Serialize;
 
-use crate::{archive_request, inspect, token_of, EXIT_BAD_ARCHIVE};
+use crate::archive::{archive_request, token_of, EXIT_BAD_ARCHIVE};
+use crate::inspect;
 
 /// `credentials verify`.
 pub fn verify(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
