@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod consul;
 mod exit;
+mod listeners;
 mod plugins;
 mod services;
 mod terminal;

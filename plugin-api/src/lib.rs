@@ -61,6 +61,7 @@ mod secret;
 pub mod services;
 pub mod step;
 mod table;
+pub mod untrusted;
 
 pub use host::{anonymous_warning, ConsulText, Host, ServiceError};
 pub use messages::{

@@ -342,11 +342,18 @@ fn run_plugin(
     request.color = logging::color_allowed(std::io::stdout().is_terminal());
 
     let mesh = MeshFiles::under(&paths);
-    let consul = ConsulClient::new(ConsulSettings::resolve(&globals.consul, Some(mesh))?);
+    let settings =
+        ConsulSettings::resolve(&globals.consul, Some(mesh))?.trusting(&config.service_user);
+    let address_password = settings.userinfo_password();
+    let consul = ConsulClient::new(settings);
     let context = HostContext::new(name, paths, config, globals.dry_run, consul)
         .assume_yes(globals.yes)
         .search_dirs(dirs, *policy)
         .running(plugin.manifest.clone(), &winner);
+    // A password in CONSUL_HTTP_ADDR is a secret like any other, wherever an echo puts it.
+    if let Some(password) = address_password {
+        context.add_secret(&password);
+    }
     let handle = context.handle();
     let outcome = crash.during(|| plugin.invoke(&handle, &request));
     let plan = context.take_plan();

@@ -40,11 +40,28 @@ pub struct Entry {
     /// The exit statuses the plugin declares (for the man pages).
     #[serde(skip)]
     pub exit_codes: Vec<carbonio_mesh_plugin_api::ExitCodeSpec>,
+    /// The workflows the plugin runs (not listed).
+    #[serde(skip)]
+    pub workflows: Vec<carbonio_mesh_plugin_api::step::WorkflowSpec>,
 }
 
 impl Entry {
     pub fn is_refused(&self) -> bool {
         self.status != "ok" && self.status != "masked"
+    }
+
+    /// The manifest a probe read, for a plugin that loaded.
+    pub fn manifest(&self) -> Option<carbonio_mesh_plugin_api::Manifest> {
+        Some(carbonio_mesh_plugin_api::Manifest {
+            name: self.name.clone(),
+            version: self.version.clone()?,
+            api_version: self.api_version.clone()?,
+            description: self.description.clone()?,
+            command: self.command.clone()?,
+            steps: self.steps.clone(),
+            workflows: self.workflows.clone(),
+            exit_codes: self.exit_codes.clone(),
+        })
     }
 
     /// Takes in what loading the (trusted) winning file showed.
@@ -58,6 +75,7 @@ impl Entry {
                 self.command = Some(manifest.command);
                 self.steps = manifest.steps;
                 self.exit_codes = manifest.exit_codes;
+                self.workflows = manifest.workflows;
             }
             Probed::Masked => {
                 self.status = "masked".to_owned();
@@ -106,6 +124,7 @@ fn inspect_with(dirs: &[SearchDir], policy: &TrustPolicy, cache: &mut ProbeCache
             fix: None,
             steps: Vec::new(),
             exit_codes: Vec::new(),
+            workflows: Vec::new(),
         };
         match trust::open_trusted(policy, &winner.path) {
             Ok(Opened::Masked) => {

@@ -5,7 +5,7 @@
 
 use carbonio_mesh_plugin_api::fanout::{self, NodePlan, Target};
 use carbonio_mesh_plugin_api::nodes::{NodeDirectory, NodeRole};
-use carbonio_mesh_plugin_api::services::{Exec, ExecMany, ExecResult, LocalAddresses};
+use carbonio_mesh_plugin_api::services::{Exec, ExecArg, ExecMany, ExecResult, LocalAddresses};
 use carbonio_mesh_plugin_api::{Host, PluginError};
 
 use crate::report::{CertificateExpiry, Check, NodeRow, Report};
@@ -134,21 +134,37 @@ pub fn run(
     parallel: usize,
     report: &mut Report,
 ) -> Result<(), PluginError> {
-    let execs: Vec<Exec> = plan
+    // A node whose names cannot go into the transport (they come from Consul and LDAP) is not
+    // reached, and says why.
+    let commands: Vec<Result<Vec<ExecArg>, String>> = plan
         .targets
         .iter()
-        .map(|target| Exec {
-            argv: fanout::transport_argv(argv, target, ""),
-            ..Exec::default()
-        })
+        .map(|target| fanout::transport_command(argv, target, ""))
+        .collect();
+    let reached: Vec<(&Target, &Vec<ExecArg>)> = plan
+        .targets
+        .iter()
+        .zip(&commands)
+        .filter_map(|(target, command)| command.as_ref().ok().map(|argv| (target, argv)))
         .collect();
     let answer = host.call(&ExecMany {
-        execs,
-        labels: plan.targets.iter().map(|t| t.reach().to_owned()).collect(),
+        execs: reached
+            .iter()
+            .map(|(_, argv)| Exec {
+                argv: argv.to_vec(),
+                ..Exec::default()
+            })
+            .collect(),
+        labels: reached.iter().map(|(t, _)| t.reach().to_owned()).collect(),
         parallel: parallel.max(1),
     })?;
-    for (target, result) in plan.targets.iter().zip(&answer.results) {
-        merge(report, target, node_report(result));
+    let mut results = answer.results.into_iter();
+    for (target, command) in plan.targets.iter().zip(&commands) {
+        let answer = match command {
+            Ok(_) => node_report(&results.next().unwrap_or_default()),
+            Err(why) => Err(why.clone()),
+        };
+        merge(report, target, answer);
     }
     for skipped in &plan.skipped {
         report.nodes.push(NodeRow {

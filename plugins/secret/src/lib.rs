@@ -325,6 +325,9 @@ fn run_workflow(
     // changes the system (or a site command) has started.
     let mut changed = resume;
     let total = steps.len();
+    // `--archive FILE`, read once by the first step that needs it: the bytes checked and
+    // compared with LDAP's copy are the bytes installed.
+    let archive_read = std::cell::OnceCell::new();
     for (number, step) in steps.iter().enumerate() {
         let number = number + 1;
         if done.contains(&step.name) {
@@ -357,6 +360,7 @@ fn run_workflow(
             parallel: request.parsed("parallel")?.unwrap_or(32),
             new_archive: new_archive.as_ref().map(|a| &a.text),
             archive_file: archive_file.as_deref(),
+            archive_read: &archive_read,
         };
         let outcome = match (&step.plugin, &step.exec) {
             (Some(plugin), _) if plugin == NAME => steps::run(&step.name, &ctx),
@@ -612,11 +616,14 @@ fn plan(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
     if workflow == REGENERATE {
         let (transport, _) = workflow_steps(host, "transport")?;
         if let Some(step) = transport.first() {
-            let argv = step.exec.as_deref().unwrap_or_default().join(" ");
+            let words = step.exec.as_deref().unwrap_or_default();
             let at = match step.line {
                 Some(line) => format!("{}:{line}", step.defined_in),
                 None => step.defined_in.clone(),
             };
+            // What `--nodes` would refuse, the plan refuses now.
+            carbonio_mesh_plugin_api::fanout::check_transport(words, &at)?;
+            let argv = words.join(" ");
             out.push_str(&format!(
                 "Transport (how rejoin-nodes reaches each node; {at}): {argv}\n"
             ));

@@ -9,6 +9,7 @@
 
 mod architecture;
 mod attack;
+mod attack_local;
 mod cluster_changes;
 mod commands;
 mod completion;

@@ -100,6 +100,8 @@ fn look_up(source: &Suggest, globals: &Globals, found: &mpsc::Sender<Vec<Candida
     let Ok(settings) = ConsulSettings::resolve(&flags, Some(MeshFiles::under(&paths))) else {
         return;
     };
+    // The archive's token goes to a listener the service user owns, as in a command's run.
+    let settings = settings.trusting(&config.service_user);
     let context = HostContext::new(
         "completion",
         paths,
