@@ -15,14 +15,18 @@ use crate::{Host, PluginError};
 /// A member `--nodes all` leaves out, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Skipped {
+    /// The member left out.
     pub target: Target,
+    /// Why (failed, this host, ...).
     pub reason: String,
 }
 
 /// The nodes a command is run on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodePlan {
+    /// The nodes to run on, in order.
     pub targets: Vec<Target>,
+    /// The members `--nodes all` leaves out, with the reason.
     pub skipped: Vec<Skipped>,
     /// Why some hostnames are unknown (those nodes are reached by address).
     pub notes: Vec<String>,
@@ -214,10 +218,13 @@ pub fn transport_command(
 /// input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transport {
+    /// The command's words, placeholders unfilled.
     pub argv: Vec<String>,
+    /// The run's new password goes to its standard input.
     pub password_stdin: bool,
     /// Where it is configured: the file (or `built-in`) and the line.
     pub defined_in: String,
+    /// The line of `defined_in`, when a configuration file.
     pub line: Option<usize>,
 }
 

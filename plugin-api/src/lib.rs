@@ -46,6 +46,9 @@
 //! # fn main() {}
 //! ```
 
+#![warn(missing_docs)]
+
+pub mod change;
 pub mod consul;
 mod export;
 pub mod fanout;
@@ -64,9 +67,9 @@ pub mod workflow;
 
 pub use host::{anonymous_warning, ConsulText, Host, ServiceError};
 pub use messages::{
-    ArgKind, ArgSpec, ArgValue, Args, CommandSpec, ErrorKind, Example, JsonDocument, Manifest,
-    OutputFormat, PluginError, Request, Response, Suggest, ValueKind, Warning, API_VERSION,
-    EXIT_DECLINED,
+    ArgKind, ArgSpec, ArgValue, Args, CommandSpec, ErrorKind, Example, ExitCodeSpec, JsonDocument,
+    Manifest, OutputFormat, PluginError, Request, Response, Suggest, ValueKind, Warning,
+    API_VERSION, EXIT_DECLINED,
 };
 pub use plugin::Plugin;
 pub use secret::SecretText;

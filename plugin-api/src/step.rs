@@ -55,14 +55,22 @@ use crate::target::Target;
 /// A workflow a plugin runs (its command drives it), declared in its manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkflowSpec {
+    /// The workflow's name (`secret-regenerate`).
     pub name: String,
+    /// What it does, one line.
     pub about: String,
+    /// The command line that shows the workflow resolved (`carbonio-mesh secret plan`), named
+    /// in the host's messages about it (added in 1.7; see [`Manifest::plan`](crate::Manifest::plan)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
 }
 
 /// A workflow step a plugin provides (`name` and `about` since 1.1, the rest since 1.6).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepSpec {
+    /// The step's name (lower-case words joined by dashes).
     pub name: String,
+    /// What it does, one line.
     pub about: String,
     /// What must be there before the step runs.
     #[serde(default, skip_serializing_if = "StepNeeds::is_empty")]
@@ -103,9 +111,12 @@ impl StepNeeds {
 /// `before`, or (neither) at the end of the steps declared so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepPlace {
+    /// The workflow.
     pub workflow: String,
+    /// Goes right before this step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<String>,
+    /// Goes right after this step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
 }
@@ -114,12 +125,15 @@ pub struct StepPlace {
 /// whether the run's new password goes to its standard input.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepCommand {
+    /// The program and its arguments, with placeholders.
     pub argv: Vec<String>,
+    /// The run's new password goes to its standard input.
     #[serde(default)]
     pub password_stdin: bool,
 }
 
 impl StepSpec {
+    /// A step named `name` needing nothing, recording nothing, changing nothing.
     pub fn new(name: &str, about: &str) -> Self {
         StepSpec {
             name: name.to_owned(),
@@ -157,21 +171,25 @@ impl StepSpec {
         self
     }
 
+    /// It needs the run's new password.
     pub fn needs_password(mut self) -> Self {
         self.needs.password = true;
         self
     }
 
+    /// It needs `fact`, recorded by an earlier step.
     pub fn needs_fact<T>(mut self, fact: &FactKey<T>) -> Self {
         self.needs.facts.push(fact.name().to_owned());
         self
     }
 
+    /// It records `fact` for the steps after it.
     pub fn provides<T>(mut self, fact: &FactKey<T>) -> Self {
         self.provides.push(fact.name().to_owned());
         self
     }
 
+    /// It changes the system (a dry run shows it as a change).
     pub fn changes_system(mut self) -> Self {
         self.changes_system = true;
         self
@@ -199,6 +217,7 @@ pub struct FactKey<T> {
 }
 
 impl<T> FactKey<T> {
+    /// The key of the fact `name`.
     pub const fn new(name: &'static str) -> Self {
         FactKey {
             name,
@@ -206,6 +225,7 @@ impl<T> FactKey<T> {
         }
     }
 
+    /// The fact's name in the journal.
     pub const fn name(&self) -> &'static str {
         self.name
     }
@@ -225,11 +245,14 @@ pub mod facts {
     pub const RESET_FILE: FactKey<String> = FactKey::new("reset_file");
     /// How many Mesh servers and agents Consul listed before anything changed (preflight).
     pub const SERVERS: FactKey<u64> = FactKey::new("servers");
+    /// How many agents Consul listed before anything changed (preflight).
     pub const AGENTS: FactKey<u64> = FactKey::new("agents");
     /// The AccessorID of the bootstrap token before the run (preflight), of a token the run's
     /// own bootstrap made (read-reset-index), and of the new one (verify).
     pub const OLD_ACCESSOR: FactKey<String> = FactKey::new("old_accessor");
+    /// The AccessorID of a token the run's own bootstrap made (read-reset-index).
     pub const INTERIM_ACCESSOR: FactKey<String> = FactKey::new("interim_accessor");
+    /// The AccessorID of the new bootstrap token (verify).
     pub const NEW_ACCESSOR: FactKey<String> = FactKey::new("new_accessor");
     /// The file a node's new archive comes from (`secret rejoin --archive FILE`).
     pub const ARCHIVE_FILE: FactKey<String> = FactKey::new("archive_file");
@@ -242,10 +265,15 @@ pub mod facts {
 /// every fact its words name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placeholder<'a> {
+    /// `{run}`: the run's name.
     Run,
+    /// `{node}`: the Consul node name of the node a transport reaches.
     Node,
+    /// `{host}`: that node's Carbonio hostname, else its address.
     Host,
+    /// `{address}`: that node's gossip address.
     Address,
+    /// A fact, by name.
     Fact(&'a str),
 }
 
@@ -279,8 +307,11 @@ pub fn placeholders(arg: &str) -> impl Iterator<Item = (&str, Placeholder<'_>)> 
 /// node it reaches.
 #[derive(Debug, Clone, Copy)]
 pub struct Fill<'a> {
+    /// The run's name, for `{run}`.
     pub run: &'a str,
+    /// The run's facts, for `{ip}`, `{leader}` and `{FACT}` (none: a transport only).
     pub facts: Option<&'a Facts>,
+    /// The node a transport reaches, for `{node}`, `{host}` and `{address}`.
     pub target: Option<&'a Target>,
 }
 
@@ -315,7 +346,9 @@ impl Fill<'_> {
 #[derive(Debug, thiserror::Error)]
 #[error("fact '{name}' is not what it should be: {source}")]
 pub struct FactError {
+    /// The fact's name.
     pub name: &'static str,
+    /// Why its value does not decode.
     pub source: serde_json::Error,
 }
 
@@ -332,6 +365,7 @@ impl From<FactError> for PluginError {
 pub struct Facts(BTreeMap<String, Value>);
 
 impl Facts {
+    /// No facts.
     pub fn new() -> Self {
         Facts::default()
     }
@@ -372,10 +406,12 @@ impl Facts {
         self.0.insert(name.to_owned(), value);
     }
 
+    /// Whether a fact `name` was recorded.
     pub fn contains(&self, name: &str) -> bool {
         self.0.contains_key(name)
     }
 
+    /// Adds `other`'s facts (theirs win).
     pub fn extend(&mut self, other: Facts) {
         self.0.extend(other.0);
     }
@@ -390,10 +426,12 @@ impl Facts {
         }
     }
 
+    /// The names of the facts recorded.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
     }
 
+    /// Whether no fact was recorded.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -402,7 +440,9 @@ impl Facts {
 /// What a step of another plugin is given (the host sends it as [`crate::Request::step`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepCall {
+    /// The workflow the step runs in.
     pub workflow: String,
+    /// The step asked for.
     pub step: String,
     /// The run's name (`carbonio-mesh secret show RUN` follows it).
     pub run: String,
@@ -440,9 +480,12 @@ impl Args for StepCall {
 /// it drove other nodes (1.7), and an optional report printed below the table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepOutcome {
+    /// One line for the step table.
     pub detail: String,
+    /// The facts recorded.
     #[serde(default)]
     pub facts: Facts,
+    /// A report printed below the table (a per-node result).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub report: String,
     /// The nodes the step drove, each with its result: a table below the run's, and part of
@@ -454,9 +497,12 @@ pub struct StepOutcome {
 /// One node's result in a step that drives other nodes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeLine {
+    /// The node, under its three names.
     #[serde(flatten)]
     pub target: Target,
+    /// What became of it.
     pub status: NodeStatus,
+    /// Why, or what it answered.
     pub detail: String,
 }
 
@@ -464,9 +510,11 @@ pub struct NodeLine {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeStatus {
+    /// Done now.
     Ok,
     /// Done by an earlier attempt of the run (`--resume` does not go there again).
     Earlier,
+    /// Tried and failed (or not reached): `--resume` tries it again.
     Failed,
     /// Not tried: a node before it in its group failed, or an earlier group did.
     NotTried,
@@ -502,7 +550,9 @@ impl NodeStatus {
 pub struct StepError {
     /// Boxed: a step's result is mostly `Ok`, and stays small.
     pub error: Box<PluginError>,
+    /// The nodes it drove before it failed, each with its result.
     pub nodes: Vec<NodeLine>,
+    /// Free text shown below the step's nodes.
     pub report: String,
     /// What the step learnt before it failed, kept in the journal for the steps of a resumed
     /// run (a token a half-done setup made, to revoke with the old one).
@@ -510,6 +560,7 @@ pub struct StepError {
 }
 
 impl StepError {
+    /// `error`, with the nodes the step drove before it.
     pub fn with_nodes(error: PluginError, nodes: Vec<NodeLine>) -> Self {
         StepError {
             error: Box::new(error),
@@ -545,6 +596,7 @@ impl From<FactError> for StepError {
 }
 
 impl StepOutcome {
+    /// An outcome with `detail` and no fact.
     pub fn new(detail: impl Into<String>) -> Self {
         StepOutcome {
             detail: detail.into(),
@@ -567,30 +619,46 @@ pub enum JournalRecord {
     /// A run started: its workflow, and (1.7) the command's arguments and what was decided
     /// before the first step (the nodes), which `--resume` keeps.
     Run {
+        /// The workflow it runs.
         workflow: String,
+        /// When, in seconds since the epoch (as every `at` here).
         at: u64,
+        /// The command's arguments (no secret is an argument).
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         args: BTreeMap<String, ArgValue>,
+        /// What the workflow decided before its first step.
         #[serde(default, skip_serializing_if = "Facts::is_empty")]
         facts: Facts,
     },
     /// A run was resumed (`--resume`).
     Resumed {
+        /// When.
         at: u64,
     },
+    /// A step started.
     Start {
+        /// The step.
         step: String,
+        /// When.
         at: u64,
     },
+    /// A step ended well.
     Done {
+        /// The step.
         step: String,
+        /// When.
         at: u64,
+        /// The facts it recorded.
         #[serde(default)]
         facts: Facts,
     },
+    /// A step failed: the run stopped there.
     Failed {
+        /// The step.
         step: String,
+        /// When.
         at: u64,
+        /// Why, as the step said it.
         error: String,
         /// What the step learnt before it failed (1.7).
         #[serde(default, skip_serializing_if = "Facts::is_empty")]
@@ -598,40 +666,59 @@ pub enum JournalRecord {
     },
     /// A file the step removed or replaced, and its backup (recorded at once, for `restore`).
     Removed {
+        /// The step.
         step: String,
+        /// The file (a system path).
         path: String,
+        /// Its backup (a system path).
         backup: String,
     },
     /// A file the step backed up and left in place, for something else to replace (1.7):
     /// `restore` puts it back like a removed one.
     Saved {
+        /// The step.
         step: String,
+        /// The file (a system path).
         path: String,
+        /// Its backup (a system path).
         backup: String,
     },
     /// A file the step made in the run's backup directory (1.7): a Consul snapshot. Pruned with
     /// the run; never put anywhere by `restore`.
     Kept {
+        /// The step.
         step: String,
+        /// The file (a system path in the run's backup directory).
         backup: String,
+        /// What it is, for `secret show`.
         what: String,
     },
     /// One node's result of a step driving other nodes.
     Node {
+        /// The step.
         step: String,
+        /// The Consul node name.
         node: String,
+        /// Its Carbonio hostname, when one maps to it.
         #[serde(default)]
         host: Option<String>,
+        /// Its gossip address.
         address: String,
+        /// How it fared.
         result: NodeResult,
+        /// What happened there, one line.
         detail: String,
     },
+    /// The run ended: every step is done.
     Finished {
+        /// When.
         at: u64,
     },
     /// `secret restore` put the run's files back.
     Restored {
+        /// When.
         at: u64,
+        /// How many files.
         files: usize,
     },
     /// A record of a later version: kept, not understood.
@@ -639,10 +726,13 @@ pub enum JournalRecord {
     Other,
 }
 
+/// How one node fared in a step driving other nodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeResult {
+    /// It did what the step asked.
     Ok,
+    /// It could not (the detail says why).
     Failed,
 }
 

@@ -33,6 +33,7 @@ impl<'a> Table<'a> {
         Table::default()
     }
 
+    /// Adds a row (as many cells as the header has).
     pub fn push<I, S>(&mut self, row: I)
     where
         I: IntoIterator<Item = S>,

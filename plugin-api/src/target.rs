@@ -32,8 +32,11 @@ impl NodeRole {
 /// A node to reach, under its three names (what `--nodes` plans and a transport is given).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
+    /// The Consul node name.
     pub node: String,
+    /// The Carbonio hostname mapped to the node, if one is.
     pub host: Option<String>,
+    /// The node's gossip address.
     pub address: String,
 }
 

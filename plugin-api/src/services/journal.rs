@@ -10,7 +10,9 @@ use super::{Empty, Service};
 /// the answer. Never under `--dry-run`. Records must hold no secret.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JournalAppend {
+    /// The run's name.
     pub run: String,
+    /// The record (a JSON object, no secret in it).
     pub record: serde_json::Value,
 }
 
@@ -23,6 +25,7 @@ impl Service for JournalAppend {
 /// `run`: the names of all runs, oldest first, in `runs`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalRead {
+    /// The run; none: list the runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<String>,
 }
@@ -32,10 +35,13 @@ impl Service for JournalRead {
     type Answer = Journal;
 }
 
+/// [`JournalRead`]'s answer.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Journal {
+    /// The run's records, in order.
     #[serde(default)]
     pub records: Vec<serde_json::Value>,
+    /// The runs' names, oldest first (when no run was named).
     #[serde(default)]
     pub runs: Vec<String>,
 }
@@ -49,6 +55,7 @@ pub struct Journal {
 /// otherwise the host audits it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoveRun {
+    /// The run's name.
     pub run: String,
 }
 
@@ -57,6 +64,7 @@ impl Service for RemoveRun {
     type Answer = RunRemoved;
 }
 
+/// [`RemoveRun`]'s answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunRemoved {
     /// The journal directory (a system path).
@@ -64,6 +72,7 @@ pub struct RunRemoved {
     /// The backup directories removed (system paths), oldest first.
     #[serde(default)]
     pub backups: Vec<String>,
+    /// Only recorded (`--dry-run`).
     #[serde(default)]
     pub dry_run: bool,
 }
@@ -87,6 +96,7 @@ impl Service for LockRun {
     type Answer = RunLocked;
 }
 
+/// `runs.lock`'s answer: the lock is this run's until its process ends.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunLocked {
     /// The holder the lock file named when its process was already gone (killed), as

@@ -46,7 +46,9 @@ pub type StepFn = fn(&Host<'_>, &StepCall) -> Result<StepOutcome, StepError>;
 
 /// A step the running plugin carries out itself: its declaration and its function.
 pub struct Builtin {
+    /// What the step is, where it goes, what it needs and records.
     pub spec: StepSpec,
+    /// What carries it out.
     pub run: StepFn,
 }
 
@@ -60,6 +62,7 @@ pub struct Workflow<'a> {
     pub restore: Option<&'a str>,
     /// The running plugin: its own steps run in-process, another plugin's through `step.run`.
     pub plugin: &'a str,
+    /// The running plugin's own steps.
     pub builtins: &'a [Builtin],
     /// What the run does, for the confirmation (`Regenerate the Mesh secrets`).
     pub action: &'a str,
@@ -83,7 +86,9 @@ pub struct Workflow<'a> {
 /// (`secret rejoin --input-stdin`).
 #[derive(Default)]
 pub struct Given {
+    /// The new password, read with the input.
     pub password: Option<NewPasswordAnswer>,
+    /// The rest of standard input (an archive), for the plugin's own steps.
     pub input: Option<SecretText>,
 }
 

@@ -23,14 +23,18 @@ pub enum Pace {
 /// Nodes driven alike, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeGroup {
+    /// One at a time, or how many at once.
     pub pace: Pace,
+    /// The nodes, in order.
     pub targets: Vec<Target>,
 }
 
 /// What the nodes of a step gave: a line per node, and the nodes that failed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Driven {
+    /// A line per node, in the order driven.
     pub lines: Vec<NodeLine>,
+    /// The nodes that failed (or were not reached).
     pub failed: Vec<Target>,
 }
 

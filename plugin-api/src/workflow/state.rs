@@ -134,7 +134,9 @@ impl Utc {
 /// What a run's journal says so far: what a resumed run starts from.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunState {
+    /// The workflow its first record names.
     pub workflow: Option<String>,
+    /// It ended with every step done.
     pub finished: bool,
     /// The steps done, by name.
     pub done: BTreeSet<String>,

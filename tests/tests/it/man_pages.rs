@@ -35,6 +35,7 @@ fn every_page_has_exit_status_environment_and_files() {
         ] {
             assert!(text.contains(section), "{}: no {section}", page.display());
         }
+        // The plugins' own exit codes come from their manifests.
         for named in [
             "CONSUL_HTTP_TOKEN_FILE",
             "CARBONIO_MESH_CHILD_ENV",
@@ -43,6 +44,9 @@ fn every_page_has_exit_status_environment_and_files() {
             "/var/backups/carbonio\\-mesh",
             "/var/lib/service\\-discover/consul\\-agent\\-ca.pem",
             "\\fB8\\fR",
+            "\\fB6\\fR\nleader only: it worked, and another host is the leader.",
+            "\\fB10\\fR\ndoctor only: it worked, no check failed, and at least one warned.",
+            "\\fB2\\fR\nmembers only: no member matched (as Consul).",
         ] {
             assert!(
                 text.contains(named),

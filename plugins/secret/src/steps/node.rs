@@ -164,16 +164,8 @@ pub fn answer_leave(host: &Host<'_>) -> Result<Response, PluginError> {
     lock(host, &new_run_id(now()), "secret leave")?;
     let token = super::raft::archive_token(host, None)?;
     host.consul(&ConsulRequest::put(&["v1", "agent", "leave"]).with_token(token))?;
-    let stop = host.exec(&Exec {
-        mutating: true,
-        ..Exec::new(["systemctl", "stop", SERVICE])
-    })?;
-    if stop.status != Some(0) {
-        return Err(fail(format!(
-            "left raft, but systemctl stop {SERVICE} failed: {}",
-            stop.stderr.trim()
-        )));
-    }
+    super::service::systemctl(host, "stop")
+        .map_err(|e| fail(format!("left raft, but {}", e.message)))?;
     host.audit("secret leave", "this node", "ok");
     Ok(Response::text(
         "ok: left raft gracefully and stopped service-discover\n",

@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 use carbonio_mesh_plugin_api::consul::ALIVE;
 use carbonio_mesh_plugin_api::fanout::is_this_host;
 use carbonio_mesh_plugin_api::nodes::{NodeDirectory, NodeRole};
-use carbonio_mesh_plugin_api::services::{ConsulRequest, Exec, LocalAddresses};
+use carbonio_mesh_plugin_api::services::{ConsulRequest, LocalAddresses};
 use carbonio_mesh_plugin_api::step::{facts, FactKey, StepError, StepOutcome as Outcome};
 use carbonio_mesh_plugin_api::{Host, PluginError, StepCall};
 use serde_json::{json, Value};
 
 use super::leader::data_dir;
 use super::node::root_and_service;
+use super::service::systemctl;
 use crate::paths::{CONFIG_JSON, MAIN_JSON, SERVICE};
 
 /// The raft directory peers.json goes into.
@@ -215,17 +216,7 @@ pub fn write_peers_json(host: &Host<'_>, call: &StepCall) -> Result<Outcome, Ste
 }
 
 pub fn start_service(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
-    let start = host.exec(&Exec {
-        mutating: true,
-        ..Exec::new(["systemctl", "start", SERVICE])
-    })?;
-    if start.status != Some(0) {
-        return Err(fail(format!(
-            "systemctl start {SERVICE} failed: {}",
-            start.stderr.trim()
-        ))
-        .into());
-    }
+    systemctl(host, "start")?;
     Ok(Outcome::new(if call.dry_run {
         format!("would start {SERVICE}")
     } else {

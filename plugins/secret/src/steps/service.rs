@@ -18,18 +18,23 @@ fn fail(message: impl Into<String>) -> PluginError {
     PluginError::operation(message)
 }
 
-pub fn stop_service(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
-    let stop = host.exec(&Exec {
+/// `systemctl VERB service-discover`; its error says which verb failed and why.
+pub fn systemctl(host: &Host<'_>, verb: &str) -> Result<(), PluginError> {
+    let answer = host.exec(&Exec {
         mutating: true,
-        ..Exec::new(["systemctl", "stop", SERVICE])
+        ..Exec::new(["systemctl", verb, SERVICE])
     })?;
-    if stop.status != Some(0) {
+    if answer.status != Some(0) {
         return Err(fail(format!(
-            "systemctl stop {SERVICE} failed: {}",
-            stop.stderr.trim()
-        ))
-        .into());
+            "systemctl {verb} {SERVICE} failed: {}",
+            answer.stderr.trim()
+        )));
     }
+    Ok(())
+}
+
+pub fn stop_service(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
+    systemctl(host, "stop")?;
     Ok(Outcome::new(if call.dry_run {
         format!("would stop {SERVICE}")
     } else {
