@@ -95,21 +95,24 @@ impl Leader {
     }
 
     fn token_in_archive(&self, password: &str) -> String {
+        let text = self.member_of_archive(password, "consul-acl-secret.json");
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        value["SecretID"].as_str().unwrap().to_owned()
+    }
+
+    /// The archive's member whose path ends with `name`, opened with `password`.
+    fn member_of_archive(&self, password: &str, name: &str) -> String {
         let tar = gpg_decrypt(&self.sandbox.path(ARCHIVE), password);
         let mut archive = tar::Archive::new(&tar[..]);
         for entry in archive.entries().unwrap() {
             let mut entry = entry.unwrap();
-            if entry
-                .path()
-                .unwrap()
-                .to_string_lossy()
-                .ends_with("consul-acl-secret.json")
-            {
-                let value: serde_json::Value = serde_json::from_reader(&mut entry).unwrap();
-                return value["SecretID"].as_str().unwrap().to_owned();
+            if entry.path().unwrap().to_string_lossy().ends_with(name) {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+                return text;
             }
         }
-        panic!("no consul-acl-secret.json in the archive");
+        panic!("no {name} in the archive");
     }
 
     /// `sha256sum` of every file of the Mesh setup, by path.
@@ -136,12 +139,21 @@ impl Leader {
     fn assert_regenerated(&self) {
         let new_token = self.token_in_archive(NEW_PASSWORD);
         assert_ne!(new_token, self.old_token);
+        let new_key = self
+            .member_of_archive(NEW_PASSWORD, "gossip-key")
+            .trim()
+            .to_owned();
         let cluster = self.double.cluster();
         assert!(cluster.token(&new_token).is_some(), "the new token works");
         assert!(
             cluster.token(&self.old_token).is_none(),
             "the old token was revoked"
         );
+        // The gossip key really changed: the new archive's key is the only one, on every member
+        // (Consul keeps data/serf/local.keyring over main.json's key: rotate-gossip-key).
+        let ring: Vec<&str> = cluster.keyring.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(ring, [new_key.as_str()], "the keyring holds the new key alone");
+        assert!(cluster.keyring[0].1.is_empty(), "every member holds it");
         drop(cluster);
         assert!(self
             .sandbox
