@@ -506,3 +506,87 @@ fn another_clusters_archive_is_refused_before_anything_changes() {
     assert!(row(&out, "ok ", "node-preflight").contains("LDAP"), "{out}");
     node.assert_rejoined();
 }
+
+/// The node's Consul state as Consul leaves it in its data directory: its identity, its gossip
+/// keyring (the old key), and on a server its raft store.
+fn consul_state(node: &Node, server: bool) -> PathBuf {
+    let data = node.sandbox.make_dir("/var/lib/service-discover/data");
+    fs::write(data.join("node-id"), "2f1c7a9e-5b3d-4e8a-9c6f-0d1e2f3a4b5c").unwrap();
+    fs::create_dir_all(data.join("serf")).unwrap();
+    fs::write(data.join("serf/local.keyring"), "[\"b2xkLWtleQ==\"]").unwrap();
+    if server {
+        fs::create_dir_all(data.join("raft/snapshots")).unwrap();
+        fs::write(data.join("raft/raft.db"), "the old three-voter log").unwrap();
+        fs::write(data.join("raft/peers.info"), "As of Consul 0.7.0, ...").unwrap();
+        let main = node.sandbox.path("/etc/zextras/service-discover/main.json");
+        let mut value: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&main).unwrap()).unwrap();
+        value["server"] = serde_json::Value::Bool(true);
+        fs::write(&main, value.to_string()).unwrap();
+    }
+    data
+}
+
+/// Where the run backed up `path` (a system path), from its journal's `removed` records.
+fn backup_of(node: &Node, stdout: &str, path: &str) -> PathBuf {
+    let journal = node.journal(stdout);
+    let backup = journal
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["event"] == "removed" && r["path"] == path)
+        .unwrap_or_else(|| panic!("{path} was not backed up:\n{journal}"))["backup"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    node.sandbox.path(&backup)
+}
+
+/// Issue 23: Consul uses main.json's `encrypt` only when `data/serf/local.keyring` does not
+/// exist, so an agent set up again over its old data keeps gossiping with the old key. rejoin
+/// removes `data/serf` (backed up) and keeps `data/node-id` (the node stays itself); an agent
+/// has no raft store to remove.
+#[test]
+fn an_agent_loses_its_old_keyring_and_keeps_its_node_id() {
+    let node = Node::new();
+    let data = consul_state(&node, false);
+    let (code, out, err) = node.rejoin_with(NEW_PASSWORD, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    node.assert_rejoined();
+    assert!(!data.join("serf").exists(), "the old keyring is gone");
+    assert_eq!(
+        fs::read_to_string(data.join("node-id")).unwrap(),
+        "2f1c7a9e-5b3d-4e8a-9c6f-0d1e2f3a4b5c"
+    );
+    let saved = backup_of(&node, &out, "/var/lib/service-discover/data/serf");
+    assert_eq!(
+        fs::read_to_string(saved.join("local.keyring")).unwrap(),
+        "[\"b2xkLWtleQ==\"]"
+    );
+    assert!(
+        !node.journal(&out).contains("data/raft"),
+        "an agent has no raft store"
+    );
+}
+
+/// A Mesh server set up again must join the reset leader as a new voter: its raft store (a
+/// configuration naming the old voters) is removed with its keyring, its node-id kept.
+#[test]
+fn a_server_loses_its_raft_store_and_keyring_and_keeps_its_node_id() {
+    let node = Node::new();
+    let data = consul_state(&node, true);
+    let (code, out, err) = node.rejoin_with(NEW_PASSWORD, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    node.assert_rejoined();
+    assert!(
+        !data.join("raft").exists(),
+        "the old raft configuration is gone"
+    );
+    assert!(!data.join("serf").exists(), "the old keyring is gone");
+    assert!(data.join("node-id").is_file());
+    let saved = backup_of(&node, &out, "/var/lib/service-discover/data/raft");
+    assert_eq!(
+        fs::read_to_string(saved.join("raft.db")).unwrap(),
+        "the old three-voter log"
+    );
+    backup_of(&node, &out, "/var/lib/service-discover/data/serf");
+}

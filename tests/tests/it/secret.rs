@@ -152,7 +152,11 @@ impl Leader {
         // The gossip key really changed: the new archive's key is the only one, on every member
         // (Consul keeps data/serf/local.keyring over main.json's key: rotate-gossip-key).
         let ring: Vec<&str> = cluster.keyring.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(ring, [new_key.as_str()], "the keyring holds the new key alone");
+        assert_eq!(
+            ring,
+            [new_key.as_str()],
+            "the keyring holds the new key alone"
+        );
         assert!(cluster.keyring[0].1.is_empty(), "every member holds it");
         drop(cluster);
         assert!(self
