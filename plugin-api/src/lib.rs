@@ -65,7 +65,7 @@ pub use messages::{
 };
 pub use secret::SecretText;
 pub use step::{StepCall, StepOutcome, StepSpec};
-pub use table::Table;
+pub use table::{Table, Widths};
 
 /// The plugin-api version this copy of the crate is; compiled into every plugin's manifest.
 pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");

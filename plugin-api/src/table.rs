@@ -1,8 +1,39 @@
-//! The column layout of the Consul CLI (ryanuber/columnize v2.1.0, glue of two spaces): every
-//! column but the last is padded to its widest cell and columns are joined by two spaces. Like
+//! The column layout of the Consul CLI (ryanuber/columnize, glue of two spaces): every column
+//! but the last is padded to its widest cell and columns are joined by two spaces. Like
 //! columnize, nothing else is trimmed: an empty last cell leaves the padding and glue before it.
 
 use std::borrow::Cow;
+
+use crate::consul::version::{AgentVersion, LONG_DENIALS};
+
+/// How columnize measures a cell. Consul up to 1.11 vendors ryanuber/columnize v2.1.0, which
+/// takes a column's width in bytes while Go's `%-Ns` pads to N characters, so a row with
+/// non-ASCII text gets more padding than its neighbours; from 1.12 (v2.1.2, "Calculate string
+/// width based on runes") widths are characters and such rows line up. ASCII tables are the
+/// same either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Widths {
+    Bytes,
+    Chars,
+}
+
+impl Widths {
+    /// The measure of the CLI of `version`.
+    pub fn of(version: &AgentVersion) -> Widths {
+        if version.has(&LONG_DENIALS) {
+            Widths::Chars
+        } else {
+            Widths::Bytes
+        }
+    }
+
+    fn measure(self, cell: &str) -> usize {
+        match self {
+            Widths::Bytes => cell.len(),
+            Widths::Chars => cell.chars().count(),
+        }
+    }
+}
 
 /// Rows of cells rendered like `consul members` or `consul catalog nodes`. Cells may borrow
 /// (`&str`) or own (`String`) their text: a 5,000-row table need not copy every cell.
@@ -36,14 +67,24 @@ impl<'a> Table<'a> {
         self.rows.push(row.into_iter().map(Into::into).collect());
     }
 
-    /// The rendered table, every line ending in `\n`.
+    /// Whether every cell is ASCII (then [`Widths`] makes no difference).
+    pub fn is_ascii(&self) -> bool {
+        self.rows.iter().flatten().all(|cell| cell.is_ascii())
+    }
+
+    /// The rendered table as Consul 1.12 and later print it, every line ending in `\n`.
     pub fn render(&self) -> String {
+        self.render_as(Widths::Chars)
+    }
+
+    /// The rendered table, columns measured as `widths` says, every line ending in `\n`.
+    pub fn render_as(&self, measure: Widths) -> String {
         let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
         let mut widths = vec![0usize; columns];
         let mut total = 0;
         for row in &self.rows {
             for (i, cell) in row.iter().enumerate() {
-                widths[i] = widths[i].max(cell.chars().count());
+                widths[i] = widths[i].max(measure.measure(cell));
             }
         }
         for row in &self.rows {
@@ -57,6 +98,7 @@ impl<'a> Table<'a> {
                 }
                 out.push_str(cell);
                 if i + 1 < row.len() {
+                    // Go's fmt pads to a width in characters, whatever the width was measured in.
                     let pad = widths[i] - cell.chars().count();
                     out.extend(std::iter::repeat_n(' ', pad));
                 }
@@ -96,10 +138,18 @@ mod tests {
     }
 
     #[test]
-    fn widths_count_characters_not_bytes() {
+    fn widths_count_characters_from_1_12_and_bytes_before() {
         let mut table = Table::new(["Nœud", "X"]);
         table.push(["a", "b"]);
+        assert!(!table.is_ascii());
         assert_eq!(table.render(), "Nœud  X\na     b\n");
+        // columnize v2.1.0: the column is 5 bytes wide, `Nœud` is 4 characters.
+        assert_eq!(table.render_as(Widths::Bytes), "Nœud   X\na      b\n");
+        let of = |v: &str| Widths::of(&AgentVersion::parse(v).unwrap());
+        assert_eq!(
+            (of("1.9.3"), of("1.10.12"), of("1.19.1"), of("1.21.4")),
+            (Widths::Bytes, Widths::Bytes, Widths::Chars, Widths::Chars)
+        );
     }
 
     #[test]

@@ -1,0 +1,94 @@
+//! `GET /v1/agent/self`: who the answering agent is and which Consul it runs. One request
+//! answers both; a command that needs either asks once.
+
+use serde::Deserialize;
+
+use super::version::{AgentVersion, KnownVersion};
+use crate::services::ConsulRequest;
+use crate::{Host, PluginError, Response};
+
+/// The part of `/v1/agent/self` carbonio-mesh reads (`Config`, as agent/agent_endpoint.go
+/// builds it in every version since 1.9).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AgentSelf {
+    #[serde(rename = "Config")]
+    pub config: AgentConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AgentConfig {
+    #[serde(rename = "NodeName")]
+    pub node_name: String,
+    /// `VersionWithMetadata()`: `1.21.4`, `1.10.0-beta2`.
+    #[serde(rename = "Version", default)]
+    pub version: String,
+    #[serde(rename = "Server", default)]
+    pub server: bool,
+}
+
+impl AgentSelf {
+    /// Asks the agent (needs `agent:read` on its node).
+    pub fn read(host: &Host<'_>) -> Result<AgentSelf, PluginError> {
+        host.consul_get(&ConsulRequest::get(&["v1", "agent", "self"]))
+    }
+
+    pub fn version(&self) -> Option<AgentVersion> {
+        AgentVersion::parse(&self.config.version)
+    }
+}
+
+/// The answering agent's version, from one `/v1/agent/self`. When the agent does not say (the
+/// token lacks `agent:read`, an answer without a version), the newest known version is assumed,
+/// what a new Carbonio install runs, with a warning that says why.
+pub fn agent_version(host: &Host<'_>) -> VersionFound {
+    let assumed = AgentVersion::of_known(*KnownVersion::ALL.last().expect("not empty"));
+    match AgentSelf::read(host).map(|me| me.version()) {
+        Ok(Some(version)) => VersionFound {
+            version,
+            unknown_because: None,
+        },
+        Ok(None) => VersionFound {
+            version: assumed,
+            unknown_because: Some("its /v1/agent/self names no version".to_owned()),
+        },
+        Err(e) => VersionFound {
+            version: assumed,
+            unknown_because: Some(e.message),
+        },
+    }
+}
+
+/// An agent's version and, when it had to be assumed, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionFound {
+    pub version: AgentVersion,
+    pub unknown_because: Option<String>,
+}
+
+impl VersionFound {
+    /// The version as read from an answer that carries it (a member's `build` tag).
+    pub fn reported(version: AgentVersion) -> Self {
+        VersionFound {
+            version,
+            unknown_because: None,
+        }
+    }
+
+    /// `response` with the one warning this version calls for: an unknown version, or one
+    /// that had to be assumed. Standard error only: `--format json` output stays a document.
+    pub fn warn_into(&self, response: Response) -> Response {
+        if let Some(why) = &self.unknown_because {
+            return response.with_warning(
+                format!(
+                    "cannot learn the Consul agent's version ({why}): output follows Consul {}",
+                    self.version.known
+                ),
+                Some("give a token with agent:read on this node (--token-file FILE) so the agent can say which Consul it runs".to_owned()),
+            );
+        }
+        match self.version.warning() {
+            Some((message, fix)) => response.with_warning(message, Some(fix)),
+            None => response,
+        }
+    }
+}
