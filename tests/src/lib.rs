@@ -101,10 +101,16 @@ fn copy_executable(source: &Path, destination: &Path) -> PathBuf {
     destination.to_owned()
 }
 
-/// `tests/fixtures/consul/<name>`: recorded Consul 1.9.3 answers (see its README).
+/// `tests/fixtures/consul/1.9.3/<name>`: Consul 1.9.3's answers (see the README there).
 pub fn consul_fixture(name: &str) -> PathBuf {
+    consul_fixture_at(consul_double::Version::V1_9_3, name)
+}
+
+/// `tests/fixtures/consul/<version>/<name>`: that version's answers and CLI output.
+pub fn consul_fixture_at(version: consul_double::Version, name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/consul")
+        .join(version.as_str())
         .join(name)
 }
 

@@ -5,7 +5,7 @@ use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
 use carbonio_mesh_tests::{consul_fixture, run, Sandbox};
-use consul_double::{Cluster, Double, Status, Token};
+use consul_double::{Cluster, Double, Status, Token, Version};
 
 const TOKEN: &str = "260570b8-e9af-05cf-9513-c03866285b98";
 
@@ -157,7 +157,7 @@ fn without_write_rights_consul_says_permission_denied() {
             "carbonio-mailbox",
         ]));
     assert_eq!(code, 5, "{out}{err}");
-    assert!(err.starts_with("Error deregistering service \"carbonio-mailbox\": Unexpected response code: 403 (Permission denied)\n"), "{err}");
+    assert!(err.starts_with("Error deregistering service \"carbonio-mailbox\": Unexpected response code: 403 (Permission denied: Missing service:write on carbonio-mailbox)\n"), "{err}");
     assert!(err.contains("service:write"), "{err}");
     let (code, _, err) = run(s
         .sandbox
@@ -240,7 +240,8 @@ fn force_leave_takes_the_hostname_or_the_address_and_names_both() {
 
 #[test]
 fn a_wan_name_goes_to_consul_as_it_is() {
-    let mut cluster = with_failed("server-srv2-example-com");
+    // Consul finds WAN names since 1.11.
+    let mut cluster = with_failed("server-srv2-example-com").with_version(Version::V1_21_4);
     cluster.local_node = "server-srv1-example-com".into();
     let s = setup(cluster);
     let (code, out, err) =

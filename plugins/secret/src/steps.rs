@@ -753,7 +753,7 @@ mod tests {
     fn the_reset_index_is_found_in_every_known_text() {
         let fixture = |name: &str| {
             let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../tests/fixtures/consul");
+                .join("../../tests/fixtures/consul/1.9.3");
             std::fs::read_to_string(dir.join(name)).unwrap()
         };
         for name in [
