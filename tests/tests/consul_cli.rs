@@ -1,10 +1,11 @@
 //! The read-only plugins against the Consul double: every `cli/catalog_*` and `cli/members*`
-//! fixture reproduced byte for byte, empty results, errors and JSON.
+//! fixture of 1.9.3 and 1.21.4, and what a real 1.10.12 printed, reproduced byte for byte;
+//! empty results, errors and JSON.
 
 use std::fs;
 
-use carbonio_mesh_tests::{consul_fixture, run, Sandbox};
-use consul_double::{Cluster, Double};
+use carbonio_mesh_tests::{consul_fixture, consul_fixture_at, run, Sandbox};
+use consul_double::{Cluster, Double, Status, Version};
 
 const TOKEN: &str = "260570b8-e9af-05cf-9513-c03866285b98";
 
@@ -53,11 +54,84 @@ fn args_of(fixture_stem: &str) -> Vec<String> {
     args
 }
 
+/// `carbonio-mesh ARGS` against `double` with `token`.
+fn mesh_at(
+    sandbox: &Sandbox,
+    double: &Double,
+    token: &str,
+    args: &[&str],
+) -> (i32, String, String) {
+    run(sandbox
+        .cmd()
+        .env("CONSUL_HTTP_ADDR", double.url())
+        .env("CONSUL_HTTP_TOKEN", token)
+        .args(args))
+}
+
 #[test]
 fn every_catalog_and_members_fixture_is_reproduced_exactly() {
-    let setup = setup();
+    // What each version's consul prints; the fixture cluster on 1.9.3 and on 1.21.4.
+    for version in [Version::V1_9_3, Version::V1_21_4] {
+        let setup = setup();
+        *setup.double.cluster() = Cluster::fixture_at(version);
+        let mut checked = 0;
+        for entry in fs::read_dir(consul_fixture_at(version, "cli")).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            let Some(stem) = name.strip_suffix(".stdout") else {
+                continue;
+            };
+            if !stem.starts_with("catalog_") && !stem.starts_with("members") {
+                continue;
+            }
+            // The degraded cluster's members: a failed, a left and an IPv6 member.
+            let args = if stem == "members_degraded" {
+                *setup.double.cluster() = Cluster::fixture_degraded().with_version(version);
+                vec!["members".to_owned()]
+            } else {
+                args_of(stem)
+            };
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (code, out, err) = setup.mesh(&args);
+            if stem == "members_degraded" {
+                *setup.double.cluster() = Cluster::fixture_at(version);
+            }
+            assert_eq!(code, 0, "{version} {name}: {err}");
+            assert_eq!(
+                out,
+                fs::read_to_string(&path).unwrap(),
+                "{version} {name} (carbonio-mesh {args:?})"
+            );
+            assert_eq!(err, "", "{version} {name}");
+            checked += 1;
+        }
+        assert_eq!(
+            checked, 11,
+            "{version}: every catalog and members fixture was checked"
+        );
+    }
+}
+
+/// What a real `consul` 1.10.12 printed (tests/fixtures/consul/1.10.12/cli), against the double
+/// in the state the recorded cluster was in: the plugins print the same bytes.
+#[test]
+fn the_real_consul_1_10_12_output_is_reproduced() {
+    const RECORDED_TOKEN: &str = "9db38395-8190-f21e-6ac9-292481a159f4";
+    let sandbox = Sandbox::new();
+    for plugin in ["members", "catalog"] {
+        sandbox.install_product(plugin);
+    }
+    let set = |cluster: &mut Cluster, name: &str, status: Status| {
+        cluster
+            .nodes
+            .iter_mut()
+            .find(|n| n.name == name)
+            .unwrap()
+            .status = status;
+    };
+    let proxy = "agent-proxy-example-com";
     let mut checked = 0;
-    for entry in fs::read_dir(consul_fixture("cli")).unwrap() {
+    for entry in fs::read_dir(consul_fixture_at(Version::V1_10_12, "cli")).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_str().unwrap().to_owned();
         let Some(stem) = name.strip_suffix(".stdout") else {
@@ -66,18 +140,35 @@ fn every_catalog_and_members_fixture_is_reproduced_exactly() {
         if !stem.starts_with("catalog_") && !stem.starts_with("members") {
             continue;
         }
-        // The degraded cluster's members: a failed, a left and an IPv6 member.
-        let args = if stem == "members_degraded" {
-            *setup.double.cluster() = Cluster::fixture_degraded();
-            vec!["members".to_owned()]
-        } else {
-            args_of(stem)
+        let mut cluster = Cluster::recorded_1_10_12();
+        let (state, args) = match stem.rsplit_once('_') {
+            Some((args, state @ ("failed" | "left" | "pruned"))) => (state, args),
+            Some((_, "leader")) => ("no_leader", "members"),
+            Some((_, "servers")) => ("no_servers", "members"),
+            _ => ("", stem),
         };
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, out, err) = setup.mesh(&args);
-        if stem == "members_degraded" {
-            *setup.double.cluster() = Cluster::fixture();
+        match state {
+            "failed" => set(&mut cluster, proxy, Status::Failed),
+            "left" => set(&mut cluster, proxy, Status::Left),
+            "pruned" => cluster.nodes.retain(|n| n.name != proxy),
+            "no_leader" | "no_servers" => {
+                cluster.nodes.retain(|n| n.name != proxy);
+                cluster.leader = None;
+                for server in ["server-srv1-example-com", "server-srv3-example-com"] {
+                    set(&mut cluster, server, Status::Failed);
+                }
+                cluster.local_node = "server-srv2-example-com".into();
+                if state == "no_servers" {
+                    set(&mut cluster, "server-srv2-example-com", Status::Failed);
+                    cluster.local_node = "agent-mail-example-com".into();
+                }
+            }
+            _ => {}
         }
+        let double = Double::start(cluster).unwrap();
+        let args = args_of(args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out, err) = mesh_at(&sandbox, &double, RECORDED_TOKEN, &args);
         assert_eq!(code, 0, "{name}: {err}");
         assert_eq!(
             out,
@@ -87,7 +178,10 @@ fn every_catalog_and_members_fixture_is_reproduced_exactly() {
         assert_eq!(err, "", "{name}");
         checked += 1;
     }
-    assert_eq!(checked, 11, "every catalog and members fixture was checked");
+    assert_eq!(
+        checked, 17,
+        "every recorded catalog and members output was checked"
+    );
 }
 
 #[test]
