@@ -312,6 +312,8 @@ fn a_critical_health_check_is_named_by_node_and_service() {
             service_id: "carbonio-mailbox".into(),
             service_name: "carbonio-mailbox".into(),
             output: "Get \"http://127.0.0.1:8080/health\": dial tcp 127.0.0.1:8080: connect: connection refused".into(),
+            check_type: "http".into(),
+            create_index: 450,
         });
     let detail = flagged(
         &leader,

@@ -16,7 +16,7 @@ use std::os::unix::fs::PermissionsExt;
 use carbonio_mesh_tests::{
     build_dir, first_mesh_server, local_ip, run, stand_in, MeshLeader, Sandbox,
 };
-use consul_double::{Cluster, Double, Status};
+use consul_double::{Cluster, Double, Status, Version};
 
 const OLD_PASSWORD: &str = "old-snapshot-password";
 const NEW_PASSWORD: &str = "new-snapshot-password";
@@ -256,6 +256,57 @@ fn cluster_changes_plans_and_errors() {
             .map(|n| n.status),
         Some(Status::Left)
     );
+}
+
+/// The members table of each Consul Carbonio ships (the fixture files pin them byte for byte;
+/// here the whole session, warnings included), an agent of a version carbonio-mesh does not
+/// know, and a force-leave each version answers differently.
+#[test]
+fn members_and_force_leave_as_each_consul_version_does_them() {
+    let (sandbox, double) = cluster_setup(Cluster::fixture_degraded());
+    let url = double.url();
+    let mesh = |args: &[&str]| {
+        run(sandbox
+            .cmd()
+            .args([
+                "--http-addr",
+                &url,
+                "--token",
+                "260570b8-e9af-05cf-9513-c03866285b98",
+            ])
+            .args(args))
+    };
+    filtered(&sandbox, || {
+        for (version, suffix) in [(Version::V1_9_3, "1_9_3"), (Version::V1_21_4, "1_21_4")] {
+            *double.cluster() = Cluster::fixture_degraded().with_version(version);
+            for (name, args) in [
+                ("members", &["members"][..]),
+                ("members_detailed", &["members", "--detailed"]),
+                (
+                    "force_leave_wan_name",
+                    &[
+                        "--dry-run",
+                        "force-leave",
+                        "server-srv2-example-com.dc1",
+                        "--force",
+                    ],
+                ),
+            ] {
+                insta::assert_snapshot!(format!("{name}_{suffix}"), session(args, mesh(args)));
+            }
+        }
+        // Every agent says 1.17.3: a version carbonio-mesh was not checked against.
+        let mut cluster = Cluster::fixture_degraded().with_version(Version::V1_19_1);
+        let names: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
+        for name in names {
+            cluster
+                .member_tags
+                .insert(name, [("build".to_owned(), "1.17.3:".to_owned())].into());
+        }
+        *double.cluster() = cluster;
+        let args = ["members", "--status", "alive"];
+        insta::assert_snapshot!("members_unknown_version", session(&args, mesh(&args)));
+    });
 }
 
 #[test]

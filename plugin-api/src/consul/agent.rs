@@ -24,6 +24,8 @@ pub struct AgentConfig {
     pub version: String,
     #[serde(rename = "Server", default)]
     pub server: bool,
+    #[serde(rename = "Datacenter", default)]
+    pub datacenter: String,
 }
 
 impl AgentSelf {
@@ -41,21 +43,7 @@ impl AgentSelf {
 /// token lacks `agent:read`, an answer without a version), the newest known version is assumed,
 /// what a new Carbonio install runs, with a warning that says why.
 pub fn agent_version(host: &Host<'_>) -> VersionFound {
-    let assumed = AgentVersion::of_known(*KnownVersion::ALL.last().expect("not empty"));
-    match AgentSelf::read(host).map(|me| me.version()) {
-        Ok(Some(version)) => VersionFound {
-            version,
-            unknown_because: None,
-        },
-        Ok(None) => VersionFound {
-            version: assumed,
-            unknown_because: Some("its /v1/agent/self names no version".to_owned()),
-        },
-        Err(e) => VersionFound {
-            version: assumed,
-            unknown_because: Some(e.message),
-        },
-    }
+    VersionFound::of_answer(&AgentSelf::read(host))
 }
 
 /// An agent's version and, when it had to be assumed, why.
@@ -66,6 +54,26 @@ pub struct VersionFound {
 }
 
 impl VersionFound {
+    /// The version `/v1/agent/self` gave (see [`agent_version`]), for a command that reads the
+    /// rest of that answer too.
+    pub fn of_answer(answer: &Result<AgentSelf, PluginError>) -> Self {
+        let assumed = AgentVersion::of_known(*KnownVersion::ALL.last().expect("not empty"));
+        match answer.as_ref().map(AgentSelf::version) {
+            Ok(Some(version)) => VersionFound {
+                version,
+                unknown_because: None,
+            },
+            Ok(None) => VersionFound {
+                version: assumed,
+                unknown_because: Some("its /v1/agent/self names no version".to_owned()),
+            },
+            Err(e) => VersionFound {
+                version: assumed,
+                unknown_because: Some(e.message.clone()),
+            },
+        }
+    }
+
     /// The version as read from an answer that carries it (a member's `build` tag).
     pub fn reported(version: AgentVersion) -> Self {
         VersionFound {

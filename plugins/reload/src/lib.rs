@@ -1,6 +1,7 @@
 //! Plugin `reload`: `consul reload` of Consul 1.9.3 (`PUT /v1/agent/reload`), with confirmation,
 //! `--dry-run`, an audit line, and Consul's configuration error shown when the reload fails.
 
+use carbonio_mesh_plugin_api::consul::missing_right;
 use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{
     export_plugin, CommandSpec, Host, Manifest, OutputFormat, Plugin, PluginError, Request,
@@ -45,7 +46,13 @@ which is shown, and the agent keeps its running configuration. Needs a token wit
             result
         };
         host.audit("reload", "local agent", &result);
-        let forbidden = matches!(&answer, Ok(a) if a.status == 403);
+        // The right Consul names (1.12+ says it, and on what), else the one reload needs.
+        let forbidden = match &answer {
+            Ok(a) if a.status == 403 => Some(
+                missing_right(&a.text).map_or_else(|| "agent:write".to_owned(), |r| r.describe()),
+            ),
+            _ => None,
+        };
         answer?;
         match (request.format, ok) {
             (_, _) if request.dry_run => Ok(Response::text("")),
@@ -57,10 +64,9 @@ which is shown, and the agent keeps its running configuration. Needs a token wit
             (OutputFormat::Human, true) => Ok(Response::text("Configuration reload triggered\n")),
             (OutputFormat::Human, false) => {
                 // Consul's line as Consul prints it, then ours.
-                let fix = if forbidden {
-                    "this needs a token with agent:write: give --token-file FILE"
-                } else {
-                    "correct what Consul names above and reload again; until then the agent keeps its previous configuration"
+                let fix = match forbidden {
+                    Some(right) => format!("this needs a token with {right}: give --token-file FILE"),
+                    None => "correct what Consul names above and reload again; until then the agent keeps its previous configuration".to_owned(),
                 };
                 Ok(Response::text("")
                     .with_stderr(format!("{stderr}  fix: {fix}\n"))
