@@ -415,3 +415,29 @@ fn flags_beat_the_environment_and_the_token_file_is_read() {
     assert!(err.contains("Consul token from --token-file"), "{err}");
     assert!(!err.contains(TOKEN), "{err}");
 }
+
+/// A cell that is not ASCII (Consul allows such node names, warning they are not DNS names):
+/// up to 1.11 columnize measures bytes, so its row is padded wider; from 1.12 characters. Only
+/// then does the catalog plugin ask the agent which Consul it runs.
+#[test]
+fn non_ascii_cells_are_padded_as_the_agents_columnize_pads_them() {
+    let setup = setup();
+    for (version, padding) in [(Version::V1_9_3, "   "), (Version::V1_21_4, "  ")] {
+        let mut cluster = Cluster::fixture_at(version);
+        let mail = cluster
+            .nodes
+            .iter_mut()
+            .find(|n| n.name == "agent-mail-example-com")
+            .unwrap();
+        mail.name = "agent-città-centrale-example-com".into();
+        *setup.double.cluster() = cluster;
+        let (code, out, err) = setup.mesh(&["catalog", "nodes"]);
+        assert_eq!((code, err.as_str()), (0, ""));
+        // The widest name: 32 characters, 33 bytes.
+        assert_eq!(
+            out.lines().nth(1).unwrap(),
+            format!("agent-città-centrale-example-com{padding}f1c36ec8  192.168.56.110  dc1"),
+            "{version}"
+        );
+    }
+}
