@@ -9,6 +9,7 @@ mod certs;
 mod cluster;
 mod local;
 mod nodes;
+mod rejoin;
 mod render;
 mod report;
 
