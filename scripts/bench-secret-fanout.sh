@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `secret regenerate --nodes` wall time for 1, 10 and 50 other nodes (release build). The leader
-# is simulated as in tests/tests/secret.rs: the Consul double (leader moved to this host's
+# is simulated as in tests/tests/it/secret.rs: the Consul double (leader moved to this host's
 # address, reset file read from the sandbox), the service-discover/systemctl/consul stand-ins, a
 # sandbox root. The other nodes are simulated by the transport step, replaced by configuration
 # with `sleep 1` that swallows its input: what a node does happens on another machine, so this

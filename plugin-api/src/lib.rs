@@ -53,6 +53,7 @@ mod host;
 pub mod mesh;
 pub mod messages;
 pub mod nodes;
+mod plugin;
 mod secret;
 pub mod services;
 pub mod step;
@@ -61,34 +62,12 @@ mod table;
 pub use host::{anonymous_warning, ConsulText, Host, ServiceError};
 pub use messages::{
     ArgKind, ArgSpec, ArgValue, CommandSpec, ErrorKind, Example, JsonDocument, Manifest,
-    OutputFormat, PluginError, Request, Response, ValueKind, Warning, EXIT_DECLINED,
+    OutputFormat, PluginError, Request, Response, ValueKind, Warning, API_VERSION, EXIT_DECLINED,
 };
+pub use plugin::Plugin;
 pub use secret::SecretText;
 pub use step::{StepCall, StepOutcome, StepSpec};
 pub use table::{Table, Widths};
-
-/// The plugin-api version this copy of the crate is; compiled into every plugin's manifest.
-pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// What a plugin implements. Both functions are called through [`export_plugin!`], which catches
-/// panics and turns them into errors the host reports.
-pub trait Plugin {
-    /// Describes the plugin: name, version, commands and flags. The host builds its command line
-    /// from this, so it must be cheap and must not have side effects.
-    fn manifest() -> Manifest;
-
-    /// Runs the command named in `request.command`.
-    fn run(host: &Host<'_>, request: &Request) -> Result<Response, PluginError>;
-
-    /// Runs the workflow step `call.step`, one the manifest declares (see [`step`]). The host
-    /// calls it only for a step the manifest declares; the default answers that there is none.
-    fn run_step(_host: &Host<'_>, call: &StepCall) -> Result<StepOutcome, PluginError> {
-        Err(PluginError::config(format!(
-            "this plugin provides no step '{}'",
-            call.step
-        )))
-    }
-}
 
 #[doc(hidden)]
 pub mod __private {

@@ -10,7 +10,12 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+pub use cluster::{ClusterSandbox, TOKEN};
+
+pub mod cluster;
+pub mod imports;
 pub mod slapd;
+pub mod snapshot;
 pub mod ssh_mesh;
 pub mod sshd;
 
@@ -53,6 +58,27 @@ pub(crate) fn scratch_base() -> PathBuf {
     };
     fs::create_dir_all(&base).unwrap();
     base
+}
+
+/// The `version` of the package whose manifest is `path` (relative to the workspace root).
+fn package_version(path: &str) -> String {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
+    let text = fs::read_to_string(&manifest).unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("version = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("{} has no version line", manifest.display()))
+        .to_owned()
+}
+
+/// The plugin-api version the host speaks (`plugin-api/Cargo.toml`).
+pub fn api_version() -> String {
+    package_version("plugin-api/Cargo.toml")
+}
+
+/// The version the `next-minor` fixture plugin is built against: one minor above the host's.
+pub fn next_minor_api_version() -> String {
+    package_version("tests/fixture-plugins/api-next-minor/Cargo.toml")
 }
 
 /// Every product plugin, by name.
@@ -590,4 +616,20 @@ impl MeshLeader {
         fs::write(&path, text).unwrap();
         path
     }
+}
+
+/// The steps of the workflow `secret plan` resolves with `cmd`'s plugins and configuration, in
+/// order (`rejoin`: the node's, `secret plan --rejoin`), read from `secret plan --format json`:
+/// what a run goes through, never a list copied by hand.
+pub fn planned_steps(mut cmd: Command, rejoin: bool) -> Vec<String> {
+    cmd.args(["secret", "plan", "--format", "json"]);
+    if rejoin {
+        cmd.arg("--rejoin");
+    }
+    let plan: serde_json::Value = serde_json::from_str(&stdout_of(&mut cmd)).unwrap();
+    plan.as_array()
+        .expect("secret plan --format json is a list of steps")
+        .iter()
+        .map(|step| step["name"].as_str().expect("a step has a name").to_owned())
+        .collect()
 }

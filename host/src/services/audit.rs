@@ -36,7 +36,7 @@ pub(super) fn audit(context: &HostContext, request: Audit) -> Result<Empty, Serv
     let result = context.redact(&request.result);
     let action = context.redact(&request.action);
     let message = format!("{who}: {action} {target}: {result}");
-    let message = crate::untrusted::one_line(&message);
+    let message = crate::terminal::untrusted::one_line(&message);
     tracing::info!(target: "carbonio_mesh::audit", plugin = %context.plugin, "{message}");
     let socket = context.paths.system(JOURNAL_SOCKET);
     if socket.exists() {

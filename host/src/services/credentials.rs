@@ -9,8 +9,8 @@ use carbonio_mesh_plugin_api::services::{
 };
 use carbonio_mesh_plugin_api::SecretText;
 
-use super::{failure, files, HostContext};
-use crate::credentials::{self as creds, MeshFiles};
+use super::{failure, fs, HostContext};
+use crate::consul::credentials::{self as creds, MeshFiles};
 
 fn archive_path(request_archive: &Option<String>) -> String {
     request_archive
@@ -162,9 +162,9 @@ pub(super) fn write(
         .map_err(|e| failure(ServiceErrorKind::Failed, format!("{shown}: {e}")))?;
     // Root owns the archive, as service-discover leaves it.
     let root = nix::unistd::Uid::effective().is_root().then_some((0, 0));
-    let backup = files::replace_file(context, &shown, &sealed, 0o600, root)?;
+    let backup = fs::replace_file(context, &shown, &sealed, 0o600, root)?;
     if update_password_file {
-        files::replace_file(
+        fs::replace_file(
             context,
             mesh::PASSWORD_PATH,
             found.passphrase.as_bytes(),

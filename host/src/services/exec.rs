@@ -565,8 +565,8 @@ fn poll_until(deadline: Instant, mut done: impl FnMut() -> io::Result<bool>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use crate::paths::SystemPaths;
+    use crate::config::paths::SystemPaths;
+    use crate::config::settings::Config;
     use crate::services::test_consul;
 
     fn context(dry_run: bool) -> HostContext {

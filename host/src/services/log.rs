@@ -6,7 +6,7 @@ use super::HostContext;
 
 pub(super) fn log(context: &HostContext, request: Log) -> Result<Empty, ServiceFailure> {
     let message = context.redact(&request.message);
-    let message = crate::untrusted::one_line(&message);
+    let message = crate::terminal::untrusted::one_line(&message);
     let plugin = context.plugin.as_str();
     match request.level {
         LogLevel::Error => tracing::error!(target: "plugin", plugin, "{message}"),
@@ -18,9 +18,9 @@ pub(super) fn log(context: &HostContext, request: Log) -> Result<Empty, ServiceF
     Ok(Empty {})
 }
 
-/// The `progress` service: one line for the person watching (see `crate::progress`), secrets
+/// The `progress` service: one line for the person watching (see `crate::terminal::progress`), secrets
 /// redacted like every other line the host prints.
 pub(super) fn progress(context: &HostContext, request: Progress) -> Result<Empty, ServiceFailure> {
-    crate::progress::say(&context.redact(&request.message));
+    crate::terminal::progress::say(&context.redact(&request.message));
     Ok(Empty {})
 }

@@ -3,8 +3,8 @@
 use carbonio_mesh_plugin_api::services::{Confirm, Confirmed, ServiceErrorKind, ServiceFailure};
 
 use super::HostContext;
-use crate::error::exit;
-use crate::terminal;
+use crate::exit;
+use crate::terminal::tty;
 
 pub(super) fn confirm(
     context: &HostContext,
@@ -14,7 +14,7 @@ pub(super) fn confirm(
     if context.dry_run || context.assume_yes {
         return Ok(Confirmed { yes: true });
     }
-    if !terminal::available() {
+    if !tty::available() {
         return Err(ServiceFailure {
             kind: ServiceErrorKind::Denied,
             message: format!(
@@ -25,12 +25,11 @@ pub(super) fn confirm(
             exit_code: Some(exit::USAGE),
         });
     }
-    let yes =
-        terminal::confirm(&request.changes, &request.question).map_err(|e| ServiceFailure {
-            kind: ServiceErrorKind::Failed,
-            message: format!("cannot ask for confirmation on the terminal: {e}"),
-            hint: Some("add --yes to confirm without asking".into()),
-            exit_code: None,
-        })?;
+    let yes = tty::confirm(&request.changes, &request.question).map_err(|e| ServiceFailure {
+        kind: ServiceErrorKind::Failed,
+        message: format!("cannot ask for confirmation on the terminal: {e}"),
+        hint: Some("add --yes to confirm without asking".into()),
+        exit_code: None,
+    })?;
     Ok(Confirmed { yes })
 }

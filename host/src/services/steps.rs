@@ -2,11 +2,10 @@
 //! `step.run` (a step of another plugin, run with this run's host).
 //!
 //! A plugin providing a step is found, trust-checked and loaded exactly as a plugin named on the
-//! command line is (`run::open_plugin`), once per run, and invoked with the same host context:
+//! command line is (`plugins::open`), once per run, and invoked with the same host context:
 //! its changes are recorded under `--dry-run`, confined by `--root`, backed up, audited, and the
 //! run's secrets are redacted from whatever it answers.
 
-use std::path::PathBuf;
 use std::rc::Rc;
 
 use carbonio_mesh_plugin_api::services::{
@@ -16,48 +15,30 @@ use carbonio_mesh_plugin_api::step::StepOutcome;
 use carbonio_mesh_plugin_api::Request;
 
 use super::{failure, HostContext};
-use crate::loader::LoadedPlugin;
-use crate::workflows::{Known, Manifests, PlanError, Resolver};
-
-/// A plugin loaded for its steps, and its file.
-pub struct Loaded {
-    plugin: LoadedPlugin,
-    file: PathBuf,
-    /// Names this plugin should its step crash the process.
-    crash: crate::crash::CrashReport,
-}
+use crate::plugins::discovery;
+use crate::plugins::open::{open_plugin, OpenedPlugin};
+use crate::services::workflows::{Known, Manifests, PlanError, Resolver};
 
 impl HostContext {
     /// Plugin `name`, loaded once per run.
-    fn load_for_steps(&self, name: &str) -> Result<Rc<Loaded>, String> {
+    fn load_for_steps(&self, name: &str) -> Result<Rc<OpenedPlugin>, String> {
         if let Some(loaded) = self.loaded.borrow().get(name) {
             return Ok(Rc::clone(loaded));
         }
-        if !crate::discovery::is_valid_name(name) {
+        if !discovery::is_valid_name(name) {
             return Err(format!(
                 "'{name}' is not a plugin name (lower-case words joined by dashes)"
             ));
         }
-        let (plugin, file, crash) = crate::run::open_plugin(name, &self.search_dirs, &self.policy)
-            .map_err(|e| {
-                let fix = e.hint().map(|h| format!(" ({h})")).unwrap_or_default();
-                format!("{e}{fix}")
-            })?
+        let loaded = open_plugin(name, &self.search_dirs, &self.policy)
+            .map_err(|e| format!("{e} ({})", e.fix()))?
             .ok_or_else(|| {
                 format!(
                     "no plugin file {name}.so in {}",
-                    self.search_dirs
-                        .iter()
-                        .map(|d| d.path.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    discovery::searched(&self.search_dirs)
                 )
             })?;
-        let loaded = Rc::new(Loaded {
-            plugin,
-            file,
-            crash,
-        });
+        let loaded = Rc::new(loaded);
         self.loaded
             .borrow_mut()
             .insert(name.to_owned(), Rc::clone(&loaded));
@@ -75,7 +56,7 @@ impl Manifests for HostContext {
     }
 
     fn all(&self) -> Vec<Known> {
-        crate::discovery::all_candidates(&self.search_dirs)
+        discovery::all_candidates(&self.search_dirs)
             .into_keys()
             .filter(|name| *name != self.plugin)
             .filter_map(|name| self.manifest(&name).ok())
@@ -88,7 +69,7 @@ fn plan_failure(error: PlanError) -> ServiceFailure {
         kind: ServiceErrorKind::Failed,
         message: error.message,
         hint: Some(error.hint),
-        exit_code: Some(crate::error::exit::CONFIG),
+        exit_code: Some(crate::exit::CONFIG),
     }
 }
 
@@ -155,8 +136,8 @@ pub(super) fn run(context: &HostContext, request: RunStep) -> Result<StepOutcome
             ),
         ));
     }
-    if !crate::loader::api_compatible(
-        crate::workflows::STEP_CALLS_SINCE,
+    if !crate::plugins::loader::api_compatible(
+        crate::services::workflows::STEP_CALLS_SINCE,
         &loaded.plugin.manifest.api_version,
     ) {
         return Err(failure(
@@ -164,7 +145,7 @@ pub(super) fn run(context: &HostContext, request: RunStep) -> Result<StepOutcome
             format!(
                 "plugin {plugin} was built against plugin-api {}; a step of another plugin needs {} or later",
                 loaded.plugin.manifest.api_version,
-                crate::workflows::STEP_CALLS_SINCE
+                crate::services::workflows::STEP_CALLS_SINCE
             ),
         ));
     }

@@ -9,7 +9,7 @@ use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{Host, PluginError};
 
 use crate::names::{lan_members, wan_members};
-use crate::{Ask, Plan};
+use crate::plan::{Ask, Plan};
 
 const POLL_EVERY: Duration = Duration::from_millis(250);
 

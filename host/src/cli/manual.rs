@@ -1,0 +1,164 @@
+//! The man pages: clap_mangen's sections for each command of the whole tree, followed by the
+//! sections every page shares (EXIT STATUS, ENVIRONMENT, FILES), which clap knows nothing of.
+
+use std::io::Write;
+use std::path::Path;
+
+use clap::Command;
+use clap_mangen::Man;
+
+use crate::config::paths::{
+    SITE_CONFIG, SITE_CONFIG_DIR, SITE_PLUGIN_DIR, VENDOR_CONFIG, VENDOR_PLUGIN_DIR,
+};
+use crate::services::RUNS_DIR;
+
+/// The exit codes (error.rs `exit`, and the README's table).
+const EXIT_STATUS: &[(&str, &str)] = &[
+    ("0", "Success."),
+    ("1", "Unexpected failure (a bug in carbonio-mesh)."),
+    ("2", "Usage: unknown command, bad flag or value. members: no member matched (as Consul)."),
+    ("3", "Configuration: a configuration file is unreadable or wrong."),
+    ("4", "A plugin or a configuration file was refused (trust rules), a plugin is masked, failed to load, or crashed."),
+    ("5", "The operation failed (Consul refused or is unreachable, a command failed, a file is missing)."),
+    ("6", "leader only: it worked, and another host is the leader."),
+    ("7", "Wrong password for the credentials archive."),
+    ("8", "The credentials archive is unusable: damaged, truncated, not encrypted, signed, a member missing or unsafe."),
+    ("9", "A confirmation was declined (answered no): nothing was changed."),
+    ("10", "doctor only: it worked, no check failed, and at least one warned."),
+    ("11", "doctor only: it worked, and a check failed or a node could not be checked."),
+];
+
+const ENVIRONMENT: &[(&str, &str)] = &[
+    ("CONSUL_HTTP_ADDR", "The Consul agent's address (--http-addr); default http://127.0.0.1:8500."),
+    ("CONSUL_HTTP_TOKEN", "The Consul ACL token (--token)."),
+    ("CONSUL_HTTP_TOKEN_FILE", "A file whose first line is the Consul ACL token (--token-file)."),
+    ("CONSUL_HTTP_SSL", "true: talk HTTPS to the agent."),
+    ("CONSUL_CACERT", "The CA certificate that signed the agent's certificate; a path that is not a readable file is a usage error (exit 2)."),
+    ("CONSUL_CLIENT_CERT", "The client certificate shown to the agent."),
+    ("CONSUL_CLIENT_KEY", "The key of the client certificate."),
+    ("CONSUL_TLS_SERVER_NAME", "The name expected in the agent's certificate."),
+    ("CARBONIO_MESH_PLUGIN_DIR", "Look for plugins in this directory first (--plugin-dir)."),
+    ("CARBONIO_MESH_CHILD_ENV", "Space-separated names of variables passed on to the programs carbonio-mesh runs, whose environment is otherwise clean."),
+    ("NO_COLOR", "Set: no colour in the output."),
+];
+
+/// (path, what it is); the system paths the code uses, from where it declares them.
+fn files() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (SITE_CONFIG, "The site's configuration."),
+        (SITE_CONFIG_DIR, "More configuration, *.toml read in name order after config.toml."),
+        (VENDOR_CONFIG, "The package's configuration, read first."),
+        (SITE_PLUGIN_DIR, "The site's plugins, NAME.so, looked for before the package's."),
+        (VENDOR_PLUGIN_DIR, "The plugins the package installed."),
+        (RUNS_DIR, "The runs of secret regenerate: each step's state and the backups of the files it changed."),
+        ("/etc/zextras/service-discover/cluster-credentials.tar.gpg", "The Mesh credentials archive (root only)."),
+        ("/etc/zextras/service-discover/main.json", "The service-discover agent's configuration."),
+        ("/var/lib/service-discover/password", "The credentials archive's password, on the first Mesh server."),
+        ("/var/lib/service-discover/ca.pem", "The Mesh CA certificate."),
+    ]
+}
+
+/// Writes one page per command of `command`'s tree (not hidden) into `dir`.
+pub fn generate_to(command: Command, dir: &Path) -> std::io::Result<()> {
+    let mut command = command.disable_help_subcommand(true);
+    command.build();
+    write_pages(&command, dir)
+}
+
+fn write_pages(command: &Command, dir: &Path) -> std::io::Result<()> {
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        write_pages(sub, dir)?;
+    }
+    // The examples (clap's after-help) get a section of their own, not clap_mangen's EXTRA.
+    let examples = command.get_after_help().map(|text| text.to_string());
+    let man = Man::new(command.clone().after_help(None::<&str>));
+    let mut page = Vec::new();
+    man.render(&mut page)?;
+    if let Some(text) = examples {
+        page.extend(examples_section(&text).as_bytes());
+    }
+    page.extend(shared_sections().as_bytes());
+    let mut file = std::fs::File::create(dir.join(man.get_filename()))?;
+    file.write_all(&page)?;
+    file.flush()
+}
+
+/// EXAMPLES from the help's "Examples:" text: each command line in bold, what it does under it.
+fn examples_section(text: &str) -> String {
+    let mut roff = String::from(".SH \"EXAMPLES\"\n");
+    let mut lines = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && *l != "Examples:");
+    while let Some(command) = lines.next() {
+        let about = lines.next().unwrap_or_default();
+        roff.push_str(&format!(
+            ".TP\n\\fB{}\\fR\n{}\n",
+            escape(command.trim()),
+            escape(about.trim())
+        ));
+    }
+    roff
+}
+
+/// The sections every page ends with, in roff.
+fn shared_sections() -> String {
+    let mut roff = String::new();
+    for (heading, entries) in [
+        ("EXIT STATUS", EXIT_STATUS.to_vec()),
+        ("ENVIRONMENT", ENVIRONMENT.to_vec()),
+        ("FILES", files()),
+    ] {
+        roff.push_str(&format!(".SH \"{heading}\"\n"));
+        for (term, text) in entries {
+            roff.push_str(&format!(
+                ".TP\n\\fB{}\\fR\n{}\n",
+                escape(term),
+                escape(text)
+            ));
+        }
+    }
+    roff
+}
+
+/// A roff text line: `-` as `\-` (a real minus, so that copying works), `\` doubled, and a
+/// leading `.` or `'` made literal.
+fn escape(text: &str) -> String {
+    let text = text.replace('\\', "\\\\").replace('-', "\\-");
+    if text.starts_with(['.', '\'']) {
+        format!("\\&{text}")
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_exit_code_has_a_line() {
+        use crate::exit;
+        for code in [
+            exit::OK,
+            exit::FAILURE,
+            exit::USAGE,
+            exit::CONFIG,
+            exit::PLUGIN,
+            exit::OPERATION,
+            6,
+            exit::WRONG_PASSWORD,
+            exit::BAD_ARCHIVE,
+            carbonio_mesh_plugin_api::EXIT_DECLINED,
+        ] {
+            assert!(
+                EXIT_STATUS.iter().any(|(c, _)| *c == code.to_string()),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn roff_control_characters_are_escaped() {
+        assert_eq!(escape(".x -y \\z"), "\\&.x \\-y \\\\z");
+    }
+}

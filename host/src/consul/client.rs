@@ -1,0 +1,927 @@
+//! The one Consul HTTP client every plugin uses (host service `consul`).
+//!
+//! Consul CLI conventions: `--http-addr` / `CONSUL_HTTP_ADDR` (default `http://127.0.0.1:8500`;
+//! without a scheme, `https` when `CONSUL_HTTP_SSL` is true), the token from `--token`,
+//! `--token-file`, `CONSUL_HTTP_TOKEN`, `CONSUL_HTTP_TOKEN_FILE` (first found wins, flags beat the
+//! environment), else the bootstrap token in the Mesh credentials archive when the archive and the
+//! Mesh password file are readable, sent as `X-Consul-Token`; token files and the archive are read
+//! on the first request that needs a token, so commands that never need one never fail on them; `CONSUL_CACERT`, `CONSUL_CLIENT_CERT` /
+//! `CONSUL_CLIENT_KEY`, `--datacenter` as `?dc=`, `--stale`. A connection gets 3 s and a whole request `--timeout`
+//! (10 s); a read whose connection fails is tried 3 times (each retry shown on a terminal), one
+//! that timed out is not, so a read gives up within 15 s; answers are capped in size; every error
+//! keeps Consul's own text and says what to do.
+
+use std::cell::OnceCell;
+use std::path::Path;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use carbonio_mesh_plugin_api::services::{
+    ConsulRequest, ConsulResponse, ServiceErrorKind, ServiceFailure,
+};
+use zeroize::Zeroizing;
+
+use crate::consul::credentials::{self, MeshFiles};
+use crate::exit;
+
+const DEFAULT_ADDR: &str = "http://127.0.0.1:8500";
+/// 5,000 members are about 4 MB of JSON; this leaves room for very large clusters.
+const MAX_BODY: u64 = 256 * 1024 * 1024;
+/// A read whose connection fails is tried this many times in all.
+const READ_ATTEMPTS: u32 = 3;
+/// How long a connection may take to open: an agent on this node or the LAN answers in
+/// milliseconds, so a few seconds means it is not there.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one request may take in all unless `--timeout` says otherwise. With the connection
+/// retries (3 x 3 s, plus 0.5 s of pauses) a read gives up within 15 s in every case.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the token came from, for `-v` and for error hints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    Flag,
+    FlagFile,
+    Env,
+    EnvFile,
+    MeshArchive,
+    /// A token the plugin sends for one request (`credentials verify`).
+    Request,
+}
+
+impl TokenSource {
+    fn describe(self) -> &'static str {
+        match self {
+            TokenSource::Flag => "--token",
+            TokenSource::FlagFile => "--token-file",
+            TokenSource::Env => "CONSUL_HTTP_TOKEN",
+            TokenSource::EnvFile => "CONSUL_HTTP_TOKEN_FILE",
+            TokenSource::MeshArchive => "the Mesh credentials archive",
+            TokenSource::Request => "the credentials archive being checked",
+        }
+    }
+}
+
+/// The Consul options of the command line; the environment fills what they leave out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsulFlags {
+    pub http_addr: Option<String>,
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub datacenter: Option<String>,
+    pub stale: bool,
+    /// `--timeout SECONDS`: the whole of one request, connection included.
+    pub timeout: Option<Duration>,
+}
+
+/// What was given for the token. Files are read (and the archive opened) on first use.
+enum TokenSpec {
+    Value(Zeroizing<String>, TokenSource),
+    File(PathBuf, TokenSource),
+    /// Nothing given: the Mesh archive's token, when these files are readable.
+    Mesh(Option<MeshFiles>),
+}
+
+type ResolvedToken = Option<(Zeroizing<String>, TokenSource)>;
+
+/// Everything needed to talk to Consul, resolved once per run.
+pub struct ConsulSettings {
+    pub addr: String,
+    token_spec: TokenSpec,
+    token: OnceCell<Result<ResolvedToken, ServiceFailure>>,
+    datacenter: Option<String>,
+    stale: bool,
+    timeout: Duration,
+    ca_cert: Option<PathBuf>,
+    client_cert: Option<(PathBuf, PathBuf)>,
+    /// `CONSUL_TLS_SERVER_NAME`: the name TLS expects on the agent's certificate when the address
+    /// is an IP or another name.
+    tls_server_name: Option<String>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// A Consul setting given wrong (an address, a TLS variable): the user's to fix, before anything
+/// is loaded or sent (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct SettingsError {
+    pub message: String,
+    pub hint: String,
+}
+
+fn usage(message: String, hint: &str) -> SettingsError {
+    SettingsError {
+        message,
+        hint: hint.to_owned(),
+    }
+}
+
+/// `CONSUL_CACERT`, which must name a readable file: a wrong path is the user's to fix (exit 2),
+/// found before anything is loaded or sent.
+fn ca_cert() -> Result<Option<PathBuf>, SettingsError> {
+    let Some(path) = env("CONSUL_CACERT").map(PathBuf::from) else {
+        return Ok(None);
+    };
+    match std::fs::File::open(&path) {
+        Ok(_) => Ok(Some(path)),
+        Err(e) => Err(usage(
+            format!("CONSUL_CACERT={}: cannot read it: {e}", path.display()),
+            "set CONSUL_CACERT to the PEM file of the CA that signed the agent's certificate (on a Mesh node /etc/zextras/service-discover/ca.pem), or unset it",
+        )),
+    }
+}
+
+/// The first line of a token file, without its newline. A bad file is a usage error (exit 2).
+fn read_token_file(path: &Path, source: TokenSource) -> Result<Zeroizing<String>, ServiceFailure> {
+    let bad = |message: String, hint: &str| ServiceFailure {
+        kind: ServiceErrorKind::Invalid,
+        message,
+        hint: Some(hint.to_owned()),
+        exit_code: Some(exit::USAGE),
+    };
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+        bad(
+            format!(
+                "cannot read the Consul token file {} ({}): {e}",
+                path.display(),
+                source.describe()
+            ),
+            "give a readable file holding the token on its first line",
+        )
+    })?);
+    let token = text.lines().next().unwrap_or_default().trim();
+    if token.is_empty() {
+        return Err(bad(
+            format!("the Consul token file {} is empty", path.display()),
+            "put the token on its first line",
+        ));
+    }
+    Ok(Zeroizing::new(token.to_owned()))
+}
+
+impl ConsulSettings {
+    /// `mesh`: where to look for the archive's token when none is given (`None`: never).
+    pub fn resolve(flags: &ConsulFlags, mesh: Option<MeshFiles>) -> Result<Self, SettingsError> {
+        let raw_addr = flags
+            .http_addr
+            .clone()
+            .or_else(|| env("CONSUL_HTTP_ADDR"))
+            .unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+        let addr = if raw_addr.contains("://") {
+            raw_addr
+        } else {
+            let ssl = env("CONSUL_HTTP_SSL")
+                .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "TRUE" | "True"));
+            format!("{}://{raw_addr}", if ssl { "https" } else { "http" })
+        };
+        if !addr.starts_with("http://") && !addr.starts_with("https://") {
+            return Err(usage(
+                format!("the Consul address {addr} is not http:// or https://"),
+                "use --http-addr http://127.0.0.1:8500 (unix sockets are not supported)",
+            ));
+        }
+        let addr = addr.trim_end_matches('/').to_owned();
+        let token_spec = if let Some(token) = flags.token.clone() {
+            TokenSpec::Value(Zeroizing::new(token), TokenSource::Flag)
+        } else if let Some(file) = &flags.token_file {
+            TokenSpec::File(file.clone(), TokenSource::FlagFile)
+        } else if let Some(token) = env("CONSUL_HTTP_TOKEN") {
+            TokenSpec::Value(Zeroizing::new(token), TokenSource::Env)
+        } else if let Some(file) = env("CONSUL_HTTP_TOKEN_FILE") {
+            TokenSpec::File(PathBuf::from(file), TokenSource::EnvFile)
+        } else {
+            TokenSpec::Mesh(mesh)
+        };
+        let client_cert = match (env("CONSUL_CLIENT_CERT"), env("CONSUL_CLIENT_KEY")) {
+            (Some(cert), Some(key)) => Some((PathBuf::from(cert), PathBuf::from(key))),
+            (None, None) => None,
+            _ => {
+                return Err(usage(
+                    "CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY go together".to_owned(),
+                    "set both, or neither",
+                ))
+            }
+        };
+        Ok(ConsulSettings {
+            addr,
+            token_spec,
+            token: OnceCell::new(),
+            datacenter: flags.datacenter.clone(),
+            stale: flags.stale,
+            timeout: flags.timeout.unwrap_or(DEFAULT_TIMEOUT),
+            ca_cert: ca_cert()?,
+            client_cert,
+            tls_server_name: env("CONSUL_TLS_SERVER_NAME"),
+        })
+    }
+
+    /// The token, found on first use; `-v` says which source won.
+    fn token(&self) -> Result<Option<&(Zeroizing<String>, TokenSource)>, ServiceFailure> {
+        let resolved = self.token.get_or_init(|| {
+            let token = match &self.token_spec {
+                TokenSpec::Value(token, source) => Some((token.clone(), *source)),
+                TokenSpec::File(path, source) => Some((read_token_file(path, *source)?, *source)),
+                TokenSpec::Mesh(Some(files)) => {
+                    let token = credentials::mesh_token(files);
+                    if token.is_some() && !self.keeps_implicit_tokens_safe() {
+                        return Err(ServiceFailure {
+                            kind: ServiceErrorKind::Invalid,
+                            message: format!(
+                                "the Mesh archive's bootstrap token is sent only to a local agent or over https, and {} is neither",
+                                self.addr
+                            ),
+                            hint: Some(
+                                "give the token explicitly to send it there: --token-file FILE or CONSUL_HTTP_TOKEN_FILE=FILE"
+                                    .to_owned(),
+                            ),
+                            exit_code: Some(exit::USAGE),
+                        });
+                    }
+                    token.map(|token| (token, TokenSource::MeshArchive))
+                }
+                TokenSpec::Mesh(None) => None,
+            };
+            match &token {
+                Some((_, source)) => tracing::info!("Consul token from {}", source.describe()),
+                None => tracing::info!("no Consul token given (anonymous requests)"),
+            }
+            Ok(token)
+        });
+        resolved.as_ref().map(Option::as_ref).map_err(Clone::clone)
+    }
+
+    /// Whether a token nobody gave explicitly (the archive's, which can do anything) may go to
+    /// the agent: only over loopback, where it never crosses a network, or over https, where
+    /// the server's certificate is verified.
+    fn keeps_implicit_tokens_safe(&self) -> bool {
+        let Ok(url) = reqwest::Url::parse(&self.addr) else {
+            return false;
+        };
+        let host = url.host_str().unwrap_or_default();
+        url.scheme() == "https"
+            || host.eq_ignore_ascii_case("localhost")
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// The token requests carry, once it was needed (for redaction).
+    pub fn token_in_use(&self) -> Option<&str> {
+        match self.token.get() {
+            Some(Ok(Some((token, _)))) => Some(token.as_str()),
+            _ => None,
+        }
+    }
+
+    /// Which source the token came from (`None`: no token, or not needed yet).
+    pub fn token_source(&self) -> Option<&'static str> {
+        match self.token.get() {
+            Some(Ok(Some((_, source)))) => Some(source.describe()),
+            _ => None,
+        }
+    }
+}
+
+/// The HTTP machinery, built on first use.
+struct Http {
+    runtime: tokio::runtime::Runtime,
+    client: reqwest::Client,
+    /// `scheme://host:port` requests go to: the configured address, or with
+    /// `CONSUL_TLS_SERVER_NAME` that name, pinned to the address's IP (`ClientBuilder::resolve`),
+    /// so SNI and the certificate check use the name while the connection goes to the address.
+    base: String,
+}
+
+/// Consul's answer as the host hands it to the plugin.
+#[derive(Debug)]
+pub struct ConsulAnswer {
+    /// Everything but the JSON body.
+    pub meta: ConsulResponse,
+    /// `{"json":` followed by the JSON body as Consul sent it (checked UTF-8, not parsed): the
+    /// body is read straight into the buffer that becomes the answer.
+    json_buffer: Option<Vec<u8>>,
+}
+
+/// What the answer buffer starts with, before Consul's body.
+const JSON_PREFIX: &[u8] = b"{\"json\":";
+
+impl ConsulAnswer {
+    /// The `ConsulResponse` JSON with the body spliced in as its `json` field. A member list of
+    /// 5,000 agents is 4 MB: building a tree of it only to serialise it again would cost more
+    /// than fetching it.
+    pub fn into_json(self) -> String {
+        let meta = serde_json::to_string(&self.meta).expect("the answer's fields always encode");
+        let Some(mut buffer) = self.json_buffer else {
+            return meta;
+        };
+        buffer.push(b',');
+        buffer.extend_from_slice(&meta.as_bytes()[1..]); // the fields after the opening brace
+        String::from_utf8(buffer).expect("the body was checked to be UTF-8 and the rest is ours")
+    }
+}
+
+/// The client, built on first use (plugins that never call Consul pay nothing).
+pub struct ConsulClient {
+    settings: ConsulSettings,
+    /// Built on first use: reqwest's async client on a current-thread runtime, driven from this
+    /// thread. (The blocking client hands every body chunk across threads: measured at 220
+    /// `epoll_wait` and 127 `futex` calls for a 4 MB member list.)
+    http: OnceCell<Http>,
+}
+
+fn failure(kind: ServiceErrorKind, message: String, hint: &str) -> ServiceFailure {
+    ServiceFailure {
+        kind,
+        message,
+        hint: Some(hint.to_owned()),
+        exit_code: None,
+    }
+}
+
+/// A request's path for messages (`v1/agent/members`).
+fn url_path(request: &ConsulRequest) -> String {
+    request.path.join("/")
+}
+
+/// RFC 3986 path segment encoding: node names and service IDs may hold any character.
+fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+impl ConsulClient {
+    pub fn new(settings: ConsulSettings) -> Self {
+        ConsulClient {
+            settings,
+            http: OnceCell::new(),
+        }
+    }
+
+    /// The token requests carry, once one was needed (for redaction).
+    pub fn token_in_use(&self) -> Option<&str> {
+        self.settings.token_in_use()
+    }
+
+    fn http(&self) -> Result<&Http, ServiceFailure> {
+        if let Some(http) = self.http.get() {
+            return Ok(http);
+        }
+        let tls_failure = |what: &str, path: &std::path::Path, e: &dyn std::fmt::Display| {
+            failure(
+                ServiceErrorKind::Invalid,
+                format!("cannot use {what} {}: {e}", path.display()),
+                "check CONSUL_CACERT, CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY",
+            )
+        };
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(self.settings.timeout)
+            .no_proxy()
+            // A redirect would carry X-Consul-Token to wherever it points (reqwest strips only
+            // the standard credential headers): Consul never redirects, so neither do we.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("carbonio-mesh/", env!("CARGO_PKG_VERSION")));
+        let mut base = self.settings.addr.clone();
+        // The connection still goes to the address (the token rule checked it): the name, a
+        // DNS name only, is resolved to that address by the pin.
+        if let Some(name) = &self.settings.tls_server_name {
+            let (pinned, address) = self.pin_server_name(name)?;
+            base = pinned;
+            builder = builder.resolve(name, address);
+        }
+        if let Some(path) = &self.settings.ca_cert {
+            let pem =
+                std::fs::read(path).map_err(|e| tls_failure("the CA certificate", path, &e))?;
+            let cert = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| tls_failure("the CA certificate", path, &e))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        if let Some((cert, key)) = &self.settings.client_cert {
+            let mut pem =
+                std::fs::read(cert).map_err(|e| tls_failure("the client certificate", cert, &e))?;
+            pem.extend(std::fs::read(key).map_err(|e| tls_failure("the client key", key, &e))?);
+            let identity = reqwest::Identity::from_pem(&pem)
+                .map_err(|e| tls_failure("the client certificate", cert, &e))?;
+            builder = builder.identity(identity);
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                failure(
+                    ServiceErrorKind::Failed,
+                    format!("cannot set up the HTTP runtime: {e}"),
+                    "this is a bug",
+                )
+            })?;
+        // The client needs the runtime's reactor to exist while it is built.
+        let _context = runtime.enter();
+        let client = builder.build().map_err(|e| {
+            failure(
+                ServiceErrorKind::Failed,
+                format!("cannot set up the HTTP client: {e}"),
+                "this is a bug",
+            )
+        })?;
+        Ok(self.http.get_or_init(|| Http {
+            runtime,
+            client,
+            base,
+        }))
+    }
+
+    /// `CONSUL_TLS_SERVER_NAME`: the base URL with the name in place of the host, and the
+    /// socket address that name must reach.
+    fn pin_server_name(
+        &self,
+        name: &str,
+    ) -> Result<(String, std::net::SocketAddr), ServiceFailure> {
+        let bad = |why: String| {
+            failure(
+                ServiceErrorKind::Invalid,
+                why,
+                "check CONSUL_HTTP_ADDR and CONSUL_TLS_SERVER_NAME",
+            )
+        };
+        // A DNS name and nothing else: an IP literal would be connected to directly (skipping
+        // the pin), and `/`, `#`, `@`, `:` would change the URL the name is put into.
+        let dns_name = !name.is_empty()
+            && name.parse::<std::net::IpAddr>().is_err()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !dns_name {
+            return Err(bad(format!(
+                "CONSUL_TLS_SERVER_NAME {name:?} is not a DNS name"
+            )));
+        }
+        let url = reqwest::Url::parse(&self.settings.addr).map_err(|e| {
+            bad(format!(
+                "the Consul address {} is not a URL: {e}",
+                self.settings.addr
+            ))
+        })?;
+        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+            return Err(bad(format!(
+                "the Consul address {} has no host",
+                self.settings.addr
+            )));
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let address = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+            .ok()
+            .and_then(|mut found| found.next())
+            .ok_or_else(|| {
+                bad(format!(
+                    "cannot resolve {host}, the host of the Consul address"
+                ))
+            })?;
+        Ok((format!("{}://{name}:{port}", url.scheme()), address))
+    }
+
+    fn url(&self, base: &str, request: &ConsulRequest) -> String {
+        let mut url = base.to_owned();
+        for segment in &request.path {
+            url.push('/');
+            url.push_str(&encode_segment(segment));
+        }
+        let mut query: Vec<(String, String)> = request.query.clone();
+        if let Some(dc) = &self.settings.datacenter {
+            query.push(("dc".to_owned(), dc.clone()));
+        }
+        if self.settings.stale && request.method == "GET" {
+            query.push(("stale".to_owned(), String::new()));
+        }
+        for (i, (key, value)) in query.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(&encode_segment(key));
+            if !value.is_empty() {
+                url.push('=');
+                url.push_str(&encode_segment(value));
+            }
+        }
+        url
+    }
+
+    /// Performs `request`; see the module docs.
+    pub fn request(&self, request: &ConsulRequest) -> Result<ConsulAnswer, ServiceFailure> {
+        let Http {
+            runtime,
+            client,
+            base,
+        } = self.http()?;
+        let url = self.url(base, request);
+        let method = match request.method.as_str() {
+            "GET" => reqwest::Method::GET,
+            "PUT" => reqwest::Method::PUT,
+            "DELETE" => reqwest::Method::DELETE,
+            other => {
+                return Err(failure(
+                    ServiceErrorKind::Invalid,
+                    format!("Consul requests are GET, PUT or DELETE, not {other}"),
+                    "this is a bug in the plugin",
+                ))
+            }
+        };
+        let given = request
+            .token
+            .as_ref()
+            .map(|t| (Zeroizing::new(t.expose().to_owned()), TokenSource::Request));
+        let token = if request.anonymous {
+            None
+        } else if given.is_some() {
+            given.as_ref()
+        } else {
+            self.settings.token()?
+        };
+        let attempts = if method == reqwest::Method::GET {
+            READ_ATTEMPTS
+        } else {
+            1
+        };
+        let mut attempt = 0;
+        let mut response = loop {
+            attempt += 1;
+            let mut builder = client.request(method.clone(), &url);
+            if let Some((token, _)) = token {
+                builder = builder.header("X-Consul-Token", token.as_str());
+            }
+            if let Some(body) = &request.body {
+                builder = builder.body(body.clone());
+            }
+            tracing::debug!("consul: {} {url} (attempt {attempt})", request.method);
+            match runtime.block_on(async { builder.send().await }) {
+                Ok(response) => break response,
+                // A connection that failed may work a moment later (the agent restarting); an
+                // agent that accepted and did not answer in time will not do better on retry.
+                Err(error) if attempt < attempts && error.is_connect() => {
+                    crate::terminal::progress::say(&format!(
+                        "Consul at {} did not accept the connection (attempt {attempt} of {attempts}); trying again",
+                        self.settings.addr
+                    ));
+                    std::thread::sleep(Duration::from_millis(100 * u64::from(attempt * attempt)));
+                }
+                Err(error) if error.is_timeout() && !error.is_connect() => {
+                    return Err(self.timed_out(&url_path(request)))
+                }
+                Err(error) => return Err(self.unreachable(&error)),
+            }
+        };
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let index = header("X-Consul-Index").and_then(|v| v.parse().ok());
+        let default_acl_policy = header("X-Consul-Default-ACL-Policy");
+        let is_json = header("Content-Type").is_some_and(|t| t.starts_with("application/json"));
+        // Read straight into the answer buffer, sized from Content-Length: no growing, no copy.
+        let expected = response.content_length().unwrap_or(0).min(MAX_BODY) as usize;
+        let mut buffer = Vec::with_capacity(JSON_PREFIX.len() + expected + 256);
+        buffer.extend_from_slice(JSON_PREFIX);
+        let read = runtime.block_on(async {
+            while let Some(chunk) = response.chunk().await? {
+                buffer.extend_from_slice(&chunk);
+                if (buffer.len() - JSON_PREFIX.len()) as u64 > MAX_BODY {
+                    break;
+                }
+            }
+            Ok::<(), reqwest::Error>(())
+        });
+        read.map_err(|e| {
+            if e.is_timeout() {
+                self.timed_out(&url_path(request))
+            } else {
+                self.unreachable(&e)
+            }
+        })?;
+        let body = &buffer[JSON_PREFIX.len()..];
+        if body.len() as u64 > MAX_BODY {
+            return Err(failure(
+                ServiceErrorKind::Failed,
+                format!(
+                    "Consul's answer to {} is larger than {MAX_BODY} bytes",
+                    request.path.join("/")
+                ),
+                "narrow the query",
+            ));
+        }
+        let token_sent = token.is_some();
+        if !(200..300).contains(&status) && !request.accept_status.contains(&status) {
+            return Err(self.consul_error(status, &String::from_utf8_lossy(body), token_sent));
+        }
+        let meta = |text: String| ConsulResponse {
+            status,
+            json: None,
+            text,
+            index,
+            default_acl_policy,
+            token_sent,
+        };
+        if !is_json || body.is_empty() {
+            return Ok(ConsulAnswer {
+                meta: meta(String::from_utf8_lossy(body).into_owned()),
+                json_buffer: None,
+            });
+        }
+        let bad_json = |why: String| {
+            failure(
+                ServiceErrorKind::Failed,
+                format!("Consul answered malformed JSON: {why}"),
+                "check the address points at a Consul agent",
+            )
+        };
+        std::str::from_utf8(body).map_err(|_| bad_json("not UTF-8".to_owned()))?;
+        // Not parsed here: the plugin's typed decoding of the whole answer is the check. A body
+        // that is not exactly one JSON value cannot pass it (trailing text, or a second `json`
+        // field, is an error), and a 4 MB member list is not scanned twice.
+        Ok(ConsulAnswer {
+            meta: meta(String::new()),
+            json_buffer: Some(buffer),
+        })
+    }
+
+    /// The agent accepted the connection and did not answer within the timeout.
+    fn timed_out(&self, path: &str) -> ServiceFailure {
+        failure(
+            ServiceErrorKind::Failed,
+            format!(
+                "Consul at {} accepted the connection but did not answer /{path} within {} s (the timeout)",
+                self.settings.addr,
+                self.settings.timeout.as_secs_f64()
+            ),
+            "the agent is overloaded or stuck: check service-discover on this node (systemctl status service-discover, journalctl -u service-discover); give it longer with --timeout SECONDS",
+        )
+    }
+
+    fn unreachable(&self, error: &dyn std::error::Error) -> ServiceFailure {
+        // reqwest keeps the useful part ("Connection refused (os error 111)", a name that does
+        // not resolve, a certificate refused) at the end of its source chain, under layers that
+        // repeat the URL and name the library's internals: that innermost cause is said.
+        let mut detail = error;
+        while let Some(cause) = detail.source() {
+            detail = cause;
+        }
+        failure(
+            ServiceErrorKind::Failed,
+            format!("cannot reach Consul at {}: {detail}", self.settings.addr),
+            "is service-discover running on this node (systemctl status service-discover)? Otherwise point --http-addr or CONSUL_HTTP_ADDR at a running agent",
+        )
+    }
+
+    fn consul_error(&self, status: u16, text: &str, token_sent: bool) -> ServiceFailure {
+        // An agent (or whatever answers at that address) may send megabytes: echo the start.
+        let text = crate::terminal::untrusted::excerpt(
+            text.trim_end(),
+            crate::terminal::untrusted::ECHOED_BYTES,
+        );
+        let message = format!("Consul answered {status}: {text}");
+        match status {
+            401 | 403 => {
+                // Consul 1.12+ names the right the token lacks: the fix says which.
+                let named = carbonio_mesh_plugin_api::consul::missing_right(&text)
+                    .map(|r| format!("a token with {}", r.describe()));
+                let hint = match (token_sent, self.settings.token_source()) {
+                    (true, Some(source)) => format!("the token from {source} was not accepted; give {} (--token-file FILE or CONSUL_HTTP_TOKEN_FILE)", named.as_deref().unwrap_or("a token with the needed rights")),
+                    _ => format!("this needs {}: --token-file FILE, CONSUL_HTTP_TOKEN_FILE=FILE or CONSUL_HTTP_TOKEN (on a Mesh server, the SecretID in the credentials archive)", named.as_deref().unwrap_or("an ACL token")),
+                };
+                ServiceFailure { kind: ServiceErrorKind::Denied, message, hint: Some(hint), exit_code: None }
+            }
+            404 => failure(ServiceErrorKind::NotFound, message, "check the name; Consul does not know it"),
+            500 if text.contains("No cluster leader") => failure(
+                ServiceErrorKind::Failed,
+                message,
+                "the Mesh servers have no leader (lost quorum?): check service-discover on every Mesh server; add --stale to read from any server",
+            ),
+            _ => failure(ServiceErrorKind::Failed, message, "see Consul's message above"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Mesh server's archive and password file under a temporary root.
+    fn mesh_files_with_token(secret: &str) -> (tempfile::TempDir, MeshFiles) {
+        let root = tempfile::tempdir().unwrap();
+        let files = MeshFiles::under(&crate::config::paths::SystemPaths::new(Some(
+            root.path().into(),
+        )));
+        let token = format!(r#"{{"AccessorID":"a-1","SecretID":"{secret}"}}"#);
+        let members = [carbonio_mesh_archive::Member::new(
+            carbonio_mesh_plugin_api::mesh::ACL_SECRET_MEMBER.to_owned(),
+            token.into_bytes(),
+        )];
+        let password = carbonio_mesh_archive::Passphrase::new(b"mesh-password".to_vec());
+        let sealed = carbonio_mesh_archive::seal(&members, &password).unwrap();
+        for (path, bytes) in [
+            (&files.archive, sealed.as_slice()),
+            (&files.password, b"mesh-password".as_slice()),
+        ] {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        }
+        (root, files)
+    }
+
+    #[test]
+    fn the_archive_token_goes_only_to_a_local_agent_or_over_https() {
+        let (_root, files) = mesh_files_with_token("archive-secret-1");
+        let with_addr = |addr: &str| {
+            let flags = ConsulFlags {
+                http_addr: Some(addr.to_owned()),
+                ..ConsulFlags::default()
+            };
+            ConsulSettings::resolve(&flags, Some(files.clone())).unwrap()
+        };
+        for local in [
+            "http://127.0.0.1:8500",
+            "http://localhost:8500",
+            "http://[::1]:8500",
+            "https://consul.example.com:8501",
+        ] {
+            let settings = with_addr(local);
+            let token = settings
+                .token()
+                .unwrap()
+                .map(|(t, _)| t.as_str().to_owned());
+            assert_eq!(token.as_deref(), Some("archive-secret-1"), "{local}");
+        }
+        let error = with_addr("http://consul.example.com:8500")
+            .token()
+            .unwrap_err();
+        assert_eq!(error.exit_code, Some(exit::USAGE));
+        assert!(
+            error.message.contains("consul.example.com"),
+            "{}",
+            error.message
+        );
+        // Given explicitly, a token goes wherever the admin sends it.
+        let flags = ConsulFlags {
+            http_addr: Some("http://consul.example.com:8500".to_owned()),
+            token: Some("explicit-1".to_owned()),
+            ..ConsulFlags::default()
+        };
+        let settings = ConsulSettings::resolve(&flags, Some(files)).unwrap();
+        assert!(settings.token().unwrap().is_some());
+    }
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        assert_eq!(encode_segment("mail.example.com"), "mail.example.com");
+        assert_eq!(encode_segment("a b/c?d%"), "a%20b%2Fc%3Fd%25");
+        assert_eq!(encode_segment("é"), "%C3%A9");
+    }
+
+    fn settings(flags: ConsulFlags) -> ConsulSettings {
+        ConsulSettings::resolve(&flags, None).unwrap()
+    }
+
+    #[test]
+    fn flags_make_the_url_and_query() {
+        let client = ConsulClient::new(settings(ConsulFlags {
+            http_addr: Some("127.0.0.1:8600".into()),
+            datacenter: Some("dc2".into()),
+            stale: true,
+            ..ConsulFlags::default()
+        }));
+        let request = ConsulRequest::get(&["v1", "catalog", "node", "x y"]).query("pretty", "");
+        assert_eq!(
+            client.url(&client.settings.addr, &request),
+            "http://127.0.0.1:8600/v1/catalog/node/x%20y?pretty&dc=dc2&stale"
+        );
+    }
+
+    #[test]
+    fn a_tls_server_name_is_pinned_to_the_address() {
+        let double = consul_double::Double::start(consul_double::Cluster::fixture()).unwrap();
+        let mut settings = settings(ConsulFlags {
+            http_addr: Some(double.url()),
+            ..ConsulFlags::default()
+        });
+        settings.tls_server_name = Some("consul.mesh.invalid".into());
+        let client = ConsulClient::new(settings);
+        // The name does not resolve anywhere: the request reaches the double only through the pin.
+        let leader = client
+            .request(&ConsulRequest::get(&["v1", "status", "leader"]))
+            .unwrap();
+        assert_eq!(leader.meta.status, 200);
+        let base = &client.http().unwrap().base;
+        assert_eq!(
+            *base,
+            format!("http://consul.mesh.invalid:{}", double.addr().port())
+        );
+    }
+
+    #[test]
+    fn a_tls_server_name_must_be_a_dns_name() {
+        for bad in ["192.0.2.7", "evil.example#", "a@b", "x/y", "h:1", ""] {
+            let mut settings = settings(ConsulFlags::default());
+            settings.tls_server_name = Some(bad.into());
+            let client = ConsulClient::new(settings);
+            let error = client
+                .http()
+                .err()
+                .unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert!(
+                error.message.contains("not a DNS name"),
+                "{}",
+                error.message
+            );
+        }
+    }
+
+    #[test]
+    fn a_token_file_gives_its_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "abc-123\nignored\n").unwrap();
+        let s = settings(ConsulFlags {
+            token_file: Some(file.clone()),
+            ..ConsulFlags::default()
+        });
+        assert_eq!(s.token_source(), None, "not read before it is needed");
+        let token = s.token().unwrap().map(|(t, _)| t.as_str().to_owned());
+        assert_eq!(token.as_deref(), Some("abc-123"));
+        assert_eq!(s.token_source(), Some("--token-file"));
+        std::fs::write(&file, "\n").unwrap();
+        let empty = settings(ConsulFlags {
+            token_file: Some(file),
+            ..ConsulFlags::default()
+        });
+        let error = empty.token().unwrap_err();
+        assert_eq!(error.exit_code, Some(exit::USAGE));
+        assert!(error.message.contains("is empty"), "{}", error.message);
+    }
+
+    #[test]
+    fn answers_and_errors_from_the_double() {
+        let double = consul_double::Double::start(consul_double::Cluster::fixture()).unwrap();
+        let client = ConsulClient::new(settings(ConsulFlags {
+            http_addr: Some(double.url()),
+            ..ConsulFlags::default()
+        }));
+        let leader = client
+            .request(&ConsulRequest::get(&["v1", "status", "leader"]))
+            .unwrap();
+        assert_eq!(leader.meta.default_acl_policy.as_deref(), Some("deny"));
+        let answer: ConsulResponse = serde_json::from_str(&leader.into_json()).unwrap();
+        assert_eq!(answer.json.unwrap().get(), "\"192.168.56.101:8300\"");
+        let denied = client
+            .request(&ConsulRequest::get(&["v1", "acl", "token", "self"]))
+            .unwrap_err();
+        assert_eq!(denied.kind, ServiceErrorKind::Denied);
+        assert_eq!(denied.message, "Consul answered 403: ACL not found");
+        assert!(denied.hint.unwrap().contains("--token-file"));
+        // Consul 1.12+ names the right a denial lacks: the fix names it too.
+        double.cluster().nodes.iter_mut().for_each(|n| {
+            n.version = consul_double::Version::V1_21_4;
+        });
+        let denied = client
+            .request(&ConsulRequest::get(&["v1", "agent", "self"]))
+            .unwrap_err();
+        assert!(
+            denied.hint.as_deref().unwrap_or_default().starts_with(
+                "this needs a token with agent:read on \"server-srv1-example-com\": --token-file FILE"
+            ),
+            "{denied:?}"
+        );
+        double.cluster().leader = None;
+        let no_leader = client
+            .request(&ConsulRequest::get(&["v1", "catalog", "nodes"]))
+            .unwrap_err();
+        assert_eq!(no_leader.message, "Consul answered 500: No cluster leader");
+        assert!(no_leader.hint.unwrap().contains("--stale"));
+        let url = double.url();
+        drop(double);
+        let down = ConsulClient::new(settings(ConsulFlags {
+            http_addr: Some(url.clone()),
+            ..ConsulFlags::default()
+        }));
+        let error = down
+            .request(&ConsulRequest::get(&["v1", "status", "leader"]))
+            .unwrap_err();
+        assert!(
+            error
+                .message
+                .starts_with(&format!("cannot reach Consul at {url}")),
+            "{}",
+            error.message
+        );
+    }
+}

@@ -1,0 +1,5 @@
+//! Consul: the one HTTP client every plugin's requests go through, and the Mesh credentials
+//! archive that holds Consul's bootstrap token, gossip key and CA.
+
+pub mod client;
+pub mod credentials;

@@ -1,0 +1,153 @@
+//! A command's arguments: how each is declared (kind, value kind) and the value the user gave.
+
+use serde::{Deserialize, Serialize};
+
+/// How an argument is given on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArgKind {
+    /// `--name`, no value.
+    Flag,
+    /// `--name VALUE`.
+    Option,
+    /// A bare word, in declaration order.
+    Positional,
+}
+
+/// One argument of a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArgSpec {
+    /// The id in [`Request::args`](super::Request::args) and the long flag name (`--name`).
+    pub name: String,
+    pub kind: ArgKind,
+    pub help: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short: Option<char>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_name: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+    /// May be given several times (options) or take several words (positionals).
+    #[serde(default)]
+    pub multiple: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub possible_values: Vec<String>,
+    /// What the value must be (added in 1.6): the host checks every value against it before the
+    /// plugin runs, so a bad one is a usage error (exit 2) naming the option and what it
+    /// accepts. None (every older plugin): any text, checked by the plugin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_kind: Option<ValueKind>,
+}
+
+/// The kinds of value the host checks for an option or positional (see [`ArgSpec::value_kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ValueKind {
+    /// A whole number from `min` to `max`, both included, written in decimal (a count, a number
+    /// of seconds). The plugin reads it with [`Request::parsed`](super::Request::parsed).
+    Unsigned { min: u64, max: u64 },
+}
+
+impl ValueKind {
+    /// What the kind accepts, for messages: `a whole number from 1 to 256`.
+    pub fn describe(&self) -> String {
+        match self {
+            ValueKind::Unsigned { min, max } => format!("a whole number from {min} to {max}"),
+        }
+    }
+
+    /// `value` checked against the kind: the reason it is refused, if it is.
+    pub fn check(&self, value: &str) -> Result<(), String> {
+        match self {
+            ValueKind::Unsigned { min, max } => {
+                // u64's parser takes a leading `+`; Consul's and our documentation never write one.
+                let number = value
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| value.parse::<u64>().ok())
+                    .flatten()
+                    .filter(|n| (min..=max).contains(&n));
+                match number {
+                    Some(_) => Ok(()),
+                    None => Err(format!("expected {}", self.describe())),
+                }
+            }
+        }
+    }
+}
+
+impl ArgSpec {
+    fn new(name: &str, kind: ArgKind, help: &str) -> Self {
+        ArgSpec {
+            name: name.to_owned(),
+            kind,
+            help: help.to_owned(),
+            short: None,
+            value_name: None,
+            required: false,
+            multiple: false,
+            default: None,
+            possible_values: Vec::new(),
+            value_kind: None,
+        }
+    }
+
+    pub fn flag(name: &str, help: &str) -> Self {
+        Self::new(name, ArgKind::Flag, help)
+    }
+
+    pub fn option(name: &str, help: &str) -> Self {
+        Self::new(name, ArgKind::Option, help)
+    }
+
+    pub fn positional(name: &str, help: &str) -> Self {
+        Self::new(name, ArgKind::Positional, help)
+    }
+
+    pub fn short(mut self, short: char) -> Self {
+        self.short = Some(short);
+        self
+    }
+
+    pub fn value_name(mut self, value_name: &str) -> Self {
+        self.value_name = Some(value_name.to_owned());
+        self
+    }
+
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+
+    pub fn multiple(mut self) -> Self {
+        self.multiple = true;
+        self
+    }
+
+    pub fn default_value(mut self, value: &str) -> Self {
+        self.default = Some(value.to_owned());
+        self
+    }
+
+    pub fn possible_values(mut self, values: &[&str]) -> Self {
+        self.possible_values = values.iter().map(|v| (*v).to_owned()).collect();
+        self
+    }
+
+    /// The value must be a whole number from `min` to `max` (see [`ValueKind::Unsigned`]).
+    pub fn unsigned(mut self, min: u64, max: u64) -> Self {
+        self.value_kind = Some(ValueKind::Unsigned { min, max });
+        self
+    }
+}
+
+/// The value of one argument as the user gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ArgValue {
+    Flag(bool),
+    One(String),
+    Many(Vec<String>),
+}

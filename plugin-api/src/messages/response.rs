@@ -1,0 +1,231 @@
+//! What a command produced: its output (text or a JSON document), warnings, exit status.
+
+use serde::{Deserialize, Serialize};
+
+use super::{OutputFormat, PluginError};
+use crate::step::StepOutcome;
+use crate::SecretText;
+
+/// What a command produced.
+///
+/// The host prints it with every secret the run has seen (passwords, tokens, keys) replaced by
+/// `<redacted>`, except the ones listed in `reveal`, which may appear on standard output only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    /// Printed to standard output, secrets redacted.
+    #[serde(default)]
+    pub stdout: String,
+    /// Printed to standard error, secrets redacted (added in 1.2), for messages the Consul CLI
+    /// prints there.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stderr: String,
+    /// The process exit status; 0 unless the command defines others (`members` exits 2 on no match).
+    #[serde(default)]
+    pub exit_code: u8,
+    /// Secrets this answer prints on purpose on standard output (added in 1.4): the token of
+    /// `credentials token`, a generated password shown once. Never shown on standard error.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reveal: Vec<SecretText>,
+    /// Warnings for standard error (added in 1.5): the host prints each as
+    /// `carbonio-mesh: warning: ...` with its fix, and leaves them out with `-q`. Standard output
+    /// stays the command's product, byte for byte.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
+    /// The outcome of the step a [`Request::step`](super::Request::step) asked for (added in 1.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<StepOutcome>,
+    /// A JSON document for standard output (added in 1.6), printed after `stdout` and followed
+    /// by a newline, secrets redacted like `stdout`. It crosses the boundary as JSON inside the
+    /// response, not as a string: a 2.4 MB `members --format json` answer is then neither
+    /// escaped by the plugin nor unescaped by the host. [`Response::json`] fills it in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout_json: Option<JsonDocument>,
+}
+
+/// One JSON value, kept as the text it was written as (see [`Response::stdout_json`]).
+///
+/// Built only by serde_json: by [`JsonDocument::pretty`] in a plugin, or by reading it as a
+/// `RawValue` in the host, so the text is always one well-formed JSON value.
+#[derive(Debug, Clone)]
+pub struct JsonDocument {
+    /// The document from byte `start` on. Before it, a document a plugin wrote holds
+    /// [`JsonDocument::ANSWER_PREFIX`]: the plugin's answer is then finished in this buffer,
+    /// without copying the document (see `export::encode_response`).
+    buffer: String,
+    start: usize,
+}
+
+impl JsonDocument {
+    /// How a plugin's answer starts when it carries a document.
+    pub(crate) const ANSWER_PREFIX: &'static str = r#"{"stdout_json":"#;
+
+    /// `value` pretty-printed (two-space indent, as every `--format json` answer is).
+    pub fn pretty<T: Serialize>(value: &T) -> Result<Self, serde_json::Error> {
+        Self::pretty_sized(value, 0)
+    }
+
+    /// [`JsonDocument::pretty`] written into a buffer made for about `expected` bytes. A large
+    /// document written into a growing buffer is copied, and its memory touched afresh, at each
+    /// doubling: 2.4 MB of members went through 128 KB, 256 KB, ... 4 MB.
+    pub fn pretty_sized<T: Serialize>(
+        value: &T,
+        expected: usize,
+    ) -> Result<Self, serde_json::Error> {
+        let mut buffer = Vec::with_capacity(Self::ANSWER_PREFIX.len() + expected.max(128));
+        buffer.extend_from_slice(Self::ANSWER_PREFIX.as_bytes());
+        serde_json::to_writer_pretty(&mut buffer, value)?;
+        // serde_json writes UTF-8, and its own output is not scanned again (checking a 2.4 MB
+        // member list as JSON took 3 ms).
+        let buffer = String::from_utf8(buffer).map_err(serde::ser::Error::custom)?;
+        Ok(JsonDocument {
+            buffer,
+            start: Self::ANSWER_PREFIX.len(),
+        })
+    }
+
+    /// The document's text, exactly as written.
+    pub fn as_str(&self) -> &str {
+        &self.buffer[self.start..]
+    }
+
+    /// The buffer, [`JsonDocument::ANSWER_PREFIX`] then the document, when this document was
+    /// written by [`JsonDocument::pretty`].
+    pub(crate) fn into_answer_start(self) -> Result<String, Self> {
+        if self.buffer.get(..self.start) == Some(Self::ANSWER_PREFIX) {
+            Ok(self.buffer)
+        } else {
+            Err(self)
+        }
+    }
+}
+
+impl Serialize for JsonDocument {
+    /// As the JSON it is, not as a string. The plugin's own answer does not come this way (its
+    /// document is spliced in, see `export::encode_response`); this serves any other encoder.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serde_json::value::RawValue::from_string(self.as_str().to_owned())
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonDocument {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Checked while read (serde_json finds where the value ends), then kept without a copy.
+        Box::<serde_json::value::RawValue>::deserialize(deserializer).map(|raw| JsonDocument {
+            buffer: Box::<str>::from(raw).into_string(),
+            start: 0,
+        })
+    }
+}
+
+impl PartialEq for JsonDocument {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for JsonDocument {}
+
+/// A warning a command gives alongside its answer (see [`Response::with_warning`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// The exit status of a declined confirmation (see [`Response::declined`]); the host documents it.
+pub const EXIT_DECLINED: u8 = 9;
+
+impl Response {
+    pub fn text(stdout: impl Into<String>) -> Self {
+        Response {
+            stdout: stdout.into(),
+            stderr: String::new(),
+            exit_code: 0,
+            reveal: Vec::new(),
+            warnings: Vec::new(),
+            step: None,
+            stdout_json: None,
+        }
+    }
+
+    /// Lets `secret` appear in standard output: the user asked for it.
+    pub fn revealing(mut self, secret: &SecretText) -> Self {
+        self.reveal.push(secret.clone());
+        self
+    }
+
+    /// `value` as pretty JSON followed by a newline, for `--format json` (in
+    /// [`Response::stdout_json`]; a host before 1.6 does not load a plugin built with this).
+    pub fn json<T: Serialize>(value: &T) -> Result<Self, PluginError> {
+        Self::json_sized(value, 0)
+    }
+
+    /// [`Response::json`] for a large answer of about `expected` bytes (see
+    /// [`JsonDocument::pretty_sized`]); a wrong guess costs time, not correctness.
+    pub fn json_sized<T: Serialize>(value: &T, expected: usize) -> Result<Self, PluginError> {
+        let document = JsonDocument::pretty_sized(value, expected)
+            .map_err(|e| PluginError::internal(format!("cannot encode the JSON answer: {e}")))?;
+        Ok(Response {
+            stdout_json: Some(document),
+            ..Response::text("")
+        })
+    }
+
+    /// Everything this response prints on standard output: `stdout`, then the JSON document
+    /// and its newline. Borrowed when there is only one of them.
+    pub fn stdout_text(&self) -> std::borrow::Cow<'_, str> {
+        match &self.stdout_json {
+            None => std::borrow::Cow::Borrowed(&self.stdout),
+            Some(document) => {
+                let mut text =
+                    String::with_capacity(self.stdout.len() + document.as_str().len() + 1);
+                text.push_str(&self.stdout);
+                text.push_str(document.as_str());
+                text.push('\n');
+                std::borrow::Cow::Owned(text)
+            }
+        }
+    }
+
+    /// The user said no to a confirmation: `Nothing changed.` on standard error (with
+    /// `--format json`, `{"declined": true}` on standard output), exit [`EXIT_DECLINED`].
+    pub fn declined_as(format: OutputFormat) -> Self {
+        let response = match format {
+            OutputFormat::Json => {
+                Response::text("{\n  \"declined\": true,\n  \"changed\": false\n}\n")
+            }
+            OutputFormat::Human => Response::text(""),
+        };
+        response
+            .with_stderr("Nothing changed.\n")
+            .with_exit_code(EXIT_DECLINED)
+    }
+
+    /// [`Response::declined_as`] for a human reader.
+    pub fn declined() -> Self {
+        Response::declined_as(OutputFormat::Human)
+    }
+
+    /// Adds a warning the host prints on standard error unless `-q` was given.
+    pub fn with_warning(mut self, message: impl Into<String>, fix: Option<String>) -> Self {
+        self.warnings.push(Warning {
+            message: message.into(),
+            fix,
+        });
+        self
+    }
+
+    pub fn with_exit_code(mut self, exit_code: u8) -> Self {
+        self.exit_code = exit_code;
+        self
+    }
+
+    /// Adds a message for standard error.
+    pub fn with_stderr(mut self, stderr: impl Into<String>) -> Self {
+        self.stderr = stderr.into();
+        self
+    }
+}
