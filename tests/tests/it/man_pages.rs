@@ -32,6 +32,7 @@ fn every_page_has_exit_status_environment_and_files() {
             ".SH \"EXIT STATUS\"",
             ".SH \"ENVIRONMENT\"",
             ".SH \"FILES\"",
+            ".SH \"CONSUL VERSIONS\"",
         ] {
             assert!(text.contains(section), "{}: no {section}", page.display());
         }
@@ -41,6 +42,7 @@ fn every_page_has_exit_status_environment_and_files() {
             "/etc/carbonio\\-mesh/config.d",
             "/var/lib/carbonio\\-mesh/runs",
             "\\fB8\\fR",
+            "\\fB1.9.3, 1.10.12, 1.19.x, 1.21.4\\fR",
         ] {
             assert!(
                 text.contains(named),
