@@ -142,6 +142,15 @@ fn doctor(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
         .clone()
         .unwrap_or_else(|| "this-node".to_owned());
     local::gather(host, &node, &main, &service_user, &archive, &mut report);
+    if let Some(main) = main.as_ref().ok().filter(|m| m.server) {
+        report.checks.push(rejoin::gather(
+            host,
+            &node,
+            main.data_dir(),
+            main.server_rejoin_age_max.as_deref(),
+            certs::now(),
+        ));
+    }
     let role = nodes::role_of(&node).or_else(|| {
         main.as_ref()
             .ok()

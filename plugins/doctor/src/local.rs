@@ -520,15 +520,6 @@ pub fn gather(
         .map(|a| a.addresses)
         .unwrap_or_default();
     report.checks.push(bind_check(node, bind, &local));
-    if let (true, Ok(main)) = (server, main) {
-        report.checks.push(crate::rejoin::gather(
-            host,
-            node,
-            main.data_dir(),
-            main.server_rejoin_age_max.as_deref(),
-            now,
-        ));
-    }
 }
 
 /// Reads main.json (for the role, the datacenter and the certificate's path).

@@ -265,11 +265,13 @@ fn render(members: &[MemberView<'_>], detailed: bool, layout: Layout) -> String 
         ])
     };
     for m in members {
-        let mut row: Vec<Cow<'_, str>> = vec![
+        // One allocation per row: the widest row has nine cells.
+        let mut row: Vec<Cow<'_, str>> = Vec::with_capacity(9);
+        row.extend([
             Cow::Borrowed(m.name.as_ref()),
             Cow::Borrowed(m.address.as_str()),
             Cow::Borrowed(m.status),
-        ];
+        ]);
         if detailed {
             let tags: Vec<String> = m.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
             row.push(Cow::Owned(tags.join(",")));

@@ -47,10 +47,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for AllTags<'a> {
                 while let Some((key, value)) = map.next_entry::<Borrowed<'a>, Borrowed<'a>>()? {
                     pairs.push((key.0, value.0));
                 }
-                // Kept in a list of exactly their number (a client has 9 tags, not 16): the
+                // Kept in a list of their number and one (a client has 9 tags, not 16): the
                 // 16-slot list is freed at once and reused for the next member, so 5,000
-                // members' tags lie packed, 1.6 MB less memory to fault in.
-                let mut exact = Vec::with_capacity(pairs.len());
+                // members' tags lie packed, 1.6 MB less memory to fault in; the one more slot
+                // takes the `ap` tag Consul 1.11+'s CLI adds without moving the list.
+                let mut exact = Vec::with_capacity(pairs.len() + 1);
                 exact.append(&mut pairs);
                 Ok(AllTags::from_pairs(exact))
             }

@@ -240,6 +240,13 @@ impl Cluster {
         self.nodes.iter().find(|n| n.name == name)
     }
 
+    /// Gives node `name` `status` (a node that failed, left, came back).
+    pub fn set_status(&mut self, name: &str, status: Status) {
+        if let Some(node) = self.nodes.iter_mut().find(|n| n.name == name) {
+            node.status = status;
+        }
+    }
+
     /// The agent that answers: its node.
     pub fn local(&self) -> Option<&Node> {
         self.node(&self.local_node)

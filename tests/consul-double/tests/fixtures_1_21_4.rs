@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{get, request, sorted_by_name, Fixtures, TOKEN};
+use common::{get, request, sorted_by_name, tag_sets, Fixtures, TOKEN};
 use consul_double::{Cluster, Double, Status, Version};
 use serde_json::Value;
 
@@ -71,16 +71,6 @@ fn members_carry_each_nodes_own_tags() {
             "{file}"
         );
     }
-    // Tags of /v1/catalog/services are de-duplicated through a Go map: their order is random.
-    let tag_sets = |json: &[u8]| {
-        let mut services: serde_json::Map<String, Value> = serde_json::from_slice(json).unwrap();
-        for tags in services.values_mut() {
-            tags.as_array_mut()
-                .unwrap()
-                .sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-        }
-        services
-    };
     let reply = get(&double, "/v1/catalog/services?pretty");
     assert_eq!(
         tag_sets(&reply.body),

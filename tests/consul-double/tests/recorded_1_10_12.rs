@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{request, Fixtures, Reply};
+use common::{request, status_code, Fixtures, Reply};
 use consul_double::{Cluster, Double, Role, Status};
 use serde_json::Value;
 
@@ -35,14 +35,7 @@ fn recorded() -> Vec<Recorded> {
             let (method, rest) = rest.split_once(' ').unwrap();
             let (target, rest) = rest.split_once(" (agent port ").unwrap();
             let port = rest[..5].parse().unwrap();
-            let status = lines
-                .next()
-                .unwrap()
-                .split(' ')
-                .nth(1)
-                .unwrap()
-                .parse()
-                .unwrap();
+            let status = status_code(lines.next().unwrap());
             let content_type = lines
                 .find_map(|l| l.strip_prefix("Content-Type: "))
                 .map(str::to_owned);
@@ -69,15 +62,6 @@ fn node_of(port: u16) -> &'static str {
     }
 }
 
-fn set_status(cluster: &mut Cluster, name: &str, status: Status) {
-    cluster
-        .nodes
-        .iter_mut()
-        .find(|n| n.name == name)
-        .unwrap()
-        .status = status;
-}
-
 /// The recorded cluster as it was when `file` was recorded (see the README's "What was done").
 fn cluster_for(file: &str, data_dir: &std::path::Path) -> Cluster {
     let mut cluster = Cluster::recorded_1_10_12();
@@ -100,15 +84,15 @@ fn cluster_for(file: &str, data_dir: &std::path::Path) -> Cluster {
         f if f.ends_with("_failed.json")
             || f == "v1_agent_force-leave_agent-proxy-example-com.txt" =>
         {
-            set_status(&mut cluster, proxy, Status::Failed);
+            cluster.set_status(proxy, Status::Failed);
         }
         f if f.ends_with("_left.json") || f == "v1_agent_force-leave_prune.txt" => {
-            set_status(&mut cluster, proxy, Status::Left);
+            cluster.set_status(proxy, Status::Left);
         }
         f if f.contains("no_leader") || f.contains("no_cluster_leader") => {
             cluster.leader = None;
             for server in ["server-srv1-example-com", "server-srv3-example-com"] {
-                set_status(&mut cluster, server, Status::Failed);
+                cluster.set_status(server, Status::Failed);
             }
             cluster.nodes.retain(|n| n.name != proxy);
         }
@@ -116,7 +100,7 @@ fn cluster_for(file: &str, data_dir: &std::path::Path) -> Cluster {
             cluster.leader = None;
             let servers: Vec<String> = cluster.servers().map(|n| n.name.clone()).collect();
             for server in servers {
-                set_status(&mut cluster, &server, Status::Failed);
+                cluster.set_status(&server, Status::Failed);
             }
         }
         _ => {}
@@ -195,7 +179,7 @@ fn every_recorded_request_is_answered_as_the_real_agent_answered_it() {
 #[test]
 fn force_leave_moves_a_failed_member_to_left_and_prune_removes_it() {
     let mut cluster = Cluster::recorded_1_10_12();
-    set_status(&mut cluster, "agent-proxy-example-com", Status::Failed);
+    cluster.set_status("agent-proxy-example-com", Status::Failed);
     let double = Double::start(cluster).unwrap();
     let put = |target: &str| request(&double, "PUT", target, Some(TOKEN));
     assert_eq!(

@@ -29,6 +29,20 @@ fn args_of(fixture_stem: &str) -> Vec<String> {
     args
 }
 
+/// The `catalog` and `members` outputs of `version`'s `cli/`: (file name, stem, path).
+fn cli_outputs(version: Version) -> Vec<(String, String, std::path::PathBuf)> {
+    fs::read_dir(consul_fixture_at(version, "cli"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter_map(|path| {
+            let name = path.file_name()?.to_str()?.to_owned();
+            let stem = name.strip_suffix(".stdout")?.to_owned();
+            (stem.starts_with("catalog_") || stem.starts_with("members"))
+                .then_some((name, stem, path))
+        })
+        .collect()
+}
+
 #[test]
 fn every_catalog_and_members_fixture_is_reproduced_exactly() {
     // What each version's consul prints; the fixture cluster on 1.9.3 and on 1.21.4.
@@ -36,21 +50,13 @@ fn every_catalog_and_members_fixture_is_reproduced_exactly() {
         let setup = setup();
         *setup.double.cluster() = Cluster::fixture_at(version);
         let mut checked = 0;
-        for entry in fs::read_dir(consul_fixture_at(version, "cli")).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
-            let Some(stem) = name.strip_suffix(".stdout") else {
-                continue;
-            };
-            if !stem.starts_with("catalog_") && !stem.starts_with("members") {
-                continue;
-            }
+        for (name, stem, path) in cli_outputs(version) {
             // The degraded cluster's members: a failed, a left and an IPv6 member.
             let args = if stem == "members_degraded" {
                 *setup.double.cluster() = Cluster::fixture_degraded().with_version(version);
                 vec!["members".to_owned()]
             } else {
-                args_of(stem)
+                args_of(&stem)
             };
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let (code, out, err) = setup.run_env(&args);
@@ -78,45 +84,29 @@ fn every_catalog_and_members_fixture_is_reproduced_exactly() {
 #[test]
 fn the_real_consul_1_10_12_output_is_reproduced() {
     const RECORDED_TOKEN: &str = "9db38395-8190-f21e-6ac9-292481a159f4";
-    let set = |cluster: &mut Cluster, name: &str, status: Status| {
-        cluster
-            .nodes
-            .iter_mut()
-            .find(|n| n.name == name)
-            .unwrap()
-            .status = status;
-    };
     let proxy = "agent-proxy-example-com";
     let mut checked = 0;
-    for entry in fs::read_dir(consul_fixture_at(Version::V1_10_12, "cli")).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
-        let Some(stem) = name.strip_suffix(".stdout") else {
-            continue;
-        };
-        if !stem.starts_with("catalog_") && !stem.starts_with("members") {
-            continue;
-        }
+    for (name, stem, path) in cli_outputs(Version::V1_10_12) {
         let mut cluster = Cluster::recorded_1_10_12();
         let (state, args) = match stem.rsplit_once('_') {
             Some((args, state @ ("failed" | "left" | "pruned"))) => (state, args),
             Some((_, "leader")) => ("no_leader", "members"),
             Some((_, "servers")) => ("no_servers", "members"),
-            _ => ("", stem),
+            _ => ("", stem.as_str()),
         };
         match state {
-            "failed" => set(&mut cluster, proxy, Status::Failed),
-            "left" => set(&mut cluster, proxy, Status::Left),
+            "failed" => cluster.set_status(proxy, Status::Failed),
+            "left" => cluster.set_status(proxy, Status::Left),
             "pruned" => cluster.nodes.retain(|n| n.name != proxy),
             "no_leader" | "no_servers" => {
                 cluster.nodes.retain(|n| n.name != proxy);
                 cluster.leader = None;
                 for server in ["server-srv1-example-com", "server-srv3-example-com"] {
-                    set(&mut cluster, server, Status::Failed);
+                    cluster.set_status(server, Status::Failed);
                 }
                 cluster.local_node = "server-srv2-example-com".into();
                 if state == "no_servers" {
-                    set(&mut cluster, "server-srv2-example-com", Status::Failed);
+                    cluster.set_status("server-srv2-example-com", Status::Failed);
                     cluster.local_node = "agent-mail-example-com".into();
                 }
             }

@@ -83,14 +83,7 @@ pub fn request(double: &Double, method: &str, target: &str, token: Option<&str>)
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let status = status_code(lines.next().unwrap());
     let headers = lines
         .filter_map(|l| l.split_once(": "))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -110,4 +103,21 @@ pub fn sorted_by_name(json: &[u8]) -> Vec<Value> {
     let mut members: Vec<Value> = serde_json::from_slice(json).unwrap();
     members.sort_by(|a, b| a["Name"].as_str().cmp(&b["Name"].as_str()));
     members
+}
+
+/// The status of an HTTP status line (`HTTP/1.1 403 Forbidden` -> 403).
+pub fn status_code(line: &str) -> u16 {
+    line.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+/// `/v1/catalog/services` with each service's tags sorted: Consul de-duplicates them through a
+/// Go map, so their order is random.
+pub fn tag_sets(json: &[u8]) -> serde_json::Map<String, Value> {
+    let mut services: serde_json::Map<String, Value> = serde_json::from_slice(json).unwrap();
+    for tags in services.values_mut() {
+        tags.as_array_mut()
+            .unwrap()
+            .sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+    }
+    services
 }
