@@ -71,3 +71,23 @@ this_host_ip() {
     [ -n "$ip" ] || { echo "needs a non-loopback IPv4 address" >&2; return 1; }
     echo "$ip"
 }
+
+# The ansible-core the Ansible transport test runs (tests/tests/it/transport_ansible.rs), pinned:
+# 2.19 is the newest line that runs on Debian 12's Python 3.11.
+ANSIBLE_CORE_VERSION=2.19.15
+
+# ensure_ansible: a virtual environment of its own holding ansible-core ANSIBLE_CORE_VERSION
+# (python3 -m venv, pip from PyPI), made once; prints its bin directory. Nothing of ours is
+# installed into it, nor anything into the system's Python.
+ensure_ansible() {
+    local venv="${HOME:-/root}/.cache/carbonio-mesh/ansible-core-$ANSIBLE_CORE_VERSION" version
+    # Read whole, not piped into `grep -q`: under pipefail an early grep fails the pipeline.
+    version=$("$venv/bin/ansible" --version 2>/dev/null || true)
+    if [[ $version != *"[core $ANSIBLE_CORE_VERSION]"* ]]; then
+        echo "Installing ansible-core $ANSIBLE_CORE_VERSION into $venv ..." >&2
+        rm -rf "$venv"
+        python3 -m venv "$venv" >&2
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "ansible-core==$ANSIBLE_CORE_VERSION" >&2
+    fi
+    echo "$venv/bin"
+}

@@ -30,6 +30,7 @@ expect ./usr/share/fish/vendor_completions.d/carbonio-mesh.fish
 expect ./usr/lib/carbonio-mesh/doctor-textfile
 expect ./usr/lib/systemd/system/carbonio-mesh-doctor.service
 expect ./usr/lib/systemd/system/carbonio-mesh-doctor.timer
+expect ./usr/share/doc/carbonio-mesh/examples/transport-ansible.toml
 for crate in plugins/*/; do
     name=$(basename "$crate")
     expect "./usr/lib/carbonio-mesh/plugins/$name.so"
@@ -57,15 +58,23 @@ unset CARBONIO_MESH_PLUGIN_DIR
 carbonio-mesh plugins check
 [ "$(stat -c %a /var/lib/carbonio-mesh)" = 700 ] || fail "/var/lib/carbonio-mesh is not 0700"
 [ -d /etc/carbonio-mesh/config.d ] || fail "/etc/carbonio-mesh/config.d missing"
+# The Ansible transport is an example: installing activates nothing (the plan keeps ssh).
+carbonio-mesh secret plan | grep -q 'Transport.*ssh' || fail "installing changed the transport: $(carbonio-mesh secret plan | tail -3)"
 # The doctor timer is shipped disabled: installing enables nothing.
 ! ls /etc/systemd/system/*.wants/carbonio-mesh-doctor.* >/dev/null 2>&1 || fail "the doctor timer was enabled by the install"
 man -P cat carbonio-mesh 2>/dev/null | grep -q 'carbonio-mesh' || fail "man carbonio-mesh does not open"
 man -P cat carbonio-mesh-force-leave 2>/dev/null | grep -q -- '--prune' || fail "man carbonio-mesh-force-leave does not open"
 bash -c '. /usr/share/bash-completion/completions/carbonio-mesh && complete -p carbonio-mesh' >/dev/null \
     || fail "the bash completion does not load"
+# The installed binary answers each TAB: the packaged plugins' commands.
 words=$(bash -c '. /usr/share/bash-completion/completions/carbonio-mesh
-    COMP_WORDS=(carbonio-mesh cre); COMP_CWORD=1; _carbonio__mesh carbonio-mesh cre carbonio-mesh; echo "${COMPREPLY[*]}"')
+    COMP_LINE="carbonio-mesh cre"; COMP_POINT=${#COMP_LINE}; COMP_WORDS=(carbonio-mesh cre); COMP_CWORD=1
+    _carbonio_mesh carbonio-mesh cre carbonio-mesh; echo "${COMPREPLY[*]}"')
 [ "$words" = credentials ] || fail "bash completion of 'cre' gave '$words'"
+words=$(bash -c '. /usr/share/bash-completion/completions/carbonio-mesh
+    COMP_LINE="carbonio-mesh catalog "; COMP_POINT=${#COMP_LINE}; COMP_WORDS=(carbonio-mesh catalog ""); COMP_CWORD=2
+    _carbonio_mesh carbonio-mesh "" catalog; echo "${COMPREPLY[*]}"')
+[ "$words" = "nodes services" ] || fail "bash completion of 'catalog ' gave '$words'"
 
 echo "== a site plugin overrides the packaged one"
 install -d -m 0755 "$site"

@@ -12,10 +12,13 @@ cd "$(dirname "$0")/.."
 # service and /etc/ssh are not used, running or not). slapd and ldap-utils: the tests start their
 # own slapd on a free loopback port (installing the package may also start a system slapd on port
 # 389; the tests never touch it). zsh, fish: the completion tests run the generated scripts in
-# the real shells (bash is there already).
+# the real shells (bash is there already). python3-venv: ansible-core for the Ansible transport
+# test, pinned, in a virtual environment of its own (ensure_ansible, scripts/lib.sh).
 ensure_packages build-essential pkg-config libclang-dev nettle-dev gnupg openssl jq curl iproute2 \
-    openssh-server openssh-client slapd ldap-utils zsh fish
+    openssh-server openssh-client slapd ldap-utils zsh fish python3-venv
 ensure_rust_components
+CARBONIO_MESH_TEST_ANSIBLE=$(PATH=/usr/bin:/bin:$PATH ensure_ansible)
+export CARBONIO_MESH_TEST_ANSIBLE
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod consul;
 mod exit;
+mod listeners;
 mod plugins;
 mod services;
 mod terminal;
@@ -19,6 +20,10 @@ fn main() -> ExitCode {
         .is_some_and(|arg| arg == plugins::probe::CHILD_ARG)
     {
         return plugins::probe::answer_in_child(&args[2..]);
+    }
+    // A shell's TAB (the completion scripts call it): never parsed by clap, never fails loudly.
+    if args.get(1).is_some_and(|arg| arg == cli::completion::ENTRY) {
+        return cli::completion::answer(&args[2..]);
     }
     let outcome = std::panic::catch_unwind(|| cli::run::run(args));
     let Ok(result) = outcome else {

@@ -124,31 +124,136 @@ impl NodePlan {
     }
 }
 
-/// A transport's words with `{node}`, `{host}`, `{address}` and `{run}` filled in.
+/// A transport's words with `{node}`, `{host}`, `{address}` and `{run}` filled in, unchecked.
+#[deprecated(
+    since = "1.7.0",
+    note = "the names come from Consul and LDAP: use transport_command, which checks them"
+)]
 pub fn transport_argv(argv: &[String], target: &Target, run: &str) -> Vec<ExecArg> {
     argv.iter()
-        .map(|w| {
-            ExecArg::from(
-                w.replace("{node}", &target.node)
-                    .replace("{host}", target.reach())
-                    .replace("{address}", &target.address)
-                    .replace("{run}", run),
-            )
-        })
+        .map(|w| ExecArg::from(fill(w, target, run)))
         .collect()
+}
+
+fn fill(word: &str, target: &Target, run: &str) -> String {
+    word.replace("{node}", &target.node)
+        .replace("{host}", target.reach())
+        .replace("{address}", &target.address)
+        .replace("{run}", run)
+}
+
+/// The placeholders a transport word may hold.
+const PLACEHOLDERS: [&str; 4] = ["{node}", "{host}", "{address}", "{run}"];
+
+/// Whether `name` is a DNS host name: dot-separated labels of letters, digits, `-` and `_`,
+/// none empty or starting with `-` (a trailing dot is allowed).
+pub fn is_dns_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// Whether `name` is a Consul node name as Carbonio makes them (`agent-mail-example-com`, or a
+/// WAN name `NODE.DC`): letters, digits, `-`, `_` and `.`, not starting with `-` or `.`.
+pub fn is_node_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with(['-', '.'])
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Why a name of `target` may not go into the transport's words (`argv` says which are used),
+/// if one may not. The names come from Consul and LDAP, which whoever controls a node or the
+/// directory can set: `-oProxyCommand=...` as a hostname would be an option to ssh, and words
+/// after ssh's destination are run by the node's shell.
+fn refused_name(argv: &[String], target: &Target, run: &str) -> Option<String> {
+    let used = |placeholder: &str| argv.iter().any(|w| w.contains(placeholder));
+    if used("{node}") && !is_node_name(&target.node) {
+        return Some(format!(
+            "its Consul node name {:?} is not a node name (letters, digits, '-', '_', '.')",
+            target.node
+        ));
+    }
+    if used("{address}") && target.address.parse::<std::net::IpAddr>().is_err() {
+        return Some(format!(
+            "its address {:?} is not an IP address",
+            target.address
+        ));
+    }
+    if used("{host}") {
+        match &target.host {
+            Some(host) if !is_dns_name(host) => {
+                return Some(format!(
+                    "its hostname {host:?} (from Carbonio's LDAP) is not a DNS name"
+                ))
+            }
+            None if target.address.parse::<std::net::IpAddr>().is_err() => {
+                return Some(format!(
+                    "its address {:?} is not an IP address",
+                    target.address
+                ))
+            }
+            _ => {}
+        }
+    }
+    if used("{run}") && !run.is_empty() && !is_node_name(run) {
+        return Some(format!(
+            "the run name {run:?} is not one carbonio-mesh makes"
+        ));
+    }
+    None
+}
+
+/// A transport's words with `{node}`, `{host}`, `{address}` and `{run}` filled in, each value
+/// checked first: `{host}` only a DNS name (or, without one, the address), `{address}` only an
+/// IP address, `{node}` only a Consul node name. `Err` says why this node cannot be reached.
+pub fn transport_command(
+    argv: &[String],
+    target: &Target,
+    run: &str,
+) -> Result<Vec<ExecArg>, String> {
+    if let Some(why) = refused_name(argv, target, run) {
+        return Err(format!("not reached: {why}"));
+    }
+    Ok(argv
+        .iter()
+        .map(|w| ExecArg::from(fill(w, target, run)))
+        .collect())
 }
 
 /// Refuses a transport that connects to `{node}`: that is the Consul node name
 /// (`server-srv2-example-com`), which resolves nowhere; a transport written before node names
-/// were understood does that. `defined_in` names the configuration that said so.
+/// were understood does that. Refuses a word that starts with a placeholder too: whatever fills
+/// it in could begin with `-` and be read as an option. `defined_in` names the configuration
+/// that said so.
 pub fn check_transport(argv: &[String], defined_in: &str) -> Result<(), PluginError> {
-    match argv.iter().find(|w| w.contains("@{node}")) {
-        Some(word) => Err(PluginError::config(format!(
+    if let Some(word) = argv.iter().find(|w| w.contains("@{node}")) {
+        return Err(PluginError::config(format!(
             "the transport ({defined_in}) connects to '{word}': {{node}} is the Consul node name (server-/agent- + dashed FQDN), which resolves nowhere"
         ))
-        .hint("write {host} instead: the node's Carbonio hostname, else its address")),
-        None => Ok(()),
+        .hint("write {host} instead: the node's Carbonio hostname, else its address"));
     }
+    let leading = argv
+        .iter()
+        .skip(1)
+        .find(|w| PLACEHOLDERS.iter().any(|p| w.starts_with(p)));
+    if let Some(word) = leading {
+        return Err(PluginError::config(format!(
+            "the transport ({defined_in}) has the word '{word}', which starts with a placeholder: a name from Consul or LDAP beginning with '-' would be taken for an option"
+        ))
+        .hint("put fixed text before it, as the default does: root@{host}"));
+    }
+    Ok(())
 }
 
 /// The line of a failed transport's standard error that says why: the last one that is not
@@ -272,7 +377,7 @@ mod tests {
             host: None,
             address: "192.168.56.110".into(),
         };
-        let argv = transport_argv(
+        let argv = transport_command(
             &[
                 "ssh".into(),
                 "root@{host}".into(),
@@ -280,7 +385,8 @@ mod tests {
             ],
             &target,
             "r1",
-        );
+        )
+        .unwrap();
         assert_eq!(
             argv,
             [
@@ -291,5 +397,72 @@ mod tests {
         );
         assert!(check_transport(&["root@{node}".into()], "built-in").is_err());
         assert!(check_transport(&["root@{host}".into()], "built-in").is_ok());
+    }
+
+    /// Issue 24, item 4: an LDAP hostname `-oProxyCommand=...` went into a site transport where
+    /// `{host}` was its own word, and ssh ran the command as root.
+    #[test]
+    fn names_from_consul_and_ldap_go_into_a_transport_only_when_they_are_names() {
+        let argv: Vec<String> = ["ssh", "root@{host}", "carbonio-mesh", "{node}", "{address}"]
+            .map(String::from)
+            .to_vec();
+        let good = Target {
+            node: "agent-mail-example-com".into(),
+            host: Some("mail.example.com".into()),
+            address: "192.168.56.110".into(),
+        };
+        assert!(transport_command(&argv, &good, "r1").is_ok());
+        for (target, why) in [
+            (
+                Target {
+                    host: Some("-oProxyCommand=touch /tmp/x".into()),
+                    ..good.clone()
+                },
+                "is not a DNS name",
+            ),
+            (
+                Target {
+                    node: "agent-x;reboot".into(),
+                    ..good.clone()
+                },
+                "is not a node name",
+            ),
+            (
+                Target {
+                    address: "-oProxyCommand=x".into(),
+                    ..good.clone()
+                },
+                "is not an IP address",
+            ),
+            (
+                Target {
+                    host: None,
+                    address: "mail.example.com".into(),
+                    ..good.clone()
+                },
+                "is not an IP address",
+            ),
+        ] {
+            let error = transport_command(&argv, &target, "r1").unwrap_err();
+            assert!(error.contains(why), "{error}");
+        }
+        // A placeholder the transport does not use is not checked.
+        let only_host: Vec<String> = vec!["ssh".into(), "root@{host}".into()];
+        let odd_node = Target {
+            node: "agent x".into(),
+            ..good.clone()
+        };
+        assert!(transport_command(&only_host, &odd_node, "r1").is_ok());
+        // A word that starts with a placeholder is refused in the configuration itself.
+        for word in ["{host}", "{address}:22", "{node}", "{run}"] {
+            let argv = vec!["ssh".to_owned(), word.to_owned(), "true".to_owned()];
+            let error = check_transport(&argv, "99-site.toml: line 2").unwrap_err();
+            assert!(
+                error.message.contains("starts with a placeholder"),
+                "{word}"
+            );
+        }
+        assert!(is_dns_name("srv1.example.com.") && is_dns_name("mail_1.example.com"));
+        assert!(!is_dns_name("-x.example.com") && !is_dns_name("a..b") && !is_dns_name(""));
     }
 }

@@ -129,6 +129,21 @@ impl<'a> Host<'a> {
         })
     }
 
+    /// Writes a file inside service-discover's state directory, owned by the service user
+    /// (see [`services::WriteStateFile`]): a path elsewhere or through a link is refused.
+    pub fn write_state_file(
+        &self,
+        path: &str,
+        content: &str,
+        mode: u32,
+    ) -> Result<services::Changed, ServiceError> {
+        self.call(&services::WriteStateFile {
+            path: path.to_owned(),
+            content: content.to_owned(),
+            mode,
+        })
+    }
+
     /// Backs up then removes a file or directory.
     pub fn remove(&self, path: &str) -> Result<services::Removed, ServiceError> {
         self.call(&services::RemovePath {

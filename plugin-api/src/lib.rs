@@ -58,11 +58,13 @@ mod secret;
 pub mod services;
 pub mod step;
 mod table;
+pub mod untrusted;
 
 pub use host::{anonymous_warning, ConsulText, Host, ServiceError};
 pub use messages::{
     ArgKind, ArgSpec, ArgValue, CommandSpec, ErrorKind, Example, JsonDocument, Manifest,
-    OutputFormat, PluginError, Request, Response, ValueKind, Warning, API_VERSION, EXIT_DECLINED,
+    OutputFormat, PluginError, Request, Response, Suggest, ValueKind, Warning, API_VERSION,
+    EXIT_DECLINED,
 };
 pub use plugin::Plugin;
 pub use secret::SecretText;

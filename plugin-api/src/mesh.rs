@@ -10,6 +10,9 @@ use crate::{SecretText, ServiceError};
 pub const ARCHIVE_PATH: &str = "/etc/zextras/service-discover/cluster-credentials.tar.gpg";
 /// The archive's passphrase, raw, no newline; present on Mesh servers only.
 pub const PASSWORD_PATH: &str = "/var/lib/service-discover/password";
+/// service-discover's state directory: its certificates, the password file and Consul's data
+/// directory (`data`, where the ACL reset file goes) are inside.
+pub const STATE_DIR: &str = "/var/lib/service-discover";
 
 /// Where service-discover setup (`--first-instance`) uploads the archive in Carbonio's LDAP, and
 /// other nodes' setup downloads it from: base64 of the whole file in this attribute of this entry.

@@ -138,6 +138,17 @@ pub fn agent_node(host: &Host<'_>) -> Option<String> {
         .map(|me| me.config.node_name)
 }
 
+/// The members the directory is built from: `/v1/agent/members` of every segment, with the
+/// token in use; an anonymous read under default-deny is an error saying which token to give.
+pub fn members(host: &Host<'_>) -> Result<Vec<Member>, PluginError> {
+    host.consul_get_filtered(
+        &ConsulRequest::get(&["v1", "agent", "members"]).query("segment", "_all"),
+        "the member list",
+        // What Consul's agent members endpoint requires (agent/agent_endpoint.go AgentMembers).
+        "node:read",
+    )
+}
+
 impl NodeDirectory {
     /// Maps `members` to `hostnames` (Carbonio's server list) by the dashed form.
     pub fn build(members: &[Member], hostnames: &[String]) -> Self {
@@ -242,11 +253,7 @@ impl NodeDirectory {
     /// (not a Carbonio node, LDAP unreachable) hostnames are unknown: `unmapped` says why, and
     /// nodes are reached by address.
     pub fn load(host: &Host<'_>) -> Result<Self, PluginError> {
-        let members: Vec<Member> = host.consul_get_filtered(
-            &ConsulRequest::get(&["v1", "agent", "members"]).query("segment", "_all"),
-            "the member list",
-            "operator:read",
-        )?;
+        let members = members(host)?;
         let mut directory = Self::with_servers_of(host, &members);
         directory.local_node = agent_node(host);
         Ok(directory)

@@ -1,6 +1,11 @@
 //! The column layout of the Consul CLI (ryanuber/columnize, glue of two spaces): every column
 //! but the last is padded to its widest cell and columns are joined by two spaces. Like
 //! columnize, nothing else is trimmed: an empty last cell leaves the padding and glue before it.
+//!
+//! Cells hold names from Consul and LDAP: each is put on one line by
+//! [`crate::untrusted::one_line`] (a newline in a node name would forge rows, an escape
+//! sequence rewrite the screen). Cells without control characters are kept as they are, so
+//! tables stay byte for byte what the Consul CLI prints.
 
 use std::borrow::Cow;
 
@@ -64,7 +69,11 @@ impl<'a> Table<'a> {
         I: IntoIterator<Item = S>,
         S: Into<Cow<'a, str>>,
     {
-        self.rows.push(row.into_iter().map(Into::into).collect());
+        self.rows.push(
+            row.into_iter()
+                .map(|cell| one_line_cell(cell.into()))
+                .collect(),
+        );
     }
 
     /// Whether every cell is ASCII (then [`Widths`] makes no difference).
@@ -120,6 +129,15 @@ fn push_spaces(out: &mut String, mut count: usize) {
     }
 }
 
+/// `cell` on one line (see the module documentation); borrowed cells stay borrowed when clean.
+fn one_line_cell(cell: Cow<'_, str>) -> Cow<'_, str> {
+    let escaped = match crate::untrusted::one_line(&cell) {
+        Cow::Borrowed(_) => None,
+        Cow::Owned(escaped) => Some(escaped),
+    };
+    escaped.map_or(cell, Cow::Owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +186,20 @@ mod tests {
         let mut out = String::new();
         push_spaces(&mut out, 150);
         assert_eq!(out, " ".repeat(150));
+    }
+
+    #[test]
+    fn a_node_name_cannot_forge_rows_or_rewrite_the_screen() {
+        // Issue 24, item 6: a newline in a node name forged rows of doctor's table.
+        let mut table = Table::new(["Node", "Status"]);
+        table.push(["evil\nserver-x  ok\u{1b}[2J\r", "fail"]);
+        let text = table.render();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text:?}");
+        assert!(
+            text.contains("evil\\nserver-x  ok\\x1b[2J\\r  fail"),
+            "{text}"
+        );
     }
 
     #[test]

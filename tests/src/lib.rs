@@ -143,6 +143,15 @@ pub fn consul_fixture_at(version: consul_double::Version, name: &str) -> PathBuf
 /// The variables the stand-ins read (see tests/stand-ins), which carbonio-mesh passes on to the
 /// programs it runs only when `CARBONIO_MESH_CHILD_ENV` names them; the list names itself too, so
 /// that a carbonio-mesh run by a step (the node transport) passes them on in turn.
+/// What `leader` prints on another host of the recorded cluster when srv1..srv3 are its Mesh
+/// servers and the members can be read (tests/tests/it/leader.rs, ldap.rs).
+pub const FIXTURE_LEADER_REPORT: &str = "Leader: srv1.example.com (192.168.56.101:8300)\n\
+    This host is not the leader.\n\n\
+    Server            Node                     Address         Raft peer  Leader\n\
+    srv1.example.com  server-srv1-example-com  192.168.56.101  yes        yes\n\
+    srv2.example.com  server-srv2-example-com  192.168.56.102  yes        no\n\
+    srv3.example.com  server-srv3-example-com  192.168.56.103  yes        no\n";
+
 pub const STAND_IN_ENV: &str =
     "CARBONIO_MESH_CHILD_ENV SERVICE_DISCOVER_STANDIN_ROOT SERVICE_DISCOVER_STANDIN_DELAY \
      CONSUL_HTTP_ADDR CARBONIO_STANDIN_SERVERS CARBONIO_STANDIN_USER CARBONIO_STANDIN_FAIL \

@@ -12,6 +12,9 @@
 //!
 //! The client side is an ssh configuration file (`ssh -F`) naming each node, as a real leader's
 //! `~/.ssh/config` or DNS would, with `BatchMode` and `StrictHostKeyChecking` on.
+//!
+//! A second key stands for a site's Ansible (`ansible_inventory`): it may run any command, as
+//! Ansible runs its Python on the node, with the same carbonio-mesh first on `PATH`.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -107,6 +110,7 @@ impl Sshd {
             "impostor_host_key",
             "leader_key",
             "stranger_key",
+            "ansible_key",
         ] {
             keygen(&path(key));
         }
@@ -120,13 +124,15 @@ impl Sshd {
                 authorized: true,
             })
             .collect();
-        let wrapper = write_node_carbonio_mesh(dir.path(), &nodes);
+        let (wrapper, any_command) = write_node_carbonio_mesh(dir.path(), &nodes);
         fs::write(
             path("authorized_keys"),
             format!(
-                "command=\"{}\",restrict {}",
+                "command=\"{}\",restrict {}\ncommand=\"{}\",restrict {}\n",
                 wrapper.display(),
-                public_key(&path("leader_key"))
+                public_key(&path("leader_key")),
+                any_command.display(),
+                public_key(&path("ansible_key")),
             ),
         )
         .unwrap();
@@ -177,6 +183,36 @@ impl Sshd {
     /// The forced command: the script standing in for carbonio-mesh as installed on the nodes.
     pub fn node_carbonio_mesh(&self) -> PathBuf {
         self.dir.path().join("node-bin/carbonio-mesh")
+    }
+
+    /// An Ansible inventory (INI) listing every node under its name and its address, reached
+    /// as root with the Ansible key, host keys checked against the leader's `known_hosts`.
+    pub fn ansible_inventory(&self) -> PathBuf {
+        let path = |name: &str| self.dir.path().join(name);
+        let mut inventory = String::from("[mesh]\n");
+        for served in &self.nodes {
+            let name = &served.node.name;
+            let ssh_args = format!(
+                "-o UserKnownHostsFile={} -o GlobalKnownHostsFile=/dev/null -o HostKeyAlias={name} \
+                 -o StrictHostKeyChecking=yes -o CheckHostIP=no -o IdentitiesOnly=yes \
+                 -o IdentityAgent=none -o BatchMode=yes",
+                path("known_hosts").display()
+            );
+            for alias in [name.clone(), served.address.to_string()] {
+                writeln!(
+                    inventory,
+                    "{alias} ansible_host={} ansible_port={} ansible_user=root \
+                     ansible_ssh_private_key_file={} ansible_ssh_common_args='{ssh_args}' \
+                     ansible_python_interpreter=/usr/bin/python3",
+                    served.address,
+                    self.port,
+                    path("ansible_key").display(),
+                )
+                .unwrap();
+            }
+        }
+        fs::write(path("ansible_inventory"), inventory).unwrap();
+        path("ansible_inventory")
     }
 
     /// What sshd logged so far (`-e`: its log on standard error).
@@ -421,9 +457,11 @@ fn quoted(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
-/// The forced command: `node-bin/carbonio-mesh`, standing in for carbonio-mesh as installed on
-/// each node (see the module documentation).
-fn write_node_carbonio_mesh(dir: &Path, nodes: &[Served]) -> PathBuf {
+/// The forced commands: `node-bin/carbonio-mesh`, standing in for carbonio-mesh as installed on
+/// each node (see the module documentation), and `node-bin/any-command` for the Ansible key,
+/// which runs the command asked for with `node-bin/ansible/carbonio-mesh` (the same, called
+/// with its arguments) first on `PATH`.
+fn write_node_carbonio_mesh(dir: &Path, nodes: &[Served]) -> (PathBuf, PathBuf) {
     let mut cases = String::new();
     for served in nodes {
         let node = &served.node;
@@ -440,6 +478,18 @@ fn write_node_carbonio_mesh(dir: &Path, nodes: &[Served]) -> PathBuf {
         }
         cases.push_str("        ;;\n");
     }
+    let find_node = format!(
+        r#"# SSH_CONNECTION: client address, client port, server address, server port.
+server=${{SSH_CONNECTION#* * }}
+server=${{server%% *}}
+case "$server" in
+{cases}    *)
+        echo "carbonio-mesh (test node): no node is served on $server" >&2
+        exit 127
+        ;;
+esac"#
+    );
+    let binary = quoted(&crate::binary().display().to_string());
     let script = format!(
         r#"#!/bin/sh
 # Stands in for carbonio-mesh as installed on the simulated nodes (/usr/bin/carbonio-mesh there).
@@ -447,14 +497,7 @@ fn write_node_carbonio_mesh(dir: &Path, nodes: &[Served]) -> PathBuf {
 # connection came in on, accepts only a carbonio-mesh command line, and runs the real built binary
 # against that node's system root with that node's environment. Made by tests/src/sshd.rs.
 set -eu
-# SSH_CONNECTION: client address, client port, server address, server port.
-set -- $SSH_CONNECTION
-case "$3" in
-{cases}    *)
-        echo "carbonio-mesh (test node): no node is served on $3" >&2
-        exit 127
-        ;;
-esac
+{find_node}
 case "$SSH_ORIGINAL_COMMAND" in
     "carbonio-mesh "*) ;;
     *)
@@ -466,13 +509,32 @@ esac
 # eval splits them the same way.
 eval "set -- ${{SSH_ORIGINAL_COMMAND#carbonio-mesh }}"
 exec {binary} --root "$root" --plugin-dir "$plugins" "$@"
-"#,
-        binary = quoted(&crate::binary().display().to_string()),
+"#
     );
     let bin = dir.join("node-bin");
-    fs::create_dir(&bin).unwrap();
-    let path = bin.join("carbonio-mesh");
-    fs::write(&path, script).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-    path
+    fs::create_dir_all(bin.join("ansible")).unwrap();
+    let write = |path: PathBuf, text: &str| {
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    };
+    let forced = write(bin.join("carbonio-mesh"), &script);
+    write(
+        bin.join("ansible/carbonio-mesh"),
+        &format!(
+            "#!/bin/sh\n# carbonio-mesh on a simulated node, as a command Ansible runs there (called with its\n\
+             # arguments). Made by tests/src/sshd.rs.\nset -eu\n{find_node}\n\
+             exec {binary} --root \"$root\" --plugin-dir \"$plugins\" \"$@\"\n"
+        ),
+    );
+    let any_command = write(
+        bin.join("any-command"),
+        &format!(
+            "#!/bin/sh\n# The forced command of the Ansible key: the command asked for, with this node's\n\
+             # carbonio-mesh first on PATH. Made by tests/src/sshd.rs.\n\
+             PATH={}:$PATH\nexport PATH\nexec /bin/sh -c \"$SSH_ORIGINAL_COMMAND\"\n",
+            quoted(&bin.join("ansible").display().to_string())
+        ),
+    );
+    (forced, any_command)
 }

@@ -511,11 +511,43 @@ fn command_from(spec: &CommandSpec, with_globals: bool) -> Command {
     command
 }
 
-/// The whole command line, plugins included: what man pages and completions describe.
+/// The host options a built-in command (`["generate", "man"]`) takes: all but `--yes`, and
+/// `--dry-run` only where it would write something.
+pub(crate) fn built_in_host_args(path: &[&str]) -> Vec<Arg> {
+    let writes = path == ["generate", "man"];
+    host_args()
+        .into_iter()
+        .filter(|a| a.get_id() != "yes" && (writes || a.get_id() != "dry-run"))
+        .collect()
+}
+
+/// Gives every leaf of a built-in command its host options.
+fn with_built_in_host_args(command: Command, path: &mut Vec<String>) -> Command {
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .collect();
+    if names.is_empty() {
+        let words: Vec<&str> = path.iter().map(String::as_str).collect();
+        return command.args(built_in_host_args(&words));
+    }
+    names.into_iter().fold(command, |command, name| {
+        path.push(name.clone());
+        let command = command.mut_subcommand(&name, |sub| with_built_in_host_args(sub, path));
+        path.pop();
+        command
+    })
+}
+
+/// The whole command line, plugins included, each command with the host options it takes
+/// (`--dry-run` and `--yes` only where something may change): what the man pages describe.
 pub fn full_command(plugins: &[CommandSpec]) -> Command {
-    let mut command = base_command().allow_external_subcommands(false);
+    let mut command = base_command()
+        .allow_external_subcommands(false)
+        .mut_args(|arg| arg.global(false));
+    command = with_built_in_host_args(command, &mut Vec::new());
     for spec in plugins {
-        command = command.subcommand(command_from(spec, false));
+        command = command.subcommand(command_from(spec, true));
     }
     command
 }

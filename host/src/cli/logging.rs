@@ -4,13 +4,18 @@
 //!
 //! Without `-v` (and without `RUST_LOG`) a warning is one of the tool's messages, not a log line:
 //! `carbonio-mesh: warning: MESSAGE`, the same style as `carbonio-mesh: error: ...`.
+//!
+//! Log lines quote what came from elsewhere (a node name, a path, a program's words): every
+//! field is put on one line by `untrusted::one_line`, so that a carriage return or an escape
+//! sequence in it cannot forge another line or rewrite the terminal.
 
 use std::fmt;
 use std::io::IsTerminal;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::field::MakeExt;
+use tracing_subscriber::fmt::format::{debug_fn, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
@@ -32,6 +37,7 @@ pub fn init(verbose: u8, quiet: bool) {
     let plain = verbose == 0 && from_env.is_none();
     let filter = from_env.unwrap_or_else(|| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
+        .fmt_fields(one_line_fields())
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(color_allowed(std::io::stderr().is_terminal()))
@@ -42,6 +48,23 @@ pub fn init(verbose: u8, quiet: bool) {
     } else {
         builder.try_init()
     };
+}
+
+/// Every field of a log line (the message, then `name=value`), each on one line with its
+/// control characters shown, not obeyed.
+fn one_line_fields() -> impl for<'writer> FormatFields<'writer> + Send + Sync + 'static {
+    debug_fn(
+        |writer: &mut Writer<'_>, field: &Field, value: &dyn fmt::Debug| {
+            let text = format!("{value:?}");
+            let text = crate::terminal::untrusted::one_line(&text);
+            if field.name() == "message" {
+                write!(writer, "{text}")
+            } else {
+                write!(writer, "{}={text}", field.name())
+            }
+        },
+    )
+    .delimited(" ")
 }
 
 /// `carbonio-mesh: warning: MESSAGE` (or `error:`): the message alone, without the fields a log
@@ -65,7 +88,7 @@ where
             writer,
             "carbonio-mesh: {}: {}",
             word_for(*event.metadata().level()),
-            message.0
+            crate::terminal::untrusted::one_line(&message.0)
         )
     }
 }
@@ -108,6 +131,29 @@ mod tests {
         assert_eq!(
             String::from_utf8(out.lock().unwrap().clone()).unwrap(),
             "carbonio-mesh: warning: 3 Mesh servers: odd\n"
+        );
+    }
+
+    /// Issue 24, item 6: a `-vv` line carried a raw carriage return from what it quoted.
+    #[test]
+    fn a_log_line_stays_one_line_whatever_it_quotes() {
+        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .fmt_fields(one_line_fields())
+            .with_writer(move || Sink(sink.clone()))
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .without_time()
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::debug!(plugin = %"x\ry", "running: echo {}", "forged\rERROR\nnext\u{1b}[2K");
+        });
+        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text:?}");
+        assert!(
+            text.contains("running: echo forged\\rERROR\\nnext\\x1b[2K plugin=x\\ry"),
+            "{text:?}"
         );
     }
 

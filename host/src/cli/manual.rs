@@ -8,7 +8,8 @@ use clap::Command;
 use clap_mangen::Man;
 
 use crate::config::paths::{
-    SITE_CONFIG, SITE_CONFIG_DIR, SITE_PLUGIN_DIR, VENDOR_CONFIG, VENDOR_PLUGIN_DIR,
+    DEFAULT_BACKUP_DIR, SITE_CONFIG, SITE_CONFIG_DIR, SITE_PLUGIN_DIR, VENDOR_CONFIG,
+    VENDOR_PLUGIN_DIR,
 };
 use crate::services::RUNS_DIR;
 
@@ -50,24 +51,41 @@ fn files() -> Vec<(&'static str, &'static str)> {
         (VENDOR_CONFIG, "The package's configuration, read first."),
         (SITE_PLUGIN_DIR, "The site's plugins, NAME.so, looked for before the package's."),
         (VENDOR_PLUGIN_DIR, "The plugins the package installed."),
-        (RUNS_DIR, "The runs of secret regenerate: each step's state and the backups of the files it changed."),
+        (RUNS_DIR, "The journals of the secret runs (regenerate, rejoin): each step's state and the files it removed; 0700, removed on purge."),
+        (DEFAULT_BACKUP_DIR, "A copy of every file carbonio-mesh replaced or removed, one directory per process (TIME-PID), with its mode and owner ([backup] dir in the configuration moves it; kept on purge; secret prune deletes old runs' backups, which hold the old secrets)."),
         ("/etc/zextras/service-discover/cluster-credentials.tar.gpg", "The Mesh credentials archive (root only)."),
         ("/etc/zextras/service-discover/main.json", "The service-discover agent's configuration."),
-        ("/var/lib/service-discover/password", "The credentials archive's password, on the first Mesh server."),
-        ("/var/lib/service-discover/ca.pem", "The Mesh CA certificate."),
+        ("/var/lib/service-discover/password", "The credentials archive's password, on the Mesh servers."),
+        ("/var/lib/service-discover/consul-agent-ca.pem", "The Mesh CA certificate (the archive holds the same)."),
     ]
 }
 
 /// Writes one page per command of `command`'s tree (not hidden) into `dir`.
-pub fn generate_to(command: Command, dir: &Path) -> std::io::Result<()> {
+/// With `dry_run`, writes nothing (not even `dir`) and only names the files. Returns the
+/// pages' paths, written or not.
+pub fn generate_to(
+    command: Command,
+    dir: &Path,
+    dry_run: bool,
+) -> std::io::Result<Vec<std::path::PathBuf>> {
     let mut command = command.disable_help_subcommand(true);
     command.build();
-    write_pages(&command, dir)
+    let mut pages = Vec::new();
+    if !dry_run {
+        std::fs::create_dir_all(dir)?;
+    }
+    write_pages(&command, dir, dry_run, &mut pages)?;
+    Ok(pages)
 }
 
-fn write_pages(command: &Command, dir: &Path) -> std::io::Result<()> {
+fn write_pages(
+    command: &Command,
+    dir: &Path,
+    dry_run: bool,
+    pages: &mut Vec<std::path::PathBuf>,
+) -> std::io::Result<()> {
     for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
-        write_pages(sub, dir)?;
+        write_pages(sub, dir, dry_run, pages)?;
     }
     // The examples (clap's after-help) get a section of their own, not clap_mangen's EXTRA.
     let examples = command.get_after_help().map(|text| text.to_string());
@@ -78,7 +96,12 @@ fn write_pages(command: &Command, dir: &Path) -> std::io::Result<()> {
         page.extend(examples_section(&text).as_bytes());
     }
     page.extend(shared_sections().as_bytes());
-    let mut file = std::fs::File::create(dir.join(man.get_filename()))?;
+    let path = dir.join(man.get_filename());
+    pages.push(path.clone());
+    if dry_run {
+        return Ok(());
+    }
+    let mut file = std::fs::File::create(path)?;
     file.write_all(&page)?;
     file.flush()
 }

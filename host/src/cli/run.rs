@@ -174,7 +174,7 @@ fn dispatch(args: Vec<OsString>, format: &Cell<OutputFormat>) -> Result<u8, Host
                 }
             }
         }
-        Some(("generate", sub)) => generate(sub, &dirs, &policy),
+        Some(("generate", sub)) => generate(sub, &dirs, &policy, globals.dry_run),
         // `help` alone is `--help`; `help COMMAND...` is `COMMAND... --help`, the options given
         // before `help` kept (they may say where the plugins are).
         Some(("help", _)) if external.is_empty() => {
@@ -198,6 +198,7 @@ fn generate(
     matches: &clap::ArgMatches,
     dirs: &[SearchDir],
     policy: &TrustPolicy,
+    dry_run: bool,
 ) -> Result<u8, HostError> {
     let mut specs = Vec::new();
     for entry in inventory::inspect(dirs, policy) {
@@ -208,25 +209,31 @@ fn generate(
             None => tracing::warn!("plugin {} left out: {}", entry.name, entry.status),
         }
     }
-    let mut command = cli::full_command(&specs);
+    let command = cli::full_command(&specs);
     match matches.subcommand() {
         Some(("man", sub)) => {
             let dir = sub.get_one::<std::path::PathBuf>("dir").expect("required");
-            std::fs::create_dir_all(dir)
-                .and_then(|()| manual::generate_to(command, dir))
-                .map_err(|e| HostError::Usage {
+            let pages =
+                manual::generate_to(command, dir, dry_run).map_err(|e| HostError::Usage {
                     message: format!("cannot write man pages into {}: {e}", dir.display()),
                     hint: "give a writable directory".to_owned(),
                 })?;
+            if dry_run {
+                // The plan on standard error, as every command's dry run.
+                let mut stderr = std::io::stderr().lock();
+                let _ = writeln!(stderr, "Dry run: nothing was changed. This command would:");
+                for page in pages {
+                    let page = untrusted::escape_controls(&page.display().to_string()).into_owned();
+                    let _ = writeln!(stderr, "  - write {page}");
+                }
+            }
             Ok(exit::OK)
         }
         Some(("completion", sub)) => {
-            let shell = match sub.get_one::<String>("shell").map(String::as_str) {
-                Some("zsh") => clap_complete::Shell::Zsh,
-                Some("fish") => clap_complete::Shell::Fish,
-                _ => clap_complete::Shell::Bash,
-            };
-            print(&completion::script(shell, &mut command));
+            let shell = sub
+                .get_one::<String>("shell")
+                .map_or("bash", String::as_str);
+            print(completion::script(shell));
             Ok(exit::OK)
         }
         _ => unreachable!("clap requires a generate subcommand"),
@@ -319,15 +326,23 @@ fn run_plugin(
     request.format = globals.format;
     request.dry_run = globals.dry_run;
     request.assume_yes = globals.yes;
+    request.quiet = globals.quiet;
     request.interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     request.color = logging::color_allowed(std::io::stdout().is_terminal());
 
     let mesh = MeshFiles::under(&paths);
-    let consul = ConsulClient::new(ConsulSettings::resolve(&globals.consul, Some(mesh))?);
+    let settings =
+        ConsulSettings::resolve(&globals.consul, Some(mesh))?.trusting(&config.service_user);
+    let address_password = settings.userinfo_password();
+    let consul = ConsulClient::new(settings);
     let context = HostContext::new(name, paths, config, globals.dry_run, consul)
         .assume_yes(globals.yes)
         .search_dirs(dirs, *policy)
         .running(plugin.manifest.clone(), &winner);
+    // A password in CONSUL_HTTP_ADDR is a secret like any other, wherever an echo puts it.
+    if let Some(password) = address_password {
+        context.add_secret(&password);
+    }
     let handle = context.handle();
     let outcome = crash.during(|| plugin.invoke(&handle, &request));
     let plan = context.take_plan();

@@ -337,6 +337,16 @@ fn step_config(step: StepSection, defined_in: Place) -> Result<StepConfig, Strin
         |what: &str| format!("sets {what}, which only a command step (exec = [...]) takes");
     let provider = match (step.plugin, step.exec) {
         (Some(plugin), None) => Some(StepProvider::Plugin(plugin)),
+        (None, Some(argv))
+            if argv
+                .first()
+                .is_some_and(|p| p.contains('/') && !p.starts_with('/')) =>
+        {
+            return Err(format!(
+                "runs '{}', a relative path, which would be found from the current directory: give the program's absolute path, or a bare name found in PATH",
+                argv[0]
+            ))
+        }
         (None, Some(argv)) if !argv.is_empty() => Some(StepProvider::Exec {
             argv,
             password_stdin: step.password_stdin,
@@ -559,6 +569,11 @@ mod tests {
             (
                 "[steps.announce]\nafter = \"x\"\npassword_stdin = true\n",
                 "sets password_stdin",
+            ),
+            // Issue 24, item 10: a relative program ran from the current directory as root.
+            (
+                "[steps.announce]\nexec = [\"bin/x\"]\n",
+                "'bin/x', a relative path",
             ),
         ] {
             let (_root, paths) = root_with(&[(

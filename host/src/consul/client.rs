@@ -22,6 +22,7 @@ use carbonio_mesh_plugin_api::services::{
 use zeroize::Zeroizing;
 
 use crate::consul::credentials::{self, MeshFiles};
+use crate::consul::destination::Destination;
 use crate::exit;
 
 const DEFAULT_ADDR: &str = "http://127.0.0.1:8500";
@@ -49,6 +50,11 @@ pub enum TokenSource {
 }
 
 impl TokenSource {
+    /// Whether nobody gave this token for this agent: it was found in an archive.
+    fn is_implicit(self) -> bool {
+        matches!(self, TokenSource::MeshArchive | TokenSource::Request)
+    }
+
     fn describe(self) -> &'static str {
         match self {
             TokenSource::Flag => "--token",
@@ -85,7 +91,16 @@ type ResolvedToken = Option<(Zeroizing<String>, TokenSource)>;
 
 /// Everything needed to talk to Consul, resolved once per run.
 pub struct ConsulSettings {
+    /// The agent's URL as given: it may hold `user:password@` (sent as Basic authentication),
+    /// so it is never shown; [`ConsulSettings::shown`] is.
     pub addr: String,
+    /// The URL without its userinfo: the form in every message and log line.
+    pub shown: String,
+    /// Who may own the listener a token nobody gave explicitly goes to: root, the service user
+    /// (`[mesh] service_user`) and, when carbonio-mesh does not run as root, the user it runs as.
+    trusted_owners: Vec<u32>,
+    /// Those owners in words, for messages: `root or service-discover (the service user)`.
+    owners_named: String,
     token_spec: TokenSpec,
     token: OnceCell<Result<ResolvedToken, ServiceFailure>>,
     datacenter: Option<String>,
@@ -183,6 +198,7 @@ impl ConsulSettings {
             ));
         }
         let addr = addr.trim_end_matches('/').to_owned();
+        let shown = crate::consul::destination::without_userinfo(&addr);
         let token_spec = if let Some(token) = flags.token.clone() {
             TokenSpec::Value(Zeroizing::new(token), TokenSource::Flag)
         } else if let Some(file) = &flags.token_file {
@@ -206,6 +222,9 @@ impl ConsulSettings {
         };
         Ok(ConsulSettings {
             addr,
+            shown,
+            trusted_owners: vec![0, nix::unistd::Uid::effective().as_raw()],
+            owners_named: "root".to_owned(),
             token_spec,
             token: OnceCell::new(),
             datacenter: flags.datacenter.clone(),
@@ -224,22 +243,7 @@ impl ConsulSettings {
                 TokenSpec::Value(token, source) => Some((token.clone(), *source)),
                 TokenSpec::File(path, source) => Some((read_token_file(path, *source)?, *source)),
                 TokenSpec::Mesh(Some(files)) => {
-                    let token = credentials::mesh_token(files);
-                    if token.is_some() && !self.keeps_implicit_tokens_safe() {
-                        return Err(ServiceFailure {
-                            kind: ServiceErrorKind::Invalid,
-                            message: format!(
-                                "the Mesh archive's bootstrap token is sent only to a local agent or over https, and {} is neither",
-                                self.addr
-                            ),
-                            hint: Some(
-                                "give the token explicitly to send it there: --token-file FILE or CONSUL_HTTP_TOKEN_FILE=FILE"
-                                    .to_owned(),
-                            ),
-                            exit_code: Some(exit::USAGE),
-                        });
-                    }
-                    token.map(|token| (token, TokenSource::MeshArchive))
+                    credentials::mesh_token(files).map(|token| (token, TokenSource::MeshArchive))
                 }
                 TokenSpec::Mesh(None) => None,
             };
@@ -252,21 +256,19 @@ impl ConsulSettings {
         resolved.as_ref().map(Option::as_ref).map_err(Clone::clone)
     }
 
-    /// Whether a token nobody gave explicitly (the archive's, which can do anything) may go to
-    /// the agent: only over loopback, where it never crosses a network, or over https, where
-    /// the server's certificate is verified.
-    fn keeps_implicit_tokens_safe(&self) -> bool {
-        let Ok(url) = reqwest::Url::parse(&self.addr) else {
-            return false;
-        };
-        let host = url.host_str().unwrap_or_default();
-        url.scheme() == "https"
-            || host.eq_ignore_ascii_case("localhost")
-            || host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
+    /// Trusts the listener of `service_user` (`[mesh] service_user`) with the tokens nobody
+    /// gave explicitly, besides root's (see `crate::destination`).
+    pub fn trusting(mut self, service_user: &str) -> Self {
+        if let Some(uid) = crate::listeners::uid_of(service_user) {
+            self.trusted_owners.push(uid);
+        }
+        self.owners_named = format!("root or {service_user} (the service user)");
+        self
+    }
+
+    /// The password in the address's `user:password@`, a secret of the run.
+    pub fn userinfo_password(&self) -> Option<String> {
+        crate::consul::destination::userinfo_password(&self.addr)
     }
 
     /// The token requests carry, once it was needed (for redaction).
@@ -291,9 +293,12 @@ struct Http {
     runtime: tokio::runtime::Runtime,
     client: reqwest::Client,
     /// `scheme://host:port` requests go to: the configured address, or with
-    /// `CONSUL_TLS_SERVER_NAME` that name, pinned to the address's IP (`ClientBuilder::resolve`),
+    /// `CONSUL_TLS_SERVER_NAME` that name, pinned to the address's IPs (`ClientBuilder::resolve`),
     /// so SNI and the certificate check use the name while the connection goes to the address.
     base: String,
+    /// The addresses the client connects to (its host's name is pinned to them): what the token
+    /// rules judge.
+    destination: Destination,
 }
 
 /// Consul's answer as the host hands it to the plugin.
@@ -331,7 +336,12 @@ pub struct ConsulClient {
     /// thread. (The blocking client hands every body chunk across threads: measured at 220
     /// `epoll_wait` and 127 `futex` calls for a 4 MB member list.)
     http: OnceCell<Http>,
+    /// An explicit token went over plain http to another host, and the warning was given.
+    warned_plain_http: std::cell::Cell<bool>,
 }
+
+/// What to do when the agent cannot be reached.
+const UNREACHABLE_HINT: &str = "is service-discover running on this node (systemctl status service-discover)? Otherwise point --http-addr or CONSUL_HTTP_ADDR at a running agent";
 
 fn failure(kind: ServiceErrorKind, message: String, hint: &str) -> ServiceFailure {
     ServiceFailure {
@@ -339,6 +349,14 @@ fn failure(kind: ServiceErrorKind, message: String, hint: &str) -> ServiceFailur
         message,
         hint: Some(hint.to_owned()),
         exit_code: None,
+    }
+}
+
+/// The token nobody gave, in words: `the Mesh archive's bootstrap token`.
+fn implicit_token(source: TokenSource) -> &'static str {
+    match source {
+        TokenSource::Request => "the token of the credentials archive being checked",
+        _ => "the Mesh archive's bootstrap token",
     }
 }
 
@@ -365,6 +383,7 @@ impl ConsulClient {
         ConsulClient {
             settings,
             http: OnceCell::new(),
+            warned_plain_http: std::cell::Cell::new(false),
         }
     }
 
@@ -392,13 +411,21 @@ impl ConsulClient {
             // the standard credential headers): Consul never redirects, so neither do we.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("carbonio-mesh/", env!("CARGO_PKG_VERSION")));
+        let destination = Destination::resolve(&self.settings.addr).map_err(|why| {
+            failure(
+                ServiceErrorKind::Failed,
+                format!("cannot reach Consul at {}: {why}", self.settings.shown),
+                UNREACHABLE_HINT,
+            )
+        })?;
         let mut base = self.settings.addr.clone();
-        // The connection still goes to the address (the token rule checked it): the name, a
-        // DNS name only, is resolved to that address by the pin.
+        // The client connects to the resolved addresses and nothing else: the token rules judge
+        // them. With CONSUL_TLS_SERVER_NAME the name, a DNS name only, is pinned to them.
         if let Some(name) = &self.settings.tls_server_name {
-            let (pinned, address) = self.pin_server_name(name)?;
-            base = pinned;
-            builder = builder.resolve(name, address);
+            base = self.pin_server_name(name)?;
+            builder = builder.resolve_to_addrs(name, &destination.targets);
+        } else if destination.host.parse::<std::net::IpAddr>().is_err() {
+            builder = builder.resolve_to_addrs(&destination.host, &destination.targets);
         }
         if let Some(path) = &self.settings.ca_cert {
             let pem =
@@ -438,15 +465,13 @@ impl ConsulClient {
             runtime,
             client,
             base,
+            destination,
         }))
     }
 
-    /// `CONSUL_TLS_SERVER_NAME`: the base URL with the name in place of the host, and the
-    /// socket address that name must reach.
-    fn pin_server_name(
-        &self,
-        name: &str,
-    ) -> Result<(String, std::net::SocketAddr), ServiceFailure> {
+    /// `CONSUL_TLS_SERVER_NAME`: the base URL with the name in place of the host (the client
+    /// pins the name to the address's IPs).
+    fn pin_server_name(&self, name: &str) -> Result<String, ServiceFailure> {
         let bad = |why: String| {
             failure(
                 ServiceErrorKind::Invalid,
@@ -469,25 +494,16 @@ impl ConsulClient {
         let url = reqwest::Url::parse(&self.settings.addr).map_err(|e| {
             bad(format!(
                 "the Consul address {} is not a URL: {e}",
-                self.settings.addr
+                self.settings.shown
             ))
         })?;
-        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        let Some(port) = url.port_or_known_default() else {
             return Err(bad(format!(
-                "the Consul address {} has no host",
-                self.settings.addr
+                "the Consul address {} has no port",
+                self.settings.shown
             )));
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let address = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
-            .ok()
-            .and_then(|mut found| found.next())
-            .ok_or_else(|| {
-                bad(format!(
-                    "cannot resolve {host}, the host of the Consul address"
-                ))
-            })?;
-        Ok((format!("{}://{name}:{port}", url.scheme()), address))
+        Ok(format!("{}://{name}:{port}", url.scheme()))
     }
 
     fn url(&self, base: &str, request: &ConsulRequest) -> String {
@@ -520,8 +536,11 @@ impl ConsulClient {
             runtime,
             client,
             base,
+            destination,
         } = self.http()?;
         let url = self.url(base, request);
+        // What logs show: the same URL without userinfo.
+        let shown_url = crate::consul::destination::without_userinfo(&url);
         let method = match request.method.as_str() {
             "GET" => reqwest::Method::GET,
             "PUT" => reqwest::Method::PUT,
@@ -545,14 +564,24 @@ impl ConsulClient {
         } else {
             self.settings.token()?
         };
+        let source = token.map(|(_, source)| *source);
+        if let Some(source) = source {
+            self.check_destination(source, destination)?;
+        }
+        // A token nobody gave goes over plain http only to a listener root or the service user
+        // owns, checked before every attempt (crate::destination).
+        let guarded = source.is_some_and(TokenSource::is_implicit) && !destination.https;
         let attempts = if method == reqwest::Method::GET {
             READ_ATTEMPTS
         } else {
             1
         };
         let mut attempt = 0;
-        let mut response = loop {
+        let response = loop {
             attempt += 1;
+            if guarded && !self.listener_gate(destination, source, attempt, attempts)? {
+                continue;
+            }
             let mut builder = client.request(method.clone(), &url);
             if let Some((token, _)) = token {
                 builder = builder.header("X-Consul-Token", token.as_str());
@@ -560,7 +589,7 @@ impl ConsulClient {
             if let Some(body) = &request.body {
                 builder = builder.body(body.clone());
             }
-            tracing::debug!("consul: {} {url} (attempt {attempt})", request.method);
+            tracing::debug!("consul: {} {shown_url} (attempt {attempt})", request.method);
             match runtime.block_on(async { builder.send().await }) {
                 Ok(response) => break response,
                 // A connection that failed may work a moment later (the agent restarting); an
@@ -568,7 +597,7 @@ impl ConsulClient {
                 Err(error) if attempt < attempts && error.is_connect() => {
                     crate::terminal::progress::say(&format!(
                         "Consul at {} did not accept the connection (attempt {attempt} of {attempts}); trying again",
-                        self.settings.addr
+                        self.settings.shown
                     ));
                     std::thread::sleep(Duration::from_millis(100 * u64::from(attempt * attempt)));
                 }
@@ -578,6 +607,51 @@ impl ConsulClient {
                 Err(error) => return Err(self.unreachable(&error)),
             }
         };
+        self.answer(runtime, response, request, token.is_some())
+    }
+
+    /// Before an attempt carrying a token nobody gave over plain http: `true` when a listener
+    /// root or the service user owns is where the client connects; `false` when nothing listens
+    /// yet and the attempt is to be tried again (after a pause, said on a terminal); an error
+    /// when another user listens there, or nothing does at the last attempt.
+    fn listener_gate(
+        &self,
+        destination: &Destination,
+        source: Option<TokenSource>,
+        attempt: u32,
+        attempts: u32,
+    ) -> Result<bool, ServiceFailure> {
+        if self.trusted_listener(destination, source)? {
+            return Ok(true);
+        }
+        if attempt < attempts {
+            crate::terminal::progress::say(&format!(
+                "nothing listens at {} yet (attempt {attempt} of {attempts}); trying again",
+                destination.addresses()
+            ));
+            std::thread::sleep(Duration::from_millis(100 * u64::from(attempt * attempt)));
+            return Ok(false);
+        }
+        Err(failure(
+            ServiceErrorKind::Failed,
+            format!(
+                "cannot reach Consul at {}: nothing listens at {}",
+                self.settings.shown,
+                destination.addresses()
+            ),
+            UNREACHABLE_HINT,
+        ))
+    }
+
+    /// Consul's answer to `request`: status, headers and the body, read straight into the
+    /// buffer the plugin's answer is made of.
+    fn answer(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        mut response: reqwest::Response,
+        request: &ConsulRequest,
+        token_sent: bool,
+    ) -> Result<ConsulAnswer, ServiceFailure> {
         let status = response.status().as_u16();
         let header = |name: &str| {
             response
@@ -620,7 +694,6 @@ impl ConsulClient {
                 "narrow the query",
             ));
         }
-        let token_sent = token.is_some();
         if !(200..300).contains(&status) && !request.accept_status.contains(&status) {
             return Err(self.consul_error(status, &String::from_utf8_lossy(body), token_sent));
         }
@@ -655,13 +728,86 @@ impl ConsulClient {
         })
     }
 
+    /// The token rules that do not depend on who listens (see `crate::destination`): a token
+    /// nobody gave goes only over https or to loopback; an explicit one over plain http to
+    /// another host is warned about, once a run.
+    fn check_destination(
+        &self,
+        source: TokenSource,
+        destination: &Destination,
+    ) -> Result<(), ServiceFailure> {
+        if destination.https || destination.loopback_only() {
+            return Ok(());
+        }
+        if source.is_implicit() {
+            return Err(ServiceFailure {
+                kind: ServiceErrorKind::Invalid,
+                message: format!(
+                    "{} is sent only to a local agent or over https, and {} is neither: it is {}",
+                    implicit_token(source),
+                    self.settings.shown,
+                    destination.addresses()
+                ),
+                hint: Some(
+                    "give the token explicitly to send it there: --token-file FILE or CONSUL_HTTP_TOKEN_FILE=FILE"
+                        .to_owned(),
+                ),
+                exit_code: Some(exit::USAGE),
+            });
+        }
+        if !self.warned_plain_http.replace(true) {
+            tracing::warn!(
+                "the Consul token from {} goes to {} over plain http, where anyone on the network path can read it; use https (an https:// address, or CONSUL_HTTP_SSL=true)",
+                source.describe(),
+                destination.addresses()
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether a listener root or the service user owns is where the client connects
+    /// (`false`: nothing listens); a listener of anyone else refuses the request.
+    fn trusted_listener(
+        &self,
+        destination: &Destination,
+        source: Option<TokenSource>,
+    ) -> Result<bool, ServiceFailure> {
+        let what = source.map_or("the token", implicit_token);
+        let verdict = destination
+            .listeners(&self.settings.trusted_owners)
+            .map_err(|why| {
+                failure(
+                    ServiceErrorKind::Failed,
+                    format!(
+                        "{what} is not sent to {}: {why}",
+                        destination.addresses()
+                    ),
+                    "carbonio-mesh reads /proc/net/tcp to see who listens: check that /proc is mounted",
+                )
+            })?;
+        match verdict {
+            crate::listeners::Verdict::Trusted => Ok(true),
+            crate::listeners::Verdict::NothingListens => Ok(false),
+            crate::listeners::Verdict::Foreign { uid } => Err(failure(
+                ServiceErrorKind::Denied,
+                format!(
+                    "{what} is not sent to {}: the socket listening there belongs to {}, not to {}",
+                    destination.addresses(),
+                    crate::listeners::describe_uid(uid),
+                    self.settings.owners_named
+                ),
+                "while service-discover is down anyone on this host can listen on its port: see who does (ss -ltnp), and start service-discover again; if Consul really runs as that user, set [mesh] service_user; to send a token there anyway, give it explicitly (--token-file FILE)",
+            )),
+        }
+    }
+
     /// The agent accepted the connection and did not answer within the timeout.
     fn timed_out(&self, path: &str) -> ServiceFailure {
         failure(
             ServiceErrorKind::Failed,
             format!(
                 "Consul at {} accepted the connection but did not answer /{path} within {} s (the timeout)",
-                self.settings.addr,
+                self.settings.shown,
                 self.settings.timeout.as_secs_f64()
             ),
             "the agent is overloaded or stuck: check service-discover on this node (systemctl status service-discover, journalctl -u service-discover); give it longer with --timeout SECONDS",
@@ -678,8 +824,8 @@ impl ConsulClient {
         }
         failure(
             ServiceErrorKind::Failed,
-            format!("cannot reach Consul at {}: {detail}", self.settings.addr),
-            "is service-discover running on this node (systemctl status service-discover)? Otherwise point --http-addr or CONSUL_HTTP_ADDR at a running agent",
+            format!("cannot reach Consul at {}: {detail}", self.settings.shown),
+            UNREACHABLE_HINT,
         )
     }
 
@@ -730,8 +876,8 @@ mod tests {
         let password = carbonio_mesh_archive::Passphrase::new(b"mesh-password".to_vec());
         let sealed = carbonio_mesh_archive::seal(&members, &password).unwrap();
         for (path, bytes) in [
-            (&files.archive, sealed.as_slice()),
-            (&files.password, b"mesh-password".as_slice()),
+            (&files.archive(), sealed.as_slice()),
+            (&files.password(), b"mesh-password".as_slice()),
         ] {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, bytes).unwrap();
@@ -742,43 +888,42 @@ mod tests {
     #[test]
     fn the_archive_token_goes_only_to_a_local_agent_or_over_https() {
         let (_root, files) = mesh_files_with_token("archive-secret-1");
-        let with_addr = |addr: &str| {
+        let client = |addr: &str| {
             let flags = ConsulFlags {
                 http_addr: Some(addr.to_owned()),
                 ..ConsulFlags::default()
             };
-            ConsulSettings::resolve(&flags, Some(files.clone())).unwrap()
+            ConsulClient::new(ConsulSettings::resolve(&flags, Some(files.clone())).unwrap())
+        };
+        let verdict = |addr: &str, source| {
+            client(addr).check_destination(source, &Destination::resolve(addr).unwrap())
         };
         for local in [
             "http://127.0.0.1:8500",
             "http://localhost:8500",
             "http://[::1]:8500",
-            "https://consul.example.com:8501",
+            "https://192.0.2.9:8501",
         ] {
-            let settings = with_addr(local);
+            let settings = &client(local).settings;
             let token = settings
                 .token()
                 .unwrap()
                 .map(|(t, _)| t.as_str().to_owned());
             assert_eq!(token.as_deref(), Some("archive-secret-1"), "{local}");
+            assert!(verdict(local, TokenSource::MeshArchive).is_ok(), "{local}");
         }
-        let error = with_addr("http://consul.example.com:8500")
-            .token()
-            .unwrap_err();
-        assert_eq!(error.exit_code, Some(exit::USAGE));
-        assert!(
-            error.message.contains("consul.example.com"),
-            "{}",
-            error.message
-        );
-        // Given explicitly, a token goes wherever the admin sends it.
-        let flags = ConsulFlags {
-            http_addr: Some("http://consul.example.com:8500".to_owned()),
-            token: Some("explicit-1".to_owned()),
-            ..ConsulFlags::default()
-        };
-        let settings = ConsulSettings::resolve(&flags, Some(files)).unwrap();
-        assert!(settings.token().unwrap().is_some());
+        // Judged on the address connected to: the token of an archive being checked too.
+        for source in [TokenSource::MeshArchive, TokenSource::Request] {
+            let error = verdict("http://192.0.2.9:8500", source).unwrap_err();
+            assert_eq!(error.exit_code, Some(exit::USAGE));
+            assert!(
+                error.message.contains("192.0.2.9:8500"),
+                "{}",
+                error.message
+            );
+        }
+        // Given explicitly, a token goes wherever the admin sends it (with a warning).
+        assert!(verdict("http://192.0.2.9:8500", TokenSource::Flag).is_ok());
     }
 
     #[test]

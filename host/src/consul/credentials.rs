@@ -9,25 +9,48 @@ use std::path::PathBuf;
 use carbonio_mesh_archive::{ArchiveError, Limits, Member, Passphrase};
 use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
 use carbonio_mesh_plugin_api::services::{PasswordSource, ServiceErrorKind, ServiceFailure};
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 use zeroize::Zeroizing;
 
 use crate::config::paths::SystemPaths;
 use crate::exit;
 use crate::terminal::tty;
 
-/// The Mesh files (under `--root`) the token fallback and the default archive use.
+/// The Mesh files (under `--root`, resolved inside it) the token fallback and the default
+/// archive use.
 #[derive(Debug, Clone)]
 pub struct MeshFiles {
-    pub archive: PathBuf,
-    pub password: PathBuf,
+    paths: SystemPaths,
 }
 
 impl MeshFiles {
     pub fn under(paths: &SystemPaths) -> Self {
         MeshFiles {
-            archive: paths.system(mesh::ARCHIVE_PATH),
-            password: paths.system(mesh::PASSWORD_PATH),
+            paths: paths.clone(),
         }
+    }
+
+    /// Where the archive is (its real path, for messages and tests).
+    pub fn archive(&self) -> PathBuf {
+        self.paths.system(mesh::ARCHIVE_PATH)
+    }
+
+    /// Where the password file is (its real path, for messages and tests).
+    pub fn password(&self) -> PathBuf {
+        self.paths.system(mesh::PASSWORD_PATH)
+    }
+
+    /// The password file's bytes, raw.
+    fn read_password(&self) -> std::io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        File::from(
+            self.paths
+                .open(mesh::PASSWORD_PATH, OFlag::O_RDONLY, Mode::empty())?,
+        )
+        .take(64 * 1024)
+        .read_to_end(&mut bytes)?;
+        Ok(bytes)
     }
 }
 
@@ -117,9 +140,12 @@ pub fn existing_passphrase(
         (first_line_of(path)?, format!("--password-file {path}"))
     } else if source.stdin {
         (first_line_of_stdin()?, "stdin".to_owned())
-    } else if let Ok(bytes) = std::fs::read(&files.password) {
+    } else if let Ok(bytes) = files.read_password() {
         // Raw, no newline, exactly as service-discover wrote it.
-        (Zeroizing::new(bytes), files.password.display().to_string())
+        (
+            Zeroizing::new(bytes),
+            files.password().display().to_string(),
+        )
     } else if tty::available() {
         let prompt = format!("Password for {archive}: ");
         let bytes = tty::read_hidden(&prompt).map_err(|e| {
@@ -133,7 +159,7 @@ pub fn existing_passphrase(
         return Err(usage(
             format!(
                 "no password for {archive}: {} is not readable and there is no terminal to ask on",
-                files.password.display()
+                files.password().display()
             ),
             "give --password-file FILE or --password-stdin (on a Mesh server, run as root to use the Mesh password file)",
         ));
@@ -232,8 +258,13 @@ pub fn new_passphrase(source: &PasswordSource) -> Result<Found, ServiceFailure> 
     })
 }
 
-/// Reads the archive file, refusing more than the reader would accept.
-pub fn read_archive(path: &std::path::Path, shown: &str) -> Result<Vec<u8>, ServiceFailure> {
+/// Reads the archive at `system_path` (under `--root`, resolved inside it), refusing more than
+/// the reader would accept; `shown` names it in messages.
+pub fn read_archive(
+    paths: &SystemPaths,
+    system_path: &str,
+    shown: &str,
+) -> Result<Vec<u8>, ServiceFailure> {
     let limit = Limits::default().max_archive_bytes;
     let not_found = |e: std::io::Error| {
         service_failure(
@@ -243,7 +274,15 @@ pub fn read_archive(path: &std::path::Path, shown: &str) -> Result<Vec<u8>, Serv
             exit::OPERATION,
         )
     };
-    let file = File::open(path).map_err(not_found)?;
+    let file = File::from(
+        paths
+            .open(
+                system_path,
+                OFlag::O_RDONLY | OFlag::O_NONBLOCK,
+                Mode::empty(),
+            )
+            .map_err(not_found)?,
+    );
     let mut bytes = Vec::new();
     file.take(limit + 1)
         .read_to_end(&mut bytes)
@@ -283,9 +322,9 @@ pub fn open(
 /// The bootstrap token from the Mesh archive, for Consul requests given no token: only when the
 /// archive and the Mesh password file are both readable (root on a Mesh server), never asking.
 pub fn mesh_token(files: &MeshFiles) -> Option<Zeroizing<String>> {
-    let password = std::fs::read(&files.password).ok()?;
-    let shown = files.archive.display().to_string();
-    let bytes = read_archive(&files.archive, &shown).ok()?;
+    let password = files.read_password().ok()?;
+    let shown = files.archive().display().to_string();
+    let bytes = read_archive(&files.paths, mesh::ARCHIVE_PATH, &shown).ok()?;
     let passphrase = Passphrase::new(password);
     let outcome = open(&bytes, &passphrase, &shown).and_then(|members| {
         let member = members

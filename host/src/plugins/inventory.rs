@@ -35,11 +35,27 @@ pub struct Entry {
     /// The workflow steps the plugin provides, as its manifest declares them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<carbonio_mesh_plugin_api::StepSpec>,
+    /// The workflows the plugin runs (not listed).
+    #[serde(skip)]
+    pub workflows: Vec<carbonio_mesh_plugin_api::step::WorkflowSpec>,
 }
 
 impl Entry {
     pub fn is_refused(&self) -> bool {
         self.status != "ok" && self.status != "masked"
+    }
+
+    /// The manifest a probe read, for a plugin that loaded.
+    pub fn manifest(&self) -> Option<carbonio_mesh_plugin_api::Manifest> {
+        Some(carbonio_mesh_plugin_api::Manifest {
+            name: self.name.clone(),
+            version: self.version.clone()?,
+            api_version: self.api_version.clone()?,
+            description: self.description.clone()?,
+            command: self.command.clone()?,
+            steps: self.steps.clone(),
+            workflows: self.workflows.clone(),
+        })
     }
 
     /// Takes in what loading the (trusted) winning file showed.
@@ -51,12 +67,14 @@ impl Entry {
                 description,
                 command,
                 steps,
+                workflows,
             } => {
                 self.version = Some(version);
                 self.api_version = Some(api_version);
                 self.description = Some(description);
                 self.command = Some(command);
                 self.steps = steps;
+                self.workflows = workflows;
             }
             Probed::Masked => {
                 self.status = "masked".to_owned();
@@ -94,6 +112,7 @@ pub fn inspect(dirs: &[SearchDir], policy: &TrustPolicy) -> Vec<Entry> {
             command: None,
             fix: None,
             steps: Vec::new(),
+            workflows: Vec::new(),
         };
         match trust::open_trusted(policy, &winner.path) {
             Ok(Opened::Masked) => {

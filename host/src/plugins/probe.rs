@@ -22,6 +22,7 @@ use std::process::{Child, ChildStdout, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use carbonio_mesh_plugin_api::step::WorkflowSpec;
 use carbonio_mesh_plugin_api::{CommandSpec, StepSpec};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -45,6 +46,8 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 /// What the probe found out about one plugin file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+// One per plugin, alive while the inventory is made: the size of the loaded variant is no cost.
+#[allow(clippy::large_enum_variant)]
 pub enum Probed {
     /// It loaded: what the inventory shows and `generate` needs.
     Loaded {
@@ -55,6 +58,9 @@ pub enum Probed {
         /// The workflow steps it provides (shown by `plugins list --format json`).
         #[serde(default)]
         steps: Vec<StepSpec>,
+        /// The workflows it runs (what another plugin's steps are checked against).
+        #[serde(default)]
+        workflows: Vec<WorkflowSpec>,
     },
     /// It became a mask (emptied or replaced by a link to /dev/null) after the parent looked.
     Masked,
@@ -292,6 +298,7 @@ fn probe_here(name: &str, path: &Path) -> Probed {
             description: plugin.manifest.description,
             command: plugin.manifest.command,
             steps: plugin.manifest.steps,
+            workflows: plugin.manifest.workflows,
         },
         Err(error) => Probed::Refused {
             status: error.to_string(),
@@ -364,6 +371,7 @@ mod tests {
             description: "d".to_owned(),
             command: CommandSpec::new("x", "d"),
             steps: vec![StepSpec::new("s", "a step")],
+            workflows: Vec::new(),
         };
         let json = serde_json::to_string(&loaded).unwrap();
         assert_eq!(ended_by(&format!("echo '{json}'"), TIMEOUT), loaded);

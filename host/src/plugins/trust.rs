@@ -20,6 +20,8 @@ use nix::fcntl::{openat, readlinkat, OFlag};
 use nix::sys::stat::{fstat, fstatat, FileStat, Mode, SFlag};
 use nix::unistd::Uid;
 
+use crate::config::paths::is_type;
+
 /// Who may own the directories and the plugin file.
 #[derive(Debug, Clone, Copy)]
 pub struct TrustPolicy {
@@ -195,10 +197,6 @@ fn check_owner_and_mode(policy: &TrustPolicy, path: &Path, stat: &FileStat) -> R
     Ok(())
 }
 
-fn is_type(stat: &FileStat, kind: SFlag) -> bool {
-    SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == kind
-}
-
 /// Opens `dir` component by component from `/`, checking each directory.
 pub fn open_trusted_dir(policy: &TrustPolicy, dir: &Path) -> Result<OwnedFd, Refusal> {
     if !dir.is_absolute() {
@@ -239,6 +237,44 @@ pub fn open_trusted_dir(policy: &TrustPolicy, dir: &Path) -> Result<OwnedFd, Ref
         check_dir(policy, &current_path, &current)?;
     }
     Ok(current)
+}
+
+/// [`open_trusted_dir`], making the directories missing on the way (with `mode`, owned by the
+/// user carbonio-mesh runs as, so trusted): for the directories it keeps its own files in. Each
+/// is made in a directory that passed the checks, which nobody else can write to.
+pub fn open_or_create_trusted_dir(
+    policy: &TrustPolicy,
+    dir: &Path,
+    mode: u32,
+) -> Result<OwnedFd, Refusal> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    for _ in 0..=dir.components().count() {
+        match open_trusted_dir(policy, dir) {
+            Err(Refusal::Unreadable {
+                path,
+                errno: Errno::ENOENT,
+            }) => {
+                let made = std::fs::DirBuilder::new()
+                    .mode(mode)
+                    .create(&path)
+                    .and_then(|()| {
+                        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                    });
+                match made {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => {
+                        return Err(Refusal::Unreadable {
+                            path,
+                            errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+                        })
+                    }
+                }
+            }
+            other => return other,
+        }
+    }
+    open_trusted_dir(policy, dir)
 }
 
 fn refusal_for_non_dir(path: &Path) -> Refusal {

@@ -38,8 +38,14 @@ pub(super) fn audit(context: &HostContext, request: Audit) -> Result<Empty, Serv
     let message = format!("{who}: {action} {target}: {result}");
     let message = crate::terminal::untrusted::one_line(&message);
     tracing::info!(target: "carbonio_mesh::audit", plugin = %context.plugin, "{message}");
-    let socket = context.paths.system(JOURNAL_SOCKET);
-    if socket.exists() {
+    // Reached through its directory, opened inside `--root`.
+    let socket = context
+        .paths
+        .entry(JOURNAL_SOCKET)
+        .ok()
+        .filter(|entry| entry.stat().is_ok_and(|s| s.is_some()));
+    if let Some(socket) = socket {
+        let socket = socket.proc_path();
         let entry = [
             field("MESSAGE", &format!("carbonio-mesh: {message}")),
             field("PRIORITY", "5"),

@@ -9,7 +9,10 @@
 //! The URLs are tried in service-discover's reading order (`ldap_master_url`, then `ldap_url`),
 //! plain `ldap://` as it dials them or `ldaps://`, each with a connect and an operation time
 //! limit, so a dead LDAP server costs seconds, not minutes. The bind password is registered as a
-//! secret of the run before it is used and wiped afterwards.
+//! secret of the run before it is used and wiped afterwards, and it goes over plain `ldap://` to
+//! an address of this host only when root or zextras owns the socket listening there (the
+//! socket table says who, `crate::listeners`): anyone could have bound the port while slapd was
+//! down.
 
 use std::time::Duration;
 
@@ -90,6 +93,38 @@ fn result_code(error: &LdapError) -> Option<u32> {
     }
 }
 
+/// Refuses a plain `ldap://` URL whose address is this host's when the socket listening there
+/// belongs to anyone but root or zextras (Carbonio's slapd runs as zextras): the bind password
+/// would go to whoever took the port. Other hosts' listeners are not in this host's table.
+fn local_listener_trusted(url: &str) -> Result<(), String> {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return Ok(()); // ldap3 says what is wrong with it
+    };
+    let Some(host) = parsed.host_str().filter(|_| parsed.scheme() == "ldap") else {
+        return Ok(());
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = parsed.port().unwrap_or(389);
+    let Ok(addresses) = std::net::ToSocketAddrs::to_socket_addrs(&(host, port)) else {
+        return Ok(()); // ldap3 fails to resolve it too, and says so
+    };
+    let mut trusted = vec![0, nix::unistd::Uid::effective().as_raw()];
+    trusted.extend(crate::listeners::uid_of("zextras"));
+    for address in addresses.filter(|a| crate::listeners::is_local(a.ip())) {
+        match crate::listeners::check(address, &trusted) {
+            Ok(crate::listeners::Verdict::Foreign { uid }) => {
+                return Err(format!(
+                    "not bound: the socket listening at {address} belongs to {}, not to root or zextras, and the bind password is not sent to it",
+                    crate::listeners::describe_uid(uid)
+                ))
+            }
+            Ok(_) => {}
+            Err(e) => return Err(format!("not bound: cannot read the socket table: {e}")),
+        }
+    }
+    Ok(())
+}
+
 /// Connects to the first URL that answers and binds there. A refused bind is not retried on
 /// the next URL: every Carbonio LDAP server takes the same credentials, so the next one would
 /// refuse them too (service-discover stops there as well).
@@ -97,6 +132,11 @@ fn bind(context: &HostContext, settings: &LdapSettings) -> Result<Bound, Service
     context.add_secret(&settings.password);
     let mut unreachable = Vec::new();
     for url in &settings.urls {
+        if let Err(why) = local_listener_trusted(url) {
+            tracing::debug!("LDAP {url}: {why}");
+            unreachable.push(format!("{url} ({why})"));
+            continue;
+        }
         let conn_settings = LdapConnSettings::new().set_conn_timeout(TIME_LIMIT);
         let mut conn = match LdapConn::with_settings(conn_settings, url) {
             Ok(conn) => conn,
@@ -149,8 +189,7 @@ fn bind(context: &HostContext, settings: &LdapSettings) -> Result<Bound, Service
 
 /// localconfig.xml under `--root`, bound.
 fn connect(context: &HostContext) -> Result<Bound, ServiceFailure> {
-    let real = context.resolve(localconfig::PATH)?;
-    let settings = localconfig::read(&real)?;
+    let settings = localconfig::read(&context.paths)?;
     bind(context, &settings)
 }
 

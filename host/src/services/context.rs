@@ -92,11 +92,20 @@ impl HostContext {
         self
     }
 
-    /// A plugin's system path under `--root`; `..` and relative paths are refused.
+    /// Refuses a plugin's system path that is not absolute or holds `..`. (Files are then
+    /// opened by `SystemPaths::open`/`entry`, resolved inside `--root`.)
     pub(super) fn resolve(&self, system_path: &str) -> Result<std::path::PathBuf, ServiceFailure> {
         self.paths
             .resolve(system_path)
             .map_err(|e| failure(ServiceErrorKind::Invalid, e.to_string()))
+    }
+
+    /// Whether something is at `system_path` (a link counts, and is not followed).
+    pub(super) fn exists(&self, system_path: &str) -> bool {
+        self.paths
+            .entry(system_path)
+            .and_then(|entry| entry.stat())
+            .is_ok_and(|stat| stat.is_some())
     }
 
     /// The changes a dry run recorded.

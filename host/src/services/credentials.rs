@@ -30,8 +30,8 @@ pub(super) fn open(
     request: OpenCredentials,
 ) -> Result<Credentials, ServiceFailure> {
     let shown = archive_path(&request.archive);
-    let real = context.resolve(&shown)?;
-    let bytes = creds::read_archive(&real, &shown)?;
+    context.resolve(&shown)?;
+    let bytes = creds::read_archive(&context.paths, &shown, &shown)?;
     let found = match &request.known_password {
         Some(known) => creds::Found {
             passphrase: carbonio_mesh_archive::Passphrase::new(known.expose().as_bytes().to_vec()),
@@ -118,17 +118,16 @@ pub(super) fn write(
     request: WriteCredentials,
 ) -> Result<Written, ServiceFailure> {
     let shown = archive_path(&request.archive);
-    let real = context.resolve(&shown)?;
+    context.resolve(&shown)?;
     if request.members.is_empty() {
         return Err(failure(
             ServiceErrorKind::Invalid,
             "refusing to write a credentials archive with no members",
         ));
     }
-    let password_file = context.paths.system(mesh::PASSWORD_PATH);
-    let update_password_file = request.update_password_file && password_file.exists();
+    let update_password_file = request.update_password_file && context.exists(mesh::PASSWORD_PATH);
     if context.dry_run {
-        let backup = if real.exists() {
+        let backup = if context.exists(&shown) {
             format!(
                 ", after backing up the old file to {}",
                 context.backups.target(&shown)

@@ -10,6 +10,12 @@
 //!   one) but `PATH` (ours without relative or empty entries; [`DEFAULT_PATH`] when nothing is
 //!   left), `LANG`, `LANGUAGE`, `LC_*`, `TERM`, `TZ`, and the variables `CARBONIO_MESH_CHILD_ENV`
 //!   names. `HOME`, `USER` and `LOGNAME` are those of the user it runs as.
+//! - **Found where only root can write.** An absolute path, or a bare name found in a `PATH`
+//!   directory that root owns and nobody else may write; never a relative path (`bin/x`), which
+//!   would be found from the current directory (see `program`).
+//! - **No terminal for another user's program.** One run as another user starts in a session of
+//!   its own, without a controlling terminal (its standard input is a pipe): it can neither read
+//!   root's terminal nor push keystrokes into it (`TIOCSTI`) for root's shell to run.
 //! - **Its own process group, killed at the time limit.** The limit covers the program and
 //!   everything it started that still holds its output. At the limit the whole group gets
 //!   SIGTERM, then SIGKILL once the program itself has exited or [`KILL_GRACE`] has passed; output
@@ -112,6 +118,7 @@ fn prepare(
         .as_deref()
         .map(|u| format!(" as {u}"))
         .unwrap_or_default();
+    super::program::check_word(&program)?;
     if request.mutating && context.dry_run {
         context.record(format!("run{user_note}: {shown}"));
         zeroize_all(&mut argv);
@@ -123,7 +130,7 @@ fn prepare(
     }
     tracing::debug!(plugin = %context.plugin, "running{user_note}: {shown}");
     let command = Identity::of(request.user.as_deref())
-        .map(|identity| contained(&argv, identity, std::env::vars_os()));
+        .and_then(|identity| contained(&argv, identity, std::env::vars_os()));
     // Before anything can return: the words may hold secrets.
     zeroize_all(&mut argv);
     Ok(Ok(Prepared {
@@ -227,11 +234,7 @@ pub(super) fn run_many(
                 done.1 += 1;
                 if progress {
                     let label = labels.get(index).map(String::as_str).unwrap_or("");
-                    eprintln!(
-                        "[{}/{total}] {label}: {}",
-                        done.1,
-                        if ok { "done" } else { "FAILED" }
-                    );
+                    eprintln!("{}", progress_line(done.1, total, label, ok));
                 }
             });
         }
@@ -247,6 +250,16 @@ pub(super) fn run_many(
             })
             .collect(),
     })
+}
+
+/// `[N/TOTAL] LABEL: done|FAILED`, the label (a node's name, from elsewhere) on one line with
+/// its control characters shown.
+fn progress_line(done: usize, total: usize, label: &str, ok: bool) -> String {
+    format!(
+        "[{done}/{total}] {}: {}",
+        crate::terminal::untrusted::one_line(label),
+        if ok { "done" } else { "FAILED" }
+    )
 }
 
 fn zeroize_all(words: &mut [String]) {
@@ -399,30 +412,42 @@ fn search_path(ours: Option<&OsString>) -> OsString {
 }
 
 /// `argv` as a contained command (see the module documentation): the one place where a child's
-/// environment, process group, credentials and parent-death signal are set.
+/// program file, environment, session, process group, credentials and parent-death signal are
+/// set.
 fn contained(
     argv: &[String],
     identity: Identity,
     ours: impl IntoIterator<Item = (OsString, OsString)>,
-) -> Command {
-    let mut command = Command::new(&argv[0]);
+) -> Result<Command, ServiceFailure> {
+    let env = child_environment(ours, &identity);
+    let search_path = env.get(OsStr::new("PATH")).cloned().unwrap_or_default();
+    // The file found is the file run (no second lookup by exec); argv[0] stays the word given.
+    let mut command = Command::new(super::program::locate(&argv[0], &search_path)?);
     command
+        .arg0(&argv[0])
         .args(&argv[1..])
         .env_clear()
-        .envs(child_environment(ours, &identity))
+        .envs(env)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own group (whose id is its pid), killed whole at the time limit. A Ctrl-C at the
-        // terminal then reaches only carbonio-mesh, whose death ends the child.
-        .process_group(0);
+        .stderr(Stdio::piped());
     let parent = nix::unistd::getpid();
     let switch = identity.switch;
+    if switch.is_none() {
+        // Its own group (whose id is its pid), killed whole at the time limit. A Ctrl-C at the
+        // terminal then reaches only carbonio-mesh, whose death ends the child. (Another user's
+        // program gets a session of its own below, which is such a group too.)
+        command.process_group(0);
+    }
     // SAFETY: between fork and exec: only plain system calls on memory prepared before the fork;
     // nothing allocates (an io::Error from an errno does not).
     unsafe {
         command.pre_exec(move || {
             if let Some(credentials) = &switch {
+                // A session of its own, without a controlling terminal: /dev/tty opens nothing
+                // and TIOCSTI has no terminal to push keystrokes into. Its id is the pid, so the
+                // group kill at the time limit reaches it as any other child's group.
+                nix::unistd::setsid()?;
                 // Groups, then group, then user, all here: std's own uid()/gid() would drop root
                 // before this hook could still call setgroups.
                 nix::unistd::setgroups(&credentials.groups)?;
@@ -438,7 +463,7 @@ fn contained(
             Ok(())
         });
     }
-    command
+    Ok(command)
 }
 
 /// A started program, leader of its own process group. The group is signalled only while the
@@ -594,6 +619,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!((output.status, output.stderr.as_str()), (Some(3), "err\n"));
+    }
+
+    #[test]
+    fn a_progress_line_shows_the_label_escaped() {
+        assert_eq!(
+            progress_line(2, 5, "mail\r[5/5] srv9: done\u{1b}[K", false),
+            "[2/5] mail\\r[5/5] srv9: done\\x1b[K: FAILED"
+        );
     }
 
     #[test]

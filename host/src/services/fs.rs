@@ -1,28 +1,54 @@
 //! The `fs.*` services: file work under `--root`, with a backup before anything is replaced or
-//! removed, and recording instead of doing under `--dry-run`.
+//! removed (`backups`), and recording instead of doing under `--dry-run`.
+//!
+//! Every path is resolved inside the root (`crate::paths`: an absolute link in the tree means the
+//! tree's own path), and what is replaced, removed or examined is reached through the directory
+//! that holds it, opened once: the last component is never followed when it is a link, and a
+//! path swapped meanwhile cannot redirect the change.
 
-use std::fs::{self, OpenOptions};
+use std::ffi::OsString;
+use std::fs::File;
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::fd::AsRawFd;
 
 use carbonio_mesh_plugin_api::services::{
     Changed, DirEntries, Empty, FileContent, FileType, ListDir, ReadFile, RemovePath, Removed,
     RestorePath, ServiceErrorKind, ServiceFailure, Stat, StatPath, WriteFile,
 };
+use nix::fcntl::{renameat, OFlag};
+use nix::sys::stat::{fchmod, Mode, SFlag};
+use nix::unistd::{unlinkat, UnlinkatFlags};
 
 use super::{failure, io_failure, HostContext};
+use crate::config::paths::{is_type, Entry};
 
 const DEFAULT_READ_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// Whether an I/O error says the path is not there (a missing directory on the way too).
+fn is_missing(error: &std::io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(nix::libc::ENOENT) | Some(nix::libc::ENOTDIR)
+    )
+}
 
 pub(super) fn read(
     context: &HostContext,
     request: ReadFile,
 ) -> Result<FileContent, ServiceFailure> {
-    let real = context.resolve(&request.path)?;
+    context.resolve(&request.path)?;
     let limit = request.max_bytes.unwrap_or(DEFAULT_READ_LIMIT);
-    let file = fs::File::open(&real).map_err(|e| io_failure("read", &request.path, e))?;
+    let file = context
+        .paths
+        .open(
+            &request.path,
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK,
+            Mode::empty(),
+        )
+        .map_err(|e| io_failure("read", &request.path, e))?;
     let mut bytes = Vec::new();
-    file.take(limit + 1)
+    File::from(file)
+        .take(limit + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| io_failure("read", &request.path, e))?;
     if bytes.len() as u64 > limit {
@@ -40,11 +66,39 @@ pub(super) fn read(
     Ok(FileContent { content })
 }
 
+/// The entry of `system_path` (the directory holding it, opened inside the root).
+fn entry_of(
+    context: &HostContext,
+    action: &str,
+    system_path: &str,
+) -> Result<Entry, ServiceFailure> {
+    context.resolve(system_path)?;
+    context
+        .paths
+        .entry(system_path)
+        .map_err(|e| io_failure(action, system_path, e))
+}
+
+/// The uid and gid of user `name`, for a file given to them.
+pub(super) fn user_ids(name: &str) -> Result<(u32, u32), ServiceFailure> {
+    nix::unistd::User::from_name(name)
+        .ok()
+        .flatten()
+        .map(|u| (u.uid.as_raw(), u.gid.as_raw()))
+        .ok_or_else(|| {
+            failure(
+                ServiceErrorKind::NotFound,
+                format!("there is no user '{name}' on this system"),
+            )
+        })
+}
+
 pub(super) fn write(context: &HostContext, request: WriteFile) -> Result<Changed, ServiceFailure> {
-    let real = context.resolve(&request.path)?;
-    let exists = fs::symlink_metadata(&real).is_ok();
+    context.resolve(&request.path)?;
     if context.dry_run {
-        let backup = exists.then(|| context.backups.target(&request.path));
+        let backup = context
+            .exists(&request.path)
+            .then(|| context.backups.target(&request.path));
         let note = backup
             .as_ref()
             .map(|b| format!(", after backing up to {b}"))
@@ -58,26 +112,13 @@ pub(super) fn write(context: &HostContext, request: WriteFile) -> Result<Changed
             dry_run: true,
         });
     }
-    let owner = match &request.owner {
-        Some(name) => Some(
-            nix::unistd::User::from_name(name)
-                .ok()
-                .flatten()
-                .ok_or_else(|| {
-                    failure(
-                        ServiceErrorKind::NotFound,
-                        format!("there is no user '{name}' on this system"),
-                    )
-                })?,
-        ),
-        None => None,
-    };
+    let owner = request.owner.as_deref().map(user_ids).transpose()?;
     let backup = replace_file(
         context,
         &request.path,
         request.content.as_bytes(),
         request.mode,
-        owner.map(|u| (u.uid.as_raw(), u.gid.as_raw())),
+        owner,
     )?;
     tracing::info!(plugin = %context.plugin, "wrote {}", request.path);
     Ok(Changed {
@@ -86,9 +127,7 @@ pub(super) fn write(context: &HostContext, request: WriteFile) -> Result<Changed
     })
 }
 
-/// Replaces (or creates) the file at `system_path` with `content`: the old file is backed up
-/// first, the new one is written to a temporary file beside it with its final mode and owner,
-/// fsynced, renamed over the old one, and the directory fsynced. Returns the backup's path.
+/// Replaces (or creates) the file at `system_path` with `content` (see [`replace_in`]).
 pub(super) fn replace_file(
     context: &HostContext,
     system_path: &str,
@@ -96,73 +135,92 @@ pub(super) fn replace_file(
     mode: u32,
     owner: Option<(u32, u32)>,
 ) -> Result<Option<String>, ServiceFailure> {
-    let real = context.resolve(system_path)?;
-    let backup = if fs::symlink_metadata(&real).is_ok() {
-        Some(context.backups.save(system_path)?)
+    let entry = entry_of(context, "write", system_path)?;
+    replace_in(context, &entry, system_path, content, mode, owner)
+}
+
+/// Replaces (or creates) `entry` (`system_path`) with `content`: what is there is backed up
+/// first (a link as a link), the new file is written to a temporary file beside it with its
+/// final mode and owner, fsynced, renamed over it (a link is replaced, never followed), and the
+/// directory fsynced. Returns the backup's path.
+pub(super) fn replace_in(
+    context: &HostContext,
+    entry: &Entry,
+    system_path: &str,
+    content: &[u8],
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> Result<Option<String>, ServiceFailure> {
+    let exists = entry
+        .stat()
+        .map_err(|e| io_failure("examine", system_path, e))?
+        .is_some();
+    let backup = if exists {
+        Some(context.backups.save(entry, system_path)?)
     } else {
         None
     };
-    let parent = real
-        .parent()
-        .ok_or_else(|| failure(ServiceErrorKind::Invalid, "cannot write the root itself"))?;
-    let name = real
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temporary = parent.join(format!(".{name}.carbonio-mesh-{}", std::process::id()));
+    let temporary: OsString = format!(
+        ".{}.carbonio-mesh-{}",
+        entry.name.to_string_lossy(),
+        std::process::id()
+    )
+    .into();
+    let dir = entry.dir.as_raw_fd();
     let result = (|| -> std::io::Result<()> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode & 0o7777)
-            .open(&temporary)?;
+        let beside = Entry {
+            dir: entry.dir.try_clone()?,
+            name: temporary.clone(),
+        };
+        let mut file = File::from(beside.open(
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
+            Mode::from_bits_truncate(mode & 0o7777),
+        )?);
         file.write_all(content)?;
         // The mode given to open() is filtered by the umask; set it exactly.
-        file.set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
+        fchmod(file.as_raw_fd(), Mode::from_bits_truncate(mode & 0o7777))?;
         if let Some((uid, gid)) = owner {
             std::os::unix::fs::fchown(&file, Some(uid), Some(gid))?;
         }
         file.sync_all()?;
-        fs::rename(&temporary, &real)?;
-        fs::File::open(parent)?.sync_all()
+        renameat(
+            Some(dir),
+            temporary.as_os_str(),
+            Some(dir),
+            entry.name.as_os_str(),
+        )?;
+        File::from(entry.dir.try_clone()?).sync_all()
     })();
     if let Err(error) = result {
-        let _ = fs::remove_file(&temporary);
+        let _ = unlinkat(Some(dir), temporary.as_os_str(), UnlinkatFlags::NoRemoveDir);
         return Err(io_failure("write", system_path, error));
     }
     Ok(backup)
 }
 
 /// `fs.restore`: the backup's bytes, mode and owner back at `path` (what is there now is
-/// backed up first, like any replacement).
+/// backed up first, like any replacement). The backup is taken only from inside the trusted
+/// backup directory, through no link.
 pub(super) fn restore(
     context: &HostContext,
     request: RestorePath,
 ) -> Result<Empty, ServiceFailure> {
-    let backup = context.resolve(&request.backup)?;
+    context.resolve(&request.backup)?;
+    context.resolve(&request.path)?;
     if context.dry_run {
         context.record(format!("restore {} from {}", request.path, request.backup));
         return Ok(Empty {});
     }
-    let meta = fs::symlink_metadata(&backup)
+    let (mut file, stat) = context.backups.open_backup(&request.backup)?;
+    let mut content = Vec::new();
+    file.read_to_end(&mut content)
         .map_err(|e| io_failure("read the backup", &request.backup, e))?;
-    if !meta.is_file() {
-        return Err(failure(
-            ServiceErrorKind::Invalid,
-            format!(
-                "{} is not a regular file: only files are restored",
-                request.backup
-            ),
-        ));
-    }
-    let content =
-        fs::read(&backup).map_err(|e| io_failure("read the backup", &request.backup, e))?;
     replace_file(
         context,
         &request.path,
         &content,
-        meta.mode() & 0o7777,
-        Some((meta.uid(), meta.gid())),
+        stat.st_mode & 0o7777,
+        Some((stat.st_uid, stat.st_gid)),
     )?;
     tracing::info!(plugin = %context.plugin, "restored {} from {}", request.path, request.backup);
     Ok(Empty {})
@@ -172,13 +230,22 @@ pub(super) fn remove(
     context: &HostContext,
     request: RemovePath,
 ) -> Result<Removed, ServiceFailure> {
-    let real = context.resolve(&request.path)?;
-    let Ok(meta) = fs::symlink_metadata(&real) else {
-        return Ok(Removed {
-            existed: false,
-            backup: None,
-            dry_run: context.dry_run,
-        });
+    let absent = || Removed {
+        existed: false,
+        backup: None,
+        dry_run: context.dry_run,
+    };
+    context.resolve(&request.path)?;
+    let entry = match context.paths.entry(&request.path) {
+        Ok(entry) => entry,
+        Err(e) if is_missing(&e) => return Ok(absent()),
+        Err(e) => return Err(io_failure("remove", &request.path, e)),
+    };
+    let Some(stat) = entry
+        .stat()
+        .map_err(|e| io_failure("remove", &request.path, e))?
+    else {
+        return Ok(absent());
     };
     if context.dry_run {
         let backup = context.backups.target(&request.path);
@@ -192,11 +259,18 @@ pub(super) fn remove(
             dry_run: true,
         });
     }
-    let backup = context.backups.save(&request.path)?;
-    let removed = if meta.is_dir() {
-        fs::remove_dir_all(&real)
+    let backup = context.backups.save(&entry, &request.path)?;
+    let is_dir = is_type(&stat, SFlag::S_IFDIR);
+    let removed = if is_dir {
+        // Through the held directory; std's removal follows no link inside the tree.
+        std::fs::remove_dir_all(entry.proc_path())
     } else {
-        fs::remove_file(&real)
+        unlinkat(
+            Some(entry.dir.as_raw_fd()),
+            entry.name.as_os_str(),
+            UnlinkatFlags::NoRemoveDir,
+        )
+        .map_err(std::io::Error::from)
     };
     removed.map_err(|e| io_failure("remove", &request.path, e))?;
     tracing::info!(plugin = %context.plugin, "removed {} (backup: {backup})", request.path);
@@ -208,38 +282,46 @@ pub(super) fn remove(
 }
 
 pub(super) fn stat(context: &HostContext, request: StatPath) -> Result<Stat, ServiceFailure> {
-    let real = context.resolve(&request.path)?;
-    match fs::symlink_metadata(&real) {
-        Ok(meta) => {
-            let kind = meta.file_type();
-            let file_type = if kind.is_symlink() {
-                FileType::Symlink
-            } else if kind.is_dir() {
-                FileType::Directory
-            } else if kind.is_file() {
-                FileType::File
-            } else {
-                FileType::Other
-            };
-            Ok(Stat {
-                exists: true,
-                file_type: Some(file_type),
-                mode: meta.mode() & 0o7777,
-                uid: meta.uid(),
-                gid: meta.gid(),
-                size: meta.len(),
-            })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Stat::default()),
-        Err(e) => Err(io_failure("examine", &request.path, e)),
+    context.resolve(&request.path)?;
+    let found = match context.paths.entry(&request.path) {
+        Ok(entry) => entry.stat(),
+        Err(e) if is_missing(&e) => Ok(None),
+        Err(e) => Err(e),
     }
+    .map_err(|e| io_failure("examine", &request.path, e))?;
+    let Some(meta) = found else {
+        return Ok(Stat::default());
+    };
+    let file_type = match SFlag::from_bits_truncate(meta.st_mode) & SFlag::S_IFMT {
+        SFlag::S_IFLNK => FileType::Symlink,
+        SFlag::S_IFDIR => FileType::Directory,
+        SFlag::S_IFREG => FileType::File,
+        _ => FileType::Other,
+    };
+    Ok(Stat {
+        exists: true,
+        file_type: Some(file_type),
+        mode: meta.st_mode & 0o7777,
+        uid: meta.st_uid,
+        gid: meta.st_gid,
+        size: meta.st_size as u64,
+    })
 }
 
 pub(super) fn list(context: &HostContext, request: ListDir) -> Result<DirEntries, ServiceFailure> {
-    let real = context.resolve(&request.path)?;
+    context.resolve(&request.path)?;
+    let listing = |e| io_failure("list", &request.path, e);
+    let dir = context
+        .paths
+        .open(
+            &request.path,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+            Mode::empty(),
+        )
+        .map_err(listing)?;
     let mut names = Vec::new();
-    for entry in fs::read_dir(&real).map_err(|e| io_failure("list", &request.path, e))? {
-        let entry = entry.map_err(|e| io_failure("list", &request.path, e))?;
+    for entry in std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd())).map_err(listing)? {
+        let entry = entry.map_err(listing)?;
         names.push(entry.file_name().to_string_lossy().into_owned());
     }
     names.sort();
@@ -249,11 +331,12 @@ pub(super) fn list(context: &HostContext, request: ListDir) -> Result<DirEntries
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
-
     use crate::config::paths::SystemPaths;
     use crate::config::settings::Config;
     use crate::services::test_consul;
+    use std::fs;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::path::Path;
 
     fn context(root: &Path, dry_run: bool) -> HostContext {
         HostContext::new(
@@ -276,7 +359,7 @@ mod tests {
 
     #[test]
     fn write_is_confined_to_the_root_and_sets_the_mode() {
-        let root = tempfile::tempdir().unwrap();
+        let root = crate::plugins::trust::tests::scratch();
         fs::create_dir_all(root.path().join("etc")).unwrap();
         let context = context(root.path(), false);
         let changed = write(&context, write_request("/etc/a.json", "{}")).unwrap();
@@ -290,7 +373,7 @@ mod tests {
 
     #[test]
     fn replacing_or_removing_backs_up_first() {
-        let root = tempfile::tempdir().unwrap();
+        let root = crate::plugins::trust::tests::scratch();
         let dir = root.path().join("var/lib/service-discover");
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join("ca.pem"), "old cert").unwrap();
@@ -333,7 +416,7 @@ mod tests {
 
     #[test]
     fn dry_run_changes_nothing_and_records_the_plan() {
-        let root = tempfile::tempdir().unwrap();
+        let root = crate::plugins::trust::tests::scratch();
         fs::create_dir_all(root.path().join("etc")).unwrap();
         fs::write(root.path().join("etc/main.json"), "keep").unwrap();
         let context = context(root.path(), true);
@@ -370,7 +453,7 @@ mod tests {
 
     #[test]
     fn read_stat_and_list() {
-        let root = tempfile::tempdir().unwrap();
+        let root = crate::plugins::trust::tests::scratch();
         fs::create_dir_all(root.path().join("d")).unwrap();
         fs::write(root.path().join("d/b"), "bee").unwrap();
         fs::write(root.path().join("d/a"), "a").unwrap();

@@ -7,15 +7,15 @@
 //! Mesh archive or the server list.
 
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd};
-use std::path::Path;
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use carbonio_mesh_plugin_api::services::{ServiceErrorKind, ServiceFailure};
-use nix::fcntl::{open, OFlag};
+use nix::fcntl::OFlag;
 use nix::sys::stat::{fstat, Mode, SFlag};
 use zeroize::Zeroizing;
 
 use super::failure;
+use crate::config::paths::SystemPaths;
 
 /// Where Carbonio keeps it.
 pub const PATH: &str = "/opt/zextras/conf/localconfig.xml";
@@ -94,31 +94,39 @@ fn owner_ok(uid: u32) -> bool {
     uid == 0 || uid == me || Some(uid) == zextras
 }
 
-/// Reads the LDAP settings from localconfig.xml at `real` (its real path under `--root`).
-pub fn read(real: &Path) -> Result<LdapSettings, LocalConfigError> {
-    let text = read_checked(real)?;
+/// Reads the LDAP settings from localconfig.xml (under `--root`, resolved inside it).
+pub fn read(paths: &SystemPaths) -> Result<LdapSettings, LocalConfigError> {
+    let opened = paths.open(
+        PATH,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NOCTTY | OFlag::O_NONBLOCK,
+        Mode::empty(),
+    );
+    let text = read_checked(opened)?;
     parse(&text)
 }
 
 /// The file's text, after checking on the opened descriptor who owns it and who may write it.
-fn read_checked(real: &Path) -> Result<Zeroizing<String>, LocalConfigError> {
-    let fd = match open(
-        real,
-        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
-        Mode::empty(),
-    ) {
+fn read_checked(opened: std::io::Result<OwnedFd>) -> Result<Zeroizing<String>, LocalConfigError> {
+    let fd = match opened {
         Ok(fd) => fd,
-        Err(nix::errno::Errno::ENOENT) => return Err(LocalConfigError::Missing),
-        Err(nix::errno::Errno::ELOOP) => {
-            return Err(LocalConfigError::Refused {
-                why: "it is a symbolic link".into(),
-                fix: format!("replace the link with the file it points to (readlink -f {PATH})"),
-            })
+        Err(e) => {
+            return Err(
+                match nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)) {
+                    nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR => {
+                        LocalConfigError::Missing
+                    }
+                    nix::errno::Errno::ELOOP => LocalConfigError::Refused {
+                        why: "it is a symbolic link".into(),
+                        fix: format!(
+                            "replace the link with the file it points to (readlink -f {PATH})"
+                        ),
+                    },
+                    _ => LocalConfigError::Unreadable(e.to_string()),
+                },
+            )
         }
-        Err(e) => return Err(LocalConfigError::Unreadable(e.desc().to_owned())),
     };
-    // SAFETY: `open` just returned this descriptor and nothing else owns it.
-    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut file = std::fs::File::from(fd);
     let stat = fstat(file.as_raw_fd()).map_err(|e| LocalConfigError::Unreadable(e.to_string()))?;
     if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
         return Err(LocalConfigError::Refused {
@@ -274,8 +282,10 @@ mod tests {
     #[test]
     fn a_missing_file_is_not_found_and_a_writable_one_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("localconfig.xml");
-        let missing = read(&path).unwrap_err();
+        let paths = SystemPaths::new(Some(dir.path().to_owned()));
+        let path = dir.path().join(PATH.trim_start_matches('/'));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let missing = read(&paths).unwrap_err();
         assert!(matches!(missing, LocalConfigError::Missing));
         let failure = ServiceFailure::from(missing);
         assert_eq!(failure.kind, ServiceErrorKind::NotFound);
@@ -285,9 +295,9 @@ mod tests {
         );
         std::fs::write(&path, CARBONIO).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-        assert_eq!(read(&path).unwrap().password.as_str(), "p&ss<word>");
+        assert_eq!(read(&paths).unwrap().password.as_str(), "p&ss<word>");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660)).unwrap();
-        let refused = ServiceFailure::from(read(&path).unwrap_err());
+        let refused = ServiceFailure::from(read(&paths).unwrap_err());
         assert_eq!(refused.kind, ServiceErrorKind::Denied);
         assert!(
             refused
@@ -306,7 +316,7 @@ mod tests {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
             let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
             nix::unistd::chown(&path, Some(nobody.uid), None).unwrap();
-            let refused = ServiceFailure::from(read(&path).unwrap_err());
+            let refused = ServiceFailure::from(read(&paths).unwrap_err());
             assert!(
                 refused.message.contains("not by root or zextras"),
                 "{}",
@@ -317,8 +327,12 @@ mod tests {
                 Some("chown zextras:zextras /opt/zextras/conf/localconfig.xml")
             );
         }
-        let link = dir.path().join("link.xml");
-        std::os::unix::fs::symlink(&path, &link).unwrap();
-        assert!(matches!(read(&link), Err(LocalConfigError::Refused { .. })));
+        let real = dir.path().join("real.xml");
+        std::fs::rename(&path, &real).unwrap();
+        std::os::unix::fs::symlink(&real, &path).unwrap();
+        assert!(matches!(
+            read(&paths),
+            Err(LocalConfigError::Refused { .. })
+        ));
     }
 }

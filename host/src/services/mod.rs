@@ -22,8 +22,10 @@ mod journal;
 mod localconfig;
 mod log;
 mod net;
+mod program;
 mod prompt;
 pub mod redact;
+mod state;
 mod steps;
 pub mod workflows;
 
@@ -59,6 +61,7 @@ fn dispatch(context: &HostContext, service: &str, payload: &str) -> Result<Strin
         svc::ExecMany::NAME => serve(payload, |req| exec::run_many(context, req)),
         svc::ReadFile::NAME => serve(payload, |req| fs::read(context, req)),
         svc::WriteFile::NAME => serve(payload, |req| fs::write(context, req)),
+        svc::WriteStateFile::NAME => serve(payload, |req| state::write_state(context, req)),
         svc::RemovePath::NAME => serve(payload, |req| fs::remove(context, req)),
         svc::StatPath::NAME => serve(payload, |req| fs::stat(context, req)),
         svc::ListDir::NAME => serve(payload, |req| fs::list(context, req)),

@@ -48,11 +48,15 @@ pub(super) fn resolve(
         )
     };
     let addresses = if context.paths.is_rooted() {
-        let hosts = context.paths.system("/etc/hosts");
-        from_hosts_file(
-            &std::fs::read_to_string(hosts).unwrap_or_default(),
-            &request.name,
-        )
+        let mut hosts = String::new();
+        if let Ok(file) = context.paths.open(
+            "/etc/hosts",
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK,
+            nix::sys::stat::Mode::empty(),
+        ) {
+            let _ = std::io::Read::read_to_string(&mut std::fs::File::from(file), &mut hosts);
+        }
+        from_hosts_file(&hosts, &request.name)
     } else {
         let mut found = Vec::new();
         for address in (request.name.as_str(), 0)

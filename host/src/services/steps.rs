@@ -4,7 +4,9 @@
 //! A plugin providing a step is found, trust-checked and loaded exactly as a plugin named on the
 //! command line is (`plugins::open`), once per run, and invoked with the same host context:
 //! its changes are recorded under `--dry-run`, confined by `--root`, backed up, audited, and the
-//! run's secrets are redacted from whatever it answers.
+//! run's secrets are redacted from whatever it answers. Looking through every other plugin for
+//! its steps loads each in a child process instead, as `plugins list` does: a plugin that
+//! crashes while loading cannot take the command down.
 
 use std::rc::Rc;
 
@@ -55,11 +57,19 @@ impl Manifests for HostContext {
         })
     }
 
+    /// Every other plugin, read as `plugins list` reads them: each loaded in a child process of
+    /// its own (`crate::probe`), so that one crashing while it loads takes down its probe, not
+    /// the command that only wanted to know its steps.
     fn all(&self) -> Vec<Known> {
-        discovery::all_candidates(&self.search_dirs)
-            .into_keys()
-            .filter(|name| *name != self.plugin)
-            .filter_map(|name| self.manifest(&name).ok())
+        crate::plugins::inventory::inspect(&self.search_dirs, &self.policy)
+            .into_iter()
+            .filter(|entry| entry.name != self.plugin)
+            .filter_map(|entry| {
+                Some(Known {
+                    manifest: entry.manifest()?,
+                    file: entry.path.display().to_string(),
+                })
+            })
             .collect()
     }
 }

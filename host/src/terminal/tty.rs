@@ -72,18 +72,25 @@ pub fn read_hidden(prompt: &str) -> io::Result<Zeroizing<Vec<u8>>> {
 /// Shows `changes` and asks `question`; true only for an explicit yes.
 pub fn confirm(changes: &[String], question: &str) -> io::Result<bool> {
     let mut tty = tty()?;
-    let mut text = String::new();
-    for change in changes {
-        text.push_str("  - ");
-        text.push_str(change);
-        text.push('\n');
-    }
-    text.push_str(question);
-    text.push_str(" [y/N] ");
-    tty.write_all(text.as_bytes())?;
+    tty.write_all(confirmation(changes, question).as_bytes())?;
     let answer = read_line(&tty)?;
     let answer = String::from_utf8_lossy(&answer).trim().to_ascii_lowercase();
     Ok(matches!(answer.as_str(), "y" | "yes"))
+}
+
+/// The list of changes and the question, as shown: each item on its own line with control
+/// characters shown, not obeyed (the items quote node names and paths from elsewhere, which
+/// could otherwise rewrite or hide what the admin agrees to).
+fn confirmation(changes: &[String], question: &str) -> String {
+    let mut text = String::new();
+    for change in changes {
+        text.push_str("  - ");
+        text.push_str(&crate::terminal::untrusted::one_line(change));
+        text.push('\n');
+    }
+    text.push_str(&crate::terminal::untrusted::one_line(question));
+    text.push_str(" [y/N] ");
+    text
 }
 
 #[cfg(test)]
@@ -97,5 +104,17 @@ mod tests {
         assert_eq!(input, b"second\n");
         let mut last: &[u8] = b"no newline";
         assert_eq!(&read_line(&mut last).unwrap()[..], b"no newline");
+    }
+
+    #[test]
+    fn a_change_cannot_forge_another_line_of_the_list() {
+        let shown = confirmation(
+            &["force-leave evil\r\u{1b}[1A  - nothing\nreally".to_owned()],
+            "Go?",
+        );
+        assert_eq!(
+            shown,
+            "  - force-leave evil\\r\\x1b[1A  - nothing\\nreally\nGo? [y/N] "
+        );
     }
 }

@@ -3,11 +3,14 @@
 //! A node name holding `ESC ] ...` could retitle the admin's terminal, rewrite what is on the
 //! screen, or hide a line; a 20 MB error body would scroll everything else away. So everything
 //! the host prints goes through [`escape_controls`] (control characters shown as `\x1b`, `\r`...;
-//! only newline and tab kept), log lines through [`one_line`], and echoed bodies through
-//! [`excerpt`].
+//! only newline and tab kept), every line that must stay one line (log lines, progress lines,
+//! the items a confirmation lists) through [`one_line`], and echoed bodies through [`excerpt`].
+//! The escaping functions are plugin-api's (`carbonio_mesh_plugin_api::untrusted`), so that
+//! plugins' table cells are escaped by the same code.
 
 use std::borrow::Cow;
-use std::fmt::Write;
+
+pub use carbonio_mesh_plugin_api::untrusted::{escape_controls, one_line};
 
 /// How much of a body an error message echoes.
 pub const ECHOED_BYTES: usize = 1024;
@@ -28,70 +31,9 @@ pub fn excerpt(text: &str, max: usize) -> Cow<'_, str> {
     ))
 }
 
-fn is_control(c: char) -> bool {
-    c != '\n' && c != '\t' && (c.is_control())
-}
-
-/// `text` with every control character but newline and tab written as an escape (`\x1b`).
-/// Colour codes too: a node named `x\x1b[8m` would hide the rest of a table (no plugin prints
-/// colour today; one that does will need a typed way to ask for it).
-pub fn escape_controls(text: &str) -> Cow<'_, str> {
-    // Fast path for the common case (a 5,000-member table): C0 controls and DEL are single
-    // bytes, and every C1 control starts with the byte 0xC2 in UTF-8.
-    if !may_hold_controls(text.as_bytes()) || !text.chars().any(is_control) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        match c {
-            '\r' => out.push_str("\\r"),
-            c if is_control(c) => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
-}
-
-/// Whether `bytes` hold a byte a control character starts with. Without early exit inside each
-/// 64-byte block (`|` and `&`, not `||` and `&&`), so that the compiler can test a block's bytes
-/// at once: a 2.4 MB `--format json` answer is scanned in a fraction of a millisecond.
-fn may_hold_controls(bytes: &[u8]) -> bool {
-    bytes.chunks(64).any(|block| {
-        block.iter().fold(false, |found, &b| {
-            found | ((b < 0x20) & (b != b'\n') & (b != b'\t')) | (b == 0x7f) | (b == 0xc2)
-        })
-    })
-}
-
-/// `text` as one log line: controls escaped, and line breaks too, so that a message cannot
-/// forge another line of the log.
-pub fn one_line(text: &str) -> Cow<'_, str> {
-    match escape_controls(text) {
-        Cow::Borrowed(clean) if !clean.contains('\n') => Cow::Borrowed(clean),
-        escaped => Cow::Owned(escaped.replace('\n', "\\n")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn control_characters_are_shown_not_obeyed() {
-        let hostile = "node\u{1b}]0;pwned\u{7}\r\u{1b}[8mx\u{9b}y";
-        assert_eq!(
-            escape_controls(hostile),
-            "node\\x1b]0;pwned\\x07\\r\\x1b[8mx\\x9by"
-        );
-        assert_eq!(escape_controls("a\tb\nc"), "a\tb\nc");
-        assert!(matches!(
-            escape_controls("plain table é\n"),
-            Cow::Borrowed(_)
-        ));
-        assert_eq!(one_line("forged\nERROR x\r"), "forged\\nERROR x\\r");
-    }
 
     #[test]
     fn long_bodies_are_cut_with_a_count() {

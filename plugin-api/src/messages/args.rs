@@ -39,6 +39,30 @@ pub struct ArgSpec {
     /// accepts. None (every older plugin): any text, checked by the plugin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_kind: Option<ValueKind>,
+    /// What shell completion offers for the value (added in 1.7): the host fills it from the
+    /// live cluster or this host's runs when the admin presses TAB. None: the possible values, or
+    /// files for a `FILE`/`DIR`/`PATH` value name, or nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggest: Option<Suggest>,
+}
+
+/// Where shell completion finds the values of an option or positional (see
+/// [`ArgSpec::suggest`]). Only a hint: the host never refuses a value for not being offered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Suggest {
+    /// These words (a value the plugin matches itself, such as `members --status REGEX`).
+    Values { values: Vec<String> },
+    /// The cluster's nodes: node names and hostnames (the members and Carbonio's server
+    /// list), then `extra` words (`all`). `list`: a comma-separated list (`--nodes A,B`).
+    Nodes {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        extra: Vec<String>,
+        #[serde(default)]
+        list: bool,
+    },
+    /// The runs journaled on this host (`secret show RUN`).
+    Runs,
 }
 
 /// The kinds of value the host checks for an option or positional (see [`ArgSpec::value_kind`]).
@@ -91,6 +115,7 @@ impl ArgSpec {
             default: None,
             possible_values: Vec::new(),
             value_kind: None,
+            suggest: None,
         }
     }
 
@@ -139,6 +164,12 @@ impl ArgSpec {
     /// The value must be a whole number from `min` to `max` (see [`ValueKind::Unsigned`]).
     pub fn unsigned(mut self, min: u64, max: u64) -> Self {
         self.value_kind = Some(ValueKind::Unsigned { min, max });
+        self
+    }
+
+    /// What shell completion offers for the value (see [`Suggest`]).
+    pub fn suggest(mut self, suggest: Suggest) -> Self {
+        self.suggest = Some(suggest);
         self
     }
 }

@@ -14,7 +14,7 @@ mod response;
 #[cfg(test)]
 mod tests;
 
-pub use args::{ArgKind, ArgSpec, ArgValue, ValueKind};
+pub use args::{ArgKind, ArgSpec, ArgValue, Suggest, ValueKind};
 pub use error::{ErrorKind, PluginError};
 pub use manifest::{CommandSpec, Example, Manifest, API_VERSION};
 pub use request::{OutputFormat, Request};

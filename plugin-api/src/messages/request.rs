@@ -41,6 +41,10 @@ pub struct Request {
     /// Colour is allowed (a terminal, and `NO_COLOR` unset).
     #[serde(default)]
     pub color: bool,
+    /// `-q` (added in 1.7): the admin asked for silence; a command whose answer is its exit
+    /// status (`leader -q`) prints nothing. Warnings are left out by the host either way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quiet: bool,
     /// Run this workflow step instead of a command (added in 1.6; sent only to plugins built
     /// against 1.6 or later that declare the step): answered by [`crate::Plugin::run_step`].
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -37,6 +37,27 @@ pub struct WriteFile {
     pub owner: Option<String>,
 }
 
+/// `fs.write-state` (1.7): writes a file inside service-discover's state directory
+/// ([`crate::mesh::STATE_DIR`]), owned by the service user (`[mesh] service_user`), the one way
+/// to put a file where that user may then change it. The state directory is opened from its
+/// parent, which must pass the trust rules (root's, writable by nobody else), and each directory
+/// below it without following a link: a path elsewhere (the data directory main.json names is
+/// the service user's to change) or through a link is refused with the fix, so root never writes
+/// a file that user owns into `/etc/cron.hourly`. An existing file is backed up first; under
+/// `--dry-run` the write is recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteStateFile {
+    pub path: String,
+    pub content: String,
+    /// Permission bits, for example `0o600`.
+    pub mode: u32,
+}
+
+impl Service for WriteStateFile {
+    const NAME: &'static str = "fs.write-state";
+    type Answer = Changed;
+}
+
 /// What a change did: where the previous version was saved, and whether it was only planned.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Changed {

@@ -41,8 +41,9 @@ pub struct Journal {
 
 /// `runs.remove` (1.5): deletes a run for good, with no backup (a backup of the backups would
 /// keep the old secrets `secret prune` is there to delete): the run's journal directory under
-/// /var/lib/carbonio-mesh/runs and every backup directory its journal names (a directory
-/// directly under the configured `[backup] dir` that a string in one of its records lies in).
+/// /var/lib/carbonio-mesh/runs and every backup directory the run recorded as its own (since
+/// 1.7: the directory directly under the configured `[backup] dir` holding the backup of one of
+/// its `removed` records; other strings of the journal, such as node names, count for nothing).
 /// Nothing outside those is touched. Under `--dry-run` the removal is recorded, not made;
 /// otherwise the host audits it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

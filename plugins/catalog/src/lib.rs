@@ -13,7 +13,7 @@ use carbonio_mesh_plugin_api::nodes::{Lookup, NodeDirectory};
 use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{
     anonymous_warning, export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin,
-    PluginError, Request, Response, Table, Widths,
+    PluginError, Request, Response, Suggest, Table, Widths,
 };
 use serde::{Deserialize, Serialize};
 
@@ -383,7 +383,8 @@ impl Plugin for Catalog {
                     )
                     .arg(
                         ArgSpec::option("near", "Sort by network distance from NODE (_agent: this agent)")
-                            .value_name("NODE"),
+                            .value_name("NODE")
+                            .suggest(Suggest::Nodes { extra: vec!["_agent".into()], list: false }),
                     )
                     .arg(node_meta_arg()),
             )
@@ -394,7 +395,8 @@ impl Plugin for Catalog {
 .read_only()
                     .arg(
                         ArgSpec::option("node", "Only services registered on NODE: its Consul node name, node-ID prefix, Carbonio hostname or address")
-                            .value_name("NODE"),
+                            .value_name("NODE")
+                            .suggest(Suggest::Nodes { extra: Vec::new(), list: false }),
                     )
                     .arg(node_meta_arg())
                     .arg(ArgSpec::flag("tags", "Show each service's tags")),

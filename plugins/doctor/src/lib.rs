@@ -18,7 +18,7 @@ use carbonio_mesh_plugin_api::services::{OpenCredentials, ResolvedWorkflow, Work
 use carbonio_mesh_plugin_api::step::StepSpec;
 use carbonio_mesh_plugin_api::{
     export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin, PluginError,
-    Request, Response, SecretText,
+    Request, Response, SecretText, Suggest,
 };
 
 use crate::cluster::ArchiveSecrets;
@@ -208,7 +208,8 @@ impl Plugin for DoctorPlugin {
                         "nodes",
                         "Also run each other node's checks through the doctor-transport step: `all` alive members but this host, or a list of node names, hostnames or addresses",
                     )
-                    .value_name("all|LIST"),
+                    .value_name("all|LIST")
+                    .suggest(Suggest::Nodes { extra: vec!["all".into()], list: true }),
                 )
                 .arg(
                     ArgSpec::option("parallel", "How many nodes at a time with --nodes")

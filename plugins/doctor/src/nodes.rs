@@ -5,7 +5,7 @@
 
 use carbonio_mesh_plugin_api::fanout::{self, NodePlan, Target};
 use carbonio_mesh_plugin_api::nodes::{NodeDirectory, NodeRole};
-use carbonio_mesh_plugin_api::services::{Exec, ExecMany, ExecResult, LocalAddresses};
+use carbonio_mesh_plugin_api::services::{Exec, ExecArg, ExecMany, ExecResult, LocalAddresses};
 use carbonio_mesh_plugin_api::{Host, PluginError};
 
 use crate::report::{CertificateExpiry, Check, NodeRow, Report};
@@ -38,10 +38,34 @@ pub fn role_of(node: &str) -> Option<String> {
     })
 }
 
+/// The node's document in what a transport printed: all of it (ssh), or the first object
+/// that parses starting at the beginning of a line, ended where the object ends, so that what a
+/// transport adds around it (ansible's `HOST | FAILED | rc=11 >>` and error lines before it, the
+/// node's standard error after it) does not hide it.
+fn document(stdout: &str) -> Result<Report, serde_json::Error> {
+    let starts = std::iter::once(0).chain(stdout.match_indices("\n{").map(|(at, _)| at + 1));
+    let mut first_error = None;
+    for start in starts {
+        let mut documents =
+            serde_json::Deserializer::from_str(&stdout[start..]).into_iter::<Report>();
+        match documents.next() {
+            Some(Ok(report)) => return Ok(report),
+            Some(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            None => {}
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => serde_json::from_str(stdout),
+    }
+}
+
 /// What one node's transport run gave: its report, or why there is none.
 pub fn node_report(result: &ExecResult) -> Result<Report, String> {
     match (&result.output, &result.error) {
-        (Some(out), _) => match serde_json::from_str::<Report>(&out.stdout) {
+        (Some(out), _) => match document(&out.stdout) {
             Ok(report) if out.status.is_some() => Ok(report),
             _ => {
                 let status = out
@@ -110,21 +134,37 @@ pub fn run(
     parallel: usize,
     report: &mut Report,
 ) -> Result<(), PluginError> {
-    let execs: Vec<Exec> = plan
+    // A node whose names cannot go into the transport (they come from Consul and LDAP) is not
+    // reached, and says why.
+    let commands: Vec<Result<Vec<ExecArg>, String>> = plan
         .targets
         .iter()
-        .map(|target| Exec {
-            argv: fanout::transport_argv(argv, target, ""),
-            ..Exec::default()
-        })
+        .map(|target| fanout::transport_command(argv, target, ""))
+        .collect();
+    let reached: Vec<(&Target, &Vec<ExecArg>)> = plan
+        .targets
+        .iter()
+        .zip(&commands)
+        .filter_map(|(target, command)| command.as_ref().ok().map(|argv| (target, argv)))
         .collect();
     let answer = host.call(&ExecMany {
-        execs,
-        labels: plan.targets.iter().map(|t| t.reach().to_owned()).collect(),
+        execs: reached
+            .iter()
+            .map(|(_, argv)| Exec {
+                argv: argv.to_vec(),
+                ..Exec::default()
+            })
+            .collect(),
+        labels: reached.iter().map(|(t, _)| t.reach().to_owned()).collect(),
         parallel: parallel.max(1),
     })?;
-    for (target, result) in plan.targets.iter().zip(&answer.results) {
-        merge(report, target, node_report(result));
+    let mut results = answer.results.into_iter();
+    for (target, command) in plan.targets.iter().zip(&commands) {
+        let answer = match command {
+            Ok(_) => node_report(&results.next().unwrap_or_default()),
+            Err(why) => Err(why.clone()),
+        };
+        merge(report, target, answer);
     }
     for skipped in &plan.skipped {
         report.nodes.push(NodeRow {
@@ -151,6 +191,18 @@ mod tests {
             stderr: stderr.into(),
             dry_run: false,
         }))
+    }
+
+    #[test]
+    fn the_document_is_found_between_what_a_transport_adds() {
+        let doc = "{\n  \"status\": \"ok\",\n  \"checks\": [],\n  \"nodes\": []\n}";
+        // ansible's minimal output: a line before, the node's standard error after.
+        let wrapped =
+            format!("srv2.example.com | FAILED | rc=10 >>\n{doc}\ncarbonio-mesh: warning: x\n");
+        let report = node_report(&out(Some(2), &wrapped, "")).unwrap();
+        assert!(report.status.is_some(), "{report:?}");
+        assert!(node_report(&out(Some(0), "srv2 | CHANGED | rc=0 >>\nnot json\n", "")).is_err());
+        assert!(node_report(&out(Some(0), "", "")).is_err());
     }
 
     #[test]

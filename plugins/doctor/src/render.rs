@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use carbonio_mesh_plugin_api::untrusted::one_line;
 use carbonio_mesh_plugin_api::Table;
 
 use crate::report::{Report, Status, CLUSTER};
@@ -98,26 +99,27 @@ pub fn human(report: &Report, color: bool) -> String {
     if !problems.is_empty() || !unreachable.is_empty() {
         out.push_str("\nProblems:\n");
     }
+    // One line per problem: details and fixes quote node names and what nodes answered.
+    let line = |text: &str| one_line(text).into_owned();
     for check in problems {
         out.push_str(&format!(
             "{} {} {}: {}\n",
             paint(check.status.word(), check.status, color),
-            check.scope,
-            check.name,
-            check.detail
+            line(&check.scope),
+            line(&check.name),
+            line(&check.detail)
         ));
         if let Some(fix) = &check.fix {
-            out.push_str(&format!("     fix: {fix}\n"));
+            out.push_str(&format!("     fix: {}\n", line(fix)));
         }
     }
     for row in unreachable {
+        let host = line(row.host.as_deref().unwrap_or(&row.node));
         out.push_str(&format!(
-            "{} {}: not reached: {}\n     fix: check that {} is up and reachable over the doctor-transport (ssh root@{} works without a password)\n",
+            "{} {}: not reached: {}\n     fix: check that {host} is up and reachable over the doctor-transport (ssh root@{host} works without a password)\n",
             paint(Status::Fail.word(), Status::Fail, color),
-            row.node,
-            row.error.as_deref().unwrap_or(""),
-            row.host.as_deref().unwrap_or(&row.node),
-            row.host.as_deref().unwrap_or(&row.node),
+            line(&row.node),
+            line(row.error.as_deref().unwrap_or("")),
         ));
     }
     out
@@ -131,12 +133,22 @@ fn problems_cell(problems: &[&str]) -> String {
     }
 }
 
-/// A label value in Prometheus' text format: `\`, `"` and newlines escaped.
+/// A label value in Prometheus' text format: `\`, `"` and newlines escaped, the only escapes
+/// the format has; every other control character is left out. Shown as `\x1b` (what the host
+/// does to controls in any output) it would be an escape the format does not know, and the
+/// textfile collector drops the whole file: no alert would fire.
 fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// node_exporter's textfile format.
@@ -280,5 +292,20 @@ FAIL cluster members-failed: failed: agent-x\n     fix: carbonio-mesh force-leav
             "{text}"
         );
         assert!(text.ends_with("carbonio_mesh_doctor_status 2\n"));
+    }
+
+    /// Issue 24, item 12: a node name with control characters made the host write `\x1b` into
+    /// a label value, an escape the exposition format does not have: node_exporter rejected the
+    /// whole file, so no alert fired.
+    #[test]
+    fn control_characters_never_reach_a_label_value() {
+        let mut report = report();
+        report.checks[0].scope = "evil\u{1b}]0;x\u{7}\r\tname\nnext".into();
+        let text = prometheus(&report);
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(text.contains("node=\"evil]0;xname\\nnext\"} 0\n"), "{text}");
     }
 }

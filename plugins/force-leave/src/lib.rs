@@ -19,7 +19,7 @@ mod plan;
 use carbonio_mesh_plugin_api::consul::member_status;
 use carbonio_mesh_plugin_api::{
     export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin, PluginError,
-    Request, Response, Table,
+    Request, Response, Suggest, Table,
 };
 use serde::Serialize;
 
@@ -163,7 +163,7 @@ pools; Consul 1.9 and 1.10 find LAN members only, where a server's LAN name also
 WAN pool. --wan (Consul 1.11+, on a server) acts on the WAN pool only. Needs a token with \
 operator:write.",
                 )
-                .arg(ArgSpec::positional("node", "The member to remove: its Consul node name, Carbonio hostname or address, or a WAN name NODE.DC").value_name("NODE"))
+                .arg(ArgSpec::positional("node", "The member to remove: its Consul node name, Carbonio hostname or address, or a WAN name NODE.DC").value_name("NODE").suggest(Suggest::Nodes { extra: Vec::new(), list: false }))
                 .arg(ArgSpec::flag("failed", "Every member whose status is failed"))
                 .arg(ArgSpec::flag("prune", "Remove the member from the list entirely"))
                 .arg(ArgSpec::flag("force", "Send it even to an alive member"))

@@ -20,7 +20,7 @@ use carbonio_mesh_plugin_api::nodes;
 use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{
     anonymous_warning, export_plugin, ArgSpec, CommandSpec, ConsulText, Host, Manifest,
-    OutputFormat, Plugin, PluginError, Request, Response, Table, Widths,
+    OutputFormat, Plugin, PluginError, Request, Response, Suggest, Table, Widths,
 };
 use serde::{Deserialize, Serialize};
 
@@ -326,7 +326,12 @@ impl Members {
             ))
             .arg(
                 ArgSpec::option("status", "Only members whose status matches REGEX")
-                    .value_name("REGEX"),
+                    .value_name("REGEX")
+                    .suggest(Suggest::Values {
+                        values: ["alive", "leaving", "left", "failed"]
+                            .map(String::from)
+                            .to_vec(),
+                    }),
             )
     }
 }

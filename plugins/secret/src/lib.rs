@@ -15,7 +15,7 @@ mod steps;
 use std::collections::BTreeSet;
 
 use carbonio_mesh_plugin_api::services::{
-    Exec, ExecArg, JournalAppend, JournalRead, NewPassword, PasswordSource, ReadStdin,
+    Exec, ExecArg, JournalAppend, JournalRead, NewPassword, PasswordSource, ReadStdin, RemoveRun,
     ResolvedStep, RestorePath, RunStep, WorkflowSteps,
 };
 use carbonio_mesh_plugin_api::step::{
@@ -23,7 +23,7 @@ use carbonio_mesh_plugin_api::step::{
 };
 use carbonio_mesh_plugin_api::{
     export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin, PluginError,
-    Request, Response, SecretText, Table,
+    Request, Response, SecretText, Suggest, Table,
 };
 use serde_json::{json, Value};
 use steps::{StepContext, REGENERATE, REJOIN};
@@ -321,7 +321,13 @@ fn run_workflow(
     let mut lines = Vec::new();
     let mut reports = String::new();
     let mut failure = None;
+    // Whether anything may have changed: a resumed run did before; otherwise a step that
+    // changes the system (or a site command) has started.
+    let mut changed = resume;
     let total = steps.len();
+    // `--archive FILE`, read once by the first step that needs it: the bytes checked and
+    // compared with LDAP's copy are the bytes installed.
+    let archive_read = std::cell::OnceCell::new();
     for (number, step) in steps.iter().enumerate() {
         let number = number + 1;
         if done.contains(&step.name) {
@@ -331,6 +337,7 @@ fn run_workflow(
         // Steps may take seconds each (stopping and restarting service-discover, every node):
         // the person at the terminal sees which one is running.
         host.progress(&format!("step {number}/{total} {} ...", step.name));
+        changed |= step.changes_system || step.exec.is_some();
         let started = std::time::Instant::now();
         journal(
             host,
@@ -353,6 +360,7 @@ fn run_workflow(
             parallel: request.parsed("parallel")?.unwrap_or(32),
             new_archive: new_archive.as_ref().map(|a| &a.text),
             archive_file: archive_file.as_deref(),
+            archive_read: &archive_read,
         };
         let outcome = match (&step.plugin, &step.exec) {
             (Some(plugin), _) if plugin == NAME => steps::run(&step.name, &ctx),
@@ -429,6 +437,9 @@ fn run_workflow(
     }
     if failure.is_none() {
         journal(host, &run, &JournalRecord::Finished { at: now() })?;
+    } else if !changed && !request.dry_run {
+        // A preflight refused before anything changed: no run is left to resume or restore.
+        host.call(&RemoveRun { run: run.clone() })?;
     }
     let generated = new_password
         .filter(|p| p.source == "generated" && !request.dry_run)
@@ -438,17 +449,20 @@ fn run_workflow(
     } else {
         "regenerate"
     };
+    let kept = changed || request.dry_run || failure.is_none();
     Ok(render_run(
-        request, command, &run, &lines, &reports, failure, generated,
+        request, command, &run, kept, &lines, &reports, failure, generated,
     ))
 }
 
 /// What a run prints: the step table (or JSON), the reports below it, the run's name, and on a
 /// failure how to go on or back; a generated password once, at the very end.
+#[allow(clippy::too_many_arguments)]
 fn render_run(
     request: &Request,
     command: &str,
     run: &str,
+    kept: bool,
     lines: &[(&str, String, String)],
     reports: &str,
     failure: Option<PluginError>,
@@ -458,7 +472,8 @@ fn render_run(
     match request.format {
         OutputFormat::Json => {
             stdout = serde_json::to_string_pretty(&json!({
-                "run": run,
+                // null when nothing was changed and the run was not kept.
+                "run": kept.then_some(run),
                 "finished": failure.is_none(),
                 "steps": lines.iter().map(|(s, n, d)| json!({"step": n, "status": s, "detail": d})).collect::<Vec<_>>(),
             }))
@@ -474,6 +489,8 @@ fn render_run(
             stdout.push_str(reports);
             if request.dry_run {
                 stdout.push_str("Run: none (dry run: nothing recorded)\n");
+            } else if !kept {
+                stdout.push_str("Run: none (nothing was changed: not kept)\n");
             } else {
                 stdout.push_str(&format!("Run: {run}\n"));
             }
@@ -496,11 +513,21 @@ fn render_run(
                 .with_stderr(stderr)
                 .with_exit_code(code);
         }
-        let stderr = format!(
-            "secret {command}: step failed: {}\n{}  Continue with: carbonio-mesh secret {command} --resume --run {run}\n  Or go back:    carbonio-mesh secret restore {run}\n",
-            error.message,
-            error.hint.map(|h| format!("  fix: {h}\n")).unwrap_or_default()
-        );
+        let fix = error
+            .hint
+            .map(|h| format!("  fix: {h}\n"))
+            .unwrap_or_default();
+        let stderr = if kept {
+            format!(
+                "secret {command}: step failed: {}\n{fix}  Continue with: carbonio-mesh secret {command} --resume --run {run}\n  Or go back:    carbonio-mesh secret restore {run}\n",
+                error.message,
+            )
+        } else {
+            format!(
+                "secret {command}: step failed: {}\n{fix}  Nothing was changed and no run was kept: fix the cause and run the same command again.\n",
+                error.message,
+            )
+        };
         return Response::text(stdout)
             .with_stderr(stderr)
             .with_exit_code(code);
@@ -589,11 +616,14 @@ fn plan(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
     if workflow == REGENERATE {
         let (transport, _) = workflow_steps(host, "transport")?;
         if let Some(step) = transport.first() {
-            let argv = step.exec.as_deref().unwrap_or_default().join(" ");
+            let words = step.exec.as_deref().unwrap_or_default();
             let at = match step.line {
                 Some(line) => format!("{}:{line}", step.defined_in),
                 None => step.defined_in.clone(),
             };
+            // What `--nodes` would refuse, the plan refuses now.
+            carbonio_mesh_plugin_api::fanout::check_transport(words, &at)?;
+            let argv = words.join(" ");
             out.push_str(&format!(
                 "Transport (how rejoin-nodes reaches each node; {at}): {argv}\n"
             ));
@@ -709,11 +739,12 @@ removed is backed up first; `secret restore RUN` puts them back. The new passwor
 --password-file, --password-stdin, --generate, or is asked twice; it is never written to the journal.",
                     ))
                     .arg(ArgSpec::flag("resume", "Continue the newest run (or --run RUN) at its first unfinished step"))
-                    .arg(ArgSpec::option("run", "The run to resume").value_name("RUN"))
+                    .arg(ArgSpec::option("run", "The run to resume").value_name("RUN").suggest(Suggest::Runs))
                                         .arg(ArgSpec::flag("revoke-old-token", "Delete the previous bootstrap token at the end"))
                     .arg(
                         ArgSpec::option("nodes", "Then set up the other nodes again through the transport step: `all` alive members but this host, or a list of node names, hostnames or addresses")
-                            .value_name("all|LIST"),
+                            .value_name("all|LIST")
+                            .suggest(Suggest::Nodes { extra: vec!["all".into()], list: true }),
                     )
                     .arg(ArgSpec::flag("include-failed", "With --nodes all, also try the members Consul lists as failed"))
                     .arg(
@@ -757,7 +788,7 @@ no answer it stops: write the right address into config.json's bind_addr.",
                         .arg(ArgSpec::flag("password-stdin", "With --archive: read the new password from the first line of standard input"))
                         .arg(ArgSpec::flag("input-stdin", "Read the new password (first line) and the new archive (the rest) from standard input"))
                         .arg(ArgSpec::flag("resume", "Continue the newest run (or --run RUN) at its first unfinished step"))
-                        .arg(ArgSpec::option("run", "The run to resume").value_name("RUN"))
+                        .arg(ArgSpec::option("run", "The run to resume").value_name("RUN").suggest(Suggest::Runs))
                         .example("sudo carbonio-mesh secret rejoin --archive /root/cluster-credentials.tar.gpg --password-file /root/pw", "On a node, with the archive copied by hand from the leader")
                         .example("sudo carbonio-mesh secret rejoin --resume", "Continue after fixing what stopped it"),
                 )
@@ -770,7 +801,7 @@ no answer it stops: write the right address into config.json's bind_addr.",
                 )
                 .subcommand(
                     CommandSpec::new("restore", "Put back the files a run backed up, and start service-discover")
-                        .arg(ArgSpec::positional("run", "The run, as `secret regenerate` printed it").value_name("RUN").required())
+                        .arg(ArgSpec::positional("run", "The run, as `secret regenerate` printed it").value_name("RUN").required().suggest(Suggest::Runs))
                         .example("sudo carbonio-mesh secret restore 2026-12-01T10-15-02Z-3f2a", "Put back what that run removed, and start service-discover"),
                 )
                 .subcommand(
@@ -784,7 +815,7 @@ no answer it stops: write the right address into config.json's bind_addr.",
                 )
                 .subcommand(
                     CommandSpec::new("show", "Show one run: its steps with status and detail, the files it removed and where their backups are")
-                        .arg(ArgSpec::positional("run", "The run, as `secret regenerate` or `secret runs` printed it").value_name("RUN").required())
+                        .arg(ArgSpec::positional("run", "The run, as `secret regenerate` or `secret runs` printed it").value_name("RUN").required().suggest(Suggest::Runs))
                         .example("sudo carbonio-mesh secret show 2026-12-01T10-15-02Z-3f2a", "Its steps, and where the backups of what it removed are")
                         .read_only(),
                 )

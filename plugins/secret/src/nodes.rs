@@ -11,7 +11,7 @@ use carbonio_mesh_plugin_api::fanout::{self, NodePlan, Target};
 use carbonio_mesh_plugin_api::mesh;
 use carbonio_mesh_plugin_api::nodes::NodeDirectory;
 use carbonio_mesh_plugin_api::services::{
-    Exec, ExecMany, JournalRead, LocalAddresses, WorkflowSteps,
+    Exec, ExecArg, ExecMany, JournalRead, LocalAddresses, WorkflowSteps,
 };
 use carbonio_mesh_plugin_api::{PluginError, Table};
 
@@ -135,10 +135,21 @@ pub fn rejoin_nodes(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
     } else {
         None
     };
-    let execs: Vec<Exec> = pending
+    // A node whose names cannot go into the transport (they come from Consul and LDAP) is not
+    // tried: it fails with the reason, like one the transport could not reach.
+    let commands: Vec<Result<Vec<ExecArg>, String>> = pending
         .iter()
-        .map(|target| Exec {
-            argv: fanout::transport_argv(&argv, target, ctx.run),
+        .map(|target| fanout::transport_command(&argv, target, ctx.run))
+        .collect();
+    let reached: Vec<(&&Target, &Vec<ExecArg>)> = pending
+        .iter()
+        .zip(&commands)
+        .filter_map(|(target, command)| command.as_ref().ok().map(|argv| (target, argv)))
+        .collect();
+    let execs: Vec<Exec> = reached
+        .iter()
+        .map(|(_, argv)| Exec {
+            argv: argv.to_vec(),
             stdin: input.clone(),
             mutating: true,
             secrets: ctx
@@ -150,9 +161,17 @@ pub fn rejoin_nodes(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
         .collect();
     let answer = ctx.host.call(&ExecMany {
         execs,
-        labels: pending.iter().map(|t| t.reach().to_owned()).collect(),
+        labels: reached.iter().map(|(t, _)| t.reach().to_owned()).collect(),
         parallel: ctx.parallel,
     })?;
+    let mut answers = answer.results.into_iter();
+    let results: Vec<(bool, String)> = commands
+        .iter()
+        .map(|command| match command {
+            Ok(_) => node_result(&answers.next().unwrap_or_default()),
+            Err(why) => (false, why.clone()),
+        })
+        .collect();
     let mut rows: Vec<(&Target, &str, String)> = plan
         .targets
         .iter()
@@ -160,8 +179,7 @@ pub fn rejoin_nodes(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
         .map(|t| (t, "ok", "earlier attempt".to_owned()))
         .collect();
     let mut failed = Vec::new();
-    for (target, result) in pending.iter().zip(&answer.results) {
-        let (ok, detail) = node_result(result);
+    for (target, (ok, detail)) in pending.iter().zip(results) {
         if !ctx.dry_run {
             crate::journal(
                 ctx.host,

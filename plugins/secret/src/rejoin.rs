@@ -4,8 +4,10 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use carbonio_mesh_plugin_api::mesh;
 use carbonio_mesh_plugin_api::services::{
-    ConsulRequest, LocalAddresses, OpenCredentials, ReadFile, SourceAddress, StatPath,
+    ConsulRequest, LdapCredentials, LocalAddresses, OpenCredentials, ReadFile, ServiceErrorKind,
+    SourceAddress, StatPath,
 };
 use carbonio_mesh_plugin_api::{ErrorKind, Host, PluginError, SecretText};
 
@@ -87,6 +89,95 @@ pub fn checked_archive(
         ..OpenCredentials::default()
     })?;
     Ok(text)
+}
+
+/// The archive of `--archive FILE`, read and checked once a run (every later step takes these
+/// bytes: the file may change meanwhile); the admin is warned when someone other than root
+/// could have changed the file or its directory.
+pub fn archive_file<'c>(
+    ctx: &'c crate::steps::StepContext<'_>,
+    path: &str,
+) -> Result<&'c SecretText, PluginError> {
+    if let Some(read) = ctx.archive_read.get() {
+        return Ok(read);
+    }
+    let password = ctx
+        .new_password
+        .ok_or_else(|| PluginError::operation("no new password"))?;
+    warn_if_others_can_write(ctx.host, path);
+    let text = checked_archive(ctx.host, path, password)?;
+    Ok(ctx.archive_read.get_or_init(|| text))
+}
+
+/// Warns when `path` or its directory belongs to someone else than root or may be written by
+/// group or others: whoever could have replaced the leader's archive there.
+fn warn_if_others_can_write(host: &Host<'_>, path: &str) {
+    let dir = std::path::Path::new(path)
+        .parent()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|| "/".to_owned());
+    for (what, at) in [("the archive", path), ("its directory", dir.as_str())] {
+        let Ok(stat) = host.call(&StatPath {
+            path: at.to_owned(),
+        }) else {
+            continue;
+        };
+        let who = if stat.uid != 0 {
+            Some(format!("its owner, uid {}", stat.uid))
+        } else if stat.mode & 0o002 != 0 {
+            Some("everyone".to_owned())
+        } else if stat.mode & 0o020 != 0 {
+            Some("its group".to_owned())
+        } else {
+            None
+        };
+        if let Some(who) = who {
+            host.warn(&format!(
+                "{what} {at} is writable by {who} (mode {:04o}): someone could have put another archive there; it is compared with the one in LDAP before anything changes",
+                stat.mode
+            ));
+        }
+    }
+}
+
+/// Compares the archive read from `path` with the copy in LDAP (which the leader's setup
+/// uploaded, and which this node's setup downloads), before anything changes: another
+/// cluster's archive sealed with the same password would otherwise set the node up with the
+/// wrong CA and gossip key. Skipped, and said so, on a host without Carbonio's LDAP settings.
+pub fn compare_with_ldap(
+    host: &Host<'_>,
+    path: &str,
+    archive: &SecretText,
+) -> Result<String, PluginError> {
+    let copy = match host.call(&LdapCredentials {}) {
+        Ok(copy) => copy,
+        Err(e) if e.kind == ServiceErrorKind::NotFound => {
+            return Ok(format!("not compared with LDAP's copy ({})", e.message))
+        }
+        Err(e) => {
+            return Err(PluginError::operation(format!(
+                "cannot compare {path} with the archive in LDAP: {}",
+                e.message
+            ))
+            .hint(e.hint.unwrap_or_else(|| "make Carbonio's LDAP reachable from this node (its setup downloads the archive there too), then run it again".to_owned())))
+        }
+    };
+    let place = format!(
+        "{} on {} at {}",
+        mesh::LDAP_ARCHIVE_ATTRIBUTE,
+        mesh::LDAP_ARCHIVE_DN,
+        copy.url
+    );
+    match &copy.archive {
+        Some(ldap) if ldap.expose() == archive.expose() => {
+            Ok(format!("it is the archive in LDAP ({place})"))
+        }
+        found => Err(PluginError::operation(format!(
+            "{path} is not the archive in LDAP ({place}{}): another cluster's archive, or the leader's setup did not upload its new one; nothing was changed",
+            if found.is_none() { ", which holds none" } else { "" }
+        ))
+        .hint("copy the archive again from this cluster's Mesh leader (scp LEADER:/etc/zextras/service-discover/cluster-credentials.tar.gpg FILE); `carbonio-mesh credentials verify` on the leader says whether LDAP holds its archive")),
+    }
 }
 
 /// Where this node's address came from (for the outcome line).

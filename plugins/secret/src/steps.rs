@@ -37,6 +37,8 @@ pub struct StepContext<'a> {
     /// and checked by node-preflight, read again by install-archive (also on a resumed run:
     /// the archive never enters the journal).
     pub archive_file: Option<&'a str>,
+    /// `archive_file`'s content, once a step read and checked it (see `rejoin::archive_file`).
+    pub archive_read: &'a std::cell::OnceCell<SecretText>,
 }
 
 const SERVICE: &str = "service-discover";
@@ -429,13 +431,10 @@ fn write_reset_file(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
         "{}/acl-bootstrap-reset",
         data_dir(ctx).trim_end_matches('/')
     );
+    // As the service user's file, inside service-discover's state directory and through no
+    // link: main.json, which names the data directory, is that user's to change.
     ctx.host
-        .call(&carbonio_mesh_plugin_api::services::WriteFile {
-            path: path.clone(),
-            content: index.to_string(),
-            mode: 0o600,
-            owner: Some(ctx.service_user.to_owned()),
-        })?;
+        .write_state_file(&path, &index.to_string(), 0o600)?;
     Ok(
         Outcome::new(format!("{path} holds {index} (owner {})", ctx.service_user))
             .fact(&facts::RESET_FILE, &path),
@@ -697,9 +696,9 @@ fn node_preflight(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
     let mut found = Facts::new();
     match (ctx.archive_file, ctx.new_archive) {
         (Some(path), _) => {
-            let password = ctx.new_password.ok_or_else(|| fail("no new password"))?;
-            crate::rejoin::checked_archive(host, path, password)?;
-            archive = format!("{path} opens with the new password");
+            let read = crate::rejoin::archive_file(ctx, path)?;
+            let ldap = crate::rejoin::compare_with_ldap(host, path, read)?;
+            archive = format!("{path} opens with the new password; {ldap}");
             found.set(&facts::ARCHIVE_FILE, &path.to_owned());
         }
         (None, Some(_)) => {}
@@ -722,16 +721,12 @@ fn node_preflight(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
     })
 }
 
-/// The leader's new archive in place (0600 root), before setup reads it. From a file, it is
-/// read and checked again: the run may be a resumed one, and the file may have changed.
+/// The leader's new archive in place (0600 root), before setup reads it. From a file, the
+/// bytes node-preflight read and checked; a resumed run reads and checks the file again.
 fn install_archive(ctx: &StepContext<'_>) -> Result<Outcome, PluginError> {
-    let from_file;
     let (archive, origin) = match (ctx.archive_file, ctx.new_archive) {
-        (Some(path), _) => {
-            let password = ctx.new_password.ok_or_else(|| fail("no new password"))?;
-            from_file = crate::rejoin::checked_archive(ctx.host, path, password)?;
-            (&from_file, path)
-        }
+        // The bytes node-preflight checked and compared (read again only by a resumed run).
+        (Some(path), _) => (crate::rejoin::archive_file(ctx, path)?, path),
         (None, Some(archive)) => (archive, "standard input"),
         (None, None) if ctx.dry_run => {
             return Ok(Outcome::new("would install the leader's new archive"))

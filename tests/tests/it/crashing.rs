@@ -59,18 +59,28 @@ fn help_still_lists_the_plugins_that_load() {
 }
 
 #[test]
-fn generate_leaves_the_crashing_plugin_out_with_a_warning() {
+fn generate_and_completion_leave_the_crashing_plugin_out() {
     let (sandbox, _) = with_segfaulting();
-    let (code, out, err) = run(sandbox.cmd().args(["generate", "completion", "bash"]));
+    let pages = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(sandbox.cmd().args(["generate", "man"]).arg(pages.path()));
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains("warning: plugin segfaulting left out: crashed (signal 11)"),
         "{err}"
     );
     assert!(
-        out.contains("carbonio__mesh__subcmd__ok"),
-        "ok's commands are completed"
+        pages.path().join("carbonio-mesh-ok.1").is_file(),
+        "ok's page"
     );
+    assert!(!pages.path().join("carbonio-mesh-segfaulting.1").exists());
+    // A TAB: ok's command is offered, the crashing plugin's is not (and nothing crashes).
+    let (code, out, err) = run(assert_cmd::Command::new(carbonio_mesh_tests::binary())
+        .args(["__complete", "bash", "carbonio-mesh", "--plugin-dir"])
+        .arg(sandbox.plugin_dir())
+        .arg(""));
+    assert_eq!(code, 0, "{err}");
+    let offered: Vec<&str> = out.lines().collect();
+    assert!(offered.contains(&"ok"), "{out}");
     assert!(!out.contains("segfaulting"), "{out}");
 }
 

@@ -1023,3 +1023,48 @@ fn a_server_down_for_more_than_a_week_will_not_start_on_consul_1_21_4() {
         .unwrap()
         .contains("Consul 1.9.3 has no server_rejoin_age_max"));
 }
+
+/// Issue 24, items 6 and 12: a failed member whose name holds a newline and escape sequences
+/// forged rows of doctor's table (one name, five rows), and made `--prometheus` write `\x1b`
+/// into a label value, an escape the text format does not have: node_exporter dropped the whole
+/// file, so no alert fired.
+#[test]
+fn a_hostile_member_name_forges_no_row_and_keeps_the_metrics_readable() {
+    let leader = healthy();
+    let hostile = "agent-evil\nserver-srv9-example-com  -  server  ok  -\u{1b}[2K\r";
+    for node in leader.double.cluster().nodes.iter_mut() {
+        if node.name == "agent-proxy-example-com" {
+            node.name = hostile.to_owned();
+            node.status = consul_double::Status::Failed;
+        } else if node.name != "server-srv1-example-com" {
+            node.status = consul_double::Status::Left;
+        }
+    }
+    let (code, out, err) = run(leader.cmd().args(["doctor", "--nodes", "all"]));
+    assert_eq!(code, 11, "{out}{err}");
+    assert!(
+        !out.lines().any(|l| l.starts_with("server-srv9")),
+        "a forged row: {out}"
+    );
+    assert!(!out.contains('\r') && !out.contains('\u{1b}'), "{out:?}");
+    assert!(out.contains("agent-evil\\nserver-srv9"), "{out}");
+    let (_, out, err) = run(leader
+        .cmd()
+        .args(["doctor", "--nodes", "all", "--prometheus"]));
+    assert!(
+        out.contains("carbonio_mesh_node_reached{node=\"agent-evil\\nserver-srv9"),
+        "{out}{err}"
+    );
+    assert!(!out.contains("\\x"), "{out}");
+    // Every line is a comment or a sample, `NAME{LABELS} VALUE` or `NAME VALUE`.
+    for line in out.lines() {
+        assert!(
+            !line.chars().any(char::is_control),
+            "a control character in {line:?}"
+        );
+        if !line.starts_with('#') {
+            let value = line.rsplit_once(' ').map(|(_, v)| v).unwrap_or_default();
+            assert!(value.parse::<f64>().is_ok(), "not a sample: {line:?}");
+        }
+    }
+}

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use carbonio_mesh_tests::slapd::{self, install_localconfig, localconfig_xml, Slapd};
-use carbonio_mesh_tests::{first_mesh_server_with, run, stand_in, MeshLeader, Sandbox, StandInBin};
+use carbonio_mesh_tests::{
+    first_mesh_server_with, run, stand_in, MeshLeader, Sandbox, StandInBin, FIXTURE_LEADER_REPORT,
+};
 use consul_double::Double;
 
 const PASSWORD: &str = "S3cr3T-ldap-test-pw";
@@ -544,4 +546,69 @@ fn nodes_all_reaches_each_node_by_its_hostname() {
             && l.contains("192.168.56.110")),
         "the per-node table shows node, host and address:\n{out}"
     );
+}
+
+#[test]
+fn leader_reads_the_mesh_servers_from_ldap_when_carbonio_fails_and_names_every_server() {
+    let node = CarbonioNode::new();
+    add_fixture_servers(&node.ldap);
+    node.sandbox.install_product("leader");
+    node.sandbox.write_fixture_hosts();
+    let carbonio = stand_in("carbonio");
+    // The stand-in insists on `nobody` and is run as root: it says "Please run as nobody user"
+    // on standard output, exit 1, as the real one does for anyone but zextras.
+    let (code, out, err) = run(node
+        .sandbox
+        .cmd()
+        .env("CARBONIO_STANDIN_USER", "nobody")
+        .args(["--http-addr", &node.double.url(), "leader", "--carbonio"])
+        .arg(&carbonio.path)
+        .args(["--carbonio-user", "root"]));
+    assert_eq!(code, 6, "{err}");
+    assert_eq!(
+        err,
+        "carbonio-mesh: warning: `carbonio prov gas service-discover` failed (exit 1): Please run \
+         as nobody user (it ran as root: --carbonio-user names the user it insists on); the Mesh \
+         servers were read from LDAP instead\n"
+    );
+    // LDAP's servers with service-discover enabled (not mail, not proxy), each with its node.
+    assert_eq!(out, FIXTURE_LEADER_REPORT);
+    let (_, out, _) = run(node
+        .sandbox
+        .cmd()
+        .args([
+            "--http-addr",
+            &node.double.url(),
+            "leader",
+            "--format",
+            "json",
+        ])
+        .args(["--carbonio", "/nonexistent/carbonio"]));
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["servers_from"], "ldap");
+    assert_eq!(report["servers"].as_array().unwrap().len(), 3, "{out}");
+}
+
+#[test]
+fn completion_offers_hostnames_from_ldap_with_the_archives_token_on_loopback() {
+    let node = CarbonioNode::new();
+    add_fixture_servers(&node.ldap);
+    node.sandbox.install_product("force-leave");
+    // What a TAB after `force-leave mail` asks (tests/tests/completion.rs runs the scripts):
+    // root on a Mesh server, no token given: the archive's, to the loopback agent.
+    let (code, out, err) = run(assert_cmd::Command::new(carbonio_mesh_tests::binary())
+        .env_remove("CONSUL_HTTP_TOKEN")
+        .env_remove("CONSUL_HTTP_TOKEN_FILE")
+        .args(["__complete", "fish", "carbonio-mesh", "--root"])
+        .arg(node.sandbox.root())
+        .arg("--plugin-dir")
+        .arg(node.sandbox.plugin_dir())
+        .args(["--http-addr", &node.double.url(), "force-leave", "mail"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "words\nmail.example.com\tagent-mail-example-com\n");
+    assert!(node
+        .double
+        .requests_with_tokens()
+        .iter()
+        .any(|(request, token)| request.starts_with("GET /v1/agent/members") && token.is_some()));
 }

@@ -2,7 +2,7 @@
 
 use std::fs;
 
-use carbonio_mesh_tests::{run, stand_in, Sandbox, StandIn};
+use carbonio_mesh_tests::{run, stand_in, Sandbox, StandIn, FIXTURE_LEADER_REPORT, TOKEN};
 use consul_double::{Cluster, Double};
 
 struct Setup {
@@ -32,6 +32,7 @@ impl Setup {
     fn leader_as(&self, user: &str, extra: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
         let mut cmd = self.sandbox.cmd();
         cmd.env("CONSUL_HTTP_ADDR", self.double.url())
+            .env("CONSUL_HTTP_TOKEN", TOKEN)
             .env("CARBONIO_STANDIN_SERVERS", &self.servers)
             .env("CARBONIO_STANDIN_USER", "nobody")
             .envs(env.iter().copied())
@@ -54,20 +55,29 @@ fn another_host_is_the_leader_exit_6() {
     let (code, out, err) = setup.leader(&[]);
     assert_eq!(code, 6, "{err}");
     assert_eq!(err, "");
-    assert_eq!(
-        out,
-        "Leader: srv1.example.com (192.168.56.101:8300)\nThis host is not the leader.\n\n\
-         Server            Address         Raft peer  Leader\n\
-         srv1.example.com  192.168.56.101  yes        yes\n\
-         srv2.example.com  192.168.56.102  yes        no\n\
-         srv3.example.com  192.168.56.103  yes        no\n"
-    );
-    // The leader and peers need no token: none was sent.
-    assert!(setup
-        .double
-        .requests()
-        .iter()
-        .all(|r| r.starts_with("GET /v1/status/")));
+    assert_eq!(out, FIXTURE_LEADER_REPORT);
+    // The leader and peers need no token: none was sent there; the member list (the node
+    // directory) is read with the token in use.
+    for (request, token) in setup.double.requests_with_tokens() {
+        if request.starts_with("GET /v1/status/") {
+            assert_eq!(token, None, "{request}");
+        } else {
+            assert!(request.starts_with("GET /v1/agent/members"), "{request}");
+        }
+    }
+}
+
+#[test]
+fn quiet_prints_nothing_the_exit_status_answers() {
+    let setup = setup(SERVERS);
+    // Its own help's example: `leader -q && echo on the leader`.
+    assert_eq!(setup.leader(&["-q"]), (6, String::new(), String::new()));
+    assert_eq!(setup.leader(&["--quiet"]).1, "");
+    // Errors are still said.
+    setup.double.cluster().leader = None;
+    let (code, out, err) = setup.leader(&["-q"]);
+    assert_eq!((code, out.as_str()), (5, ""));
+    assert!(err.contains("has no leader"), "{err}");
 }
 
 #[test]
@@ -90,8 +100,13 @@ fn this_host_is_the_leader_exit_0() {
     assert_eq!(report["leader_address"], "127.0.0.1:8300");
     assert_eq!(
         report["servers"][0],
-        serde_json::json!({"name": "srv1.example.com", "addresses": ["127.0.0.1"], "raft_peer": true, "leader": true})
+        serde_json::json!({"name": "srv1.example.com", "node": "server-srv1-example-com", "host": "srv1.example.com", "addresses": ["127.0.0.1"], "listed": true, "raft_peer": true, "leader": true})
     );
+    assert_eq!(report["servers_from"], "carbonio");
+    // -q leaves a document asked for by --format json alone.
+    let (code, out, _) = setup.leader(&["--format", "json", "-q"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("\"this_host_is_leader\": true"), "{out}");
 }
 
 #[test]
@@ -114,6 +129,7 @@ fn carbonio_missing_or_failing_is_a_warning_and_consul_still_answers() {
         .sandbox
         .cmd()
         .env("CONSUL_HTTP_ADDR", setup.double.url())
+        .env("CONSUL_HTTP_TOKEN", TOKEN)
         .args([
             "leader",
             "--carbonio",
@@ -124,13 +140,19 @@ fn carbonio_missing_or_failing_is_a_warning_and_consul_still_answers() {
     assert_eq!(code, 6, "{err}");
     assert!(
         err.starts_with(
-            "carbonio-mesh: warning: cannot list the Mesh servers from LDAP: cannot run /nonexistent/carbonio"
+            "carbonio-mesh: warning: cannot run `carbonio`: cannot run /nonexistent/carbonio"
         ),
         "{err}"
     );
     assert!(err.contains("is this a Carbonio node?"), "{err}");
+    // No LDAP here either (no localconfig.xml): said, and the servers are still named from
+    // the members, never `(not in LDAP)`.
     assert!(
-        out.contains("(not in LDAP)  192.168.56.101  yes        yes"),
+        err.contains("LDAP could not be read either (not a Carbonio node"),
+        "{err}"
+    );
+    assert!(
+        out.contains("-       server-srv1-example-com  192.168.56.101  yes        yes"),
         "{out}"
     );
 
@@ -142,9 +164,12 @@ fn carbonio_missing_or_failing_is_a_warning_and_consul_still_answers() {
 #[test]
 fn carbonio_runs_as_the_configured_user() {
     let setup = setup(SERVERS);
-    let (_, _, err) = setup.leader_as("root", &[], &[]);
+    // The real carbonio says so on standard output (the stand-in too): the warning quotes it
+    // and names the option.
+    let (code, _, err) = setup.leader_as("root", &[], &[]);
+    assert_eq!(code, 6, "{err}");
     assert!(
-        err.contains("failed (exit 1): Please run as nobody user"),
+        err.contains("failed (exit 1): Please run as nobody user (it ran as root: --carbonio-user names the user it insists on)"),
         "{err}"
     );
 }
@@ -154,9 +179,13 @@ fn a_leader_missing_from_ldap_is_flagged() {
     let setup = setup("srv2.example.com\nsrv3.example.com\n");
     let (code, out, err) = setup.leader(&[]);
     assert_eq!(code, 6);
-    assert!(out.starts_with("Leader: 192.168.56.101:8300\n"), "{out}");
+    // Named from the members like everywhere else (the leader is no listed Mesh server).
     assert!(
-        out.contains("(not in LDAP)     192.168.56.101  yes        yes"),
+        out.starts_with("Leader: server-srv1-example-com (192.168.56.101:8300)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("-                 server-srv1-example-com  192.168.56.101  yes        yes"),
         "{out}"
     );
     assert_eq!(

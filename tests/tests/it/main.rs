@@ -9,6 +9,7 @@
 
 mod architecture;
 mod attack;
+mod attack_local;
 mod cluster_changes;
 mod commands;
 mod completion;
@@ -29,4 +30,5 @@ mod secret;
 mod service_discover_stand_in;
 mod site_steps;
 mod snapshots;
+mod transport_ansible;
 mod transport_ssh;

@@ -41,6 +41,8 @@ fn every_page_has_exit_status_environment_and_files() {
             "CARBONIO_MESH_CHILD_ENV",
             "/etc/carbonio\\-mesh/config.d",
             "/var/lib/carbonio\\-mesh/runs",
+            "/var/backups/carbonio\\-mesh",
+            "/var/lib/service\\-discover/consul\\-agent\\-ca.pem",
             "\\fB8\\fR",
             "\\fB1.9.3, 1.10.12, 1.19.x, 1.21.4\\fR",
         ] {
@@ -130,5 +132,69 @@ fn every_command_shows_examples_in_its_help_and_man_page() {
             page.display()
         );
         assert!(!text.contains(".SH EXTRA"), "{}", page.display());
+        // The synopsis lists only the options the command takes, as its help does.
+        let synopsis = text
+            .split_once(".SH SYNOPSIS")
+            .and_then(|(_, rest)| rest.split(".SH ").next())
+            .unwrap_or_else(|| panic!("{} has no SYNOPSIS", page.display()));
+        assert_eq!(
+            synopsis.contains("\\-\\-dry\\-run"),
+            !read_only,
+            "{words:?}: {synopsis}"
+        );
+        assert_eq!(synopsis.contains("\\-\\-yes"), !read_only, "{words:?}");
+    }
+}
+
+#[test]
+fn generate_man_dry_run_writes_nothing_and_names_every_page() {
+    let sandbox = Sandbox::new();
+    sandbox.install_all_products();
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("man1");
+    let (code, out, err) = carbonio_mesh_tests::run(
+        sandbox
+            .cmd()
+            .args(["generate", "man", "--dry-run"])
+            .arg(&dir),
+    );
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    assert!(!dir.exists(), "the dry run created {}", dir.display());
+    assert!(
+        err.starts_with("Dry run: nothing was changed. This command would:\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "  - write {}/carbonio-mesh-doctor.1\n",
+            dir.display()
+        )),
+        "{err}"
+    );
+}
+
+/// The README's tables render: a Markdown table ends at its first blank line, so a table row
+/// after one (with no header of its own) shows as a line of pipes.
+#[test]
+fn every_readme_table_row_belongs_to_a_table() {
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let lines: Vec<&str> = readme.lines().collect();
+    let mut in_code = false;
+    for (at, line) in lines.iter().enumerate() {
+        if line.starts_with("```") {
+            in_code = !in_code;
+        }
+        if in_code || !line.starts_with('|') {
+            continue;
+        }
+        let previous = if at == 0 { "" } else { lines[at - 1] };
+        let next = lines.get(at + 1).copied().unwrap_or_default();
+        let starts_a_table =
+            next.starts_with("|--") || next.starts_with("| --") || next.starts_with("|:");
+        assert!(
+            previous.starts_with('|') || starts_a_table,
+            "README.md line {}: a table row outside any table (a blank line above it?): {line}",
+            at + 1
+        );
     }
 }

@@ -250,6 +250,21 @@ fn a_wrong_password_stops_before_anything_changes_with_exit_7() {
     assert!(err.contains("wrong password"), "{err}");
     assert!(!err.contains("not-the-new-password"), "{err}");
     node.assert_untouched(&before);
+    // Nothing changed: no run is left that offers `restore` (or `--resume`).
+    assert!(
+        err.contains("Nothing was changed and no run was kept"),
+        "{err}"
+    );
+    assert!(!err.contains("secret restore"), "{err}");
+    assert!(
+        out.ends_with("Run: none (nothing was changed: not kept)\n"),
+        "{out}"
+    );
+    let (code, runs, _) = run(node
+        .sandbox
+        .cmd()
+        .args(["secret", "runs", "--format", "json"]));
+    assert_eq!((code, runs.trim()), (0, "[]"), "no run was kept");
 }
 
 #[test]
@@ -456,4 +471,36 @@ fn with_no_agent_to_name_the_leader_only_a_single_ipv4_address_is_taken() {
             "{err}"
         );
     }
+}
+
+/// Issue 24, item 9: `secret rejoin --archive FILE` accepted another cluster's archive (sealed
+/// with the same new password): the node was stopped and set up with the wrong CA and gossip
+/// key. FILE is compared with the copy in LDAP (which the leader's setup uploaded) before
+/// anything changes; a FILE others may write is warned about.
+#[test]
+fn another_clusters_archive_is_refused_before_anything_changes() {
+    let node = Node::new();
+    let slapd = carbonio_mesh_tests::slapd::Slapd::start();
+    carbonio_mesh_tests::slapd::install_localconfig(&node.sandbox, &slapd.localconfig());
+    slapd.set_credentials(&node.new_archive);
+    let (other, _other_double) = first_mesh_server(NEW_PASSWORD);
+    node.copy(&fs::read(other.path(ARCHIVE)).unwrap());
+    let before = mesh_checksums(&node.sandbox.root());
+    let (code, out, err) = node.rejoin_with(NEW_PASSWORD, &[]);
+    assert_eq!(code, 5, "{out}{err}");
+    row(&out, "FAIL", "node-preflight");
+    assert!(err.contains("LDAP"), "{err}");
+    node.assert_untouched(&before);
+    // The leader's archive in a file anyone may write: it is LDAP's, so the run goes on, and
+    // the admin hears that someone could have changed it.
+    node.copy(&node.new_archive.clone());
+    fs::set_permissions(node.sandbox.path(COPIED), fs::Permissions::from_mode(0o666)).unwrap();
+    let (code, out, err) = node.rejoin_with(NEW_PASSWORD, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("warning") && err.contains(COPIED) && err.contains("writable"),
+        "{err}"
+    );
+    assert!(row(&out, "ok ", "node-preflight").contains("LDAP"), "{out}");
+    node.assert_rejoined();
 }

@@ -15,7 +15,9 @@ use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 
 use carbonio_mesh_tests::snapshot::{by_cells, filtered, regex_escape, session};
-use carbonio_mesh_tests::{first_mesh_server, run, stand_in, ClusterSandbox, MeshLeader, Sandbox};
+use carbonio_mesh_tests::{
+    first_mesh_server, run, stand_in, ClusterSandbox, MeshLeader, Sandbox, TOKEN,
+};
 use consul_double::{Cluster, Double, Status, Version};
 
 const OLD_PASSWORD: &str = "old-snapshot-password";
@@ -349,6 +351,43 @@ fn leader_session(sandbox: &Sandbox, url: &str, carbonio: &str, extra: &[&str]) 
         .env("CARBONIO_STANDIN_USER", "nobody")
         .args(&args));
     session(&args, outcome)
+}
+
+#[test]
+fn leader_names_every_server_and_says_where_the_list_came_from() {
+    leader_setup(|sandbox, double, carbonio| {
+        let url = double.url();
+        // The fixture cluster's token, as root on a Mesh server has it from the archive: the
+        // member list names each server's node.
+        let token = sandbox.file_beside_root("token", &format!("{TOKEN}\n"));
+        let token = token.display().to_string();
+        insta::assert_snapshot!(
+            "leader_servers_named",
+            leader_session(sandbox, &url, carbonio, &["--token-file", &token])
+        );
+        // carbonio run as the wrong user says so on standard output; no LDAP here either.
+        let args = [
+            "--http-addr",
+            &url,
+            "leader",
+            "--carbonio",
+            carbonio,
+            "--carbonio-user",
+            "root",
+            "--token-file",
+            &token,
+        ];
+        let outcome = run(sandbox
+            .cmd()
+            .env("CARBONIO_STANDIN_USER", "nobody")
+            .args(args));
+        insta::assert_snapshot!("leader_carbonio_refuses_the_user", session(&args, outcome));
+        // -q: nothing at all, the exit status answers.
+        insta::assert_snapshot!(
+            "leader_quiet",
+            leader_session(sandbox, &url, carbonio, &["-q", "--token-file", &token])
+        );
+    });
 }
 
 #[test]

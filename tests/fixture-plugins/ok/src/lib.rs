@@ -43,6 +43,14 @@ impl Plugin for Fixture {
                         .arg(ArgSpec::option("path", "System path").required()),
                 )
                 .subcommand(
+                    CommandSpec::new("read", "Print the text of PATH")
+                        .arg(ArgSpec::option("path", "System path").required()),
+                )
+                .subcommand(
+                    CommandSpec::new("stat", "Print what PATH is")
+                        .arg(ArgSpec::option("path", "System path").required()),
+                )
+                .subcommand(
                     CommandSpec::new("fail", "Fail with KIND")
                         .arg(
                             ArgSpec::option("kind", "Error kind")
@@ -122,6 +130,18 @@ impl Plugin for Fixture {
                 Ok(Response::text(format!(
                     "removed {path} existed={} backup={:?} dry_run={}\n",
                     removed.existed, removed.backup, removed.dry_run
+                )))
+            }
+            "read" => {
+                let path = request.value("path").unwrap_or_default();
+                Ok(Response::text(host.read_file(path)?))
+            }
+            "stat" => {
+                let path = request.value("path").unwrap_or_default();
+                let stat = host.stat(path)?;
+                Ok(Response::text(format!(
+                    "{path} exists={} type={:?} size={}\n",
+                    stat.exists, stat.file_type, stat.size
                 )))
             }
             "fail" => {
