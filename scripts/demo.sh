@@ -230,7 +230,7 @@ show() {
 }
 
 echo
-echo "Simulated Carbonio cluster of Consul $consul_version agents (--consul-version 1.9.3 for 2021's):"
+echo "Simulated Carbonio cluster of Consul $consul_version agents (scripts/demo.sh --consul-version V for another):"
 echo "Consul double at $CONSUL_HTTP_ADDR, LDAP (slapd) at $ldap_url,"
 echo "this host srv1.example.com (192.168.56.101), four more nodes behind a real sshd, their Carbonio"
 echo "files under $demo:"
