@@ -57,6 +57,9 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$PWD/$deb" >/dev/null
 unset CARBONIO_MESH_PLUGIN_DIR
 carbonio-mesh plugins check
 [ "$(stat -c %a /var/lib/carbonio-mesh)" = 700 ] || fail "/var/lib/carbonio-mesh is not 0700"
+# The listing kept what probing each plugin found, root's only.
+[ "$(stat -c %a /var/cache/carbonio-mesh)" = 700 ] || fail "/var/cache/carbonio-mesh is not 0700"
+[ "$(stat -c %a /var/cache/carbonio-mesh/probes.json)" = 600 ] || fail "the probe cache is not 0600"
 [ -d /etc/carbonio-mesh/config.d ] || fail "/etc/carbonio-mesh/config.d missing"
 # The Ansible transport is an example: installing activates nothing (the plan keeps ssh).
 carbonio-mesh secret plan | grep -q 'Transport.*ssh' || fail "installing changed the transport: $(carbonio-mesh secret plan | tail -3)"
@@ -98,7 +101,7 @@ carbonio-mesh plugins check >/dev/null
 echo "== purge"
 rm /etc/carbonio-mesh/config.d/50-test.toml
 dpkg --purge carbonio-mesh >/dev/null
-for gone in /usr/bin/carbonio-mesh /usr/lib/carbonio-mesh /etc/carbonio-mesh /var/lib/carbonio-mesh; do
+for gone in /usr/bin/carbonio-mesh /usr/lib/carbonio-mesh /etc/carbonio-mesh /var/lib/carbonio-mesh /var/cache/carbonio-mesh; do
     [ ! -e "$gone" ] || fail "purge left $gone"
 done
 [ -f "$site/members.so" ] || fail "purge touched the site plugin directory"

@@ -33,7 +33,10 @@ logs=$(mktemp -d)
 nice -n 10 scripts/fuzz.sh --build-only >"$logs/fuzz-build.log" 2>&1 &
 fuzz_build=$!
 trap 'kill "$fuzz_build" 2>/dev/null || true; rm -rf "$logs"' EXIT
-cargo test --workspace --locked
+# Most end-to-end tests wait (sshd, slapd, Consul timeouts, steps that sleep): twice as many test
+# threads as cores overlap the waiting (the e2e binary: 183 s with 2 threads, 147 s with 4, 116 s
+# with 8 on this 2-core machine; docs/BENCHMARKS.md).
+cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-$((2 * $(nproc)))}"
 wait "$fuzz_build" || { cat "$logs/fuzz-build.log" >&2; exit 1; }
 # The archive reader's fuzz target, for a bounded time (FUZZ_SECONDS, default 60).
 scripts/fuzz.sh

@@ -13,8 +13,11 @@ use crate::PluginError;
 /// A node to reach, under its three names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
+    /// The Consul node name.
     pub node: String,
+    /// The Carbonio hostname mapped to the node, if one is.
     pub host: Option<String>,
+    /// The node's gossip address.
     pub address: String,
 }
 
@@ -39,14 +42,18 @@ impl From<&MeshNode> for Target {
 /// A member `--nodes all` leaves out, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Skipped {
+    /// The member left out.
     pub target: Target,
+    /// Why (failed, this host, ...).
     pub reason: String,
 }
 
 /// The nodes a command is run on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodePlan {
+    /// The nodes to run on, in order.
     pub targets: Vec<Target>,
+    /// The members `--nodes all` leaves out, with the reason.
     pub skipped: Vec<Skipped>,
     /// Why some hostnames are unknown (those nodes are reached by address).
     pub notes: Vec<String>,

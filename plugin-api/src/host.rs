@@ -12,9 +12,13 @@ use crate::{ErrorKind, PluginError};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{service}: {message}")]
 pub struct ServiceError {
+    /// The service's name (`fs.write`, ...).
     pub service: String,
+    /// How it failed.
     pub kind: ServiceErrorKind,
+    /// What went wrong, as the host said it.
     pub message: String,
+    /// How to fix it, when the host knows.
     pub hint: Option<String>,
     /// The exit code the host documents for this failure (1.3), passed on to the plugin error.
     pub exit_code: Option<u8>,
@@ -253,14 +257,17 @@ impl<'a> Host<'a> {
         });
     }
 
+    /// Logs `message` at warning level (shown without `-v`).
     pub fn warn(&self, message: &str) {
         self.log(services::LogLevel::Warn, message);
     }
 
+    /// Logs `message` at info level (`-v`).
     pub fn info(&self, message: &str) {
         self.log(services::LogLevel::Info, message);
     }
 
+    /// Logs `message` at debug level (`-vv`).
     pub fn debug(&self, message: &str) {
         self.log(services::LogLevel::Debug, message);
     }
@@ -276,6 +283,7 @@ impl ConsulText {
         self.0.len()
     }
 
+    /// Whether the answer is empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

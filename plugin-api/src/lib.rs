@@ -46,6 +46,9 @@
 //! # fn main() {}
 //! ```
 
+#![warn(missing_docs)]
+
+pub mod change;
 pub mod consul;
 mod export;
 pub mod fanout;
@@ -62,9 +65,9 @@ pub mod untrusted;
 
 pub use host::{anonymous_warning, ConsulText, Host, ServiceError};
 pub use messages::{
-    ArgKind, ArgSpec, ArgValue, CommandSpec, ErrorKind, Example, JsonDocument, Manifest,
-    OutputFormat, PluginError, Request, Response, Suggest, ValueKind, Warning, API_VERSION,
-    EXIT_DECLINED,
+    ArgKind, ArgSpec, ArgValue, CommandSpec, ErrorKind, Example, ExitCodeSpec, JsonDocument,
+    Manifest, OutputFormat, PluginError, Request, Response, Suggest, ValueKind, Warning,
+    API_VERSION, EXIT_DECLINED,
 };
 pub use plugin::Plugin;
 pub use secret::SecretText;

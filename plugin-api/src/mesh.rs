@@ -17,6 +17,7 @@ pub const STATE_DIR: &str = "/var/lib/service-discover";
 /// Where service-discover setup (`--first-instance`) uploads the archive in Carbonio's LDAP, and
 /// other nodes' setup downloads it from: base64 of the whole file in this attribute of this entry.
 pub const LDAP_ARCHIVE_DN: &str = "cn=config,cn=zimbra";
+/// The LDAP attribute holding the base64 archive on [`LDAP_ARCHIVE_DN`].
 pub const LDAP_ARCHIVE_ATTRIBUTE: &str = "carbonioMeshCredentials";
 
 /// How an admin puts this node's archive into LDAP at `url` the way service-discover setup does
@@ -37,6 +38,7 @@ pub struct LdapCopyVerdict {
     pub ok: bool,
     /// Not compared: this host has no Carbonio LDAP configuration (`ok` stays true).
     pub skipped: bool,
+    /// What was found, one line.
     pub detail: String,
     /// What to do when not `ok`.
     pub fix: Option<String>,
@@ -113,22 +115,30 @@ pub const MEMBERS: [&str; 4] = [
 /// `consul-acl-secret.json`: the fields carbonio-mesh uses; the rest is kept as is.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BootstrapToken {
+    /// The token's public ID.
     #[serde(rename = "AccessorID")]
     pub accessor_id: String,
+    /// The token itself: a secret.
     #[serde(rename = "SecretID")]
     pub secret_id: SecretText,
+    /// The token's description.
     #[serde(rename = "Description", default)]
     pub description: String,
+    /// The policies linked to the token.
     #[serde(rename = "Policies", default)]
     pub policies: Vec<PolicyLink>,
+    /// When the token was made, as Consul wrote it.
     #[serde(rename = "CreateTime", default)]
     pub create_time: String,
 }
 
+/// A policy linked to a token (ID and name).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PolicyLink {
+    /// The policy's ID.
     #[serde(rename = "ID", default)]
     pub id: String,
+    /// The policy's name.
     #[serde(rename = "Name", default)]
     pub name: String,
 }

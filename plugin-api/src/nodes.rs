@@ -63,10 +63,13 @@ pub fn node_names_for(hostname: &str) -> [String; 2] {
 /// The fields of a `/v1/agent/members` entry the directory needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
+    /// The member's node name.
     #[serde(rename = "Name")]
     pub name: String,
+    /// The member's gossip address.
     #[serde(rename = "Addr")]
     pub addr: String,
+    /// Serf's status code ([`consul::member_status`] names it).
     #[serde(rename = "Status")]
     pub status: u8,
 }
@@ -102,6 +105,7 @@ impl MeshNode {
         }
     }
 
+    /// The status's name (`alive`, `failed`, ...).
     pub fn status_name(&self) -> &'static str {
         consul::member_status(self.status)
     }
@@ -110,16 +114,19 @@ impl MeshNode {
 /// What a name given on the command line resolved to.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Lookup<'a> {
+    /// The one node the name means.
     Found(&'a MeshNode),
     /// The name fits several nodes (an address two members share, a hostname with both a
     /// `server-` and an `agent-` node): say which, do not pick.
     Ambiguous(Vec<&'a MeshNode>),
+    /// No node has that name, hostname or address.
     NotFound,
 }
 
 /// The nodes of the cluster under their three names, and what could not be mapped.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeDirectory {
+    /// Every member, in Consul's order.
     pub nodes: Vec<MeshNode>,
     /// Why a node has no hostname: "no Carbonio server maps to node X", "hostnames A and B
     /// both map to node X". Empty when every node mapped.

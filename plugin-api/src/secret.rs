@@ -10,6 +10,7 @@ use zeroize::Zeroize;
 pub struct SecretText(String);
 
 impl SecretText {
+    /// Wraps `text`, which is then wiped when dropped.
     pub fn new(text: impl Into<String>) -> Self {
         SecretText(text.into())
     }
@@ -19,10 +20,12 @@ impl SecretText {
         &self.0
     }
 
+    /// The length in bytes.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Whether it is empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -53,14 +53,22 @@ use crate::{ArgValue, PluginError, SecretText};
 /// A workflow a plugin runs (its command drives it), declared in its manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkflowSpec {
+    /// The workflow's name (`secret-regenerate`).
     pub name: String,
+    /// What it does, one line.
     pub about: String,
+    /// The command line that shows the workflow resolved (`carbonio-mesh secret plan`), named
+    /// in the host's messages about it (added in 1.7; see [`Manifest::plan`](crate::Manifest::plan)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
 }
 
 /// A workflow step a plugin provides (`name` and `about` since 1.1, the rest since 1.6).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepSpec {
+    /// The step's name (lower-case words joined by dashes).
     pub name: String,
+    /// What it does, one line.
     pub about: String,
     /// What must be there before the step runs.
     #[serde(default, skip_serializing_if = "StepNeeds::is_empty")]
@@ -101,9 +109,12 @@ impl StepNeeds {
 /// `before`, or (neither) at the end of the steps declared so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepPlace {
+    /// The workflow.
     pub workflow: String,
+    /// Goes right before this step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<String>,
+    /// Goes right after this step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
 }
@@ -112,12 +123,15 @@ pub struct StepPlace {
 /// whether the run's new password goes to its standard input.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepCommand {
+    /// The program and its arguments, with placeholders.
     pub argv: Vec<String>,
+    /// The run's new password goes to its standard input.
     #[serde(default)]
     pub password_stdin: bool,
 }
 
 impl StepSpec {
+    /// A step named `name` needing nothing, recording nothing, changing nothing.
     pub fn new(name: &str, about: &str) -> Self {
         StepSpec {
             name: name.to_owned(),
@@ -155,21 +169,25 @@ impl StepSpec {
         self
     }
 
+    /// It needs the run's new password.
     pub fn needs_password(mut self) -> Self {
         self.needs.password = true;
         self
     }
 
+    /// It needs `fact`, recorded by an earlier step.
     pub fn needs_fact<T>(mut self, fact: &FactKey<T>) -> Self {
         self.needs.facts.push(fact.name().to_owned());
         self
     }
 
+    /// It records `fact` for the steps after it.
     pub fn provides<T>(mut self, fact: &FactKey<T>) -> Self {
         self.provides.push(fact.name().to_owned());
         self
     }
 
+    /// It changes the system (a dry run shows it as a change).
     pub fn changes_system(mut self) -> Self {
         self.changes_system = true;
         self
@@ -197,6 +215,7 @@ pub struct FactKey<T> {
 }
 
 impl<T> FactKey<T> {
+    /// The key of the fact `name`.
     pub const fn new(name: &'static str) -> Self {
         FactKey {
             name,
@@ -204,6 +223,7 @@ impl<T> FactKey<T> {
         }
     }
 
+    /// The fact's name in the journal.
     pub const fn name(&self) -> &'static str {
         self.name
     }
@@ -223,11 +243,14 @@ pub mod facts {
     pub const RESET_FILE: FactKey<String> = FactKey::new("reset_file");
     /// How many Mesh servers and agents Consul listed before anything changed (preflight).
     pub const SERVERS: FactKey<u64> = FactKey::new("servers");
+    /// How many agents Consul listed before anything changed (preflight).
     pub const AGENTS: FactKey<u64> = FactKey::new("agents");
     /// The AccessorID of the bootstrap token before the run (preflight), of a token the run's
     /// own bootstrap made (read-reset-index), and of the new one (verify).
     pub const OLD_ACCESSOR: FactKey<String> = FactKey::new("old_accessor");
+    /// The AccessorID of a token the run's own bootstrap made (read-reset-index).
     pub const INTERIM_ACCESSOR: FactKey<String> = FactKey::new("interim_accessor");
+    /// The AccessorID of the new bootstrap token (verify).
     pub const NEW_ACCESSOR: FactKey<String> = FactKey::new("new_accessor");
     /// The file a node's new archive comes from (`secret rejoin --archive FILE`).
     pub const ARCHIVE_FILE: FactKey<String> = FactKey::new("archive_file");
@@ -238,7 +261,9 @@ pub mod facts {
 /// `NAME`. A command step needs every fact its words name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placeholder<'a> {
+    /// `{run}`: the run's name.
     Run,
+    /// A fact, by name.
     Fact(&'a str),
 }
 
@@ -269,7 +294,9 @@ pub fn placeholders(arg: &str) -> impl Iterator<Item = (&str, Placeholder<'_>)> 
 #[derive(Debug, thiserror::Error)]
 #[error("fact '{name}' is not what it should be: {source}")]
 pub struct FactError {
+    /// The fact's name.
     pub name: &'static str,
+    /// Why its value does not decode.
     pub source: serde_json::Error,
 }
 
@@ -286,6 +313,7 @@ impl From<FactError> for PluginError {
 pub struct Facts(BTreeMap<String, Value>);
 
 impl Facts {
+    /// No facts.
     pub fn new() -> Self {
         Facts::default()
     }
@@ -326,10 +354,12 @@ impl Facts {
         self.0.insert(name.to_owned(), value);
     }
 
+    /// Whether a fact `name` was recorded.
     pub fn contains(&self, name: &str) -> bool {
         self.0.contains_key(name)
     }
 
+    /// Adds `other`'s facts (theirs win).
     pub fn extend(&mut self, other: Facts) {
         self.0.extend(other.0);
     }
@@ -344,10 +374,12 @@ impl Facts {
         }
     }
 
+    /// The names of the facts recorded.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
     }
 
+    /// Whether no fact was recorded.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -356,7 +388,9 @@ impl Facts {
 /// What a step of another plugin is given (the host sends it as [`crate::Request::step`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepCall {
+    /// The workflow the step runs in.
     pub workflow: String,
+    /// The step asked for.
     pub step: String,
     /// The run's name (`carbonio-mesh secret show RUN` follows it).
     pub run: String,
@@ -381,14 +415,18 @@ pub struct StepCall {
 /// printed below the table (a per-node result).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepOutcome {
+    /// One line for the step table.
     pub detail: String,
+    /// The facts recorded.
     #[serde(default)]
     pub facts: Facts,
+    /// A report printed below the table (a per-node result).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub report: String,
 }
 
 impl StepOutcome {
+    /// An outcome with `detail` and no fact.
     pub fn new(detail: impl Into<String>) -> Self {
         StepOutcome {
             detail: detail.into(),
@@ -410,50 +448,77 @@ impl StepOutcome {
 pub enum JournalRecord {
     /// A run started.
     Run {
+        /// The workflow it runs.
         workflow: String,
+        /// When, in seconds since the epoch (as every `at` here).
         at: u64,
     },
     /// A run was resumed (`--resume`).
     Resumed {
+        /// When.
         at: u64,
     },
+    /// A step started.
     Start {
+        /// The step.
         step: String,
+        /// When.
         at: u64,
     },
+    /// A step ended well.
     Done {
+        /// The step.
         step: String,
+        /// When.
         at: u64,
+        /// The facts it recorded.
         #[serde(default)]
         facts: Facts,
     },
+    /// A step failed: the run stopped there.
     Failed {
+        /// The step.
         step: String,
+        /// When.
         at: u64,
+        /// Why, as the step said it.
         error: String,
     },
     /// A file the step removed or replaced, and its backup (recorded at once, for `restore`).
     Removed {
+        /// The step.
         step: String,
+        /// The file (a system path).
         path: String,
+        /// Its backup (a system path).
         backup: String,
     },
     /// One node's result of a step driving other nodes.
     Node {
+        /// The step.
         step: String,
+        /// The Consul node name.
         node: String,
+        /// Its Carbonio hostname, when one maps to it.
         #[serde(default)]
         host: Option<String>,
+        /// Its gossip address.
         address: String,
+        /// How it fared.
         result: NodeResult,
+        /// What happened there, one line.
         detail: String,
     },
+    /// The run ended: every step is done.
     Finished {
+        /// When.
         at: u64,
     },
     /// `secret restore` put the run's files back.
     Restored {
+        /// When.
         at: u64,
+        /// How many files.
         files: usize,
     },
     /// A record of a later version: kept, not understood.
@@ -461,10 +526,13 @@ pub enum JournalRecord {
     Other,
 }
 
+/// How one node fared in a step driving other nodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeResult {
+    /// It did what the step asked.
     Ok,
+    /// It could not (the detail says why).
     Failed,
 }
 

@@ -18,7 +18,9 @@ use crate::consul::version::{AgentVersion, LONG_DENIALS};
 /// same either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Widths {
+    /// A cell's width is its length in bytes (Consul up to 1.11).
     Bytes,
+    /// A cell's width is its number of characters (Consul 1.12 and later).
     Chars,
 }
 
@@ -64,6 +66,7 @@ impl<'a> Table<'a> {
         Table::default()
     }
 
+    /// Adds a row (as many cells as the header has).
     pub fn push<I, S>(&mut self, row: I)
     where
         I: IntoIterator<Item = S>,

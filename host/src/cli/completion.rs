@@ -52,7 +52,7 @@ pub fn answer(args: &[OsString]) -> ExitCode {
         .as_deref()
         .and_then(|dir| std::path::absolute(dir).ok());
     let dirs = discovery::search_dirs(&paths, plugin_dir.as_deref());
-    let specs: Vec<_> = inventory::inspect(&dirs, &TrustPolicy::for_current_user())
+    let specs: Vec<_> = inventory::inspect(&paths, &dirs, &TrustPolicy::for_current_user())
         .into_iter()
         .filter_map(|entry| entry.command)
         .collect();

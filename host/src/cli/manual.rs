@@ -4,30 +4,50 @@
 use std::io::Write;
 use std::path::Path;
 
+use carbonio_mesh_plugin_api::ExitCodeSpec;
 use clap::Command;
 use clap_mangen::Man;
 
 use crate::config::paths::{
-    DEFAULT_BACKUP_DIR, SITE_CONFIG, SITE_CONFIG_DIR, SITE_PLUGIN_DIR, VENDOR_CONFIG,
+    DEFAULT_BACKUP_DIR, PROBE_CACHE, SITE_CONFIG, SITE_CONFIG_DIR, SITE_PLUGIN_DIR, VENDOR_CONFIG,
     VENDOR_PLUGIN_DIR,
 };
 use crate::services::RUNS_DIR;
 
-/// The exit codes (error.rs `exit`, and the README's table).
+/// The host's exit codes (`crate::exit`, and the README's table); each plugin's own come from its
+/// manifest.
 const EXIT_STATUS: &[(&str, &str)] = &[
     ("0", "Success."),
     ("1", "Unexpected failure (a bug in carbonio-mesh)."),
-    ("2", "Usage: unknown command, bad flag or value. members: no member matched (as Consul)."),
+    ("2", "Usage: unknown command, bad flag or value."),
     ("3", "Configuration: a configuration file is unreadable or wrong."),
     ("4", "A plugin or a configuration file was refused (trust rules), a plugin is masked, failed to load, or crashed."),
     ("5", "The operation failed (Consul refused or is unreachable, a command failed, a file is missing)."),
-    ("6", "leader only: it worked, and another host is the leader."),
     ("7", "Wrong password for the credentials archive."),
     ("8", "The credentials archive is unusable: damaged, truncated, not encrypted, signed, a member missing or unsafe."),
     ("9", "A confirmation was declined (answered no): nothing was changed."),
-    ("10", "doctor only: it worked, no check failed, and at least one warned."),
-    ("11", "doctor only: it worked, and a check failed or a node could not be checked."),
 ];
+
+/// The EXIT STATUS entries: the host's, then each plugin's (`(plugin, code)` as its manifest
+/// declares it), by code.
+fn exit_status(plugins: &[(String, ExitCodeSpec)]) -> Vec<(String, String)> {
+    let mut entries: Vec<(u8, String)> = EXIT_STATUS
+        .iter()
+        .map(|(code, text)| (code.parse().expect("a number"), (*text).to_owned()))
+        .collect();
+    for (plugin, spec) in plugins {
+        entries.push((
+            spec.code,
+            format!("{plugin} only: {}.", spec.meaning.trim_end_matches('.')),
+        ));
+    }
+    // Stable: the host's meaning of a code first, then the plugins' in the inventory's order.
+    entries.sort_by_key(|(code, _)| *code);
+    entries
+        .into_iter()
+        .map(|(code, text)| (code.to_string(), text))
+        .collect()
+}
 
 const ENVIRONMENT: &[(&str, &str)] = &[
     ("CONSUL_HTTP_ADDR", "The Consul agent's address (--http-addr); default http://127.0.0.1:8500."),
@@ -51,6 +71,7 @@ fn files() -> Vec<(&'static str, &'static str)> {
         (VENDOR_CONFIG, "The package's configuration, read first."),
         (SITE_PLUGIN_DIR, "The site's plugins, NAME.so, looked for before the package's."),
         (VENDOR_PLUGIN_DIR, "The plugins the package installed."),
+        (PROBE_CACHE, "What loading each plugin for --help and plugins list found, kept per plugin file (root's only; probed again when a file changes; removed on purge)."),
         (RUNS_DIR, "The journals of the secret runs (regenerate, rejoin): each step's state and the files it removed; 0700, removed on purge."),
         (DEFAULT_BACKUP_DIR, "A copy of every file carbonio-mesh replaced or removed, one directory per process (TIME-PID), with its mode and owner ([backup] dir in the configuration moves it; kept on purge; secret prune deletes old runs' backups, which hold the old secrets)."),
         ("/etc/zextras/service-discover/cluster-credentials.tar.gpg", "The Mesh credentials archive (root only)."),
@@ -60,13 +81,14 @@ fn files() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
-/// Writes one page per command of `command`'s tree (not hidden) into `dir`.
-/// With `dry_run`, writes nothing (not even `dir`) and only names the files. Returns the
-/// pages' paths, written or not.
+/// Writes one page per command of `command`'s tree (not hidden) into `dir`; `exit_codes` are the
+/// plugins' own, by plugin. With `dry_run`, writes nothing (not even `dir`) and only names the
+/// files. Returns the pages' paths, written or not.
 pub fn generate_to(
     command: Command,
     dir: &Path,
     dry_run: bool,
+    exit_codes: &[(String, ExitCodeSpec)],
 ) -> std::io::Result<Vec<std::path::PathBuf>> {
     let mut command = command.disable_help_subcommand(true);
     command.build();
@@ -74,7 +96,8 @@ pub fn generate_to(
     if !dry_run {
         std::fs::create_dir_all(dir)?;
     }
-    write_pages(&command, dir, dry_run, &mut pages)?;
+    let shared = shared_sections(&exit_status(exit_codes));
+    write_pages(&command, dir, dry_run, &shared, &mut pages)?;
     Ok(pages)
 }
 
@@ -82,10 +105,11 @@ fn write_pages(
     command: &Command,
     dir: &Path,
     dry_run: bool,
+    shared: &str,
     pages: &mut Vec<std::path::PathBuf>,
 ) -> std::io::Result<()> {
     for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
-        write_pages(sub, dir, dry_run, pages)?;
+        write_pages(sub, dir, dry_run, shared, pages)?;
     }
     // The examples (clap's after-help) get a section of their own, not clap_mangen's EXTRA.
     let examples = command.get_after_help().map(|text| text.to_string());
@@ -95,7 +119,7 @@ fn write_pages(
     if let Some(text) = examples {
         page.extend(examples_section(&text).as_bytes());
     }
-    page.extend(shared_sections().as_bytes());
+    page.extend(shared.as_bytes());
     let path = dir.join(man.get_filename());
     pages.push(path.clone());
     if dry_run {
@@ -140,19 +164,18 @@ fn consul_versions() -> Vec<(String, String)> {
 }
 
 /// The sections every page ends with, in roff.
-fn shared_sections() -> String {
+fn shared_sections(exit_status: &[(String, String)]) -> String {
     let mut roff = String::new();
     let owned = |entries: &[(&str, &str)]| -> Vec<(String, String)> {
         entries
             .iter()
-            .map(|(term, text)| ((*term).to_owned(), (*text).to_owned()))
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
             .collect()
     };
-    let files: Vec<(&str, &str)> = files();
     for (heading, entries) in [
-        ("EXIT STATUS", owned(EXIT_STATUS)),
+        ("EXIT STATUS", exit_status.to_vec()),
         ("ENVIRONMENT", owned(ENVIRONMENT)),
-        ("FILES", owned(&files)),
+        ("FILES", owned(&files())),
         ("CONSUL VERSIONS", consul_versions()),
     ] {
         roff.push_str(&format!(".SH \"{heading}\"\n"));
@@ -192,7 +215,6 @@ mod tests {
             exit::CONFIG,
             exit::PLUGIN,
             exit::OPERATION,
-            6,
             exit::WRONG_PASSWORD,
             exit::BAD_ARCHIVE,
             carbonio_mesh_plugin_api::EXIT_DECLINED,
@@ -202,6 +224,31 @@ mod tests {
                 "{code}"
             );
         }
+    }
+
+    #[test]
+    fn a_plugins_exit_codes_are_listed_by_code_after_the_hosts_meaning() {
+        let spec = |code, meaning: &str| ExitCodeSpec {
+            code,
+            meaning: meaning.to_owned(),
+        };
+        let entries = exit_status(&[
+            ("doctor".to_owned(), spec(11, "a check failed")),
+            (
+                "members".to_owned(),
+                spec(2, "no member matched (as Consul)"),
+            ),
+        ]);
+        let at = |code: &str| entries.iter().position(|(c, _)| c == code).unwrap();
+        assert_eq!(
+            entries[at("2") + 1].1,
+            "members only: no member matched (as Consul)."
+        );
+        assert!(entries[at("2")].1.starts_with("Usage"));
+        assert_eq!(
+            entries.last().unwrap(),
+            &("11".to_owned(), "doctor only: a check failed.".to_owned())
+        );
     }
 
     #[test]

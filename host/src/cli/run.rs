@@ -145,7 +145,7 @@ fn dispatch(args: Vec<OsString>, format: &Cell<OutputFormat>) -> Result<u8, Host
 
     match matches.subcommand() {
         _ if matches.get_flag("help") => {
-            print(&top_help(&dirs, &policy));
+            print(&top_help(&paths, &dirs, &policy));
             Ok(exit::OK)
         }
         // With --format json, a script that forgot the command gets the usage error document.
@@ -157,11 +157,11 @@ fn dispatch(args: Vec<OsString>, format: &Cell<OutputFormat>) -> Result<u8, Host
             ),
         }),
         None => {
-            eprint!("{}", top_help(&dirs, &policy));
+            eprint!("{}", top_help(&paths, &dirs, &policy));
             Ok(exit::USAGE)
         }
         Some(("plugins", sub)) => {
-            let entries = inventory::inspect(&dirs, &policy);
+            let entries = inventory::inspect(&paths, &dirs, &policy);
             match sub.subcommand_name() {
                 Some("check") => {
                     let (report, fine) = inventory::check(&entries, globals.format);
@@ -174,11 +174,11 @@ fn dispatch(args: Vec<OsString>, format: &Cell<OutputFormat>) -> Result<u8, Host
                 }
             }
         }
-        Some(("generate", sub)) => generate(sub, &dirs, &policy, globals.dry_run),
+        Some(("generate", sub)) => generate(sub, &paths, &dirs, &policy, globals.dry_run),
         // `help` alone is `--help`; `help COMMAND...` is `COMMAND... --help`, the options given
         // before `help` kept (they may say where the plugins are).
         Some(("help", _)) if external.is_empty() => {
-            print(&top_help(&dirs, &policy));
+            print(&top_help(&paths, &dirs, &policy));
             Ok(exit::OK)
         }
         Some(("help", _)) => {
@@ -196,14 +196,24 @@ fn dispatch(args: Vec<OsString>, format: &Cell<OutputFormat>) -> Result<u8, Host
 /// parsed with, every plugin found included (a refused plugin is left out, with a warning).
 fn generate(
     matches: &clap::ArgMatches,
+    paths: &SystemPaths,
     dirs: &[SearchDir],
     policy: &TrustPolicy,
     dry_run: bool,
 ) -> Result<u8, HostError> {
     let mut specs = Vec::new();
-    for entry in inventory::inspect(dirs, policy) {
+    let mut exit_codes = Vec::new();
+    for entry in inventory::inspect(paths, dirs, policy) {
         match entry.command {
-            Some(spec) => specs.push(spec),
+            Some(spec) => {
+                exit_codes.extend(
+                    entry
+                        .exit_codes
+                        .into_iter()
+                        .map(|c| (entry.name.clone(), c)),
+                );
+                specs.push(spec)
+            }
             None if entry.status == "masked" => {}
             // A warning like any other: `-q` silences it.
             None => tracing::warn!("plugin {} left out: {}", entry.name, entry.status),
@@ -213,11 +223,12 @@ fn generate(
     match matches.subcommand() {
         Some(("man", sub)) => {
             let dir = sub.get_one::<std::path::PathBuf>("dir").expect("required");
-            let pages =
-                manual::generate_to(command, dir, dry_run).map_err(|e| HostError::Usage {
+            let pages = manual::generate_to(command, dir, dry_run, &exit_codes).map_err(|e| {
+                HostError::Usage {
                     message: format!("cannot write man pages into {}: {e}", dir.display()),
                     hint: "give a writable directory".to_owned(),
-                })?;
+                }
+            })?;
             if dry_run {
                 // The plan on standard error, as every command's dry run.
                 let mut stderr = std::io::stderr().lock();
@@ -248,8 +259,8 @@ fn absolute(dir: &std::path::Path) -> Result<std::path::PathBuf, HostError> {
     })
 }
 
-fn top_help(dirs: &[SearchDir], policy: &TrustPolicy) -> String {
-    let plugins: Vec<(String, String)> = inventory::inspect(dirs, policy)
+fn top_help(paths: &SystemPaths, dirs: &[SearchDir], policy: &TrustPolicy) -> String {
+    let plugins: Vec<(String, String)> = inventory::inspect(paths, dirs, policy)
         .into_iter()
         .filter(|entry| entry.status != "masked")
         .map(|entry| {

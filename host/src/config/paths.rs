@@ -28,6 +28,8 @@ pub const VENDOR_CONFIG: &str = "/usr/lib/carbonio-mesh/config.toml";
 pub const SITE_CONFIG: &str = "/etc/carbonio-mesh/config.toml";
 pub const SITE_CONFIG_DIR: &str = "/etc/carbonio-mesh/config.d";
 pub const DEFAULT_BACKUP_DIR: &str = "/var/backups/carbonio-mesh";
+/// What probing each plugin found (`plugins::probe_cache`); root-only, rebuilt when missing.
+pub const PROBE_CACHE: &str = "/var/cache/carbonio-mesh/probes.json";
 
 /// A system path a plugin asked for was not acceptable.
 #[derive(Debug, thiserror::Error)]

@@ -365,19 +365,6 @@ fn url_path(request: &ConsulRequest) -> String {
     request.path.join("/")
 }
 
-/// RFC 3986 path segment encoding: node names and service IDs may hold any character.
-fn encode_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 impl ConsulClient {
     pub fn new(settings: ConsulSettings) -> Self {
         ConsulClient {
@@ -506,28 +493,62 @@ impl ConsulClient {
         Ok(format!("{}://{name}:{port}", url.scheme()))
     }
 
-    fn url(&self, base: &str, request: &ConsulRequest) -> String {
-        let mut url = base.to_owned();
-        for segment in &request.path {
-            url.push('/');
-            url.push_str(&encode_segment(segment));
+    /// The request's URL: `base`, then the path segments, percent-encoded by `Url` (node names
+    /// and service IDs may hold any character: a `/` or `?` stays inside its segment), then the
+    /// query with `dc` and `stale` added.
+    fn url(&self, base: &str, request: &ConsulRequest) -> Result<String, ServiceFailure> {
+        // `Url` drops `.` and `..` segments, which would send the request to another endpoint;
+        // an empty one would too.
+        if let Some(bad) = request
+            .path
+            .iter()
+            .find(|s| matches!(s.as_str(), "" | "." | ".."))
+        {
+            return Err(failure(
+                ServiceErrorKind::Invalid,
+                format!("'{bad}' cannot be part of a Consul request path"),
+                "give the node name, service ID or check ID as Consul lists it",
+            ));
         }
-        let mut query: Vec<(String, String)> = request.query.clone();
+        let mut url = reqwest::Url::parse(base).map_err(|e| {
+            failure(
+                ServiceErrorKind::Invalid,
+                format!("the Consul address {base} is not a URL: {e}"),
+                "check --http-addr or CONSUL_HTTP_ADDR",
+            )
+        })?;
+        url.path_segments_mut()
+            .map_err(|()| {
+                failure(
+                    ServiceErrorKind::Invalid,
+                    format!("the Consul address {base} cannot have a path"),
+                    "check --http-addr or CONSUL_HTTP_ADDR",
+                )
+            })?
+            .pop_if_empty()
+            .extend(&request.path);
+        let mut query: Vec<(&str, &str)> = request
+            .query
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+            .collect();
         if let Some(dc) = &self.settings.datacenter {
-            query.push(("dc".to_owned(), dc.clone()));
+            query.push(("dc", dc));
         }
         if self.settings.stale && request.method == "GET" {
-            query.push(("stale".to_owned(), String::new()));
+            query.push(("stale", ""));
         }
-        for (i, (key, value)) in query.iter().enumerate() {
-            url.push(if i == 0 { '?' } else { '&' });
-            url.push_str(&encode_segment(key));
-            if !value.is_empty() {
-                url.push('=');
-                url.push_str(&encode_segment(value));
+        if !query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (key, value) in query {
+                if value.is_empty() {
+                    pairs.append_key_only(key);
+                } else {
+                    pairs.append_pair(key, value);
+                }
             }
         }
-        url
+        Ok(url.into())
     }
 
     /// Performs `request`; see the module docs.
@@ -538,7 +559,7 @@ impl ConsulClient {
             base,
             destination,
         } = self.http()?;
-        let url = self.url(base, request);
+        let url = self.url(base, request)?;
         // What logs show: the same URL without userinfo.
         let shown_url = crate::consul::destination::without_userinfo(&url);
         let method = match request.method.as_str() {
@@ -927,10 +948,28 @@ mod tests {
     }
 
     #[test]
-    fn path_segments_are_percent_encoded() {
-        assert_eq!(encode_segment("mail.example.com"), "mail.example.com");
-        assert_eq!(encode_segment("a b/c?d%"), "a%20b%2Fc%3Fd%25");
-        assert_eq!(encode_segment("é"), "%C3%A9");
+    fn path_segments_are_percent_encoded_and_dot_segments_refused() {
+        let client = ConsulClient::new(settings(ConsulFlags::default()));
+        let url = |segment: &str| {
+            client.url(
+                &client.settings.addr,
+                &ConsulRequest::get(&["v1", "catalog", "node", segment]),
+            )
+        };
+        for (segment, encoded) in [
+            ("mail.example.com", "mail.example.com"),
+            ("a b/c?d%#", "a%20b%2Fc%3Fd%25%23"),
+            ("é", "%C3%A9"),
+        ] {
+            assert_eq!(
+                url(segment).unwrap(),
+                format!("http://127.0.0.1:8500/v1/catalog/node/{encoded}")
+            );
+        }
+        for bad in ["..", ".", ""] {
+            let error = url(bad).unwrap_err();
+            assert_eq!(error.kind, ServiceErrorKind::Invalid, "{bad:?}");
+        }
     }
 
     fn settings(flags: ConsulFlags) -> ConsulSettings {
@@ -947,7 +986,7 @@ mod tests {
         }));
         let request = ConsulRequest::get(&["v1", "catalog", "node", "x y"]).query("pretty", "");
         assert_eq!(
-            client.url(&client.settings.addr, &request),
+            client.url(&client.settings.addr, &request).unwrap(),
             "http://127.0.0.1:8600/v1/catalog/node/x%20y?pretty&dc=dc2&stale"
         );
     }

@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use carbonio_mesh_plugin_api::{OutputFormat, Table};
 use serde::Serialize;
 
+use crate::config::paths::SystemPaths;
 use crate::plugins::discovery::{self, Origin, SearchDir};
 use crate::plugins::probe::{self, Probed};
+use crate::plugins::probe_cache::{FileIdentity, ProbeCache};
 use crate::plugins::trust::{self, Opened, TrustPolicy};
 
 /// One plugin name and what became of it.
@@ -35,6 +37,9 @@ pub struct Entry {
     /// The workflow steps the plugin provides, as its manifest declares them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<carbonio_mesh_plugin_api::StepSpec>,
+    /// The exit statuses the plugin declares (for the man pages).
+    #[serde(skip)]
+    pub exit_codes: Vec<carbonio_mesh_plugin_api::ExitCodeSpec>,
     /// The workflows the plugin runs (not listed).
     #[serde(skip)]
     pub workflows: Vec<carbonio_mesh_plugin_api::step::WorkflowSpec>,
@@ -55,26 +60,22 @@ impl Entry {
             command: self.command.clone()?,
             steps: self.steps.clone(),
             workflows: self.workflows.clone(),
+            exit_codes: self.exit_codes.clone(),
         })
     }
 
     /// Takes in what loading the (trusted) winning file showed.
     fn record(&mut self, probed: Probed) {
         match probed {
-            Probed::Loaded {
-                version,
-                api_version,
-                description,
-                command,
-                steps,
-                workflows,
-            } => {
-                self.version = Some(version);
-                self.api_version = Some(api_version);
-                self.description = Some(description);
-                self.command = Some(command);
-                self.steps = steps;
-                self.workflows = workflows;
+            Probed::Loaded(manifest) => {
+                let manifest = *manifest;
+                self.version = Some(manifest.version);
+                self.api_version = Some(manifest.api_version);
+                self.description = Some(manifest.description);
+                self.command = Some(manifest.command);
+                self.steps = manifest.steps;
+                self.exit_codes = manifest.exit_codes;
+                self.workflows = manifest.workflows;
             }
             Probed::Masked => {
                 self.status = "masked".to_owned();
@@ -89,10 +90,20 @@ impl Entry {
 }
 
 /// Finds and checks every plugin in the search path, and loads those that pass in child
-/// processes (a plugin that crashes while loading is then listed as such, see `probe`).
-pub fn inspect(dirs: &[SearchDir], policy: &TrustPolicy) -> Vec<Entry> {
+/// processes (a plugin that crashes while loading is then listed as such, see `probe`), or takes
+/// what a child found for the same file in an earlier run from the probe cache under `paths`.
+pub fn inspect(paths: &SystemPaths, dirs: &[SearchDir], policy: &TrustPolicy) -> Vec<Entry> {
+    let mut cache = ProbeCache::open(paths, policy);
+    let entries = inspect_with(dirs, policy, &mut cache);
+    cache.save();
+    entries
+}
+
+/// [`inspect`] with `cache`.
+fn inspect_with(dirs: &[SearchDir], policy: &TrustPolicy, cache: &mut ProbeCache) -> Vec<Entry> {
     let mut entries = Vec::new();
-    // Entries whose file passed the trust checks here, to be loaded by a probe.
+    // Entries whose file passed the trust checks here and is not in the cache, to be loaded by
+    // a probe, with the identity of the file that was checked.
     let mut trusted = Vec::new();
     for (name, candidates) in discovery::all_candidates(dirs) {
         let Some((winner, rest)) = candidates.split_first() else {
@@ -112,6 +123,7 @@ pub fn inspect(dirs: &[SearchDir], policy: &TrustPolicy) -> Vec<Entry> {
             command: None,
             fix: None,
             steps: Vec::new(),
+            exit_codes: Vec::new(),
             workflows: Vec::new(),
         };
         match trust::open_trusted(policy, &winner.path) {
@@ -120,9 +132,13 @@ pub fn inspect(dirs: &[SearchDir], policy: &TrustPolicy) -> Vec<Entry> {
                 entry.masks = shadowed;
             }
             // The descriptor is closed here: the probe opens and checks the file again itself.
-            Ok(Opened::Trusted(_)) => {
+            Ok(Opened::Trusted(file)) => {
                 entry.overrides = shadowed;
-                trusted.push(entries.len());
+                let identity = FileIdentity::of_fd(&file.into_file());
+                match identity.and_then(|id| cache.get(&entry.name, &entry.path, id)) {
+                    Some(probed) => entry.record(probed),
+                    None => trusted.push((entries.len(), identity)),
+                }
             }
             Err(refusal) => {
                 entry.overrides = shadowed;
@@ -134,11 +150,15 @@ pub fn inspect(dirs: &[SearchDir], policy: &TrustPolicy) -> Vec<Entry> {
     }
     let plugins: Vec<(&str, &Path)> = trusted
         .iter()
-        .map(|&at| (entries[at].name.as_str(), entries[at].path.as_path()))
+        .map(|&(at, _)| (entries[at].name.as_str(), entries[at].path.as_path()))
         .collect();
-    let probed = probe::probe_all(&plugins);
-    for (at, probed) in trusted.into_iter().zip(probed) {
-        entries[at].record(probed);
+    let probes = probe::probe_all(&plugins);
+    for ((at, identity), probe) in trusted.into_iter().zip(probes) {
+        let entry = &mut entries[at];
+        if let (Some(identity), true) = (identity, probe.lasting) {
+            cache.put(&entry.name, &entry.path, identity, probe.probed.clone());
+        }
+        entry.record(probe.probed);
     }
     entries
 }

@@ -8,4 +8,5 @@ pub mod inventory;
 pub mod loader;
 pub mod open;
 pub mod probe;
+pub mod probe_cache;
 pub mod trust;

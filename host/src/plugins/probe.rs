@@ -22,8 +22,7 @@ use std::process::{Child, ChildStdout, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use carbonio_mesh_plugin_api::step::WorkflowSpec;
-use carbonio_mesh_plugin_api::{CommandSpec, StepSpec};
+use carbonio_mesh_plugin_api::Manifest;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{killpg, Signal};
@@ -46,37 +45,32 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 /// What the probe found out about one plugin file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-// One per plugin, alive while the inventory is made: the size of the loaded variant is no cost.
-#[allow(clippy::large_enum_variant)]
 pub enum Probed {
-    /// It loaded: what the inventory shows and `generate` needs.
-    Loaded {
-        version: String,
-        api_version: String,
-        description: String,
-        command: CommandSpec,
-        /// The workflow steps it provides (shown by `plugins list --format json`).
-        #[serde(default)]
-        steps: Vec<StepSpec>,
-        /// The workflows it runs (what another plugin's steps are checked against).
-        #[serde(default)]
-        workflows: Vec<WorkflowSpec>,
-    },
+    /// It loaded: its manifest, which the inventory shows and `generate` needs.
+    Loaded(Box<Manifest>),
     /// It became a mask (emptied or replaced by a link to /dev/null) after the parent looked.
     Masked,
     /// It may not or cannot be used: the status shown, and how to fix it.
     Refused { status: String, fix: String },
 }
 
+/// What one probe found, and whether it says something lasting about the file: a child that
+/// could not be started, or was killed at the deadline, says nothing a later run could reuse.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    pub probed: Probed,
+    pub lasting: bool,
+}
+
 /// Probes each `(name, path)` (files that passed the parent's trust checks) in a child of its
 /// own, a few at a time, and gives the results in the same order.
-pub fn probe_all(plugins: &[(&str, &Path)]) -> Vec<Probed> {
+pub fn probe_all(plugins: &[(&str, &Path)]) -> Vec<Probe> {
     // The probes are independent; running them side by side hides most of the process starts.
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .clamp(1, plugins.len().max(1));
     let next = AtomicUsize::new(0);
-    let mut results: Vec<Option<Probed>> = vec![None; plugins.len()];
+    let mut results: Vec<Option<Probe>> = vec![None; plugins.len()];
     std::thread::scope(|scope| {
         let worker = || {
             let mut done = Vec::new();
@@ -114,7 +108,7 @@ fn child_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
     command
 }
 
-fn probe(name: &str, path: &Path) -> Probed {
+fn probe(name: &str, path: &Path) -> Probe {
     let spawned = child_command("/proc/self/exe")
         .arg(CHILD_ARG)
         .arg(name)
@@ -123,15 +117,29 @@ fn probe(name: &str, path: &Path) -> Probed {
     let mut child = match spawned {
         Ok(child) => child,
         Err(error) => {
-            return Probed::Refused {
-                status: format!("cannot be probed: starting /proc/self/exe failed: {error}"),
-                fix: "carbonio-mesh loads plugins for listing in a copy of itself: check that /proc is mounted".to_owned(),
+            return Probe {
+                probed: Probed::Refused {
+                    status: format!("cannot be probed: starting /proc/self/exe failed: {error}"),
+                    fix: "carbonio-mesh loads plugins for listing in a copy of itself: check that /proc is mounted".to_owned(),
+                },
+                lasting: false,
             }
         }
     };
     let ended = collect(&mut child, Instant::now() + TIMEOUT);
-    verdict(path, ended)
+    // Only a child that ended by itself (answering or not, crashing or not) judged the file.
+    let lasting = matches!(ended, Ok(Some(_)));
+    let probed = verdict(path, ended);
+    let understood =
+        !matches!(&probed, Probed::Refused { status, .. } if status.starts_with(NOT_UNDERSTOOD));
+    Probe {
+        probed,
+        lasting: lasting && understood,
+    }
 }
+
+/// How a verdict begins when the child's answer could not be read (a bug, never kept).
+const NOT_UNDERSTOOD: &str = "the probe's answer is not understood";
 
 /// How a child ended: its status and everything it wrote, or `None` when it was killed at the
 /// deadline.
@@ -240,7 +248,7 @@ fn verdict(path: &Path, ended: Ended) -> Probed {
     }
     serde_json::from_slice(&answer).unwrap_or_else(|error| {
         refused(
-            format!("the probe's answer is not understood: {error}"),
+            format!("{NOT_UNDERSTOOD}: {error}"),
             "this is a bug in carbonio-mesh: report it".to_owned(),
         )
     })
@@ -292,14 +300,7 @@ fn probe_here(name: &str, path: &Path) -> Probed {
         }
     };
     match loader::load(file, name) {
-        Ok(plugin) => Probed::Loaded {
-            version: plugin.manifest.version,
-            api_version: plugin.manifest.api_version,
-            description: plugin.manifest.description,
-            command: plugin.manifest.command,
-            steps: plugin.manifest.steps,
-            workflows: plugin.manifest.workflows,
-        },
+        Ok(plugin) => Probed::Loaded(Box::new(plugin.manifest)),
         Err(error) => Probed::Refused {
             status: error.to_string(),
             fix: error.fix(),
@@ -310,6 +311,7 @@ fn probe_here(name: &str, path: &Path) -> Probed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use carbonio_mesh_plugin_api::StepSpec;
 
     fn shell(script: &str) -> Child {
         child_command("sh").arg("-c").arg(script).spawn().unwrap()
@@ -365,14 +367,11 @@ mod tests {
 
     #[test]
     fn an_answer_is_read_whole_and_an_exit_without_one_is_reported() {
-        let loaded = Probed::Loaded {
-            version: "1.2.3".to_owned(),
-            api_version: "1.3.0".to_owned(),
-            description: "d".to_owned(),
-            command: CommandSpec::new("x", "d"),
-            steps: vec![StepSpec::new("s", "a step")],
-            workflows: Vec::new(),
-        };
+        let loaded = Probed::Loaded(Box::new(
+            Manifest::new("x", "1.2.3", "d")
+                .with_step(StepSpec::new("s", "a step"))
+                .exit_code(6, "six"),
+        ));
         let json = serde_json::to_string(&loaded).unwrap();
         assert_eq!(ended_by(&format!("echo '{json}'"), TIMEOUT), loaded);
         for (script, code) in [("exit 3", 3), ("exit 0", 0)] {

@@ -61,7 +61,7 @@ impl Manifests for HostContext {
     /// its own (`crate::probe`), so that one crashing while it loads takes down its probe, not
     /// the command that only wanted to know its steps.
     fn all(&self) -> Vec<Known> {
-        crate::plugins::inventory::inspect(&self.search_dirs, &self.policy)
+        crate::plugins::inventory::inspect(&self.paths, &self.search_dirs, &self.policy)
             .into_iter()
             .filter(|entry| entry.name != self.plugin)
             .filter_map(|entry| {

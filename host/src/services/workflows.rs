@@ -148,6 +148,21 @@ impl Resolver<'_> {
             .any(|w| w.name == workflow)
     }
 
+    /// The command line that shows the steps of `workflow` (of the owner's first workflow when
+    /// it runs no such workflow), quoted for a message: its manifest says which; a plugin that
+    /// says nothing gets `plugins list --format json`, which lists every plugin's steps.
+    fn plan_command(&self, workflow: &str) -> String {
+        let workflows = &self.owner.manifest.workflows;
+        let spec = workflows
+            .iter()
+            .find(|w| w.name == workflow)
+            .or(workflows.first());
+        match spec.and_then(|w| w.plan.as_deref()) {
+            Some(plan) => format!("`{plan}`"),
+            None => "`carbonio-mesh plugins list --format json`".to_owned(),
+        }
+    }
+
     fn workflow_names(&self) -> String {
         let names: Vec<&str> = self
             .owner
@@ -184,7 +199,7 @@ impl Resolver<'_> {
                     "there is no workflow '{workflow}': {}",
                     self.workflow_names()
                 ),
-                "`carbonio-mesh secret plan` shows the steps",
+                format!("{} shows the steps", self.plan_command(workflow)),
             ));
         }
         for (name, restated) in &self.config.workflows {
@@ -402,7 +417,7 @@ impl Resolver<'_> {
                         "{}: steps.{name} places a step that no plugin provides",
                         place.expect("checked")
                     ),
-                    format!("to add a step, give [steps.{name}] plugin = \"NAME\" or exec = [...]; to move one, fix its name (`carbonio-mesh secret plan` lists them)"),
+                    format!("to add a step, give [steps.{name}] plugin = \"NAME\" or exec = [...]; to move one, fix its name ({} lists them)", self.plan_command(workflow)),
                 )),
                 None => {
                     let said = self
@@ -577,7 +592,7 @@ impl Resolver<'_> {
                     });
                 refuse(
                     format!("{}{needing}", place.map(|p| format!("{p}: ")).unwrap_or_default()),
-                    format!("put a step that records '{fact}' before {} (`carbonio-mesh secret plan` shows what each step records)", step.name),
+                    format!("put a step that records '{fact}' before {} ({} shows what each step records)", step.name, self.plan_command(workflow)),
                 )
             }
         }
@@ -630,7 +645,7 @@ impl Resolver<'_> {
                 if !placed.contains(name) {
                     return Err(refuse(
                         format!("{at}: steps.{name} goes next to '{anchor}', which no workflow has"),
-                        "`carbonio-mesh secret plan` lists the steps; name one of them in before = \"STEP\" or after = \"STEP\"",
+                        format!("{} lists the steps; name one of them in before = \"STEP\" or after = \"STEP\"", self.plan_command(workflow)),
                     ));
                 }
             }
@@ -666,7 +681,7 @@ impl Resolver<'_> {
             }
             return Err(refuse(
                 format!("{at}: no workflow has a step '{name}'"),
-                "`carbonio-mesh secret plan` lists the steps; to add a new step give before = \"STEP\" or after = \"STEP\"",
+                format!("{} lists the steps; to add a new step give before = \"STEP\" or after = \"STEP\"", self.plan_command(workflow)),
             ));
         }
         Ok(())

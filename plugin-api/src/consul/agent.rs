@@ -11,19 +11,24 @@ use crate::{Host, PluginError, Response};
 /// builds it in every version since 1.9).
 #[derive(Debug, Clone, Deserialize)]
 pub struct AgentSelf {
+    /// The agent's running configuration.
     #[serde(rename = "Config")]
     pub config: AgentConfig,
 }
 
+/// `Config` of `/v1/agent/self`: the fields carbonio-mesh reads.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AgentConfig {
+    /// The agent's node name (Consul's `node_name`).
     #[serde(rename = "NodeName")]
     pub node_name: String,
     /// `VersionWithMetadata()`: `1.21.4`, `1.10.0-beta2`.
     #[serde(rename = "Version", default)]
     pub version: String,
+    /// Whether the agent is a server.
     #[serde(rename = "Server", default)]
     pub server: bool,
+    /// The agent's datacenter.
     #[serde(rename = "Datacenter", default)]
     pub datacenter: String,
 }
@@ -34,6 +39,7 @@ impl AgentSelf {
         host.consul_get(&ConsulRequest::get(&["v1", "agent", "self"]))
     }
 
+    /// The version the agent reports; `None` when it says none or one that does not parse.
     pub fn version(&self) -> Option<AgentVersion> {
         AgentVersion::parse(&self.config.version)
     }
@@ -49,7 +55,10 @@ pub fn agent_version(host: &Host<'_>) -> VersionFound {
 /// An agent's version and, when it had to be assumed, why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionFound {
+    /// The agent's version, or the one assumed.
     pub version: AgentVersion,
+    /// Why the version was assumed (the agent's answer could not be had or read); `None` when
+    /// the agent said it.
     pub unknown_because: Option<String>,
 }
 

@@ -15,12 +15,16 @@ use std::fmt;
 /// A Consul release number, `MAJOR.MINOR.PATCH`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConsulVersion {
+    /// `1` for every version Carbonio shipped.
     pub major: u16,
+    /// The minor release: `9`, `10`, `19`, `21`.
     pub minor: u16,
+    /// The patch release.
     pub patch: u16,
 }
 
 impl ConsulVersion {
+    /// `MAJOR.MINOR.PATCH`.
     pub const fn new(major: u16, minor: u16, patch: u16) -> Self {
         ConsulVersion {
             major,
@@ -147,6 +151,7 @@ pub enum KnownVersion {
 }
 
 impl KnownVersion {
+    /// Every known version, oldest first.
     pub const ALL: [KnownVersion; 4] = [
         KnownVersion::V1_9_3,
         KnownVersion::V1_10_12,
@@ -218,6 +223,7 @@ impl fmt::Display for KnownVersion {
 pub struct AgentVersion {
     /// What the agent said, as it said it (`1.21.4`, `1.10.0-beta2`).
     pub reported: String,
+    /// The known version it is (or the nearest one to it).
     pub known: KnownVersion,
     /// Whether `reported` is one of the known versions exactly (no pre-release, no metadata).
     pub exact: bool,
@@ -263,6 +269,7 @@ impl AgentVersion {
         }
     }
 
+    /// Whether `change` applies to this agent (through its known version).
     pub fn has(&self, change: &Change) -> bool {
         self.known.has(change)
     }

@@ -19,19 +19,26 @@ pub enum ArgKind {
 pub struct ArgSpec {
     /// The id in [`Request::args`](super::Request::args) and the long flag name (`--name`).
     pub name: String,
+    /// Flag, option or positional.
     pub kind: ArgKind,
+    /// One line for help.
     pub help: String,
+    /// A one-letter spelling (`-v`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub short: Option<char>,
+    /// The value's name in help (`FILE`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_name: Option<String>,
+    /// Must be given.
     #[serde(default)]
     pub required: bool,
     /// May be given several times (options) or take several words (positionals).
     #[serde(default)]
     pub multiple: bool,
+    /// The value when not given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<String>,
+    /// The only values accepted, when the list is closed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub possible_values: Vec<String>,
     /// What the value must be (added in 1.6): the host checks every value against it before the
@@ -52,12 +59,17 @@ pub struct ArgSpec {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Suggest {
     /// These words (a value the plugin matches itself, such as `members --status REGEX`).
-    Values { values: Vec<String> },
+    Values {
+        /// The words offered.
+        values: Vec<String>,
+    },
     /// The cluster's nodes: node names and hostnames (the members and Carbonio's server
     /// list), then `extra` words (`all`). `list`: a comma-separated list (`--nodes A,B`).
     Nodes {
+        /// Words offered besides the nodes (`all`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         extra: Vec<String>,
+        /// The value is a comma-separated list of them.
         #[serde(default)]
         list: bool,
     },
@@ -71,7 +83,12 @@ pub enum Suggest {
 pub enum ValueKind {
     /// A whole number from `min` to `max`, both included, written in decimal (a count, a number
     /// of seconds). The plugin reads it with [`Request::parsed`](super::Request::parsed).
-    Unsigned { min: u64, max: u64 },
+    Unsigned {
+        /// The smallest value accepted.
+        min: u64,
+        /// The largest value accepted.
+        max: u64,
+    },
 }
 
 impl ValueKind {
@@ -119,43 +136,52 @@ impl ArgSpec {
         }
     }
 
+    /// A switch `--name`, without a value.
     pub fn flag(name: &str, help: &str) -> Self {
         Self::new(name, ArgKind::Flag, help)
     }
 
+    /// An option `--name VALUE`.
     pub fn option(name: &str, help: &str) -> Self {
         Self::new(name, ArgKind::Option, help)
     }
 
+    /// A positional argument `NAME`.
     pub fn positional(name: &str, help: &str) -> Self {
         Self::new(name, ArgKind::Positional, help)
     }
 
+    /// Adds the one-letter spelling `-c`.
     pub fn short(mut self, short: char) -> Self {
         self.short = Some(short);
         self
     }
 
+    /// Names the value in help (`--file FILE`).
     pub fn value_name(mut self, value_name: &str) -> Self {
         self.value_name = Some(value_name.to_owned());
         self
     }
 
+    /// Makes the argument required.
     pub fn required(mut self) -> Self {
         self.required = true;
         self
     }
 
+    /// Lets the option be given several times (a positional: take several words).
     pub fn multiple(mut self) -> Self {
         self.multiple = true;
         self
     }
 
+    /// The value when the argument is not given.
     pub fn default_value(mut self, value: &str) -> Self {
         self.default = Some(value.to_owned());
         self
     }
 
+    /// The only values accepted (help and completion list them).
     pub fn possible_values(mut self, values: &[&str]) -> Self {
         self.possible_values = values.iter().map(|v| (*v).to_owned()).collect();
         self
@@ -178,7 +204,10 @@ impl ArgSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ArgValue {
+    /// A flag: given or not.
     Flag(bool),
+    /// One value.
     One(String),
+    /// Several values, in the order given.
     Many(Vec<String>),
 }

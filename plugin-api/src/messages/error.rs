@@ -20,8 +20,11 @@ pub enum ErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{message}")]
 pub struct PluginError {
+    /// What kind of failure: decides the exit code unless `exit_code` is given.
     pub kind: ErrorKind,
+    /// What was wrong.
     pub message: String,
+    /// How to fix it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
     /// A specific exit status (above 5) for errors that scripts must tell apart.
@@ -30,6 +33,7 @@ pub struct PluginError {
 }
 
 impl PluginError {
+    /// An error of `kind` saying `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         PluginError {
             kind,
@@ -39,27 +43,33 @@ impl PluginError {
         }
     }
 
+    /// The user's arguments are wrong (exit 2).
     pub fn usage(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Usage, message)
     }
 
+    /// The configuration is wrong (exit 3).
     pub fn config(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Config, message)
     }
 
+    /// The operation failed (exit 5).
     pub fn operation(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Operation, message)
     }
 
+    /// A bug in the plugin (exit 4).
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, message)
     }
 
+    /// Says how to fix it.
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }
 
+    /// Exits with `exit_code` instead of the kind's code.
     pub fn with_exit_code(mut self, exit_code: u8) -> Self {
         self.exit_code = Some(exit_code);
         self

@@ -29,6 +29,20 @@ pub struct Manifest {
     /// that declare a place in them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub workflows: Vec<WorkflowSpec>,
+    /// The exit statuses this plugin's commands give with a meaning of their own (added in
+    /// 1.7): the man pages' EXIT STATUS lists them under the plugin's name, so that the host
+    /// names no plugin's codes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exit_codes: Vec<ExitCodeSpec>,
+}
+
+/// An exit status a plugin gives, and what it means (`6`: "another host is the leader").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitCodeSpec {
+    /// The exit status.
+    pub code: u8,
+    /// One sentence, for the man pages.
+    pub meaning: String,
 }
 
 impl Manifest {
@@ -42,6 +56,7 @@ impl Manifest {
             command: CommandSpec::new(name, description),
             steps: Vec::new(),
             workflows: Vec::new(),
+            exit_codes: Vec::new(),
         }
     }
 
@@ -68,6 +83,26 @@ impl Manifest {
         self.workflows.push(WorkflowSpec {
             name: name.to_owned(),
             about: about.to_owned(),
+            plan: None,
+        });
+        self
+    }
+
+    /// The command line that shows `workflow` as the configuration resolves it
+    /// (`carbonio-mesh secret plan`), which the host names in its messages about that workflow.
+    /// A workflow not declared yet is left alone.
+    pub fn plan(mut self, workflow: &str, command: &str) -> Self {
+        if let Some(spec) = self.workflows.iter_mut().find(|w| w.name == workflow) {
+            spec.plan = Some(command.to_owned());
+        }
+        self
+    }
+
+    /// Declares an exit status of this plugin's commands and its meaning, for the man pages.
+    pub fn exit_code(mut self, code: u8, meaning: &str) -> Self {
+        self.exit_codes.push(ExitCodeSpec {
+            code,
+            meaning: meaning.to_owned(),
         });
         self
     }
@@ -81,14 +116,17 @@ impl Manifest {
 /// One command or subcommand, with its arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandSpec {
+    /// The command's name (a word of the command line).
     pub name: String,
     /// One line for help.
     pub about: String,
     /// Longer help shown by `--help` (optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub long_about: Option<String>,
+    /// Its arguments, in help order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<ArgSpec>,
+    /// Its subcommands.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subcommands: Vec<CommandSpec>,
     /// Command lines shown under "Examples" in `--help` and the man page (1.5).
@@ -103,11 +141,14 @@ pub struct CommandSpec {
 /// One example: a whole command line (`carbonio-mesh members --status failed`) and what it does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Example {
+    /// The whole command line, `carbonio-mesh ...`.
     pub command: String,
+    /// What it does, one line.
     pub about: String,
 }
 
 impl CommandSpec {
+    /// A command named `name` with no arguments yet.
     pub fn new(name: &str, about: &str) -> Self {
         CommandSpec {
             name: name.to_owned(),
@@ -140,16 +181,19 @@ impl CommandSpec {
         self.changes != Some(false) || self.subcommands.iter().any(CommandSpec::may_change)
     }
 
+    /// Longer help, shown by `--help`.
     pub fn long_about(mut self, text: &str) -> Self {
         self.long_about = Some(text.to_owned());
         self
     }
 
+    /// Adds an argument.
     pub fn arg(mut self, arg: ArgSpec) -> Self {
         self.args.push(arg);
         self
     }
 
+    /// Adds a subcommand.
     pub fn subcommand(mut self, command: CommandSpec) -> Self {
         self.subcommands.push(command);
         self

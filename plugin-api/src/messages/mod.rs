@@ -16,6 +16,6 @@ mod tests;
 
 pub use args::{ArgKind, ArgSpec, ArgValue, Suggest, ValueKind};
 pub use error::{ErrorKind, PluginError};
-pub use manifest::{CommandSpec, Example, Manifest, API_VERSION};
+pub use manifest::{CommandSpec, Example, ExitCodeSpec, Manifest, API_VERSION};
 pub use request::{OutputFormat, Request};
 pub use response::{JsonDocument, Response, Warning, EXIT_DECLINED};

@@ -13,8 +13,10 @@ use crate::step::StepCall;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutputFormat {
+    /// Text for people, matching the Consul CLI where one exists.
     #[default]
     Human,
+    /// One JSON document on standard output.
     Json,
 }
 
@@ -27,6 +29,7 @@ pub struct Request {
     /// The arguments the user gave or that have defaults, by [`ArgSpec::name`](super::ArgSpec::name).
     #[serde(default)]
     pub args: BTreeMap<String, ArgValue>,
+    /// `--format`: what the output must be.
     #[serde(default)]
     pub format: OutputFormat,
     /// `--dry-run`: the host records changes instead of making them.

@@ -130,7 +130,9 @@ impl Eq for JsonDocument {}
 /// A warning a command gives alongside its answer (see [`Response::with_warning`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Warning {
+    /// What is wrong.
     pub message: String,
+    /// How to fix it, when there is something to say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
 }
@@ -139,6 +141,7 @@ pub struct Warning {
 pub const EXIT_DECLINED: u8 = 9;
 
 impl Response {
+    /// A response printing `stdout`, exit status 0.
     pub fn text(stdout: impl Into<String>) -> Self {
         Response {
             stdout: stdout.into(),
@@ -161,6 +164,20 @@ impl Response {
     /// [`Response::stdout_json`]; a host before 1.6 does not load a plugin built with this).
     pub fn json<T: Serialize>(value: &T) -> Result<Self, PluginError> {
         Self::json_sized(value, 0)
+    }
+
+    /// The same data for scripts and for people: `data` as the JSON document with `--format
+    /// json`, else the text `human` makes of it. One value feeds both outputs, so they cannot
+    /// tell different stories (1.7).
+    pub fn render<T: Serialize>(
+        format: OutputFormat,
+        data: &T,
+        human: impl FnOnce(&T) -> String,
+    ) -> Result<Self, PluginError> {
+        match format {
+            OutputFormat::Json => Self::json(data),
+            OutputFormat::Human => Ok(Self::text(human(data))),
+        }
     }
 
     /// [`Response::json`] for a large answer of about `expected` bytes (see
@@ -218,6 +235,7 @@ impl Response {
         self
     }
 
+    /// Exits with `exit_code` (a plugin's own codes are declared with [`Manifest::exit_code`](super::Manifest::exit_code)).
     pub fn with_exit_code(mut self, exit_code: u8) -> Self {
         self.exit_code = exit_code;
         self

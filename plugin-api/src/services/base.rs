@@ -34,7 +34,9 @@ pub enum ServiceErrorKind {
 /// The error answer of every host service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceFailure {
+    /// How it failed.
     pub kind: ServiceErrorKind,
+    /// What went wrong.
     pub message: String,
     /// How to fix it (added in 1.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -22,6 +22,7 @@ impl Service for CarbonioServers {
     type Answer = ServerList;
 }
 
+/// [`CarbonioServers`]'s answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerList {
     /// Sorted by hostname.
@@ -29,11 +30,13 @@ pub struct ServerList {
 }
 
 impl ServerList {
+    /// The servers' hostnames, sorted.
     pub fn hostnames(&self) -> Vec<String> {
         self.servers.iter().map(|s| s.hostname.clone()).collect()
     }
 }
 
+/// One server of Carbonio's LDAP list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CarbonioServer {
     /// The entry's `cn`: the server's FQDN.
@@ -55,6 +58,7 @@ impl Service for LdapCredentials {
     type Answer = LdapCredentialsCopy;
 }
 
+/// [`LdapCredentials`]'s answer.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LdapCredentialsCopy {
     /// The decoded archive (armored text), none when the attribute is absent.

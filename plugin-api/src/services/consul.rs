@@ -14,8 +14,10 @@ pub struct ConsulRequest {
     pub method: String,
     /// Path segments, each percent-encoded by the host: `["v1", "catalog", "node", name]`.
     pub path: Vec<String>,
+    /// Query parameters, in order (`dc` and `stale` are the host's).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub query: Vec<(String, String)>,
+    /// The request body (`PUT`), as text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
     /// Error statuses the plugin handles itself (answered, not turned into a failure).
@@ -30,6 +32,7 @@ pub struct ConsulRequest {
 }
 
 impl ConsulRequest {
+    /// A `GET` of the path `path` (segments, encoded by the host).
     pub fn get(path: &[&str]) -> Self {
         ConsulRequest {
             method: "GET".to_owned(),
@@ -71,16 +74,19 @@ impl ConsulRequest {
         self
     }
 
+    /// Adds a query parameter.
     pub fn query(mut self, key: &str, value: &str) -> Self {
         self.query.push((key.to_owned(), value.to_owned()));
         self
     }
 
+    /// Answers `status` instead of failing with it: the plugin handles it.
     pub fn accept(mut self, status: u16) -> Self {
         self.accept_status.push(status);
         self
     }
 
+    /// Sends no token, even when the host has one (a read that must work for anyone).
     pub fn anonymous(mut self) -> Self {
         self.anonymous = true;
         self
@@ -90,6 +96,7 @@ impl ConsulRequest {
 /// Consul's answer.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ConsulResponse {
+    /// The HTTP status.
     pub status: u16,
     /// The body, unparsed, when Consul said it is JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -9,8 +9,10 @@ use super::Service;
 /// without echo on the terminal. The passphrase itself never travels in a request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PasswordSource {
+    /// A file whose first line is the passphrase (`--password-file`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// Read the first line of standard input (`--password-stdin`).
     #[serde(default)]
     pub stdin: bool,
 }
@@ -21,6 +23,7 @@ pub struct OpenCredentials {
     /// The archive file (under `--root`); default: the Mesh path ([`crate::mesh::ARCHIVE_PATH`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<String>,
+    /// Where the passphrase comes from.
     #[serde(default)]
     pub password: PasswordSource,
     /// A password the plugin already holds (the new one, during a workflow): used first.
@@ -43,6 +46,7 @@ pub struct Credentials {
     pub password_source: String,
     /// The armored size on disk.
     pub archive_size: u64,
+    /// The archive's members, in order.
     pub members: Vec<CredentialsMember>,
 }
 
@@ -53,10 +57,14 @@ impl Credentials {
     }
 }
 
+/// One member of the archive.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CredentialsMember {
+    /// Its name in the tar (`consul-acl-secret.json`, ...).
     pub name: String,
+    /// Its mode bits.
     pub mode: u32,
+    /// Its size in bytes.
     pub size: u64,
     /// The content as UTF-8 text (every Mesh member is text).
     pub content: crate::SecretText,
@@ -67,8 +75,10 @@ pub struct CredentialsMember {
 /// Under `--dry-run` it is recorded, not done.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct WriteCredentials {
+    /// The archive's system path; none: the Mesh archive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<String>,
+    /// The members to write, in order.
     pub members: Vec<NewMember>,
     /// The new passphrase: `file`, or `stdin`, else asked twice on the terminal. Never the Mesh
     /// password file (that holds the old one). An empty passphrase is refused.
@@ -80,9 +90,12 @@ pub struct WriteCredentials {
     pub update_password_file: bool,
 }
 
+/// A member to write into the archive.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NewMember {
+    /// Its name in the tar.
     pub name: String,
+    /// Its content: a secret.
     pub content: crate::SecretText,
 }
 
@@ -91,8 +104,10 @@ impl Service for WriteCredentials {
     type Answer = Written;
 }
 
+/// [`WriteCredentials`]'s answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Written {
+    /// The archive written (a system path).
     pub archive: String,
     /// Where the previous file was saved (none when there was none, or under `--dry-run`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,8 +118,10 @@ pub struct Written {
 /// generated (`generate`: 24 random bytes, base64url), or asked twice without echo. Never empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewPassword {
+    /// Where the password comes from when it is not generated.
     #[serde(default)]
     pub password: PasswordSource,
+    /// Generate one instead (24 random bytes, base64url).
     #[serde(default)]
     pub generate: bool,
 }
@@ -114,8 +131,10 @@ impl Service for NewPassword {
     type Answer = NewPasswordAnswer;
 }
 
+/// [`NewPassword`]'s answer.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NewPasswordAnswer {
+    /// The new password: a secret.
     pub password: crate::SecretText,
     /// `--password-file FILE`, `stdin`, `generated` or `prompt`.
     pub source: String,

@@ -9,8 +9,13 @@ use super::{Service, ServiceFailure};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ExecArg {
+    /// A word shown as it is.
     Plain(String),
-    Secret { secret: String },
+    /// A word passed on but shown as `<redacted>`.
+    Secret {
+        /// The word, passed to the program and shown nowhere.
+        secret: String,
+    },
 }
 
 impl From<&str> for ExecArg {
@@ -60,26 +65,31 @@ impl Exec {
         }
     }
 
+    /// Runs it as `user` (uid, gid and groups switched, a new session without a terminal).
     pub fn user(mut self, user: &str) -> Self {
         self.user = Some(user.to_owned());
         self
     }
 
+    /// Writes `stdin` to its standard input, then closes it.
     pub fn stdin(mut self, stdin: impl Into<String>) -> Self {
         self.stdin = Some(stdin.into());
         self
     }
 
+    /// Kills it (its whole process group) after `timeout_ms` milliseconds.
     pub fn timeout_ms(mut self, timeout_ms: u64) -> Self {
         self.timeout_ms = Some(timeout_ms);
         self
     }
 
+    /// Marks it as changing the system: recorded, not run, under `--dry-run`.
     pub fn mutating(mut self) -> Self {
         self.mutating = true;
         self
     }
 
+    /// Adds a word that is passed on but never shown (`<redacted>` in logs and plans).
     pub fn secret_arg(mut self, secret: impl Into<String>) -> Self {
         self.argv.push(ExecArg::Secret {
             secret: secret.into(),
@@ -93,7 +103,9 @@ impl Exec {
 pub struct ExecOutput {
     /// The exit status, or `None` when a signal ended the program.
     pub status: Option<i32>,
+    /// Its standard output, as text.
     pub stdout: String,
+    /// Its standard error, as text.
     pub stderr: String,
     /// `--dry-run` recorded the command instead of running it.
     #[serde(default)]
@@ -101,6 +113,7 @@ pub struct ExecOutput {
 }
 
 impl ExecOutput {
+    /// Whether it exited with status 0.
     pub fn success(&self) -> bool {
         self.status == Some(0)
     }
@@ -116,9 +129,12 @@ impl Service for Exec {
 /// (`labels` name them there).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecMany {
+    /// The programs, in order.
     pub execs: Vec<Exec>,
+    /// A label per program for the progress lines (its node, ...).
     #[serde(default)]
     pub labels: Vec<String>,
+    /// At most this many at a time.
     pub parallel: usize,
 }
 
@@ -127,16 +143,20 @@ impl Service for ExecMany {
     type Answer = ExecManyAnswer;
 }
 
+/// [`ExecMany`]'s answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecManyAnswer {
+    /// One result per program, in the order given.
     pub results: Vec<ExecResult>,
 }
 
 /// One program's answer: its output, or why it could not run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecResult {
+    /// What the program did, when it ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<ExecOutput>,
+    /// Why it could not run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ServiceFailure>,
 }

@@ -8,14 +8,17 @@ use super::{Empty, Service};
 /// them under `--root`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadFile {
+    /// The system path.
     pub path: String,
     /// Refuse files larger than this (default 16 MiB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_bytes: Option<u64>,
 }
 
+/// [`ReadFile`]'s answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileContent {
+    /// The file's content.
     pub content: String,
 }
 
@@ -28,7 +31,9 @@ impl Service for ReadFile {
 /// backed up first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriteFile {
+    /// The system path.
     pub path: String,
+    /// The new content.
     pub content: String,
     /// Permission bits, for example `0o600`.
     pub mode: u32,
@@ -47,7 +52,9 @@ pub struct WriteFile {
 /// `--dry-run` the write is recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriteStateFile {
+    /// The system path, inside the state directory.
     pub path: String,
+    /// The new content.
     pub content: String,
     /// Permission bits, for example `0o600`.
     pub mode: u32,
@@ -61,8 +68,10 @@ impl Service for WriteStateFile {
 /// What a change did: where the previous version was saved, and whether it was only planned.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Changed {
+    /// Where the previous version was saved (a system path), if there was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<String>,
+    /// Only recorded (`--dry-run`).
     #[serde(default)]
     pub dry_run: bool,
 }
@@ -76,14 +85,19 @@ impl Service for WriteFile {
 /// A path that does not exist is not an error (`existed: false`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemovePath {
+    /// The system path.
     pub path: String,
 }
 
+/// [`RemovePath`]'s answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Removed {
+    /// Whether there was something to remove.
     pub existed: bool,
+    /// Where it was saved (a system path).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<String>,
+    /// Only recorded (`--dry-run`).
     #[serde(default)]
     pub dry_run: bool,
 }
@@ -96,30 +110,42 @@ impl Service for RemovePath {
 /// `fs.stat`: whether a path exists and what it is, without following a final symlink.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatPath {
+    /// The system path.
     pub path: String,
 }
 
+/// What a path is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileType {
+    /// A regular file.
     File,
+    /// A directory.
     Directory,
+    /// A symbolic link (not followed).
     Symlink,
+    /// Anything else (a device, a socket, ...).
     Other,
 }
 
 /// `fs.stat`'s answer; the default is the answer for a path that does not exist.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stat {
+    /// Whether the path exists.
     pub exists: bool,
+    /// What it is, when it exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_type: Option<FileType>,
+    /// Its mode bits.
     #[serde(default)]
     pub mode: u32,
+    /// Its owner's uid.
     #[serde(default)]
     pub uid: u32,
+    /// Its group's gid.
     #[serde(default)]
     pub gid: u32,
+    /// Its size in bytes.
     #[serde(default)]
     pub size: u64,
 }
@@ -132,11 +158,14 @@ impl Service for StatPath {
 /// `fs.list`: the names in a directory, sorted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListDir {
+    /// The system path of the directory.
     pub path: String,
 }
 
+/// [`ListDir`]'s answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirEntries {
+    /// The names, sorted.
     pub names: Vec<String>,
 }
 
@@ -149,7 +178,9 @@ impl Service for ListDir {
 /// `path` with the backup's mode and owner; what is at `path` now is backed up first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestorePath {
+    /// The backup to copy back (a system path).
     pub backup: String,
+    /// Where it goes (a system path).
     pub path: String,
 }
 

@@ -8,6 +8,7 @@ use super::Service;
 /// took), at most `max_bytes`. The host owns standard input, so plugins read it through here.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadStdin {
+    /// Read at most this many bytes.
     pub max_bytes: u64,
 }
 
@@ -16,7 +17,9 @@ impl Service for ReadStdin {
     type Answer = StdinText;
 }
 
+/// [`ReadStdin`]'s answer.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct StdinText {
+    /// What was read: it may hold a secret.
     pub text: crate::SecretText,
 }

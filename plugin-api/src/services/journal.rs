@@ -9,7 +9,9 @@ use super::{Empty, Service};
 /// the answer. Never under `--dry-run`. Records must hold no secret.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JournalAppend {
+    /// The run's name.
     pub run: String,
+    /// The record (a JSON object, no secret in it).
     pub record: serde_json::Value,
 }
 
@@ -22,6 +24,7 @@ impl Service for JournalAppend {
 /// `run`: the names of all runs, oldest first, in `runs`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalRead {
+    /// The run; none: list the runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<String>,
 }
@@ -31,10 +34,13 @@ impl Service for JournalRead {
     type Answer = Journal;
 }
 
+/// [`JournalRead`]'s answer.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Journal {
+    /// The run's records, in order.
     #[serde(default)]
     pub records: Vec<serde_json::Value>,
+    /// The runs' names, oldest first (when no run was named).
     #[serde(default)]
     pub runs: Vec<String>,
 }
@@ -48,6 +54,7 @@ pub struct Journal {
 /// otherwise the host audits it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoveRun {
+    /// The run's name.
     pub run: String,
 }
 
@@ -56,6 +63,7 @@ impl Service for RemoveRun {
     type Answer = RunRemoved;
 }
 
+/// [`RemoveRun`]'s answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunRemoved {
     /// The journal directory (a system path).
@@ -63,6 +71,7 @@ pub struct RunRemoved {
     /// The backup directories removed (system paths), oldest first.
     #[serde(default)]
     pub backups: Vec<String>,
+    /// Only recorded (`--dry-run`).
     #[serde(default)]
     pub dry_run: bool,
 }

@@ -7,17 +7,25 @@ use super::{Empty, Service};
 /// `log`: one line through the host's tracing subscriber (target `plugin::<name>`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Log {
+    /// How important.
     pub level: LogLevel,
+    /// The line.
     pub message: String,
 }
 
+/// A log line's level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogLevel {
+    /// Shown always, even with `-q`.
     Error,
+    /// Shown by default.
     Warn,
+    /// Shown with `-v`.
     Info,
+    /// Shown with `-vv`.
     Debug,
+    /// Shown with `-vvv`.
     Trace,
 }
 
@@ -32,6 +40,7 @@ impl Service for Log {
 /// logged at info level (`-v`) otherwise, so scripts' output stays as it was.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
+    /// The line.
     pub message: String,
 }
 

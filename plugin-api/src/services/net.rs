@@ -8,9 +8,11 @@ use super::Service;
 /// root's `etc/hosts`, so tests never depend on DNS).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resolve {
+    /// The host name.
     pub name: String,
 }
 
+/// Addresses, as text.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Addresses {
     /// IP addresses as text, without duplicates, in resolver order.
@@ -36,6 +38,7 @@ impl Service for LocalAddresses {
 /// (what `ip route get TO` names as `src`): the address a node is reachable at from there.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceAddress {
+    /// The address to reach.
     pub to: String,
 }
 

@@ -11,6 +11,7 @@ use super::Service;
 pub struct Confirm {
     /// What will change, one line each, shown before the question.
     pub changes: Vec<String>,
+    /// The question, answered yes or no.
     pub question: String,
 }
 
@@ -19,7 +20,9 @@ impl Service for Confirm {
     type Answer = Confirmed;
 }
 
+/// [`Confirm`]'s answer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Confirmed {
+    /// The answer.
     pub yes: bool,
 }

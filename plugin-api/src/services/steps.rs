@@ -8,6 +8,7 @@ use super::Service;
 /// name gives that one step).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkflowSteps {
+    /// The workflow's name (or a command step's name, for that one step).
     pub workflow: String,
 }
 
@@ -16,8 +17,10 @@ impl Service for WorkflowSteps {
     type Answer = ResolvedWorkflow;
 }
 
+/// [`WorkflowSteps`]'s answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResolvedWorkflow {
+    /// The steps, in order.
     pub steps: Vec<ResolvedStep>,
     /// The user service-discover's Consul runs as (`[mesh] service_user`).
     #[serde(default)]
@@ -27,14 +30,18 @@ pub struct ResolvedWorkflow {
 /// One step and what carries it out: a plugin's step, or a site command.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResolvedStep {
+    /// The step's name.
     pub name: String,
+    /// The plugin providing it, when a plugin does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin: Option<String>,
     /// The plugin file that wins discovery for `plugin` (none: not found).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin_file: Option<String>,
+    /// The site command providing it, when a command does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec: Option<Vec<String>>,
+    /// The command takes the new password on standard input.
     #[serde(default)]
     pub password_stdin: bool,
     /// The configuration file that defined it, or `built-in`.
@@ -64,7 +71,9 @@ pub struct ResolvedStep {
 /// redaction, audit). The plugin must declare the step and be built against 1.6 or later.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunStep {
+    /// The plugin providing the step.
     pub plugin: String,
+    /// What the step is given.
     pub call: crate::step::StepCall,
 }
 

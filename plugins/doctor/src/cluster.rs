@@ -521,49 +521,86 @@ pub struct ArchiveSecrets<'a> {
 
 /// Asks the local agent and LDAP, adds the cluster checks to `report`.
 pub fn gather(host: &Host<'_>, archive: &ArchiveSecrets<'_>, report: &mut Report) -> ClusterView {
-    let leader =
-        host.consul_get::<String>(&ConsulRequest::get(&["v1", "status", "leader"]).anonymous());
-    let leader = match leader {
+    let leader = match read_leader(host) {
         Ok(leader) => leader,
-        Err(e) => {
-            report.checks.push(
-                check("agent", Status::Fail, format!("the local Consul agent does not answer: {}", e.message))
-                    .fix("systemctl start service-discover; journalctl -u service-discover says why it stopped"),
-            );
+        Err(agent_down) => {
+            report.checks.push(agent_down);
             return ClusterView {
                 directory: NodeDirectory::default(),
             };
         }
     };
     report.checks.push(leader_check(&leader));
-    let members = host.consul_get_filtered::<Vec<Member>>(
+    let members = match read_members(host) {
+        Ok(members) => members,
+        Err(unread) => {
+            report.checks.push(unread);
+            Vec::new()
+        }
+    };
+    let (directory, mesh_servers) = directory_and_mesh_servers(host, &members);
+    report
+        .checks
+        .extend(raft_peers(host, &directory, mesh_servers));
+    if !members.is_empty() {
+        report.checks.extend(member_checks(&members, &directory));
+        report.members = members_by_status(&members);
+    }
+    report.checks.push(critical_health(host, &directory));
+    report.checks.push(keyring(host, archive.gossip_key));
+    let in_use = ask_token(host, None);
+    let archive_token = archive
+        .token
+        .as_ref()
+        .map(|(accessor, secret)| (*accessor, ask_token(host, Some(secret.clone()))));
+    report.checks.push(token_check(
+        &in_use,
+        archive_token.as_ref().map(|(a, answer)| (*a, answer)),
+    ));
+    ClusterView { directory }
+}
+
+/// The leader the local agent names; the `agent` check when it does not answer.
+fn read_leader(host: &Host<'_>) -> Result<String, Check> {
+    host.consul_get::<String>(&ConsulRequest::get(&["v1", "status", "leader"]).anonymous())
+        .map_err(|e| {
+            check("agent", Status::Fail, format!("the local Consul agent does not answer: {}", e.message))
+                .fix("systemctl start service-discover; journalctl -u service-discover says why it stopped")
+        })
+}
+
+/// Every member, WAN pool aside; the `members` check when they cannot be read (a warning when
+/// an anonymous read under default-deny hid them).
+fn read_members(host: &Host<'_>) -> Result<Vec<Member>, Check> {
+    host.consul_get_filtered::<Vec<Member>>(
         &ConsulRequest::get(&["v1", "agent", "members"]).query("segment", "_all"),
         "the member list",
         "operator:read",
-    );
-    let members =
-        match members {
-            Ok(members) => members,
-            Err(e) => {
-                // Read without a token under default-deny, the list is hidden: not checked.
-                let status = if e.kind == ErrorKind::Usage {
-                    Status::Warn
-                } else {
-                    Status::Fail
-                };
-                report.checks.push(
-                    check(
-                        "members",
-                        status,
-                        format!("cannot read the members: {}", e.message),
-                    )
-                    .fix(e.hint.unwrap_or_else(|| {
-                        "give a token with operator:read: --token-file FILE".into()
-                    })),
-                );
-                Vec::new()
-            }
+    )
+    .map_err(|e| {
+        let status = if e.kind == ErrorKind::Usage {
+            Status::Warn
+        } else {
+            Status::Fail
         };
+        check(
+            "members",
+            status,
+            format!("cannot read the members: {}", e.message),
+        )
+        .fix(
+            e.hint
+                .unwrap_or_else(|| "give a token with operator:read: --token-file FILE".into()),
+        )
+    })
+}
+
+/// The nodes under their three names (this agent's own node known), and the Mesh servers LDAP
+/// lists with service-discover enabled (or why they are unknown, and how much that matters).
+fn directory_and_mesh_servers(
+    host: &Host<'_>,
+    members: &[Member],
+) -> (NodeDirectory, Result<Vec<String>, (Status, String)>) {
     let plain: Vec<nodes::Member> = members.iter().map(Member::plain).collect();
     let servers = host.call(&CarbonioServers::default());
     let mut directory = match &servers {
@@ -581,8 +618,16 @@ pub fn gather(host: &Host<'_>, archive: &ArchiveSecrets<'_>, report: &mut Report
         Err(e) if e.kind == ServiceErrorKind::NotFound => Err((Status::Ok, e.message)),
         Err(e) => Err((Status::Warn, e.message)),
     };
-    // The raft configuration names each server's node; it needs operator:read. Without it,
-    // the peers' addresses are mapped through the members.
+    (directory, mesh_servers)
+}
+
+/// The raft servers against the Mesh servers. The raft configuration names each server's node;
+/// it needs operator:read. Without it, the peers' addresses are mapped through the members.
+fn raft_peers(
+    host: &Host<'_>,
+    directory: &NodeDirectory,
+    mesh_servers: Result<Vec<String>, (Status, String)>,
+) -> Vec<Check> {
     let raft = host
         .consul_get::<RaftConfiguration>(&ConsulRequest::get(&[
             "v1",
@@ -606,43 +651,43 @@ pub fn gather(host: &Host<'_>, archive: &ArchiveSecrets<'_>, report: &mut Report
             })
         });
     match raft {
-        Ok(raft) => report
-            .checks
-            .extend(raft_checks(&raft, &directory, mesh_servers)),
-        Err(e) => report.checks.push(check(
+        Ok(raft) => raft_checks(&raft, directory, mesh_servers),
+        Err(e) => vec![check(
             "raft-peers",
             Status::Fail,
             format!("cannot read the raft peers: {}", e.message),
-        )),
+        )],
     }
-    if !members.is_empty() {
-        report.checks.extend(member_checks(&members, &directory));
-        report.members = members_by_status(&members);
+}
+
+/// The `health` check from Consul's critical checks.
+fn critical_health(host: &Host<'_>, directory: &NodeDirectory) -> Check {
+    match host.consul_get_filtered::<Vec<HealthCheck>>(
+        &ConsulRequest::get(&["v1", "health", "state", "critical"]),
+        "the health checks",
+        "node:read and service:read",
+    ) {
+        Ok(critical) => health_check(&critical, directory),
+        Err(e) => check(
+            "health",
+            Status::Warn,
+            format!("not checked: {}", e.message),
+        )
+        .fix(e.hint.unwrap_or_default()),
     }
-    report.checks.push(
-        match host.consul_get_filtered::<Vec<HealthCheck>>(
-            &ConsulRequest::get(&["v1", "health", "state", "critical"]),
-            "the health checks",
-            "node:read and service:read",
-        ) {
-            Ok(critical) => health_check(&critical, &directory),
-            Err(e) => check(
-                "health",
-                Status::Warn,
-                format!("not checked: {}", e.message),
-            )
-            .fix(e.hint.unwrap_or_default()),
-        },
-    );
+}
+
+/// The `keyring` check from Consul's keyring, against the archive's key when known.
+fn keyring(host: &Host<'_>, archive_key: Option<&str>) -> Check {
     let keyring = host.consul(
         &ConsulRequest::get(&["v1", "operator", "keyring"])
             .accept(403)
             .accept(500),
     );
-    report.checks.push(match keyring {
+    match keyring {
         Ok(answer) if answer.status != 200 => keyring_refused(&answer),
         Ok(answer) => match answer.decode::<Vec<KeyringPool>>() {
-            Ok(pools) => keyring_check(&pools, archive.gossip_key),
+            Ok(pools) => keyring_check(&pools, archive_key),
             Err(e) => check(
                 "keyring",
                 Status::Fail,
@@ -654,17 +699,7 @@ pub fn gather(host: &Host<'_>, archive: &ArchiveSecrets<'_>, report: &mut Report
             Status::Fail,
             format!("cannot read the keyring: {}", e.message),
         ),
-    });
-    let in_use = ask_token(host, None);
-    let archive_token = archive
-        .token
-        .as_ref()
-        .map(|(accessor, secret)| (*accessor, ask_token(host, Some(secret.clone()))));
-    report.checks.push(token_check(
-        &in_use,
-        archive_token.as_ref().map(|(a, answer)| (*a, answer)),
-    ));
-    ClusterView { directory }
+    }
 }
 
 #[cfg(test)]

@@ -96,8 +96,17 @@ fn transport_argv(resolved: ResolvedWorkflow) -> Result<Vec<String>, PluginError
     Ok(argv)
 }
 
+/// `doctor`: what the command line asks (parse), the checks run into a report (act), the report
+/// as the output asked for (render).
 fn doctor(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
     let options = options(request)?;
+    let report = examine(host, &options)?;
+    render(request, &options, &report)
+}
+
+/// Every check `options` asks for: the cluster's from the local agent (unless `--local`), this
+/// node's, and with `--nodes` the other nodes' own.
+fn examine(host: &Host<'_>, options: &Options<'_>) -> Result<Report, PluginError> {
     let configured = configured(host)?;
     let service_user = configured.service_user.clone();
     let main = local::main_json(host);
@@ -108,17 +117,16 @@ fn doctor(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
             .and_then(|m| BootstrapToken::parse(m.content.expose()).ok()),
         _ => None,
     };
-    let gossip_key = match &archive {
-        ArchiveState::Opened(c) => c
-            .member(mesh::GOSSIP_KEY_MEMBER)
-            .map(|m| m.content.expose()),
-        _ => None,
-    };
     let secrets = ArchiveSecrets {
         token: token
             .as_ref()
             .map(|t| (t.accessor_id.as_str(), SecretText::clone(&t.secret_id))),
-        gossip_key,
+        gossip_key: match &archive {
+            ArchiveState::Opened(c) => c
+                .member(mesh::GOSSIP_KEY_MEMBER)
+                .map(|m| m.content.expose()),
+            _ => None,
+        },
     };
     let mut report = Report::default();
     let directory = if options.local_only {
@@ -160,14 +168,21 @@ fn doctor(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
     if let Some((plan, argv)) = fan_out {
         nodes::run(host, &argv, &plan, options.parallel, &mut report)?;
     }
-    let report = report.finish();
+    Ok(report.finish())
+}
+
+/// The report in Prometheus' text format, as the JSON document, or for people; its exit code.
+fn render(
+    request: &Request,
+    options: &Options<'_>,
+    report: &Report,
+) -> Result<Response, PluginError> {
     let response = if options.prometheus {
-        Response::text(render::prometheus(&report))
+        Response::text(render::prometheus(report))
     } else {
-        match request.format {
-            OutputFormat::Json => Response::json(&report)?,
-            OutputFormat::Human => Response::text(render::human(&report, request.color)),
-        }
+        Response::render(request.format, report, |report| {
+            render::human(report, request.color)
+        })?
     };
     Ok(response.with_exit_code(report.exit_code()))
 }
@@ -199,7 +214,10 @@ pub struct DoctorPlugin;
 
 impl Plugin for DoctorPlugin {
     fn manifest() -> Manifest {
-        Manifest::new("doctor", env!("CARGO_PKG_VERSION"), ABOUT).command(
+        Manifest::new("doctor", env!("CARGO_PKG_VERSION"), ABOUT)
+            .exit_code(report::EXIT_WARNINGS, "it worked, no check failed, and at least one warned")
+            .exit_code(report::EXIT_FAILED, "it worked, and a check failed or a node could not be checked")
+            .command(
             CommandSpec::new("doctor", ABOUT)
                 .long_about(LONG_ABOUT)
                 .arg(ArgSpec::flag("local", "Check this node only (no cluster checks): what --nodes runs on each node"))

@@ -364,6 +364,19 @@ pub fn gather(
     report: &mut Report,
 ) {
     let server = main.as_ref().map(|m| m.server).unwrap_or(false);
+    report
+        .checks
+        .extend(file_checks(host, node, server, service_user));
+    certificate_checks(host, node, main, archive, report);
+    report
+        .checks
+        .extend(archive_checks(host, node, server, archive));
+    report.checks.extend(service_checks(host, node));
+}
+
+/// The files' owners and modes (the password file on a Mesh server only), and leftover
+/// certificates.
+fn file_checks(host: &Host<'_>, node: &str, server: bool, service_user: &str) -> Vec<Check> {
     let service_uid = uid_of(host, service_user);
     let mut rules = vec![FileRule {
         name: "archive-file",
@@ -397,19 +410,31 @@ pub fn gather(
             missing: (Status::Fail, "service-discover is not set up on this node: service-discover setup (or carbonio-mesh secret rejoin)"),
         });
     }
-    for rule in &rules {
-        report
-            .checks
-            .push(file_check(rule, node, host.stat(rule.path)));
-    }
+    let mut checks: Vec<Check> = rules
+        .iter()
+        .map(|rule| file_check(rule, node, host.stat(rule.path)))
+        .collect();
     let names = host.list_dir(LIB_DIR).unwrap_or_default();
-    report.checks.push(stale_certificates_check(node, &names));
-    // Certificates.
+    checks.push(stale_certificates_check(node, &names));
+    checks
+}
+
+/// The CA against the archive's, the node certificate against the CA and the node's role,
+/// both expiries (kept in `report.certificates` for the metrics too).
+fn certificate_checks(
+    host: &Host<'_>,
+    node: &str,
+    main: &Result<MainJson, String>,
+    archive: &ArchiveState,
+    report: &mut Report,
+) {
     let now = certs::now();
-    let ca = host
-        .read_file(CA_PATH)
-        .map_err(|e| format!("cannot read {CA_PATH}: {}", e.message))
-        .and_then(|text| Cert::parse(&text, CA_PATH));
+    let read = |path: &str| {
+        host.read_file(path)
+            .map_err(|e| format!("cannot read {path}: {}", e.message))
+            .and_then(|text| Cert::parse(&text, path))
+    };
+    let ca = read(CA_PATH);
     let archive_ca = match archive {
         ArchiveState::Opened(credentials) => credentials
             .member(mesh::CA_CERT_MEMBER)
@@ -417,57 +442,59 @@ pub fn gather(
         _ => None,
     };
     report.checks.push(ca_check(node, &ca, archive_ca, now));
-    if let Ok(ca) = &ca {
+    let mut expiry = |certificate: &str, cert: &Cert| {
         report.certificates.push(CertificateExpiry {
-            certificate: "ca".into(),
+            certificate: certificate.into(),
             node: node.into(),
-            expires_in_secs: ca.expires_in_secs(now),
-        });
+            expires_in_secs: cert.expires_in_secs(now),
+        })
+    };
+    if let Ok(ca) = &ca {
+        expiry("ca", ca);
     }
-    match main {
-        Ok(main) => match main.cert_file() {
-            Some(path) => {
-                let cert = host
-                    .read_file(path)
-                    .map_err(|e| format!("cannot read {path}: {}", e.message))
-                    .and_then(|text| Cert::parse(&text, path));
-                let role = if main.server { "server" } else { "client" };
-                let expected = format!("{role}.{}.consul", main.datacenter());
-                report.checks.push(node_cert_check(
-                    node,
-                    path,
-                    &cert,
-                    ca.as_ref().ok(),
-                    &expected,
-                    now,
-                ));
-                if let Ok(cert) = &cert {
-                    report.certificates.push(CertificateExpiry {
-                        certificate: "node".into(),
-                        node: node.into(),
-                        expires_in_secs: cert.expires_in_secs(now),
-                    });
-                }
-            }
-            None => report.checks.push(
-                Check::new(
-                    "node-certificate",
-                    node,
-                    Status::Fail,
-                    format!("{MAIN_JSON} names no cert_file: Consul runs without TLS"),
-                )
-                .fix(RESETUP),
-            ),
-        },
-        Err(e) => report.checks.push(Check::new(
-            "node-certificate",
-            node,
-            Status::Fail,
-            format!("not checked: {e}"),
-        )),
+    let main = match main {
+        Ok(main) => main,
+        Err(e) => {
+            report.checks.push(Check::new(
+                "node-certificate",
+                node,
+                Status::Fail,
+                format!("not checked: {e}"),
+            ));
+            return;
+        }
+    };
+    let Some(path) = main.cert_file() else {
+        report.checks.push(
+            Check::new(
+                "node-certificate",
+                node,
+                Status::Fail,
+                format!("{MAIN_JSON} names no cert_file: Consul runs without TLS"),
+            )
+            .fix(RESETUP),
+        );
+        return;
+    };
+    let cert = read(path);
+    if let Ok(cert) = &cert {
+        expiry("node", cert);
     }
-    // The archive.
-    report.checks.push(match archive {
+    let role = if main.server { "server" } else { "client" };
+    let expected = format!("{role}.{}.consul", main.datacenter());
+    report.checks.push(node_cert_check(
+        node,
+        path,
+        &cert,
+        ca.as_ref().ok(),
+        &expected,
+        now,
+    ));
+}
+
+/// The archive opens (with the password file, on a Mesh server), and it is LDAP's copy.
+fn archive_checks(host: &Host<'_>, node: &str, server: bool, archive: &ArchiveState) -> Vec<Check> {
+    let mut checks = vec![match archive {
         ArchiveState::Opened(c) => Check::new(
             "archive",
             node,
@@ -495,18 +522,21 @@ pub fn gather(
                     .clone()
                     .unwrap_or_else(|| "copy a good archive from the Mesh leader".into()),
             ),
-    });
+    }];
     if let Ok(local) = host.read_file(mesh::ARCHIVE_PATH) {
         let verdict = compare_ldap_copy(&local, mesh::ARCHIVE_PATH, host.call(&LdapCredentials {}));
         let status = if verdict.ok { Status::Ok } else { Status::Fail };
         let mut check = Check::new("ldap-copy", node, status, verdict.detail);
         check.fix = verdict.fix.filter(|_| !verdict.ok);
-        report.checks.push(check);
+        checks.push(check);
     }
-    // The service.
+    checks
+}
+
+/// The unit is active, and config.json's bind_addr is an address of this host.
+fn service_checks(host: &Host<'_>, node: &str) -> Vec<Check> {
     let active =
         host.exec(&Exec::new(["systemctl", "is-active", "service-discover"]).timeout_ms(10_000));
-    report.checks.push(service_check(node, active));
     let bind = host
         .read_file(CONFIG_JSON)
         .map_err(|e| format!("cannot read {CONFIG_JSON}: {}", e.message))
@@ -519,7 +549,7 @@ pub fn gather(
         .call(&LocalAddresses {})
         .map(|a| a.addresses)
         .unwrap_or_default();
-    report.checks.push(bind_check(node, bind, &local));
+    vec![service_check(node, active), bind_check(node, bind, &local)]
 }
 
 /// Reads main.json (for the role, the datacenter and the certificate's path).

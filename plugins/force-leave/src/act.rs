@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use carbonio_mesh_plugin_api::consul::{missing_right, LEFT};
+use carbonio_mesh_plugin_api::change::ConsulChange;
+use carbonio_mesh_plugin_api::consul::LEFT;
 use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{Host, PluginError};
 
@@ -30,32 +31,24 @@ fn send(
     let mut stderr = String::new();
     let mut results = BTreeMap::new();
     for node in &plan.targets {
-        let mut put = ConsulRequest::put(&["v1", "agent", "force-leave", node]).accepting_errors();
+        let mut put = ConsulRequest::put(&["v1", "agent", "force-leave", node]);
         if ask.prune {
             put = put.query("prune", "1");
         }
         if plan.wan_query {
             put = put.query("wan", "1");
         }
-        let result = match host.consul(&put) {
-            Ok(_) if dry_run => "dry-run".to_owned(),
-            Ok(a) if a.status == 200 => "sent".to_owned(),
-            Ok(a) => {
-                stderr.push_str(&format!("Error force leaving {node}: {}\n", a.unexpected()));
-                if a.status == 403 {
-                    let right = missing_right(&a.text)
-                        .map_or("operator:write".to_owned(), |r| r.describe());
-                    stderr.push_str(&format!(
-                        "  fix: this needs a token with {right}: give --token-file FILE\n"
-                    ));
-                }
-                format!("failed: {}", a.unexpected())
-            }
-            Err(e) => {
-                stderr.push_str(&format!("Error force leaving {node}: {}\n", e.message));
-                format!("failed: {}", e.message)
-            }
-        };
+        let change = ConsulChange::send(host, put, dry_run);
+        if let Some(why) = change.error() {
+            stderr.push_str(&format!("Error force leaving {node}: {why}\n"));
+        }
+        if change.forbidden() {
+            stderr.push_str(&format!(
+                "  fix: this needs a token with {}: give --token-file FILE\n",
+                change.right_needed("operator:write")
+            ));
+        }
+        let result = change.result("sent");
         results.insert(node.clone(), result);
     }
     (results, stderr)

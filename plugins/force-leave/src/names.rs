@@ -79,24 +79,6 @@ pub fn wan_name(
     Ok(wan.iter().any(|m| m.name == wan_node).then_some(wan_node))
 }
 
-/// Levenshtein distance, for "did you mean".
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = (previous + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(current + 1);
-            previous = current;
-        }
-    }
-    row[b.len()]
-}
-
 /// Up to three member names close to `wanted`: at most two edits away from it or from the node
 /// names its hostname form would have (a typo), or whose host part starts with its first label
 /// (`agent-mail-example-com` for `mail.example.org`).
@@ -111,7 +93,7 @@ pub fn close_names<'a>(wanted: &str, names: impl Iterator<Item = &'a String>) ->
         .map(|n| {
             let nearest = forms
                 .iter()
-                .map(|f| distance(f, n))
+                .map(|f| strsim::levenshtein(f, n))
                 .min()
                 .unwrap_or(usize::MAX);
             (nearest, n.as_str())

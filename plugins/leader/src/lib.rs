@@ -341,6 +341,7 @@ impl Plugin for Leader {
             env!("CARGO_PKG_VERSION"),
             "Find the Mesh leader and tell whether this host is it",
         )
+        .exit_code(EXIT_NOT_LEADER, "it worked, and another host is the leader")
         .command(
             CommandSpec::new(
                 "leader",

@@ -26,6 +26,9 @@ use serde::{Deserialize, Serialize};
 
 use tags::{AllTags, TableTags, Tags};
 
+/// No member matched `--status` (Consul's `members` exits 2 then).
+const EXIT_NO_MATCH: u8 = 2;
+
 /// `serf.Member` as `/v1/agent/members` sends it (fields we do not use are skipped). Strings
 /// borrow from Consul's answer: 5,000 members carry 80,000 tag strings.
 #[derive(Debug, Deserialize)]
@@ -343,6 +346,7 @@ impl Plugin for Members {
             env!("CARGO_PKG_VERSION"),
             "List the Mesh agents (consul members)",
         )
+        .exit_code(EXIT_NO_MATCH, "no member matched (as Consul)")
         .command(Members::manifest_command())
     }
 
@@ -382,7 +386,7 @@ impl Plugin for Members {
         };
         // Consul's exit status 2 for no match; with --format json the answer is still a document.
         let response = if listed.members.is_empty() {
-            response.with_exit_code(2)
+            response.with_exit_code(EXIT_NO_MATCH)
         } else {
             response
         };

@@ -1,12 +1,13 @@
 //! Plugin `reload`: `consul reload` of Consul 1.9.3 (`PUT /v1/agent/reload`), with confirmation,
 //! `--dry-run`, an audit line, and Consul's configuration error shown when the reload fails.
 
-use carbonio_mesh_plugin_api::consul::missing_right;
+use carbonio_mesh_plugin_api::change::ConsulChange;
 use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{
     export_plugin, CommandSpec, Host, Manifest, OutputFormat, Plugin, PluginError, Request,
     Response,
 };
+use serde::Serialize;
 
 pub struct Reload;
 
@@ -29,51 +30,58 @@ which is shown, and the agent keeps its running configuration. Needs a token wit
         if !host.confirm(changes, "Reload the agent's configuration?")? {
             return Ok(Response::declined_as(request.format));
         }
-        let put = ConsulRequest::put(&["v1", "agent", "reload"]).accepting_errors();
-        let answer = host.consul(&put);
-        let (ok, result, stderr) = match &answer {
-            Ok(a) if a.status == 200 => (true, "ok".to_owned(), String::new()),
-            Ok(a) => (
-                false,
-                format!("failed: {}", a.unexpected()),
-                format!("Error reloading: {}\n", a.unexpected()),
-            ),
-            Err(e) => (false, format!("failed: {}", e.message), String::new()),
-        };
-        let result = if request.dry_run {
-            "dry-run".to_owned()
-        } else {
-            result
-        };
-        host.audit("reload", "local agent", &result);
-        // The right Consul names (1.12+ says it, and on what), else the one reload needs.
-        let forbidden = match &answer {
-            Ok(a) if a.status == 403 => Some(
-                missing_right(&a.text).map_or_else(|| "agent:write".to_owned(), |r| r.describe()),
-            ),
-            _ => None,
-        };
-        answer?;
-        match (request.format, ok) {
-            (_, _) if request.dry_run => Ok(Response::text("")),
-            (OutputFormat::Json, _) => Ok(Response::json(&serde_json::json!({
-                "reloaded": ok,
-                "error": (!ok).then(|| stderr.trim_end().trim_start_matches("Error reloading: ")),
-            }))?
-            .with_exit_code(if ok { 0 } else { 5 })),
-            (OutputFormat::Human, true) => Ok(Response::text("Configuration reload triggered\n")),
-            (OutputFormat::Human, false) => {
-                // Consul's line as Consul prints it, then ours.
-                let fix = match forbidden {
-                    Some(right) => format!("this needs a token with {right}: give --token-file FILE"),
-                    None => "correct what Consul names above and reload again; until then the agent keeps its previous configuration".to_owned(),
-                };
-                Ok(Response::text("")
-                    .with_stderr(format!("{stderr}  fix: {fix}\n"))
-                    .with_exit_code(5))
-            }
+        let reload = ConsulRequest::put(&["v1", "agent", "reload"]);
+        let change = ConsulChange::send(host, reload, request.dry_run);
+        change.audit(host, "reload", "local agent", "ok");
+        if let ConsulChange::Failed(error) = change {
+            return Err(error.into());
         }
+        render(request, &change)
     }
+}
+
+/// `reload`'s answer (`--format json`).
+#[derive(Serialize)]
+struct Reloaded {
+    reloaded: bool,
+    /// Consul's error, as the `consul` CLI prints it after `Error reloading: `.
+    error: Option<String>,
+}
+
+fn render(request: &Request, change: &ConsulChange) -> Result<Response, PluginError> {
+    if request.dry_run {
+        return Ok(Response::text(""));
+    }
+    let reloaded = Reloaded {
+        reloaded: change.is_done(),
+        error: change.error(),
+    };
+    let response = Response::render(request.format, &reloaded, |r| {
+        if r.reloaded {
+            "Configuration reload triggered\n".to_owned()
+        } else {
+            String::new()
+        }
+    })?;
+    let Some(error) = reloaded.error else {
+        return Ok(response);
+    };
+    let mut response = response.with_exit_code(5);
+    if request.format == OutputFormat::Human {
+        // Consul's line as Consul prints it, then ours.
+        let fix = if change.forbidden() {
+            format!(
+                "this needs a token with {}: give --token-file FILE",
+                change.right_needed("agent:write")
+            )
+        } else {
+            "correct what Consul names above and reload again; until then the agent keeps its \
+             previous configuration"
+                .to_owned()
+        };
+        response = response.with_stderr(format!("Error reloading: {error}\n  fix: {fix}\n"));
+    }
+    Ok(response)
 }
 
 export_plugin!(Reload);

@@ -843,7 +843,9 @@ no answer it stops: write the right address into config.json's bind_addr.",
             .workflow(
                 REJOIN,
                 "set a node up again with the leader's new secrets (secret rejoin)",
-            );
+            )
+            .plan(REGENERATE, "carbonio-mesh secret plan")
+            .plan(REJOIN, "carbonio-mesh secret plan --rejoin");
         for (spec, _) in steps::steps() {
             manifest = manifest.with_step(spec);
         }

@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 
+use carbonio_mesh_plugin_api::change::ConsulChange;
 use carbonio_mesh_plugin_api::consul::version::DEREGISTER_WORDING;
 use carbonio_mesh_plugin_api::consul::{agent_version, missing_right, AgentVersion};
 use carbonio_mesh_plugin_api::nodes::NodeDirectory;
@@ -200,30 +201,21 @@ fn act(
         failed: false,
     };
     for id in ids {
-        let put =
-            ConsulRequest::put(&["v1", "agent", "service", "deregister", id]).accepting_errors();
-        let result = match host.consul(&put) {
-            Ok(_) if dry_run => "dry-run".to_owned(),
-            Ok(a) if a.status == 200 => {
-                acted
-                    .stdout
-                    .push_str(&format!("Deregistered service: {id}\n"));
-                "deregistered".to_owned()
-            }
-            Ok(a) => {
-                acted.stderr.push_str(&refusal(version, id, &a));
-                format!("failed: {}", a.unexpected())
-            }
-            Err(e) => {
-                acted.stderr.push_str(&format!(
-                    "Error deregistering service {id:?}: {}\n",
-                    e.message
-                ));
-                format!("failed: {}", e.message)
-            }
-        };
-        host.audit("deregister service", id, &result);
-        acted.failed = result.starts_with("failed");
+        let put = ConsulRequest::put(&["v1", "agent", "service", "deregister", id]);
+        let change = ConsulChange::send(host, put, dry_run);
+        match &change {
+            ConsulChange::Done(_) => acted
+                .stdout
+                .push_str(&format!("Deregistered service: {id}\n")),
+            ConsulChange::Refused(answer) => acted.stderr.push_str(&refusal(version, id, answer)),
+            ConsulChange::Failed(error) => acted.stderr.push_str(&format!(
+                "Error deregistering service {id:?}: {}\n",
+                error.message
+            )),
+            ConsulChange::Planned => {}
+        }
+        let result = change.audit(host, "deregister service", id, "deregistered");
+        acted.failed = change.is_failed();
         acted.outcomes.push(Outcome {
             id: id.clone(),
             service: Some(local[id].service.clone()),

@@ -325,3 +325,42 @@ fn cargo_build_names_are_accepted() {
         "from cargo's name\n"
     );
 }
+
+/// Listing takes each plugin's manifest from the probe cache (`/var/cache/carbonio-mesh`, made
+/// 0700 by the first listing) while the plugin file is the same file, probes it again once the
+/// file changes, and ignores a cache that someone else could have written.
+#[test]
+fn listing_probes_each_plugin_file_once_until_it_changes() {
+    const REAL: &str = "Fixture plugin that behaves";
+    let sandbox = Sandbox::new();
+    sandbox.make_dir("/var/cache");
+    let ok = sandbox.install("ok", &sandbox.plugin_dir(), "ok");
+    let described = || entry(&list_json(&sandbox), "ok")["description"].clone();
+    assert_eq!(described(), REAL);
+    let cache = sandbox.path("/var/cache/carbonio-mesh/probes.json");
+    let mode = |path: &std::path::Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(cache.parent().unwrap()), 0o700);
+    assert_eq!(mode(&cache), 0o600);
+    // What the cache holds is what is shown, in the list and in --help: nothing was probed.
+    let kept = fs::read_to_string(&cache).unwrap();
+    assert!(kept.contains(REAL), "{kept}");
+    fs::write(&cache, kept.replace(REAL, "Kept from the first listing")).unwrap();
+    assert_eq!(described(), "Kept from the first listing");
+    let help = stdout_of(sandbox.cmd().arg("--help"));
+    assert!(help.contains("Kept from the first listing"), "{help}");
+    // The plugin file changes (its times do): probed again, and the cache follows.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    fs::File::options()
+        .write(true)
+        .open(&ok)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    assert_eq!(described(), REAL);
+    // A cache others may write is not believed, and is replaced by one that is ours.
+    let kept = fs::read_to_string(&cache).unwrap();
+    fs::write(&cache, kept.replace(REAL, "Planted")).unwrap();
+    fs::set_permissions(&cache, fs::Permissions::from_mode(0o666)).unwrap();
+    assert_eq!(described(), REAL);
+    assert_eq!(mode(&cache), 0o600);
+}

@@ -348,3 +348,30 @@ fn a_shell_variable_in_a_site_command_is_not_a_fact() {
     let note = main.iter().find(|s| s.name == "note").unwrap();
     assert_eq!(note.needs.facts, ["index"]);
 }
+
+/// The command that shows a workflow is the owner's to name: its manifest's `plan` for that
+/// workflow, or a command listing every plugin's steps when it names none.
+#[test]
+fn messages_name_the_plan_command_the_manifest_declares() {
+    let text = "[steps.nothing]\nafter = \"stop\"\n";
+    let (_root, config) = config_of(text);
+    let plain = owner();
+    let mut planned = owner();
+    planned.manifest = planned
+        .manifest
+        .plan("main", "carbonio-mesh owner plan")
+        .plan("node", "carbonio-mesh owner plan --node");
+    let hint = |owner: &Known, workflow: &str| {
+        Resolver {
+            config: &config,
+            owner,
+            plugins: &site_plugin("1.6.0"),
+        }
+        .resolve(workflow)
+        .unwrap_err()
+        .hint
+    };
+    assert!(hint(&planned, "main").contains("`carbonio-mesh owner plan` lists them"));
+    assert!(hint(&planned, "node").contains("`carbonio-mesh owner plan --node` lists them"));
+    assert!(hint(&plain, "main").contains("`carbonio-mesh plugins list --format json` lists them"));
+}
