@@ -3,13 +3,13 @@
 # (issue 16's bar: within 1.3x of curl), with the table for comparison. Release build.
 # BEFORE=DIR adds another build's `members --format json` to the same series (DIR: its
 # target/release, e.g. an older commit built in a worktree), after checking that both builds
-# print the same bytes.
+# print the same bytes. Every agent runs CONSUL_VERSION (1.21.4 by default, what Carbonio ships).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_packages hyperfine jq curl
 cargo build --release --workspace --locked
-start_consul_double "generated:5,4995,0"
+start_consul_double "generated:5,4995,0" --consul-version "${CONSUL_VERSION:-1.21.4}"
 url="$CONSUL_DOUBLE_URL/v1/agent/members?segment=_all"
 export CONSUL_HTTP_ADDR="$CONSUL_DOUBLE_URL" CONSUL_HTTP_TOKEN="$DOUBLE_TOKEN"
 mkdir -p target/bench

@@ -3,11 +3,17 @@
 # carbonio-mesh at work on it, ending with a complete secret regeneration of the whole cluster.
 # Idempotent; needs root (for a network namespace), no Carbonio and no Consul.
 #
+#   scripts/demo.sh [--consul-version 1.21.4|1.19.1|1.10.12|1.9.3]
+#
+# Every agent runs Consul 1.21.4 by default, what a new Carbonio install runs; --consul-version
+# 1.9.3 shows the cluster as Carbonio ran it in 2021 (each command's output follows the agent's
+# version: the members table, force-leave of a WAN name, Consul's texts).
+#
 # The simulated cluster lives in its own network namespace, so nothing on this machine changes:
 # - this host is the Mesh leader srv1.example.com (192.168.56.101, on the namespace's loopback);
-# - the Consul test double (tests/consul-double, a stand-in for a Consul 1.9.3 agent) serves the
-#   five-node cluster of tests/fixtures/consul, whose nodes carry real Carbonio node names
-#   (server-srv1-example-com, agent-mail-example-com, ...);
+# - the Consul test double (tests/consul-double, a stand-in for Consul agents of the chosen version)
+#   serves the five-node cluster of tests/fixtures/consul, whose nodes carry real Carbonio node
+#   names (server-srv1-example-com, agent-mail-example-com, ...);
 # - each other node (srv2, srv3, mail, proxy) has its own system root with the Carbonio Mesh files,
 #   made by the `service-discover` stand-in, and is reached through Debian's real OpenSSH server
 #   listening on that node's address (192.168.56.102 ...), whose forced command runs the real
@@ -20,6 +26,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
+
+consul_version=1.21.4
+case "${1:-}" in
+    "") ;;
+    --consul-version) consul_version=${2:-} ;;
+    *) echo "usage: scripts/demo.sh [--consul-version 1.21.4|1.19.1|1.10.12|1.9.3]" >&2; exit 2 ;;
+esac
+case "$consul_version" in
+    1.21.4 | 1.19.1 | 1.10.12 | 1.9.3) ;;
+    *) echo "--consul-version: one of 1.21.4 (default), 1.19.1, 1.10.12, 1.9.3" >&2; exit 2 ;;
+esac
 
 namespace=carbonio-mesh-demo
 if [ -z "${CARBONIO_MESH_DEMO_INSIDE:-}" ]; then
@@ -93,11 +110,20 @@ read -r ready ldap_url <&"${SLAPD[0]}" && [ "$ready" = ready ] || { echo "slapd 
 export CARBONIO_STANDIN_USER="$(id -un)"   # the real one insists on zextras
 export CARBONIO_STANDIN_ROOT="$root"       # its localconfig.xml names the LDAP it reads
 # carbonio-mesh runs programs in a clean environment: hand the stand-ins their settings.
-export CARBONIO_MESH_CHILD_ENV="CARBONIO_STANDIN_ROOT CARBONIO_STANDIN_USER SERVICE_DISCOVER_STANDIN_ROOT CONSUL_HTTP_ADDR"
+export CARBONIO_MESH_CHILD_ENV="CARBONIO_STANDIN_ROOT CARBONIO_STANDIN_USER SERVICE_DISCOVER_STANDIN_ROOT CONSUL_HTTP_ADDR CONSUL_STANDIN_VERSION SERVICE_DISCOVER_STANDIN_LAYOUT"
+# The installed consul binary says the chosen version; service-discover writes main.json as it did
+# for that Consul (TLS keys under tls.defaults since 2025, at the top level before).
+export CONSUL_STANDIN_VERSION="$consul_version"
+if [ "$consul_version" = 1.21.4 ]; then
+    export SERVICE_DISCOVER_STANDIN_LAYOUT=tls.defaults
+else
+    export SERVICE_DISCOVER_STANDIN_LAYOUT=top-level
+fi
 
 # The gossip key setup puts in the archive and main.json, which every agent's keyring then holds.
 gossip_key=$(head -c 32 /dev/urandom | base64)
-start_consul_double fixture-unbootstrapped --data-dir "$root/var/lib/service-discover/data" --gossip-key "$gossip_key"
+start_consul_double fixture-unbootstrapped --consul-version "$consul_version" \
+    --data-dir "$root/var/lib/service-discover/data" --gossip-key "$gossip_key"
 export CONSUL_HTTP_ADDR="$CONSUL_DOUBLE_URL"
 
 # Set up the first Mesh server, as `service-discover setup` does on a real one: ACL bootstrap on the
@@ -140,7 +166,8 @@ case "\$SSH_ORIGINAL_COMMAND" in
     *) echo "this key only runs carbonio-mesh" >&2; exit 126 ;;
 esac
 export PATH="\$node/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin" SERVICE_DISCOVER_STANDIN_ROOT="\$node"
-export CONSUL_HTTP_ADDR="$CONSUL_HTTP_ADDR" CARBONIO_MESH_CHILD_ENV="SERVICE_DISCOVER_STANDIN_ROOT CONSUL_HTTP_ADDR"
+export CONSUL_HTTP_ADDR="$CONSUL_HTTP_ADDR" CONSUL_STANDIN_VERSION="$consul_version"
+export CARBONIO_MESH_CHILD_ENV="SERVICE_DISCOVER_STANDIN_ROOT CONSUL_HTTP_ADDR CONSUL_STANDIN_VERSION"
 eval "set -- \${SSH_ORIGINAL_COMMAND#carbonio-mesh }"
 exec "$bin" --root "\$node" --plugin-dir "$plugins" "\$@"
 SCRIPT
@@ -203,7 +230,8 @@ show() {
 }
 
 echo
-echo "Simulated Carbonio cluster: Consul double at $CONSUL_HTTP_ADDR, LDAP (slapd) at $ldap_url,"
+echo "Simulated Carbonio cluster of Consul $consul_version agents (scripts/demo.sh --consul-version V for another):"
+echo "Consul double at $CONSUL_HTTP_ADDR, LDAP (slapd) at $ldap_url,"
 echo "this host srv1.example.com (192.168.56.101), four more nodes behind a real sshd, their Carbonio"
 echo "files under $demo:"
 (cd "$root" && find etc/zextras var/lib/service-discover -type f -printf '  %m  %p\n' | sort -k2)
@@ -228,6 +256,9 @@ show catalog nodes --service carbonio-mailbox --format json
 show catalog services --node mail.example.com
 show catalog services --node f1c36ec8
 show force-leave mail.example.com   # alive: refused, naming the node and its host
+# A WAN name: Consul 1.11+ looks in both pools (the plan); 1.9 and 1.10 refuse it (Consul's words,
+# and the LAN name that works).
+show --dry-run force-leave --force server-srv2-example-com.dc1
 # Changing the cluster: the plan first, then the change (--yes: no terminal to confirm on here).
 show --dry-run services deregister --id carbonio-mailbox   # on mail.example.com, not this agent
 show --dry-run force-leave --failed

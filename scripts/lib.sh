@@ -41,8 +41,8 @@ trusted_scratch_dir() {
     return 1
 }
 
-# start_consul_double CLUSTER [OPTION...]: starts the Consul test double (a stand-in for a Consul
-# 1.9.3 agent; tests/consul-double) on a free loopback port with the double's OPTIONs, sets
+# start_consul_double CLUSTER [OPTION...]: starts the Consul test double (a stand-in for Consul
+# agents, 1.9.3 unless --consul-version says; tests/consul-double) on a free loopback port with the double's OPTIONs, sets
 # CONSUL_DOUBLE_URL and CONSUL_DOUBLE_PID, and stops it when the calling script exits.
 start_consul_double() {
     local out cluster=$1

@@ -57,6 +57,17 @@ impl ConsulChange {
         matches!(self, ConsulChange::Refused(answer) if answer.status == 403)
     }
 
+    /// The right a refusal for want of rights names (Consul 1.12+ says which, and on what:
+    /// `agent:write on "NODE"`; 1.9 and 1.10 mostly do not), else `usual`, the right the change
+    /// normally needs. See [`missing_right`](crate::consul::missing_right).
+    pub fn right_needed(&self, usual: &str) -> String {
+        match self {
+            ConsulChange::Refused(answer) => crate::consul::missing_right(&answer.text)
+                .map_or_else(|| usual.to_owned(), |right| right.describe()),
+            _ => usual.to_owned(),
+        }
+    }
+
     /// Why it failed, as the `consul` CLI says it after its own prefix (`Unexpected response
     /// code: 500 (...)`), or as the host said it; `None` unless it failed.
     pub fn error(&self) -> Option<String> {
@@ -156,9 +167,20 @@ mod tests {
         assert!(audits[0].contains(r#""result":"dry-run""#), "{audits:?}");
         let (change, _) = sent(Ok(r#"{"status":403,"text":"Permission denied"}"#), false);
         assert!(change.forbidden() && change.is_failed());
+        assert_eq!(change.right_needed("agent:write"), "agent:write");
         assert_eq!(
             change.result("ok"),
             "failed: Unexpected response code: 403 (Permission denied)"
+        );
+        let (change, _) = sent(
+            Ok(
+                r#"{"status":403,"text":"Permission denied: token with AccessorID 'a1' lacks permission 'agent:write' on \"mail1\""}"#,
+            ),
+            false,
+        );
+        assert_eq!(
+            change.right_needed("agent:write"),
+            r#"agent:write on "mail1""#
         );
         let (change, audits) = sent(
             Err(r#"{"kind":"failed","message":"cannot reach Consul"}"#),

@@ -74,7 +74,7 @@ pub use messages::{
 pub use plugin::Plugin;
 pub use secret::SecretText;
 pub use step::{StepCall, StepError, StepOutcome, StepSpec};
-pub use table::Table;
+pub use table::{Table, Widths};
 
 #[doc(hidden)]
 pub mod __private {

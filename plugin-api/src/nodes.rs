@@ -126,19 +126,9 @@ pub struct NodeDirectory {
 /// The node name of the agent answering (`/v1/agent/self`): "this host" as Consul knows it;
 /// `None` when the agent does not answer.
 pub fn agent_node(host: &Host<'_>) -> Option<String> {
-    #[derive(Deserialize)]
-    struct AgentSelf {
-        #[serde(rename = "Config")]
-        config: AgentConfig,
-    }
-    #[derive(Deserialize)]
-    struct AgentConfig {
-        #[serde(rename = "NodeName")]
-        node_name: String,
-    }
-    host.consul_get::<AgentSelf>(&ConsulRequest::get(&["v1", "agent", "self"]))
+    consul::AgentSelf::read(host)
         .ok()
-        .map(|a| a.config.node_name)
+        .map(|me| me.config.node_name)
 }
 
 /// The members the directory is built from: `/v1/agent/members` of every segment, with the

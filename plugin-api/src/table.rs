@@ -1,5 +1,5 @@
-//! The column layout of the Consul CLI (ryanuber/columnize v2.1.0, glue of two spaces): every
-//! column but the last is padded to its widest cell and columns are joined by two spaces. Like
+//! The column layout of the Consul CLI (ryanuber/columnize, glue of two spaces): every column
+//! but the last is padded to its widest cell and columns are joined by two spaces. Like
 //! columnize, nothing else is trimmed: an empty last cell leaves the padding and glue before it.
 //!
 //! Cells hold names from Consul and LDAP: each is put on one line by
@@ -8,6 +8,39 @@
 //! tables stay byte for byte what the Consul CLI prints.
 
 use std::borrow::Cow;
+
+use crate::consul::version::{AgentVersion, LONG_DENIALS};
+
+/// How columnize measures a cell. Consul up to 1.11 vendors ryanuber/columnize v2.1.0, which
+/// takes a column's width in bytes while Go's `%-Ns` pads to N characters, so a row with
+/// non-ASCII text gets more padding than its neighbours; from 1.12 (v2.1.2, "Calculate string
+/// width based on runes") widths are characters and such rows line up. ASCII tables are the
+/// same either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Widths {
+    /// A cell's width is its length in bytes (Consul up to 1.11).
+    Bytes,
+    /// A cell's width is its number of characters (Consul 1.12 and later).
+    Chars,
+}
+
+impl Widths {
+    /// The measure of the CLI of `version`.
+    pub fn of(version: &AgentVersion) -> Widths {
+        if version.has(&LONG_DENIALS) {
+            Widths::Chars
+        } else {
+            Widths::Bytes
+        }
+    }
+
+    fn measure(self, cell: &str) -> usize {
+        match self {
+            Widths::Bytes => cell.len(),
+            Widths::Chars => cell.chars().count(),
+        }
+    }
+}
 
 /// Rows of cells rendered like `consul members` or `consul catalog nodes`. Cells may borrow
 /// (`&str`) or own (`String`) their text: a 5,000-row table need not copy every cell.
@@ -46,14 +79,24 @@ impl<'a> Table<'a> {
         );
     }
 
-    /// The rendered table, every line ending in `\n`.
+    /// Whether every cell is ASCII (then [`Widths`] makes no difference).
+    pub fn is_ascii(&self) -> bool {
+        self.rows.iter().flatten().all(|cell| cell.is_ascii())
+    }
+
+    /// The rendered table as Consul 1.12 and later print it, every line ending in `\n`.
     pub fn render(&self) -> String {
+        self.render_as(Widths::Chars)
+    }
+
+    /// The rendered table, columns measured as `widths` says, every line ending in `\n`.
+    pub fn render_as(&self, measure: Widths) -> String {
         let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
         let mut widths = vec![0usize; columns];
         let mut total = 0;
         for row in &self.rows {
             for (i, cell) in row.iter().enumerate() {
-                widths[i] = widths[i].max(cell.chars().count());
+                widths[i] = widths[i].max(measure.measure(cell));
             }
         }
         for row in &self.rows {
@@ -67,13 +110,25 @@ impl<'a> Table<'a> {
                 }
                 out.push_str(cell);
                 if i + 1 < row.len() {
+                    // Go's fmt pads to a width in characters, whatever the width was measured in.
                     let pad = widths[i] - cell.chars().count();
-                    out.extend(std::iter::repeat_n(' ', pad));
+                    push_spaces(&mut out, pad);
                 }
             }
             out.push('\n');
         }
         out
+    }
+}
+
+/// `count` spaces, copied in blocks (not pushed a character at a time: a 5,000-row table pads
+/// 40,000 cells).
+fn push_spaces(out: &mut String, mut count: usize) {
+    const SPACES: &str = "                                                                ";
+    while count > 0 {
+        let block = count.min(SPACES.len());
+        out.push_str(&SPACES[..block]);
+        count -= block;
     }
 }
 
@@ -115,10 +170,25 @@ mod tests {
     }
 
     #[test]
-    fn widths_count_characters_not_bytes() {
+    fn widths_count_characters_from_1_12_and_bytes_before() {
         let mut table = Table::new(["Nœud", "X"]);
         table.push(["a", "b"]);
+        assert!(!table.is_ascii());
         assert_eq!(table.render(), "Nœud  X\na     b\n");
+        // columnize v2.1.0: the column is 5 bytes wide, `Nœud` is 4 characters.
+        assert_eq!(table.render_as(Widths::Bytes), "Nœud   X\na      b\n");
+        let of = |v: &str| Widths::of(&AgentVersion::parse(v).unwrap());
+        assert_eq!(
+            (of("1.9.3"), of("1.10.12"), of("1.19.1"), of("1.21.4")),
+            (Widths::Bytes, Widths::Bytes, Widths::Chars, Widths::Chars)
+        );
+    }
+
+    #[test]
+    fn wide_padding_is_exact() {
+        let mut out = String::new();
+        push_spaces(&mut out, 150);
+        assert_eq!(out, " ".repeat(150));
     }
 
     #[test]

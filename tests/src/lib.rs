@@ -127,10 +127,16 @@ fn copy_executable(source: &Path, destination: &Path) -> PathBuf {
     destination.to_owned()
 }
 
-/// `tests/fixtures/consul/<name>`: recorded Consul 1.9.3 answers (see its README).
+/// `tests/fixtures/consul/1.9.3/<name>`: Consul 1.9.3's answers (see the README there).
 pub fn consul_fixture(name: &str) -> PathBuf {
+    consul_fixture_at(consul_double::Version::V1_9_3, name)
+}
+
+/// `tests/fixtures/consul/<version>/<name>`: that version's answers and CLI output.
+pub fn consul_fixture_at(version: consul_double::Version, name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/consul")
+        .join(version.as_str())
         .join(name)
 }
 
@@ -149,7 +155,8 @@ pub const FIXTURE_LEADER_REPORT: &str = "Leader: srv1.example.com (192.168.56.10
 pub const STAND_IN_ENV: &str =
     "CARBONIO_MESH_CHILD_ENV SERVICE_DISCOVER_STANDIN_ROOT SERVICE_DISCOVER_STANDIN_DELAY \
      CONSUL_HTTP_ADDR CARBONIO_STANDIN_SERVERS CARBONIO_STANDIN_USER CARBONIO_STANDIN_FAIL \
-     CARBONIO_STANDIN_ROOT SERVICE_DISCOVER_STANDIN_LDAP_UPLOAD SERVICE_DISCOVER_STANDIN_FAIL";
+     CARBONIO_STANDIN_ROOT SERVICE_DISCOVER_STANDIN_LDAP_UPLOAD CONSUL_STANDIN_VERSION \
+     SERVICE_DISCOVER_STANDIN_LAYOUT SERVICE_DISCOVER_STANDIN_FAIL";
 
 /// A temporary `--root` tree and plugin directory, removed on drop.
 pub struct Sandbox {

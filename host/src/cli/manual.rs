@@ -147,6 +147,22 @@ fn examples_section(text: &str) -> String {
     roff
 }
 
+/// The Consul versions carbonio-mesh knows (plugin-api's list) and what follows from them.
+fn consul_versions() -> Vec<(String, String)> {
+    use carbonio_mesh_plugin_api::consul::KnownVersion;
+    let known: Vec<&str> = KnownVersion::ALL.iter().map(|v| v.label()).collect();
+    vec![
+        (
+            known.join(", "),
+            "The Consul versions Carbonio ships (1.21.4 since late 2025). What a command prints follows the version of the agent it talks to, as that node's own consul prints it: the members table (a Partition column from 1.11), Consul's error texts and statuses, the rights a denial names.".to_owned(),
+        ),
+        (
+            "Another version".to_owned(),
+            "Treated as the nearest known one, with one warning on standard error.".to_owned(),
+        ),
+    ]
+}
+
 /// The sections every page ends with, in roff.
 fn shared_sections(exit_status: &[(String, String)]) -> String {
     let mut roff = String::new();
@@ -160,6 +176,7 @@ fn shared_sections(exit_status: &[(String, String)]) -> String {
         ("EXIT STATUS", exit_status.to_vec()),
         ("ENVIRONMENT", owned(ENVIRONMENT)),
         ("FILES", owned(&files())),
+        ("CONSUL VERSIONS", consul_versions()),
     ] {
         roff.push_str(&format!(".SH \"{heading}\"\n"));
         for (term, text) in entries {

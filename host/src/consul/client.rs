@@ -871,9 +871,12 @@ impl ConsulClient {
         let message = format!("Consul answered {status}: {text}");
         match status {
             401 | 403 => {
+                // Consul 1.12+ names the right the token lacks: the fix says which.
+                let named = carbonio_mesh_plugin_api::consul::missing_right(&text)
+                    .map(|r| format!("a token with {}", r.describe()));
                 let hint = match (token_sent, self.settings.token_source()) {
-                    (true, Some(source)) => format!("the token from {source} was not accepted; give a token with the needed rights (--token-file FILE or CONSUL_HTTP_TOKEN_FILE)"),
-                    _ => "this needs an ACL token: --token-file FILE, CONSUL_HTTP_TOKEN_FILE=FILE or CONSUL_HTTP_TOKEN (on a Mesh server, the SecretID in the credentials archive)".to_owned(),
+                    (true, Some(source)) => format!("the token from {source} was not accepted; give {} (--token-file FILE or CONSUL_HTTP_TOKEN_FILE)", named.as_deref().unwrap_or("a token with the needed rights")),
+                    _ => format!("this needs {}: --token-file FILE, CONSUL_HTTP_TOKEN_FILE=FILE or CONSUL_HTTP_TOKEN (on a Mesh server, the SecretID in the credentials archive)", named.as_deref().unwrap_or("an ACL token")),
                 };
                 ServiceFailure { kind: ServiceErrorKind::Denied, message, hint: Some(hint), exit_code: None }
             }
@@ -1081,6 +1084,19 @@ mod tests {
         assert_eq!(denied.kind, ServiceErrorKind::Denied);
         assert_eq!(denied.message, "Consul answered 403: ACL not found");
         assert!(denied.hint.unwrap().contains("--token-file"));
+        // Consul 1.12+ names the right a denial lacks: the fix names it too.
+        double.cluster().nodes.iter_mut().for_each(|n| {
+            n.version = consul_double::Version::V1_21_4;
+        });
+        let denied = client
+            .request(&ConsulRequest::get(&["v1", "agent", "self"]))
+            .unwrap_err();
+        assert!(
+            denied.hint.as_deref().unwrap_or_default().starts_with(
+                "this needs a token with agent:read on \"server-srv1-example-com\": --token-file FILE"
+            ),
+            "{denied:?}"
+        );
         double.cluster().leader = None;
         let no_leader = client
             .request(&ConsulRequest::get(&["v1", "catalog", "nodes"]))

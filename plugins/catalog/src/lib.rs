@@ -8,11 +8,12 @@
 
 use std::collections::BTreeMap;
 
+use carbonio_mesh_plugin_api::consul::{agent_version, VersionFound};
 use carbonio_mesh_plugin_api::nodes::{Lookup, NodeDirectory};
 use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{
     anonymous_warning, export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin,
-    PluginError, Request, Response, Suggest, Table,
+    PluginError, Request, Response, Suggest, Table, Widths,
 };
 use serde::{Deserialize, Serialize};
 
@@ -78,17 +79,18 @@ fn key_values(map: &BTreeMap<String, String>) -> String {
         .join(", ")
 }
 
-fn render_nodes(nodes: &[NodeView], detailed: bool) -> String {
+/// The `catalog nodes` table (command/catalog/helpers_ce.go NodeRow: the ID cut at its first
+/// `-` unless `-detailed`).
+fn nodes_table(nodes: &[NodeView], detailed: bool) -> Table<'static> {
     let mut header = vec!["Node", "ID", "Address", "DC"];
     if detailed {
         header.extend(["TaggedAddresses", "Meta"]);
     }
     let mut table = Table::new(header);
     for node in nodes {
-        let id = if detailed {
-            node.id.clone()
-        } else {
-            node.id.chars().take(8).collect()
+        let id = match node.id.find('-') {
+            Some(at) if at > 0 && !detailed => node.id[..at].to_owned(),
+            _ => node.id.clone(),
         };
         let mut row = vec![node.name.clone(), id, node.address.clone(), node.dc.clone()];
         if detailed {
@@ -96,7 +98,18 @@ fn render_nodes(nodes: &[NodeView], detailed: bool) -> String {
         }
         table.push(row);
     }
-    table.render()
+    table
+}
+
+/// A table as the agent's `consul` prints it: columns are measured in bytes up to Consul 1.11,
+/// in characters since, which differs only when a cell is not ASCII; only then is the agent
+/// asked which Consul it runs (one `/v1/agent/self`).
+fn render_as_agents(host: &Host<'_>, table: &Table<'_>) -> (String, Option<VersionFound>) {
+    if table.is_ascii() {
+        return (table.render(), None);
+    }
+    let version = agent_version(host);
+    (table.render_as(Widths::of(&version.version)), Some(version))
 }
 
 /// Go's `text/tabwriter` with minwidth 0, tabwidth 2, padding 6, padchar ' ', as
@@ -237,10 +250,15 @@ fn nodes_read(
             Response::json(&nodes)
         }
         OutputFormat::Human if nodes.is_empty() => Ok(Response::text("").with_stderr(NO_NODES)),
-        OutputFormat::Human => Ok(Response::text(render_nodes(
-            &nodes,
-            request.flag("detailed"),
-        ))),
+        OutputFormat::Human => {
+            let table = nodes_table(&nodes, request.flag("detailed"));
+            let (text, version) = render_as_agents(host, &table);
+            let response = Response::text(text);
+            Ok(match version {
+                Some(version) => version.warn_into(response),
+                None => response,
+            })
+        }
     }
 }
 
@@ -420,10 +438,10 @@ mod tests {
     }
 
     #[test]
-    fn short_ids_are_eight_characters() {
-        let node = NodeView {
+    fn short_ids_are_cut_at_the_first_dash() {
+        let node = |id: &str| NodeView {
             name: "n".into(),
-            id: "f1c36ec8-cfd8".into(),
+            id: id.into(),
             address: "a".into(),
             dc: "dc1".into(),
             tagged_addresses: BTreeMap::new(),
@@ -431,8 +449,11 @@ mod tests {
             host: None,
         };
         assert_eq!(
-            render_nodes(&[node], false),
+            nodes_table(&[node("f1c36ec8-cfd8")], false).render(),
             "Node  ID        Address  DC\nn     f1c36ec8  a        dc1\n"
         );
+        // Not a UUID: as Consul, no dash (or one first) keeps the whole ID.
+        let odd = nodes_table(&[node("abc"), node("-x")], false).render();
+        assert!(odd.contains("  abc  ") && odd.contains("  -x   "), "{odd}");
     }
 }

@@ -353,6 +353,36 @@ pub fn health_check(critical: &[HealthCheck], directory: &NodeDirectory) -> Chec
     .fix(fixes.join("; "))
 }
 
+/// `keyring` when Consul would not list it. A denial is 403 from 1.12 (naming `keyring:read`)
+/// and 500 `Reading keyring denied by ACLs` before (agent/consul/internal_endpoint.go); a client
+/// agent before 1.12 answers 500 `keyring operations must run against a server node`
+/// (agent/keyring.go); anything else is Consul failing.
+fn keyring_refused(answer: &carbonio_mesh_plugin_api::services::ConsulResponse) -> Check {
+    let text = answer.text.trim();
+    let denied = answer.status == 403 || text.contains("Reading keyring denied by ACLs");
+    if denied {
+        return check(
+            "keyring",
+            Status::Warn,
+            format!("not checked: Consul answered {} ({text})", answer.status),
+        )
+        .fix("give a token with keyring:read: --token-file FILE (on a Mesh server, run as root to use the archive's)");
+    }
+    if text.contains("must run against a server node") {
+        return check(
+            "keyring",
+            Status::Warn,
+            format!("not checked: this agent's Consul reads the keyring on servers only ({text})"),
+        )
+        .fix("run carbonio-mesh doctor on a Mesh server to check the keyring");
+    }
+    check(
+        "keyring",
+        Status::Fail,
+        format!("cannot read the keyring: {}", answer.unexpected()),
+    )
+}
+
 /// `keyring`: in each pool, every key should be on every node, and one key in use. Keys are
 /// secrets: they are named by whether they are the archive's gossip key, never by value.
 pub fn keyring_check(pools: &[KeyringPool], archive_key: Option<&str>) -> Check {
@@ -649,19 +679,26 @@ fn critical_health(host: &Host<'_>, directory: &NodeDirectory) -> Check {
 
 /// The `keyring` check from Consul's keyring, against the archive's key when known.
 fn keyring(host: &Host<'_>, archive_key: Option<&str>) -> Check {
-    let keyring = host.consul(&ConsulRequest::get(&["v1", "operator", "keyring"]).accept(403));
+    let keyring = host.consul(
+        &ConsulRequest::get(&["v1", "operator", "keyring"])
+            .accept(403)
+            .accept(500),
+    );
     match keyring {
-        Ok(answer) if answer.status == 403 => check(
-            "keyring",
-            Status::Warn,
-            format!("not checked: Consul answered 403 ({})", answer.text.trim()),
-        )
-        .fix("give a token with keyring:read: --token-file FILE (on a Mesh server, run as root to use the archive's)"),
+        Ok(answer) if answer.status != 200 => keyring_refused(&answer),
         Ok(answer) => match answer.decode::<Vec<KeyringPool>>() {
             Ok(pools) => keyring_check(&pools, archive_key),
-            Err(e) => check("keyring", Status::Fail, format!("Consul's keyring answer is not understood: {e}")),
+            Err(e) => check(
+                "keyring",
+                Status::Fail,
+                format!("Consul's keyring answer is not understood: {e}"),
+            ),
         },
-        Err(e) => check("keyring", Status::Fail, format!("cannot read the keyring: {}", e.message)),
+        Err(e) => check(
+            "keyring",
+            Status::Fail,
+            format!("cannot read the keyring: {}", e.message),
+        ),
     }
 }
 

@@ -9,6 +9,7 @@ mod certs;
 mod cluster;
 mod local;
 mod nodes;
+mod rejoin;
 mod render;
 mod report;
 
@@ -137,6 +138,15 @@ fn examine(host: &Host<'_>, options: &Options<'_>) -> Result<Report, PluginError
         .clone()
         .unwrap_or_else(|| "this-node".to_owned());
     local::gather(host, &node, &main, &service_user, &archive, &mut report);
+    if let Some(main) = main.as_ref().ok().filter(|m| m.server) {
+        report.checks.push(rejoin::gather(
+            host,
+            &node,
+            main.data_dir(),
+            main.server_rejoin_age_max.as_deref(),
+            certs::now(),
+        ));
+    }
     let role = nodes::role_of(&node).or_else(|| {
         main.as_ref()
             .ok()

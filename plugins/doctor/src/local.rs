@@ -37,6 +37,11 @@ pub struct MainJson {
     cert_file: Option<String>,
     #[serde(default)]
     tls: Option<Tls>,
+    #[serde(default)]
+    data_dir: Option<String>,
+    /// A Go duration (`168h`), Consul's limit on how long a server may have been down.
+    #[serde(default)]
+    pub server_rejoin_age_max: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -62,6 +67,13 @@ impl MainJson {
 
     pub fn datacenter(&self) -> &str {
         self.datacenter.as_deref().unwrap_or("dc1")
+    }
+
+    /// Consul's data directory (service-discover's default when main.json names none).
+    pub fn data_dir(&self) -> &str {
+        self.data_dir
+            .as_deref()
+            .unwrap_or("/var/lib/service-discover/data")
     }
 }
 

@@ -1,20 +1,30 @@
-//! Plugin `members`: `consul members` of Consul 1.9.3, byte for byte, plus `--format json`.
+//! Plugin `members`: `consul members` as the agent's own Consul prints it, byte for byte, plus
+//! `--format json`.
 //!
 //! `GET /v1/agent/members?segment=_all` (or `?wan=1`), optional `--status` regular expression,
-//! sorted by segment then name, the segment tag rewritten to `<all>` (servers) or `<default>`, and
-//! exit status 2 when no member matches, all as `command/members/members.go` does.
+//! the segment tag rewritten to `<all>` (servers) or `<default>`, exit status 2 when no member
+//! matches, all as `command/members/members.go` does. Which Consul prints the table is read
+//! from the answer itself: the agent is one of the members, so when every member runs one
+//! version that is the agent's (no extra request); when they differ (an upgrade under way) one
+//! `/v1/agent/self` says. Up to 1.10 the table has eight columns sorted by segment then name;
+//! from 1.11 a Partition column, `ap=default` in every member's tags, servers first.
+
+mod tags;
 
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use carbonio_mesh_plugin_api::consul::member_status;
+use carbonio_mesh_plugin_api::consul::version::MEMBERS_PARTITION;
+use carbonio_mesh_plugin_api::consul::{agent_version, member_status, AgentVersion, VersionFound};
 use carbonio_mesh_plugin_api::nodes;
 use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{
     anonymous_warning, export_plugin, ArgSpec, CommandSpec, ConsulText, Host, Manifest,
-    OutputFormat, Plugin, PluginError, Request, Response, Suggest, Table,
+    OutputFormat, Plugin, PluginError, Request, Response, Suggest, Table, Widths,
 };
 use serde::{Deserialize, Serialize};
+
+use tags::{AllTags, TableTags, Tags};
 
 /// No member matched `--status` (Consul's `members` exits 2 then).
 const EXIT_NO_MATCH: u8 = 2;
@@ -35,142 +45,20 @@ struct Member<'a, T> {
     status: u8,
 }
 
-/// Every tag, for `--detailed` and `--format json`, sorted by name (as a map would be, and as
-/// Consul's own output is). A list of borrowed pairs, not a map: 5,000 members carry 80,000
-/// tags, and a map would be built, walked and freed for each member.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct AllTags<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+/// How the agent's `consul members` lays the table out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Layout {
+    /// 1.11+: a Partition column, `ap=default` in the tags, servers sorted first.
+    partition: bool,
+    widths: Widths,
+}
 
-impl<'a> AllTags<'a> {
-    /// Sorted by name, one value per name (the last one given, as a map keeps it).
-    fn from_pairs(mut pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>) -> Self {
-        // Consul writes a map's keys sorted and once each (Go's encoding/json): then a pass
-        // that finds them in order is all the work.
-        if pairs.windows(2).all(|w| w[0].0 < w[1].0) {
-            return AllTags(pairs);
+impl Layout {
+    fn of(version: &AgentVersion) -> Layout {
+        Layout {
+            partition: version.has(&MEMBERS_PARTITION),
+            widths: Widths::of(version),
         }
-        pairs.reverse();
-        // Stable: of pairs with the same name, the last one given is now first, and kept.
-        pairs.sort_by(|a, b| a.0.cmp(&b.0));
-        pairs.dedup_by(|later, first| later.0 == first.0);
-        AllTags(pairs)
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&Cow<'a, str>, &Cow<'a, str>)> {
-        self.0.iter().map(|(k, v)| (k, v))
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for AllTags<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Pairs<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Pairs<'a> {
-            type Value = AllTags<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an object of tags")
-            }
-            fn visit_map<M: serde::de::MapAccess<'de>>(
-                self,
-                mut map: M,
-            ) -> Result<Self::Value, M::Error> {
-                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(16));
-                while let Some((key, value)) = map.next_entry::<Borrowed<'a>, Borrowed<'a>>()? {
-                    pairs.push((key.0, value.0));
-                }
-                // Kept in a list of exactly their number (a client has 9 tags, not 16): the
-                // 16-slot list is freed at once and reused for the next member, so 5,000
-                // members' tags lie packed, 1.6 MB less memory to fault in.
-                let mut exact = Vec::with_capacity(pairs.len());
-                exact.append(&mut pairs);
-                Ok(AllTags::from_pairs(exact))
-            }
-        }
-        deserializer.deserialize_map(Pairs(std::marker::PhantomData))
-    }
-}
-
-/// A string borrowed from Consul's answer when it has no escapes (`Cow` alone always copies).
-struct Borrowed<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Borrowed<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        struct Wrap<'a>(#[serde(borrow)] Cow<'a, str>);
-        Wrap::deserialize(deserializer).map(|w| Borrowed(w.0))
-    }
-}
-
-impl Serialize for AllTags<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.iter())
-    }
-}
-
-/// Only the tags the standard table shows: serde skips the others without allocating, which
-/// halves the decoding of a 5,000-member list.
-#[derive(Debug, Default, Deserialize)]
-struct TableTags<'a> {
-    #[serde(borrow, default)]
-    role: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    build: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    vsn: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    dc: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    segment: Option<Cow<'a, str>>,
-}
-
-/// What `view` needs from a member's tags, whichever way they were decoded.
-trait Tags<'a> {
-    fn get(&self, key: &str) -> Option<&Cow<'a, str>>;
-    fn set_segment(&mut self, segment: &'static str);
-    fn into_map(self) -> AllTags<'a>;
-}
-
-impl<'a> Tags<'a> for AllTags<'a> {
-    fn get(&self, key: &str) -> Option<&Cow<'a, str>> {
-        // A walk that compares lengths first: a member has 9 to 16 tags, and a binary search
-        // compared bytes 4 times a lookup (memcmp was 4% of `--format json`'s CPU).
-        self.0
-            .iter()
-            .find(|(k, _)| k.len() == key.len() && k == key)
-            .map(|(_, v)| v)
-    }
-
-    fn set_segment(&mut self, segment: &'static str) {
-        let value = Cow::Borrowed(segment);
-        match self.0.binary_search_by(|(k, _)| k.as_ref().cmp("segment")) {
-            Ok(at) => self.0[at].1 = value,
-            Err(at) => self.0.insert(at, (Cow::Borrowed("segment"), value)),
-        }
-    }
-
-    fn into_map(self) -> AllTags<'a> {
-        self
-    }
-}
-
-impl<'a> Tags<'a> for TableTags<'a> {
-    fn get(&self, key: &str) -> Option<&Cow<'a, str>> {
-        match key {
-            "role" => self.role.as_ref(),
-            "build" => self.build.as_ref(),
-            "vsn" => self.vsn.as_ref(),
-            "dc" => self.dc.as_ref(),
-            "segment" => self.segment.as_ref(),
-            _ => None,
-        }
-    }
-
-    fn set_segment(&mut self, segment: &'static str) {
-        self.segment = Some(Cow::Borrowed(segment));
-    }
-
-    fn into_map(self) -> AllTags<'a> {
-        // Not shown by the standard table; kept empty rather than half-filled.
-        AllTags::default()
     }
 }
 
@@ -185,6 +73,9 @@ struct MemberView<'a> {
     build: Cow<'a, str>,
     protocol: Cow<'a, str>,
     dc: Cow<'a, str>,
+    /// From Consul 1.11, which shows it (`default` unless Enterprise says otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partition: Option<Cow<'a, str>>,
     segment: Cow<'a, str>,
     tags: AllTags<'a>,
     /// The Carbonio hostname this node is (`agent-mail-example-com` is `mail.example.com`),
@@ -217,24 +108,22 @@ fn build_of<'a>(tag: Option<&Cow<'a, str>>) -> Cow<'a, str> {
     }
 }
 
-fn view<'a, T: Tags<'a>>(mut member: Member<'a, T>) -> MemberView<'a> {
-    let role = member
-        .tags
-        .get("role")
-        .map(|r| r.as_ref())
-        .unwrap_or_default();
+/// The CLI's rewrite of a member (command/members/members.go `Run`): the partition `default`
+/// when absent (1.11+), the segment `<all>` for a server and `<default>` when empty.
+fn view<'a, T: Tags<'a>>(mut member: Member<'a, T>, layout: Layout) -> MemberView<'a> {
+    let role = member.tags.get("role").map_or("", |r| r.as_ref());
     let kind = match role {
         "consul" => "server",
         "node" => "client",
         _ => "unknown",
     };
-    if member.tags.get("segment").is_none_or(|s| s.is_empty()) {
-        let segment = if role == "consul" {
-            "<all>"
-        } else {
-            "<default>"
-        };
-        member.tags.set_segment(segment);
+    if role == "consul" {
+        member.tags.set("segment", "<all>");
+    } else if member.tags.get("segment").is_none_or(|s| s.is_empty()) {
+        member.tags.set("segment", "<default>");
+    }
+    if layout.partition && member.tags.get("ap").is_none_or(|p| p.is_empty()) {
+        member.tags.set("ap", "default");
     }
     let build = build_of(member.tags.get("build"));
     let tag = |key: &str| member.tags.get(key).cloned().unwrap_or_default();
@@ -245,11 +134,28 @@ fn view<'a, T: Tags<'a>>(mut member: Member<'a, T>) -> MemberView<'a> {
         build,
         protocol: tag("vsn"),
         dc: tag("dc"),
+        partition: layout.partition.then(|| tag("ap")),
         segment: tag("segment"),
         name: member.name,
         tags: member.tags.into_map(),
         host: None,
     }
+}
+
+/// The version every member's `build` tag names, when they all name the same one (the agent
+/// answering is among them); `None` when they differ or none says.
+fn common_version<'a, T: Tags<'a>>(members: &[Member<'a, T>]) -> Option<AgentVersion> {
+    fn version_of<'m, 'a, T: Tags<'a>>(m: &'m Member<'a, T>) -> Option<&'m str> {
+        m.tags
+            .get("build")
+            .map(|b| b.as_ref().split(':').next().unwrap_or_default())
+    }
+    let first = version_of(members.first()?)?;
+    members
+        .iter()
+        .all(|m| version_of(m) == Some(first))
+        .then(|| AgentVersion::parse(first))
+        .flatten()
 }
 
 /// Fills in `host` from Carbonio's server list. A WAN name (`NODE.DC`) is its LAN node's.
@@ -276,75 +182,162 @@ fn add_hosts(host: &Host<'_>, members: &mut [MemberView<'_>]) {
     }
 }
 
-/// Decodes the members (with every tag, or only the table's), keeps those whose status matches.
-/// Also says whether Consul may have filtered the list (read without a token under deny).
-fn views<'a, T>(
+/// The members as the agent's CLI shows them, the agent's version, and whether Consul may
+/// have filtered the list (read without a token under deny). Tags are decoded all, or only the
+/// table's (`T`); members whose status does not match are left out.
+struct Listed<'a> {
+    members: Vec<MemberView<'a>>,
+    version: VersionFound,
+    anonymous: bool,
+}
+
+fn listed<'a, T>(
+    host: &Host<'_>,
     answer: &'a ConsulText,
     status: &regex::Regex,
-) -> Result<(Vec<MemberView<'a>>, bool), PluginError>
+) -> Result<Listed<'a>, PluginError>
 where
     T: Tags<'a> + Deserialize<'a> + Default,
 {
     // A client agent answers `null` to ?wan=1.
     let (members, anonymous): (Option<Vec<Member<'a, T>>>, bool) = answer.decode_noting_acl()?;
-    let views = members
-        .unwrap_or_default()
+    let members = members.unwrap_or_default();
+    let version = match common_version(&members) {
+        Some(version) => VersionFound::reported(version),
+        None if members.is_empty() => VersionFound::reported(AgentVersion::of_known(
+            carbonio_mesh_plugin_api::consul::KnownVersion::V1_21_4,
+        )),
+        None => agent_version(host),
+    };
+    let layout = Layout::of(&version.version);
+    let members = members
         .into_iter()
         .filter(|m| status.is_match(member_status(m.status)))
-        .map(view)
+        .map(|m| view(m, layout))
         .collect();
-    Ok((views, anonymous))
+    Ok(Listed {
+        members,
+        version,
+        anonymous,
+    })
 }
 
-/// `ByMemberNameAndSegment`: by the (rewritten) segment tag, then by name. `<all>` sorts before
-/// `<default>`, which is why servers come first.
-fn sort(members: &mut [MemberView<'_>]) {
-    members.sort_by(|a, b| (&a.segment, &a.name).cmp(&(&b.segment, &b.name)));
+/// Up to 1.10 `ByMemberNameAndSegment` (segment, then name: `<all>` sorts before `<default>`);
+/// from 1.11 `ByMemberNamePartitionAndSegment` (servers, the default partition, segment,
+/// partition, name).
+fn sort(members: &mut [MemberView<'_>], layout: Layout) {
+    if !layout.partition {
+        members.sort_by(|a, b| (&a.segment, &a.name).cmp(&(&b.segment, &b.name)));
+        return;
+    }
+    let key = |m: &MemberView<'_>| {
+        let partition = m.partition.as_deref().unwrap_or_default();
+        (
+            m.kind != "server",
+            !(partition.is_empty() || partition == "default"),
+        )
+    };
+    members.sort_by(|a, b| {
+        (key(a), &a.segment, &a.partition, &a.name).cmp(&(
+            key(b),
+            &b.segment,
+            &b.partition,
+            &b.name,
+        ))
+    });
 }
 
-fn render(members: &[MemberView<'_>], detailed: bool) -> String {
+fn render(members: &[MemberView<'_>], detailed: bool, layout: Layout) -> String {
     let mut table = if detailed {
         Table::new(["Node", "Address", "Status", "Tags"])
+    } else if layout.partition {
+        Table::new([
+            "Node",
+            "Address",
+            "Status",
+            "Type",
+            "Build",
+            "Protocol",
+            "DC",
+            "Partition",
+            "Segment",
+        ])
     } else {
         Table::new([
             "Node", "Address", "Status", "Type", "Build", "Protocol", "DC", "Segment",
         ])
     };
     for m in members {
+        // One allocation per row: the widest row has nine cells.
+        let mut row: Vec<Cow<'_, str>> = Vec::with_capacity(9);
+        row.extend([
+            Cow::Borrowed(m.name.as_ref()),
+            Cow::Borrowed(m.address.as_str()),
+            Cow::Borrowed(m.status),
+        ]);
         if detailed {
             let tags: Vec<String> = m.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            table.push([
-                Cow::Borrowed(m.name.as_ref()),
-                Cow::Borrowed(m.address.as_str()),
-                Cow::Borrowed(m.status),
-                Cow::Owned(tags.join(",")),
-            ]);
+            row.push(Cow::Owned(tags.join(",")));
+        } else if m.kind == "unknown" {
+            // A member of no known role: its type, and every other column empty.
+            row.push(Cow::Borrowed("unknown"));
+            let empty = if layout.partition { 5 } else { 4 };
+            row.extend(std::iter::repeat_n(Cow::Borrowed(""), empty));
         } else {
-            table.push([
-                m.name.as_ref(),
-                m.address.as_str(),
-                m.status,
-                m.kind,
-                m.build.as_ref(),
-                m.protocol.as_ref(),
-                m.dc.as_ref(),
-                m.segment.as_ref(),
-            ]);
+            row.push(Cow::Borrowed(m.kind));
+            for cell in [&m.build, &m.protocol, &m.dc] {
+                row.push(Cow::Borrowed(cell.as_ref()));
+            }
+            if let Some(partition) = &m.partition {
+                row.push(Cow::Borrowed(partition.as_ref()));
+            }
+            row.push(Cow::Borrowed(m.segment.as_ref()));
         }
+        table.push(row);
     }
-    table.render()
-}
-
-/// Consul prints nothing at all, not even the header, when no member matches.
-fn render_or_nothing(members: &[MemberView<'_>], detailed: bool) -> String {
-    if members.is_empty() {
-        String::new()
-    } else {
-        render(members, detailed)
-    }
+    table.render_as(layout.widths)
 }
 
 pub struct Members;
+
+impl Members {
+    fn manifest_command() -> CommandSpec {
+        CommandSpec::new("members", "List the Mesh agents (consul members)")
+            .example(
+                "carbonio-mesh members",
+                "Every agent, as this node's consul members prints them",
+            )
+            .example(
+                "carbonio-mesh members --status failed",
+                "Only the failed ones (exit 2 when there are none)",
+            )
+            .example(
+                "carbonio-mesh members --format json",
+                "With each node's Carbonio hostname, for scripts",
+            )
+            .read_only()
+            .long_about(
+                "List the agents of Carbonio Mesh, as `consul members` does. The table is the one \
+                 the agent's own Consul prints: up to 1.10 eight columns, from 1.11 (Carbonio's \
+                 1.19 and 1.21.4) a Partition column too, and ap=default in --detailed.\n\n\
+                 Exits 2 when no member matches --status.",
+            )
+            .arg(ArgSpec::flag("detailed", "Show every tag of every member"))
+            .arg(ArgSpec::flag(
+                "wan",
+                "List the servers of every datacenter (WAN pool)",
+            ))
+            .arg(
+                ArgSpec::option("status", "Only members whose status matches REGEX")
+                    .value_name("REGEX")
+                    .suggest(Suggest::Values {
+                        values: ["alive", "leaving", "left", "failed"]
+                            .map(String::from)
+                            .to_vec(),
+                    }),
+            )
+    }
+}
 
 impl Plugin for Members {
     fn manifest() -> Manifest {
@@ -354,40 +347,7 @@ impl Plugin for Members {
             "List the Mesh agents (consul members)",
         )
         .exit_code(EXIT_NO_MATCH, "no member matched (as Consul)")
-        .command(
-            CommandSpec::new("members", "List the Mesh agents (consul members)")
-                .example(
-                    "carbonio-mesh members",
-                    "Every agent, as consul members prints them",
-                )
-                .example(
-                    "carbonio-mesh members --status failed",
-                    "Only the failed ones (exit 2 when there are none)",
-                )
-                .example(
-                    "carbonio-mesh members --format json",
-                    "With each node's Carbonio hostname, for scripts",
-                )
-                .read_only()
-                .long_about(
-                    "List the agents of Carbonio Mesh, as `consul members` does.\n\n\
-                     Exits 2 when no member matches --status.",
-                )
-                .arg(ArgSpec::flag("detailed", "Show every tag of every member"))
-                .arg(ArgSpec::flag(
-                    "wan",
-                    "List the servers of every datacenter (WAN pool)",
-                ))
-                .arg(
-                    ArgSpec::option("status", "Only members whose status matches REGEX")
-                        .value_name("REGEX")
-                        .suggest(Suggest::Values {
-                            values: ["alive", "leaving", "left", "failed"]
-                                .map(String::from)
-                                .to_vec(),
-                        }),
-                ),
-        )
+        .command(Members::manifest_command())
     }
 
     fn run(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
@@ -404,30 +364,34 @@ impl Plugin for Members {
         };
         let answer = host.consul_text(&query)?;
         let all_tags = request.flag("detailed") || request.format == OutputFormat::Json;
-        let (mut members, anonymous) = if all_tags {
-            views::<AllTags<'_>>(&answer, &pattern)?
+        let mut listed = if all_tags {
+            listed::<AllTags<'_>>(host, &answer, &pattern)?
         } else {
-            views::<TableTags<'_>>(&answer, &pattern)?
+            listed::<TableTags<'_>>(host, &answer, &pattern)?
         };
-        sort(&mut members);
+        let layout = Layout::of(&listed.version.version);
+        sort(&mut listed.members, layout);
         let response = match request.format {
             OutputFormat::Json => {
-                add_hosts(host, &mut members);
+                add_hosts(host, &mut listed.members);
                 // Our document is about 1.45 times Consul's answer (indentation, derived
                 // fields): one buffer of that size, not a doubling one.
-                Response::json_sized(&members, answer.len() / 2 * 3)?
+                Response::json_sized(&listed.members, answer.len() / 2 * 3)?
             }
+            // Consul prints nothing at all, not even the header, when no member matches.
+            OutputFormat::Human if listed.members.is_empty() => Response::text(""),
             OutputFormat::Human => {
-                Response::text(render_or_nothing(&members, request.flag("detailed")))
+                Response::text(render(&listed.members, request.flag("detailed"), layout))
             }
         };
         // Consul's exit status 2 for no match; with --format json the answer is still a document.
-        let response = if members.is_empty() {
+        let response = if listed.members.is_empty() {
             response.with_exit_code(EXIT_NO_MATCH)
         } else {
             response
         };
-        Ok(if anonymous {
+        let response = listed.version.warn_into(response);
+        Ok(if listed.anonymous {
             let (message, fix) = anonymous_warning("the members", "node:read");
             response.with_warning(message, Some(fix))
         } else {
@@ -446,13 +410,14 @@ mod tests {
         name: &'static str,
         role: &'static str,
         status: u8,
+        build: &'static str,
     ) -> Member<'static, AllTags<'static>> {
         let tags = [
-            ("role", role),
-            ("build", "1.9.3:f55da930"),
-            ("vsn", "2"),
+            ("build", build),
             ("dc", "dc1"),
+            ("role", role),
             ("segment", ""),
+            ("vsn", "2"),
         ];
         Member {
             name: Cow::Borrowed(name),
@@ -467,73 +432,110 @@ mod tests {
         }
     }
 
+    fn layout(version: &str) -> Layout {
+        Layout::of(&AgentVersion::parse(version).unwrap())
+    }
+
     #[test]
-    fn servers_first_then_names_and_derived_columns() {
-        let mut members: Vec<MemberView<'_>> = vec![
-            member("b", "node", 1),
-            member("z", "consul", 4),
-            member("a", "node", 3),
-        ]
-        .into_iter()
-        .map(view)
-        .collect();
-        sort(&mut members);
-        let names: Vec<_> = members
-            .iter()
-            .map(|m| (m.name.as_ref(), m.kind, m.status, m.segment.as_ref()))
-            .collect();
-        assert_eq!(
-            names,
-            [
-                ("z", "server", "failed", "<all>"),
-                ("a", "client", "left", "<default>"),
-                ("b", "client", "alive", "<default>")
+    fn servers_first_then_names_and_derived_columns_in_both_layouts() {
+        for version in ["1.9.3", "1.21.4"] {
+            let layout = layout(version);
+            let mut members: Vec<MemberView<'_>> = vec![
+                member("b", "node", 1, "1.9.3:f55da930"),
+                member("z", "consul", 4, "1.9.3:f55da930"),
+                member("a", "node", 3, "1.9.3:f55da930"),
             ]
-        );
-        assert_eq!(members[0].build, "1.9.3");
+            .into_iter()
+            .map(|m| view(m, layout))
+            .collect();
+            sort(&mut members, layout);
+            let names: Vec<_> = members
+                .iter()
+                .map(|m| (m.name.as_ref(), m.kind, m.status, m.segment.as_ref()))
+                .collect();
+            assert_eq!(
+                names,
+                [
+                    ("z", "server", "failed", "<all>"),
+                    ("a", "client", "left", "<default>"),
+                    ("b", "client", "alive", "<default>")
+                ],
+                "{version}"
+            );
+            assert_eq!(members[0].build, "1.9.3");
+            assert_eq!(
+                members[0].partition.as_deref(),
+                (version == "1.21.4").then_some("default")
+            );
+        }
     }
 
     #[test]
-    fn all_tags_decode_sorted_borrowed_and_print_as_a_map_would() {
-        let json =
-            r#"{"vsn":"2","role":"node","build":"1.9.3:x","dc":"dc1","role":"consul","a\"b":"q"}"#;
-        let tags: AllTags<'_> = serde_json::from_str(json).unwrap();
-        let names: Vec<&str> = tags.iter().map(|(k, _)| k.as_ref()).collect();
-        assert_eq!(names, ["a\"b", "build", "dc", "role", "vsn"]);
-        // A repeated name keeps its last value, as a map does.
-        assert_eq!(Tags::get(&tags, "role").map(|r| r.as_ref()), Some("consul"));
-        assert!(matches!(Tags::get(&tags, "vsn"), Some(Cow::Borrowed(_))));
-        let map: std::collections::BTreeMap<String, String> = serde_json::from_str(json).unwrap();
-        assert_eq!(
-            serde_json::to_string_pretty(&tags).unwrap(),
-            serde_json::to_string_pretty(&map).unwrap()
+    fn from_1_11_the_partition_column_and_ap_default_appear() {
+        let old = render(
+            &[view(member("n", "node", 1, "1.10.12:"), layout("1.10.12"))],
+            false,
+            layout("1.10.12"),
         );
-        let mut tags = tags;
-        tags.set_segment("<default>");
-        assert_eq!(
-            Tags::get(&tags, "segment").map(|s| s.as_ref()),
-            Some("<default>")
+        assert_eq!(old.lines().next().unwrap().split_whitespace().count(), 8);
+        let new_layout = layout("1.21.4");
+        let new = render(
+            &[view(member("n", "node", 1, "1.21.4:"), new_layout)],
+            false,
+            new_layout,
         );
-        let names: Vec<&str> = tags.iter().map(|(k, _)| k.as_ref()).collect();
-        assert_eq!(names, ["a\"b", "build", "dc", "role", "segment", "vsn"]);
+        assert!(
+            new.starts_with(
+                "Node  Address        Status  Type    Build   Protocol  DC   Partition  Segment\n"
+            ),
+            "{new}"
+        );
+        assert!(new.ends_with("default    <default>\n"), "{new}");
+        let detailed = render(
+            &[view(member("n", "node", 1, "1.21.4:"), new_layout)],
+            true,
+            new_layout,
+        );
+        assert!(
+            detailed.contains("  ap=default,build=1.21.4:,dc=dc1,"),
+            "{detailed}"
+        );
+        // A member of no known role: empty cells after its type, one more from 1.11.
+        let unknown = render(
+            &[view(member("u", "other", 1, "1.21.4:"), new_layout)],
+            false,
+            new_layout,
+        );
+        let row = unknown.lines().nth(1).unwrap();
+        assert_eq!(
+            row.trim_end(),
+            "u     10.0.0.1:8301  alive   unknown",
+            "{unknown:?}"
+        );
+        assert_eq!(
+            row.len(),
+            unknown.lines().next().unwrap().len() - "Segment".len()
+        );
     }
 
     #[test]
-    fn tags_in_order_are_kept_and_a_repeated_name_keeps_its_last_value() {
-        let pairs =
-            |list: &[(&'static str, &'static str)]| -> Vec<(Cow<'static, str>, Cow<'static, str>)> {
-                list.iter()
-                    .map(|(k, v)| ((*k).into(), (*v).into()))
-                    .collect()
-            };
-        let sorted = pairs(&[("acls", "1"), ("build", "x"), ("dc", "dc1")]);
-        assert_eq!(AllTags::from_pairs(sorted.clone()).0, sorted);
-        // In order but repeated: not the fast path, and the last value wins.
-        let repeated = pairs(&[("acls", "1"), ("dc", "old"), ("dc", "new")]);
+    fn the_agents_version_is_read_from_the_build_tags_when_they_agree() {
+        let same = [
+            member("a", "node", 1, "1.21.4:"),
+            member("b", "consul", 1, "1.21.4:abc"),
+        ];
+        let version = common_version(&same).unwrap();
+        assert_eq!((version.reported.as_str(), version.exact), ("1.21.4", true));
+        let mixed = [
+            member("a", "node", 1, "1.21.4:"),
+            member("b", "consul", 1, "1.19.1:"),
+        ];
         assert_eq!(
-            AllTags::from_pairs(repeated).0,
-            pairs(&[("acls", "1"), ("dc", "new")])
+            common_version(&mixed),
+            None,
+            "an upgrade under way: ask the agent"
         );
+        assert_eq!(common_version::<AllTags<'_>>(&[]), None);
     }
 
     #[test]
@@ -542,9 +544,9 @@ mod tests {
         assert_eq!(socket_address("10.0.0.1", 8301), "10.0.0.1:8301");
         // Not an address Consul sends, but written as it is rather than lost.
         assert_eq!(socket_address("a:b", 1), "a:b:1");
-        let mut old = member("x", "weird", 1);
+        let mut old = member("x", "weird", 1, "");
         old.tags.0.retain(|(k, _)| k != "build");
-        let view = view(old);
+        let view = view(old, layout("1.9.3"));
         assert_eq!((view.build.as_ref(), view.kind), ("< 0.3", "unknown"));
     }
 }

@@ -70,9 +70,14 @@ fn render(request: &Request, change: &ConsulChange) -> Result<Response, PluginEr
     if request.format == OutputFormat::Human {
         // Consul's line as Consul prints it, then ours.
         let fix = if change.forbidden() {
-            "this needs a token with agent:write: give --token-file FILE"
+            format!(
+                "this needs a token with {}: give --token-file FILE",
+                change.right_needed("agent:write")
+            )
         } else {
-            "correct what Consul names above and reload again; until then the agent keeps its previous configuration"
+            "correct what Consul names above and reload again; until then the agent keeps its \
+             previous configuration"
+                .to_owned()
         };
         response = response.with_stderr(format!("Error reloading: {error}\n  fix: {fix}\n"));
     }

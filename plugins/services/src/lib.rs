@@ -1,17 +1,22 @@
-//! Plugin `services`: `services deregister --id ID...`, `consul services deregister -id` of
-//! Consul 1.9.3 made safe.
+//! Plugin `services`: `services deregister --id ID...`, `consul services deregister -id` made
+//! safe, worded as the agent's own Consul words it.
 //!
-//! Consul 1.9.3 answers 200 for an ID its agent does not have when ACLs are off, so a typo
+//! Consul 1.9 answers 200 for an ID its agent does not have when ACLs are off, so a typo
 //! "succeeds" silently. This plugin first reads the agent's services (`/v1/agent/services`);
 //! an ID the agent lacks is looked up in the catalog to say which node holds it (deregistration
 //! only works on the owning agent), and nothing is changed. Then it asks, deregisters each ID
 //! (`PUT /v1/agent/service/deregister/:id`), prints Consul's `Deregistered service: ID`, and
-//! writes an audit line per ID.
+//! writes an audit line per ID. A refusal is printed as the agent's CLI prints it (`Error
+//! registering service ""` up to 1.12, `Error deregistering service ""` from 1.13: Consul names
+//! the service, which `-id` leaves empty), followed by a fix that names the ID and the right.
 
 use std::collections::BTreeMap;
 
+use carbonio_mesh_plugin_api::change::ConsulChange;
+use carbonio_mesh_plugin_api::consul::version::DEREGISTER_WORDING;
+use carbonio_mesh_plugin_api::consul::{agent_version, missing_right, AgentVersion};
 use carbonio_mesh_plugin_api::nodes::NodeDirectory;
-use carbonio_mesh_plugin_api::services::ConsulRequest;
+use carbonio_mesh_plugin_api::services::{ConsulRequest, ConsulResponse};
 use carbonio_mesh_plugin_api::{
     export_plugin, ArgSpec, CommandSpec, Host, Manifest, OutputFormat, Plugin, PluginError,
     Request, Response,
@@ -53,7 +58,6 @@ struct Outcome {
     result: String,
 }
 
-/// The catalog nodes that have a service with this ID.
 /// The catalog nodes holding service `id`, each with its hostname when Carbonio's server list
 /// names it (where to run the command).
 fn nodes_holding(host: &Host<'_>, id: &str) -> Result<Vec<(String, Option<String>)>, PluginError> {
@@ -87,7 +91,8 @@ fn nodes_holding(host: &Host<'_>, id: &str) -> Result<Vec<(String, Option<String
         .collect())
 }
 
-fn deregister(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+/// The IDs the command line names.
+fn parse(request: &Request) -> Result<Vec<String>, PluginError> {
     let ids: Vec<String> = request
         .values("id")
         .into_iter()
@@ -99,48 +104,142 @@ fn deregister(host: &Host<'_>, request: &Request) -> Result<Response, PluginErro
                 .hint("carbonio-mesh catalog services --node NODE lists what a node runs"),
         );
     }
+    Ok(ids)
+}
+
+/// The IDs this agent lacks, each with where the catalog has it: nothing is changed then.
+fn missing(
+    host: &Host<'_>,
+    ids: &[String],
+    local: &BTreeMap<String, AgentService>,
+) -> Result<Option<(Vec<Outcome>, String)>, PluginError> {
+    let absent: Vec<&String> = ids.iter().filter(|id| !local.contains_key(*id)).collect();
+    if absent.is_empty() {
+        return Ok(None);
+    }
+    let mut stderr = String::new();
+    let mut outcomes = Vec::new();
+    for id in absent {
+        let holding = nodes_holding(host, id)?;
+        stderr.push_str(&format!(
+            "Error deregistering service {id:?}: this agent has no service with that ID\n"
+        ));
+        if holding.is_empty() {
+            stderr.push_str("  fix: no node in the catalog has it either: check the ID with `carbonio-mesh catalog services --node NODE`.\n");
+        } else {
+            let places: Vec<String> = holding
+                .iter()
+                .map(|(node, hostname)| match hostname {
+                    Some(hostname) => format!("{node} ({hostname})"),
+                    None => node.clone(),
+                })
+                .collect();
+            // Carbonio's agents listen on localhost only: another node's agent is reached by
+            // running the command there, not over the network.
+            stderr.push_str(&format!(
+                "  fix: it is registered on {}: run `carbonio-mesh services deregister --id {id}` on that node (its agent listens on localhost only).\n",
+                places.join(", ")
+            ));
+        }
+        outcomes.push(Outcome {
+            id: id.clone(),
+            service: None,
+            registered_on: holding.into_iter().map(|(node, _)| node).collect(),
+            result: "not on this agent".into(),
+        });
+    }
+    stderr.push_str("Nothing was changed.\n");
+    Ok(Some((outcomes, stderr)))
+}
+
+/// Consul's refusal as the agent's `consul services deregister -id ID` prints it (its verb,
+/// and the service name `-id` leaves empty: command/services/deregister/deregister.go), then
+/// the fix, naming the ID.
+fn refusal(version: &AgentVersion, id: &str, answer: &ConsulResponse) -> String {
+    let verb = if version.has(&DEREGISTER_WORDING) {
+        "deregistering"
+    } else {
+        "registering"
+    };
+    let fix = match answer.status {
+        403 => {
+            let right = missing_right(&answer.text)
+                .map_or_else(|| "service:write".to_owned(), |r| r.describe());
+            format!("{id} needs a token with {right}: give --token-file FILE")
+        }
+        404 | 500 if answer.text.contains("Unknown service") => format!(
+            "this agent no longer has {id} (deregistered meanwhile?): `carbonio-mesh catalog services --node NODE` lists what is left"
+        ),
+        _ => format!("{id} was not deregistered: see Consul's message"),
+    };
+    format!(
+        "Error {verb} service \"\": {}\n  fix: {fix}\n",
+        answer.unexpected()
+    )
+}
+
+/// What deregistering did: each ID's outcome (until the first failure, as Consul stops there)
+/// and what to print.
+struct Acted {
+    outcomes: Vec<Outcome>,
+    stdout: String,
+    stderr: String,
+    failed: bool,
+}
+
+fn act(
+    host: &Host<'_>,
+    ids: &[String],
+    local: &BTreeMap<String, AgentService>,
+    version: &AgentVersion,
+    dry_run: bool,
+) -> Acted {
+    let mut acted = Acted {
+        outcomes: Vec::new(),
+        stdout: String::new(),
+        stderr: String::new(),
+        failed: false,
+    };
+    for id in ids {
+        let put = ConsulRequest::put(&["v1", "agent", "service", "deregister", id]);
+        let change = ConsulChange::send(host, put, dry_run);
+        match &change {
+            ConsulChange::Done(_) => acted
+                .stdout
+                .push_str(&format!("Deregistered service: {id}\n")),
+            ConsulChange::Refused(answer) => acted.stderr.push_str(&refusal(version, id, answer)),
+            ConsulChange::Failed(error) => acted.stderr.push_str(&format!(
+                "Error deregistering service {id:?}: {}\n",
+                error.message
+            )),
+            ConsulChange::Planned => {}
+        }
+        let result = change.audit(host, "deregister service", id, "deregistered");
+        acted.failed = change.is_failed();
+        acted.outcomes.push(Outcome {
+            id: id.clone(),
+            service: Some(local[id].service.clone()),
+            registered_on: Vec::new(),
+            result,
+        });
+        if acted.failed {
+            // As `consul services deregister`: stop at the first failure.
+            break;
+        }
+    }
+    acted
+}
+
+fn deregister(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
+    let ids = parse(request)?;
     let local: BTreeMap<String, AgentService> = host.consul_get_filtered(
         &ConsulRequest::get(&["v1", "agent", "services"]),
         "the agent's services",
         "service:write",
     )?;
-    let missing: Vec<&String> = ids.iter().filter(|id| !local.contains_key(*id)).collect();
-    if !missing.is_empty() {
-        let mut stderr = String::new();
-        let mut outcomes = Vec::new();
-        for id in missing {
-            let holding = nodes_holding(host, id)?;
-            stderr.push_str(&format!(
-                "Error deregistering service {id:?}: this agent has no service with that ID\n"
-            ));
-            if holding.is_empty() {
-                stderr.push_str("  fix: no node in the catalog has it either: check the ID with `carbonio-mesh catalog services --node NODE`.\n");
-            } else {
-                stderr.push_str(&format!(
-                    // Carbonio's agents listen on localhost only: another node's agent is reached
-                    // by running the command there, not over the network.
-                    "  fix: it is registered on {}: run `carbonio-mesh services deregister --id {id}` on that node (its agent listens on localhost only).\n",
-                    holding
-                        .iter()
-                        .map(|(node, hostname)| match hostname {
-                            Some(hostname) => format!("{node} ({hostname})"),
-                            None => node.clone(),
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
-            outcomes.push(Outcome {
-                id: id.clone(),
-                service: None,
-                registered_on: holding.into_iter().map(|(node, _)| node).collect(),
-                result: "not on this agent".into(),
-            });
-        }
-        stderr.push_str("Nothing was changed.\n");
+    if let Some((outcomes, stderr)) = missing(host, &ids, &local)? {
         return Ok(render(request, &outcomes, String::new(), stderr).with_exit_code(5));
     }
-
     let changes = ids
         .iter()
         .map(|id| {
@@ -153,54 +252,11 @@ fn deregister(host: &Host<'_>, request: &Request) -> Result<Response, PluginErro
     if !host.confirm(changes, "Deregister these services?")? {
         return Ok(Response::declined_as(request.format));
     }
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    let mut outcomes = Vec::new();
-    let mut failed = false;
-    for id in &ids {
-        let put =
-            ConsulRequest::put(&["v1", "agent", "service", "deregister", id]).accepting_errors();
-        let answer = host.consul(&put);
-        let result = match &answer {
-            Ok(_) if request.dry_run => "dry-run".to_owned(),
-            Ok(a) if a.status == 200 => {
-                stdout.push_str(&format!("Deregistered service: {id}\n"));
-                "deregistered".to_owned()
-            }
-            Ok(a) => {
-                stderr.push_str(&format!(
-                    "Error deregistering service {id:?}: {}\n",
-                    a.unexpected()
-                ));
-                if a.status == 403 {
-                    stderr.push_str(
-                        "  fix: this needs a token with service:write: give --token-file FILE\n",
-                    );
-                }
-                format!("failed: {}", a.unexpected())
-            }
-            Err(e) => {
-                stderr.push_str(&format!(
-                    "Error deregistering service {id:?}: {}\n",
-                    e.message
-                ));
-                format!("failed: {}", e.message)
-            }
-        };
-        host.audit("deregister service", id, &result);
-        failed = result.starts_with("failed");
-        outcomes.push(Outcome {
-            id: id.clone(),
-            service: Some(local[id].service.clone()),
-            registered_on: Vec::new(),
-            result,
-        });
-        if failed {
-            // As `consul services deregister`: stop at the first failure.
-            break;
-        }
-    }
-    Ok(render(request, &outcomes, stdout, stderr).with_exit_code(if failed { 5 } else { 0 }))
+    let version = agent_version(host);
+    let acted = act(host, &ids, &local, &version.version, request.dry_run);
+    let response = render(request, &acted.outcomes, acted.stdout, acted.stderr)
+        .with_exit_code(if acted.failed { 5 } else { 0 });
+    Ok(version.warn_into(response))
 }
 
 fn render(request: &Request, outcomes: &[Outcome], stdout: String, stderr: String) -> Response {
@@ -233,8 +289,9 @@ impl Plugin for Services {
                 )
                 .long_about(
                     "Checks that this agent has each ID (/v1/agent/services), says which node holds \
-an ID it lacks, asks, then sends PUT /v1/agent/service/deregister/ID for each. Consul 1.9.3 answers \
-200 for unknown IDs when ACLs are off: that check is what makes a typo visible.",
+an ID it lacks, asks, then sends PUT /v1/agent/service/deregister/ID for each. Consul 1.9 answers \
+200 for unknown IDs when ACLs are off: that check is what makes a typo visible. Consul's refusals are \
+printed as the agent's own Consul prints them.",
                 )
                 .arg(
                     ArgSpec::option("id", "The service ID (repeat for several)")
@@ -260,3 +317,41 @@ an ID it lacks, asks, then sends PUT /v1/agent/service/deregister/ID for each. C
 }
 
 export_plugin!(Services);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, text: &str) -> ConsulResponse {
+        ConsulResponse {
+            status,
+            json: None,
+            text: text.to_owned(),
+            index: None,
+            default_acl_policy: None,
+            token_sent: true,
+        }
+    }
+
+    #[test]
+    fn a_refusal_is_worded_as_the_agents_consul_words_it_and_the_fix_names_the_right() {
+        let old = AgentVersion::parse("1.9.3").unwrap();
+        let new = AgentVersion::parse("1.21.4").unwrap();
+        let denied_old = answer(
+            403,
+            "Permission denied: Missing service:write on carbonio-proxy",
+        );
+        assert_eq!(
+            refusal(&old, "carbonio-proxy", &denied_old),
+            "Error registering service \"\": Unexpected response code: 403 (Permission denied: Missing service:write on carbonio-proxy)\n  fix: carbonio-proxy needs a token with service:write on \"carbonio-proxy\": give --token-file FILE\n"
+        );
+        let denied_new = answer(403, "Permission denied: token with AccessorID 'a' lacks permission 'service:write' on \"carbonio-proxy\"");
+        assert!(refusal(&new, "carbonio-proxy", &denied_new)
+            .starts_with("Error deregistering service \"\": Unexpected response code: 403"));
+        let gone = answer(
+            404,
+            "Unknown service ID \"x\". Ensure that the service ID is passed, not the service name.",
+        );
+        assert!(refusal(&new, "x", &gone).contains("fix: this agent no longer has x"));
+    }
+}

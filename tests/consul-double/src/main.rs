@@ -1,21 +1,24 @@
 //! `consul-double`: serves a model cluster on loopback until killed (for the demo and benchmarks).
 //!
-//! `consul-double [--listen 127.0.0.1:0] [--cluster fixture|fixture-unbootstrapped|fixture-degraded|generated:SERVERS,CLIENTS,FAILED]
-//!  [--leader-address IP] [--data-dir DIR] [--gossip-key KEY] [--unbootstrapped]` prints the URL it
-//! listens on, one line, then serves. `--gossip-key` is the key every member's keyring holds
+//! `consul-double [--listen 127.0.0.1:0] [--cluster fixture|fixture-unbootstrapped|fixture-degraded|recorded-1.10.12|generated:SERVERS,CLIENTS,FAILED]
+//!  [--consul-version 1.9.3|1.10.12|1.19.1|1.21.4] [--leader-address IP] [--data-dir DIR]
+//!  [--gossip-key KEY] [--unbootstrapped]` prints the URL it listens on, one line, then serves.
+//! `--consul-version` is what every agent of the cluster runs (default 1.9.3; Carbonio's build
+//! of it: `build=1.21.4:`). `--gossip-key` is the key every member's keyring holds
 //! (`/v1/operator/keyring`; the one service-discover setup put in main.json). `--unbootstrapped` clears the ACL state (as before `consul acl bootstrap`).
 //! `--leader-address` moves the leader node to IP (to make this host the leader); `--data-dir`
 //! is where it reads the ACL bootstrap reset file.
 
 use std::io::Write;
 
-use consul_double::{Cluster, Double};
+use consul_double::{Cluster, Double, Version};
 
 fn cluster_from(spec: &str) -> Result<Cluster, String> {
     match spec {
         "fixture" => return Ok(Cluster::fixture()),
         "fixture-unbootstrapped" => return Ok(Cluster::fixture_unbootstrapped()),
         "fixture-degraded" => return Ok(Cluster::fixture_degraded()),
+        "recorded-1.10.12" => return Ok(Cluster::recorded_1_10_12()),
         _ => {}
     }
     let counts = spec
@@ -43,6 +46,7 @@ fn main() {
     let mut data_dir = None;
     let mut gossip_key = None;
     let mut unbootstrapped = false;
+    let mut version = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--unbootstrapped" {
@@ -55,9 +59,20 @@ fn main() {
             ("--leader-address", Some(value)) => leader_address = Some(value),
             ("--data-dir", Some(value)) => data_dir = Some(std::path::PathBuf::from(value)),
             ("--gossip-key", Some(value)) => gossip_key = Some(value),
+            ("--consul-version", Some(value)) => match Version::parse(&value) {
+                Some(v) => version = Some(v),
+                None => {
+                    let known: Vec<&str> = Version::ALL.iter().map(|v| v.as_str()).collect();
+                    eprintln!(
+                        "consul-double: --consul-version {value}: the double is one of {}",
+                        known.join(", ")
+                    );
+                    std::process::exit(2);
+                }
+            },
             _ => {
                 eprintln!(
-                    "usage: consul-double [--listen ADDR] [--cluster fixture|generated:S,C,F]"
+                    "usage: consul-double [--listen ADDR] [--cluster fixture|generated:S,C,F] [--consul-version V]"
                 );
                 std::process::exit(2);
             }
@@ -74,6 +89,9 @@ fn main() {
         eprintln!("consul-double: {e}");
         std::process::exit(2);
     });
+    if let Some(version) = version {
+        cluster = cluster.with_version(version);
+    }
     if let Some(address) = leader_address {
         let leader = cluster.leader.clone().unwrap_or_default();
         if let Some(node) = cluster.nodes.iter_mut().find(|n| n.name == leader) {

@@ -1,8 +1,11 @@
-//! The cluster the double answers for: nodes (servers and clients, with a serf status), services
-//! registered on them, the raft leader, and ACL tokens. Tests build one and change it; the
-//! endpoints render it the way Consul 1.9.3 would.
+//! The cluster the double answers for: nodes (servers and clients, each agent with its Consul
+//! version and a serf status), services registered on them, the raft leader, and ACL tokens.
+//! Tests build one (see `clusters.rs`) and change it; the endpoints render it as the answering
+//! agent's version would, each member as its own version tags it.
 
 use std::collections::BTreeMap;
+
+use crate::version::Version;
 
 /// Serf member status (`serf.MemberStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +35,61 @@ pub struct Node {
     pub meta: BTreeMap<String, String>,
     /// The node's network coordinate, for `?near=` sorting (none: sorted last, as Consul does).
     pub coordinate: Option<Coordinate>,
+    /// The Consul its agent runs, and that build's git revision: the `build` tag is
+    /// `VERSION:REVISION`.
+    pub version: Version,
+    pub revision: String,
+    /// The ports its agent was started with.
+    pub ports: Ports,
+}
+
+impl Node {
+    /// An alive node of Consul 1.9.3 (the official binary) on Carbonio's ports.
+    pub fn new(name: &str, id: &str, address: &str, role: Role) -> Node {
+        Node {
+            name: name.into(),
+            id: id.into(),
+            address: address.into(),
+            role,
+            status: Status::Alive,
+            create_index: 0,
+            modify_index: 0,
+            meta: BTreeMap::new(),
+            coordinate: None,
+            version: Version::V1_9_3,
+            revision: Version::V1_9_3.carbonio_revision().into(),
+            ports: Ports::CARBONIO,
+        }
+    }
+
+    /// The `build` serf tag.
+    pub fn build(&self) -> String {
+        format!("{}:{}", self.version, self.revision)
+    }
+}
+
+/// An agent's ports (`ports` in its configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ports {
+    /// Server RPC (raft), `port=` in a server's tags.
+    pub server: u16,
+    pub serf_lan: u16,
+    pub serf_wan: u16,
+    /// gRPC, plain and TLS (`ports.grpc`, `ports.grpc_tls`; none: disabled).
+    pub grpc: Option<u16>,
+    pub grpc_tls: Option<u16>,
+}
+
+impl Ports {
+    /// What service-discover configures (Consul's defaults; gRPC 8502, gRPC TLS 8503 since
+    /// service-discover b845b30, 2024).
+    pub const CARBONIO: Ports = Ports {
+        server: 8300,
+        serf_lan: 8301,
+        serf_wan: 8302,
+        grpc: Some(8502),
+        grpc_tls: Some(8503),
+    };
 }
 
 /// A Vivaldi network coordinate (`serf/coordinate.Coordinate`).
@@ -142,6 +200,22 @@ pub struct Cluster {
     /// The gossip keys installed, each with the nodes that lack it (`/v1/operator/keyring`);
     /// empty: the fixture's one key, on every node.
     pub keyring: Vec<(String, Vec<String>)>,
+    /// What the servers were started with: service-discover passes `-bootstrap-expect`
+    /// servers/2+1 (cmd/service-discoverd startConsul), and Consul turns an expect of 1 into
+    /// `-bootstrap` (agent/config/builder.go): the `expect=N` or `bootstrap=1` tag.
+    pub bootstrap_expect: usize,
+    /// The raft servers in raft's order (`/v1/operator/raft/configuration`,
+    /// `/v1/status/peers`); empty: the servers by name.
+    pub raft_order: Vec<String>,
+    /// The raft configuration's index.
+    pub raft_index: u64,
+    /// The token the first `acl bootstrap` makes; later ones differ in IDs and indices.
+    pub first_token: Token,
+}
+
+/// `-bootstrap-expect` as service-discover computes it for `servers` Mesh servers.
+pub fn bootstrap_expect(servers: usize) -> usize {
+    servers / 2 + 1
 }
 
 /// A health check in the critical state (`structs.HealthCheck`).
@@ -153,17 +227,59 @@ pub struct HealthCheck {
     pub service_id: String,
     pub service_name: String,
     pub output: String,
+    /// `http`, `tcp`, ... (empty: Consul's own serfHealth).
+    pub check_type: String,
+    pub create_index: u64,
 }
 
 /// The gossip key of the fixture cluster (a made-up 32-byte key; no real cluster's).
 pub const FIXTURE_GOSSIP_KEY: &str = "pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s=";
 
-pub const BUILD: &str = "1.9.3:f55da930";
-pub const VERSION: &str = "1.9.3";
-
 impl Cluster {
     pub fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// Gives node `name` `status` (a node that failed, left, came back).
+    pub fn set_status(&mut self, name: &str, status: Status) {
+        if let Some(node) = self.nodes.iter_mut().find(|n| n.name == name) {
+            node.status = status;
+        }
+    }
+
+    /// The agent that answers: its node.
+    pub fn local(&self) -> Option<&Node> {
+        self.node(&self.local_node)
+    }
+
+    /// The Consul of the agent that answers: it decides texts, statuses and shapes.
+    pub fn local_version(&self) -> Version {
+        self.local().map_or(Version::V1_9_3, |n| n.version)
+    }
+
+    /// Whether the answering agent is a server (a client answers `null` to `?wan=1`).
+    pub fn local_is_server(&self) -> bool {
+        self.local().is_some_and(|n| n.role == Role::Server)
+    }
+
+    /// Every node runs `version` (Carbonio's build of it).
+    pub fn with_version(mut self, version: Version) -> Self {
+        for node in &mut self.nodes {
+            node.version = version;
+            node.revision = version.carbonio_revision().into();
+        }
+        self
+    }
+
+    /// The raft servers in raft's order.
+    pub fn raft_peers(&self) -> Vec<&Node> {
+        let mut servers: Vec<&Node> = self.servers().collect();
+        if self.raft_order.is_empty() {
+            servers.sort_by(|a, b| a.name.cmp(&b.name));
+        } else {
+            servers.sort_by_key(|n| self.raft_order.iter().position(|name| *name == n.name));
+        }
+        servers
     }
 
     /// A node as Consul 1.9.3's catalog finds one (`nodeServicesTxn`): by name, else by a
@@ -193,259 +309,6 @@ impl Cluster {
 
     pub fn token(&self, secret: &str) -> Option<&Token> {
         self.tokens.iter().find(|t| t.secret == secret)
-    }
-
-    /// The five-node cluster of `tests/fixtures/consul/README.md`, in the fixtures' order.
-    pub fn fixture() -> Self {
-        let node = |name: &str, id: &str, address: &str, role, create, modify| Node {
-            name: name.into(),
-            id: id.into(),
-            address: address.into(),
-            role,
-            status: Status::Alive,
-            create_index: create,
-            modify_index: modify,
-            meta: BTreeMap::new(),
-            coordinate: None,
-        };
-        let mut cluster = Cluster {
-            datacenter: "dc1".into(),
-            nodes: vec![
-                node(
-                    "server-srv2-example-com",
-                    "ec748baa-ffbf-ee99-35ef-37ced87c808e",
-                    "192.168.56.102",
-                    Role::Server,
-                    0,
-                    0,
-                ),
-                node(
-                    "agent-mail-example-com",
-                    "f1c36ec8-cfd8-a65b-ef16-945585b61781",
-                    "192.168.56.110",
-                    Role::Client,
-                    36,
-                    38,
-                ),
-                node(
-                    "server-srv1-example-com",
-                    "8f76e2ee-c32c-f84c-8e45-86e739064f27",
-                    "192.168.56.101",
-                    Role::Server,
-                    0,
-                    0,
-                ),
-                node(
-                    "agent-proxy-example-com",
-                    "8bf45562-d74f-8033-bc36-279dd81a48e7",
-                    "192.168.56.111",
-                    Role::Client,
-                    0,
-                    0,
-                ),
-                node(
-                    "server-srv3-example-com",
-                    "47a8528e-58d0-e18e-3bf6-ba3742b62e48",
-                    "192.168.56.103",
-                    Role::Server,
-                    0,
-                    0,
-                ),
-            ],
-            services: Vec::new(),
-            leader: Some("server-srv1-example-com".into()),
-            acl_enabled: true,
-            tokens: vec![Token {
-                accessor: "15e8da5d-24b1-a6b5-cb5f-ab7a7fdbe57a".into(),
-                secret: "260570b8-e9af-05cf-9513-c03866285b98".into(),
-                description: "Bootstrap Token (Global Management)".into(),
-                policies: vec![(
-                    "00000000-0000-0000-0000-000000000001".into(),
-                    "global-management".into(),
-                )],
-                create_time: "2021-03-04T09:15:42.812345678Z".into(),
-                hash: "jS0eM9TUWptYhPkrat1yLaS8dIcS3NIJz4ZDDmmBsxA=".into(),
-                create_index: 908,
-            }],
-            bootstrap_index: 908,
-            local_node: "server-srv1-example-com".into(),
-            catalog_index: 450,
-            data_dir: None,
-            acl_legacy_mode: false,
-            bootstraps: 1,
-            reload_error: None,
-            answers_left: None,
-            member_tags: BTreeMap::new(),
-            critical_checks: Vec::new(),
-            keyring: Vec::new(),
-        };
-        cluster.set_indices_from_fixture();
-        cluster.services = vec![
-            consul_service("server-srv1-example-com", 10),
-            consul_service("server-srv2-example-com", 14),
-            consul_service("server-srv3-example-com", 18),
-            Service {
-                node: "agent-mail-example-com".into(),
-                id: "carbonio-mailbox".into(),
-                name: "carbonio-mailbox".into(),
-                tags: vec!["primary".into(), "mailbox".into()],
-                address: String::new(),
-                port: 8080,
-                meta: None,
-                proxy_of: None,
-                create_index: 412,
-                modify_index: 412,
-            },
-            Service {
-                node: "agent-mail-example-com".into(),
-                id: "carbonio-mailbox-sidecar-proxy".into(),
-                name: "carbonio-mailbox-sidecar-proxy".into(),
-                tags: vec!["primary".into(), "mailbox".into()],
-                address: String::new(),
-                port: 21000,
-                meta: None,
-                proxy_of: Some(ProxyOf {
-                    destination_service: "carbonio-mailbox".into(),
-                    local_port: 8080,
-                }),
-                create_index: 413,
-                modify_index: 413,
-            },
-            Service {
-                node: "agent-proxy-example-com".into(),
-                id: "carbonio-proxy".into(),
-                name: "carbonio-proxy".into(),
-                tags: vec!["https".into(), "http".into()],
-                address: "192.168.56.111".into(),
-                port: 443,
-                meta: None,
-                proxy_of: None,
-                create_index: 450,
-                modify_index: 450,
-            },
-        ];
-        cluster
-    }
-
-    fn set_indices_from_fixture(&mut self) {
-        for (name, create, modify) in [
-            ("server-srv1-example-com", 9, 11),
-            ("server-srv2-example-com", 12, 15),
-            ("server-srv3-example-com", 13, 17),
-            ("agent-mail-example-com", 36, 38),
-            ("agent-proxy-example-com", 41, 43),
-        ] {
-            if let Some(node) = self.nodes.iter_mut().find(|n| n.name == name) {
-                node.create_index = create;
-                node.modify_index = modify;
-            }
-        }
-    }
-
-    /// A generated cluster: `servers` servers, `clients` clients of which `failed` are failed.
-    /// Names `server-srvN-mesh-test`, `agent-nodeN-mesh-test` (hosts `srvN.mesh.test`,
-    /// `nodeN.mesh.test`); addresses in 10.x (never contacted: data only).
-    pub fn generated(servers: usize, clients: usize, failed: usize) -> Self {
-        let mut nodes = Vec::with_capacity(servers + clients);
-        for i in 0..servers + clients {
-            let server = i < servers;
-            let n = if server { i + 1 } else { i - servers + 1 };
-            nodes.push(Node {
-                name: if server {
-                    format!("server-srv{n}-mesh-test")
-                } else {
-                    format!("agent-node{n}-mesh-test")
-                },
-                id: format!("{:08x}-0000-4000-8000-{:012x}", i + 1, i + 1),
-                address: format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255),
-                role: if server { Role::Server } else { Role::Client },
-                status: if !server && i - servers < failed {
-                    Status::Failed
-                } else {
-                    Status::Alive
-                },
-                create_index: 10 + i as u64,
-                modify_index: 10 + i as u64,
-                meta: BTreeMap::new(),
-                coordinate: None,
-            });
-        }
-        let services = nodes
-            .iter()
-            .filter(|n| n.role == Role::Server)
-            .map(|n| consul_service(&n.name, n.create_index))
-            .collect();
-        Cluster {
-            datacenter: "dc1".into(),
-            leader: nodes.first().map(|n| n.name.clone()),
-            local_node: nodes.first().map(|n| n.name.clone()).unwrap_or_default(),
-            nodes,
-            services,
-            acl_enabled: true,
-            tokens: Cluster::fixture().tokens,
-            bootstrap_index: 908,
-            catalog_index: 100,
-            data_dir: None,
-            acl_legacy_mode: false,
-            bootstraps: 1,
-            reload_error: None,
-            answers_left: None,
-            member_tags: BTreeMap::new(),
-            critical_checks: Vec::new(),
-            keyring: Vec::new(),
-        }
-    }
-
-    /// The fixture cluster weeks later (`v1_agent_members_degraded.json`): the proxy node failed,
-    /// an MTA node left, and a file-server node joined over IPv6.
-    pub fn fixture_degraded() -> Self {
-        let mut cluster = Cluster::fixture();
-        for node in &mut cluster.nodes {
-            if node.name == "agent-proxy-example-com" {
-                node.status = Status::Failed;
-            }
-        }
-        let client = |name: &str, id: &str, address: &str, status, index| Node {
-            name: name.into(),
-            id: id.into(),
-            address: address.into(),
-            role: Role::Client,
-            status,
-            create_index: index,
-            modify_index: index,
-            meta: BTreeMap::new(),
-            coordinate: None,
-        };
-        cluster.nodes.push(client(
-            "agent-mta-example-com",
-            "3c9e1a57-0b6d-4f2e-9a41-7d2c58e0b6f3",
-            "192.168.56.112",
-            Status::Left,
-            52,
-        ));
-        cluster.nodes.push(client(
-            "agent-files-example-com",
-            "b9bb7ab4-5d1e-4c6a-8f0e-2a7d3e9c4f18",
-            "2001:db8:56::113",
-            Status::Alive,
-            57,
-        ));
-        cluster
-    }
-
-    /// The fixture cluster before anyone ran `consul acl bootstrap`.
-    pub fn fixture_unbootstrapped() -> Self {
-        Cluster {
-            tokens: Vec::new(),
-            bootstrap_index: 0,
-            bootstraps: 0,
-            reload_error: None,
-            answers_left: None,
-            member_tags: BTreeMap::new(),
-            critical_checks: Vec::new(),
-            keyring: Vec::new(),
-            ..Cluster::fixture()
-        }
     }
 
     /// `PUT /v1/acl/bootstrap`, as `BootstrapTokens` in Consul 1.9.3 decides it: the first time, or
@@ -484,7 +347,7 @@ impl Cluster {
             }
         }
         let token = if self.bootstraps == 0 {
-            Cluster::fixture().tokens.remove(0)
+            self.first_token.clone()
         } else {
             let n = self.bootstraps as u64;
             self.catalog_index += 10;
@@ -493,7 +356,7 @@ impl Cluster {
                 secret: format!("{n:08x}-5eca-4e7d-9000-{:012x}", self.catalog_index),
                 create_index: self.catalog_index,
                 create_time: "2026-11-23T01:00:00.000000000Z".into(),
-                ..Cluster::fixture().tokens.remove(0)
+                ..self.first_token.clone()
             }
         };
         self.bootstrap_index = token.create_index;
@@ -514,29 +377,17 @@ pub enum BootstrapRefusal {
     Unparsable { text: String },
 }
 
-/// The `consul` service every server registers (`agent/consul/leader.go`).
-fn consul_service(node: &str, index: u64) -> Service {
-    let meta = [
-        ("non_voter", "false"),
-        ("raft_version", "3"),
-        ("read_replica", "false"),
-        ("serf_protocol_current", "2"),
-        ("serf_protocol_max", "5"),
-        ("serf_protocol_min", "1"),
-        ("version", VERSION),
-    ];
+/// The `consul` service every server registers (agent/consul/leader_registrator_v1.go): its
+/// port and meta come from the server's tags when rendered.
+pub fn consul_service(node: &str, index: u64) -> Service {
     Service {
         node: node.into(),
         id: "consul".into(),
         name: "consul".into(),
         tags: Vec::new(),
         address: String::new(),
-        port: 8300,
-        meta: Some(
-            meta.iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-        ),
+        port: 0,
+        meta: None,
         proxy_of: None,
         create_index: index,
         modify_index: index,

@@ -1,103 +1,26 @@
-//! The double against every file of tests/fixtures/consul that it serves: bodies byte for
+//! The double as Consul 1.9.3 against every file of tests/fixtures/consul/1.9.3 that it serves: bodies byte for
 //! byte (order-insensitive only where Consul's own order is Go map order), status codes, error
 //! texts, encodings and headers.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
+mod common;
 
+use common::{get, request, sorted_by_name, tag_sets, Fixtures, TOKEN};
 use consul_double::{Cluster, Double, Status};
 use serde_json::Value;
 
-const TOKEN: &str = "260570b8-e9af-05cf-9513-c03866285b98";
+/// The 1.9.3 files, written from Consul's source at that tag.
+const F: Fixtures = Fixtures("1.9.3");
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/consul")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    F.read(name)
 }
 
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+fn assert_same_bytes(reply: &common::Reply, file: &str) {
+    F.assert_same_bytes(reply, file)
 }
 
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.body.clone()).unwrap()
-    }
-}
-
-fn request(double: &Double, method: &str, target: &str, token: Option<&str>) -> Reply {
-    let mut stream = TcpStream::connect(double.addr()).unwrap();
-    let token = token
-        .map(|t| format!("X-Consul-Token: {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        stream,
-        "{method} {target} HTTP/1.0\r\nHost: consul\r\n{token}\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    Reply {
-        status,
-        headers,
-        body: raw[split + 4..].to_vec(),
-    }
-}
-
-fn get(double: &Double, target: &str) -> Reply {
-    request(double, "GET", target, Some(TOKEN))
-}
-
-fn assert_same_bytes(reply: &Reply, file: &str) {
-    assert_eq!(
-        reply.text(),
-        String::from_utf8(fixture(file)).unwrap(),
-        "{file}"
-    );
-}
-
-/// An error answer: its status, Go's sniffed text content type, and the fixture's exact bytes.
-fn assert_error(reply: Reply, status: u16, file: &str) {
-    assert_eq!(reply.status, status, "{file}");
-    assert_eq!(
-        reply.header("Content-Type"),
-        Some("text/plain; charset=utf-8"),
-        "{file}"
-    );
-    assert_same_bytes(&reply, file);
-}
-
-fn sorted_by_name(json: &[u8]) -> Vec<Value> {
-    let mut members: Vec<Value> = serde_json::from_slice(json).unwrap();
-    members.sort_by(|a, b| a["Name"].as_str().cmp(&b["Name"].as_str()));
-    members
+fn assert_error(reply: common::Reply, status: u16, file: &str) {
+    F.assert_error(reply, status, file)
 }
 
 #[test]
@@ -169,20 +92,10 @@ fn map_ordered_bodies_match_as_sets() {
         sorted_by_name(&reply.body),
         sorted_by_name(&fixture("v1_agent_members_wan.json"))
     );
-    // Tags of /v1/catalog/services are de-duplicated through a Go map: their order is random.
-    let normalize = |json: &[u8]| {
-        let mut services: serde_json::Map<String, Value> = serde_json::from_slice(json).unwrap();
-        for tags in services.values_mut() {
-            tags.as_array_mut()
-                .unwrap()
-                .sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-        }
-        services
-    };
     let reply = get(&double, "/v1/catalog/services?pretty");
     assert_eq!(
-        normalize(&reply.body),
-        normalize(&fixture("v1_catalog_services.json"))
+        tag_sets(&reply.body),
+        tag_sets(&fixture("v1_catalog_services.json"))
     );
 }
 

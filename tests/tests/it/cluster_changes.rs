@@ -4,8 +4,8 @@
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
-use carbonio_mesh_tests::{consul_fixture, run, ClusterSandbox, TOKEN};
-use consul_double::{Cluster, Status, Token};
+use carbonio_mesh_tests::{consul_fixture_at, run, ClusterSandbox, TOKEN};
+use consul_double::{Cluster, Status, Token, Version};
 
 /// A sandbox with the cluster-changing plugins against a double of `cluster`.
 fn setup(cluster: Cluster) -> ClusterSandbox {
@@ -13,14 +13,14 @@ fn setup(cluster: Cluster) -> ClusterSandbox {
 }
 
 /// The fixture cluster seen from the mailbox node's agent, which runs carbonio-mailbox.
-fn on_mailbox_node() -> Cluster {
-    let mut cluster = Cluster::fixture();
+fn on_mailbox_node(version: Version) -> Cluster {
+    let mut cluster = Cluster::fixture_at(version);
     cluster.local_node = "agent-mail-example-com".into();
     cluster
 }
 
-fn with_failed(node: &str) -> Cluster {
-    let mut cluster = Cluster::fixture();
+fn with_failed(node: &str, version: Version) -> Cluster {
+    let mut cluster = Cluster::fixture_at(version);
     cluster
         .nodes
         .iter_mut()
@@ -30,9 +30,8 @@ fn with_failed(node: &str) -> Cluster {
     cluster
 }
 
-#[test]
-fn deregister_removes_the_service_from_the_agent_and_the_catalog() {
-    let s = setup(on_mailbox_node());
+fn deregister_removes_the_service_from_the_agent_and_the_catalog(version: Version) {
+    let s = setup(on_mailbox_node(version));
     let (code, out, err) = run(s.cmd().args([
         "--yes",
         "services",
@@ -57,9 +56,8 @@ fn deregister_removes_the_service_from_the_agent_and_the_catalog() {
     );
 }
 
-#[test]
-fn an_id_on_another_node_is_named_and_nothing_is_sent() {
-    let s = setup(Cluster::fixture()); // the agent of srv1
+fn an_id_on_another_node_is_named_and_nothing_is_sent(version: Version) {
+    let s = setup(Cluster::fixture_at(version)); // the agent of srv1
     let (code, _, err) = run(s.cmd().args([
         "--yes",
         "services",
@@ -86,9 +84,8 @@ fn an_id_on_another_node_is_named_and_nothing_is_sent() {
     assert!(s.puts().is_empty(), "{:?}", s.puts());
 }
 
-#[test]
-fn without_write_rights_consul_says_permission_denied() {
-    let mut cluster = on_mailbox_node();
+fn without_write_rights_consul_says_permission_denied(version: Version) {
+    let mut cluster = on_mailbox_node(version);
     cluster.tokens.push(Token {
         accessor: "read-only".into(),
         secret: "read-only-secret".into(),
@@ -111,8 +108,16 @@ fn without_write_rights_consul_says_permission_denied() {
             "carbonio-mailbox",
         ]));
     assert_eq!(code, 5, "{out}{err}");
-    assert!(err.starts_with("Error deregistering service \"carbonio-mailbox\": Unexpected response code: 403 (Permission denied)\n"), "{err}");
-    assert!(err.contains("service:write"), "{err}");
+    // Consul's line as the agent's CLI prints it (its verb, the name `-id` leaves empty), then
+    // the fix naming the ID and the right.
+    let consul = match version {
+        Version::V1_9_3 => "Error registering service \"\": Unexpected response code: 403 (Permission denied: Missing service:write on carbonio-mailbox)",
+        _ => "Error deregistering service \"\": Unexpected response code: 403 (Permission denied: token with AccessorID 'read-only' lacks permission 'service:write' on \"carbonio-mailbox\")",
+    };
+    assert_eq!(
+        err,
+        format!("{consul}\n  fix: carbonio-mailbox needs a token with service:write on \"carbonio-mailbox\": give --token-file FILE\n")
+    );
     let (code, _, err) = run(s
         .sandbox
         .cmd()
@@ -133,15 +138,21 @@ fn without_write_rights_consul_says_permission_denied() {
         .arg(s.double.url())
         .args(["--token", "read-only-secret", "--yes", "reload"]));
     assert_eq!(code, 5);
+    let (denied, right) = match version {
+        Version::V1_9_3 => ("Permission denied".to_owned(), "agent:write"),
+        _ => (
+            "Permission denied: token with AccessorID 'read-only' lacks permission 'agent:write' on \"agent-mail-example-com\"".to_owned(),
+            "agent:write on \"agent-mail-example-com\"",
+        ),
+    };
     assert_eq!(
         err,
-        "Error reloading: Unexpected response code: 403 (Permission denied)\n  fix: this needs a token with agent:write: give --token-file FILE\n"
+        format!("Error reloading: Unexpected response code: 403 ({denied})\n  fix: this needs a token with {right}: give --token-file FILE\n")
     );
 }
 
-#[test]
-fn force_leave_moves_a_failed_member_to_left_and_prune_removes_it() {
-    let s = setup(with_failed("agent-proxy-example-com"));
+fn force_leave_moves_a_failed_member_to_left_and_prune_removes_it(version: Version) {
+    let s = setup(with_failed("agent-proxy-example-com", version));
     let (code, out, err) = run(s
         .cmd()
         .args(["--yes", "force-leave", "agent-proxy-example-com"]));
@@ -162,10 +173,9 @@ fn force_leave_moves_a_failed_member_to_left_and_prune_removes_it() {
         .contains(&"PUT /v1/agent/force-leave/agent-proxy-example-com?prune=1".to_owned()));
 }
 
-#[test]
-fn force_leave_takes_the_hostname_or_the_address_and_names_both() {
+fn force_leave_takes_the_hostname_or_the_address_and_names_both(version: Version) {
     // No Carbonio server list here (no LDAP): the hostname's dashed form finds the node.
-    let s = setup(with_failed("agent-proxy-example-com"));
+    let s = setup(with_failed("agent-proxy-example-com", version));
     let (code, out, err) = run(s.cmd().args([
         "--yes",
         "--format",
@@ -182,7 +192,7 @@ fn force_leave_takes_the_hostname_or_the_address_and_names_both() {
         ["PUT /v1/agent/force-leave/agent-proxy-example-com"],
         "Consul is sent the node name, never the hostname"
     );
-    let s = setup(with_failed("agent-proxy-example-com"));
+    let s = setup(with_failed("agent-proxy-example-com", version));
     let (code, out, err) = run(s.cmd().args(["--yes", "force-leave", "192.168.56.111"]));
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("agent-proxy-example-com  failed"), "{out}");
@@ -192,15 +202,36 @@ fn force_leave_takes_the_hostname_or_the_address_and_names_both() {
     assert!(err.contains("agent-mail-example-com is alive"), "{err}");
 }
 
-#[test]
-fn a_wan_name_goes_to_consul_as_it_is() {
-    let mut cluster = with_failed("server-srv2-example-com");
+/// A WAN name goes to Consul 1.11+ as it is (it looks in both pools); 1.9 and 1.10 look among
+/// LAN members only, so it is refused before anything is sent, with Consul's words and the LAN
+/// name that works (a server leaves the WAN pool with it).
+fn a_wan_name_goes_to_consul_as_it_is(version: Version) {
+    let mut cluster = with_failed("server-srv2-example-com", version);
     cluster.local_node = "server-srv1-example-com".into();
     let s = setup(cluster);
     let (code, out, err) =
         run(s
             .cmd()
             .args(["--yes", "force-leave", "server-srv2-example-com.dc1"]));
+    if version == Version::V1_9_3 {
+        assert_eq!(code, 5, "{out}{err}");
+        assert_eq!(
+            err,
+            "Error force leaving: Unexpected response code: 500 (agent: No node found with name 'server-srv2-example-com.dc1')\n\
+             \x20 fix: Consul 1.9.3 finds force-leave's node among LAN members only: give its LAN node name, server-srv2-example-com (a server leaves the WAN pool with it)\n"
+        );
+        assert!(s.puts().is_empty(), "{:?}", s.puts());
+        let (code, _, err) =
+            run(s
+                .cmd()
+                .args(["--yes", "force-leave", "--wan", "server-srv2-example-com"]));
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains("--wan needs Consul 1.11 or later, and this agent runs 1.9.3"),
+            "{err}"
+        );
+        return;
+    }
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(
         s.puts(),
@@ -210,11 +241,34 @@ fn a_wan_name_goes_to_consul_as_it_is() {
         out.contains("server-srv2-example-com.dc1  failed  left"),
         "{out}"
     );
+    // --wan: the WAN pool only, by the server's LAN name, its hostname or its WAN name.
+    s.double
+        .cluster()
+        .nodes
+        .iter_mut()
+        .find(|n| n.name == "server-srv2-example-com")
+        .unwrap()
+        .status = Status::Failed;
+    let (code, out, err) =
+        run(s
+            .cmd()
+            .args(["--yes", "force-leave", "--wan", "server-srv2-example-com"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        s.puts().last().map(String::as_str),
+        Some("PUT /v1/agent/force-leave/server-srv2-example-com.dc1?wan=1")
+    );
+    s.double.cluster().local_node = "agent-mail-example-com".into();
+    let (code, _, err) = run(s.cmd().args(["--yes", "force-leave", "--wan", "--failed"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("Must be a server to force-leave a node from the WAN cluster"),
+        "{err}"
+    );
 }
 
-#[test]
-fn without_a_token_the_default_deny_policy_is_explained_and_nothing_is_sent() {
-    let s = setup(with_failed("agent-proxy-example-com"));
+fn without_a_token_the_default_deny_policy_is_explained_and_nothing_is_sent(version: Version) {
+    let s = setup(with_failed("agent-proxy-example-com", version));
     let anonymous = || {
         let mut cmd = s.sandbox.cmd();
         cmd.arg("--http-addr").arg(s.double.url()).arg("--yes");
@@ -234,9 +288,16 @@ fn without_a_token_the_default_deny_policy_is_explained_and_nothing_is_sent() {
     }
     let (code, _, err) = run(anonymous().arg("reload"));
     assert_eq!(code, 5);
+    let (denied, right) = match version {
+        Version::V1_9_3 => ("Permission denied".to_owned(), "agent:write"),
+        _ => (
+            "Permission denied: anonymous token lacks permission 'agent:write' on \"server-srv1-example-com\". The anonymous token is used implicitly when a request does not specify a token.".to_owned(),
+            "agent:write on \"server-srv1-example-com\"",
+        ),
+    };
     assert_eq!(
         err,
-        "Error reloading: Unexpected response code: 403 (Permission denied)\n  fix: this needs a token with agent:write: give --token-file FILE\n"
+        format!("Error reloading: Unexpected response code: 403 ({denied})\n  fix: this needs a token with {right}: give --token-file FILE\n")
     );
     assert!(
         s.puts().iter().all(|p| p == "PUT /v1/agent/reload"),
@@ -245,9 +306,8 @@ fn without_a_token_the_default_deny_policy_is_explained_and_nothing_is_sent() {
     );
 }
 
-#[test]
-fn an_alive_member_is_refused_unless_forced() {
-    let s = setup(Cluster::fixture());
+fn an_alive_member_is_refused_unless_forced(version: Version) {
+    let s = setup(Cluster::fixture_at(version));
     let (code, _, err) = run(s
         .cmd()
         .args(["--yes", "force-leave", "agent-mail-example-com"]));
@@ -272,11 +332,13 @@ fn an_alive_member_is_refused_unless_forced() {
     assert_eq!(s.puts().len(), 1);
 }
 
-#[test]
-fn an_unknown_node_gets_consuls_text_and_close_names() {
-    let s = setup(Cluster::fixture());
-    let expected =
-        std::fs::read_to_string(consul_fixture("cli/force-leave_unknown_node.stderr")).unwrap();
+fn an_unknown_node_gets_consuls_text_and_close_names(version: Version) {
+    let s = setup(Cluster::fixture_at(version));
+    let expected = std::fs::read_to_string(consul_fixture_at(
+        version,
+        "cli/force-leave_unknown_node.stderr",
+    ))
+    .unwrap();
     let (code, _, err) = run(s.cmd().args(["--yes", "force-leave", "nope.example.com"]));
     assert_eq!(code, 5);
     assert!(
@@ -291,9 +353,8 @@ fn an_unknown_node_gets_consuls_text_and_close_names() {
     assert!(s.puts().is_empty());
 }
 
-#[test]
-fn force_leave_failed_cleans_every_failed_member() {
-    let s = setup(Cluster::generated(3, 97, 10));
+fn force_leave_failed_cleans_every_failed_member(version: Version) {
+    let s = setup(Cluster::generated(3, 97, 10).with_version(version));
     let failed_before = s
         .double
         .cluster()
@@ -317,9 +378,8 @@ fn force_leave_failed_cleans_every_failed_member() {
     assert_eq!(s.count(Status::Failed), 0);
 }
 
-#[test]
-fn dry_run_sends_no_change_and_prints_the_plan() {
-    let s = setup(with_failed("agent-proxy-example-com"));
+fn dry_run_sends_no_change_and_prints_the_plan(version: Version) {
+    let s = setup(with_failed("agent-proxy-example-com", version));
     let (code, _, err) = run(s.cmd().args(["--dry-run", "force-leave", "--failed"]));
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -327,7 +387,7 @@ fn dry_run_sends_no_change_and_prints_the_plan() {
             && err.contains("send PUT /v1/agent/force-leave/agent-proxy-example-com"),
         "{err}"
     );
-    let s2 = setup(on_mailbox_node());
+    let s2 = setup(on_mailbox_node(version));
     let (code, _, err) = run(s2.cmd().args([
         "--dry-run",
         "services",
@@ -353,9 +413,8 @@ fn dry_run_sends_no_change_and_prints_the_plan() {
         .any(|x| x.id == "carbonio-mailbox"));
 }
 
-#[test]
-fn without_a_terminal_or_yes_nothing_is_changed() {
-    let s = setup(with_failed("agent-proxy-example-com"));
+fn without_a_terminal_or_yes_nothing_is_changed(version: Version) {
+    let s = setup(with_failed("agent-proxy-example-com", version));
     let (code, _, err) = run(s.cmd().args(["force-leave", "agent-proxy-example-com"]));
     assert_eq!(code, 2, "{err}");
     assert!(
@@ -365,9 +424,8 @@ fn without_a_terminal_or_yes_nothing_is_changed() {
     assert!(s.puts().is_empty());
 }
 
-#[test]
-fn reload_reports_success_and_consuls_config_error() {
-    let s = setup(Cluster::fixture());
+fn reload_reports_success_and_consuls_config_error(version: Version) {
+    let s = setup(Cluster::fixture_at(version));
     let (code, out, _) = run(s.cmd().args(["--yes", "reload"]));
     assert_eq!(
         (code, out.as_str()),
@@ -381,11 +439,10 @@ fn reload_reports_success_and_consuls_config_error() {
     assert_eq!(err, "Error reloading: Unexpected response code: 500 (Failed to parse /etc/zextras/service-discover/main.json: invalid character '}')\n  fix: correct what Consul names above and reload again; until then the agent keeps its previous configuration\n");
 }
 
-#[test]
-fn consul_going_down_mid_way_reports_what_was_done() {
-    let mut cluster = Cluster::generated(3, 17, 4);
-    // Members, then two force-leaves answered; after that the connection breaks.
-    cluster.answers_left = Some(3);
+fn consul_going_down_mid_way_reports_what_was_done(version: Version) {
+    let mut cluster = Cluster::generated(3, 17, 4).with_version(version);
+    // The agent's self, the members, then two force-leaves answered; then the connection breaks.
+    cluster.answers_left = Some(4);
     let s = setup(cluster);
     let (code, out, err) = run(s.cmd().args([
         "--yes",
@@ -408,9 +465,8 @@ fn consul_going_down_mid_way_reports_what_was_done() {
     assert_eq!(s.count(Status::Left), 2);
 }
 
-#[test]
-fn every_change_is_audited_to_the_journal() {
-    let s = setup(with_failed("agent-proxy-example-com"));
+fn every_change_is_audited_to_the_journal(version: Version) {
+    let s = setup(with_failed("agent-proxy-example-com", version));
     // A journald stand-in: the native protocol's datagram socket, under the root.
     let socket_path = s.sandbox.make_dir("/run/systemd/journal").join("socket");
     let journal = UnixDatagram::bind(&socket_path).unwrap();
@@ -450,9 +506,8 @@ fn on_a_terminal(s: &ClusterSandbox, args: &str, answer: &str) -> (i32, String) 
     carbonio_mesh_tests::on_a_terminal(&command, &[("[y/N] ", answer)])
 }
 
-#[test]
-fn on_a_terminal_it_lists_the_changes_and_asks() {
-    let s = setup(with_failed("agent-proxy-example-com"));
+fn on_a_terminal_it_lists_the_changes_and_asks(version: Version) {
+    let s = setup(with_failed("agent-proxy-example-com", version));
     let (code, screen) = on_a_terminal(&s, "force-leave agent-proxy-example-com", "n\n");
     assert_eq!(code, 9, "a declined confirmation: {screen}");
     assert!(
@@ -469,3 +524,40 @@ fn on_a_terminal_it_lists_the_changes_and_asks() {
     assert_eq!(code, 0, "{screen}");
     assert_eq!(s.status("agent-proxy-example-com"), Some(Status::Left));
 }
+
+/// Every test above, against a cluster of Consul 1.9.3 agents and one of 1.21.4 agents.
+macro_rules! on_both_versions {
+    ($($test:ident),* $(,)?) => {
+        mod consul_1_9_3 {
+            $(#[test]
+            fn $test() {
+                super::$test(consul_double::Version::V1_9_3)
+            })*
+        }
+        mod consul_1_21_4 {
+            $(#[test]
+            fn $test() {
+                super::$test(consul_double::Version::V1_21_4)
+            })*
+        }
+    };
+}
+
+on_both_versions!(
+    deregister_removes_the_service_from_the_agent_and_the_catalog,
+    an_id_on_another_node_is_named_and_nothing_is_sent,
+    without_write_rights_consul_says_permission_denied,
+    force_leave_moves_a_failed_member_to_left_and_prune_removes_it,
+    force_leave_takes_the_hostname_or_the_address_and_names_both,
+    a_wan_name_goes_to_consul_as_it_is,
+    without_a_token_the_default_deny_policy_is_explained_and_nothing_is_sent,
+    an_alive_member_is_refused_unless_forced,
+    an_unknown_node_gets_consuls_text_and_close_names,
+    force_leave_failed_cleans_every_failed_member,
+    dry_run_sends_no_change_and_prints_the_plan,
+    without_a_terminal_or_yes_nothing_is_changed,
+    reload_reports_success_and_consuls_config_error,
+    consul_going_down_mid_way_reports_what_was_done,
+    every_change_is_audited_to_the_journal,
+    on_a_terminal_it_lists_the_changes_and_asks,
+);

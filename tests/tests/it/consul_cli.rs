@@ -1,10 +1,11 @@
 //! The read-only plugins against the Consul double: every `cli/catalog_*` and `cli/members*`
-//! fixture reproduced byte for byte, empty results, errors and JSON.
+//! fixture of 1.9.3 and 1.21.4, and what a real 1.10.12 printed, reproduced byte for byte;
+//! empty results, errors and JSON.
 
 use std::fs;
 
-use carbonio_mesh_tests::{consul_fixture, run, ClusterSandbox, TOKEN};
-use consul_double::Cluster;
+use carbonio_mesh_tests::{consul_fixture, consul_fixture_at, run, ClusterSandbox, TOKEN};
+use consul_double::{Cluster, Status, Version};
 
 fn setup() -> ClusterSandbox {
     ClusterSandbox::new(Cluster::fixture(), &["members", "catalog"])
@@ -28,31 +29,98 @@ fn args_of(fixture_stem: &str) -> Vec<String> {
     args
 }
 
+/// The `catalog` and `members` outputs of `version`'s `cli/`: (file name, stem, path).
+fn cli_outputs(version: Version) -> Vec<(String, String, std::path::PathBuf)> {
+    fs::read_dir(consul_fixture_at(version, "cli"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter_map(|path| {
+            let name = path.file_name()?.to_str()?.to_owned();
+            let stem = name.strip_suffix(".stdout")?.to_owned();
+            (stem.starts_with("catalog_") || stem.starts_with("members"))
+                .then_some((name, stem, path))
+        })
+        .collect()
+}
+
 #[test]
 fn every_catalog_and_members_fixture_is_reproduced_exactly() {
-    let setup = setup();
+    // What each version's consul prints; the fixture cluster on 1.9.3 and on 1.21.4.
+    for version in [Version::V1_9_3, Version::V1_21_4] {
+        let setup = setup();
+        *setup.double.cluster() = Cluster::fixture_at(version);
+        let mut checked = 0;
+        for (name, stem, path) in cli_outputs(version) {
+            // The degraded cluster's members: a failed, a left and an IPv6 member.
+            let args = if stem == "members_degraded" {
+                *setup.double.cluster() = Cluster::fixture_degraded().with_version(version);
+                vec!["members".to_owned()]
+            } else {
+                args_of(&stem)
+            };
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (code, out, err) = setup.run_env(&args);
+            if stem == "members_degraded" {
+                *setup.double.cluster() = Cluster::fixture_at(version);
+            }
+            assert_eq!(code, 0, "{version} {name}: {err}");
+            assert_eq!(
+                out,
+                fs::read_to_string(&path).unwrap(),
+                "{version} {name} (carbonio-mesh {args:?})"
+            );
+            assert_eq!(err, "", "{version} {name}");
+            checked += 1;
+        }
+        assert_eq!(
+            checked, 11,
+            "{version}: every catalog and members fixture was checked"
+        );
+    }
+}
+
+/// What a real `consul` 1.10.12 printed (tests/fixtures/consul/1.10.12/cli), against the double
+/// in the state the recorded cluster was in: the plugins print the same bytes.
+#[test]
+fn the_real_consul_1_10_12_output_is_reproduced() {
+    const RECORDED_TOKEN: &str = "9db38395-8190-f21e-6ac9-292481a159f4";
+    let proxy = "agent-proxy-example-com";
     let mut checked = 0;
-    for entry in fs::read_dir(consul_fixture("cli")).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
-        let Some(stem) = name.strip_suffix(".stdout") else {
-            continue;
+    for (name, stem, path) in cli_outputs(Version::V1_10_12) {
+        let mut cluster = Cluster::recorded_1_10_12();
+        let (state, args) = match stem.rsplit_once('_') {
+            Some((args, state @ ("failed" | "left" | "pruned"))) => (state, args),
+            Some((_, "leader")) => ("no_leader", "members"),
+            Some((_, "servers")) => ("no_servers", "members"),
+            _ => ("", stem.as_str()),
         };
-        if !stem.starts_with("catalog_") && !stem.starts_with("members") {
-            continue;
+        match state {
+            "failed" => cluster.set_status(proxy, Status::Failed),
+            "left" => cluster.set_status(proxy, Status::Left),
+            "pruned" => cluster.nodes.retain(|n| n.name != proxy),
+            "no_leader" | "no_servers" => {
+                cluster.nodes.retain(|n| n.name != proxy);
+                cluster.leader = None;
+                for server in ["server-srv1-example-com", "server-srv3-example-com"] {
+                    cluster.set_status(server, Status::Failed);
+                }
+                cluster.local_node = "server-srv2-example-com".into();
+                if state == "no_servers" {
+                    cluster.set_status("server-srv2-example-com", Status::Failed);
+                    cluster.local_node = "agent-mail-example-com".into();
+                }
+            }
+            _ => {}
         }
-        // The degraded cluster's members: a failed, a left and an IPv6 member.
-        let args = if stem == "members_degraded" {
-            *setup.double.cluster() = Cluster::fixture_degraded();
-            vec!["members".to_owned()]
-        } else {
-            args_of(stem)
-        };
+        let setup = ClusterSandbox::new(cluster, &["members", "catalog"]);
+        let args = args_of(args);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, out, err) = setup.run_env(&args);
-        if stem == "members_degraded" {
-            *setup.double.cluster() = Cluster::fixture();
-        }
+        let (code, out, err) = run(setup
+            .sandbox
+            .cmd()
+            .env("CONSUL_HTTP_ADDR", setup.double.url())
+            .env("CONSUL_HTTP_TOKEN", RECORDED_TOKEN)
+            .args(&args));
         assert_eq!(code, 0, "{name}: {err}");
         assert_eq!(
             out,
@@ -62,7 +130,10 @@ fn every_catalog_and_members_fixture_is_reproduced_exactly() {
         assert_eq!(err, "", "{name}");
         checked += 1;
     }
-    assert_eq!(checked, 11, "every catalog and members fixture was checked");
+    assert_eq!(
+        checked, 17,
+        "every recorded catalog and members output was checked"
+    );
 }
 
 #[test]
@@ -296,4 +367,30 @@ fn flags_beat_the_environment_and_the_token_file_is_read() {
     assert_eq!(out.lines().count(), 6);
     assert!(err.contains("Consul token from --token-file"), "{err}");
     assert!(!err.contains(TOKEN), "{err}");
+}
+
+/// A cell that is not ASCII (Consul allows such node names, warning they are not DNS names):
+/// up to 1.11 columnize measures bytes, so its row is padded wider; from 1.12 characters. Only
+/// then does the catalog plugin ask the agent which Consul it runs.
+#[test]
+fn non_ascii_cells_are_padded_as_the_agents_columnize_pads_them() {
+    let setup = setup();
+    for (version, padding) in [(Version::V1_9_3, "   "), (Version::V1_21_4, "  ")] {
+        let mut cluster = Cluster::fixture_at(version);
+        let mail = cluster
+            .nodes
+            .iter_mut()
+            .find(|n| n.name == "agent-mail-example-com")
+            .unwrap();
+        mail.name = "agent-città-centrale-example-com".into();
+        *setup.double.cluster() = cluster;
+        let (code, out, err) = setup.run_env(&["catalog", "nodes"]);
+        assert_eq!((code, err.as_str()), (0, ""));
+        // The widest name: 32 characters, 33 bytes.
+        assert_eq!(
+            out.lines().nth(1).unwrap(),
+            format!("agent-città-centrale-example-com{padding}f1c36ec8  192.168.56.110  dc1"),
+            "{version}"
+        );
+    }
 }

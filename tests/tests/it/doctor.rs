@@ -318,6 +318,8 @@ fn a_critical_health_check_is_named_by_node_and_service() {
             service_id: "carbonio-mailbox".into(),
             service_name: "carbonio-mailbox".into(),
             output: "Get \"http://127.0.0.1:8080/health\": dial tcp 127.0.0.1:8080: connect: connection refused".into(),
+            check_type: "http".into(),
+            create_index: 450,
         });
     let detail = flagged(
         &leader,
@@ -958,6 +960,73 @@ fn a_transport_to_the_node_name_is_refused_only_when_nodes_are_asked_for() {
     assert!(err.contains("fix: write {host} instead"), "{err}");
     let (code, doc) = doctor_json(&leader, &[]);
     assert_eq!(code, 0, "{doc:#}");
+}
+
+/// Consul 1.15.3 and later refuse to start a server last seen more than
+/// `server_rejoin_age_max` (7 days) ago; 1.9.3 does not. The installed Consul's version comes
+/// from `consul version`. main.json's TLS keys at the top level (installs before
+/// service-discover moved them under `tls.defaults`) are read as well.
+#[test]
+fn a_server_down_for_more_than_a_week_will_not_start_on_consul_1_21_4() {
+    let leader = healthy();
+    let main_path = leader.sandbox.path(&format!("{ETC}/main.json"));
+    let mut main: Value = serde_json::from_str(&fs::read_to_string(&main_path).unwrap()).unwrap();
+    let tls = main["tls"]["defaults"].take();
+    let main = main.as_object_mut().unwrap();
+    main.remove("tls");
+    for (key, value) in tls.as_object().unwrap() {
+        main.insert(key.clone(), value.clone());
+    }
+    fs::write(&main_path, serde_json::to_string(&main).unwrap()).unwrap();
+    let metadata = leader
+        .sandbox
+        .path(&format!("{LIB}/data/server_metadata.json"));
+    let eight_days_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 8 * 86_400;
+    fs::write(
+        &metadata,
+        format!("{{\"last_seen_unix\":{eight_days_ago}}}"),
+    )
+    .unwrap();
+    let doctor = |consul: &str| {
+        let (_, out, err) = run(leader
+            .cmd()
+            .env("CONSUL_STANDIN_VERSION", consul)
+            .args(["doctor", "--local", "--format", "json"]));
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        doc
+    };
+    let doc = doctor("1.21.4");
+    assert_eq!(problems(&doc), ["server-rejoin-age=fail"], "{doc:#}");
+    let found = check(&doc, "server-rejoin-age");
+    assert!(
+        found["detail"]
+            .as_str()
+            .unwrap()
+            .contains("last seen 8.0 days ago, more than server_rejoin_age_max, 168h"),
+        "{found}"
+    );
+    assert!(
+        found["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("rm /var/lib/service-discover/data/server_metadata.json; systemctl restart service-discover"),
+        "{found}"
+    );
+    assert_eq!(
+        check(&doc, "node-certificate")["status"],
+        "ok",
+        "top-level TLS keys read"
+    );
+    let doc = doctor("1.9.3");
+    assert_eq!(problems(&doc), Vec::<String>::new(), "{doc:#}");
+    assert!(check(&doc, "server-rejoin-age")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("Consul 1.9.3 has no server_rejoin_age_max"));
 }
 
 /// Issue 24, items 6 and 12: a failed member whose name holds a newline and escape sequences

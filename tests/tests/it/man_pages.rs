@@ -32,6 +32,7 @@ fn every_page_has_exit_status_environment_and_files() {
             ".SH \"EXIT STATUS\"",
             ".SH \"ENVIRONMENT\"",
             ".SH \"FILES\"",
+            ".SH \"CONSUL VERSIONS\"",
         ] {
             assert!(text.contains(section), "{}: no {section}", page.display());
         }
@@ -44,6 +45,7 @@ fn every_page_has_exit_status_environment_and_files() {
             "/var/backups/carbonio\\-mesh",
             "/var/lib/service\\-discover/consul\\-agent\\-ca.pem",
             "\\fB8\\fR",
+            "\\fB1.9.3, 1.10.12, 1.19.x, 1.21.4\\fR",
             "\\fB6\\fR\nleader only: it worked, and another host is the leader.",
             "\\fB10\\fR\ndoctor only: it worked, no check failed, and at least one warned.",
             "\\fB2\\fR\nmembers only: no member matched (as Consul).",

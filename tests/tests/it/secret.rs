@@ -15,7 +15,7 @@ use carbonio_mesh_tests::{
 fn run_cmd(cmd: &mut assert_cmd::Command) -> (i32, String, String) {
     run(cmd)
 }
-use consul_double::{Cluster, Double};
+use consul_double::{Cluster, Double, Version};
 
 const OLD_PASSWORD: &str = "old-Mesh-password-1";
 const NEW_PASSWORD: &str = "new-Mesh-password-2";
@@ -1108,3 +1108,32 @@ fn a_setup_that_failed_half_way_is_cleared_and_run_again_by_resume() {
         assert_eq!(leader.double.cluster().tokens.len(), 1, "{fail_at}");
     }
 }
+
+/// Every step against Consul 1.21.4 (what a new Carbonio install runs): no ACL legacy mode, the
+/// long denials, and a token that is already gone answered 404 (1.15+), which is not a failure.
+#[test]
+fn on_consul_1_21_4_the_whole_flow_passes_and_a_token_already_gone_is_no_failure() {
+    let on_1_21_4 =
+        |cluster: &mut Cluster| *cluster = cluster.clone().with_version(Version::V1_21_4);
+    let leader = Leader::with(on_1_21_4);
+    let (code, out, err) = leader.regenerate(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+    leader.assert_regenerated();
+
+    let leader = Leader::with(on_1_21_4);
+    // The archive's AccessorID no longer names a token Consul has (its secret still works, as
+    // for a token recreated with the same secret): deleting it is Consul 1.21.4's 404.
+    let old_accessor = leader.double.cluster().tokens[0].accessor.clone();
+    leader.double.cluster().tokens[0].accessor = "0badc0de-0000-4000-8000-000000000001".into();
+    let (code, out, err) = leader.regenerate(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "the old token(s) {old_accessor} were already gone"
+        )),
+        "{out}"
+    );
+    assert!(leader
+        .double
+        .requests()
+        .contains(&format!("DELETE /v1/acl/token/{old_accessor}")));

@@ -94,6 +94,24 @@ fn first_instance_setup_writes_the_mesh_files_and_a_gpg_readable_archive() {
         44,
         "a 32-byte gossip key in base64"
     );
+    // `consul tls ca create`'s subject (recorded in tests/fixtures/consul/1.10.12): the CN ends
+    // in the certificate's serial, in decimal.
+    let ca = std::process::Command::new("openssl")
+        .args([
+            "x509", "-noout", "-subject", "-serial", "-nameopt", "RFC2253", "-in",
+        ])
+        .arg(sandbox.path("/var/lib/service-discover/consul-agent-ca.pem"))
+        .output()
+        .unwrap();
+    let ca = String::from_utf8(ca.stdout).unwrap();
+    let serial = ca.lines().find_map(|l| l.strip_prefix("serial=")).unwrap();
+    let decimal = u128::from_str_radix(serial, 16).unwrap();
+    assert!(
+        ca.starts_with(&format!(
+            "subject=CN=Consul Agent CA {decimal},O=HashiCorp Inc.,postalCode=94105,"
+        )),
+        "{ca}"
+    );
 
     let archive = sandbox.path("/etc/zextras/service-discover/cluster-credentials.tar.gpg");
     assert!(fs::read_to_string(&archive)

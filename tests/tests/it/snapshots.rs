@@ -18,7 +18,7 @@ use carbonio_mesh_tests::snapshot::{by_cells, filtered, regex_escape, session};
 use carbonio_mesh_tests::{
     first_mesh_server, run, stand_in, ClusterSandbox, MeshLeader, Sandbox, TOKEN,
 };
-use consul_double::{Cluster, Double, Status};
+use consul_double::{Cluster, Double, Status, Version};
 
 const OLD_PASSWORD: &str = "old-snapshot-password";
 const NEW_PASSWORD: &str = "new-snapshot-password";
@@ -209,6 +209,51 @@ fn cluster_changes_plans_and_errors() {
             .map(|n| n.status),
         Some(Status::Left)
     );
+}
+
+/// The members table of each Consul Carbonio ships (the fixture files pin them byte for byte;
+/// here the whole session, warnings included), an agent of a version carbonio-mesh does not
+/// know, and a force-leave each version answers differently.
+#[test]
+fn members_and_force_leave_as_each_consul_version_does_them() {
+    let cluster = ClusterSandbox::new(Cluster::fixture_degraded(), &["force-leave", "members"]);
+    filtered(&cluster.sandbox, || {
+        for (version, suffix) in [(Version::V1_9_3, "1_9_3"), (Version::V1_21_4, "1_21_4")] {
+            *cluster.double.cluster() = Cluster::fixture_degraded().with_version(version);
+            for (name, args) in [
+                ("members", &["members"][..]),
+                ("members_detailed", &["members", "--detailed"]),
+                (
+                    "force_leave_wan_name",
+                    &[
+                        "--dry-run",
+                        "force-leave",
+                        "server-srv2-example-com.dc1",
+                        "--force",
+                    ],
+                ),
+            ] {
+                insta::assert_snapshot!(
+                    format!("{name}_{suffix}"),
+                    session(args, cluster.run(args))
+                );
+            }
+        }
+        // Every agent says 1.17.3: a version carbonio-mesh was not checked against.
+        let mut unknown = Cluster::fixture_degraded().with_version(Version::V1_19_1);
+        let names: Vec<String> = unknown.nodes.iter().map(|n| n.name.clone()).collect();
+        for name in names {
+            unknown
+                .member_tags
+                .insert(name, [("build".to_owned(), "1.17.3:".to_owned())].into());
+        }
+        *cluster.double.cluster() = unknown;
+        let args = ["members", "--status", "alive"];
+        insta::assert_snapshot!(
+            "members_unknown_version",
+            session(&args, cluster.run(&args))
+        );
+    });
 }
 
 #[test]

@@ -1,0 +1,113 @@
+//! `/v1/operator/*`: the gossip keyring and the raft configuration.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::model::{Cluster, Node, Role};
+
+/// One pool of `GET /v1/operator/keyring` (`structs.KeyringResponse`: `Messages` and CE's
+/// `Partition` are `omitempty`; `PrimaryKeys` since 1.8.4).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyringPool {
+    #[serde(rename = "WAN")]
+    pub wan: bool,
+    pub datacenter: String,
+    pub segment: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub messages: BTreeMap<String, String>,
+    pub keys: BTreeMap<String, usize>,
+    pub primary_keys: BTreeMap<String, usize>,
+    pub num_nodes: usize,
+}
+
+/// The WAN pool (servers) then the LAN pool, as a server agent answers: each key with the
+/// number of live members of the pool that hold it, `NumNodes` the live members; the first key
+/// is the primary one, on every live member that holds it.
+pub fn keyring(cluster: &Cluster) -> Vec<KeyringPool> {
+    let default = [(crate::model::FIXTURE_GOSSIP_KEY.to_owned(), Vec::new())];
+    let keys: &[(String, Vec<String>)] = if cluster.keyring.is_empty() {
+        &default
+    } else {
+        &cluster.keyring
+    };
+    let pool = |wan: bool| {
+        let live: Vec<&Node> = cluster
+            .nodes
+            .iter()
+            .filter(|n| n.status == crate::model::Status::Alive)
+            .filter(|n| !wan || n.role == Role::Server)
+            .collect();
+        let holding: BTreeMap<String, usize> = keys
+            .iter()
+            .map(|(key, lacking)| {
+                let holders = live.iter().filter(|n| !lacking.contains(&n.name)).count();
+                (key.clone(), holders)
+            })
+            .filter(|(_, holders)| *holders > 0)
+            .collect();
+        let primary = keys
+            .first()
+            .and_then(|(key, _)| holding.get_key_value(key))
+            .map(|(k, n)| (k.clone(), *n))
+            .into_iter()
+            .collect();
+        KeyringPool {
+            wan,
+            datacenter: cluster.datacenter.clone(),
+            segment: String::new(),
+            messages: BTreeMap::new(),
+            keys: holding,
+            primary_keys: primary,
+            num_nodes: live.len(),
+        }
+    };
+    vec![pool(true), pool(false)]
+}
+
+/// `GET /v1/operator/raft/configuration`: the raft servers in raft's order and the leader.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RaftConfiguration {
+    pub servers: Vec<RaftServer>,
+    pub index: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RaftServer {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub node: String,
+    pub address: String,
+    pub leader: bool,
+    pub protocol_version: &'static str,
+    pub voter: bool,
+    /// From autopilot's state (1.14.8, 1.15.4, 1.16.1): always there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_index: Option<u64>,
+}
+
+pub fn raft_configuration(cluster: &Cluster) -> RaftConfiguration {
+    let last_index = cluster
+        .local_version()
+        .has_1_13_fields()
+        .then_some(cluster.catalog_index);
+    RaftConfiguration {
+        servers: cluster
+            .raft_peers()
+            .iter()
+            .map(|n| RaftServer {
+                id: n.id.clone(),
+                node: n.name.clone(),
+                address: format!("{}:{}", n.address, n.ports.server),
+                leader: cluster.leader.as_deref() == Some(n.name.as_str()),
+                protocol_version: "3",
+                voter: true,
+                last_index,
+            })
+            .collect(),
+        index: cluster.raft_index,
+    }
+}
