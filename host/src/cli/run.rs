@@ -59,13 +59,18 @@ fn print(text: &str) {
 /// redacted but those in `shown`, controls escaped. A document alone (every `--format json`
 /// answer) is checked where it lies: a 2.4 MB member list is not copied when nothing in it
 /// needs changing.
-fn print_stdout(context: &HostContext, response: &Response, shown: &[&str]) {
+fn print_stdout(context: &HostContext, response: &Response, shown: &[&str], colour: bool) {
     let (text, end) = match &response.stdout_json {
         Some(document) if response.stdout.is_empty() => (Cow::Borrowed(document.as_str()), "\n"),
         _ => (response.stdout_text(), ""),
     };
     let text = context.redact_except(&text, shown);
-    let text = untrusted::escape_controls(&text);
+    // A plugin colours only when the request said the terminal takes colour.
+    let text = if colour {
+        untrusted::escape_controls_keeping_colours(&text)
+    } else {
+        untrusted::escape_controls(&text)
+    };
     let mut stdout = std::io::stdout().lock();
     let _ = stdout
         .write_all(text.as_bytes())
@@ -382,7 +387,7 @@ fn run_plugin(
             // Standard output is the command's product: only the secrets it shows on purpose
             // (`credentials token`) pass; standard error never shows one.
             let shown: Vec<&str> = response.reveal.iter().map(|s| s.expose()).collect();
-            print_stdout(&context, &response, &shown);
+            print_stdout(&context, &response, &shown, request.color);
             if !response.stderr.is_empty() {
                 let stderr = context.redact(&response.stderr);
                 eprint!("{}", untrusted::escape_controls(&stderr));

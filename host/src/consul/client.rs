@@ -143,7 +143,7 @@ fn ca_cert() -> Result<Option<PathBuf>, SettingsError> {
         Ok(_) => Ok(Some(path)),
         Err(e) => Err(usage(
             format!("CONSUL_CACERT={}: cannot read it: {e}", path.display()),
-            "set CONSUL_CACERT to the PEM file of the CA that signed the agent's certificate (on a Mesh node /etc/zextras/service-discover/ca.pem), or unset it",
+            "set CONSUL_CACERT to the PEM file of the CA that signed the agent's certificate (on a Mesh node /var/lib/service-discover/consul-agent-ca.pem), or unset it",
         )),
     }
 }

@@ -10,7 +10,9 @@
 
 use std::borrow::Cow;
 
-pub use carbonio_mesh_plugin_api::untrusted::{escape_controls, one_line};
+pub use carbonio_mesh_plugin_api::untrusted::{
+    escape_controls, escape_controls_keeping_colours, one_line,
+};
 
 /// How much of a body an error message echoes.
 pub const ECHOED_BYTES: usize = 1024;

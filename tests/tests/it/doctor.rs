@@ -1073,3 +1073,32 @@ fn a_hostile_member_name_forges_no_row_and_keeps_the_metrics_readable() {
         }
     }
 }
+
+/// On a terminal doctor's statuses are coloured (green, yellow, red): the host passes a plugin's
+/// plain colour codes when colour is on, and escapes them (and every other control) otherwise.
+/// Before, the host's output filter showed them as `\x1b[31m` text on every terminal.
+#[test]
+fn statuses_are_coloured_on_a_terminal_and_plain_with_no_color() {
+    let sandbox = carbonio_mesh_tests::Sandbox::new();
+    sandbox.install_product("doctor");
+    let double = consul_double::Double::start(consul_double::Cluster::fixture()).unwrap();
+    let command = |env: &str| {
+        format!(
+            "{env} {} --root {} --plugin-dir {} --http-addr {} doctor",
+            carbonio_mesh_tests::binary().display(),
+            sandbox.root().display(),
+            sandbox.plugin_dir().display(),
+            double.url(),
+        )
+    };
+    // Nothing is set up under the sandbox: this node's checks fail (red).
+    let (code, screen) = carbonio_mesh_tests::on_a_terminal(&command("env -u NO_COLOR"), &[]);
+    assert_eq!(code, 11, "{screen:?}");
+    assert!(screen.contains("\u{1b}[31mFAIL\u{1b}[0m"), "{screen:?}");
+    assert!(!screen.contains("\\x1b["), "{screen:?}");
+    let (_, plain) = carbonio_mesh_tests::on_a_terminal(&command("NO_COLOR=1"), &[]);
+    assert!(
+        plain.contains("FAIL") && !plain.contains('\u{1b}'),
+        "{plain:?}"
+    );
+}
