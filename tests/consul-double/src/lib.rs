@@ -10,6 +10,7 @@
 mod answer;
 mod catalog;
 mod clusters;
+pub mod mesh;
 pub mod model;
 mod routes;
 mod server;
@@ -17,6 +18,7 @@ pub mod version;
 pub mod wire;
 
 pub use clusters::RECORDED_GOSSIP_KEY;
+pub use mesh::Mesh;
 pub use model::{
     BootstrapRefusal, Cluster, Coordinate, HealthCheck, Node, Ports, Role, Service, Status, Token,
 };

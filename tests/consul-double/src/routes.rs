@@ -21,12 +21,12 @@ pub struct Call<'a> {
 }
 
 impl Call<'_> {
-    fn pretty(&self) -> bool {
+    pub(crate) fn pretty(&self) -> bool {
         self.query.contains_key("pretty")
     }
 
     /// 405 unless the method is `wanted` (or OPTIONS).
-    fn expect(&self, wanted: Method) -> Option<Answer> {
+    pub(crate) fn expect(&self, wanted: Method) -> Option<Answer> {
         let method = self.method;
         (*method != wanted && *method != Method::Options).then(|| Answer {
             allow: Some(if wanted == Method::Get {
@@ -40,7 +40,7 @@ impl Call<'_> {
 }
 
 /// The query-string checks every wrapped endpoint makes before its own work.
-fn bad_query(cluster: &Cluster, query: &BTreeMap<String, String>) -> Option<Answer> {
+pub(crate) fn bad_query(cluster: &Cluster, query: &BTreeMap<String, String>) -> Option<Answer> {
     if query.contains_key("stale") && query.contains_key("consistent") {
         return Some(error(
             400,

@@ -126,57 +126,98 @@ fn percent_decode(text: &str) -> String {
 
 type Log = Mutex<Vec<(String, Option<String>)>>;
 
+/// One request, read and decoded (the token from the header or `?token=`).
+pub(crate) struct Decoded {
+    pub method: tiny_http::Method,
+    pub target: String,
+    pub token: Option<String>,
+    pub query: BTreeMap<String, String>,
+    pub segments: Vec<String>,
+    pub body: String,
+}
+
+impl Decoded {
+    pub fn read(request: &mut Request) -> Decoded {
+        let mut body = String::new();
+        let _ = std::io::Read::read_to_string(request.as_reader(), &mut body);
+        let method = request.method().clone();
+        let target = request.url().to_owned();
+        let token = request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("X-Consul-Token"))
+            .map(|h| h.value.as_str().to_owned());
+        let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
+        let query: BTreeMap<String, String> = query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (percent_decode(k), percent_decode(v))
+            })
+            .collect();
+        let token = token.or_else(|| query.get("token").cloned());
+        let segments: Vec<String> = path.split('/').skip(1).map(percent_decode).collect();
+        Decoded {
+            method,
+            target,
+            token,
+            query,
+            segments,
+            body,
+        }
+    }
+
+    pub fn call(&self) -> Call<'_> {
+        Call {
+            method: &self.method,
+            parts: self.segments.iter().map(String::as_str).collect(),
+            query: &self.query,
+            token: self.token.as_deref(),
+            body: &self.body,
+        }
+    }
+
+    /// `METHOD /path?query`, as the request logs keep it.
+    pub fn line(&self) -> String {
+        format!("{} {}", self.method, self.target)
+    }
+}
+
+/// "Consul went down mid-way": the connection breaks instead of an answer.
+pub(crate) fn break_connection(request: Request) {
+    let mut writer = request.into_writer();
+    let _ = writer.write_all(b"\x00 connection lost\r\n\r\n");
+    let _ = writer.flush();
+}
+
 fn serve(state: &Mutex<Cluster>, log: &Log, mut request: Request) {
-    let mut body = String::new();
-    let _ = std::io::Read::read_to_string(request.as_reader(), &mut body);
-    let method = request.method().clone();
-    let target = request.url().to_owned();
-    let token = request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("X-Consul-Token"))
-        .map(|h| h.value.as_str().to_owned());
-    let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
-    let query: BTreeMap<String, String> = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect();
-    let token = token.or_else(|| query.get("token").cloned());
+    let decoded = Decoded::read(&mut request);
     log.lock()
         .unwrap_or_else(|e| e.into_inner())
-        .push((format!("{method} {target}"), token.clone()));
-    let segments: Vec<String> = path.split('/').skip(1).map(percent_decode).collect();
-    let call = Call {
-        method: &method,
-        parts: segments.iter().map(String::as_str).collect(),
-        query: &query,
-        token: token.as_deref(),
-        body: &body,
-    };
+        .push((decoded.line(), decoded.token.clone()));
     // Requests are served one at a time under the lock: the double is for correctness, and
     // mutations (bootstrap, later force-leave) must be atomic.
     let mut cluster = state.lock().unwrap_or_else(|e| e.into_inner());
     match &mut cluster.answers_left {
         Some(0) => {
-            // "Consul went down mid-way": the connection breaks instead of an answer.
             drop(cluster);
-            let mut writer = request.into_writer();
-            let _ = writer.write_all(b"\x00 connection lost\r\n\r\n");
-            let _ = writer.flush();
+            break_connection(request);
             return;
         }
         Some(left) => *left -= 1,
         None => {}
     }
-    let answer = route(&mut cluster, &call);
-    respond(&cluster, &query, request, answer);
+    let answer = route(&mut cluster, &decoded.call());
+    respond(&cluster, &decoded.query, request, answer);
 }
 
-fn respond(cluster: &Cluster, query: &BTreeMap<String, String>, request: Request, answer: Answer) {
+pub(crate) fn respond(
+    cluster: &Cluster,
+    query: &BTreeMap<String, String>,
+    request: Request,
+    answer: Answer,
+) {
     let has_body = !answer.body.is_empty();
     let mut response = Response::from_data(answer.body).with_status_code(answer.status);
     let mut add = |name: &str, value: &str| {

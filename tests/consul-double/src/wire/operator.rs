@@ -111,3 +111,32 @@ pub fn raft_configuration(cluster: &Cluster) -> RaftConfiguration {
         index: cluster.raft_index,
     }
 }
+
+/// `GET /v1/operator/autopilot/health` (agent/operator_endpoint.go `OperatorServerHealth`:
+/// `api.OperatorHealthReply`), answered with 429 when not `Healthy`.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AutopilotHealth {
+    pub healthy: bool,
+    pub failure_tolerance: usize,
+    pub servers: Vec<ServerHealth>,
+}
+
+/// One server of [`AutopilotHealth`] (`api.ServerHealth`).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ServerHealth {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub name: String,
+    pub address: String,
+    pub serf_status: &'static str,
+    pub version: String,
+    pub leader: bool,
+    pub last_contact: &'static str,
+    pub last_term: u64,
+    pub last_index: u64,
+    pub healthy: bool,
+    pub voter: bool,
+    pub stable_since: &'static str,
+}
