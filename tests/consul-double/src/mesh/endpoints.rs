@@ -70,6 +70,11 @@ pub fn answer(state: &mut MeshState, node: &str, call: &Call<'_>) -> (Answer, Af
             snapshot(state)
         }),
         ["v1", "operator", "keyring"] => keyring(state, node, call, &who),
+        ["v1", "acl", "policy"] | ["v1", "acl", "token"] | ["v1", "agent", "token", "default"]
+            if *call.method == Method::Put =>
+        {
+            acl_write(state, call, &who)
+        }
         _ => {
             let answer = route(&mut state.cluster, call);
             // A force-leave marks a failed member left for everyone.
@@ -89,6 +94,70 @@ pub fn answer(state: &mut MeshState, node: &str, call: &Call<'_>) -> (Answer, Af
         }
     };
     (answer, After::Nothing)
+}
+
+/// What service-discover's setup does with the bootstrap token: `consul acl policy create`,
+/// `acl token create -policy-name`, `acl set-agent-token default` (SD `pkg/command/common.go`).
+/// The first two are RPCs the leader serves (500 `No cluster leader` without one, as every
+/// forwarded write); a policy name taken answers Consul's 500 (SD ignores it).
+fn acl_write(state: &mut MeshState, call: &Call<'_>, who: &Caller) -> Answer {
+    if !who.may_write(&state.cluster) {
+        return denied(&state.cluster, who, "acl:write", None);
+    }
+    let body: serde_json::Value = serde_json::from_str(call.body).unwrap_or_default();
+    if call.parts.as_slice() == ["v1", "agent", "token", "default"] {
+        return empty(&state.cluster);
+    }
+    if state.cluster.leader.is_none() {
+        let prefix = if state.cluster.local_is_server() {
+            ""
+        } else {
+            "rpc error making call: "
+        };
+        return error(500, format!("{prefix}No cluster leader"));
+    }
+    state.cluster.catalog_index += 1;
+    let index = state.cluster.catalog_index;
+    if call.parts.as_slice() == ["v1", "acl", "policy"] {
+        let name = body["Name"].as_str().unwrap_or_default().to_owned();
+        if state.policies.contains(&name) {
+            return error(
+                500,
+                format!("Invalid Policy: A Policy with Name {name:?} already exists"),
+            );
+        }
+        state.policies.push(name.clone());
+        let policy = serde_json::json!({"ID": policy_id(&name), "Name": name,
+            "Description": body["Description"], "Rules": body["Rules"],
+            "CreateIndex": index, "ModifyIndex": index});
+        return json(&policy, call.pretty());
+    }
+    let policies = body["Policies"]
+        .as_array()
+        .map(|links| {
+            links
+                .iter()
+                .filter_map(|l| l["Name"].as_str())
+                .map(|name| (policy_id(name), name.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let token = crate::model::Token {
+        accessor: format!("{index:08x}-acce-4550-8000-{index:012x}"),
+        secret: format!("{index:08x}-5ec2-4e7d-9000-{index:012x}"),
+        description: body["Description"].as_str().unwrap_or_default().to_owned(),
+        policies,
+        create_time: "2026-12-07T00:00:00.000000000Z".into(),
+        hash: "c2VydmljZS1kaXNjb3Zlcg==".into(),
+        create_index: index,
+    };
+    state.cluster.tokens.push(token.clone());
+    json(&wire::acl_token(&token), call.pretty())
+}
+
+fn policy_id(name: &str) -> String {
+    let sum: u64 = name.bytes().map(u64::from).sum();
+    format!("{sum:08x}-0000-4000-8000-{:012x}", name.len())
 }
 
 fn rpc_address(state: &MeshState, name: &str) -> String {

@@ -135,6 +135,7 @@ impl Mesh {
                 cluster,
                 agents,
                 leader: None,
+                policies: Vec::new(),
             }),
             listeners: Mutex::new(BTreeMap::new()),
             log: Mutex::new(BTreeMap::new()),

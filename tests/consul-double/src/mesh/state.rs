@@ -35,6 +35,8 @@ pub struct MeshState {
     pub cluster: Cluster,
     pub agents: BTreeMap<String, Agent>,
     pub leader: Option<String>,
+    /// ACL policy names created (service-discover's per-node policies).
+    pub policies: Vec<String>,
 }
 
 impl MeshState {
