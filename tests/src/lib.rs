@@ -14,6 +14,7 @@ pub use cluster::{ClusterSandbox, TOKEN};
 
 pub mod cluster;
 pub mod imports;
+pub mod simulated_mesh;
 pub mod slapd;
 pub mod snapshot;
 pub mod ssh_mesh;

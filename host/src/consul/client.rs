@@ -399,6 +399,11 @@ impl ConsulClient {
             // A redirect would carry X-Consul-Token to wherever it points (reqwest strips only
             // the standard credential headers): Consul never redirects, so neither do we.
             .redirect(reqwest::redirect::Policy::none())
+            // No connection kept between requests: a workflow restarts the agent between two
+            // of them (stop-service, then setup starts it), and a kept connection to the agent
+            // that stopped fails the next request ("connection closed before message
+            // completed": the current-thread runtime does not see it close while idle).
+            .pool_max_idle_per_host(0)
             .user_agent(concat!("carbonio-mesh/", env!("CARGO_PKG_VERSION")));
         let destination = Destination::resolve(&self.settings.addr).map_err(|why| {
             failure(

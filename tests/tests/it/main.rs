@@ -31,5 +31,6 @@ mod secret;
 mod service_discover_stand_in;
 mod site_steps;
 mod snapshots;
+mod three_servers;
 mod transport_ansible;
 mod transport_ssh;

@@ -28,7 +28,14 @@ pub fn answer(state: &mut MeshState, node: &str, call: &Call<'_>) -> (Answer, Af
         return (bad, After::Nothing);
     }
     let who = Caller::of(&state.cluster, call.token);
-    if matches!(who, Caller::Unknown) {
+    // A token is resolved by the servers: an agent that has not seen a leader since it started
+    // has none cached (recorded on 1.10.12: members asked with the management token on a server
+    // cut off by its CA, 403). What it forwards to a server fails first for want of a leader
+    // (the raft configuration there: 500 No cluster leader).
+    let unresolved = call.token.is_some_and(|t| !t.is_empty())
+        && !state.agent(node).is_some_and(|a| a.saw_leader)
+        && call.parts.get(1) == Some(&"agent");
+    if matches!(who, Caller::Unknown) || unresolved {
         return (error(403, "ACL not found"), After::Nothing);
     }
     let answer = match call.parts.as_slice() {
@@ -238,7 +245,6 @@ fn autopilot_health(state: &MeshState, who: &Caller, pretty: bool) -> Answer {
     let Some(leader) = state.cluster.leader.clone() else {
         return error(500, "No cluster leader");
     };
-    let leader_ca = state.agents[&leader].ca.clone();
     let voters = state.configuration_seen_by(&leader);
     let servers: Vec<wire::ServerHealth> = voters
         .iter()
@@ -246,7 +252,9 @@ fn autopilot_health(state: &MeshState, who: &Caller, pretty: bool) -> Answer {
         .map(|n| {
             let agent = &state.agents[&n.name];
             let serf = state.status_seen_by(&leader, &n.name);
-            let healthy = agent.running && agent.ca == leader_ca && serf == Status::Alive;
+            // A server cut off by its CA still shows healthy: autopilot keeps the last stats it
+            // fetched (recorded on 1.10.12, 12 s after the restart).
+            let healthy = agent.running && serf == Status::Alive;
             wire::ServerHealth {
                 id: n.id.clone(),
                 name: n.name.clone(),
@@ -326,11 +334,13 @@ fn keyring(state: &mut MeshState, node: &str, call: &Call<'_>, who: &Caller) -> 
     else {
         return error(400, "Request decoding failed: missing Key");
     };
-    let mut errors: Vec<&str> = Vec::new();
-    for member in state.alive_seen_by(node) {
+    // Each member's refusal, by name (the WAN pool's servers answer as NAME.DC too).
+    let mut refused: Vec<(String, &str)> = Vec::new();
+    let members = state.alive_seen_by(node);
+    for member in &members {
         let agent = state
             .agents
-            .get_mut(&member)
+            .get_mut(member)
             .expect("alive members have agents");
         let at = agent.ring.iter().position(|k| *k == key);
         let refusal = match (call.method, at) {
@@ -354,30 +364,61 @@ fn keyring(state: &mut MeshState, node: &str, call: &Call<'_>, who: &Caller) -> 
         };
         let _ = files::write_keyring(&agent.root, agent.server, &agent.ring);
         if let Some(why) = refusal {
-            if !errors.contains(&why) {
-                errors.push(why);
-            }
+            refused.push((member.clone(), why));
         }
     }
     state.settle();
-    match errors.as_slice() {
-        [] => Answer {
+    if refused.is_empty() {
+        return Answer {
             json: false,
             ..empty(&state.cluster)
-        },
-        [one] => error(500, format!("1 error occurred:\n\t* {one}\n\n")),
-        many => error(
-            500,
-            format!(
-                "{} errors occurred:\n{}\n\n",
-                many.len(),
-                many.iter()
-                    .map(|e| format!("\t* {e}"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            ),
-        ),
+        };
     }
+    error(500, keyring_errors(state, &members, &refused))
+}
+
+/// go-multierror's text of `keyringErrorsOrNil` (agent/keyring.go): per pool with a failure,
+/// `WAN error: N/M nodes reported failure` (`DC (LAN) error: ...`), then each member's error
+/// (recorded on 1.10.12; the members in the order their answers came).
+fn keyring_errors(state: &MeshState, members: &[String], refused: &[(String, &str)]) -> String {
+    let dc = &state.cluster.datacenter;
+    let is_server = |name: &str| state.agent(name).is_some_and(|a| a.server);
+    let mut lines = Vec::new();
+    for wan in [true, false] {
+        let pool: Vec<&String> = members.iter().filter(|m| !wan || is_server(m)).collect();
+        let failed: Vec<&(String, &str)> = refused
+            .iter()
+            .filter(|(m, _)| !wan || is_server(m))
+            .collect();
+        if failed.is_empty() {
+            continue;
+        }
+        let name = if wan {
+            "WAN".to_owned()
+        } else {
+            format!("{dc} (LAN)")
+        };
+        lines.push(format!(
+            "{name} error: {}/{} nodes reported failure",
+            failed.len(),
+            pool.len()
+        ));
+        for (member, why) in failed {
+            let shown = if wan {
+                format!("{member}.{dc}")
+            } else {
+                member.clone()
+            };
+            lines.push(format!("{shown}: {why}"));
+        }
+    }
+    let count = if lines.len() == 1 {
+        "1 error occurred".to_owned()
+    } else {
+        format!("{} errors occurred", lines.len())
+    };
+    let listed: Vec<String> = lines.iter().map(|l| format!("\t* {l}")).collect();
+    format!("{count}:\n{}\n\n", listed.join("\n"))
 }
 
 /// The WAN pool (servers) then the LAN pool of `node`'s view: each key with how many alive

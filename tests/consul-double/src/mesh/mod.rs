@@ -11,7 +11,7 @@ mod state;
 
 use std::collections::BTreeMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
@@ -27,8 +27,7 @@ pub use state::{Agent, MeshState};
 
 const WORKERS: usize = 2;
 
-/// A loopback HTTP listener and its worker threads; closing it refuses connections, as a
-/// stopped agent's port does.
+/// A loopback HTTP server and its worker threads (tiny_http), for the life of the mesh.
 struct Listener {
     server: Arc<Server>,
 }
@@ -38,15 +37,7 @@ impl Listener {
         addr: &str,
         serve: impl Fn(Request) + Send + Sync + 'static,
     ) -> io::Result<(Listener, SocketAddr)> {
-        // A port just closed may take a moment to be free again.
-        let deadline = Instant::now() + Duration::from_secs(3);
-        let server = loop {
-            match Server::http(addr) {
-                Ok(server) => break Arc::new(server),
-                Err(e) if Instant::now() >= deadline => return Err(io::Error::other(e)),
-                Err(_) => thread::sleep(Duration::from_millis(20)),
-            }
-        };
+        let server = Arc::new(Server::http(addr).map_err(io::Error::other)?);
         let bound = server
             .server_addr()
             .to_ip()
@@ -69,28 +60,101 @@ impl Listener {
             self.server.unblock();
         }
     }
+}
 
-    /// [`Listener::close`], returning once the port refuses connections (not from one of its
-    /// own workers, which hold it open until they return).
-    fn close_and_wait(self) {
-        let addr = self.server.server_addr().to_ip();
-        self.close();
+/// An agent's own port while it runs: each connection relayed to its HTTP server. Closing it
+/// refuses new connections and resets the open ones, as a stopped agent's do (a client's
+/// pooled keep-alive connection then fails and is replaced, instead of waiting forever).
+struct Port {
+    addr: SocketAddr,
+    closed: Arc<std::sync::atomic::AtomicBool>,
+    clients: Arc<Mutex<Vec<TcpStream>>>,
+    accepting: Option<thread::JoinHandle<()>>,
+}
+
+impl Port {
+    fn open(addr: SocketAddr, backend: SocketAddr) -> io::Result<Port> {
+        // A port just closed may take a moment to be free again.
         let deadline = Instant::now() + Duration::from_secs(3);
-        while let Some(addr) = addr {
-            if std::net::TcpStream::connect(addr).is_err() || Instant::now() >= deadline {
-                break;
+        let listener = loop {
+            match TcpListener::bind(addr) {
+                Ok(listener) => break listener,
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => thread::sleep(Duration::from_millis(20)),
             }
-            thread::sleep(Duration::from_millis(10));
+        };
+        let addr = listener.local_addr()?;
+        let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let clients = Arc::new(Mutex::new(Vec::new()));
+        let (stop, open) = (closed.clone(), clients.clone());
+        let accepting = thread::spawn(move || {
+            for client in listener.incoming() {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(backend) else {
+                    continue;
+                };
+                if let Ok(copy) = client.try_clone() {
+                    lock(&open).push(copy);
+                }
+                relay(client, server);
+            }
+        });
+        Ok(Port {
+            addr,
+            closed,
+            clients,
+            accepting: Some(accepting),
+        })
+    }
+
+    /// Refuses connections from now on (once this returns) and resets the open ones.
+    fn close(mut self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wakes the accept loop, which then drops the listening socket.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(accepting) = self.accepting.take() {
+            let _ = accepting.join();
+        }
+        for client in lock(&self.clients).drain(..) {
+            let _ = client.shutdown(std::net::Shutdown::Both);
         }
     }
+}
+
+/// Copies both ways between a client and the agent's server until either side closes.
+fn relay(client: TcpStream, server: TcpStream) {
+    let pairs = [
+        (client.try_clone(), server.try_clone()),
+        (server.try_clone(), client.try_clone()),
+    ];
+    for (from, to) in pairs {
+        if let (Ok(mut from), Ok(mut to)) = (from, to) {
+            thread::spawn(move || {
+                let _ = io::copy(&mut from, &mut to);
+                let _ = from.shutdown(std::net::Shutdown::Both);
+                let _ = to.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    }
+}
+
+struct AgentPorts {
+    addr: SocketAddr,
+    server: Listener,
+    backend: SocketAddr,
+    port: Option<Port>,
 }
 
 type Log = BTreeMap<String, Vec<(String, Option<String>)>>;
 
 struct Shared {
     state: Mutex<MeshState>,
-    /// Each node's address (kept across restarts) and its listener while its agent runs.
-    listeners: Mutex<BTreeMap<String, (SocketAddr, Option<Listener>)>>,
+    /// Each node's agent: its address (kept across restarts), its HTTP server, its port while
+    /// the agent runs.
+    listeners: Mutex<BTreeMap<String, AgentPorts>>,
     log: Mutex<Log>,
 }
 
@@ -141,8 +205,15 @@ impl Mesh {
             log: Mutex::new(BTreeMap::new()),
         });
         for name in &names {
-            let (listener, addr) = agent_listener(&shared, name, "127.0.0.1:0")?;
-            lock(&shared.listeners).insert(name.clone(), (addr, Some(listener)));
+            let (server, backend) = agent_listener(&shared, name, "127.0.0.1:0")?;
+            let port = Port::open("127.0.0.1:0".parse().expect("an address"), backend)?;
+            let ports = AgentPorts {
+                addr: port.addr,
+                server,
+                backend,
+                port: Some(port),
+            };
+            lock(&shared.listeners).insert(name.clone(), ports);
         }
         let weak = Arc::downgrade(&shared);
         let (control, control_addr) = Listener::bind("127.0.0.1:0", move |request| {
@@ -158,7 +229,7 @@ impl Mesh {
         for name in &names {
             let starts = roots[name].join(files::MAIN_JSON).exists();
             if !starts || mesh.start_agent(name).is_err() {
-                close_listener(&mesh.shared, name, true);
+                close_port(&mesh.shared, name);
             }
         }
         Ok(mesh)
@@ -167,10 +238,10 @@ impl Mesh {
     /// `http://127.0.0.1:PORT` of `node`'s agent (its CONSUL_HTTP_ADDR).
     pub fn url(&self, node: &str) -> String {
         let listeners = lock(&self.shared.listeners);
-        let (addr, _) = listeners
+        let ports = listeners
             .get(node)
             .unwrap_or_else(|| panic!("no node {node} in the simulated Mesh"));
-        format!("http://{addr}")
+        format!("http://{}", ports.addr)
     }
 
     /// Where the stand-ins start and stop agents (`CONSUL_DOUBLE_CONTROL`).
@@ -186,7 +257,7 @@ impl Mesh {
     /// Stops `node`'s agent (as `systemctl stop`: no graceful leave for a server).
     pub fn stop_agent(&self, node: &str) {
         lock(&self.shared.state).stop(node);
-        close_listener(&self.shared, node, true);
+        close_port(&self.shared, node);
     }
 
     /// The model, to read or change (call [`MeshState::settle`] after a change).
@@ -214,10 +285,11 @@ impl Drop for Mesh {
             control.close();
         }
         let listeners = std::mem::take(&mut *lock(&self.shared.listeners));
-        for (_, (_, listener)) in listeners {
-            if let Some(listener) = listener {
-                listener.close();
+        for (_, ports) in listeners {
+            if let Some(port) = ports.port {
+                port.close();
             }
+            ports.server.close();
         }
     }
 }
@@ -248,26 +320,24 @@ fn agent_listener(
 fn start(shared: &Arc<Shared>, node: &str) -> Result<(), String> {
     lock(&shared.state).start(node)?;
     let mut listeners = lock(&shared.listeners);
-    let (addr, listener) = listeners
+    let ports = listeners
         .get_mut(node)
         .ok_or_else(|| format!("no node {node}"))?;
-    if listener.is_none() {
-        let (bound, _) = agent_listener(shared, node, &addr.to_string())
-            .map_err(|e| format!("cannot listen on {addr} again: {e}"))?;
-        *listener = Some(bound);
+    if ports.port.is_none() {
+        let port = Port::open(ports.addr, ports.backend)
+            .map_err(|e| format!("cannot listen on {} again: {e}", ports.addr))?;
+        ports.port = Some(port);
     }
     Ok(())
 }
 
-/// Closes `node`'s listener; `wait`: until its port refuses connections.
-fn close_listener(shared: &Shared, node: &str, wait: bool) {
-    let listener = lock(&shared.listeners)
+/// Closes `node`'s port: new connections refused, open ones reset.
+fn close_port(shared: &Shared, node: &str) {
+    let port = lock(&shared.listeners)
         .get_mut(node)
-        .and_then(|(_, l)| l.take());
-    match listener {
-        Some(listener) if wait => listener.close_and_wait(),
-        Some(listener) => listener.close(),
-        None => {}
+        .and_then(|ports| ports.port.take());
+    if let Some(port) = port {
+        port.close();
     }
 }
 
@@ -287,7 +357,9 @@ fn serve(shared: &Shared, node: &str, mut request: Request) {
     respond(&state.cluster, &decoded.query, request, answer);
     drop(state);
     if after == After::Close {
-        close_listener(shared, node, false);
+        // After the answer reached the client (the agent leaves, then stops).
+        thread::sleep(Duration::from_millis(100));
+        close_port(shared, node);
     }
 }
 
@@ -322,12 +394,12 @@ fn control(shared: &Arc<Shared>, mut request: Request) {
         "start" => start(shared, &node),
         "stop" => {
             lock(&shared.state).stop(&node);
-            close_listener(shared, &node, true);
+            close_port(shared, &node);
             Ok(())
         }
         "restart" => {
             lock(&shared.state).stop(&node);
-            close_listener(shared, &node, true);
+            close_port(shared, &node);
             start(shared, &node)
         }
         "is-active" => {

@@ -185,13 +185,29 @@ impl MeshState {
             self.leader = self.elect();
         }
         if let Some(leader) = self.leader.clone() {
-            // The leader's reconcile adds every alive server it reaches (autopilot: voter).
             let mut voters = self.agents[&leader].raft.clone().unwrap_or_default();
-            let ca = self.agents[&leader].ca.clone();
+            // Autopilot's dead-server cleanup (cleanup_dead_servers, on by default): voters that
+            // failed in the leader's gossip view are removed, and reaped (`left`), while at most
+            // (voters - 1) / 2 of them are (raft-autopilot `pruneDeadServers`; recorded on
+            // 1.10.12: one of three servers stopped is out of the configuration a second after
+            // it shows failed).
+            let failed: Vec<String> = voters
+                .iter()
+                .filter(|v| self.status_seen_by(&leader, v) != Status::Alive)
+                .cloned()
+                .collect();
+            if !failed.is_empty() && failed.len() <= (voters.len() - 1) / 2 {
+                voters.retain(|v| !failed.contains(v));
+                for name in &failed {
+                    let agent = self.agents.get_mut(name).expect("a voter has an agent");
+                    agent.left |= !agent.running;
+                }
+            }
+            // The leader's reconcile adds every alive server of its gossip pool (autopilot:
+            // voter), whatever its CA: a raft configuration change needs only the majority.
             for (name, agent) in &self.agents {
                 if agent.running
                     && agent.server
-                    && agent.ca == ca
                     && self.gossip(name, &leader)
                     && !voters.contains(name)
                 {
