@@ -180,3 +180,92 @@ fn the_leader_reset_without_shrinking_raft_fails_on_three_servers() {
         );
     }
 }
+
+/// `secret regenerate` killed (`kill -9`, a site step between two steps) after `step`, then
+/// `--resume`: the same end as an uninterrupted run.
+fn killed_after_then_resumed(step: &str, before_resume: impl Fn(&SimulatedMesh)) {
+    let mesh = SimulatedMesh::new(Version::V1_21_4, &["secret"], OLD_PASSWORD);
+    let mut plan = mesh.leader_cmd();
+    plan.args(["secret", "plan", "--format", "json"]);
+    let planned: Vec<String> = serde_json::from_str::<serde_json::Value>(&String::from_utf8_lossy(
+        &plan.output().unwrap().stdout,
+    ))
+    .unwrap()
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|s| s["name"].as_str().unwrap().to_owned())
+    .collect();
+    let at = planned
+        .iter()
+        .position(|s| s == step)
+        .unwrap_or_else(|| panic!("{step} is not in the plan {planned:?}"));
+    let mut steps: Vec<String> = planned.iter().map(|s| format!("\"{s}\"")).collect();
+    steps.insert(at + 1, "\"crash\"".into());
+    let crash = mesh
+        .sandbox
+        .path("/etc/carbonio-mesh/config.d/20-crash.toml");
+    std::fs::write(
+        &crash,
+        format!(
+            "[workflows]\nsecret-regenerate = [{}]\n[steps.crash]\nexec = [\"sh\", \"-c\", \"kill -9 $PPID\"]\n",
+            steps.join(", ")
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = regenerate(&mesh, &[]);
+    assert_eq!(code, -1, "killed after {step}: {out}{err}");
+    std::fs::remove_file(crash).unwrap();
+    before_resume(&mesh);
+    let (code, out, err) = regenerate(&mesh, &["--resume"]);
+    assert_eq!(code, 0, "resumed after {step}: {out}{err}");
+    assert_regenerated(&mesh);
+}
+
+#[test]
+fn killed_after_the_raft_steps_a_resumed_run_ends_the_same() {
+    for step in ["save-snapshot", "shrink-raft", "write-reset-file"] {
+        killed_after_then_resumed(step, |_| {});
+    }
+}
+
+/// Killed after the key rotation, then an agent's Consul stops (its node crashed and came back
+/// without it): the resumed run sets it up like the others.
+#[test]
+fn resumed_with_an_agent_down_the_run_ends_the_same() {
+    killed_after_then_resumed("rotate-gossip-key", |mesh| {
+        mesh.mesh.stop_agent(AGENTS[0]);
+    });
+}
+
+#[test]
+fn killed_after_the_leaders_setup_a_resumed_run_ends_the_same() {
+    for step in ["stop-service", "run-setup", "rotate-gossip-key"] {
+        killed_after_then_resumed(step, |_| {});
+    }
+}
+
+/// Two servers of three down: no quorum. The run changes nothing and names the peers.json
+/// recovery (`secret recover-quorum`), which it never attempts on its own.
+#[test]
+fn quorum_lost_is_a_plan_only() {
+    let mesh = SimulatedMesh::new(Version::V1_21_4, &["secret"], OLD_PASSWORD);
+    mesh.mesh.stop_agent(SERVERS[1]);
+    mesh.mesh.stop_agent(SERVERS[2]);
+    assert_eq!(mesh.mesh.state().leader, None);
+    let before = carbonio_mesh_tests::mesh_checksums(mesh.root(SERVERS[0]));
+    let (code, out, err) = regenerate(&mesh, &[]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("peers.json") || out.contains("peers.json"),
+        "{out}{err}"
+    );
+    assert_eq!(
+        carbonio_mesh_tests::mesh_checksums(mesh.root(SERVERS[0])),
+        before
+    );
+    let mut plan = mesh.leader_cmd();
+    let plan = plan.args(["secret", "plan"]).output().unwrap();
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(text.contains("peers.json"), "{text}");
+}
