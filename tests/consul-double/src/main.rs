@@ -8,6 +8,11 @@
 //! (`/v1/operator/keyring`; the one service-discover setup put in main.json). `--unbootstrapped` clears the ACL state (as before `consul acl bootstrap`).
 //! `--leader-address` moves the leader node to IP (to make this host the leader); `--data-dir`
 //! is where it reads the ACL bootstrap reset file.
+//!
+//! `--mesh-roots DIR` serves the cluster as the simulated Mesh instead (`consul_double::Mesh`):
+//! one agent per node, node NAME's root `DIR/NAME`, each agent started by the systemctl stand-in
+//! once service-discover's stand-in has set its node up (the first server bootstraps alone:
+//! `bootstrap_expect` 1). It prints `control URL`, then `NAME URL` for every node, one a line.
 
 use std::io::Write;
 
@@ -47,6 +52,7 @@ fn main() {
     let mut gossip_key = None;
     let mut unbootstrapped = false;
     let mut version = None;
+    let mut mesh_roots = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--unbootstrapped" {
@@ -59,6 +65,7 @@ fn main() {
             ("--leader-address", Some(value)) => leader_address = Some(value),
             ("--data-dir", Some(value)) => data_dir = Some(std::path::PathBuf::from(value)),
             ("--gossip-key", Some(value)) => gossip_key = Some(value),
+            ("--mesh-roots", Some(value)) => mesh_roots = Some(std::path::PathBuf::from(value)),
             ("--consul-version", Some(value)) => match Version::parse(&value) {
                 Some(v) => version = Some(v),
                 None => {
@@ -109,12 +116,39 @@ fn main() {
         cluster.bootstrap_index = 0;
         cluster.bootstraps = 0;
     }
+    if let Some(dir) = mesh_roots {
+        serve_mesh(cluster, &dir);
+    }
     let double = Double::start_on(&listen, cluster).unwrap_or_else(|e| {
         eprintln!("consul-double: cannot listen on {listen}: {e}");
         std::process::exit(1);
     });
     println!("{}", double.url());
     let _ = std::io::stdout().flush();
+    loop {
+        std::thread::park();
+    }
+}
+
+/// `--mesh-roots`: the simulated Mesh, every node under `dir/NAME`; never returns.
+fn serve_mesh(mut cluster: Cluster, dir: &std::path::Path) -> ! {
+    cluster.bootstrap_expect = 1;
+    let roots = cluster
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), dir.join(&n.name)))
+        .collect();
+    let mesh = consul_double::Mesh::start(cluster, &roots).unwrap_or_else(|e| {
+        eprintln!("consul-double: cannot start the simulated Mesh: {e}");
+        std::process::exit(1);
+    });
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "control {}", mesh.control_url());
+    for name in roots.keys() {
+        let _ = writeln!(out, "{name} {}", mesh.url(name));
+    }
+    let _ = out.flush();
+    drop(out);
     loop {
         std::thread::park();
     }
