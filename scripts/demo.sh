@@ -12,9 +12,11 @@
 # The simulated cluster lives in its own network namespace, so nothing on this machine changes:
 # - this host is the Mesh leader srv1.example.com (192.168.56.101, on the namespace's own network
 #   interface: service-discover setup refuses an address on the loopback interface);
-# - the Consul test double (tests/consul-double, a stand-in for Consul agents of the chosen version)
-#   serves the five-node cluster of tests/fixtures/consul, whose nodes carry real Carbonio node
-#   names (server-srv1-example-com, agent-mail-example-com, ...);
+# - the simulated Mesh (tests/consul-double, a stand-in for Consul agents of the chosen version) runs
+#   one agent per node of the five-node cluster of tests/fixtures/consul, whose nodes carry real
+#   Carbonio node names (server-srv1-example-com, agent-mail-example-com, ...): each started and
+#   stopped by the systemctl stand-in from its node's files, raft voters needing a majority that
+#   shares a CA, a keyring per node;
 # - each other node (srv2, srv3, mail, proxy) has its own system root with the Carbonio Mesh files,
 #   made by the `service-discover` stand-in, and is reached through Debian's real OpenSSH server
 #   listening on that node's address (192.168.56.102 ...), whose forced command runs the real
@@ -126,25 +128,48 @@ else
     export SERVICE_DISCOVER_STANDIN_LAYOUT=top-level
 fi
 
-# The gossip key setup puts in the archive and main.json, which every agent's keyring then holds.
-gossip_key=$(head -c 32 /dev/urandom | base64)
-start_consul_double fixture-unbootstrapped --consul-version "$consul_version" \
-    --data-dir "$root/var/lib/service-discover/data" --gossip-key "$gossip_key"
-export CONSUL_HTTP_ADDR="$CONSUL_DOUBLE_URL"
+# The simulated Mesh: one Consul agent per node (tests/consul-double, its Mesh), each under that
+# node's root, started by the systemctl stand-in once service-discover's stand-in has set the node
+# up: raft voters that need a majority sharing a CA, a keyring per node kept over `encrypt`, the
+# ACL bootstrap served by the leader from its own data directory (docs/carbonio-mesh.md, "The
+# simulated Mesh").
+declare -A node_name=(
+    [srv1.example.com]=server-srv1-example-com [srv2.example.com]=server-srv2-example-com
+    [srv3.example.com]=server-srv3-example-com [mail.example.com]=agent-mail-example-com
+    [proxy.example.com]=agent-proxy-example-com
+)
+declare -A node_root=([srv1.example.com]="$root")
+for host in "${others[@]}"; do node_root[$host]="$demo/nodes/$host"; done
+mesh_out="$demo/consul-double.out"
+target/release/consul-double --cluster fixture-unbootstrapped --consul-version "$consul_version" \
+    $(for host in "${!node_name[@]}"; do printf -- '--mesh-root %s=%s ' "${node_name[$host]}" "${node_root[$host]}"; done) \
+    >"$mesh_out" &
+CONSUL_DOUBLE_PID=$!
+for _ in $(seq 100); do [ "$(wc -l <"$mesh_out")" -ge 6 ] && break; sleep 0.05; done
+agent_url() { awk -v n="${node_name[$1]}" '$1 == n { print $2 }' "$mesh_out"; }
+export CONSUL_DOUBLE_CONTROL=$(awk '$1 == "control" { print $2 }' "$mesh_out")
+export CONSUL_HTTP_ADDR=$(agent_url srv1.example.com)
+# service-discover leaves main.json and config.json to Consul's user (here nobody).
+export SERVICE_DISCOVER_STANDIN_USER=nobody
+export CARBONIO_MESH_CHILD_ENV="$CARBONIO_MESH_CHILD_ENV CONSUL_DOUBLE_CONTROL SERVICE_DISCOVER_STANDIN_USER"
+# service-discover's server package on the Mesh servers (its setup makes a server there).
+for host in srv1.example.com srv2.example.com srv3.example.com; do
+    install -d -m 0755 "${node_root[$host]}/var/lib/dpkg/info"
+    echo /usr/bin/service-discover >"${node_root[$host]}/var/lib/dpkg/info/service-discover-server.list"
+done
 
-# Set up the first Mesh server, as `service-discover setup` does on a real one: ACL bootstrap on the
-# agent, certificates, main.json, the credentials archive and the password file under $root.
+# Set up the first Mesh server, as `service-discover setup` does on a real one: certificates,
+# main.json, the unit started (its agent leads alone), the ACL bootstrap, the credentials archive,
+# the password file and the upload to LDAP, under $root.
 # (The real CLI takes the password in argv, a risk the facts file records; this one is a throwaway.)
 old_password=$(head -c 18 /dev/urandom | base64)
-SERVICE_DISCOVER_STANDIN_ROOT="$root" SERVICE_DISCOVER_STANDIN_GOSSIP_KEY="$gossip_key" "$root/usr/bin/service-discover" \
+PATH="$root/usr/bin:$PATH" SERVICE_DISCOVER_STANDIN_ROOT="$root" "$root/usr/bin/service-discover" \
     setup "${address[srv1.example.com]}" --first-instance --password="$old_password" >/dev/null
-# The other nodes, set up from the leader's archive as they are on a real cluster.
+# The other nodes, servers first, each from LDAP's archive as on a real cluster: its agent joins.
 for host in "${others[@]}"; do
     node="$demo/nodes/$host"
-    install -d -m 0755 "$node/etc/zextras/service-discover"
-    cp "$root/etc/zextras/service-discover/cluster-credentials.tar.gpg" "$node/etc/zextras/service-discover/"
-    SERVICE_DISCOVER_STANDIN_ROOT="$node" "$node/usr/bin/service-discover" \
-        setup "${address[$host]}" --password="$old_password" >/dev/null
+    PATH="$node/usr/bin:$PATH" SERVICE_DISCOVER_STANDIN_ROOT="$node" CONSUL_HTTP_ADDR="$(agent_url "$host")" \
+        "$node/usr/bin/service-discover" setup "${address[$host]}" --password="$old_password" >/dev/null
 done
 unset old_password
 
@@ -164,7 +189,7 @@ cat >"$ssh_dir/node-carbonio-mesh" <<SCRIPT
 set -eu
 set -- \$SSH_CONNECTION
 case "\$3" in
-$(for host in "${others[@]}"; do printf '    %s) node=%s ;;\n' "${address[$host]}" "$demo/nodes/$host"; done)
+$(for host in "${others[@]}"; do printf '    %s) node=%s agent=%s ;;\n' "${address[$host]}" "$demo/nodes/$host" "$(agent_url "$host")"; done)
     *) echo "no simulated node at \$3" >&2; exit 127 ;;
 esac
 case "\$SSH_ORIGINAL_COMMAND" in
@@ -172,8 +197,9 @@ case "\$SSH_ORIGINAL_COMMAND" in
     *) echo "this key only runs carbonio-mesh" >&2; exit 126 ;;
 esac
 export PATH="\$node/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin" SERVICE_DISCOVER_STANDIN_ROOT="\$node"
-export CONSUL_HTTP_ADDR="$CONSUL_HTTP_ADDR" CONSUL_STANDIN_VERSION="$consul_version"
-export CARBONIO_MESH_CHILD_ENV="SERVICE_DISCOVER_STANDIN_ROOT CONSUL_HTTP_ADDR CONSUL_STANDIN_VERSION"
+export CONSUL_HTTP_ADDR="\$agent" CONSUL_STANDIN_VERSION="$consul_version" CONSUL_DOUBLE_CONTROL="$CONSUL_DOUBLE_CONTROL"
+export SERVICE_DISCOVER_STANDIN_USER=nobody
+export CARBONIO_MESH_CHILD_ENV="SERVICE_DISCOVER_STANDIN_ROOT CONSUL_HTTP_ADDR CONSUL_STANDIN_VERSION CONSUL_DOUBLE_CONTROL SERVICE_DISCOVER_STANDIN_USER"
 eval "set -- \${SSH_ORIGINAL_COMMAND#carbonio-mesh }"
 exec "$bin" --root "\$node" --plugin-dir "$plugins" "\$@"
 SCRIPT
@@ -237,7 +263,7 @@ show() {
 
 echo
 echo "Simulated Carbonio cluster of Consul $consul_version agents (scripts/demo.sh --consul-version V for another):"
-echo "Consul double at $CONSUL_HTTP_ADDR, LDAP (slapd) at $ldap_url,"
+echo "this node's Consul agent (the simulated Mesh) at $CONSUL_HTTP_ADDR, LDAP (slapd) at $ldap_url,"
 echo "this host srv1.example.com (192.168.56.101), four more nodes behind a real sshd, their Carbonio"
 echo "files under $demo:"
 (cd "$root" && find etc/zextras var/lib/service-discover -type f -printf '  %m  %p\n' | sort -k2)
@@ -298,6 +324,8 @@ show --dry-run secret regenerate --nodes all --password-file "$demo/new-password
 # The real thing: the demo fails if it does not complete.
 printf '\n$ carbonio-mesh --yes secret regenerate --nodes all --password-file %s\n' "$demo/new-password"
 mesh --yes secret regenerate --nodes all --password-file "$demo/new-password"
+# After it: one gossip key everywhere, three voters, a failure tolerance of 1 (doctor's checks).
+show doctor --nodes all
 # Every node's archive now opens with the new password, and is LDAP's copy.
 for host in "${others[@]}"; do
     printf '\n$ carbonio-mesh credentials verify   # on %s\n' "$host"

@@ -9,8 +9,9 @@
 //! `--leader-address` moves the leader node to IP (to make this host the leader); `--data-dir`
 //! is where it reads the ACL bootstrap reset file.
 //!
-//! `--mesh-roots DIR` serves the cluster as the simulated Mesh instead (`consul_double::Mesh`):
-//! one agent per node, node NAME's root `DIR/NAME`, each agent started by the systemctl stand-in
+//! `--mesh-roots DIR` (or `--mesh-root NAME=ROOT` for each node) serves the cluster as the
+//! simulated Mesh instead (`consul_double::Mesh`): one agent per node, node NAME's root
+//! `DIR/NAME` (or ROOT), each agent started by the systemctl stand-in
 //! once service-discover's stand-in has set its node up (the first server bootstraps alone:
 //! `bootstrap_expect` 1). It prints `control URL`, then `NAME URL` for every node, one a line.
 
@@ -53,6 +54,7 @@ fn main() {
     let mut unbootstrapped = false;
     let mut version = None;
     let mut mesh_roots = None;
+    let mut mesh_root = std::collections::BTreeMap::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--unbootstrapped" {
@@ -66,6 +68,15 @@ fn main() {
             ("--data-dir", Some(value)) => data_dir = Some(std::path::PathBuf::from(value)),
             ("--gossip-key", Some(value)) => gossip_key = Some(value),
             ("--mesh-roots", Some(value)) => mesh_roots = Some(std::path::PathBuf::from(value)),
+            ("--mesh-root", Some(value)) => match value.split_once('=') {
+                Some((name, dir)) => {
+                    mesh_root.insert(name.to_owned(), std::path::PathBuf::from(dir));
+                }
+                None => {
+                    eprintln!("consul-double: --mesh-root NAME=DIR, not {value}");
+                    std::process::exit(2);
+                }
+            },
             ("--consul-version", Some(value)) => match Version::parse(&value) {
                 Some(v) => version = Some(v),
                 None => {
@@ -116,8 +127,8 @@ fn main() {
         cluster.bootstrap_index = 0;
         cluster.bootstraps = 0;
     }
-    if let Some(dir) = mesh_roots {
-        serve_mesh(cluster, &dir);
+    if mesh_roots.is_some() || !mesh_root.is_empty() {
+        serve_mesh(cluster, mesh_roots.as_deref(), mesh_root);
     }
     let double = Double::start_on(&listen, cluster).unwrap_or_else(|e| {
         eprintln!("consul-double: cannot listen on {listen}: {e}");
@@ -130,13 +141,24 @@ fn main() {
     }
 }
 
-/// `--mesh-roots`: the simulated Mesh, every node under `dir/NAME`; never returns.
-fn serve_mesh(mut cluster: Cluster, dir: &std::path::Path) -> ! {
+/// `--mesh-roots`/`--mesh-root`: the simulated Mesh, each node under the root `--mesh-root`
+/// names, else `dir/NAME`; never returns.
+fn serve_mesh(
+    mut cluster: Cluster,
+    dir: Option<&std::path::Path>,
+    named: std::collections::BTreeMap<String, std::path::PathBuf>,
+) -> ! {
     cluster.bootstrap_expect = 1;
     let roots = cluster
         .nodes
         .iter()
-        .map(|n| (n.name.clone(), dir.join(&n.name)))
+        .filter_map(|n| {
+            let root = named
+                .get(&n.name)
+                .cloned()
+                .or_else(|| dir.map(|d| d.join(&n.name)));
+            root.map(|r| (n.name.clone(), r))
+        })
         .collect();
     let mesh = consul_double::Mesh::start(cluster, &roots).unwrap_or_else(|e| {
         eprintln!("consul-double: cannot start the simulated Mesh: {e}");
