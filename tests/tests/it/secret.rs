@@ -1137,3 +1137,4 @@ fn on_consul_1_21_4_the_whole_flow_passes_and_a_token_already_gone_is_no_failure
         .double
         .requests()
         .contains(&format!("DELETE /v1/acl/token/{old_accessor}")));
+}
