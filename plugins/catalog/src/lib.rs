@@ -20,10 +20,11 @@ use serde::{Deserialize, Serialize};
 const NO_NODES: &str = "No nodes match the given query - try expanding your search.\n";
 const NO_SERVICES: &str = "No services match the given query - try expanding your search.\n";
 
-/// A node as `--format json` prints it (stable field names, see the README).
+/// A node as `--format json` prints it (stable field names, see the README): `node` the Consul
+/// node name, `address` its IP, `host` its hostname.
 #[derive(Debug, Deserialize, Serialize)]
 struct NodeView {
-    #[serde(rename(deserialize = "Node"))]
+    #[serde(rename(deserialize = "Node", serialize = "node"))]
     name: String,
     #[serde(rename(deserialize = "ID"))]
     id: String,

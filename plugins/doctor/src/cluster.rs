@@ -873,7 +873,7 @@ mod tests {
             Some(("old", &TokenAnswer::Refused("ACL not found".into()))),
         );
         assert_eq!(stale.status, Status::Fail);
-        assert!(stale.fix.unwrap().contains("secret rejoin"));
+        assert!(stale.fix.as_deref().unwrap().contains("secret rejoin"));
         assert_eq!(
             token_check(&TokenAnswer::Refused("ACL not found".into()), None).status,
             Status::Fail

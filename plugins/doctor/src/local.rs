@@ -634,6 +634,7 @@ mod tests {
         assert_eq!(wrong.status, Status::Fail);
         assert!(wrong
             .fix
+            .as_deref()
             .unwrap()
             .starts_with("service-discover config set bind-address 10.0.0.5"));
     }

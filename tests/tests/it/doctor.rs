@@ -143,6 +143,7 @@ fn a_healthy_leader_passes_every_check() {
     assert_eq!(problems(&doc), Vec::<String>::new(), "{doc:#}");
     assert_eq!(code, 0);
     assert_eq!(doc["status"], "ok");
+    carbonio_mesh_tests::assert_check_shape(&doc["checks"], &["scope"]);
     let names: Vec<&str> = doc["checks"]
         .as_array()
         .unwrap()

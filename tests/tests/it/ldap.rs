@@ -128,7 +128,7 @@ fn a_different_copy_fails_verify_and_its_fix_uploads_this_archive() {
         .iter()
         .find(|c| c["name"] == "ldap-copy")
         .unwrap();
-    assert_eq!(check["ok"], false);
+    assert_eq!(check["status"], "fail");
     assert!(check["fix"].as_str().unwrap().contains("ldapmodify"));
     // The fix, run as printed, puts this archive back and verify is happy again.
     node.run_fix(&out);
@@ -420,7 +420,7 @@ fn with_carbonios_server_list_every_node_has_its_hostname() {
         list.iter()
             .map(|m| {
                 (
-                    m["name"].as_str().unwrap().to_owned(),
+                    m["node"].as_str().unwrap().to_owned(),
                     m["host"].as_str().map(str::to_owned),
                 )
             })
