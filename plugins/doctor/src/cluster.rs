@@ -56,6 +56,9 @@ struct RaftConfiguration {
 pub struct HealthCheck {
     #[serde(rename = "Node")]
     pub node: String,
+    /// `_node_maintenance`, `_service_maintenance:ID` for maintenance mode (agent/agent.go).
+    #[serde(rename = "CheckID", default)]
+    pub check_id: String,
     #[serde(rename = "Name")]
     pub name: String,
     #[serde(rename = "ServiceName", default)]
@@ -75,6 +78,9 @@ pub struct KeyringPool {
     pub keys: BTreeMap<String, usize>,
     #[serde(rename = "NumNodes")]
     pub num_nodes: usize,
+    /// What nodes that failed the keyring query answered, by node (`omitempty`).
+    #[serde(rename = "Messages", default)]
+    pub messages: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,13 +127,31 @@ pub fn raft_checks(
     let in_raft: BTreeSet<String> = raft.iter().map(name_of).collect();
     let mut checks = Vec::new();
     let listed = in_raft.iter().cloned().collect::<Vec<_>>().join(", ");
+    // Peers known by address only, with no member list to name them (no valid token): which
+    // server is which is unknown, so nothing is missing and nothing is to be removed.
+    let unnamed = raft.iter().any(|s| s.node.is_empty()) && directory.nodes.is_empty();
+    let ldap = match ldap {
+        Ok(_) if unnamed => Err((
+            Status::Unknown,
+            "the peers are known by address only and no member list names them".to_owned(),
+        )),
+        other => other,
+    };
     checks.push(match ldap {
         Err((status, why)) => check(
             "raft-peers",
             status,
-            format!("{} raft servers ({listed}); not compared with LDAP: {why}", in_raft.len()),
+            format!(
+                "{}{} raft servers ({listed}); not compared with LDAP: {why}",
+                if status == Status::Unknown { "not checked: " } else { "" },
+                in_raft.len()
+            ),
         )
-        .fix("make LDAP readable from this host (/opt/zextras/conf/localconfig.xml) to compare"),
+        .fix(if status == Status::Unknown {
+            "give a token with node:read and operator:read: --token-file FILE or CONSUL_HTTP_TOKEN_FILE (on a Mesh server, run as root to use the archive's)"
+        } else {
+            "make LDAP readable from this host (/opt/zextras/conf/localconfig.xml) to compare"
+        }),
         Ok(hostnames) => {
             let expected: BTreeMap<String, String> = hostnames
                 .iter()
@@ -309,14 +333,26 @@ pub fn members_by_status(members: &[Member]) -> BTreeMap<String, usize> {
     counts
 }
 
-/// `health`: every critical check, by node and service.
+/// Consul's maintenance-mode checks: critical on purpose (`consul maint -enable`), not failures.
+const NODE_MAINTENANCE: &str = "_node_maintenance";
+const SERVICE_MAINTENANCE: &str = "_service_maintenance:";
+
+/// `health`: every critical check, by node and service; a node or service in maintenance mode
+/// is a warning naming it, not a failure.
 pub fn health_check(critical: &[HealthCheck], directory: &NodeDirectory) -> Check {
+    let (maintenance, critical): (Vec<&HealthCheck>, Vec<&HealthCheck>) =
+        critical.iter().partition(|c| {
+            c.check_id == NODE_MAINTENANCE || c.check_id.starts_with(SERVICE_MAINTENANCE)
+        });
     if critical.is_empty() {
-        return check("health", Status::Ok, "no critical health check");
+        return match maintenance_check(&maintenance, directory) {
+            Some(check) => check,
+            None => check("health", Status::Ok, "no critical health check"),
+        };
     }
     let mut details = Vec::new();
     let mut fixes = Vec::new();
-    for c in critical {
+    for c in &critical {
         let output = c.output.lines().next().unwrap_or("").trim();
         let output: String = output.chars().take(120).collect();
         let what = if c.service_name.is_empty() {
@@ -345,12 +381,46 @@ pub fn health_check(critical: &[HealthCheck], directory: &NodeDirectory) -> Chec
             fixes.push(fix);
         }
     }
-    check(
-        "health",
-        Status::Fail,
-        format!("{} critical: {}", critical.len(), details.join("; ")),
+    let mut detail = format!("{} critical: {}", critical.len(), details.join("; "));
+    if let Some(maintenance) = maintenance_check(&maintenance, directory) {
+        detail.push_str(&format!("; {}", maintenance.detail));
+    }
+    check("health", Status::Fail, detail).fix(fixes.join("; "))
+}
+
+/// The nodes and services in maintenance mode, a warning (none when there are none).
+fn maintenance_check(maintenance: &[&HealthCheck], directory: &NodeDirectory) -> Option<Check> {
+    if maintenance.is_empty() {
+        return None;
+    }
+    let mut what = Vec::new();
+    let mut fixes = Vec::new();
+    for c in maintenance {
+        let on = directory.host_of(&c.node).unwrap_or(&c.node);
+        let reason = c.output.lines().next().unwrap_or("").trim();
+        if c.check_id == NODE_MAINTENANCE {
+            what.push(format!("{} ({reason})", label(directory, &c.node)));
+            fixes.push(format!("on {on}: consul maint -disable"));
+        } else {
+            let id = c.check_id.trim_start_matches(SERVICE_MAINTENANCE);
+            what.push(format!(
+                "{} service {id} ({reason})",
+                label(directory, &c.node)
+            ));
+            fixes.push(format!("on {on}: consul maint -disable -service {id}"));
+        }
+    }
+    Some(
+        check(
+            "health",
+            Status::Warn,
+            format!("in maintenance mode: {}", what.join("; ")),
+        )
+        .fix(format!(
+            "when the maintenance is over: {}",
+            fixes.join("; ")
+        )),
     )
-    .fix(fixes.join("; "))
 }
 
 /// `keyring` when Consul would not list it. A denial is 403 from 1.12 (naming `keyring:read`)
@@ -363,7 +433,7 @@ fn keyring_refused(answer: &carbonio_mesh_plugin_api::services::ConsulResponse) 
     if denied {
         return check(
             "keyring",
-            Status::Warn,
+            Status::Unknown,
             format!("not checked: Consul answered {} ({text})", answer.status),
         )
         .fix("give a token with keyring:read: --token-file FILE (on a Mesh server, run as root to use the archive's)");
@@ -371,15 +441,20 @@ fn keyring_refused(answer: &carbonio_mesh_plugin_api::services::ConsulResponse) 
     if text.contains("must run against a server node") {
         return check(
             "keyring",
-            Status::Warn,
-            format!("not checked: this agent's Consul reads the keyring on servers only ({text})"),
+            Status::Unknown,
+            format!(
+                "not checked here: this agent's Consul reads the keyring on servers only ({text})"
+            ),
         )
         .fix("run carbonio-mesh doctor on a Mesh server to check the keyring");
     }
     check(
         "keyring",
-        Status::Fail,
-        format!("cannot read the keyring: {}", answer.unexpected()),
+        Status::Unknown,
+        format!(
+            "not checked: cannot read the keyring: {}",
+            answer.unexpected()
+        ),
     )
 }
 
@@ -387,6 +462,7 @@ fn keyring_refused(answer: &carbonio_mesh_plugin_api::services::ConsulResponse) 
 /// secrets: they are named by whether they are the archive's gossip key, never by value.
 pub fn keyring_check(pools: &[KeyringPool], archive_key: Option<&str>) -> Check {
     let mut problems = Vec::new();
+    let mut unanswered = Vec::new();
     for pool in pools {
         let name = match (pool.wan, pool.segment.as_str()) {
             (true, _) => "WAN pool".to_owned(),
@@ -416,15 +492,39 @@ pub fn keyring_check(pools: &[KeyringPool], archive_key: Option<&str>) -> Check 
                     "the {name} uses a key that is not the archive's: a node set up from the archive cannot join"
                 ));
             } else if *count < pool.num_nodes {
-                problems.push(format!(
-                    "{} is installed on {count} of the {} nodes of the {name}",
-                    describe(key),
-                    pool.num_nodes
+                // One key: every node that answered holds it. `NumNodes` counts the alive
+                // members, `Keys` the nodes that answered the serf query in time: the others
+                // were slow or failed (`Messages`), which says nothing about their keys.
+                let why: Vec<String> = pool
+                    .messages
+                    .iter()
+                    .map(|(node, message)| format!("{node}: {message}"))
+                    .collect();
+                unanswered.push(format!(
+                    "{} of the {} nodes of the {name} did not answer the keyring query{}",
+                    pool.num_nodes - count,
+                    pool.num_nodes,
+                    if why.is_empty() {
+                        " in time".to_owned()
+                    } else {
+                        format!(" ({})", why.join("; "))
+                    }
                 ));
             }
         }
     }
-    if problems.is_empty() {
+    if problems.is_empty() && !unanswered.is_empty() {
+        check(
+            "keyring",
+            Status::Unknown,
+            format!(
+                "not checked on every node: {}; the others all hold one key{}",
+                unanswered.join("; "),
+                if archive_key.is_some() { ", the archive's" } else { "" }
+            ),
+        )
+        .fix("run carbonio-mesh doctor again; a node that never answers: `carbonio-mesh members` and its journal (journalctl -u service-discover)")
+    } else if problems.is_empty() {
         check("keyring", Status::Ok, "one gossip key, on every node")
     } else {
         check("keyring", Status::Warn, problems.join("; ")).fix(
@@ -449,8 +549,8 @@ pub fn token_check(in_use: &TokenAnswer, archive: Option<(&str, &TokenAnswer)>) 
         TokenAnswer::NoToken => {
             return check(
                 "token",
-                Status::Warn,
-                "no token: the cluster checks saw only what an anonymous request may",
+                Status::Unknown,
+                "not checked here: no token (an agent keeps no archive); the cluster checks saw only what an anonymous request may",
             )
             .fix("give a token: --token-file FILE or CONSUL_HTTP_TOKEN_FILE (on a Mesh server, run as root to use the archive's)")
         }
@@ -497,8 +597,9 @@ fn ask_token(host: &Host<'_>, token: Option<SecretText>) -> TokenAnswer {
         request = request.with_token(token);
     }
     match host.consul(&request) {
-        Ok(answer) if !answer.token_sent => TokenAnswer::NoToken,
+        // ACLs disabled answer 401 whatever the token: that is not "no token".
         Ok(answer) if answer.status == 401 => TokenAnswer::AclDisabled,
+        Ok(answer) if !answer.token_sent => TokenAnswer::NoToken,
         Ok(answer) if answer.status == 403 => TokenAnswer::Refused(answer.text.trim().to_owned()),
         Ok(answer) => match answer.decode::<TokenSelf>() {
             Ok(token) => TokenAnswer::Accepted(token.accessor_id),
@@ -575,22 +676,18 @@ fn read_members(host: &Host<'_>) -> Result<Vec<Member>, Check> {
     host.consul_get_filtered::<Vec<Member>>(
         &ConsulRequest::get(&["v1", "agent", "members"]).query("segment", "_all"),
         "the member list",
-        "operator:read",
+        "node:read",
     )
     .map_err(|e| {
-        let status = if e.kind == ErrorKind::Usage {
-            Status::Warn
+        // Hidden from an anonymous request, or no answer: not checked, either way.
+        let why = if e.kind == ErrorKind::Usage {
+            format!("not checked here: {}", e.message)
         } else {
-            Status::Fail
+            format!("not checked: cannot read the members: {}", e.message)
         };
-        check(
-            "members",
-            status,
-            format!("cannot read the members: {}", e.message),
-        )
-        .fix(
+        check("members", Status::Unknown, why).fix(
             e.hint
-                .unwrap_or_else(|| "give a token with operator:read: --token-file FILE".into()),
+                .unwrap_or_else(|| "give a token with node:read: --token-file FILE".into()),
         )
     })
 }
@@ -654,8 +751,8 @@ fn raft_peers(
         Ok(raft) => raft_checks(&raft, directory, mesh_servers),
         Err(e) => vec![check(
             "raft-peers",
-            Status::Fail,
-            format!("cannot read the raft peers: {}", e.message),
+            Status::Unknown,
+            format!("not checked: cannot read the raft peers: {}", e.message),
         )],
     }
 }
@@ -670,8 +767,8 @@ fn critical_health(host: &Host<'_>, directory: &NodeDirectory) -> Check {
         Ok(critical) => health_check(&critical, directory),
         Err(e) => check(
             "health",
-            Status::Warn,
-            format!("not checked: {}", e.message),
+            Status::Unknown,
+            format!("not checked here: {}", e.message),
         )
         .fix(e.hint.unwrap_or_default()),
     }
@@ -696,8 +793,8 @@ fn keyring(host: &Host<'_>, archive_key: Option<&str>) -> Check {
         },
         Err(e) => check(
             "keyring",
-            Status::Fail,
-            format!("cannot read the keyring: {}", e.message),
+            Status::Unknown,
+            format!("not checked: cannot read the keyring: {}", e.message),
         ),
     }
 }
@@ -839,15 +936,25 @@ mod tests {
             segment: String::new(),
             keys: keys.iter().map(|(k, c)| ((*k).to_owned(), *c)).collect(),
             num_nodes: n,
+            messages: BTreeMap::new(),
         };
         let one = keyring_check(&[pool(&[("K1==", 5)], 5)], Some("K1=="));
         assert_eq!(one.status, Status::Ok);
-        let drift = keyring_check(&[pool(&[("K1==", 3)], 5)], Some("K1=="));
-        assert_eq!(drift.status, Status::Warn);
+        // One key on 3 of 5: the other 2 did not answer (slow): not drift, not checked.
+        let slow = keyring_check(&[pool(&[("K1==", 3)], 5)], Some("K1=="));
+        assert_eq!(slow.status, Status::Unknown);
         assert_eq!(
-            drift.detail,
-            "the archive's key is installed on 3 of the 5 nodes of the LAN pool"
+            slow.detail,
+            "not checked on every node: 2 of the 5 nodes of the LAN pool did not answer the keyring query in time; the others all hold one key, the archive's"
         );
+        let mut failed = pool(&[("K1==", 4)], 5);
+        failed.messages = [("agent-x".to_owned(), "timeout".to_owned())].into();
+        assert!(keyring_check(&[failed], None)
+            .detail
+            .contains("did not answer the keyring query (agent-x: timeout)"));
+        // A second key on some nodes is drift.
+        let drift = keyring_check(&[pool(&[("K1==", 4), ("K2==", 1)], 5)], Some("K1=="));
+        assert_eq!(drift.status, Status::Warn);
         let two = keyring_check(&[pool(&[("K1==", 5), ("K2==", 2)], 5)], Some("K1=="));
         assert!(
             !two.detail.contains("K1") && !two.detail.contains("K2"),
@@ -879,9 +986,96 @@ mod tests {
             Status::Fail
         );
         assert_eq!(leader_check("").status, Status::Fail);
+        let none = token_check(&TokenAnswer::NoToken, None);
+        assert_eq!(none.status, Status::Unknown, "no token is not checked here");
+        assert!(none.detail.starts_with("not checked here: no token"));
         assert_eq!(
-            token_check(&TokenAnswer::NoToken, None).status,
+            token_check(&TokenAnswer::AclDisabled, None).status,
             Status::Warn
+        );
+    }
+
+    fn critical(node: &str, check_id: &str, service: &str, output: &str) -> HealthCheck {
+        HealthCheck {
+            node: node.into(),
+            check_id: check_id.into(),
+            name: check_id.into(),
+            service_name: service.into(),
+            output: output.into(),
+        }
+    }
+
+    #[test]
+    fn maintenance_mode_warns_and_a_critical_check_fails() {
+        let members = [member(
+            "agent-mail-example-com",
+            "192.168.56.110",
+            ALIVE,
+            "1.9.3:x",
+        )];
+        let directory = directory(&members);
+        let node = critical(
+            "agent-mail-example-com",
+            "_node_maintenance",
+            "",
+            "Upgrading",
+        );
+        let service = critical(
+            "agent-mail-example-com",
+            "_service_maintenance:carbonio-mailbox",
+            "carbonio-mailbox",
+            "Maintenance mode is enabled for this service",
+        );
+        let only = health_check(&[node.clone(), service.clone()], &directory);
+        assert_eq!(only.status, Status::Warn);
+        assert_eq!(
+            only.detail,
+            "in maintenance mode: agent-mail-example-com (mail.example.com) (Upgrading); agent-mail-example-com (mail.example.com) service carbonio-mailbox (Maintenance mode is enabled for this service)"
+        );
+        assert_eq!(
+            only.fix.as_deref(),
+            Some("when the maintenance is over: on mail.example.com: consul maint -disable; on mail.example.com: consul maint -disable -service carbonio-mailbox")
+        );
+        let down = critical(
+            "agent-mail-example-com",
+            "service:x",
+            "carbonio-x",
+            "refused",
+        );
+        let both = health_check(&[node, down], &directory);
+        assert_eq!(both.status, Status::Fail);
+        assert!(both.detail.starts_with("1 critical: "), "{}", both.detail);
+        assert!(
+            both.detail.contains("; in maintenance mode: "),
+            "{}",
+            both.detail
+        );
+    }
+
+    #[test]
+    fn peers_known_by_address_only_are_not_checked_and_never_removed() {
+        let raft = [
+            RaftServer {
+                node: String::new(),
+                address: "192.168.56.101:8300".into(),
+            },
+            RaftServer {
+                node: String::new(),
+                address: "192.168.56.102:8300".into(),
+            },
+        ];
+        // No member list (no valid token): the directory is empty.
+        let checks = raft_checks(
+            &raft,
+            &NodeDirectory::default(),
+            Ok(vec!["srv1.example.com".into(), "srv2.example.com".into()]),
+        );
+        assert_eq!(checks[0].status, Status::Unknown, "{}", checks[0].detail);
+        assert!(checks[0].detail.starts_with("not checked: 2 raft servers"));
+        let fix = checks[0].fix.as_deref().unwrap();
+        assert!(
+            !fix.contains("remove-peer") && fix.contains("node:read"),
+            "{fix}"
         );
     }
 }

@@ -133,9 +133,12 @@ fn examine(host: &Host<'_>, options: &Options<'_>) -> Result<Report, PluginError
         )),
         None => None,
     };
+    // This node's name: its agent's, else the one setup wrote into main.json (the same, and
+    // there when the agent is down), so the labels do not change with what fails.
     let node = directory
         .local_node
         .clone()
+        .or_else(|| main.as_ref().ok().and_then(|m| m.node_name.clone()))
         .unwrap_or_else(|| "this-node".to_owned());
     local::gather(host, &node, &main, &service_user, &archive, &mut report);
     if let Some(main) = main.as_ref().ok().filter(|m| m.server) {
@@ -179,7 +182,8 @@ const ABOUT: &str = "Check the health of the whole Mesh: cluster, this node, eve
 
 const LONG_ABOUT: &str =
     "Checks what an experienced Carbonio admin would check every morning, each \
-ok, warn or fail with a detail and the fix.
+ok, warn or fail with a detail and the fix, or unknown: not checked (here), with the reason; \
+unknown is no verdict.
 
 Cluster (from the local agent): a raft leader exists; the raft peers are the Mesh servers LDAP \
 lists (an even number warns); no failed member, no member that left still listed, one Consul \
@@ -196,7 +200,7 @@ service-discover unit is active and config.json's bind_addr is an address of thi
 the doctor-transport step (ssh by default; [steps.doctor-transport] in the configuration \
 replaces it), at most --parallel at a time, and names the nodes it could not reach.
 
-Exit status: 0 every check ok, 10 warnings only, 11 a check failed or a node was not reached.";
+Exit status: 0 every check ok (or not checked), 10 warnings only, 11 a check failed or a node was not reached.";
 
 pub struct DoctorPlugin;
 

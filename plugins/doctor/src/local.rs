@@ -6,6 +6,7 @@ use carbonio_mesh_plugin_api::mesh::{self, compare_ldap_copy};
 use carbonio_mesh_plugin_api::services::{
     Credentials, Exec, ExecOutput, LdapCredentials, LocalAddresses, Stat,
 };
+use carbonio_mesh_plugin_api::untrusted::one_line;
 use carbonio_mesh_plugin_api::{Host, ServiceError};
 use serde::Deserialize;
 
@@ -31,6 +32,9 @@ pub enum ArchiveState {
 pub struct MainJson {
     #[serde(default)]
     pub server: bool,
+    /// The Consul node name setup gave this node (`server-`/`agent-` and the dashed hostname).
+    #[serde(default)]
+    pub node_name: Option<String>,
     #[serde(default)]
     pub datacenter: Option<String>,
     #[serde(default)]
@@ -111,7 +115,7 @@ pub fn file_check(rule: &FileRule<'_>, scope: &str, stat: Result<Stat, ServiceEr
                 rule.name,
                 scope,
                 Status::Fail,
-                format!("cannot look at {path}: {}", e.message),
+                naming(path, &e, "cannot look at"),
             )
         }
     };
@@ -292,11 +296,28 @@ pub fn node_cert_check(
     .fix(RESETUP)
 }
 
-/// `service`: what `systemctl is-active service-discover` said.
+/// `service`: what `systemctl is-active service-discover` said; when it said no state (it
+/// failed, or could not be run), the service is not checked, with the reason.
 pub fn service_check(scope: &str, answer: Result<ExecOutput, ServiceError>) -> Check {
     match answer {
         Ok(out) if out.success() => {
             Check::new("service", scope, Status::Ok, "service-discover is active")
+        }
+        Ok(out) if out.stdout.trim().is_empty() => {
+            let status = out
+                .status
+                .map_or_else(|| "killed".to_owned(), |s| format!("exit {s}"));
+            let said = match out.stderr.trim() {
+                "" => "and nothing else".to_owned(),
+                said => one_line(said).into_owned(),
+            };
+            Check::new(
+                "service",
+                scope,
+                Status::Unknown,
+                format!("not checked: systemctl is-active service-discover printed no state ({status}) {said}"),
+            )
+            .fix("systemctl status service-discover")
         }
         Ok(out) => Check::new(
             "service",
@@ -310,8 +331,8 @@ pub fn service_check(scope: &str, answer: Result<ExecOutput, ServiceError>) -> C
         Err(e) => Check::new(
             "service",
             scope,
-            Status::Fail,
-            format!("cannot ask systemctl: {}", e.message),
+            Status::Unknown,
+            format!("not checked: cannot ask systemctl: {}", e.message),
         ),
     }
 }
@@ -342,7 +363,28 @@ pub fn bind_check(scope: &str, bind: Result<String, String>, local: &[String]) -
             )
             .fix(fix)
         }
-        Err(e) => Check::new("bind-address", scope, Status::Fail, e),
+        // config.json is checked by `config-json`: without it, this is not checked.
+        Err(e) => Check::new(
+            "bind-address",
+            scope,
+            Status::Unknown,
+            format!("not checked: {e}"),
+        ),
+    }
+}
+
+/// Why `path` could not be read: the host's message, which names the path already
+/// ("cannot read PATH: ..."), else that message after the path.
+pub fn unread(path: &str, e: &ServiceError) -> String {
+    naming(path, e, "cannot read")
+}
+
+/// The host's message about `path` when it names it, else `what PATH: message` (said once).
+pub fn naming(path: &str, e: &ServiceError, what: &str) -> String {
+    if e.message.contains(path) {
+        e.message.clone()
+    } else {
+        format!("{what} {path}: {}", e.message)
     }
 }
 
@@ -431,7 +473,7 @@ fn certificate_checks(
     let now = certs::now();
     let read = |path: &str| {
         host.read_file(path)
-            .map_err(|e| format!("cannot read {path}: {}", e.message))
+            .map_err(|e| unread(path, &e))
             .and_then(|text| Cert::parse(&text, path))
     };
     let ca = read(CA_PATH);
@@ -458,7 +500,7 @@ fn certificate_checks(
             report.checks.push(Check::new(
                 "node-certificate",
                 node,
-                Status::Fail,
+                Status::Unknown,
                 format!("not checked: {e}"),
             ));
             return;
@@ -539,7 +581,7 @@ fn service_checks(host: &Host<'_>, node: &str) -> Vec<Check> {
         host.exec(&Exec::new(["systemctl", "is-active", "service-discover"]).timeout_ms(10_000));
     let bind = host
         .read_file(CONFIG_JSON)
-        .map_err(|e| format!("cannot read {CONFIG_JSON}: {}", e.message))
+        .map_err(|e| unread(CONFIG_JSON, &e))
         .and_then(|text| {
             serde_json::from_str::<ConfigJson>(&text)
                 .map(|c| c.bind_addr)
@@ -556,7 +598,7 @@ fn service_checks(host: &Host<'_>, node: &str) -> Vec<Check> {
 pub fn main_json(host: &Host<'_>) -> Result<MainJson, String> {
     let text = host
         .read_file(MAIN_JSON)
-        .map_err(|e| format!("cannot read {MAIN_JSON}: {}", e.message))?;
+        .map_err(|e| unread(MAIN_JSON, &e))?;
     serde_json::from_str(&text)
         .map_err(|e| format!("{MAIN_JSON} is not Consul's JSON configuration: {e}"))
 }

@@ -150,8 +150,8 @@ pub fn gather(
         Ok(_) => host
             .read_file(&path)
             .map(Some)
-            .map_err(|e| format!("cannot read {path}: {}", e.message)),
-        Err(e) => Err(format!("cannot look at {path}: {}", e.message)),
+            .map_err(|e| crate::local::unread(&path, &e)),
+        Err(e) => Err(crate::local::naming(&path, &e, "cannot look at")),
     };
     rejoin_age_check(
         scope,

@@ -306,6 +306,30 @@ fn version_skew_and_protocol_mismatch_warn() {
 }
 
 #[test]
+fn maintenance_mode_is_a_warning_naming_it_not_a_failure() {
+    let leader = healthy();
+    leader
+        .double
+        .cluster()
+        .critical_checks
+        .push(consul_double::HealthCheck {
+            node: "agent-mail-example-com".into(),
+            check_id: "_node_maintenance".into(),
+            name: "Node Maintenance Mode".into(),
+            service_id: String::new(),
+            service_name: String::new(),
+            output: "Kernel upgrade".into(),
+            check_type: String::new(),
+            create_index: 451,
+        });
+    let detail = flagged(&leader, &[], "health", "warn", "consul maint -disable");
+    assert_eq!(
+        detail,
+        "in maintenance mode: agent-mail-example-com (Kernel upgrade)"
+    );
+}
+
+#[test]
 fn a_critical_health_check_is_named_by_node_and_service() {
     let leader = healthy();
     leader
@@ -341,10 +365,18 @@ fn a_critical_health_check_is_named_by_node_and_service() {
 fn keyring_drift_and_a_second_key_warn_without_showing_a_key() {
     let leader = healthy();
     let key = leader.double.cluster().keyring[0].0.clone();
+    // One key, on 4 of the 5 nodes: the fifth did not answer the keyring query (Consul counts
+    // the alive members in NumNodes, the answers in Keys): a slow node, not drift.
     leader.double.cluster().keyring[0].1 = vec!["agent-mail-example-com".into()];
-    let detail = flagged(&leader, &[], "keyring", "warn", "consul keyring -install");
+    let (code, doc) = doctor_json(&leader, &[]);
+    assert_eq!(problems(&doc), ["keyring=unknown"], "{doc:#}");
+    assert_eq!((code, &doc["status"]), (0, &Value::from("ok")), "{doc:#}");
+    let detail = check(&doc, "keyring")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(
-        detail.contains("the archive's key is installed on 4 of the 5 nodes of the LAN pool"),
+        detail.contains("1 of the 5 nodes of the LAN pool did not answer the keyring query"),
         "{detail}"
     );
     assert!(!detail.contains(&key));
@@ -615,6 +647,84 @@ fn a_stopped_unit_and_a_foreign_bind_addr_fail() {
     assert!(detail.contains("bind_addr 198.51.100.7 is not an address of this host"));
 }
 
+/// A systemctl that answers nothing on standard output: the real one with no D-Bus to talk to
+/// (a container, a broken system bus) says why on standard error and exits 1.
+fn mute_systemctl(dir: &Path) {
+    let script = dir.join("systemctl");
+    fs::write(
+        &script,
+        "#!/bin/sh\necho 'Failed to connect to bus: No such file or directory' >&2\nexit 1\n",
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn a_probe_with_no_answer_is_unknown_with_the_reason_said_once() {
+    let leader = healthy();
+    let mute = tempfile::tempdir().unwrap();
+    mute_systemctl(mute.path());
+    let (code, out, err) = run(leader
+        .cmd()
+        .env(
+            "PATH",
+            format!("{}:{}", mute.path().display(), leader.bin.search_path()),
+        )
+        .args(["doctor", "--local", "--format", "json"]));
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    assert_eq!(problems(&doc), ["service=unknown"], "{doc:#}");
+    assert_eq!(code, 0, "not checked is no warning");
+    assert_eq!(
+        check(&doc, "service")["detail"],
+        "not checked: systemctl is-active service-discover printed no state (exit 1) Failed to connect to bus: No such file or directory"
+    );
+    // A file that cannot be read is named once, and what depends on it is not checked.
+    fs::remove_file(leader.sandbox.path(&format!("{ETC}/config.json"))).unwrap();
+    let (_, doc) = doctor_json(&leader, &["--local"]);
+    let bind = check(&doc, "bind-address");
+    assert_eq!(bind["status"], "unknown", "{doc:#}");
+    let detail = bind["detail"].as_str().unwrap();
+    assert_eq!(
+        detail
+            .matches("/etc/zextras/service-discover/config.json")
+            .count(),
+        1,
+        "{detail}"
+    );
+    assert_eq!(check(&doc, "config-json")["status"], "fail");
+}
+
+#[test]
+fn with_the_agent_down_the_node_keeps_its_name_from_main_json() {
+    let leader = healthy();
+    let main = leader.sandbox.path(&format!("{ETC}/main.json"));
+    let mut config: Value = serde_json::from_str(&fs::read_to_string(&main).unwrap()).unwrap();
+    // What service-discover setup writes (SD pkg/command/common.go ConsulNodeName).
+    config["node_name"] = "server-srv1-example-com".into();
+    fs::write(&main, config.to_string()).unwrap();
+    systemctl(&leader, "stop");
+    // Nothing listens there: the agent does not answer.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = closed.local_addr().unwrap();
+    drop(closed);
+    let (code, out, _) = run(leader
+        .cmd()
+        .env("CONSUL_HTTP_ADDR", format!("http://{address}"))
+        .args(["doctor", "--format", "json"]));
+    assert_eq!(code, 11, "{out}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(check(&doc, "agent")["status"], "fail");
+    assert_eq!(
+        doc["nodes"][0]["node"], "server-srv1-example-com",
+        "{doc:#}"
+    );
+    assert!(doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["scope"] == "cluster" || c["scope"] == "server-srv1-example-com"));
+}
+
 #[test]
 fn the_human_report_shows_the_table_and_each_problem_with_its_fix() {
     let leader = healthy();
@@ -764,6 +874,85 @@ fn doctor_nodes(mesh: &SshMesh, args: &[&str]) -> (i32, String, String) {
         cmd.args(["doctor", "--nodes", "all"]).args(args);
         cmd
     }))
+}
+
+/// `doctor ARGS` as run on the agent `node` of `mesh` (its own root, no token, no archive
+/// password: what the packaged timer runs there).
+fn doctor_on(mesh: &SshMesh, node: &str, args: &[&str]) -> (i32, String, String) {
+    let root = &mesh.roots[node];
+    let mut cmd = std::process::Command::new(carbonio_mesh_tests::binary());
+    cmd.env("CARBONIO_MESH_CHILD_ENV", carbonio_mesh_tests::STAND_IN_ENV)
+        .env_remove("CONSUL_HTTP_TOKEN")
+        .env_remove("CONSUL_HTTP_TOKEN_FILE")
+        .env_remove("NO_COLOR")
+        .env("PATH", mesh.bin.search_path())
+        .env("SERVICE_DISCOVER_STANDIN_ROOT", root)
+        .env("CONSUL_HTTP_ADDR", mesh.double.url())
+        .arg("--root")
+        .arg(root)
+        .arg("--plugin-dir")
+        .arg(mesh.sandbox.plugin_dir())
+        .arg("doctor")
+        .args(args);
+    run(&mut assert_cmd::Command::from_std(cmd))
+}
+
+/// The packaged timer runs `doctor --prometheus` on every node; an agent has no archive
+/// password, hence no token: what it cannot see is "not checked", never a warning forever.
+#[test]
+fn an_agent_without_a_token_reports_what_it_cannot_check_as_not_checked() {
+    let mesh = healthy_mesh();
+    let agent = mesh
+        .nodes
+        .iter()
+        .find(|n| n.starts_with("agent-"))
+        .unwrap()
+        .clone();
+    let (code, out, err) = doctor_on(&mesh, &agent, &["--format", "json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    let mut found = problems(&doc);
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "health=unknown",
+            "keyring=unknown",
+            "members=unknown",
+            "token=unknown"
+        ],
+        "{doc:#}"
+    );
+    assert_eq!((code, &doc["status"]), (0, &Value::from("ok")), "{doc:#}");
+    let members = check(&doc, "members");
+    assert!(
+        members["fix"].as_str().unwrap().contains("node:read"),
+        "{members}"
+    );
+    assert!(members["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("not checked here: "));
+    let (code, out, _) = doctor_on(&mesh, &agent, &["--prometheus"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("\ncarbonio_mesh_doctor_status 0\n"), "{out}");
+    assert!(
+        out.contains("carbonio_mesh_check_status{check=\"token\",node=\"cluster\"} -1\n"),
+        "{out}"
+    );
+    // ACLs disabled: that is what the token check says, not "no token".
+    mesh.double.cluster().acl_enabled = false;
+    let (_, out, _) = doctor_on(&mesh, &agent, &["--format", "json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let token = check(&doc, "token");
+    assert_eq!(token["status"], "warn", "{doc:#}");
+    assert!(
+        token["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ACLs are disabled"),
+        "{token}"
+    );
+    assert_eq!(check(&doc, "members-failed")["status"], "ok", "{doc:#}");
 }
 
 #[test]
