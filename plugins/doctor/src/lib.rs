@@ -12,6 +12,7 @@ mod nodes;
 mod rejoin;
 mod render;
 mod report;
+mod runs;
 
 use carbonio_mesh_plugin_api::fanout::Transport;
 use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
@@ -150,6 +151,14 @@ fn examine(host: &Host<'_>, options: &Options<'_>) -> Result<Report, PluginError
             certs::now(),
         ));
     }
+    // A run left half-way comes first: every other fix waits for it.
+    let unfinished = runs::newest(host);
+    report
+        .checks
+        .push(runs::run_check(&node, unfinished.clone()));
+    if let Ok(Some(run)) = &unfinished {
+        runs::defer_fixes(&mut report.checks, run);
+    }
     let role = nodes::role_of(&node).or_else(|| {
         main.as_ref()
             .ok()
@@ -158,6 +167,7 @@ fn examine(host: &Host<'_>, options: &Options<'_>) -> Result<Report, PluginError
     report.add_row(&node, directory.host_of(&node).map(str::to_owned), role);
     if let Some((plan, transport)) = fan_out {
         nodes::run(host, &transport, &plan, options.parallel, &mut report)?;
+        nodes::stale_nodes(&mut report, &node);
     }
     Ok(report.finish())
 }

@@ -202,6 +202,11 @@ fn expiry(what: &str, cert: &Cert, now: i64) -> (Status, String) {
     }
 }
 
+/// The fix of a node whose archive is not LDAP's while LDAP's is the Mesh leader's: the secrets
+/// were regenerated without this node (a run without `--nodes`); uploading its old archive
+/// would undo the regeneration for every node set up next.
+pub const STALE_NODE: &str = "this node keeps an older archive than the Mesh leader's (the secrets were regenerated without it): copy the leader's /etc/zextras/service-discover/cluster-credentials.tar.gpg here and run carbonio-mesh secret rejoin --archive FILE; never upload this node's archive to LDAP";
+
 const RESETUP: &str = "set this node up again with the cluster's archive: carbonio-mesh secret rejoin --archive FILE (on a Mesh server whose CA expires: carbonio-mesh secret regenerate)";
 
 /// `ca-certificate`: the CA file parses, is the archive's CA (when the archive is open), and is
@@ -568,8 +573,15 @@ fn archive_checks(host: &Host<'_>, node: &str, server: bool, archive: &ArchiveSt
     if let Ok(local) = host.read_file(mesh::ARCHIVE_PATH) {
         let verdict = compare_ldap_copy(&local, mesh::ARCHIVE_PATH, host.call(&LdapCredentials {}));
         let status = if verdict.ok { Status::Ok } else { Status::Fail };
+        // An agent never holds the archive LDAP should have: it is the stale one.
+        let fix = match verdict.fix {
+            Some(_) if !server && verdict.detail.contains(mesh::LDAP_DIFFERENT) => {
+                Some(STALE_NODE.to_owned())
+            }
+            fix => fix,
+        };
         let mut check = Check::new("ldap-copy", node, status, verdict.detail);
-        check.fix = verdict.fix.filter(|_| !verdict.ok);
+        check.fix = fix.filter(|_| !verdict.ok);
         checks.push(check);
     }
     checks

@@ -8,7 +8,10 @@ use carbonio_mesh_plugin_api::nodes::{NodeDirectory, NodeRole};
 use carbonio_mesh_plugin_api::services::{Exec, ExecArg, ExecMany, ExecResult, LocalAddresses};
 use carbonio_mesh_plugin_api::{Host, PluginError};
 
-use crate::report::{CertificateExpiry, Check, NodeRow, Report};
+use carbonio_mesh_plugin_api::mesh;
+
+use crate::local::STALE_NODE;
+use crate::report::{CertificateExpiry, Check, NodeRow, Report, Status};
 
 /// The nodes `--nodes` names (this host's own checks run in-process, never through the
 /// transport); failed members are not tried: the cluster checks already report them.
@@ -123,6 +126,43 @@ pub fn merge(report: &mut Report, target: &Target, answer: Result<Report, String
             problems: Vec::new(),
             error: Some(format!("{} ({}): {error}", target.reach(), target.address)),
         }),
+    }
+}
+
+/// When LDAP holds this node's archive (the leader's, after a regeneration), another node whose
+/// archive differs from LDAP's is the stale one: its fix is `secret rejoin` there, never the
+/// upload its own check suggests (that would put the old secrets back in LDAP).
+pub fn stale_nodes(report: &mut Report, local: &str) {
+    let ldap_is_ours = report.checks.iter().any(|c| {
+        c.scope == local
+            && c.name == "ldap-copy"
+            && c.passed()
+            && c.detail.starts_with("LDAP holds the same archive")
+    });
+    if !ldap_is_ours {
+        return;
+    }
+    let hosts: Vec<(String, String)> = report
+        .nodes
+        .iter()
+        .map(|row| {
+            (
+                row.node.clone(),
+                row.host.clone().unwrap_or_else(|| row.node.clone()),
+            )
+        })
+        .collect();
+    for check in report.checks.iter_mut().filter(|c| {
+        c.scope != local
+            && c.name == "ldap-copy"
+            && c.status == Status::Fail
+            && c.detail.starts_with(mesh::LDAP_DIFFERENT)
+    }) {
+        let on = hosts
+            .iter()
+            .find(|(node, _)| *node == check.scope)
+            .map_or(check.scope.as_str(), |(_, host)| host.as_str());
+        check.check.fix = Some(format!("on {on}: {STALE_NODE}"));
     }
 }
 
@@ -244,5 +284,57 @@ mod tests {
             merged.checks[0].scope, "agent-x",
             "filed under the node reached"
         );
+    }
+
+    #[test]
+    fn a_node_left_behind_by_a_regeneration_is_told_to_rejoin_never_to_upload() {
+        let mut report = Report::default();
+        let ours = Check::new(
+            "ldap-copy",
+            "server-srv1",
+            Status::Ok,
+            "LDAP holds the same archive (carbonioMeshCredentials ...)",
+        );
+        let stale = Check::new(
+            "ldap-copy",
+            "agent-x",
+            Status::Fail,
+            format!(
+                "{} (carbonioMeshCredentials ...): nodes set up now get that one",
+                mesh::LDAP_DIFFERENT
+            ),
+        )
+        .fix("... upload it as service-discover setup does: ldapmodify ...");
+        report.checks = vec![ours.clone(), stale.clone()];
+        report.nodes.push(NodeRow {
+            node: "agent-x".into(),
+            host: Some("x.example.com".into()),
+            role: None,
+            status: "fail".into(),
+            problems: vec!["ldap-copy".into()],
+            error: None,
+        });
+        stale_nodes(&mut report, "server-srv1");
+        let fix = report.checks[1].fix.as_deref().unwrap();
+        assert!(
+            fix.starts_with("on x.example.com: this node keeps an older archive"),
+            "{fix}"
+        );
+        assert!(
+            fix.contains("carbonio-mesh secret rejoin --archive FILE")
+                && !fix.contains("ldapmodify"),
+            "{fix}"
+        );
+        // When LDAP does not hold this node's archive, which side is stale is not known here.
+        let mut unsure = Report::default();
+        let mut different = ours;
+        different.check.status = Status::Fail;
+        unsure.checks = vec![different, stale];
+        stale_nodes(&mut unsure, "server-srv1");
+        assert!(unsure.checks[1]
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("ldapmodify"));
     }
 }

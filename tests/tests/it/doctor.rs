@@ -172,6 +172,7 @@ fn a_healthy_leader_passes_every_check() {
         "ldap-copy",
         "service",
         "bind-address",
+        "unfinished-run",
     ] {
         assert!(names.contains(&name), "{name} missing from {names:?}");
     }
@@ -192,6 +193,82 @@ fn a_healthy_leader_passes_every_check() {
         .unwrap()
         .iter()
         .all(|c| c["scope"] == "server-srv1-example-com"));
+}
+
+/// `kill -9` in the middle of `secret regenerate` (a site step that kills its caller, after
+/// stop-service): doctor names the run and `--resume`, and every other fix waits for it
+/// (before, it told the leader to run `secret rejoin --archive` or `service-discover setup`).
+#[test]
+fn after_a_kill_9_mid_regeneration_doctor_names_the_run_and_resume() {
+    // The Mesh's only server: what `secret regenerate` without --nodes runs on.
+    let leader = MeshLeader::new(PASSWORD);
+    leader.sandbox.install_product("doctor");
+    let key = make_healthy(&leader.sandbox.root(), &leader.bin);
+    leader.double.cluster().keyring = vec![(key, Vec::new())];
+    let planned = carbonio_mesh_tests::planned_steps(leader.cmd(), false);
+    let at = planned.iter().position(|s| s == "stop-service").unwrap() + 1;
+    let mut steps: Vec<String> = planned.iter().map(|s| format!("\"{s}\"")).collect();
+    steps.insert(at, "\"crash\"".into());
+    let crash = leader.config(
+        "20-crash.toml",
+        &format!(
+            "[workflows]\nsecret-regenerate = [{}]\n[steps.crash]\nexec = [\"sh\", \"-c\", \"kill -9 $PPID\"]\n",
+            steps.join(", ")
+        ),
+    );
+    let password = leader.sandbox.root().join("new-password");
+    fs::write(&password, "doctor-New-password-2").unwrap();
+    let (code, out, err) = run(leader
+        .cmd()
+        .args(["--yes", "secret", "regenerate", "--password-file"])
+        .arg(&password));
+    assert_eq!(code, -1, "killed: {out}{err}");
+    let (code, doc) = doctor_json(&leader, &[]);
+    assert_eq!(code, 11, "{doc:#}");
+    let found = check(&doc, "unfinished-run");
+    assert_eq!(found["status"], "fail", "{doc:#}");
+    let detail = found["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("of secret regenerate stopped at step crash (killed, or running now)"),
+        "{detail}"
+    );
+    let id = detail
+        .strip_prefix("run ")
+        .and_then(|d| d.split_whitespace().next())
+        .unwrap();
+    let resume = format!("carbonio-mesh secret regenerate --resume --run {id}");
+    assert!(found["fix"].as_str().unwrap().contains(&resume), "{found}");
+    // The stopped unit's fix (and every other) says to finish the run first.
+    let service = check(&doc, "service");
+    assert_eq!(service["status"], "fail", "{doc:#}");
+    assert!(
+        service["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("first finish run {id}: {resume}")),
+        "{service}"
+    );
+    for c in doc["checks"].as_array().unwrap() {
+        if c["status"] != "ok" && c["status"] != "unknown" {
+            let fix = c["fix"].as_str().unwrap_or_default();
+            assert!(fix.contains(&resume), "{c}");
+        }
+    }
+    // Resumed to the end, the run is no longer named.
+    fs::remove_file(crash).unwrap();
+    let (code, out, err) = run(leader
+        .cmd()
+        .args([
+            "--yes",
+            "secret",
+            "regenerate",
+            "--resume",
+            "--password-file",
+        ])
+        .arg(&password));
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, doc) = doctor_json(&leader, &["--local"]);
+    assert_eq!(check(&doc, "unfinished-run")["status"], "ok", "{doc:#}");
 }
 
 #[test]
@@ -797,6 +874,31 @@ fn on_a_carbonio_node_raft_and_the_archive_match_ldap() {
     assert_eq!(doc["nodes"][0]["host"], "srv1.example.com");
 }
 
+/// Without a valid token the members are not read, so the raft peers are known by address
+/// only: which server is which is unknown, and doctor never suggests removing one (before, it
+/// failed raft-peers with `consul operator raft remove-peer` for every server, the leader too).
+#[test]
+fn with_a_refused_or_missing_token_no_server_is_ever_to_be_removed() {
+    let (_ldap, leader) = healthy_carbonio();
+    for refused in [true, false] {
+        if refused {
+            // Consul forgot the archive's token: every request with it is refused.
+            leader.double.cluster().tokens.clear();
+        } else {
+            // No token at all: the archive does not open without its password file.
+            fs::remove_file(leader.sandbox.path(&format!("{LIB}/password"))).unwrap();
+        }
+        let (_, doc) = doctor_json(&leader, &[]);
+        let raft = check(&doc, "raft-peers");
+        assert_eq!(raft["status"], "unknown", "{doc:#}");
+        for c in doc["checks"].as_array().unwrap() {
+            let fix = c["fix"].as_str().unwrap_or_default();
+            assert!(!fix.contains("remove-peer"), "{c}");
+        }
+        assert_eq!(check(&doc, "members")["status"], "unknown", "{doc:#}");
+    }
+}
+
 #[test]
 fn a_mesh_server_ldap_lists_but_raft_lacks_fails_and_an_extra_peer_warns() {
     let (ldap, leader) = healthy_carbonio();
@@ -939,6 +1041,10 @@ fn an_agent_without_a_token_reports_what_it_cannot_check_as_not_checked() {
         out.contains("carbonio_mesh_check_status{check=\"token\",node=\"cluster\"} -1\n"),
         "{out}"
     );
+    // What the admin sees: no warning, and what was not checked here, with the reason.
+    let (code, out, err) = doctor_on(&mesh, &agent, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    insta::assert_snapshot!("doctor_human_agent_without_a_token", out);
     // ACLs disabled: that is what the token check says, not "no token".
     mesh.double.cluster().acl_enabled = false;
     let (_, out, _) = doctor_on(&mesh, &agent, &["--format", "json"]);
