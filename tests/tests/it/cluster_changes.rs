@@ -347,9 +347,23 @@ fn an_unknown_node_gets_consuls_text_and_close_names(version: Version) {
     );
     let (_, _, err) = run(s.cmd().args(["--yes", "force-leave", "srv4.example.com"]));
     assert!(
-        err.ends_with("Did you mean: server-srv1-example-com, server-srv2-example-com, server-srv3-example-com?\n  fix: name a member `carbonio-mesh members` lists: its node name, Carbonio hostname or address\n"),
+        err.ends_with("Did you mean: srv1.example.com, srv2.example.com, srv3.example.com?\n  fix: name a member `carbonio-mesh members` lists: its node name, Carbonio hostname (or its first label, when one node has it) or address\n"),
         "{err}"
     );
+    // Answered in the form typed: a node name, a short hostname, an address.
+    for (typed, close) in [
+        ("server-srv4-example-com", "server-srv1-example-com"),
+        ("srv4", "srv1"),
+        ("192.168.56.10", "192.168.56.101"),
+    ] {
+        let (code, _, err) = run(s.cmd().args(["--yes", "force-leave", typed]));
+        assert_eq!(code, 5, "{err}");
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("Did you mean: "))
+            .unwrap_or_else(|| panic!("{err}"));
+        assert!(line.contains(close), "{typed}: {line}");
+    }
     assert!(s.puts().is_empty());
 }
 
