@@ -14,7 +14,9 @@ pub use catalog::{
     catalog_node, critical_checks, node_service, service_node, CatalogNode, HealthCheck,
     NodeService, NodeServiceList, NodeServices, ServiceNode,
 };
-pub use operator::{keyring, raft_configuration, KeyringPool, RaftConfiguration};
+pub use operator::{
+    autopilot_health, keyring, raft_configuration, AutopilotHealth, KeyringPool, RaftConfiguration,
+};
 
 use serde::Serialize;
 
