@@ -643,6 +643,9 @@ pub fn gather(host: &Host<'_>, archive: &ArchiveSecrets<'_>, report: &mut Report
     report
         .checks
         .extend(raft_peers(host, &directory, mesh_servers));
+    report
+        .checks
+        .extend(crate::autopilot::gather(host, &directory));
     if !members.is_empty() {
         report.checks.extend(member_checks(&members, &directory));
         report.members = members_by_status(&members);

@@ -5,8 +5,10 @@
 //! is ok, warn or fail, with a detail and the fix. Gathering (`cluster`, `local`, `nodes`),
 //! the report as data (`report`) and rendering (`render`) are separate.
 
+mod autopilot;
 mod certs;
 mod cluster;
+mod datadir;
 mod local;
 mod nodes;
 mod rejoin;
@@ -142,6 +144,16 @@ fn examine(host: &Host<'_>, options: &Options<'_>) -> Result<Report, PluginError
         .or_else(|| main.as_ref().ok().and_then(|m| m.node_name.clone()))
         .unwrap_or_else(|| "this-node".to_owned());
     local::gather(host, &node, &main, &service_user, &archive, &mut report);
+    if let Ok(main) = &main {
+        report.checks.extend(datadir::gather(
+            host,
+            &node,
+            main.data_dir(),
+            main.encrypt.as_ref().map(SecretText::expose),
+            secrets.gossip_key,
+            main.server,
+        ));
+    }
     if let Some(main) = main.as_ref().ok().filter(|m| m.server) {
         report.checks.push(rejoin::gather(
             host,
@@ -196,7 +208,8 @@ ok, warn or fail with a detail and the fix, or unknown: not checked (here), with
 unknown is no verdict.
 
 Cluster (from the local agent): a raft leader exists; the raft peers are the Mesh servers LDAP \
-lists (an even number warns); no failed member, no member that left still listed, one Consul \
+lists (an even number warns); autopilot: every server healthy, the failure tolerance the \
+servers allow, each in contact with the leader and not trailing it; no failed member, no member that left still listed, one Consul \
 version and gossip protocol; no critical health check; one gossip key, on every node; the token \
 in use is accepted, and on a Mesh server so is the archive's bootstrap token.
 
@@ -204,7 +217,9 @@ This node: the archive 0600 root, the password file 0400 root (Mesh servers), ma
 config.json owned by service-discover, no leftover -1 certificates beside the -0 ones; the CA \
 is the archive's, the node certificate is signed by it and names the node's role, neither \
 expires within 30 days; the archive opens with the password file and is LDAP's copy; the \
-service-discover unit is active and config.json's bind_addr is an address of this host.
+service-discover unit is active and config.json's bind_addr is an address of this host; \
+data/serf/local.keyring holds main.json's gossip key (the archive's); no ACL reset file is left \
+behind; no run of secret regenerate or rejoin is left unfinished.
 
 --nodes all|LIST runs `carbonio-mesh doctor --local --format json` on each other node through \
 the doctor-transport step (ssh by default; [steps.doctor-transport] in the configuration \

@@ -35,6 +35,9 @@ pub struct MainJson {
     /// The Consul node name setup gave this node (`server-`/`agent-` and the dashed hostname).
     #[serde(default)]
     pub node_name: Option<String>,
+    /// The gossip key setup wrote (a secret: compared, never printed).
+    #[serde(default)]
+    pub encrypt: Option<carbonio_mesh_plugin_api::SecretText>,
     #[serde(default)]
     pub datacenter: Option<String>,
     #[serde(default)]

@@ -475,6 +475,80 @@ fn keyring_drift_and_a_second_key_warn_without_showing_a_key() {
     );
 }
 
+/// Autopilot sees what gossip does not: a server alive but trailing the leader. With three
+/// servers the failure tolerance must be 1; a lagging one brings it to 0, the Mesh one failure
+/// away from losing its leader.
+#[test]
+fn a_server_trailing_the_leader_fails_autopilot_and_is_named_in_raft_lag() {
+    let leader = healthy();
+    let (_, doc) = doctor_json(&leader, &[]);
+    assert_eq!(
+        check(&doc, "autopilot")["detail"],
+        "3 voter(s), failure tolerance 1: every server healthy"
+    );
+    leader
+        .double
+        .cluster()
+        .raft_lag
+        .insert("server-srv2-example-com".into(), ("1.5s".into(), 300));
+    let (code, doc) = doctor_json(&leader, &[]);
+    assert_eq!(code, 11, "{doc:#}");
+    assert_eq!(
+        problems(&doc),
+        ["autopilot=fail", "raft-lag=warn"],
+        "{doc:#}"
+    );
+    assert_eq!(
+        check(&doc, "autopilot")["detail"],
+        "3 voter(s), failure tolerance 0: server-srv2-example-com is not healthy (serf alive); failure tolerance 0 where 3 voters allow 1"
+    );
+    assert_eq!(
+        check(&doc, "raft-lag")["detail"],
+        "server-srv2-example-com: last contact 1.5s, 300 entries behind the leader"
+    );
+}
+
+/// What the data directory holds, checked with no token: a leftover ACL reset file, and a
+/// local.keyring without main.json's gossip key (Consul then ignores `encrypt`).
+#[test]
+fn a_leftover_reset_file_and_a_keyring_file_without_the_key_fail() {
+    let leader = healthy();
+    let data = leader.sandbox.path("/var/lib/service-discover/data");
+    fs::create_dir_all(data.join("serf")).unwrap();
+    fs::write(data.join("acl-bootstrap-reset"), "908").unwrap();
+    let detail = flagged(
+        &leader,
+        &["--local"],
+        "acl-bootstrap-reset",
+        "fail",
+        "rm /var/lib/service-discover/data/acl-bootstrap-reset",
+    );
+    assert!(detail.contains("global-management token"), "{detail}");
+    fs::remove_file(data.join("acl-bootstrap-reset")).unwrap();
+    let old_key = "T2xkLWtleS1vbGQta2V5LW9sZC1rZXktb2xkLWtleQ==";
+    fs::write(data.join("serf/local.keyring"), format!("[\"{old_key}\"]")).unwrap();
+    let detail = flagged(
+        &leader,
+        &["--local"],
+        "gossip-keyring",
+        "fail",
+        "carbonio-mesh secret rejoin",
+    );
+    assert!(
+        detail.contains("does not hold main.json's gossip key") && !detail.contains(old_key),
+        "{detail}"
+    );
+    let key = leader.double.cluster().keyring[0].0.clone();
+    fs::write(
+        data.join("serf/local.keyring"),
+        format!("[\"{key}\", \"{old_key}\"]"),
+    )
+    .unwrap();
+    let (code, doc) = doctor_json(&leader, &["--local"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(check(&doc, "gossip-keyring")["status"], "ok");
+}
+
 #[test]
 fn a_stale_archive_token_fails_the_token_check() {
     let leader = healthy();
@@ -1017,9 +1091,11 @@ fn an_agent_without_a_token_reports_what_it_cannot_check_as_not_checked() {
     assert_eq!(
         found,
         [
+            "autopilot=unknown",
             "health=unknown",
             "keyring=unknown",
             "members=unknown",
+            "raft-lag=unknown",
             "token=unknown"
         ],
         "{doc:#}"
