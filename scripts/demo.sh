@@ -10,7 +10,8 @@
 # version: the members table, force-leave of a WAN name, Consul's texts).
 #
 # The simulated cluster lives in its own network namespace, so nothing on this machine changes:
-# - this host is the Mesh leader srv1.example.com (192.168.56.101, on the namespace's loopback);
+# - this host is the Mesh leader srv1.example.com (192.168.56.101, on the namespace's own network
+#   interface: service-discover setup refuses an address on the loopback interface);
 # - the Consul test double (tests/consul-double, a stand-in for Consul agents of the chosen version)
 #   serves the five-node cluster of tests/fixtures/consul, whose nodes carry real Carbonio node
 #   names (server-srv1-example-com, agent-mail-example-com, ...);
@@ -63,13 +64,18 @@ fi
 # Inside the namespace: this host has every simulated node's address (the leader's is this
 # host's; the others are where the nodes' sshd listens).
 ip link set lo up
+# service-discover setup binds only to an address of a real interface, never lo's (docs/carbonio-mesh.md,
+# "Regenerating the secrets"): the addresses sit on a veth pair of the namespace's own.
+ip link add mesh0 type veth peer name mesh1
+ip link set mesh0 up
+ip link set mesh1 up
 declare -A address=(
     [srv1.example.com]=192.168.56.101 [srv2.example.com]=192.168.56.102
     [srv3.example.com]=192.168.56.103 [mail.example.com]=192.168.56.110
     [proxy.example.com]=192.168.56.111
 )
 others=(srv2.example.com srv3.example.com mail.example.com proxy.example.com)
-for host in "${!address[@]}"; do ip addr add "${address[$host]}/32" dev lo; done
+for host in "${!address[@]}"; do ip addr add "${address[$host]}/32" dev mesh0; done
 
 bin="$PWD/target/release/carbonio-mesh"
 # Cargo leaves each plugin crate as target/release/libcarbonio_mesh_plugin_<name>.so, a name the
