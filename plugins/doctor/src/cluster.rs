@@ -65,6 +65,9 @@ pub struct HealthCheck {
     pub service_name: String,
     #[serde(rename = "Output", default)]
     pub output: String,
+    /// Maintenance mode's reason (`consul maint -reason`), its Output being empty.
+    #[serde(rename = "Notes", default)]
+    pub notes: String,
 }
 
 /// One pool of `/v1/operator/keyring` (the WAN pool, the LAN pool of each segment).
@@ -397,14 +400,20 @@ fn maintenance_check(maintenance: &[&HealthCheck], directory: &NodeDirectory) ->
     let mut fixes = Vec::new();
     for c in maintenance {
         let on = directory.host_of(&c.node).unwrap_or(&c.node);
-        let reason = c.output.lines().next().unwrap_or("").trim();
+        // The reason is the check's Notes (recorded from Consul 1.10.12: Output is empty).
+        let reason = [&c.notes, &c.output]
+            .into_iter()
+            .map(|text| text.lines().next().unwrap_or("").trim())
+            .find(|text| !text.is_empty())
+            .map(|text| format!(" ({text})"))
+            .unwrap_or_default();
         if c.check_id == NODE_MAINTENANCE {
-            what.push(format!("{} ({reason})", label(directory, &c.node)));
+            what.push(format!("{}{reason}", label(directory, &c.node)));
             fixes.push(format!("on {on}: consul maint -disable"));
         } else {
             let id = c.check_id.trim_start_matches(SERVICE_MAINTENANCE);
             what.push(format!(
-                "{} service {id} ({reason})",
+                "{} service {id}{reason}",
                 label(directory, &c.node)
             ));
             fixes.push(format!("on {on}: consul maint -disable -service {id}"));
@@ -771,7 +780,11 @@ fn critical_health(host: &Host<'_>, directory: &NodeDirectory) -> Check {
         Err(e) => check(
             "health",
             Status::Unknown,
-            format!("not checked here: {}", e.message),
+            match e.kind {
+                // Hidden from an anonymous request: what a node without a token cannot see.
+                ErrorKind::Usage => format!("not checked here: {}", e.message),
+                _ => format!("not checked: {}", e.message),
+            },
         )
         .fix(e.hint.unwrap_or_default()),
     }
@@ -1005,6 +1018,7 @@ mod tests {
             name: check_id.into(),
             service_name: service.into(),
             output: output.into(),
+            notes: String::new(),
         }
     }
 

@@ -315,9 +315,17 @@ pub fn service_check(scope: &str, answer: Result<ExecOutput, ServiceError>) -> C
             let status = out
                 .status
                 .map_or_else(|| "killed".to_owned(), |s| format!("exit {s}"));
-            let said = match out.stderr.trim() {
-                "" => "and nothing else".to_owned(),
-                said => one_line(said).into_owned(),
+            // Its standard error, its lines joined (a real systemctl without systemd says why
+            // on two lines).
+            let lines: Vec<&str> = out
+                .stderr
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            let said = match lines.as_slice() {
+                [] => "and nothing else".to_owned(),
+                lines => one_line(&lines.join("; ")).into_owned(),
             };
             Check::new(
                 "service",
