@@ -180,6 +180,7 @@ fn examine(host: &Host<'_>, options: &Options<'_>) -> Result<Report, PluginError
     if let Some((plan, transport)) = fan_out {
         nodes::run(host, &transport, &plan, options.parallel, &mut report)?;
         nodes::stale_nodes(&mut report, &node);
+        nodes::same_ca(&mut report, &node);
     }
     Ok(report.finish())
 }

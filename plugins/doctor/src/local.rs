@@ -505,6 +505,7 @@ fn certificate_checks(
             certificate: certificate.into(),
             node: node.into(),
             expires_in_secs: cert.expires_in_secs(now),
+            subject: Some(cert.subject()),
         })
     };
     if let Ok(ca) = &ca {

@@ -166,6 +166,52 @@ pub fn stale_nodes(report: &mut Report, local: &str) {
     }
 }
 
+/// `leader-ca`: every node reached holds this node's CA (on the Mesh leader, the cluster's):
+/// a node left on an old CA cannot talk TLS to the others. Compared by the CA's subject, which
+/// names each Consul CA with its own random number; nothing is said when this node has no CA.
+pub fn same_ca(report: &mut Report, local: &str) {
+    let subject_of = |report: &Report, node: &str| {
+        report
+            .certificates
+            .iter()
+            .find(|c| c.node == node && c.certificate == "ca")
+            .and_then(|c| c.subject.clone())
+    };
+    let Some(ours) = subject_of(report, local) else {
+        return;
+    };
+    let reached: Vec<(String, Option<String>)> = report
+        .nodes
+        .iter()
+        .filter(|row| row.node != local && row.error.is_none() && row.status != "skipped")
+        .map(|row| (row.node.clone(), row.host.clone()))
+        .collect();
+    for (node, host) in reached {
+        let Some(theirs) = subject_of(report, &node) else {
+            continue;
+        };
+        let check = if theirs == ours {
+            Check::new("leader-ca", &node, Status::Ok, "holds this node's CA")
+        } else {
+            let on = host.as_deref().unwrap_or(&node);
+            Check::new(
+                "leader-ca",
+                &node,
+                Status::Fail,
+                format!("its CA is {theirs}, not this node's ({ours}): it cannot talk TLS with the nodes on this one"),
+            )
+            .fix(format!("on {on}: carbonio-mesh secret rejoin --archive FILE, FILE this node's /etc/zextras/service-discover/cluster-credentials.tar.gpg"))
+        };
+        if let Some(row) = report.nodes.iter_mut().find(|r| r.node == node) {
+            if check.status == Status::Fail {
+                row.problems.push("leader-ca".into());
+                row.status = Status::Fail.name().to_owned();
+            }
+        }
+        report.checks.push(check);
+    }
+}
+
 /// Runs the transport on every node of `plan`, `parallel` at a time, and merges the answers.
 pub fn run(
     host: &Host<'_>,

@@ -300,6 +300,7 @@ mod tests {
             certificate: "ca".into(),
             node: "server-a".into(),
             expires_in_secs: 42,
+            subject: None,
         });
         report.members.insert("alive".into(), 4);
         report.finish()

@@ -73,6 +73,10 @@ pub struct CertificateExpiry {
     pub node: String,
     /// Negative: expired that long ago.
     pub expires_in_secs: i64,
+    /// The certificate's subject: a Consul CA's names it with a random number
+    /// (`CN=Consul Agent CA 4156...`), so two nodes hold the same CA when their subjects match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 /// One row of the per-node table.

@@ -1136,6 +1136,56 @@ fn an_agent_without_a_token_reports_what_it_cannot_check_as_not_checked() {
     assert_eq!(check(&doc, "members-failed")["status"], "ok", "{doc:#}");
 }
 
+/// A node whose CA and certificate agree with each other but not with the leader (set up from
+/// another archive): its own checks pass, `--nodes` sees it holds another CA.
+#[test]
+fn a_node_on_another_ca_than_the_leaders_is_named_with_rejoin() {
+    let mesh = healthy_mesh();
+    let agent = mesh
+        .nodes
+        .iter()
+        .find(|n| n.starts_with("agent-"))
+        .unwrap()
+        .clone();
+    let lib = mesh.roots[&agent].join(LIB.trim_start_matches('/'));
+    let scratch = tempfile::tempdir().unwrap();
+    let (other_ca, cert) = openssl_pair(scratch.path(), "client.dc1.consul", 365);
+    fs::write(lib.join("consul-agent-ca.pem"), other_ca).unwrap();
+    fs::write(lib.join("dc1-client-consul-0.pem"), cert).unwrap();
+    let (code, out, err) = doctor_nodes(&mesh, &["--format", "json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    assert_eq!(code, 11, "{doc:#}");
+    let failed: Vec<&Value> = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] != "ok")
+        .collect();
+    assert_eq!(failed.len(), 1, "{doc:#}");
+    assert_eq!(
+        (&failed[0]["name"], &failed[0]["scope"]),
+        (&Value::from("leader-ca"), &Value::from(agent.as_str()))
+    );
+    assert!(
+        failed[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("CN=Other CA"),
+        "{doc:#}"
+    );
+    assert!(failed[0]["fix"].as_str().unwrap().contains("secret rejoin"));
+    let row = doc["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["node"] == agent.as_str())
+        .unwrap();
+    assert_eq!(
+        (&row["status"], &row["problems"]),
+        (&Value::from("fail"), &serde_json::json!(["leader-ca"]))
+    );
+}
+
 #[test]
 fn every_node_is_checked_over_real_ssh_and_a_node_not_reached_is_named() {
     let mut mesh = healthy_mesh();
