@@ -648,7 +648,7 @@ impl MeshLeader {
             .address = ip;
         cluster.data_dir = Some(sandbox.path("/var/lib/service-discover/data"));
         let double = consul_double::Double::start(cluster).unwrap();
-        let bin = StandInBin::new(&["service-discover", "systemctl", "consul"]);
+        let bin = StandInBin::new(&["service-discover", "systemctl", "consul", "journalctl"]);
         service_discover_setup(
             &bin.path().join("service-discover"),
             &sandbox.root(),

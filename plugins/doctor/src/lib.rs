@@ -9,6 +9,7 @@ mod autopilot;
 mod certs;
 mod cluster;
 mod datadir;
+mod journal;
 mod local;
 mod nodes;
 mod rejoin;
@@ -144,6 +145,7 @@ fn examine(host: &Host<'_>, options: &Options<'_>) -> Result<Report, PluginError
         .or_else(|| main.as_ref().ok().and_then(|m| m.node_name.clone()))
         .unwrap_or_else(|| "this-node".to_owned());
     local::gather(host, &node, &main, &service_user, &archive, &mut report);
+    report.checks.push(journal::gather(host, &node));
     if let Ok(main) = &main {
         report.checks.extend(datadir::gather(
             host,
@@ -220,7 +222,7 @@ is the archive's, the node certificate is signed by it and names the node's role
 expires within 30 days; the archive opens with the password file and is LDAP's copy; the \
 service-discover unit is active and config.json's bind_addr is an address of this host; \
 data/serf/local.keyring holds main.json's gossip key (the archive's); no ACL reset file is left \
-behind; no run of secret regenerate or rejoin is left unfinished.
+behind; no TLS or gossip error in service-discover's journal since Consul started; no run of secret regenerate or rejoin is left unfinished.
 
 --nodes all|LIST runs `carbonio-mesh doctor --local --format json` on each other node through \
 the doctor-transport step (ssh by default; [steps.doctor-transport] in the configuration \

@@ -507,6 +507,33 @@ fn a_server_trailing_the_leader_fails_autopilot_and_is_named_in_raft_lag() {
     );
 }
 
+/// Errors in service-discover's journal since Consul last started: a node that cannot decrypt
+/// gossip, or talk TLS, while every API answer looks fine.
+#[test]
+fn tls_and_gossip_errors_in_the_journal_since_the_start_warn() {
+    let leader = healthy();
+    let journal = leader.sandbox.path("/run/journal-standin");
+    fs::create_dir_all(&journal).unwrap();
+    fs::write(
+        journal.join("service-discover"),
+        "2026-12-07T10:00:00.000Z [ERROR] agent.server.memberlist.lan: memberlist: failed to receive: No installed keys could decrypt the message from=192.168.56.120:8301\n\
+         ==> Consul agent running!\n\
+         2026-12-07T10:05:00.000Z [WARN]  agent: [core]grpc: addrConn.createTransport failed to connect: remote error: tls: bad certificate\n",
+    )
+    .unwrap();
+    let detail = flagged(
+        &leader,
+        &["--local"],
+        "journal",
+        "warn",
+        "doctor --nodes all",
+    );
+    assert_eq!(
+        detail,
+        "service-discover's journal since Consul last started: 1 x \"tls: bad certificate\" (a peer refused this node's certificate)"
+    );
+}
+
 /// What the data directory holds, checked with no token: a leftover ACL reset file, and a
 /// local.keyring without main.json's gossip key (Consul then ignores `encrypt`).
 #[test]
