@@ -14,7 +14,7 @@
 
 use carbonio_mesh_plugin_api::{Host, SecretText};
 
-use crate::local::{naming, unread};
+use crate::local::{naming, read_if_present};
 use crate::report::{Check, Status};
 
 /// `<data_dir>/serf/local.keyring`, relative to the data directory.
@@ -136,14 +136,7 @@ pub fn gather(
             .map_err(|e| naming(path, &e, "cannot look at"))
     };
     let keyring = format!("{data_dir}/{LOCAL_KEYRING}");
-    let file = match exists(&keyring) {
-        Ok(false) => Ok(None),
-        Ok(true) => host
-            .read_file(&keyring)
-            .map(Some)
-            .map_err(|e| unread(&keyring, &e)),
-        Err(e) => Err(e),
-    };
+    let file = read_if_present(host, &keyring);
     let mut checks = vec![keyring_file_check(
         scope,
         &keyring,

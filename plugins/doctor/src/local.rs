@@ -404,6 +404,15 @@ pub fn naming(path: &str, e: &ServiceError, what: &str) -> String {
     }
 }
 
+/// `path`'s text, `None` when there is no such file, or why it could not be read.
+pub fn read_if_present(host: &Host<'_>, path: &str) -> Result<Option<String>, String> {
+    match host.stat(path) {
+        Ok(stat) if !stat.exists => Ok(None),
+        Ok(_) => host.read_file(path).map(Some).map_err(|e| unread(path, &e)),
+        Err(e) => Err(naming(path, &e, "cannot look at")),
+    }
+}
+
 /// The uid of `user` (`id -u`): the service user's files are checked by owner.
 fn uid_of(host: &Host<'_>, user: &str) -> Option<u32> {
     let out = host

@@ -1099,17 +1099,21 @@ fn doctor_on(mesh: &SshMesh, node: &str, args: &[&str]) -> (i32, String, String)
     run(&mut assert_cmd::Command::from_std(cmd))
 }
 
+/// The first agent (no Mesh server) of `mesh`.
+fn first_agent(mesh: &SshMesh) -> String {
+    mesh.nodes
+        .iter()
+        .find(|n| n.starts_with("agent-"))
+        .expect("the fixture has agents")
+        .clone()
+}
+
 /// The packaged timer runs `doctor --prometheus` on every node; an agent has no archive
 /// password, hence no token: what it cannot see is "not checked", never a warning forever.
 #[test]
 fn an_agent_without_a_token_reports_what_it_cannot_check_as_not_checked() {
     let mesh = healthy_mesh();
-    let agent = mesh
-        .nodes
-        .iter()
-        .find(|n| n.starts_with("agent-"))
-        .unwrap()
-        .clone();
+    let agent = first_agent(&mesh);
     let (code, out, err) = doctor_on(&mesh, &agent, &["--format", "json"]);
     let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
     let mut found = problems(&doc);
@@ -1168,12 +1172,7 @@ fn an_agent_without_a_token_reports_what_it_cannot_check_as_not_checked() {
 #[test]
 fn a_node_on_another_ca_than_the_leaders_is_named_with_rejoin() {
     let mesh = healthy_mesh();
-    let agent = mesh
-        .nodes
-        .iter()
-        .find(|n| n.starts_with("agent-"))
-        .unwrap()
-        .clone();
+    let agent = first_agent(&mesh);
     let lib = mesh.roots[&agent].join(LIB.trim_start_matches('/'));
     let scratch = tempfile::tempdir().unwrap();
     let (other_ca, cert) = openssl_pair(scratch.path(), "client.dc1.consul", 365);
