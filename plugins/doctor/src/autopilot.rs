@@ -9,7 +9,7 @@ use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::Host;
 use serde::Deserialize;
 
-use crate::report::{Check, Status, CLUSTER};
+use crate::report::{node_label as label, Check, Status, CLUSTER};
 
 /// `api.OperatorHealthReply`.
 #[derive(Debug, Clone, Deserialize)]
@@ -72,13 +72,6 @@ pub fn go_millis(text: &str) -> Option<f64> {
         rest = &rest[len..];
     }
     Some(total)
-}
-
-fn label(directory: &NodeDirectory, node: &str) -> String {
-    match directory.host_of(node) {
-        Some(host) => format!("{node} ({host})"),
-        None => node.to_owned(),
-    }
 }
 
 /// `autopilot` (every server healthy, the failure tolerance the voters allow) and `raft-lag`

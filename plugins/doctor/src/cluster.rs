@@ -1,6 +1,7 @@
 //! The cluster checks, made from the local agent: leader and raft peers against Carbonio's list
-//! of Mesh servers, members, critical health checks, the gossip keyring, the token. Each
-//! `*_checks` function is pure (Consul's answers in, checks out); [`gather`] asks.
+//! of Mesh servers, members, the token; and through their own modules autopilot, the critical
+//! health checks and the gossip keyring. Each `*_checks` function is pure (Consul's answers in,
+//! checks out); [`gather`] asks.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,7 +11,7 @@ use carbonio_mesh_plugin_api::services::{CarbonioServers, ConsulRequest, Service
 use carbonio_mesh_plugin_api::{ErrorKind, Host, SecretText};
 use serde::Deserialize;
 
-use crate::report::{Check, Report, Status, CLUSTER};
+use crate::report::{cluster_check as check, node_label as label, Check, Report, Status};
 
 /// A `/v1/agent/members` entry, the fields the checks read.
 #[derive(Debug, Clone, Deserialize)]
@@ -51,49 +52,10 @@ struct RaftConfiguration {
     servers: Vec<RaftServer>,
 }
 
-/// A `/v1/health/state/critical` entry.
-#[derive(Debug, Clone, Deserialize)]
-pub struct HealthCheck {
-    #[serde(rename = "Node")]
-    pub node: String,
-    /// `_node_maintenance`, `_service_maintenance:ID` for maintenance mode (agent/agent.go).
-    #[serde(rename = "CheckID", default)]
-    pub check_id: String,
-    #[serde(rename = "Name")]
-    pub name: String,
-    #[serde(rename = "ServiceName", default)]
-    pub service_name: String,
-    #[serde(rename = "Output", default)]
-    pub output: String,
-    /// Maintenance mode's reason (`consul maint -reason`), its Output being empty.
-    #[serde(rename = "Notes", default)]
-    pub notes: String,
-}
-
-/// One pool of `/v1/operator/keyring` (the WAN pool, the LAN pool of each segment).
-#[derive(Debug, Clone, Deserialize)]
-pub struct KeyringPool {
-    #[serde(rename = "WAN")]
-    pub wan: bool,
-    #[serde(rename = "Segment", default)]
-    pub segment: String,
-    #[serde(rename = "Keys")]
-    pub keys: BTreeMap<String, usize>,
-    #[serde(rename = "NumNodes")]
-    pub num_nodes: usize,
-    /// What nodes that failed the keyring query answered, by node (`omitempty`).
-    #[serde(rename = "Messages", default)]
-    pub messages: BTreeMap<String, String>,
-}
-
 #[derive(Debug, Deserialize)]
 struct TokenSelf {
     #[serde(rename = "AccessorID", default)]
     accessor_id: String,
-}
-
-fn check(name: &str, status: Status, detail: impl Into<String>) -> Check {
-    Check::new(name, CLUSTER, status, detail)
 }
 
 /// `leader`: `/v1/status/leader` answers `""` when there is none.
@@ -223,14 +185,6 @@ pub fn raft_checks(
     checks
 }
 
-/// The label of a node in a detail: `node (host)`.
-fn label(directory: &NodeDirectory, node: &str) -> String {
-    match directory.host_of(node) {
-        Some(host) => format!("{node} ({host})"),
-        None => node.to_owned(),
-    }
-}
-
 /// `members-failed`, `members-left`, `consul-versions`, `gossip-protocol`.
 pub fn member_checks(members: &[Member], directory: &NodeDirectory) -> Vec<Check> {
     let with =
@@ -334,212 +288,6 @@ pub fn members_by_status(members: &[Member]) -> BTreeMap<String, usize> {
             .or_insert(0) += 1;
     }
     counts
-}
-
-/// Consul's maintenance-mode checks: critical on purpose (`consul maint -enable`), not failures.
-const NODE_MAINTENANCE: &str = "_node_maintenance";
-const SERVICE_MAINTENANCE: &str = "_service_maintenance:";
-
-/// `health`: every critical check, by node and service; a node or service in maintenance mode
-/// is a warning naming it, not a failure.
-pub fn health_check(critical: &[HealthCheck], directory: &NodeDirectory) -> Check {
-    let (maintenance, critical): (Vec<&HealthCheck>, Vec<&HealthCheck>) =
-        critical.iter().partition(|c| {
-            c.check_id == NODE_MAINTENANCE || c.check_id.starts_with(SERVICE_MAINTENANCE)
-        });
-    if critical.is_empty() {
-        return match maintenance_check(&maintenance, directory) {
-            Some(check) => check,
-            None => check("health", Status::Ok, "no critical health check"),
-        };
-    }
-    let mut details = Vec::new();
-    let mut fixes = Vec::new();
-    for c in &critical {
-        let output = c.output.lines().next().unwrap_or("").trim();
-        let output: String = output.chars().take(120).collect();
-        let what = if c.service_name.is_empty() {
-            format!("{}: {}", label(directory, &c.node), c.name)
-        } else {
-            format!(
-                "{} service {}: {}",
-                label(directory, &c.node),
-                c.service_name,
-                c.name
-            )
-        };
-        details.push(if output.is_empty() {
-            what
-        } else {
-            format!("{what} ({output})")
-        });
-        let on = directory.host_of(&c.node).unwrap_or(&c.node);
-        let unit = if c.service_name.is_empty() {
-            "service-discover"
-        } else {
-            c.service_name.as_str()
-        };
-        let fix = format!("on {on}: systemctl status {unit}");
-        if !fixes.contains(&fix) {
-            fixes.push(fix);
-        }
-    }
-    let mut detail = format!("{} critical: {}", critical.len(), details.join("; "));
-    if let Some(maintenance) = maintenance_check(&maintenance, directory) {
-        detail.push_str(&format!("; {}", maintenance.detail));
-    }
-    check("health", Status::Fail, detail).fix(fixes.join("; "))
-}
-
-/// The nodes and services in maintenance mode, a warning (none when there are none).
-fn maintenance_check(maintenance: &[&HealthCheck], directory: &NodeDirectory) -> Option<Check> {
-    if maintenance.is_empty() {
-        return None;
-    }
-    let mut what = Vec::new();
-    let mut fixes = Vec::new();
-    for c in maintenance {
-        let on = directory.host_of(&c.node).unwrap_or(&c.node);
-        // The reason is the check's Notes (recorded from Consul 1.10.12: Output is empty).
-        let reason = [&c.notes, &c.output]
-            .into_iter()
-            .map(|text| text.lines().next().unwrap_or("").trim())
-            .find(|text| !text.is_empty())
-            .map(|text| format!(" ({text})"))
-            .unwrap_or_default();
-        if c.check_id == NODE_MAINTENANCE {
-            what.push(format!("{}{reason}", label(directory, &c.node)));
-            fixes.push(format!("on {on}: consul maint -disable"));
-        } else {
-            let id = c.check_id.trim_start_matches(SERVICE_MAINTENANCE);
-            what.push(format!(
-                "{} service {id}{reason}",
-                label(directory, &c.node)
-            ));
-            fixes.push(format!("on {on}: consul maint -disable -service {id}"));
-        }
-    }
-    Some(
-        check(
-            "health",
-            Status::Warn,
-            format!("in maintenance mode: {}", what.join("; ")),
-        )
-        .fix(format!(
-            "when the maintenance is over: {}",
-            fixes.join("; ")
-        )),
-    )
-}
-
-/// `keyring` when Consul would not list it. A denial is 403 from 1.12 (naming `keyring:read`)
-/// and 500 `Reading keyring denied by ACLs` before (agent/consul/internal_endpoint.go); a client
-/// agent before 1.12 answers 500 `keyring operations must run against a server node`
-/// (agent/keyring.go); anything else is Consul failing.
-fn keyring_refused(answer: &carbonio_mesh_plugin_api::services::ConsulResponse) -> Check {
-    let text = answer.text.trim();
-    let denied = answer.status == 403 || text.contains("Reading keyring denied by ACLs");
-    if denied {
-        return check(
-            "keyring",
-            Status::Unknown,
-            format!("not checked: Consul answered {} ({text})", answer.status),
-        )
-        .fix("give a token with keyring:read: --token-file FILE (on a Mesh server, run as root to use the archive's)");
-    }
-    if text.contains("must run against a server node") {
-        return check(
-            "keyring",
-            Status::Unknown,
-            format!(
-                "not checked here: this agent's Consul reads the keyring on servers only ({text})"
-            ),
-        )
-        .fix("run carbonio-mesh doctor on a Mesh server to check the keyring");
-    }
-    check(
-        "keyring",
-        Status::Unknown,
-        format!(
-            "not checked: cannot read the keyring: {}",
-            answer.unexpected()
-        ),
-    )
-}
-
-/// `keyring`: in each pool, every key should be on every node, and one key in use. Keys are
-/// secrets: they are named by whether they are the archive's gossip key, never by value.
-pub fn keyring_check(pools: &[KeyringPool], archive_key: Option<&str>) -> Check {
-    let mut problems = Vec::new();
-    let mut unanswered = Vec::new();
-    for pool in pools {
-        let name = match (pool.wan, pool.segment.as_str()) {
-            (true, _) => "WAN pool".to_owned(),
-            (false, "") => "LAN pool".to_owned(),
-            (false, segment) => format!("LAN pool of segment {segment}"),
-        };
-        let describe = |key: &str| match archive_key {
-            Some(archive) if archive.trim() == key => "the archive's key",
-            Some(_) => "a key that is not the archive's",
-            None => "a key",
-        };
-        if pool.keys.len() > 1 {
-            let keys: Vec<String> = pool
-                .keys
-                .iter()
-                .map(|(key, count)| format!("{} on {count}", describe(key)))
-                .collect();
-            problems.push(format!(
-                "{} keys in the {name} of {} nodes: {}",
-                pool.keys.len(),
-                pool.num_nodes,
-                keys.join(", ")
-            ));
-        } else if let Some((key, count)) = pool.keys.iter().next() {
-            if archive_key.is_some_and(|archive| archive.trim() != key) {
-                problems.push(format!(
-                    "the {name} uses a key that is not the archive's: a node set up from the archive cannot join"
-                ));
-            } else if *count < pool.num_nodes {
-                // One key: every node that answered holds it. `NumNodes` counts the alive
-                // members, `Keys` the nodes that answered the serf query in time: the others
-                // were slow or failed (`Messages`), which says nothing about their keys.
-                let why: Vec<String> = pool
-                    .messages
-                    .iter()
-                    .map(|(node, message)| format!("{node}: {message}"))
-                    .collect();
-                unanswered.push(format!(
-                    "{} of the {} nodes of the {name} did not answer the keyring query{}",
-                    pool.num_nodes - count,
-                    pool.num_nodes,
-                    if why.is_empty() {
-                        " in time".to_owned()
-                    } else {
-                        format!(" ({})", why.join("; "))
-                    }
-                ));
-            }
-        }
-    }
-    if problems.is_empty() && !unanswered.is_empty() {
-        check(
-            "keyring",
-            Status::Unknown,
-            format!(
-                "not checked on every node: {}; the others all hold one key{}",
-                unanswered.join("; "),
-                if archive_key.is_some() { ", the archive's" } else { "" }
-            ),
-        )
-        .fix("run carbonio-mesh doctor again; a node that never answers: `carbonio-mesh members` and its journal (journalctl -u service-discover)")
-    } else if problems.is_empty() {
-        check("keyring", Status::Ok, "one gossip key, on every node")
-    } else {
-        check("keyring", Status::Warn, problems.join("; ")).fix(
-            "`consul keyring -list` (with a management token) shows the keys: install the archive's gossip key where it is missing (consul keyring -install KEY, then -use KEY) and remove the other (consul keyring -remove KEY)",
-        )
-    }
 }
 
 /// What the token checks learned: the accessor of the token in use, or why there is none.
@@ -659,8 +407,10 @@ pub fn gather(host: &Host<'_>, archive: &ArchiveSecrets<'_>, report: &mut Report
         report.checks.extend(member_checks(&members, &directory));
         report.members = members_by_status(&members);
     }
-    report.checks.push(critical_health(host, &directory));
-    report.checks.push(keyring(host, archive.gossip_key));
+    report.checks.push(crate::health::gather(host, &directory));
+    report
+        .checks
+        .push(crate::keyring::gather(host, archive.gossip_key));
     let in_use = ask_token(host, None);
     let archive_token = archive
         .token
@@ -766,52 +516,6 @@ fn raft_peers(
             Status::Unknown,
             format!("not checked: cannot read the raft peers: {}", e.message),
         )],
-    }
-}
-
-/// The `health` check from Consul's critical checks.
-fn critical_health(host: &Host<'_>, directory: &NodeDirectory) -> Check {
-    match host.consul_get_filtered::<Vec<HealthCheck>>(
-        &ConsulRequest::get(&["v1", "health", "state", "critical"]),
-        "the health checks",
-        "node:read and service:read",
-    ) {
-        Ok(critical) => health_check(&critical, directory),
-        Err(e) => check(
-            "health",
-            Status::Unknown,
-            match e.kind {
-                // Hidden from an anonymous request: what a node without a token cannot see.
-                ErrorKind::Usage => format!("not checked here: {}", e.message),
-                _ => format!("not checked: {}", e.message),
-            },
-        )
-        .fix(e.hint.unwrap_or_default()),
-    }
-}
-
-/// The `keyring` check from Consul's keyring, against the archive's key when known.
-fn keyring(host: &Host<'_>, archive_key: Option<&str>) -> Check {
-    let keyring = host.consul(
-        &ConsulRequest::get(&["v1", "operator", "keyring"])
-            .accept(403)
-            .accept(500),
-    );
-    match keyring {
-        Ok(answer) if answer.status != 200 => keyring_refused(&answer),
-        Ok(answer) => match answer.decode::<Vec<KeyringPool>>() {
-            Ok(pools) => keyring_check(&pools, archive_key),
-            Err(e) => check(
-                "keyring",
-                Status::Fail,
-                format!("Consul's keyring answer is not understood: {e}"),
-            ),
-        },
-        Err(e) => check(
-            "keyring",
-            Status::Unknown,
-            format!("not checked: cannot read the keyring: {}", e.message),
-        ),
     }
 }
 
@@ -946,45 +650,6 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_never_printed_only_described() {
-        let pool = |keys: &[(&str, usize)], n| KeyringPool {
-            wan: false,
-            segment: String::new(),
-            keys: keys.iter().map(|(k, c)| ((*k).to_owned(), *c)).collect(),
-            num_nodes: n,
-            messages: BTreeMap::new(),
-        };
-        let one = keyring_check(&[pool(&[("K1==", 5)], 5)], Some("K1=="));
-        assert_eq!(one.status, Status::Ok);
-        // One key on 3 of 5: the other 2 did not answer (slow): not drift, not checked.
-        let slow = keyring_check(&[pool(&[("K1==", 3)], 5)], Some("K1=="));
-        assert_eq!(slow.status, Status::Unknown);
-        assert_eq!(
-            slow.detail,
-            "not checked on every node: 2 of the 5 nodes of the LAN pool did not answer the keyring query in time; the others all hold one key, the archive's"
-        );
-        let mut failed = pool(&[("K1==", 4)], 5);
-        failed.messages = [("agent-x".to_owned(), "timeout".to_owned())].into();
-        assert!(keyring_check(&[failed], None)
-            .detail
-            .contains("did not answer the keyring query (agent-x: timeout)"));
-        // A second key on some nodes is drift.
-        let drift = keyring_check(&[pool(&[("K1==", 4), ("K2==", 1)], 5)], Some("K1=="));
-        assert_eq!(drift.status, Status::Warn);
-        let two = keyring_check(&[pool(&[("K1==", 5), ("K2==", 2)], 5)], Some("K1=="));
-        assert!(
-            !two.detail.contains("K1") && !two.detail.contains("K2"),
-            "{}",
-            two.detail
-        );
-        assert!(
-            two.detail.contains("2 keys in the LAN pool of 5 nodes"),
-            "{}",
-            two.detail
-        );
-    }
-
-    #[test]
     fn a_stale_archive_token_fails_the_token_check() {
         let in_use = TokenAnswer::Accepted("a1".into());
         assert_eq!(
@@ -1008,64 +673,6 @@ mod tests {
         assert_eq!(
             token_check(&TokenAnswer::AclDisabled, None).status,
             Status::Warn
-        );
-    }
-
-    fn critical(node: &str, check_id: &str, service: &str, output: &str) -> HealthCheck {
-        HealthCheck {
-            node: node.into(),
-            check_id: check_id.into(),
-            name: check_id.into(),
-            service_name: service.into(),
-            output: output.into(),
-            notes: String::new(),
-        }
-    }
-
-    #[test]
-    fn maintenance_mode_warns_and_a_critical_check_fails() {
-        let members = [member(
-            "agent-mail-example-com",
-            "192.168.56.110",
-            ALIVE,
-            "1.9.3:x",
-        )];
-        let directory = directory(&members);
-        let node = critical(
-            "agent-mail-example-com",
-            "_node_maintenance",
-            "",
-            "Upgrading",
-        );
-        let service = critical(
-            "agent-mail-example-com",
-            "_service_maintenance:carbonio-mailbox",
-            "carbonio-mailbox",
-            "Maintenance mode is enabled for this service",
-        );
-        let only = health_check(&[node.clone(), service.clone()], &directory);
-        assert_eq!(only.status, Status::Warn);
-        assert_eq!(
-            only.detail,
-            "in maintenance mode: agent-mail-example-com (mail.example.com) (Upgrading); agent-mail-example-com (mail.example.com) service carbonio-mailbox (Maintenance mode is enabled for this service)"
-        );
-        assert_eq!(
-            only.fix.as_deref(),
-            Some("when the maintenance is over: on mail.example.com: consul maint -disable; on mail.example.com: consul maint -disable -service carbonio-mailbox")
-        );
-        let down = critical(
-            "agent-mail-example-com",
-            "service:x",
-            "carbonio-x",
-            "refused",
-        );
-        let both = health_check(&[node, down], &directory);
-        assert_eq!(both.status, Status::Fail);
-        assert!(both.detail.starts_with("1 critical: "), "{}", both.detail);
-        assert!(
-            both.detail.contains("; in maintenance mode: "),
-            "{}",
-            both.detail
         );
     }
 

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use carbonio_mesh_plugin_api::nodes::NodeDirectory;
 use serde::{Deserialize, Serialize};
 
 /// Exit status when every check passed or warned and at least one warned (README, "Exit codes").
@@ -62,6 +63,19 @@ impl Check {
     pub fn fix(mut self, fix: impl Into<String>) -> Self {
         self.check = self.check.fix(fix);
         self
+    }
+}
+
+/// A check of the cluster scope.
+pub fn cluster_check(name: &str, status: Status, detail: impl Into<String>) -> Check {
+    Check::new(name, CLUSTER, status, detail)
+}
+
+/// A node in a detail: `node (host)`, or the node name when its hostname is not known.
+pub fn node_label(directory: &NodeDirectory, node: &str) -> String {
+    match directory.host_of(node) {
+        Some(host) => format!("{node} ({host})"),
+        None => node.to_owned(),
     }
 }
 
