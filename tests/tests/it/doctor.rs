@@ -1099,6 +1099,84 @@ fn doctor_on(mesh: &SshMesh, node: &str, args: &[&str]) -> (i32, String, String)
     run(&mut assert_cmd::Command::from_std(cmd))
 }
 
+/// A regeneration without `--nodes` leaves the other nodes on the old archive while LDAP holds
+/// the leader's new one: `doctor --nodes all` tells each such node to `secret rejoin` there,
+/// never to upload its old archive to LDAP (which its own check, alone, would suggest).
+#[test]
+fn after_a_regeneration_without_nodes_a_node_left_behind_is_told_to_rejoin() {
+    let mesh = healthy_mesh();
+    // LDAP names the nodes by hostname, which this sshd does not know: reach them by address.
+    let step = built_in_step_with(
+        &mesh.sandbox,
+        "doctor-transport",
+        &mesh.sshd.client_config(),
+    )
+    .replace("root@{host}", "root@{address}");
+    mesh.config("50-transport.toml", &step);
+    let ldap = Slapd::start();
+    for server in ["srv1", "srv2", "srv3"] {
+        ldap.add_server(&format!("{server}.example.com"), &["service-discover"]);
+    }
+    ldap.add_server("mail.example.com", &["mailbox"]);
+    ldap.add_server("proxy.example.com", &["proxy"]);
+    install_localconfig(&mesh.sandbox, &ldap.localconfig());
+    for root in mesh.roots.values() {
+        let conf = root.join("opt/zextras/conf");
+        fs::create_dir_all(&conf).unwrap();
+        fs::copy(
+            mesh.sandbox.path("/opt/zextras/conf/localconfig.xml"),
+            conf.join("localconfig.xml"),
+        )
+        .unwrap();
+        fs::set_permissions(
+            conf.join("localconfig.xml"),
+            fs::Permissions::from_mode(0o640),
+        )
+        .unwrap();
+        nix::unistd::chown(
+            &conf.join("localconfig.xml"),
+            None,
+            Some(nix::unistd::Gid::from_raw(NOBODY)),
+        )
+        .unwrap();
+    }
+    // LDAP holds the leader's archive (its setup uploaded it); one agent keeps an older one.
+    let archive = format!("{ETC}/cluster-credentials.tar.gpg");
+    let leader_archive = fs::read(mesh.sandbox.path(&archive)).unwrap();
+    ldap.set_credentials(&leader_archive);
+    let agent = first_agent(&mesh);
+    let mut older = leader_archive.clone();
+    older.extend_from_slice(b"\n");
+    fs::write(
+        mesh.roots[&agent].join(archive.trim_start_matches('/')),
+        older,
+    )
+    .unwrap();
+    let (_, out, err) = doctor_nodes(&mesh, &["--format", "json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    let copies: Vec<&Value> = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"] == "ldap-copy")
+        .collect();
+    assert_eq!(copies.len(), 1 + mesh.nodes.len(), "{doc:#}");
+    for copy in copies {
+        if copy["scope"] == agent.as_str() {
+            assert_eq!(copy["status"], "fail", "{copy}");
+            let fix = copy["fix"].as_str().unwrap();
+            assert!(
+                fix.starts_with("on mail.example.com: this node keeps an older archive")
+                    && fix.contains("carbonio-mesh secret rejoin --archive FILE")
+                    && !fix.contains("ldapmodify"),
+                "{fix}"
+            );
+        } else {
+            assert_eq!(copy["status"], "ok", "{copy}");
+        }
+    }
+}
+
 /// The first agent (no Mesh server) of `mesh`.
 fn first_agent(mesh: &SshMesh) -> String {
     mesh.nodes
