@@ -279,7 +279,7 @@ mesh -v members 2>&1 | grep -v DEBUG || true
 show leader --carbonio "$root/opt/zextras/bin/carbonio" --carbonio-user "$CARBONIO_STANDIN_USER"
 show members
 printf '\n$ carbonio-mesh members --format json | jq -c ...   # JSON adds each node'"'"'s Carbonio hostname\n'
-mesh members --format json | jq -c '.[] | {name, host, address, status}'
+mesh members --format json | jq -c '.[] | {node, host, address, status}'
 show members --status failed
 show catalog nodes
 show catalog services --tags

@@ -49,6 +49,7 @@
 #![warn(missing_docs)]
 
 pub mod change;
+pub mod check;
 pub mod consul;
 mod export;
 pub mod fanout;
@@ -65,6 +66,7 @@ pub mod target;
 pub mod untrusted;
 pub mod workflow;
 
+pub use check::{Check, CheckStatus};
 pub use host::{anonymous_warning, ConsulText, Host, ServiceError};
 pub use messages::{
     ArgKind, ArgSpec, ArgValue, Args, CommandSpec, ErrorKind, Example, ExitCodeSpec, JsonDocument,

@@ -85,7 +85,7 @@ service-discover setup does: {}; or run `carbonio-mesh secret regenerate` on the
         }
         Some(_) => verdict(
             false,
-            format!("LDAP holds a different archive ({place}): nodes set up now get that one"),
+            format!("{LDAP_DIFFERENT} ({place}): nodes set up now get that one"),
             Some(upload(&copy.url)),
         ),
         None => verdict(
@@ -95,6 +95,9 @@ service-discover setup does: {}; or run `carbonio-mesh secret regenerate` on the
         ),
     }
 }
+
+/// How [`compare_ldap_copy`]'s detail starts when LDAP holds another archive than this node's.
+pub const LDAP_DIFFERENT: &str = "LDAP holds a different archive";
 
 /// The bootstrap token, as `consul acl bootstrap -format json` printed it.
 pub const ACL_SECRET_MEMBER: &str = "consul-acl-secret.json";

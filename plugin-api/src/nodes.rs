@@ -142,6 +142,73 @@ pub fn members(host: &Host<'_>) -> Result<Vec<Member>, PluginError> {
     )
 }
 
+/// A node's short hostname: its hostname's first label (`proxy` of `proxy.example.com`); with no
+/// hostname known, the first word of its node name after the prefix (`proxy` of
+/// `agent-proxy-example-com`), which two nodes may share (then the name is ambiguous).
+fn short_host_of(node: &MeshNode) -> Option<&str> {
+    match &node.host {
+        Some(host) => host.split('.').next(),
+        None => NodeRole::split(&node.node).and_then(|(_, dashed)| dashed.split('-').next()),
+    }
+}
+
+/// `node`'s hostname in the domain of `typed`, when its dashed form ends with that domain's
+/// (`server-srv1-example-com` and `srv4.example.com`: `srv1.example.com`).
+fn hostname_in_domain(node: &MeshNode, typed: &str) -> Option<String> {
+    let (_, domain) = typed.trim_end_matches('.').split_once('.')?;
+    let (_, node_dashed) = NodeRole::split(&node.node)?;
+    let first = node_dashed.strip_suffix(&format!("-{}", dashed(domain)))?;
+    (!first.is_empty()).then(|| format!("{first}.{}", domain.to_ascii_lowercase()))
+}
+
+/// How a name was typed, so that suggestions answer in the same form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameForm {
+    /// `agent-mail-example-com`.
+    Node,
+    /// `mail.example.com`.
+    Host,
+    /// `mail`.
+    Short,
+    /// `192.168.56.110`.
+    Address,
+}
+
+impl NameForm {
+    /// The form of `typed`.
+    pub fn of(typed: &str) -> NameForm {
+        if typed.parse::<std::net::IpAddr>().is_ok() {
+            NameForm::Address
+        } else if NodeRole::split(typed).is_some() {
+            NameForm::Node
+        } else if typed.trim_end_matches('.').contains('.') {
+            NameForm::Host
+        } else {
+            NameForm::Short
+        }
+    }
+
+    /// `node`'s name in the form of `typed` (its node name when it has no name of that form).
+    /// With no hostname known, a node whose dashed form ends with `typed`'s domain is named in
+    /// that domain (`server-srv1-example-com` is `srv1.example.com` next to `srv4.example.com`):
+    /// the name [`NodeDirectory::find`] resolves by its dashed form.
+    pub fn name_of(self, node: &MeshNode, typed: &str) -> String {
+        match self {
+            NameForm::Node => node.node.clone(),
+            NameForm::Address => node.address.clone(),
+            NameForm::Host => node
+                .host
+                .clone()
+                .or_else(|| hostname_in_domain(node, typed))
+                .unwrap_or_else(|| node.node.clone()),
+            NameForm::Short => match &node.host {
+                Some(_) => short_host_of(node).unwrap_or(&node.node).to_owned(),
+                None => node.node.clone(),
+            },
+        }
+    }
+}
+
 impl NodeDirectory {
     /// Maps `members` to `hostnames` (Carbonio's server list) by the dashed form.
     pub fn build(members: &[Member], hostnames: &[String]) -> Self {
@@ -201,8 +268,9 @@ impl NodeDirectory {
     }
 
     /// The node `name` means: a node name, a hostname (mapped, or by its dashed form when the
-    /// server list is not known), or an address. Node names win, then hostnames, then
-    /// addresses.
+    /// server list is not known), an address, or a short hostname (`proxy` for
+    /// `proxy.example.com`, when one node has it). Node names win, then hostnames, then
+    /// addresses, then short hostnames.
     pub fn find(&self, name: &str) -> Lookup<'_> {
         let trimmed = name.trim_end_matches('.');
         if let Some(node) = self.nodes.iter().find(|n| n.node == trimmed) {
@@ -231,7 +299,16 @@ impl NodeDirectory {
         } else {
             Vec::new()
         };
-        for found in [by_host, by_dashed, by_address] {
+        let short = !trimmed.contains('.') && by_host.is_empty() && by_dashed.is_empty();
+        let by_short: Vec<&MeshNode> = if short && by_address.is_empty() {
+            self.nodes
+                .iter()
+                .filter(|n| short_host_of(n).is_some_and(|s| s.eq_ignore_ascii_case(trimmed)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for found in [by_host, by_dashed, by_address, by_short] {
             match found.len() {
                 0 => continue,
                 1 => return Lookup::Found(found[0]),
@@ -328,6 +405,51 @@ mod tests {
             ],
             &hosts(&["srv1.example.com", "mail.example.com", "proxy.example.com"]),
         )
+    }
+
+    #[test]
+    fn a_short_hostname_finds_the_one_node_that_has_it() {
+        let directory = directory();
+        match directory.find("proxy") {
+            Lookup::Found(node) => assert_eq!(node.node, "agent-proxy-example-com"),
+            other => panic!("{other:?}"),
+        }
+        // Without the server list, the node name's first word after its prefix.
+        let unmapped = NodeDirectory::build(
+            &[
+                member("agent-mail-example-com", "10.0.0.1", 1),
+                member("agent-mail-example-org", "10.0.0.2", 1),
+                member("agent-proxy-example-com", "10.0.0.3", 1),
+            ],
+            &[],
+        );
+        assert!(
+            matches!(unmapped.find("proxy"), Lookup::Found(n) if n.node == "agent-proxy-example-com")
+        );
+        assert!(matches!(unmapped.find("mail"), Lookup::Ambiguous(found) if found.len() == 2));
+        assert_eq!(unmapped.find("nosuch"), Lookup::NotFound);
+        // Suggestions in the form typed, each found again by find.
+        let mail = &directory.nodes[1];
+        for typed in [
+            "mial.example.com",
+            "mial",
+            "agent-mial-example-com",
+            "192.168.56.11",
+        ] {
+            let named = NameForm::of(typed).name_of(mail, typed);
+            assert_eq!(directory.find(&named), Lookup::Found(mail), "{named}");
+        }
+        assert_eq!(NameForm::of("mial").name_of(mail, "mial"), "mail");
+        // No hostname known: named in the typed domain, which find resolves by its dashed form.
+        let unmapped_mail = &unmapped.nodes[0];
+        assert_eq!(
+            NameForm::Host.name_of(unmapped_mail, "srv4.example.com"),
+            "mail.example.com"
+        );
+        assert_eq!(
+            NameForm::Host.name_of(unmapped_mail, "srv4.example.net"),
+            "agent-mail-example-com"
+        );
     }
 
     #[test]

@@ -317,6 +317,43 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
+/// Asserts `checks` is a list in the one shape of every list of checks (README, "`--format
+/// json` fields"): each `{name, status, detail, fix}`, `status` one of ok, warn, fail, unknown,
+/// `fix` a string or null (null when ok), `extra` the other fields the document may add.
+pub fn assert_check_shape(checks: &serde_json::Value, extra: &[&str]) {
+    let list = checks
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {checks}"));
+    assert!(!list.is_empty(), "no checks");
+    for check in list {
+        let object = check
+            .as_object()
+            .unwrap_or_else(|| panic!("not an object: {check}"));
+        for key in object.keys() {
+            assert!(
+                ["name", "status", "detail", "fix"].contains(&key.as_str())
+                    || extra.contains(&key.as_str()),
+                "unexpected field {key}: {check}"
+            );
+        }
+        assert!(check["name"].is_string(), "{check}");
+        assert!(check["detail"].is_string(), "{check}");
+        let status = check["status"].as_str().unwrap_or_default();
+        assert!(
+            ["ok", "warn", "fail", "unknown"].contains(&status),
+            "status {status}: {check}"
+        );
+        assert!(object.contains_key("fix"), "no fix field: {check}");
+        assert!(
+            check["fix"].is_string() || check["fix"].is_null(),
+            "{check}"
+        );
+        if status == "ok" {
+            assert!(check["fix"].is_null(), "an ok check has no fix: {check}");
+        }
+    }
+}
+
 /// Real `gpg` in batch mode with its own throwaway home and the password on a descriptor
 /// (never in argv), `args` added; its standard output.
 pub fn gpg_with_password(password: &str, args: &[&std::ffi::OsStr]) -> Vec<u8> {
@@ -613,7 +650,7 @@ impl MeshLeader {
             .address = ip;
         cluster.data_dir = Some(sandbox.path("/var/lib/service-discover/data"));
         let double = consul_double::Double::start(cluster).unwrap();
-        let bin = StandInBin::new(&["service-discover", "systemctl", "consul"]);
+        let bin = StandInBin::new(&["service-discover", "systemctl", "consul", "journalctl"]);
         service_discover_setup(
             &bin.path().join("service-discover"),
             &sandbox.root(),

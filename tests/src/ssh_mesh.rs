@@ -117,7 +117,7 @@ impl SshMesh {
             }
         }
         let double = Double::start(cluster).unwrap();
-        let bin = StandInBin::new(&["service-discover", "systemctl", "consul"]);
+        let bin = StandInBin::new(&["service-discover", "systemctl", "consul", "journalctl"]);
         let setup = |root: &Path, ip: &str, first: bool| {
             service_discover_setup(
                 &bin.path().join("service-discover"),

@@ -5,20 +5,52 @@
 use serde::Serialize;
 
 use crate::step::NodeLine;
-use crate::{OutputFormat, PluginError, Response, SecretText, Table};
+use crate::{Check, CheckStatus, OutputFormat, PluginError, Response, SecretText, Table};
 
 /// One step's line in the run's table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Line {
     pub step: String,
     /// `ok`, `done` (by an earlier attempt) or `FAIL`.
     pub status: &'static str,
     pub detail: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<NodeLine>,
     /// Free text a step of another plugin printed below the table.
-    #[serde(skip_serializing_if = "String::is_empty")]
     pub report: String,
+}
+
+/// A step in the JSON document: the one shape of every list of checks (`name`, `status`,
+/// `detail`, `fix`: the failed step's fix), whether an earlier attempt of the run did it, and
+/// the nodes it drove.
+#[derive(Serialize)]
+struct StepView<'a> {
+    #[serde(flatten)]
+    check: Check,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    done_earlier: bool,
+    #[serde(skip_serializing_if = "<[NodeLine]>::is_empty")]
+    nodes: &'a [NodeLine],
+    #[serde(skip_serializing_if = "str::is_empty")]
+    report: &'a str,
+}
+
+impl Line {
+    /// The line as a check: a failed step takes the failure's hint as its fix.
+    fn view<'a>(&'a self, failure: Option<&PluginError>) -> StepView<'a> {
+        let status = match self.status {
+            "FAIL" => CheckStatus::Fail,
+            _ => CheckStatus::Ok,
+        };
+        let fix = failure
+            .and_then(|e| e.hint.clone())
+            .filter(|_| status == CheckStatus::Fail);
+        StepView {
+            check: Check::new(&self.step, status, self.detail.clone()).fix(fix.unwrap_or_default()),
+            done_earlier: self.status == "done",
+            nodes: &self.nodes,
+            report: &self.report,
+        }
+    }
 }
 
 /// How a run ended, for [`render`].
@@ -44,7 +76,7 @@ struct Document<'a> {
     run: Option<&'a str>,
     dry_run: bool,
     finished: bool,
-    steps: &'a [Line],
+    steps: Vec<StepView<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<ErrorDoc<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -90,7 +122,11 @@ fn document(ended: &Ended<'_>) -> String {
         run: ended.kept.then_some(ended.run),
         dry_run: ended.dry_run,
         finished: ended.failure.is_none(),
-        steps: &ended.lines,
+        steps: ended
+            .lines
+            .iter()
+            .map(|line| line.view(ended.failure.as_ref()))
+            .collect(),
         error: ended.failure.as_ref().map(|e| ErrorDoc {
             message: &e.message,
             hint: e.hint.as_deref(),

@@ -20,10 +20,11 @@ use serde::{Deserialize, Serialize};
 const NO_NODES: &str = "No nodes match the given query - try expanding your search.\n";
 const NO_SERVICES: &str = "No services match the given query - try expanding your search.\n";
 
-/// A node as `--format json` prints it (stable field names, see the README).
+/// A node as `--format json` prints it (stable field names, see the README): `node` the Consul
+/// node name, `address` its IP, `host` its hostname.
 #[derive(Debug, Deserialize, Serialize)]
 struct NodeView {
-    #[serde(rename(deserialize = "Node"))]
+    #[serde(rename(deserialize = "Node", serialize = "node"))]
     name: String,
     #[serde(rename(deserialize = "ID"))]
     id: String,
@@ -284,6 +285,9 @@ fn services_read(
     reads: &Reads<'_, '_>,
     request: &Request,
 ) -> Result<Response, PluginError> {
+    // A node the catalog does not have: Consul answers `null`, the CLI "No services match";
+    // we say which name matched nothing.
+    let mut unknown_node = None;
     let mut services: BTreeMap<String, Vec<String>> = match request.value("node") {
         Some(node) => {
             // An unknown node is `null`, which Consul reports as "no services". Consul finds a
@@ -294,6 +298,9 @@ fn services_read(
                 if let Some(name) = node_named(host, node)? {
                     found = reads.get(&ConsulRequest::get(&["v1", "catalog", "node", &name]))?;
                 }
+            }
+            if found.is_none() && !reads.anonymous.get() {
+                unknown_node = Some(node);
             }
             let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
             for service in found.map(|f| f.services).unwrap_or_default().into_values() {
@@ -317,6 +324,21 @@ fn services_read(
     for tags in services.values_mut() {
         tags.sort();
     }
+    let response = render_services(request, &services)?;
+    Ok(match unknown_node {
+        Some(node) => response.with_warning(
+            format!("no node named '{node}' in the catalog"),
+            Some("`carbonio-mesh catalog nodes` lists them: give a node name, node-ID prefix, Carbonio hostname (or its first label, when one node has it) or address".to_owned()),
+        ),
+        None => response,
+    })
+}
+
+/// The services, for people (Consul's lines) or as JSON.
+fn render_services(
+    request: &Request,
+    services: &BTreeMap<String, Vec<String>>,
+) -> Result<Response, PluginError> {
     match request.format {
         OutputFormat::Json => {
             #[derive(Serialize)]
@@ -333,7 +355,7 @@ fn services_read(
         OutputFormat::Human if services.is_empty() => {
             Ok(Response::text("").with_stderr(NO_SERVICES))
         }
-        OutputFormat::Human if request.flag("tags") => Ok(Response::text(render_tagged(&services))),
+        OutputFormat::Human if request.flag("tags") => Ok(Response::text(render_tagged(services))),
         OutputFormat::Human => Ok(Response::text(
             services
                 .keys()

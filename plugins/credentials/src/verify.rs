@@ -6,7 +6,9 @@ use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
 use carbonio_mesh_plugin_api::services::{
     ConsulRequest, Credentials, LdapCredentials, LdapCredentialsCopy,
 };
-use carbonio_mesh_plugin_api::{Host, PluginError, Request, Response, ServiceError};
+use carbonio_mesh_plugin_api::{
+    Check, CheckStatus, Host, PluginError, Request, Response, ServiceError,
+};
 use serde::Serialize;
 
 use crate::archive::{archive_request, token_of, EXIT_BAD_ARCHIVE};
@@ -34,12 +36,14 @@ struct Verification {
 fn examine(host: &Host<'_>, credentials: &Credentials) -> Verification {
     let token = token_of(credentials);
     let mut checks = archive_checks(credentials, &token);
-    let archive_ok = checks.iter().all(|c| c.ok);
+    let archive_ok = checks.iter().all(|c| c.status != CheckStatus::Fail);
     let consul = token.as_ref().ok().map(|token| consul_check(host, token));
-    let consul_ok = consul.as_ref().is_none_or(|c| c.ok);
+    let consul_ok = consul
+        .as_ref()
+        .is_none_or(|c| c.status != CheckStatus::Fail);
     checks.extend(consul);
     let ldap = ldap_check(host, credentials);
-    let ldap_ok = ldap.ok;
+    let ldap_ok = ldap.status != CheckStatus::Fail;
     checks.push(ldap);
     let exit_code = if !archive_ok {
         EXIT_BAD_ARCHIVE
@@ -61,7 +65,7 @@ fn archive_checks(
     credentials: &Credentials,
     token: &Result<BootstrapToken, PluginError>,
 ) -> Vec<Check> {
-    let mut checks = vec![Check::new(
+    let mut checks = vec![verdict(
         "archive",
         true,
         format!(
@@ -73,7 +77,7 @@ fn archive_checks(
         .into_iter()
         .filter(|name| credentials.member(name).is_none())
         .collect();
-    checks.push(Check::new(
+    checks.push(verdict(
         "members",
         missing.is_empty(),
         if missing.is_empty() {
@@ -83,13 +87,13 @@ fn archive_checks(
         },
     ));
     checks.push(match token {
-        Ok(token) => Check::new("token", true, format!("AccessorID {}", token.accessor_id)),
-        Err(e) => Check::new("token", false, e.message.clone()),
+        Ok(token) => verdict("token", true, format!("AccessorID {}", token.accessor_id)),
+        Err(e) => verdict("token", false, e.message.clone()),
     });
     if let Some(gossip) = credentials.member(mesh::GOSSIP_KEY_MEMBER) {
         checks.push(match inspect::gossip_key_bytes(gossip.content.expose()) {
-            Ok(n) => Check::new("gossip-key", true, format!("{n} bytes")),
-            Err(e) => Check::new("gossip-key", false, e),
+            Ok(n) => verdict("gossip-key", true, format!("{n} bytes")),
+            Err(e) => verdict("gossip-key", false, e),
         });
     }
     if let Some(cert) = credentials.member(mesh::CA_CERT_MEMBER) {
@@ -102,18 +106,18 @@ fn archive_checks(
 fn ca_checks(credentials: &Credentials, cert: &str) -> Vec<Check> {
     let ca = match inspect::ca_info(cert) {
         Ok(ca) => ca,
-        Err(e) => return vec![Check::new("ca-certificate", false, e)],
+        Err(e) => return vec![verdict("ca-certificate", false, e)],
     };
-    let mut checks = vec![Check::new(
+    let mut checks = vec![verdict(
         "ca-certificate",
         ca.expires_in_secs > 0,
         format!("{}, expires {}", ca.subject, ca.not_after),
     )];
     if let Some(key) = credentials.member(mesh::CA_KEY_MEMBER) {
         checks.push(match inspect::key_matches(&ca, key.content.expose()) {
-            Ok(true) => Check::new("ca-key", true, "matches the CA certificate"),
-            Ok(false) => Check::new("ca-key", false, "does NOT match the CA certificate"),
-            Err(e) => Check::new("ca-key", false, e),
+            Ok(true) => verdict("ca-key", true, "matches the CA certificate"),
+            Ok(false) => verdict("ca-key", false, "does NOT match the CA certificate"),
+            Err(e) => verdict("ca-key", false, e),
         });
     }
     checks
@@ -124,12 +128,12 @@ fn consul_check(host: &Host<'_>, token: &BootstrapToken) -> Check {
     let request =
         ConsulRequest::get(&["v1", "acl", "token", "self"]).with_token(token.secret_id.clone());
     match host.consul_get::<TokenSelf>(&request) {
-        Ok(answer) if answer.accessor_id == token.accessor_id => Check::new(
+        Ok(answer) if answer.accessor_id == token.accessor_id => verdict(
             "consul",
             true,
             "Consul accepts the token (/v1/acl/token/self)",
         ),
-        Ok(answer) => Check::new(
+        Ok(answer) => verdict(
             "consul",
             false,
             format!(
@@ -137,7 +141,7 @@ fn consul_check(host: &Host<'_>, token: &BootstrapToken) -> Check {
                 answer.accessor_id
             ),
         ),
-        Err(e) => Check::new("consul", false, e.message),
+        Err(e) => verdict("consul", false, e.message),
     }
 }
 
@@ -145,34 +149,18 @@ fn consul_check(host: &Host<'_>, token: &BootstrapToken) -> Check {
 fn ldap_check(host: &Host<'_>, credentials: &Credentials) -> Check {
     match host.read_file(&credentials.archive) {
         Ok(local) => ldap_copy_check(&local, &credentials.archive, host.call(&LdapCredentials {})),
-        Err(e) => Check::new("ldap-copy", false, format!("cannot compare: {}", e.message)),
+        Err(e) => verdict("ldap-copy", false, format!("cannot compare: {}", e.message)),
     }
 }
 
-/// One check of `verify`.
-#[derive(Serialize)]
-struct Check {
-    name: &'static str,
-    ok: bool,
-    detail: String,
-    /// Not made (nothing to check against); `ok` stays true.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    skipped: bool,
-    /// What to do about a failed check.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fix: Option<String>,
-}
-
-impl Check {
-    fn new(name: &'static str, ok: bool, detail: impl Into<String>) -> Self {
-        Check {
-            name,
-            ok,
-            detail: detail.into(),
-            skipped: false,
-            fix: None,
-        }
-    }
+/// A check that passed (`ok`) or failed, in plugin-api's one shape.
+fn verdict(name: &str, ok: bool, detail: impl Into<String>) -> Check {
+    let status = if ok {
+        CheckStatus::Ok
+    } else {
+        CheckStatus::Fail
+    };
+    Check::new(name, status, detail)
 }
 
 /// The `ldap-copy` check: the archive service-discover uploaded to LDAP (which nodes download
@@ -183,25 +171,30 @@ fn ldap_copy_check(
     archive_path: &str,
     ldap: Result<LdapCredentialsCopy, ServiceError>,
 ) -> Check {
-    let verdict = mesh::compare_ldap_copy(local, archive_path, ldap);
-    Check {
-        skipped: verdict.skipped,
-        fix: verdict.fix,
-        ..Check::new("ldap-copy", verdict.ok, verdict.detail)
-    }
+    let compared = mesh::compare_ldap_copy(local, archive_path, ldap);
+    let check = match (compared.skipped, compared.ok) {
+        (true, _) => Check::unknown("ldap-copy", compared.detail),
+        (false, ok) => verdict("ldap-copy", ok, compared.detail),
+    };
+    check.fix(compared.fix.unwrap_or_default())
 }
 
 /// Human `verify`: a line per check, a fix under each failed one.
 fn render_checks(checks: &[Check]) -> String {
     let mut out = String::new();
     for check in checks {
-        let mark = match (check.skipped, check.ok) {
-            (true, _) => "skip",
-            (false, true) => "ok  ",
-            (false, false) => "FAIL",
+        let mark = match check.status {
+            CheckStatus::Unknown => "skip",
+            CheckStatus::Ok => "ok  ",
+            CheckStatus::Warn => "WARN",
+            CheckStatus::Fail => "FAIL",
         };
         out.push_str(&format!("{mark}  {:15} {}\n", check.name, check.detail));
-        if let Some(fix) = check.fix.as_ref().filter(|_| !check.ok) {
+        if let Some(fix) = check
+            .fix
+            .as_ref()
+            .filter(|_| check.status == CheckStatus::Fail)
+        {
             out.push_str(&format!("      fix: {fix}\n"));
         }
     }
@@ -244,7 +237,7 @@ mod tests {
     fn the_ldap_copy_is_compared_byte_for_byte() {
         let path = mesh::ARCHIVE_PATH;
         let same = ldap_copy_check(ARCHIVE, path, copy(Some(ARCHIVE)));
-        assert!(same.ok && !same.skipped && same.fix.is_none());
+        assert_eq!((same.status, same.fix), (CheckStatus::Ok, None));
         assert!(same.detail.contains("at ldap://ldap.example.com:389"));
         // One more newline is another file: nodes would download other bytes.
         let other = format!("{ARCHIVE}\n");
@@ -253,7 +246,7 @@ mod tests {
             (copy(None), "no archive"),
         ] {
             let check = ldap_copy_check(ARCHIVE, path, ldap);
-            assert!(!check.ok, "{}", check.detail);
+            assert_eq!(check.status, CheckStatus::Fail, "{}", check.detail);
             assert!(check.detail.contains(says), "{}", check.detail);
             let fix = check.fix.unwrap();
             assert!(
@@ -271,7 +264,7 @@ mod tests {
             mesh::ARCHIVE_PATH,
             error(ServiceErrorKind::NotFound, "not a Carbonio node: no X"),
         );
-        assert!(skipped.ok && skipped.skipped);
+        assert_eq!(skipped.status, CheckStatus::Unknown);
         assert_eq!(skipped.detail, "not checked: not a Carbonio node: no X");
         let down = ldap_copy_check(
             ARCHIVE,
@@ -281,7 +274,7 @@ mod tests {
                 "cannot reach LDAP: ldap://x (refused)",
             ),
         );
-        assert!(!down.ok);
+        assert_eq!(down.status, CheckStatus::Fail);
         let text = render_checks(&[skipped, down]);
         assert_eq!(
             text,

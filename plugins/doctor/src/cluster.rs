@@ -1,6 +1,7 @@
 //! The cluster checks, made from the local agent: leader and raft peers against Carbonio's list
-//! of Mesh servers, members, critical health checks, the gossip keyring, the token. Each
-//! `*_checks` function is pure (Consul's answers in, checks out); [`gather`] asks.
+//! of Mesh servers, members, the token; and through their own modules autopilot, the critical
+//! health checks and the gossip keyring. Each `*_checks` function is pure (Consul's answers in,
+//! checks out); [`gather`] asks.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,7 +11,7 @@ use carbonio_mesh_plugin_api::services::{CarbonioServers, ConsulRequest, Service
 use carbonio_mesh_plugin_api::{ErrorKind, Host, SecretText};
 use serde::Deserialize;
 
-use crate::report::{Check, Report, Status, CLUSTER};
+use crate::report::{cluster_check as check, node_label as label, Check, Report, Status};
 
 /// A `/v1/agent/members` entry, the fields the checks read.
 #[derive(Debug, Clone, Deserialize)]
@@ -51,40 +52,10 @@ struct RaftConfiguration {
     servers: Vec<RaftServer>,
 }
 
-/// A `/v1/health/state/critical` entry.
-#[derive(Debug, Clone, Deserialize)]
-pub struct HealthCheck {
-    #[serde(rename = "Node")]
-    pub node: String,
-    #[serde(rename = "Name")]
-    pub name: String,
-    #[serde(rename = "ServiceName", default)]
-    pub service_name: String,
-    #[serde(rename = "Output", default)]
-    pub output: String,
-}
-
-/// One pool of `/v1/operator/keyring` (the WAN pool, the LAN pool of each segment).
-#[derive(Debug, Clone, Deserialize)]
-pub struct KeyringPool {
-    #[serde(rename = "WAN")]
-    pub wan: bool,
-    #[serde(rename = "Segment", default)]
-    pub segment: String,
-    #[serde(rename = "Keys")]
-    pub keys: BTreeMap<String, usize>,
-    #[serde(rename = "NumNodes")]
-    pub num_nodes: usize,
-}
-
 #[derive(Debug, Deserialize)]
 struct TokenSelf {
     #[serde(rename = "AccessorID", default)]
     accessor_id: String,
-}
-
-fn check(name: &str, status: Status, detail: impl Into<String>) -> Check {
-    Check::new(name, CLUSTER, status, detail)
 }
 
 /// `leader`: `/v1/status/leader` answers `""` when there is none.
@@ -121,13 +92,31 @@ pub fn raft_checks(
     let in_raft: BTreeSet<String> = raft.iter().map(name_of).collect();
     let mut checks = Vec::new();
     let listed = in_raft.iter().cloned().collect::<Vec<_>>().join(", ");
+    // Peers known by address only, with no member list to name them (no valid token): which
+    // server is which is unknown, so nothing is missing and nothing is to be removed.
+    let unnamed = raft.iter().any(|s| s.node.is_empty()) && directory.nodes.is_empty();
+    let ldap = match ldap {
+        Ok(_) if unnamed => Err((
+            Status::Unknown,
+            "the peers are known by address only and no member list names them".to_owned(),
+        )),
+        other => other,
+    };
     checks.push(match ldap {
         Err((status, why)) => check(
             "raft-peers",
             status,
-            format!("{} raft servers ({listed}); not compared with LDAP: {why}", in_raft.len()),
+            format!(
+                "{}{} raft servers ({listed}); not compared with LDAP: {why}",
+                if status == Status::Unknown { "not checked: " } else { "" },
+                in_raft.len()
+            ),
         )
-        .fix("make LDAP readable from this host (/opt/zextras/conf/localconfig.xml) to compare"),
+        .fix(if status == Status::Unknown {
+            "give a token with node:read and operator:read: --token-file FILE or CONSUL_HTTP_TOKEN_FILE (on a Mesh server, run as root to use the archive's)"
+        } else {
+            "make LDAP readable from this host (/opt/zextras/conf/localconfig.xml) to compare"
+        }),
         Ok(hostnames) => {
             let expected: BTreeMap<String, String> = hostnames
                 .iter()
@@ -194,14 +183,6 @@ pub fn raft_checks(
         check("raft-size", Status::Ok, format!("{count} Mesh servers"))
     });
     checks
-}
-
-/// The label of a node in a detail: `node (host)`.
-fn label(directory: &NodeDirectory, node: &str) -> String {
-    match directory.host_of(node) {
-        Some(host) => format!("{node} ({host})"),
-        None => node.to_owned(),
-    }
 }
 
 /// `members-failed`, `members-left`, `consul-versions`, `gossip-protocol`.
@@ -309,130 +290,6 @@ pub fn members_by_status(members: &[Member]) -> BTreeMap<String, usize> {
     counts
 }
 
-/// `health`: every critical check, by node and service.
-pub fn health_check(critical: &[HealthCheck], directory: &NodeDirectory) -> Check {
-    if critical.is_empty() {
-        return check("health", Status::Ok, "no critical health check");
-    }
-    let mut details = Vec::new();
-    let mut fixes = Vec::new();
-    for c in critical {
-        let output = c.output.lines().next().unwrap_or("").trim();
-        let output: String = output.chars().take(120).collect();
-        let what = if c.service_name.is_empty() {
-            format!("{}: {}", label(directory, &c.node), c.name)
-        } else {
-            format!(
-                "{} service {}: {}",
-                label(directory, &c.node),
-                c.service_name,
-                c.name
-            )
-        };
-        details.push(if output.is_empty() {
-            what
-        } else {
-            format!("{what} ({output})")
-        });
-        let on = directory.host_of(&c.node).unwrap_or(&c.node);
-        let unit = if c.service_name.is_empty() {
-            "service-discover"
-        } else {
-            c.service_name.as_str()
-        };
-        let fix = format!("on {on}: systemctl status {unit}");
-        if !fixes.contains(&fix) {
-            fixes.push(fix);
-        }
-    }
-    check(
-        "health",
-        Status::Fail,
-        format!("{} critical: {}", critical.len(), details.join("; ")),
-    )
-    .fix(fixes.join("; "))
-}
-
-/// `keyring` when Consul would not list it. A denial is 403 from 1.12 (naming `keyring:read`)
-/// and 500 `Reading keyring denied by ACLs` before (agent/consul/internal_endpoint.go); a client
-/// agent before 1.12 answers 500 `keyring operations must run against a server node`
-/// (agent/keyring.go); anything else is Consul failing.
-fn keyring_refused(answer: &carbonio_mesh_plugin_api::services::ConsulResponse) -> Check {
-    let text = answer.text.trim();
-    let denied = answer.status == 403 || text.contains("Reading keyring denied by ACLs");
-    if denied {
-        return check(
-            "keyring",
-            Status::Warn,
-            format!("not checked: Consul answered {} ({text})", answer.status),
-        )
-        .fix("give a token with keyring:read: --token-file FILE (on a Mesh server, run as root to use the archive's)");
-    }
-    if text.contains("must run against a server node") {
-        return check(
-            "keyring",
-            Status::Warn,
-            format!("not checked: this agent's Consul reads the keyring on servers only ({text})"),
-        )
-        .fix("run carbonio-mesh doctor on a Mesh server to check the keyring");
-    }
-    check(
-        "keyring",
-        Status::Fail,
-        format!("cannot read the keyring: {}", answer.unexpected()),
-    )
-}
-
-/// `keyring`: in each pool, every key should be on every node, and one key in use. Keys are
-/// secrets: they are named by whether they are the archive's gossip key, never by value.
-pub fn keyring_check(pools: &[KeyringPool], archive_key: Option<&str>) -> Check {
-    let mut problems = Vec::new();
-    for pool in pools {
-        let name = match (pool.wan, pool.segment.as_str()) {
-            (true, _) => "WAN pool".to_owned(),
-            (false, "") => "LAN pool".to_owned(),
-            (false, segment) => format!("LAN pool of segment {segment}"),
-        };
-        let describe = |key: &str| match archive_key {
-            Some(archive) if archive.trim() == key => "the archive's key",
-            Some(_) => "a key that is not the archive's",
-            None => "a key",
-        };
-        if pool.keys.len() > 1 {
-            let keys: Vec<String> = pool
-                .keys
-                .iter()
-                .map(|(key, count)| format!("{} on {count}", describe(key)))
-                .collect();
-            problems.push(format!(
-                "{} keys in the {name} of {} nodes: {}",
-                pool.keys.len(),
-                pool.num_nodes,
-                keys.join(", ")
-            ));
-        } else if let Some((key, count)) = pool.keys.iter().next() {
-            if archive_key.is_some_and(|archive| archive.trim() != key) {
-                problems.push(format!(
-                    "the {name} uses a key that is not the archive's: a node set up from the archive cannot join"
-                ));
-            } else if *count < pool.num_nodes {
-                problems.push(format!(
-                    "{} is installed on {count} of the {} nodes of the {name}",
-                    describe(key),
-                    pool.num_nodes
-                ));
-            }
-        }
-    }
-    if problems.is_empty() {
-        check("keyring", Status::Ok, "one gossip key, on every node")
-    } else {
-        check("keyring", Status::Warn, problems.join("; ")).fix(
-            "`consul keyring -list` (with a management token) shows the keys: install the archive's gossip key where it is missing (consul keyring -install KEY, then -use KEY) and remove the other (consul keyring -remove KEY)",
-        )
-    }
-}
-
 /// What the token checks learned: the accessor of the token in use, or why there is none.
 pub enum TokenAnswer {
     Accepted(String),
@@ -449,8 +306,8 @@ pub fn token_check(in_use: &TokenAnswer, archive: Option<(&str, &TokenAnswer)>) 
         TokenAnswer::NoToken => {
             return check(
                 "token",
-                Status::Warn,
-                "no token: the cluster checks saw only what an anonymous request may",
+                Status::Unknown,
+                "not checked here: no token (an agent keeps no archive); the cluster checks saw only what an anonymous request may",
             )
             .fix("give a token: --token-file FILE or CONSUL_HTTP_TOKEN_FILE (on a Mesh server, run as root to use the archive's)")
         }
@@ -497,8 +354,9 @@ fn ask_token(host: &Host<'_>, token: Option<SecretText>) -> TokenAnswer {
         request = request.with_token(token);
     }
     match host.consul(&request) {
-        Ok(answer) if !answer.token_sent => TokenAnswer::NoToken,
+        // ACLs disabled answer 401 whatever the token: that is not "no token".
         Ok(answer) if answer.status == 401 => TokenAnswer::AclDisabled,
+        Ok(answer) if !answer.token_sent => TokenAnswer::NoToken,
         Ok(answer) if answer.status == 403 => TokenAnswer::Refused(answer.text.trim().to_owned()),
         Ok(answer) => match answer.decode::<TokenSelf>() {
             Ok(token) => TokenAnswer::Accepted(token.accessor_id),
@@ -542,12 +400,17 @@ pub fn gather(host: &Host<'_>, archive: &ArchiveSecrets<'_>, report: &mut Report
     report
         .checks
         .extend(raft_peers(host, &directory, mesh_servers));
+    report
+        .checks
+        .extend(crate::autopilot::gather(host, &directory));
     if !members.is_empty() {
         report.checks.extend(member_checks(&members, &directory));
         report.members = members_by_status(&members);
     }
-    report.checks.push(critical_health(host, &directory));
-    report.checks.push(keyring(host, archive.gossip_key));
+    report.checks.push(crate::health::gather(host, &directory));
+    report
+        .checks
+        .push(crate::keyring::gather(host, archive.gossip_key));
     let in_use = ask_token(host, None);
     let archive_token = archive
         .token
@@ -575,22 +438,18 @@ fn read_members(host: &Host<'_>) -> Result<Vec<Member>, Check> {
     host.consul_get_filtered::<Vec<Member>>(
         &ConsulRequest::get(&["v1", "agent", "members"]).query("segment", "_all"),
         "the member list",
-        "operator:read",
+        "node:read",
     )
     .map_err(|e| {
-        let status = if e.kind == ErrorKind::Usage {
-            Status::Warn
+        // Hidden from an anonymous request, or no answer: not checked, either way.
+        let why = if e.kind == ErrorKind::Usage {
+            format!("not checked here: {}", e.message)
         } else {
-            Status::Fail
+            format!("not checked: cannot read the members: {}", e.message)
         };
-        check(
-            "members",
-            status,
-            format!("cannot read the members: {}", e.message),
-        )
-        .fix(
+        check("members", Status::Unknown, why).fix(
             e.hint
-                .unwrap_or_else(|| "give a token with operator:read: --token-file FILE".into()),
+                .unwrap_or_else(|| "give a token with node:read: --token-file FILE".into()),
         )
     })
 }
@@ -654,51 +513,9 @@ fn raft_peers(
         Ok(raft) => raft_checks(&raft, directory, mesh_servers),
         Err(e) => vec![check(
             "raft-peers",
-            Status::Fail,
-            format!("cannot read the raft peers: {}", e.message),
+            Status::Unknown,
+            format!("not checked: cannot read the raft peers: {}", e.message),
         )],
-    }
-}
-
-/// The `health` check from Consul's critical checks.
-fn critical_health(host: &Host<'_>, directory: &NodeDirectory) -> Check {
-    match host.consul_get_filtered::<Vec<HealthCheck>>(
-        &ConsulRequest::get(&["v1", "health", "state", "critical"]),
-        "the health checks",
-        "node:read and service:read",
-    ) {
-        Ok(critical) => health_check(&critical, directory),
-        Err(e) => check(
-            "health",
-            Status::Warn,
-            format!("not checked: {}", e.message),
-        )
-        .fix(e.hint.unwrap_or_default()),
-    }
-}
-
-/// The `keyring` check from Consul's keyring, against the archive's key when known.
-fn keyring(host: &Host<'_>, archive_key: Option<&str>) -> Check {
-    let keyring = host.consul(
-        &ConsulRequest::get(&["v1", "operator", "keyring"])
-            .accept(403)
-            .accept(500),
-    );
-    match keyring {
-        Ok(answer) if answer.status != 200 => keyring_refused(&answer),
-        Ok(answer) => match answer.decode::<Vec<KeyringPool>>() {
-            Ok(pools) => keyring_check(&pools, archive_key),
-            Err(e) => check(
-                "keyring",
-                Status::Fail,
-                format!("Consul's keyring answer is not understood: {e}"),
-            ),
-        },
-        Err(e) => check(
-            "keyring",
-            Status::Fail,
-            format!("cannot read the keyring: {}", e.message),
-        ),
     }
 }
 
@@ -833,35 +650,6 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_never_printed_only_described() {
-        let pool = |keys: &[(&str, usize)], n| KeyringPool {
-            wan: false,
-            segment: String::new(),
-            keys: keys.iter().map(|(k, c)| ((*k).to_owned(), *c)).collect(),
-            num_nodes: n,
-        };
-        let one = keyring_check(&[pool(&[("K1==", 5)], 5)], Some("K1=="));
-        assert_eq!(one.status, Status::Ok);
-        let drift = keyring_check(&[pool(&[("K1==", 3)], 5)], Some("K1=="));
-        assert_eq!(drift.status, Status::Warn);
-        assert_eq!(
-            drift.detail,
-            "the archive's key is installed on 3 of the 5 nodes of the LAN pool"
-        );
-        let two = keyring_check(&[pool(&[("K1==", 5), ("K2==", 2)], 5)], Some("K1=="));
-        assert!(
-            !two.detail.contains("K1") && !two.detail.contains("K2"),
-            "{}",
-            two.detail
-        );
-        assert!(
-            two.detail.contains("2 keys in the LAN pool of 5 nodes"),
-            "{}",
-            two.detail
-        );
-    }
-
-    #[test]
     fn a_stale_archive_token_fails_the_token_check() {
         let in_use = TokenAnswer::Accepted("a1".into());
         assert_eq!(
@@ -873,15 +661,45 @@ mod tests {
             Some(("old", &TokenAnswer::Refused("ACL not found".into()))),
         );
         assert_eq!(stale.status, Status::Fail);
-        assert!(stale.fix.unwrap().contains("secret rejoin"));
+        assert!(stale.fix.as_deref().unwrap().contains("secret rejoin"));
         assert_eq!(
             token_check(&TokenAnswer::Refused("ACL not found".into()), None).status,
             Status::Fail
         );
         assert_eq!(leader_check("").status, Status::Fail);
+        let none = token_check(&TokenAnswer::NoToken, None);
+        assert_eq!(none.status, Status::Unknown, "no token is not checked here");
+        assert!(none.detail.starts_with("not checked here: no token"));
         assert_eq!(
-            token_check(&TokenAnswer::NoToken, None).status,
+            token_check(&TokenAnswer::AclDisabled, None).status,
             Status::Warn
+        );
+    }
+
+    #[test]
+    fn peers_known_by_address_only_are_not_checked_and_never_removed() {
+        let raft = [
+            RaftServer {
+                node: String::new(),
+                address: "192.168.56.101:8300".into(),
+            },
+            RaftServer {
+                node: String::new(),
+                address: "192.168.56.102:8300".into(),
+            },
+        ];
+        // No member list (no valid token): the directory is empty.
+        let checks = raft_checks(
+            &raft,
+            &NodeDirectory::default(),
+            Ok(vec!["srv1.example.com".into(), "srv2.example.com".into()]),
+        );
+        assert_eq!(checks[0].status, Status::Unknown, "{}", checks[0].detail);
+        assert!(checks[0].detail.starts_with("not checked: 2 raft servers"));
+        let fix = checks[0].fix.as_deref().unwrap();
+        assert!(
+            !fix.contains("remove-peer") && fix.contains("node:read"),
+            "{fix}"
         );
     }
 }

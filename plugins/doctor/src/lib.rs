@@ -5,13 +5,19 @@
 //! is ok, warn or fail, with a detail and the fix. Gathering (`cluster`, `local`, `nodes`),
 //! the report as data (`report`) and rendering (`render`) are separate.
 
+mod autopilot;
 mod certs;
 mod cluster;
+mod datadir;
+mod health;
+mod journal;
+mod keyring;
 mod local;
 mod nodes;
 mod rejoin;
 mod render;
 mod report;
+mod runs;
 
 use carbonio_mesh_plugin_api::fanout::Transport;
 use carbonio_mesh_plugin_api::mesh::{self, BootstrapToken};
@@ -133,11 +139,25 @@ fn examine(host: &Host<'_>, options: &Options<'_>) -> Result<Report, PluginError
         )),
         None => None,
     };
+    // This node's name: its agent's, else the one setup wrote into main.json (the same, and
+    // there when the agent is down), so the labels do not change with what fails.
     let node = directory
         .local_node
         .clone()
+        .or_else(|| main.as_ref().ok().and_then(|m| m.node_name.clone()))
         .unwrap_or_else(|| "this-node".to_owned());
     local::gather(host, &node, &main, &service_user, &archive, &mut report);
+    report.checks.push(journal::gather(host, &node));
+    if let Ok(main) = &main {
+        report.checks.extend(datadir::gather(
+            host,
+            &node,
+            main.data_dir(),
+            main.encrypt.as_ref().map(SecretText::expose),
+            secrets.gossip_key,
+            main.server,
+        ));
+    }
     if let Some(main) = main.as_ref().ok().filter(|m| m.server) {
         report.checks.push(rejoin::gather(
             host,
@@ -147,6 +167,14 @@ fn examine(host: &Host<'_>, options: &Options<'_>) -> Result<Report, PluginError
             certs::now(),
         ));
     }
+    // A run left half-way comes first: every other fix waits for it.
+    let unfinished = runs::newest(host);
+    report
+        .checks
+        .push(runs::run_check(&node, unfinished.clone()));
+    if let Ok(Some(run)) = &unfinished {
+        runs::defer_fixes(&mut report.checks, run);
+    }
     let role = nodes::role_of(&node).or_else(|| {
         main.as_ref()
             .ok()
@@ -155,6 +183,8 @@ fn examine(host: &Host<'_>, options: &Options<'_>) -> Result<Report, PluginError
     report.add_row(&node, directory.host_of(&node).map(str::to_owned), role);
     if let Some((plan, transport)) = fan_out {
         nodes::run(host, &transport, &plan, options.parallel, &mut report)?;
+        nodes::stale_nodes(&mut report, &node);
+        nodes::same_ca(&mut report, &node);
     }
     Ok(report.finish())
 }
@@ -179,10 +209,12 @@ const ABOUT: &str = "Check the health of the whole Mesh: cluster, this node, eve
 
 const LONG_ABOUT: &str =
     "Checks what an experienced Carbonio admin would check every morning, each \
-ok, warn or fail with a detail and the fix.
+ok, warn or fail with a detail and the fix, or unknown: not checked (here), with the reason; \
+unknown is no verdict.
 
 Cluster (from the local agent): a raft leader exists; the raft peers are the Mesh servers LDAP \
-lists (an even number warns); no failed member, no member that left still listed, one Consul \
+lists (an even number warns); autopilot: every server healthy, the failure tolerance the \
+servers allow, each in contact with the leader and not trailing it; no failed member, no member that left still listed, one Consul \
 version and gossip protocol; no critical health check; one gossip key, on every node; the token \
 in use is accepted, and on a Mesh server so is the archive's bootstrap token.
 
@@ -190,13 +222,15 @@ This node: the archive 0600 root, the password file 0400 root (Mesh servers), ma
 config.json owned by service-discover, no leftover -1 certificates beside the -0 ones; the CA \
 is the archive's, the node certificate is signed by it and names the node's role, neither \
 expires within 30 days; the archive opens with the password file and is LDAP's copy; the \
-service-discover unit is active and config.json's bind_addr is an address of this host.
+service-discover unit is active and config.json's bind_addr is an address of this host; \
+data/serf/local.keyring holds main.json's gossip key (the archive's); no ACL reset file is left \
+behind; no TLS or gossip error in service-discover's journal since Consul started; no run of secret regenerate or rejoin is left unfinished.
 
 --nodes all|LIST runs `carbonio-mesh doctor --local --format json` on each other node through \
 the doctor-transport step (ssh by default; [steps.doctor-transport] in the configuration \
 replaces it), at most --parallel at a time, and names the nodes it could not reach.
 
-Exit status: 0 every check ok, 10 warnings only, 11 a check failed or a node was not reached.";
+Exit status: 0 every check ok (or not checked), 10 warnings only, 11 a check failed or a node was not reached.";
 
 pub struct DoctorPlugin;
 

@@ -6,6 +6,7 @@ use carbonio_mesh_plugin_api::mesh::{self, compare_ldap_copy};
 use carbonio_mesh_plugin_api::services::{
     Credentials, Exec, ExecOutput, LdapCredentials, LocalAddresses, Stat,
 };
+use carbonio_mesh_plugin_api::untrusted::one_line;
 use carbonio_mesh_plugin_api::{Host, ServiceError};
 use serde::Deserialize;
 
@@ -31,6 +32,12 @@ pub enum ArchiveState {
 pub struct MainJson {
     #[serde(default)]
     pub server: bool,
+    /// The Consul node name setup gave this node (`server-`/`agent-` and the dashed hostname).
+    #[serde(default)]
+    pub node_name: Option<String>,
+    /// The gossip key setup wrote (a secret: compared, never printed).
+    #[serde(default)]
+    pub encrypt: Option<carbonio_mesh_plugin_api::SecretText>,
     #[serde(default)]
     pub datacenter: Option<String>,
     #[serde(default)]
@@ -111,7 +118,7 @@ pub fn file_check(rule: &FileRule<'_>, scope: &str, stat: Result<Stat, ServiceEr
                 rule.name,
                 scope,
                 Status::Fail,
-                format!("cannot look at {path}: {}", e.message),
+                naming(path, &e, "cannot look at"),
             )
         }
     };
@@ -197,6 +204,11 @@ fn expiry(what: &str, cert: &Cert, now: i64) -> (Status, String) {
         (Status::Ok, words)
     }
 }
+
+/// The fix of a node whose archive is not LDAP's while LDAP's is the Mesh leader's: the secrets
+/// were regenerated without this node (a run without `--nodes`); uploading its old archive
+/// would undo the regeneration for every node set up next.
+pub const STALE_NODE: &str = "this node keeps an older archive than the Mesh leader's (the secrets were regenerated without it): copy the leader's /etc/zextras/service-discover/cluster-credentials.tar.gpg here and run carbonio-mesh secret rejoin --archive FILE; never upload this node's archive to LDAP";
 
 const RESETUP: &str = "set this node up again with the cluster's archive: carbonio-mesh secret rejoin --archive FILE (on a Mesh server whose CA expires: carbonio-mesh secret regenerate)";
 
@@ -292,11 +304,36 @@ pub fn node_cert_check(
     .fix(RESETUP)
 }
 
-/// `service`: what `systemctl is-active service-discover` said.
+/// `service`: what `systemctl is-active service-discover` said; when it said no state (it
+/// failed, or could not be run), the service is not checked, with the reason.
 pub fn service_check(scope: &str, answer: Result<ExecOutput, ServiceError>) -> Check {
     match answer {
         Ok(out) if out.success() => {
             Check::new("service", scope, Status::Ok, "service-discover is active")
+        }
+        Ok(out) if out.stdout.trim().is_empty() => {
+            let status = out
+                .status
+                .map_or_else(|| "killed".to_owned(), |s| format!("exit {s}"));
+            // Its standard error, its lines joined (a real systemctl without systemd says why
+            // on two lines).
+            let lines: Vec<&str> = out
+                .stderr
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            let said = match lines.as_slice() {
+                [] => "and nothing else".to_owned(),
+                lines => one_line(&lines.join("; ")).into_owned(),
+            };
+            Check::new(
+                "service",
+                scope,
+                Status::Unknown,
+                format!("not checked: systemctl is-active service-discover printed no state ({status}) {said}"),
+            )
+            .fix("systemctl status service-discover")
         }
         Ok(out) => Check::new(
             "service",
@@ -310,8 +347,8 @@ pub fn service_check(scope: &str, answer: Result<ExecOutput, ServiceError>) -> C
         Err(e) => Check::new(
             "service",
             scope,
-            Status::Fail,
-            format!("cannot ask systemctl: {}", e.message),
+            Status::Unknown,
+            format!("not checked: cannot ask systemctl: {}", e.message),
         ),
     }
 }
@@ -342,7 +379,37 @@ pub fn bind_check(scope: &str, bind: Result<String, String>, local: &[String]) -
             )
             .fix(fix)
         }
-        Err(e) => Check::new("bind-address", scope, Status::Fail, e),
+        // config.json is checked by `config-json`: without it, this is not checked.
+        Err(e) => Check::new(
+            "bind-address",
+            scope,
+            Status::Unknown,
+            format!("not checked: {e}"),
+        ),
+    }
+}
+
+/// Why `path` could not be read: the host's message, which names the path already
+/// ("cannot read PATH: ..."), else that message after the path.
+pub fn unread(path: &str, e: &ServiceError) -> String {
+    naming(path, e, "cannot read")
+}
+
+/// The host's message about `path` when it names it, else `what PATH: message` (said once).
+pub fn naming(path: &str, e: &ServiceError, what: &str) -> String {
+    if e.message.contains(path) {
+        e.message.clone()
+    } else {
+        format!("{what} {path}: {}", e.message)
+    }
+}
+
+/// `path`'s text, `None` when there is no such file, or why it could not be read.
+pub fn read_if_present(host: &Host<'_>, path: &str) -> Result<Option<String>, String> {
+    match host.stat(path) {
+        Ok(stat) if !stat.exists => Ok(None),
+        Ok(_) => host.read_file(path).map(Some).map_err(|e| unread(path, &e)),
+        Err(e) => Err(naming(path, &e, "cannot look at")),
     }
 }
 
@@ -431,7 +498,7 @@ fn certificate_checks(
     let now = certs::now();
     let read = |path: &str| {
         host.read_file(path)
-            .map_err(|e| format!("cannot read {path}: {}", e.message))
+            .map_err(|e| unread(path, &e))
             .and_then(|text| Cert::parse(&text, path))
     };
     let ca = read(CA_PATH);
@@ -447,6 +514,7 @@ fn certificate_checks(
             certificate: certificate.into(),
             node: node.into(),
             expires_in_secs: cert.expires_in_secs(now),
+            subject: Some(cert.subject()),
         })
     };
     if let Ok(ca) = &ca {
@@ -458,7 +526,7 @@ fn certificate_checks(
             report.checks.push(Check::new(
                 "node-certificate",
                 node,
-                Status::Fail,
+                Status::Unknown,
                 format!("not checked: {e}"),
             ));
             return;
@@ -526,8 +594,15 @@ fn archive_checks(host: &Host<'_>, node: &str, server: bool, archive: &ArchiveSt
     if let Ok(local) = host.read_file(mesh::ARCHIVE_PATH) {
         let verdict = compare_ldap_copy(&local, mesh::ARCHIVE_PATH, host.call(&LdapCredentials {}));
         let status = if verdict.ok { Status::Ok } else { Status::Fail };
+        // An agent never holds the archive LDAP should have: it is the stale one.
+        let fix = match verdict.fix {
+            Some(_) if !server && verdict.detail.contains(mesh::LDAP_DIFFERENT) => {
+                Some(STALE_NODE.to_owned())
+            }
+            fix => fix,
+        };
         let mut check = Check::new("ldap-copy", node, status, verdict.detail);
-        check.fix = verdict.fix.filter(|_| !verdict.ok);
+        check.fix = fix.filter(|_| !verdict.ok);
         checks.push(check);
     }
     checks
@@ -539,7 +614,7 @@ fn service_checks(host: &Host<'_>, node: &str) -> Vec<Check> {
         host.exec(&Exec::new(["systemctl", "is-active", "service-discover"]).timeout_ms(10_000));
     let bind = host
         .read_file(CONFIG_JSON)
-        .map_err(|e| format!("cannot read {CONFIG_JSON}: {}", e.message))
+        .map_err(|e| unread(CONFIG_JSON, &e))
         .and_then(|text| {
             serde_json::from_str::<ConfigJson>(&text)
                 .map(|c| c.bind_addr)
@@ -556,7 +631,7 @@ fn service_checks(host: &Host<'_>, node: &str) -> Vec<Check> {
 pub fn main_json(host: &Host<'_>) -> Result<MainJson, String> {
     let text = host
         .read_file(MAIN_JSON)
-        .map_err(|e| format!("cannot read {MAIN_JSON}: {}", e.message))?;
+        .map_err(|e| unread(MAIN_JSON, &e))?;
     serde_json::from_str(&text)
         .map_err(|e| format!("{MAIN_JSON} is not Consul's JSON configuration: {e}"))
 }
@@ -634,6 +709,7 @@ mod tests {
         assert_eq!(wrong.status, Status::Fail);
         assert!(wrong
             .fix
+            .as_deref()
             .unwrap()
             .starts_with("service-discover config set bind-address 10.0.0.5"));
     }

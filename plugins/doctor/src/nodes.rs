@@ -8,7 +8,10 @@ use carbonio_mesh_plugin_api::nodes::{NodeDirectory, NodeRole};
 use carbonio_mesh_plugin_api::services::{Exec, ExecArg, ExecMany, ExecResult, LocalAddresses};
 use carbonio_mesh_plugin_api::{Host, PluginError};
 
-use crate::report::{CertificateExpiry, Check, NodeRow, Report};
+use carbonio_mesh_plugin_api::mesh;
+
+use crate::local::STALE_NODE;
+use crate::report::{CertificateExpiry, Check, NodeRow, Report, Status};
 
 /// The nodes `--nodes` names (this host's own checks run in-process, never through the
 /// transport); failed members are not tried: the cluster checks already report them.
@@ -123,6 +126,89 @@ pub fn merge(report: &mut Report, target: &Target, answer: Result<Report, String
             problems: Vec::new(),
             error: Some(format!("{} ({}): {error}", target.reach(), target.address)),
         }),
+    }
+}
+
+/// When LDAP holds this node's archive (the leader's, after a regeneration), another node whose
+/// archive differs from LDAP's is the stale one: its fix is `secret rejoin` there, never the
+/// upload its own check suggests (that would put the old secrets back in LDAP).
+pub fn stale_nodes(report: &mut Report, local: &str) {
+    let ldap_is_ours = report.checks.iter().any(|c| {
+        c.scope == local
+            && c.name == "ldap-copy"
+            && c.passed()
+            && c.detail.starts_with("LDAP holds the same archive")
+    });
+    if !ldap_is_ours {
+        return;
+    }
+    let hosts: Vec<(String, String)> = report
+        .nodes
+        .iter()
+        .map(|row| {
+            (
+                row.node.clone(),
+                row.host.clone().unwrap_or_else(|| row.node.clone()),
+            )
+        })
+        .collect();
+    for check in report.checks.iter_mut().filter(|c| {
+        c.scope != local
+            && c.name == "ldap-copy"
+            && c.status == Status::Fail
+            && c.detail.starts_with(mesh::LDAP_DIFFERENT)
+    }) {
+        let on = hosts
+            .iter()
+            .find(|(node, _)| *node == check.scope)
+            .map_or(check.scope.as_str(), |(_, host)| host.as_str());
+        check.check.fix = Some(format!("on {on}: {STALE_NODE}"));
+    }
+}
+
+/// `leader-ca`: every node reached holds this node's CA (on the Mesh leader, the cluster's):
+/// a node left on an old CA cannot talk TLS to the others. Compared by the CA's subject, which
+/// names each Consul CA with its own random number; nothing is said when this node has no CA.
+pub fn same_ca(report: &mut Report, local: &str) {
+    let subject_of = |report: &Report, node: &str| {
+        report
+            .certificates
+            .iter()
+            .find(|c| c.node == node && c.certificate == "ca")
+            .and_then(|c| c.subject.clone())
+    };
+    let Some(ours) = subject_of(report, local) else {
+        return;
+    };
+    let reached: Vec<(String, Option<String>)> = report
+        .nodes
+        .iter()
+        .filter(|row| row.node != local && row.error.is_none() && row.status != "skipped")
+        .map(|row| (row.node.clone(), row.host.clone()))
+        .collect();
+    for (node, host) in reached {
+        let Some(theirs) = subject_of(report, &node) else {
+            continue;
+        };
+        let check = if theirs == ours {
+            Check::new("leader-ca", &node, Status::Ok, "holds this node's CA")
+        } else {
+            let on = host.as_deref().unwrap_or(&node);
+            Check::new(
+                "leader-ca",
+                &node,
+                Status::Fail,
+                format!("its CA is {theirs}, not this node's ({ours}): it cannot talk TLS with the nodes on this one"),
+            )
+            .fix(format!("on {on}: carbonio-mesh secret rejoin --archive FILE, FILE this node's /etc/zextras/service-discover/cluster-credentials.tar.gpg"))
+        };
+        if let Some(row) = report.nodes.iter_mut().find(|r| r.node == node) {
+            if check.status == Status::Fail {
+                row.problems.push("leader-ca".into());
+                row.status = Status::Fail.name().to_owned();
+            }
+        }
+        report.checks.push(check);
     }
 }
 
@@ -244,5 +330,57 @@ mod tests {
             merged.checks[0].scope, "agent-x",
             "filed under the node reached"
         );
+    }
+
+    #[test]
+    fn a_node_left_behind_by_a_regeneration_is_told_to_rejoin_never_to_upload() {
+        let mut report = Report::default();
+        let ours = Check::new(
+            "ldap-copy",
+            "server-srv1",
+            Status::Ok,
+            "LDAP holds the same archive (carbonioMeshCredentials ...)",
+        );
+        let stale = Check::new(
+            "ldap-copy",
+            "agent-x",
+            Status::Fail,
+            format!(
+                "{} (carbonioMeshCredentials ...): nodes set up now get that one",
+                mesh::LDAP_DIFFERENT
+            ),
+        )
+        .fix("... upload it as service-discover setup does: ldapmodify ...");
+        report.checks = vec![ours.clone(), stale.clone()];
+        report.nodes.push(NodeRow {
+            node: "agent-x".into(),
+            host: Some("x.example.com".into()),
+            role: None,
+            status: "fail".into(),
+            problems: vec!["ldap-copy".into()],
+            error: None,
+        });
+        stale_nodes(&mut report, "server-srv1");
+        let fix = report.checks[1].fix.as_deref().unwrap();
+        assert!(
+            fix.starts_with("on x.example.com: this node keeps an older archive"),
+            "{fix}"
+        );
+        assert!(
+            fix.contains("carbonio-mesh secret rejoin --archive FILE")
+                && !fix.contains("ldapmodify"),
+            "{fix}"
+        );
+        // When LDAP does not hold this node's archive, which side is stale is not known here.
+        let mut unsure = Report::default();
+        let mut different = ours;
+        different.check.status = Status::Fail;
+        unsure.checks = vec![different, stale];
+        stale_nodes(&mut unsure, "server-srv1");
+        assert!(unsure.checks[1]
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("ldapmodify"));
     }
 }

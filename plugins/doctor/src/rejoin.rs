@@ -145,14 +145,7 @@ pub fn gather(
     let max_age = configured_max
         .and_then(go_duration_secs)
         .map_or(DEFAULT_MAX_AGE, |secs| secs.max(MIN_MAX_AGE));
-    let file = match host.stat(&path) {
-        Ok(stat) if !stat.exists => Ok(None),
-        Ok(_) => host
-            .read_file(&path)
-            .map(Some)
-            .map_err(|e| format!("cannot read {path}: {}", e.message)),
-        Err(e) => Err(format!("cannot look at {path}: {}", e.message)),
-    };
+    let file = crate::local::read_if_present(host, &path);
     rejoin_age_check(
         scope,
         installed_consul(host).as_ref(),

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use carbonio_mesh_plugin_api::untrusted::one_line;
 use carbonio_mesh_plugin_api::Table;
 
-use crate::report::{Report, Status, CLUSTER};
+use crate::report::{metric, Check, Report, Status, CLUSTER};
 
 fn paint(text: &str, status: Status, color: bool) -> String {
     if !color {
@@ -16,6 +16,7 @@ fn paint(text: &str, status: Status, color: bool) -> String {
         Status::Ok => "32",
         Status::Warn => "33",
         Status::Fail => "31",
+        Status::Unknown => "36",
     };
     format!("\x1b[{code}m{text}\x1b[0m")
 }
@@ -24,10 +25,12 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// The summary line: `OK: 21 checks passed on 1 node`, `FAIL: 2 failed, 1 warning (...)`.
+/// The summary line: `OK: every check passed (21 checks on 1 node)`, `FAIL: 2 failed, 1
+/// warning, 3 not checked (...)`.
 pub fn summary(report: &Report, color: bool) -> String {
     let count = |status| report.checks.iter().filter(|c| c.status == status).count();
     let (failed, warned) = (count(Status::Fail), count(Status::Warn));
+    let unknown = count(Status::Unknown);
     let unreachable = report.nodes.iter().filter(|n| n.error.is_some()).count();
     let status = report.status.unwrap_or(Status::Ok);
     let mut parts = Vec::new();
@@ -43,14 +46,15 @@ pub fn summary(report: &Report, color: bool) -> String {
             plural(unreachable, "node", "nodes")
         ));
     }
-    let what = if parts.is_empty() {
-        "every check passed".to_owned()
-    } else {
-        parts.join(", ")
+    let what = match (parts.is_empty(), unknown) {
+        (true, 0) => "every check passed".to_owned(),
+        (true, _) => format!("every check made passed, {unknown} not checked"),
+        (false, 0) => parts.join(", "),
+        (false, _) => format!("{}, {unknown} not checked", parts.join(", ")),
     };
     format!(
         "{}: {what} ({} on {})\n",
-        paint(&status.word().to_ascii_uppercase(), status, color),
+        paint(&status.name().to_ascii_uppercase(), status, color),
         plural(report.checks.len(), "check", "checks"),
         plural(report.nodes.len(), "node", "nodes")
     )
@@ -61,57 +65,62 @@ pub fn human(report: &Report, color: bool) -> String {
     out.push('\n');
     let mut table = Table::new(["Node", "Host", "Role", "Status", "Problems"]);
     let cluster_status = report.status_of(CLUSTER);
-    let cluster_problems: Vec<&str> = report
+    let cluster_problems: Vec<&Check> = report
         .checks
         .iter()
-        .filter(|c| c.scope == CLUSTER && c.status != Status::Ok)
-        .map(|c| c.name.as_str())
+        .filter(|c| c.scope == CLUSTER && !c.passed())
         .collect();
     if report.checks.iter().any(|c| c.scope == CLUSTER) {
         table.push([
             "(cluster)".to_owned(),
             "-".to_owned(),
             "-".to_owned(),
-            cluster_status.word().to_ascii_lowercase(),
+            cluster_status.name().to_owned(),
             problems_cell(&cluster_problems),
         ]);
     }
     for row in &report.nodes {
-        let problems: Vec<&str> = match &row.error {
-            Some(_) => vec!["not reached"],
-            None => row.problems.iter().map(String::as_str).collect(),
+        let problems = match &row.error {
+            Some(_) => "not reached".to_owned(),
+            None if row.problems.is_empty() => "-".to_owned(),
+            // A check of the row's node not made is marked; a name of another scope (a skipped
+            // node's `members-failed`) is shown as it is.
+            None => row
+                .problems
+                .iter()
+                .map(|name| {
+                    let unknown = report.checks.iter().any(|c| {
+                        c.scope == row.node && c.name == *name && c.status == Status::Unknown
+                    });
+                    if unknown {
+                        format!("{name} (not checked)")
+                    } else {
+                        name.clone()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
         };
         table.push([
             Cow::from(row.node.as_str()),
             Cow::from(row.host.as_deref().unwrap_or("-")),
             Cow::from(row.role.as_deref().unwrap_or("-")),
             Cow::from(row.status.as_str()),
-            Cow::from(problems_cell(&problems)),
+            Cow::from(problems),
         ]);
     }
     out.push_str(&table.render());
     let problems: Vec<_> = report
         .checks
         .iter()
-        .filter(|c| c.status != Status::Ok)
+        .filter(|c| matches!(c.status, Status::Warn | Status::Fail))
         .collect();
     let unreachable: Vec<_> = report.nodes.iter().filter(|n| n.error.is_some()).collect();
     if !problems.is_empty() || !unreachable.is_empty() {
         out.push_str("\nProblems:\n");
     }
-    // One line per problem: details and fixes quote node names and what nodes answered.
-    let line = |text: &str| one_line(text).into_owned();
     for check in problems {
-        out.push_str(&format!(
-            "{} {} {}: {}\n",
-            paint(check.status.word(), check.status, color),
-            line(&check.scope),
-            line(&check.name),
-            line(&check.detail)
-        ));
-        if let Some(fix) = &check.fix {
-            out.push_str(&format!("     fix: {}\n", line(fix)));
-        }
+        check_lines(&mut out, check, color);
     }
     for row in unreachable {
         let host = line(row.host.as_deref().unwrap_or(&row.node));
@@ -122,15 +131,52 @@ pub fn human(report: &Report, color: bool) -> String {
             line(row.error.as_deref().unwrap_or("")),
         ));
     }
+    let unknown: Vec<_> = report
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Unknown)
+        .collect();
+    if !unknown.is_empty() {
+        out.push_str("\nNot checked:\n");
+    }
+    for check in unknown {
+        check_lines(&mut out, check, color);
+    }
     out
 }
 
-fn problems_cell(problems: &[&str]) -> String {
-    if problems.is_empty() {
-        "-".to_owned()
-    } else {
-        problems.join(", ")
+/// One line per check and one for its fix: details and fixes quote node names and what nodes
+/// answered, so each is kept to one line.
+fn line(text: &str) -> String {
+    one_line(text).into_owned()
+}
+
+fn check_lines(out: &mut String, check: &Check, color: bool) {
+    out.push_str(&format!(
+        "{} {} {}: {}\n",
+        paint(check.status.word(), check.status, color),
+        line(&check.scope),
+        line(&check.name),
+        line(&check.detail)
+    ));
+    if let Some(fix) = &check.fix {
+        out.push_str(&format!("     fix: {}\n", line(fix)));
     }
+}
+
+/// The checks of a row that did not pass; one not made is marked `(not checked)`.
+fn problems_cell(problems: &[&Check]) -> String {
+    if problems.is_empty() {
+        return "-".to_owned();
+    }
+    let names: Vec<String> = problems
+        .iter()
+        .map(|c| match c.status {
+            Status::Unknown => format!("{} (not checked)", c.name),
+            _ => c.name.clone(),
+        })
+        .collect();
+    names.join(", ")
 }
 
 /// A label value in Prometheus' text format: `\`, `"` and newlines escaped, the only escapes
@@ -157,14 +203,14 @@ pub fn prometheus(report: &Report) -> String {
     gauge(
         &mut out,
         "carbonio_mesh_check_status",
-        "A carbonio-mesh doctor check: 0 ok, 1 warn, 2 fail.",
+        "A carbonio-mesh doctor check: 0 ok, 1 warn, 2 fail, -1 not checked.",
     );
     for check in &report.checks {
         out.push_str(&format!(
             "carbonio_mesh_check_status{{check=\"{}\",node=\"{}\"}} {}\n",
             label(&check.name),
             label(&check.scope),
-            check.status.metric()
+            metric(check.status)
         ));
     }
     gauge(
@@ -218,7 +264,7 @@ pub fn prometheus(report: &Report) -> String {
     );
     out.push_str(&format!(
         "carbonio_mesh_doctor_status {}\n",
-        report.status.unwrap_or(Status::Ok).metric()
+        metric(report.status.unwrap_or(Status::Ok))
     ));
     out
 }
@@ -254,6 +300,7 @@ mod tests {
             certificate: "ca".into(),
             node: "server-a".into(),
             expires_in_secs: 42,
+            subject: None,
         });
         report.members.insert("alive".into(), 4);
         report.finish()

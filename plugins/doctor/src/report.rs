@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use carbonio_mesh_plugin_api::nodes::NodeDirectory;
 use serde::{Deserialize, Serialize};
 
 /// Exit status when every check passed or warned and at least one warned (README, "Exit codes").
@@ -11,62 +12,70 @@ pub const EXIT_WARNINGS: u8 = 10;
 /// Exit status when a check failed or a node could not be checked.
 pub const EXIT_FAILED: u8 = 11;
 
-/// One check's verdict, worst last (so `max` is the overall verdict).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Ok,
-    Warn,
-    Fail,
-}
+pub use carbonio_mesh_plugin_api::CheckStatus as Status;
 
-impl Status {
-    pub fn word(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Warn => "WARN",
-            Status::Fail => "FAIL",
-        }
-    }
-
-    /// The value of `carbonio_mesh_check_status`.
-    pub fn metric(self) -> u8 {
-        self as u8
+/// The value of `carbonio_mesh_check_status` and `carbonio_mesh_doctor_status`: 0 ok, 1 warn,
+/// 2 fail, -1 not checked (so an alert on `== 2` or `>= 1` never fires for what was not checked).
+pub fn metric(status: Status) -> i8 {
+    match status {
+        Status::Ok => 0,
+        Status::Warn => 1,
+        Status::Fail => 2,
+        Status::Unknown => -1,
     }
 }
 
 /// The scope of checks made from the local agent about the whole cluster.
 pub const CLUSTER: &str = "cluster";
 
-/// One check.
+/// One check, in plugin-api's one shape (`name`, `status`, `detail`, `fix`), and what it is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
-    pub name: String,
     /// `cluster`, or the Consul node name of the node it is about.
     pub scope: String,
-    pub status: Status,
-    pub detail: String,
-    /// A command (or what to do) that fixes it; none when it is ok.
-    #[serde(default)]
-    pub fix: Option<String>,
+    #[serde(flatten)]
+    pub check: carbonio_mesh_plugin_api::Check,
+}
+
+impl std::ops::Deref for Check {
+    type Target = carbonio_mesh_plugin_api::Check;
+
+    fn deref(&self) -> &Self::Target {
+        &self.check
+    }
+}
+
+impl std::ops::DerefMut for Check {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.check
+    }
 }
 
 impl Check {
     pub fn new(name: &str, scope: &str, status: Status, detail: impl Into<String>) -> Self {
         Check {
-            name: name.to_owned(),
             scope: scope.to_owned(),
-            status,
-            detail: detail.into(),
-            fix: None,
+            check: carbonio_mesh_plugin_api::Check::new(name, status, detail),
         }
     }
 
+    /// The fix, unless the check passed.
     pub fn fix(mut self, fix: impl Into<String>) -> Self {
-        if self.status != Status::Ok {
-            self.fix = Some(fix.into());
-        }
+        self.check = self.check.fix(fix);
         self
+    }
+}
+
+/// A check of the cluster scope.
+pub fn cluster_check(name: &str, status: Status, detail: impl Into<String>) -> Check {
+    Check::new(name, CLUSTER, status, detail)
+}
+
+/// A node in a detail: `node (host)`, or the node name when its hostname is not known.
+pub fn node_label(directory: &NodeDirectory, node: &str) -> String {
+    match directory.host_of(node) {
+        Some(host) => format!("{node} ({host})"),
+        None => node.to_owned(),
     }
 }
 
@@ -78,6 +87,10 @@ pub struct CertificateExpiry {
     pub node: String,
     /// Negative: expired that long ago.
     pub expires_in_secs: i64,
+    /// The certificate's subject: a Consul CA's names it with a random number
+    /// (`CN=Consul Agent CA 4156...`), so two nodes hold the same CA when their subjects match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 /// One row of the per-node table.
@@ -87,9 +100,10 @@ pub struct NodeRow {
     pub host: Option<String>,
     /// `server`, `agent`, or none when the node name is not in Carbonio's form.
     pub role: Option<String>,
-    /// `ok`, `warn`, `fail`, or `unreachable` (its checks could not be run).
+    /// `ok`, `warn`, `fail` (its worst check, what was not checked aside), `unreachable` (its
+    /// checks could not be run) or `skipped`.
     pub status: String,
-    /// The names of its checks that are not ok.
+    /// The names of its checks that did not pass (unknown ones included).
     pub problems: Vec<String>,
     /// Why it could not be checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,14 +124,14 @@ pub struct Report {
 }
 
 impl Report {
-    /// The worst status of `checks` whose scope is `scope`.
+    /// The worst status of `checks` whose scope is `scope` (what was not checked aside).
     pub fn status_of(&self, scope: &str) -> Status {
-        self.checks
-            .iter()
-            .filter(|c| c.scope == scope)
-            .map(|c| c.status)
-            .max()
-            .unwrap_or(Status::Ok)
+        Status::worst(
+            self.checks
+                .iter()
+                .filter(|c| c.scope == scope)
+                .map(|c| c.status),
+        )
     }
 
     /// Adds the row of `node` from its checks.
@@ -125,34 +139,34 @@ impl Report {
         let problems = self
             .checks
             .iter()
-            .filter(|c| c.scope == node && c.status != Status::Ok)
+            .filter(|c| c.scope == node && !c.passed())
             .map(|c| c.name.clone())
             .collect();
         self.nodes.push(NodeRow {
             node: node.to_owned(),
             host,
             role,
-            status: self.status_of(node).word().to_ascii_lowercase(),
+            status: self.status_of(node).name().to_owned(),
             problems,
             error: None,
         });
     }
 
-    /// Sets the overall status: the worst check, or `fail` when a node could not be checked.
+    /// Sets the overall status: the worst check (what was not checked aside), or `fail` when a
+    /// node could not be checked.
     pub fn finish(mut self) -> Self {
-        let worst = self.checks.iter().map(|c| c.status).max();
         let unreachable = self.nodes.iter().any(|n| n.error.is_some());
         self.status = Some(if unreachable {
             Status::Fail
         } else {
-            worst.unwrap_or(Status::Ok)
+            Status::worst(self.checks.iter().map(|c| c.status))
         });
         self
     }
 
     pub fn exit_code(&self) -> u8 {
         match self.status.unwrap_or(Status::Ok) {
-            Status::Ok => 0,
+            Status::Ok | Status::Unknown => 0,
             Status::Warn => EXIT_WARNINGS,
             Status::Fail => EXIT_FAILED,
         }

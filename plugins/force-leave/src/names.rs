@@ -1,7 +1,9 @@
 //! Which member the command line names: a LAN member by any of its three names (node name,
 //! Carbonio hostname, address), a WAN member (`NODE.DC`), or none, with the closest names.
 
-use carbonio_mesh_plugin_api::nodes::{node_names_for, Lookup, Member, NodeDirectory, NodeRole};
+use carbonio_mesh_plugin_api::nodes::{
+    node_names_for, Lookup, Member, NameForm, NodeDirectory, NodeRole,
+};
 use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{Host, PluginError};
 
@@ -25,12 +27,33 @@ pub fn wan_members(host: &Host<'_>) -> Vec<Member> {
 }
 
 /// What the node named on the command line is: a LAN member found by any of its names (with
-/// the hostname, when known), a WAN member, or nothing Consul knows.
+/// the hostname, when known), a WAN member, or nothing Consul knows (with the closest members,
+/// named in the form the name was typed: hostnames for a hostname, addresses for an address).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Named {
     Lan { node: String, host: Option<String> },
     Wan(String),
-    Unknown,
+    Unknown(Vec<String>),
+}
+
+/// Up to three members close to `wanted`, named in its form.
+fn suggestions(directory: &NodeDirectory, wanted: &str) -> Vec<String> {
+    let form = NameForm::of(wanted);
+    if form == NameForm::Address {
+        return directory
+            .nodes
+            .iter()
+            .filter(|n| strsim::levenshtein(&n.address, wanted) <= 2)
+            .take(3)
+            .map(|n| n.address.clone())
+            .collect();
+    }
+    let names: Vec<String> = directory.nodes.iter().map(|n| n.node.clone()).collect();
+    close_names(wanted, names.iter())
+        .into_iter()
+        .filter_map(|name| directory.nodes.iter().find(|n| n.node == name))
+        .map(|node| form.name_of(node, wanted))
+        .collect()
 }
 
 /// `name` among `lan` (with Carbonio's server list) and, when not found there, `wan`.
@@ -55,7 +78,7 @@ pub fn name_node(
             .hint("name the one meant by its Consul node name"))
         }
         Lookup::NotFound if wan().iter().any(|m| m.name == name) => Ok(Named::Wan(name.to_owned())),
-        Lookup::NotFound => Ok(Named::Unknown),
+        Lookup::NotFound => Ok(Named::Unknown(suggestions(&directory, name))),
     }
 }
 
@@ -89,11 +112,19 @@ pub fn close_names<'a>(wanted: &str, names: impl Iterator<Item = &'a String>) ->
         vec![wanted.to_owned()]
     };
     let label = wanted.split('.').next().unwrap_or(wanted);
+    // A short hostname (`mial`) is compared with each node's first word too (`mail`).
+    let short = !wanted.contains('.') && NodeRole::split(wanted).is_none();
     let mut scored: Vec<(usize, &str)> = names
         .map(|n| {
+            let first_word = NodeRole::split(n).and_then(|(_, dashed)| dashed.split('-').next());
             let nearest = forms
                 .iter()
                 .map(|f| strsim::levenshtein(f, n))
+                .chain(
+                    first_word
+                        .filter(|_| short)
+                        .map(|w| strsim::levenshtein(wanted, w)),
+                )
                 .min()
                 .unwrap_or(usize::MAX);
             (nearest, n.as_str())

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use carbonio_mesh_plugin_api::consul::version::FORCE_LEAVE_WAN;
 use carbonio_mesh_plugin_api::consul::{AgentSelf, VersionFound, ALIVE, FAILED};
+use carbonio_mesh_plugin_api::nodes::NodeDirectory;
 use carbonio_mesh_plugin_api::{Host, OutputFormat, PluginError, Request, Response};
 
 use crate::names::{close_names, lan_members, name_node, wan_members, wan_name, Named};
@@ -106,14 +107,12 @@ pub enum Planned {
 /// on standard error, exit 5; in JSON the host's error document), with the closest names.
 fn no_such_node(
     named: &str,
-    known: &BTreeMap<String, u8>,
-    wanted: &str,
+    close: Vec<String>,
     fix: &str,
     format: OutputFormat,
 ) -> Result<Planned, PluginError> {
     let consul =
         format!("Unexpected response code: 500 (agent: No node found with name '{named}')");
-    let close = close_names(wanted, known.keys());
     let did_you_mean = (!close.is_empty()).then(|| format!("Did you mean: {}?", close.join(", ")));
     match format {
         OutputFormat::Json => {
@@ -179,7 +178,11 @@ fn plan_wan(
     let Some(node) = wan_name(host, &lan, &wan, name, &agent.datacenter)? else {
         // Consul names no node here: `?wan` looks up an empty LAN name (server_ce.go).
         let fix = "name a member `carbonio-mesh members --wan` lists";
-        return no_such_node("", &before, name, fix, format);
+        let close = close_names(name, before.keys())
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        return no_such_node("", close, fix, format);
     };
     Ok(Planned::Send(wan_plan(vec![node])))
 }
@@ -206,11 +209,18 @@ pub fn plan(
     }
     let Some(name) = ask.node.as_deref() else {
         let lan = lan_members(host)?;
+        // Each failed member keeps its hostname in the prompt, the table and the JSON.
+        let hosts = NodeDirectory::with_servers_of(host, &lan)
+            .nodes
+            .into_iter()
+            .filter(|n| n.status == FAILED)
+            .filter_map(|n| Some((n.node, n.host?)))
+            .collect();
         let before: BTreeMap<String, u8> = lan.into_iter().map(|m| (m.name, m.status)).collect();
         return Ok(Planned::Send(Plan {
             targets: failed_of(&before),
             before,
-            hosts: BTreeMap::new(),
+            hosts,
             wan_pool: false,
             wan_query: false,
         }));
@@ -236,16 +246,20 @@ pub fn plan(
                 "Consul {} finds force-leave's node among LAN members only: give its LAN node name, {lan_name} (a server leaves the WAN pool with it)",
                 agent.version.version.reported
             );
-            return no_such_node(&node, &before, &node, &fix, format);
+            let close = close_names(&node, before.keys())
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            return no_such_node(&node, close, &fix, format);
         }
         Named::Wan(node) => {
             wan_pool = true;
             before.extend(wan_members(host).into_iter().map(|m| (m.name, m.status)));
             node
         }
-        Named::Unknown => {
-            let fix = "name a member `carbonio-mesh members` lists: its node name, Carbonio hostname or address";
-            return no_such_node(name, &before, name, fix, format);
+        Named::Unknown(close) => {
+            let fix = "name a member `carbonio-mesh members` lists: its node name, Carbonio hostname (or its first label, when one node has it) or address";
+            return no_such_node(name, close, fix, format);
         }
     };
     let plan = Plan {

@@ -31,7 +31,9 @@ const MESH_SERVICE: &str = "service-discover";
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
 struct Server {
-    /// The hostname, else the Consul node name, else "" (a raft peer no member answers to).
+    /// The hostname, else the Consul node name, else "" (a raft peer no member answers to):
+    /// the table's; JSON names `node` and `host` apart.
+    #[serde(skip)]
     name: String,
     /// The Consul node name, when a member is this server.
     node: Option<String>,
@@ -44,12 +46,25 @@ struct Server {
     leader: bool,
 }
 
+/// The leader in JSON: its node name and hostname (null when unknown), its raft address (an
+/// IP) and port apart.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+struct LeaderView {
+    node: Option<String>,
+    host: Option<String>,
+    address: String,
+    port: Option<u16>,
+}
+
 #[derive(Debug, Serialize)]
 struct Report {
-    /// `ip:port` of the leader's raft endpoint.
+    /// `ip:port` of the leader's raft endpoint (the human output's; JSON has `leader`).
+    #[serde(skip)]
     leader_address: String,
     /// The leader's hostname, else its node name; none when neither is known.
+    #[serde(skip)]
     leader_name: Option<String>,
+    leader: LeaderView,
     this_host_is_leader: bool,
     /// Where the list of Mesh servers came from: `carbonio` or `ldap` (none: neither answered).
     servers_from: Option<&'static str>,
@@ -279,9 +294,18 @@ fn report(host: &Host<'_>, request: &Request) -> Result<Report, PluginError> {
     let leader_name = leader
         .map(|s| s.name.clone())
         .filter(|name| !name.is_empty());
+    let leader = LeaderView {
+        node: leader.and_then(|s| s.node.clone()),
+        host: leader.and_then(|s| s.host.clone()),
+        port: leader_address
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse().ok()),
+        address: leader_ip.clone(),
+    };
     let local = host.call(&LocalAddresses {})?.addresses;
     let this_host_is_leader = local.contains(&leader_ip);
     Ok(Report {
+        leader,
         leader_address,
         leader_name,
         this_host_is_leader,
@@ -419,6 +443,12 @@ mod tests {
         let report = Report {
             leader_address: "10.0.0.1:8300".into(),
             leader_name: Some("srv1".into()),
+            leader: LeaderView {
+                node: Some("server-srv1".into()),
+                host: Some("srv1".into()),
+                address: "10.0.0.1".into(),
+                port: Some(8300),
+            },
             this_host_is_leader: false,
             servers_from: Some("carbonio"),
             servers: vec![

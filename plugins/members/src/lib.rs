@@ -62,11 +62,14 @@ impl Layout {
     }
 }
 
-/// One member as `--format json` prints it: these field names are stable (see the README).
+/// One member as `--format json` prints it: these field names are stable (see the README):
+/// `node` the Consul node name, `address` the IP and `port` apart (the table joins them).
 #[derive(Debug, Serialize, PartialEq, Eq)]
 struct MemberView<'a> {
+    #[serde(rename = "node")]
     name: Cow<'a, str>,
-    address: String,
+    address: Cow<'a, str>,
+    port: u16,
     status: &'static str,
     #[serde(rename = "type")]
     kind: &'static str,
@@ -128,7 +131,8 @@ fn view<'a, T: Tags<'a>>(mut member: Member<'a, T>, layout: Layout) -> MemberVie
     let build = build_of(member.tags.get("build"));
     let tag = |key: &str| member.tags.get(key).cloned().unwrap_or_default();
     MemberView {
-        address: socket_address(&member.addr, member.port),
+        address: member.addr,
+        port: member.port,
         status: member_status(member.status),
         kind,
         build,
@@ -166,7 +170,7 @@ fn add_hosts(host: &Host<'_>, members: &mut [MemberView<'_>]) {
             .and_then(|name| name.strip_suffix('.'))
             .unwrap_or(&m.name)
     }
-    // Only the names matter for a hostname; the address is the socket address here.
+    // Only the names matter for a hostname.
     let directory =
         nodes::NodeDirectory::of_listed(host, members.iter().map(|m| (lan_name(m), "")));
     for note in &directory.unmapped {
@@ -272,7 +276,7 @@ fn render(members: &[MemberView<'_>], detailed: bool, layout: Layout) -> String 
         let mut row: Vec<Cow<'_, str>> = Vec::with_capacity(9);
         row.extend([
             Cow::Borrowed(m.name.as_ref()),
-            Cow::Borrowed(m.address.as_str()),
+            Cow::Owned(socket_address(&m.address, m.port)),
             Cow::Borrowed(m.status),
         ]);
         if detailed {

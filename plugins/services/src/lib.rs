@@ -9,6 +9,11 @@
 //! writes an audit line per ID. A refusal is printed as the agent's CLI prints it (`Error
 //! registering service ""` up to 1.12, `Error deregistering service ""` from 1.13: Consul names
 //! the service, which `-id` leaves empty), followed by a fix that names the ID and the right.
+//!
+//! Admins know services by name (`carbonio-mailbox`), Consul deregisters by ID. A name is
+//! accepted where an ID is asked for when this agent has exactly one service of that name (said
+//! on standard error); with several, or none here, the IDs the name has on each node are listed
+//! and nothing is changed.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +40,17 @@ struct CatalogNode {
     node: String,
     #[serde(rename = "Address", default)]
     address: String,
+}
+
+/// A `/v1/catalog/service/NAME` entry: where a service of that name runs, under which ID.
+#[derive(Deserialize)]
+struct CatalogService {
+    #[serde(rename = "Node")]
+    node: String,
+    #[serde(rename = "Address", default)]
+    address: String,
+    #[serde(rename = "ServiceID")]
+    service_id: String,
 }
 
 #[derive(Deserialize)]
@@ -91,20 +107,87 @@ fn nodes_holding(host: &Host<'_>, id: &str) -> Result<Vec<(String, Option<String
         .collect())
 }
 
-/// The IDs the command line names.
+/// The IDs (or names) the command line names: `--id ID...` and the positional `SERVICE`.
 fn parse(request: &Request) -> Result<Vec<String>, PluginError> {
     let ids: Vec<String> = request
         .values("id")
         .into_iter()
+        .chain(request.value("service"))
         .map(str::to_owned)
         .collect();
     if ids.is_empty() {
-        return Err(
-            PluginError::usage("give the service ID to deregister with --id ID")
-                .hint("carbonio-mesh catalog services --node NODE lists what a node runs"),
-        );
+        return Err(PluginError::usage(
+            "give the service to deregister: its ID (--id ID) or its name",
+        )
+        .hint("carbonio-mesh catalog services --node NODE lists what a node runs"));
     }
     Ok(ids)
+}
+
+/// Each wanted ID, or the one ID this agent has for a service of that name (noted on standard
+/// error). A name with several IDs here is refused, listing them.
+fn resolve(
+    wanted: &[String],
+    local: &BTreeMap<String, AgentService>,
+) -> Result<(Vec<String>, String), PluginError> {
+    let mut ids = Vec::new();
+    let mut notes = String::new();
+    for name in wanted {
+        if local.contains_key(name) {
+            ids.push(name.clone());
+            continue;
+        }
+        let here: Vec<&String> = local
+            .iter()
+            .filter(|(_, s)| s.service == *name)
+            .map(|(id, _)| id)
+            .collect();
+        match here.as_slice() {
+            [] => ids.push(name.clone()),
+            [one] => {
+                notes.push_str(&format!(
+                    "{name} is a service name: its one ID on this agent is {one}\n"
+                ));
+                ids.push((*one).clone());
+            }
+            many => {
+                let list: Vec<&str> = many.iter().map(|id| id.as_str()).collect();
+                let args: Vec<String> = list.iter().map(|id| format!("--id {id}")).collect();
+                return Err(PluginError::usage(format!(
+                    "{name} is a service name with {} IDs on this agent: {}",
+                    list.len(),
+                    list.join(", ")
+                ))
+                .hint(format!(
+                    "name the ones to deregister: carbonio-mesh services deregister {}",
+                    args.join(" ")
+                )));
+            }
+        }
+    }
+    Ok((ids, notes))
+}
+
+/// The IDs a service named `name` has on each catalog node, with the node's hostname.
+fn ids_of_name(host: &Host<'_>, name: &str) -> Result<Vec<String>, PluginError> {
+    let entries: Vec<CatalogService> = host
+        .consul_get::<Option<Vec<CatalogService>>>(&ConsulRequest::get(&[
+            "v1", "catalog", "service", name,
+        ]))?
+        .unwrap_or_default();
+    let directory = NodeDirectory::of_listed(
+        host,
+        entries
+            .iter()
+            .map(|e| (e.node.as_str(), e.address.as_str())),
+    );
+    Ok(entries
+        .iter()
+        .map(|e| match directory.host_of(&e.node) {
+            Some(hostname) => format!("{} on {} ({hostname})", e.service_id, e.node),
+            None => format!("{} on {}", e.service_id, e.node),
+        })
+        .collect())
 }
 
 /// The IDs this agent lacks, each with where the catalog has it: nothing is changed then.
@@ -124,8 +207,18 @@ fn missing(
         stderr.push_str(&format!(
             "Error deregistering service {id:?}: this agent has no service with that ID\n"
         ));
-        if holding.is_empty() {
-            stderr.push_str("  fix: no node in the catalog has it either: check the ID with `carbonio-mesh catalog services --node NODE`.\n");
+        let by_name = if holding.is_empty() {
+            ids_of_name(host, id)?
+        } else {
+            Vec::new()
+        };
+        if !by_name.is_empty() {
+            stderr.push_str(&format!(
+                "  fix: {id} is a service name, not an ID; its IDs: {}: run `carbonio-mesh services deregister --id ID` on that node (its agent listens on localhost only).\n",
+                by_name.join(", ")
+            ));
+        } else if holding.is_empty() {
+            stderr.push_str("  fix: no node in the catalog has it either, as an ID or a name: check it with `carbonio-mesh catalog services --node NODE`.\n");
         } else {
             let places: Vec<String> = holding
                 .iter()
@@ -231,14 +324,15 @@ fn act(
 }
 
 fn deregister(host: &Host<'_>, request: &Request) -> Result<Response, PluginError> {
-    let ids = parse(request)?;
+    let wanted = parse(request)?;
     let local: BTreeMap<String, AgentService> = host.consul_get_filtered(
         &ConsulRequest::get(&["v1", "agent", "services"]),
         "the agent's services",
         "service:write",
     )?;
+    let (ids, notes) = resolve(&wanted, &local)?;
     if let Some((outcomes, stderr)) = missing(host, &ids, &local)? {
-        return Ok(render(request, &outcomes, String::new(), stderr).with_exit_code(5));
+        return Ok(render(request, &outcomes, String::new(), notes + &stderr).with_exit_code(5));
     }
     let changes = ids
         .iter()
@@ -254,8 +348,13 @@ fn deregister(host: &Host<'_>, request: &Request) -> Result<Response, PluginErro
     }
     let version = agent_version(host);
     let acted = act(host, &ids, &local, &version.version, request.dry_run);
-    let response = render(request, &acted.outcomes, acted.stdout, acted.stderr)
-        .with_exit_code(if acted.failed { 5 } else { 0 });
+    let response = render(
+        request,
+        &acted.outcomes,
+        acted.stdout,
+        notes + &acted.stderr,
+    )
+    .with_exit_code(if acted.failed { 5 } else { 0 });
     Ok(version.warn_into(response))
 }
 
@@ -287,17 +386,28 @@ impl Plugin for Services {
                     "carbonio-mesh --dry-run services deregister --id a --id b",
                     "What deregistering two services would send",
                 )
+                .example(
+                    "carbonio-mesh services deregister carbonio-mailbox",
+                    "By name, when this agent has one service of that name",
+                )
                 .long_about(
                     "Checks that this agent has each ID (/v1/agent/services), says which node holds \
 an ID it lacks, asks, then sends PUT /v1/agent/service/deregister/ID for each. Consul 1.9 answers \
 200 for unknown IDs when ACLs are off: that check is what makes a typo visible. Consul's refusals are \
-printed as the agent's own Consul prints them.",
+printed as the agent's own Consul prints them. A service name is accepted for its ID when this agent \
+has one service of that name; otherwise the IDs the name has on each node are listed.",
+                )
+                .arg(
+                    ArgSpec::positional(
+                        "service",
+                        "A service ID, or a name this agent has one service of",
+                    )
+                    .value_name("SERVICE"),
                 )
                 .arg(
                     ArgSpec::option("id", "The service ID (repeat for several)")
                         .value_name("ID")
-                        .multiple()
-                        .required(),
+                        .multiple(),
                 ),
             ),
         )

@@ -169,6 +169,7 @@ impl Cluster {
             critical_checks: Vec::new(),
             keyring: Vec::new(),
             bootstrap_expect: bootstrap_expect(3),
+            raft_lag: BTreeMap::new(),
             raft_order: Vec::new(),
             raft_index: 450,
             first_token: fixture_token(),
@@ -364,6 +365,7 @@ impl Cluster {
                 create_index: 28,
             }],
             keyring: vec![(RECORDED_GOSSIP_KEY.into(), Vec::new())],
+            raft_lag: BTreeMap::new(),
             raft_order: vec![
                 "server-srv2-example-com".into(),
                 "server-srv1-example-com".into(),

@@ -209,6 +209,10 @@ pub struct Cluster {
     pub raft_order: Vec<String>,
     /// The raft configuration's index.
     pub raft_index: u64,
+    /// Servers behind the leader, by node: autopilot's `LastContact` (a Go duration such as
+    /// `350ms`) and how many log entries they trail by (`/v1/operator/autopilot/health`); the
+    /// others are in contact ("0s" for the leader, "10ms") and current.
+    pub raft_lag: BTreeMap<String, (String, u64)>,
     /// The token the first `acl bootstrap` makes; later ones differ in IDs and indices.
     pub first_token: Token,
 }

@@ -314,6 +314,25 @@ fn operator(cluster: &Cluster, call: &Call<'_>, who: &Caller) -> Answer {
                 json(&wire::raft_configuration(cluster), call.pretty())
             })
         }
+        ["v1", "operator", "autopilot", "health"] => {
+            call.expect(Method::Get).unwrap_or_else(|| {
+                // operator:read, checked by the leader the request is forwarded to; 429 when
+                // unhealthy, with the same document (agent/operator_endpoint.go).
+                if !who.may_write(cluster) {
+                    let text = denial(cluster, who, "operator:read", None);
+                    return error(403, format!("{}{text}", hops(cluster)));
+                }
+                if cluster.leader.is_none() {
+                    return error(500, "No cluster leader");
+                }
+                let health = wire::autopilot_health(cluster);
+                let mut answer = json(&health, call.pretty());
+                if !health.healthy {
+                    answer.status = 429;
+                }
+                answer
+            })
+        }
         _ => unknown_path(cluster),
     }
 }

@@ -241,3 +241,58 @@ fn bootstrap_texts_are_unchanged_from_1_9_3() {
         "v1_acl_bootstrap_403_via_client_agent.txt",
     );
 }
+
+/// `/v1/operator/autopilot/health` in Consul's documented shape: every raft server, healthy
+/// while in contact and current; 429 with the same document once one is not (a failed
+/// server, one trailing the leader); operator:read.
+#[test]
+fn autopilot_health_is_429_when_a_server_is_unhealthy() {
+    let double = double();
+    let reply = get(&double, "/v1/operator/autopilot/health");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let health: Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(
+        (&health["Healthy"], &health["FailureTolerance"]),
+        (&Value::from(true), &Value::from(1))
+    );
+    let servers = health["Servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 3);
+    for key in [
+        "ID",
+        "Name",
+        "Address",
+        "SerfStatus",
+        "Version",
+        "Leader",
+        "LastContact",
+        "LastTerm",
+        "LastIndex",
+        "Healthy",
+        "Voter",
+        "StableSince",
+    ] {
+        assert!(servers[0].get(key).is_some(), "{key} in {}", servers[0]);
+    }
+    double
+        .cluster()
+        .raft_lag
+        .insert("server-srv2-example-com".into(), ("1.5s".into(), 900));
+    let reply = get(&double, "/v1/operator/autopilot/health");
+    assert_eq!(reply.status, 429);
+    let health: Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(
+        (&health["Healthy"], &health["FailureTolerance"]),
+        (&Value::from(false), &Value::from(0))
+    );
+    double.cluster().raft_lag.clear();
+    double
+        .cluster()
+        .nodes
+        .iter_mut()
+        .find(|n| n.name == "server-srv3-example-com")
+        .unwrap()
+        .status = Status::Failed;
+    assert_eq!(get(&double, "/v1/operator/autopilot/health").status, 429);
+    let anonymous = request(&double, "GET", "/v1/operator/autopilot/health", None);
+    assert_eq!(anonymous.status, 403, "{}", anonymous.text());
+}

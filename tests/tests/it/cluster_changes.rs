@@ -84,6 +84,69 @@ fn an_id_on_another_node_is_named_and_nothing_is_sent(version: Version) {
     assert!(s.puts().is_empty(), "{:?}", s.puts());
 }
 
+/// A second service of the fixture's mailbox node: name `carbonio-mta`, ID `carbonio-mta-1`.
+fn add_mta(cluster: &mut Cluster, id: &str) {
+    let mut mta = cluster
+        .services
+        .iter()
+        .find(|x| x.id == "carbonio-mailbox")
+        .unwrap()
+        .clone();
+    mta.id = id.into();
+    mta.name = "carbonio-mta".into();
+    mta.proxy_of = None;
+    cluster.services.push(mta);
+}
+
+fn a_service_name_is_taken_for_its_one_id_and_the_ids_are_listed_otherwise(version: Version) {
+    let mut cluster = on_mailbox_node(version);
+    add_mta(&mut cluster, "carbonio-mta-1");
+    let s = setup(cluster);
+    // By name, on the node that has one service of that name.
+    let (code, out, err) = run(s
+        .cmd()
+        .args(["--yes", "services", "deregister", "carbonio-mta"]));
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "Deregistered service: carbonio-mta-1\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("carbonio-mta is a service name: its one ID on this agent is carbonio-mta-1"),
+        "{err}"
+    );
+    assert_eq!(
+        s.puts(),
+        ["PUT /v1/agent/service/deregister/carbonio-mta-1"]
+    );
+    // Two services of that name here: refused, both IDs listed.
+    add_mta(&mut s.double.cluster(), "carbonio-mta-1");
+    add_mta(&mut s.double.cluster(), "carbonio-mta-2");
+    let (code, _, err) =
+        run(s
+            .cmd()
+            .args(["--yes", "services", "deregister", "--id", "carbonio-mta"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("carbonio-mta is a service name with 2 IDs on this agent: carbonio-mta-1, carbonio-mta-2")
+            && err.contains("services deregister --id carbonio-mta-1 --id carbonio-mta-2"),
+        "{err}"
+    );
+    // From another node: the IDs the name has on each node.
+    let mut cluster = Cluster::fixture_at(version);
+    add_mta(&mut cluster, "carbonio-mta-1");
+    let s = setup(cluster);
+    let (code, _, err) = run(s
+        .cmd()
+        .args(["--yes", "services", "deregister", "carbonio-mta"]));
+    assert_eq!(code, 5, "{err}");
+    assert!(
+        err.contains("fix: carbonio-mta is a service name, not an ID; its IDs: carbonio-mta-1 on agent-mail-example-com: run"),
+        "{err}"
+    );
+    assert!(s.puts().is_empty(), "{:?}", s.puts());
+}
+
 fn without_write_rights_consul_says_permission_denied(version: Version) {
     let mut cluster = on_mailbox_node(version);
     cluster.tokens.push(Token {
@@ -347,9 +410,23 @@ fn an_unknown_node_gets_consuls_text_and_close_names(version: Version) {
     );
     let (_, _, err) = run(s.cmd().args(["--yes", "force-leave", "srv4.example.com"]));
     assert!(
-        err.ends_with("Did you mean: server-srv1-example-com, server-srv2-example-com, server-srv3-example-com?\n  fix: name a member `carbonio-mesh members` lists: its node name, Carbonio hostname or address\n"),
+        err.ends_with("Did you mean: srv1.example.com, srv2.example.com, srv3.example.com?\n  fix: name a member `carbonio-mesh members` lists: its node name, Carbonio hostname (or its first label, when one node has it) or address\n"),
         "{err}"
     );
+    // Answered in the form typed: a node name, a short hostname, an address.
+    for (typed, close) in [
+        ("server-srv4-example-com", "server-srv1-example-com"),
+        ("srv4", "srv1"),
+        ("192.168.56.10", "192.168.56.101"),
+    ] {
+        let (code, _, err) = run(s.cmd().args(["--yes", "force-leave", typed]));
+        assert_eq!(code, 5, "{err}");
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("Did you mean: "))
+            .unwrap_or_else(|| panic!("{err}"));
+        assert!(line.contains(close), "{typed}: {line}");
+    }
     assert!(s.puts().is_empty());
 }
 
@@ -545,6 +622,7 @@ macro_rules! on_both_versions {
 
 on_both_versions!(
     deregister_removes_the_service_from_the_agent_and_the_catalog,
+    a_service_name_is_taken_for_its_one_id_and_the_ids_are_listed_otherwise,
     an_id_on_another_node_is_named_and_nothing_is_sent,
     without_write_rights_consul_says_permission_denied,
     force_leave_moves_a_failed_member_to_left_and_prune_removes_it,

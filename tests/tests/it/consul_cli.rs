@@ -141,9 +141,14 @@ fn empty_results_print_consuls_message_and_exit_0() {
     let setup = setup();
     let (code, out, err) = setup.run_env(&["catalog", "services", "--node", "nope.example.com"]);
     assert_eq!((code, out.as_str()), (0, ""));
-    assert_eq!(
-        err,
-        "No services match the given query - try expanding your search.\n"
+    // Consul's line, then which name matched no node.
+    assert!(
+        err.starts_with("No services match the given query - try expanding your search.\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("no node named 'nope.example.com' in the catalog"),
+        "{err}"
     );
     let (code, out, err) = setup.run_env(&["catalog", "nodes", "--service", "no-such-service"]);
     assert_eq!((code, out.as_str()), (0, ""));
@@ -176,10 +181,16 @@ fn json_output_has_stable_field_names() {
     assert_eq!(code, 0);
     let members: serde_json::Value = serde_json::from_str(&out).unwrap();
     let first = &members[0];
-    assert_eq!(first["name"], "server-srv1-example-com");
+    assert_eq!(first["node"], "server-srv1-example-com");
     // No Carbonio server list here (no localconfig.xml): the hostname is unknown, not guessed.
     assert_eq!(first["host"], serde_json::Value::Null);
-    assert_eq!(first["address"], "192.168.56.101:8301");
+    assert_eq!(
+        (&first["address"], &first["port"]),
+        (
+            &serde_json::json!("192.168.56.101"),
+            &serde_json::json!(8301)
+        )
+    );
     assert_eq!(
         (first["status"].as_str(), first["type"].as_str()),
         (Some("alive"), Some("server"))
@@ -196,7 +207,8 @@ fn json_output_has_stable_field_names() {
 
     let (_, out, _) = setup.run_env(&["catalog", "nodes", "--format", "json"]);
     let nodes: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(nodes[0]["name"], "agent-mail-example-com");
+    assert_eq!(nodes[0]["node"], "agent-mail-example-com");
+    assert_eq!(nodes[0]["address"], "192.168.56.110");
     assert_eq!(nodes[0]["host"], serde_json::Value::Null);
     assert_eq!(nodes[0]["id"], "f1c36ec8-cfd8-a65b-ef16-945585b61781");
     assert_eq!(nodes[0]["meta"]["consul-network-segment"], "");

@@ -235,6 +235,21 @@ fn verify_checks_the_members_the_ca_key_and_the_token_with_consul() {
     let (code, out, _) = run(mesh.cmd().args(["credentials", "verify"]));
     assert_eq!(code, 5, "{out}");
     assert!(out.contains("FAIL  consul"), "{out}");
+    // The JSON document: the checks in the one shape (name, status, detail, fix).
+    let (code, out, _) = run(mesh
+        .cmd()
+        .args(["credentials", "verify", "--format", "json"]));
+    assert_eq!(code, 5, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    carbonio_mesh_tests::assert_check_shape(&doc["checks"], &[]);
+    assert_eq!(doc["ok"], false);
+    let consul = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "consul")
+        .unwrap();
+    assert_eq!(consul["status"], "fail", "{doc:#}");
 }
 
 #[test]

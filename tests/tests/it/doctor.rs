@@ -143,6 +143,7 @@ fn a_healthy_leader_passes_every_check() {
     assert_eq!(problems(&doc), Vec::<String>::new(), "{doc:#}");
     assert_eq!(code, 0);
     assert_eq!(doc["status"], "ok");
+    carbonio_mesh_tests::assert_check_shape(&doc["checks"], &["scope"]);
     let names: Vec<&str> = doc["checks"]
         .as_array()
         .unwrap()
@@ -171,6 +172,7 @@ fn a_healthy_leader_passes_every_check() {
         "ldap-copy",
         "service",
         "bind-address",
+        "unfinished-run",
     ] {
         assert!(names.contains(&name), "{name} missing from {names:?}");
     }
@@ -191,6 +193,82 @@ fn a_healthy_leader_passes_every_check() {
         .unwrap()
         .iter()
         .all(|c| c["scope"] == "server-srv1-example-com"));
+}
+
+/// `kill -9` in the middle of `secret regenerate` (a site step that kills its caller, after
+/// stop-service): doctor names the run and `--resume`, and every other fix waits for it
+/// (before, it told the leader to run `secret rejoin --archive` or `service-discover setup`).
+#[test]
+fn after_a_kill_9_mid_regeneration_doctor_names_the_run_and_resume() {
+    // The Mesh's only server: what `secret regenerate` without --nodes runs on.
+    let leader = MeshLeader::new(PASSWORD);
+    leader.sandbox.install_product("doctor");
+    let key = make_healthy(&leader.sandbox.root(), &leader.bin);
+    leader.double.cluster().keyring = vec![(key, Vec::new())];
+    let planned = carbonio_mesh_tests::planned_steps(leader.cmd(), false);
+    let at = planned.iter().position(|s| s == "stop-service").unwrap() + 1;
+    let mut steps: Vec<String> = planned.iter().map(|s| format!("\"{s}\"")).collect();
+    steps.insert(at, "\"crash\"".into());
+    let crash = leader.config(
+        "20-crash.toml",
+        &format!(
+            "[workflows]\nsecret-regenerate = [{}]\n[steps.crash]\nexec = [\"sh\", \"-c\", \"kill -9 $PPID\"]\n",
+            steps.join(", ")
+        ),
+    );
+    let password = leader.sandbox.root().join("new-password");
+    fs::write(&password, "doctor-New-password-2").unwrap();
+    let (code, out, err) = run(leader
+        .cmd()
+        .args(["--yes", "secret", "regenerate", "--password-file"])
+        .arg(&password));
+    assert_eq!(code, -1, "killed: {out}{err}");
+    let (code, doc) = doctor_json(&leader, &[]);
+    assert_eq!(code, 11, "{doc:#}");
+    let found = check(&doc, "unfinished-run");
+    assert_eq!(found["status"], "fail", "{doc:#}");
+    let detail = found["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("of secret regenerate stopped at step crash (killed, or running now)"),
+        "{detail}"
+    );
+    let id = detail
+        .strip_prefix("run ")
+        .and_then(|d| d.split_whitespace().next())
+        .unwrap();
+    let resume = format!("carbonio-mesh secret regenerate --resume --run {id}");
+    assert!(found["fix"].as_str().unwrap().contains(&resume), "{found}");
+    // The stopped unit's fix (and every other) says to finish the run first.
+    let service = check(&doc, "service");
+    assert_eq!(service["status"], "fail", "{doc:#}");
+    assert!(
+        service["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("first finish run {id}: {resume}")),
+        "{service}"
+    );
+    for c in doc["checks"].as_array().unwrap() {
+        if c["status"] != "ok" && c["status"] != "unknown" {
+            let fix = c["fix"].as_str().unwrap_or_default();
+            assert!(fix.contains(&resume), "{c}");
+        }
+    }
+    // Resumed to the end, the run is no longer named.
+    fs::remove_file(crash).unwrap();
+    let (code, out, err) = run(leader
+        .cmd()
+        .args([
+            "--yes",
+            "secret",
+            "regenerate",
+            "--resume",
+            "--password-file",
+        ])
+        .arg(&password));
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, doc) = doctor_json(&leader, &["--local"]);
+    assert_eq!(check(&doc, "unfinished-run")["status"], "ok", "{doc:#}");
 }
 
 #[test]
@@ -305,6 +383,29 @@ fn version_skew_and_protocol_mismatch_warn() {
 }
 
 #[test]
+fn maintenance_mode_is_a_warning_naming_it_not_a_failure() {
+    let leader = healthy();
+    leader
+        .double
+        .cluster()
+        .critical_checks
+        .push(consul_double::HealthCheck {
+            node: "agent-mail-example-com".into(),
+            check_id: "_node_maintenance".into(),
+            name: "Node Maintenance Mode".into(),
+            service_id: String::new(),
+            service_name: String::new(),
+            // Consul keeps the reason in Notes (which the double does not model) and leaves
+            // Output empty (recorded from 1.10.12).
+            output: String::new(),
+            check_type: String::new(),
+            create_index: 451,
+        });
+    let detail = flagged(&leader, &[], "health", "warn", "consul maint -disable");
+    assert_eq!(detail, "in maintenance mode: agent-mail-example-com");
+}
+
+#[test]
 fn a_critical_health_check_is_named_by_node_and_service() {
     let leader = healthy();
     leader
@@ -340,10 +441,18 @@ fn a_critical_health_check_is_named_by_node_and_service() {
 fn keyring_drift_and_a_second_key_warn_without_showing_a_key() {
     let leader = healthy();
     let key = leader.double.cluster().keyring[0].0.clone();
+    // One key, on 4 of the 5 nodes: the fifth did not answer the keyring query (Consul counts
+    // the alive members in NumNodes, the answers in Keys): a slow node, not drift.
     leader.double.cluster().keyring[0].1 = vec!["agent-mail-example-com".into()];
-    let detail = flagged(&leader, &[], "keyring", "warn", "consul keyring -install");
+    let (code, doc) = doctor_json(&leader, &[]);
+    assert_eq!(problems(&doc), ["keyring=unknown"], "{doc:#}");
+    assert_eq!((code, &doc["status"]), (0, &Value::from("ok")), "{doc:#}");
+    let detail = check(&doc, "keyring")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(
-        detail.contains("the archive's key is installed on 4 of the 5 nodes of the LAN pool"),
+        detail.contains("1 of the 5 nodes of the LAN pool did not answer the keyring query"),
         "{detail}"
     );
     assert!(!detail.contains(&key));
@@ -363,6 +472,107 @@ fn keyring_drift_and_a_second_key_warn_without_showing_a_key() {
         !detail.contains(&key) && !detail.contains("T2xk"),
         "{detail}"
     );
+}
+
+/// Autopilot sees what gossip does not: a server alive but trailing the leader. With three
+/// servers the failure tolerance must be 1; a lagging one brings it to 0, the Mesh one failure
+/// away from losing its leader.
+#[test]
+fn a_server_trailing_the_leader_fails_autopilot_and_is_named_in_raft_lag() {
+    let leader = healthy();
+    let (_, doc) = doctor_json(&leader, &[]);
+    assert_eq!(
+        check(&doc, "autopilot")["detail"],
+        "3 voter(s), failure tolerance 1: every server healthy"
+    );
+    leader
+        .double
+        .cluster()
+        .raft_lag
+        .insert("server-srv2-example-com".into(), ("1.5s".into(), 300));
+    let (code, doc) = doctor_json(&leader, &[]);
+    assert_eq!(code, 11, "{doc:#}");
+    assert_eq!(
+        problems(&doc),
+        ["autopilot=fail", "raft-lag=warn"],
+        "{doc:#}"
+    );
+    assert_eq!(
+        check(&doc, "autopilot")["detail"],
+        "3 voter(s), failure tolerance 0: server-srv2-example-com is not healthy (serf alive); failure tolerance 0 where 3 voters allow 1"
+    );
+    assert_eq!(
+        check(&doc, "raft-lag")["detail"],
+        "server-srv2-example-com: last contact 1.5s, 300 entries behind the leader"
+    );
+}
+
+/// Errors in service-discover's journal since Consul last started: a node that cannot decrypt
+/// gossip, or talk TLS, while every API answer looks fine.
+#[test]
+fn tls_and_gossip_errors_in_the_journal_since_the_start_warn() {
+    let leader = healthy();
+    let journal = leader.sandbox.path("/run/journal-standin");
+    fs::create_dir_all(&journal).unwrap();
+    fs::write(
+        journal.join("service-discover"),
+        "2026-12-07T10:00:00.000Z [ERROR] agent.server.memberlist.lan: memberlist: failed to receive: No installed keys could decrypt the message from=192.168.56.120:8301\n\
+         ==> Consul agent running!\n\
+         2026-12-07T10:05:00.000Z [WARN]  agent: [core]grpc: addrConn.createTransport failed to connect: remote error: tls: bad certificate\n",
+    )
+    .unwrap();
+    let detail = flagged(
+        &leader,
+        &["--local"],
+        "journal",
+        "warn",
+        "doctor --nodes all",
+    );
+    assert_eq!(
+        detail,
+        "service-discover's journal since Consul last started: 1 x \"tls: bad certificate\" (a peer refused this node's certificate)"
+    );
+}
+
+/// What the data directory holds, checked with no token: a leftover ACL reset file, and a
+/// local.keyring without main.json's gossip key (Consul then ignores `encrypt`).
+#[test]
+fn a_leftover_reset_file_and_a_keyring_file_without_the_key_fail() {
+    let leader = healthy();
+    let data = leader.sandbox.path("/var/lib/service-discover/data");
+    fs::create_dir_all(data.join("serf")).unwrap();
+    fs::write(data.join("acl-bootstrap-reset"), "908").unwrap();
+    let detail = flagged(
+        &leader,
+        &["--local"],
+        "acl-bootstrap-reset",
+        "fail",
+        "rm /var/lib/service-discover/data/acl-bootstrap-reset",
+    );
+    assert!(detail.contains("global-management token"), "{detail}");
+    fs::remove_file(data.join("acl-bootstrap-reset")).unwrap();
+    let old_key = "T2xkLWtleS1vbGQta2V5LW9sZC1rZXktb2xkLWtleQ==";
+    fs::write(data.join("serf/local.keyring"), format!("[\"{old_key}\"]")).unwrap();
+    let detail = flagged(
+        &leader,
+        &["--local"],
+        "gossip-keyring",
+        "fail",
+        "carbonio-mesh secret rejoin",
+    );
+    assert!(
+        detail.contains("does not hold main.json's gossip key") && !detail.contains(old_key),
+        "{detail}"
+    );
+    let key = leader.double.cluster().keyring[0].0.clone();
+    fs::write(
+        data.join("serf/local.keyring"),
+        format!("[\"{key}\", \"{old_key}\"]"),
+    )
+    .unwrap();
+    let (code, doc) = doctor_json(&leader, &["--local"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(check(&doc, "gossip-keyring")["status"], "ok");
 }
 
 #[test]
@@ -614,6 +824,84 @@ fn a_stopped_unit_and_a_foreign_bind_addr_fail() {
     assert!(detail.contains("bind_addr 198.51.100.7 is not an address of this host"));
 }
 
+/// A systemctl that answers nothing on standard output: the real one with no D-Bus to talk to
+/// (a container, a broken system bus) says why on standard error and exits 1.
+fn mute_systemctl(dir: &Path) {
+    let script = dir.join("systemctl");
+    fs::write(
+        &script,
+        "#!/bin/sh\necho 'Failed to connect to bus: No such file or directory' >&2\nexit 1\n",
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn a_probe_with_no_answer_is_unknown_with_the_reason_said_once() {
+    let leader = healthy();
+    let mute = tempfile::tempdir().unwrap();
+    mute_systemctl(mute.path());
+    let (code, out, err) = run(leader
+        .cmd()
+        .env(
+            "PATH",
+            format!("{}:{}", mute.path().display(), leader.bin.search_path()),
+        )
+        .args(["doctor", "--local", "--format", "json"]));
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    assert_eq!(problems(&doc), ["service=unknown"], "{doc:#}");
+    assert_eq!(code, 0, "not checked is no warning");
+    assert_eq!(
+        check(&doc, "service")["detail"],
+        "not checked: systemctl is-active service-discover printed no state (exit 1) Failed to connect to bus: No such file or directory"
+    );
+    // A file that cannot be read is named once, and what depends on it is not checked.
+    fs::remove_file(leader.sandbox.path(&format!("{ETC}/config.json"))).unwrap();
+    let (_, doc) = doctor_json(&leader, &["--local"]);
+    let bind = check(&doc, "bind-address");
+    assert_eq!(bind["status"], "unknown", "{doc:#}");
+    let detail = bind["detail"].as_str().unwrap();
+    assert_eq!(
+        detail
+            .matches("/etc/zextras/service-discover/config.json")
+            .count(),
+        1,
+        "{detail}"
+    );
+    assert_eq!(check(&doc, "config-json")["status"], "fail");
+}
+
+#[test]
+fn with_the_agent_down_the_node_keeps_its_name_from_main_json() {
+    let leader = healthy();
+    let main = leader.sandbox.path(&format!("{ETC}/main.json"));
+    let mut config: Value = serde_json::from_str(&fs::read_to_string(&main).unwrap()).unwrap();
+    // What service-discover setup writes (SD pkg/command/common.go ConsulNodeName).
+    config["node_name"] = "server-srv1-example-com".into();
+    fs::write(&main, config.to_string()).unwrap();
+    systemctl(&leader, "stop");
+    // Nothing listens there: the agent does not answer.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = closed.local_addr().unwrap();
+    drop(closed);
+    let (code, out, _) = run(leader
+        .cmd()
+        .env("CONSUL_HTTP_ADDR", format!("http://{address}"))
+        .args(["doctor", "--format", "json"]));
+    assert_eq!(code, 11, "{out}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(check(&doc, "agent")["status"], "fail");
+    assert_eq!(
+        doc["nodes"][0]["node"], "server-srv1-example-com",
+        "{doc:#}"
+    );
+    assert!(doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["scope"] == "cluster" || c["scope"] == "server-srv1-example-com"));
+}
+
 #[test]
 fn the_human_report_shows_the_table_and_each_problem_with_its_fix() {
     let leader = healthy();
@@ -684,6 +972,31 @@ fn on_a_carbonio_node_raft_and_the_archive_match_ldap() {
         .unwrap()
         .starts_with("LDAP holds the same archive"));
     assert_eq!(doc["nodes"][0]["host"], "srv1.example.com");
+}
+
+/// Without a valid token the members are not read, so the raft peers are known by address
+/// only: which server is which is unknown, and doctor never suggests removing one (before, it
+/// failed raft-peers with `consul operator raft remove-peer` for every server, the leader too).
+#[test]
+fn with_a_refused_or_missing_token_no_server_is_ever_to_be_removed() {
+    let (_ldap, leader) = healthy_carbonio();
+    for refused in [true, false] {
+        if refused {
+            // Consul forgot the archive's token: every request with it is refused.
+            leader.double.cluster().tokens.clear();
+        } else {
+            // No token at all: the archive does not open without its password file.
+            fs::remove_file(leader.sandbox.path(&format!("{LIB}/password"))).unwrap();
+        }
+        let (_, doc) = doctor_json(&leader, &[]);
+        let raft = check(&doc, "raft-peers");
+        assert_eq!(raft["status"], "unknown", "{doc:#}");
+        for c in doc["checks"].as_array().unwrap() {
+            let fix = c["fix"].as_str().unwrap_or_default();
+            assert!(!fix.contains("remove-peer"), "{c}");
+        }
+        assert_eq!(check(&doc, "members")["status"], "unknown", "{doc:#}");
+    }
 }
 
 #[test]
@@ -763,6 +1076,218 @@ fn doctor_nodes(mesh: &SshMesh, args: &[&str]) -> (i32, String, String) {
         cmd.args(["doctor", "--nodes", "all"]).args(args);
         cmd
     }))
+}
+
+/// `doctor ARGS` as run on the agent `node` of `mesh` (its own root, no token, no archive
+/// password: what the packaged timer runs there).
+fn doctor_on(mesh: &SshMesh, node: &str, args: &[&str]) -> (i32, String, String) {
+    let root = &mesh.roots[node];
+    let mut cmd = std::process::Command::new(carbonio_mesh_tests::binary());
+    cmd.env("CARBONIO_MESH_CHILD_ENV", carbonio_mesh_tests::STAND_IN_ENV)
+        .env_remove("CONSUL_HTTP_TOKEN")
+        .env_remove("CONSUL_HTTP_TOKEN_FILE")
+        .env_remove("NO_COLOR")
+        .env("PATH", mesh.bin.search_path())
+        .env("SERVICE_DISCOVER_STANDIN_ROOT", root)
+        .env("CONSUL_HTTP_ADDR", mesh.double.url())
+        .arg("--root")
+        .arg(root)
+        .arg("--plugin-dir")
+        .arg(mesh.sandbox.plugin_dir())
+        .arg("doctor")
+        .args(args);
+    run(&mut assert_cmd::Command::from_std(cmd))
+}
+
+/// A regeneration without `--nodes` leaves the other nodes on the old archive while LDAP holds
+/// the leader's new one: `doctor --nodes all` tells each such node to `secret rejoin` there,
+/// never to upload its old archive to LDAP (which its own check, alone, would suggest).
+#[test]
+fn after_a_regeneration_without_nodes_a_node_left_behind_is_told_to_rejoin() {
+    let mesh = healthy_mesh();
+    // LDAP names the nodes by hostname, which this sshd does not know: reach them by address.
+    let step = built_in_step_with(
+        &mesh.sandbox,
+        "doctor-transport",
+        &mesh.sshd.client_config(),
+    )
+    .replace("root@{host}", "root@{address}");
+    mesh.config("50-transport.toml", &step);
+    let ldap = Slapd::start();
+    for server in ["srv1", "srv2", "srv3"] {
+        ldap.add_server(&format!("{server}.example.com"), &["service-discover"]);
+    }
+    ldap.add_server("mail.example.com", &["mailbox"]);
+    ldap.add_server("proxy.example.com", &["proxy"]);
+    install_localconfig(&mesh.sandbox, &ldap.localconfig());
+    for root in mesh.roots.values() {
+        let conf = root.join("opt/zextras/conf");
+        fs::create_dir_all(&conf).unwrap();
+        fs::copy(
+            mesh.sandbox.path("/opt/zextras/conf/localconfig.xml"),
+            conf.join("localconfig.xml"),
+        )
+        .unwrap();
+        fs::set_permissions(
+            conf.join("localconfig.xml"),
+            fs::Permissions::from_mode(0o640),
+        )
+        .unwrap();
+        nix::unistd::chown(
+            &conf.join("localconfig.xml"),
+            None,
+            Some(nix::unistd::Gid::from_raw(NOBODY)),
+        )
+        .unwrap();
+    }
+    // LDAP holds the leader's archive (its setup uploaded it); one agent keeps an older one.
+    let archive = format!("{ETC}/cluster-credentials.tar.gpg");
+    let leader_archive = fs::read(mesh.sandbox.path(&archive)).unwrap();
+    ldap.set_credentials(&leader_archive);
+    let agent = first_agent(&mesh);
+    let mut older = leader_archive.clone();
+    older.extend_from_slice(b"\n");
+    fs::write(
+        mesh.roots[&agent].join(archive.trim_start_matches('/')),
+        older,
+    )
+    .unwrap();
+    let (_, out, err) = doctor_nodes(&mesh, &["--format", "json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    let copies: Vec<&Value> = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"] == "ldap-copy")
+        .collect();
+    assert_eq!(copies.len(), 1 + mesh.nodes.len(), "{doc:#}");
+    for copy in copies {
+        if copy["scope"] == agent.as_str() {
+            assert_eq!(copy["status"], "fail", "{copy}");
+            let fix = copy["fix"].as_str().unwrap();
+            assert!(
+                fix.starts_with("on mail.example.com: this node keeps an older archive")
+                    && fix.contains("carbonio-mesh secret rejoin --archive FILE")
+                    && !fix.contains("ldapmodify"),
+                "{fix}"
+            );
+        } else {
+            assert_eq!(copy["status"], "ok", "{copy}");
+        }
+    }
+}
+
+/// The first agent (no Mesh server) of `mesh`.
+fn first_agent(mesh: &SshMesh) -> String {
+    mesh.nodes
+        .iter()
+        .find(|n| n.starts_with("agent-"))
+        .expect("the fixture has agents")
+        .clone()
+}
+
+/// The packaged timer runs `doctor --prometheus` on every node; an agent has no archive
+/// password, hence no token: what it cannot see is "not checked", never a warning forever.
+#[test]
+fn an_agent_without_a_token_reports_what_it_cannot_check_as_not_checked() {
+    let mesh = healthy_mesh();
+    let agent = first_agent(&mesh);
+    let (code, out, err) = doctor_on(&mesh, &agent, &["--format", "json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    let mut found = problems(&doc);
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "autopilot=unknown",
+            "health=unknown",
+            "keyring=unknown",
+            "members=unknown",
+            "raft-lag=unknown",
+            "token=unknown"
+        ],
+        "{doc:#}"
+    );
+    assert_eq!((code, &doc["status"]), (0, &Value::from("ok")), "{doc:#}");
+    let members = check(&doc, "members");
+    assert!(
+        members["fix"].as_str().unwrap().contains("node:read"),
+        "{members}"
+    );
+    assert!(members["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("not checked here: "));
+    let (code, out, _) = doctor_on(&mesh, &agent, &["--prometheus"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("\ncarbonio_mesh_doctor_status 0\n"), "{out}");
+    assert!(
+        out.contains("carbonio_mesh_check_status{check=\"token\",node=\"cluster\"} -1\n"),
+        "{out}"
+    );
+    // What the admin sees: no warning, and what was not checked here, with the reason.
+    let (code, out, err) = doctor_on(&mesh, &agent, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    insta::assert_snapshot!("doctor_human_agent_without_a_token", out);
+    // ACLs disabled: that is what the token check says, not "no token".
+    mesh.double.cluster().acl_enabled = false;
+    let (_, out, _) = doctor_on(&mesh, &agent, &["--format", "json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let token = check(&doc, "token");
+    assert_eq!(token["status"], "warn", "{doc:#}");
+    assert!(
+        token["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ACLs are disabled"),
+        "{token}"
+    );
+    assert_eq!(check(&doc, "members-failed")["status"], "ok", "{doc:#}");
+}
+
+/// A node whose CA and certificate agree with each other but not with the leader (set up from
+/// another archive): its own checks pass, `--nodes` sees it holds another CA.
+#[test]
+fn a_node_on_another_ca_than_the_leaders_is_named_with_rejoin() {
+    let mesh = healthy_mesh();
+    let agent = first_agent(&mesh);
+    let lib = mesh.roots[&agent].join(LIB.trim_start_matches('/'));
+    let scratch = tempfile::tempdir().unwrap();
+    let (other_ca, cert) = openssl_pair(scratch.path(), "client.dc1.consul", 365);
+    fs::write(lib.join("consul-agent-ca.pem"), other_ca).unwrap();
+    fs::write(lib.join("dc1-client-consul-0.pem"), cert).unwrap();
+    let (code, out, err) = doctor_nodes(&mesh, &["--format", "json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    assert_eq!(code, 11, "{doc:#}");
+    let failed: Vec<&Value> = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] != "ok")
+        .collect();
+    assert_eq!(failed.len(), 1, "{doc:#}");
+    assert_eq!(
+        (&failed[0]["name"], &failed[0]["scope"]),
+        (&Value::from("leader-ca"), &Value::from(agent.as_str()))
+    );
+    assert!(
+        failed[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("CN=Other CA"),
+        "{doc:#}"
+    );
+    assert!(failed[0]["fix"].as_str().unwrap().contains("secret rejoin"));
+    let row = doc["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["node"] == agent.as_str())
+        .unwrap();
+    assert_eq!(
+        (&row["status"], &row["problems"]),
+        (&Value::from("fail"), &serde_json::json!(["leader-ca"]))
+    );
 }
 
 #[test]

@@ -128,7 +128,7 @@ fn a_different_copy_fails_verify_and_its_fix_uploads_this_archive() {
         .iter()
         .find(|c| c["name"] == "ldap-copy")
         .unwrap();
-    assert_eq!(check["ok"], false);
+    assert_eq!(check["status"], "fail");
     assert!(check["fix"].as_str().unwrap().contains("ldapmodify"));
     // The fix, run as printed, puts this archive back and verify is happy again.
     node.run_fix(&out);
@@ -420,7 +420,7 @@ fn with_carbonios_server_list_every_node_has_its_hostname() {
         list.iter()
             .map(|m| {
                 (
-                    m["name"].as_str().unwrap().to_owned(),
+                    m["node"].as_str().unwrap().to_owned(),
                     m["host"].as_str().map(str::to_owned),
                 )
             })
@@ -492,6 +492,50 @@ fn with_carbonios_server_list_every_node_has_its_hostname() {
     assert!(
         out.contains("server-srv3-example-com (srv3.example.com)  failed  left"),
         "{out}"
+    );
+    // A short hostname, when one node has it; a typo is answered in the form typed.
+    let fail = |name: &str| {
+        node.double
+            .cluster()
+            .nodes
+            .iter_mut()
+            .find(|n| n.name == name)
+            .unwrap()
+            .status = consul_double::Status::Failed;
+    };
+    fail("server-srv2-example-com");
+    let (code, out, err) = mesh(&["--yes", "force-leave", "srv2"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("server-srv2-example-com (srv2.example.com)  failed  left"),
+        "{out}"
+    );
+    let (code, _, err) = mesh(&["--yes", "force-leave", "mial"]);
+    assert_eq!(code, 5);
+    assert!(err.contains("Did you mean: mail?"), "{err}");
+    // --failed keeps each hostname in its prompt, table and JSON.
+    fail("agent-mail-example-com");
+    let (code, out, err) = mesh(&["--yes", "force-leave", "--failed"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("agent-mail-example-com (mail.example.com)  failed  left"),
+        "{out}"
+    );
+    fail("agent-mail-example-com");
+    let (code, out, err) = mesh(&["--yes", "--format", "json", "force-leave", "--failed"]);
+    assert_eq!(code, 0, "{err}");
+    let outcomes: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(outcomes[0]["node"], "agent-mail-example-com", "{outcomes}");
+    assert_eq!(outcomes[0]["host"], "mail.example.com", "{outcomes}");
+    // The catalog takes the short name too (of a node still in it: the ones that left are
+    // gone), and says when no node has the name.
+    let (code, out, err) = mesh(&["catalog", "services", "--node", "srv1"]);
+    assert_eq!((code, out.as_str()), (0, "consul\n"), "{err}");
+    let (code, _, err) = mesh(&["catalog", "services", "--node", "nosuch"]);
+    assert_eq!(code, 0);
+    assert!(
+        err.contains("no node named 'nosuch' in the catalog"),
+        "{err}"
     );
 }
 

@@ -96,11 +96,13 @@ fn this_host_is_the_leader_exit_0() {
     assert_eq!(code, 0, "{err}");
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["this_host_is_leader"], true);
-    assert_eq!(report["leader_name"], "srv1.example.com");
-    assert_eq!(report["leader_address"], "127.0.0.1:8300");
+    assert_eq!(
+        report["leader"],
+        serde_json::json!({"node": "server-srv1-example-com", "host": "srv1.example.com", "address": "127.0.0.1", "port": 8300})
+    );
     assert_eq!(
         report["servers"][0],
-        serde_json::json!({"name": "srv1.example.com", "node": "server-srv1-example-com", "host": "srv1.example.com", "addresses": ["127.0.0.1"], "listed": true, "raft_peer": true, "leader": true})
+        serde_json::json!({"node": "server-srv1-example-com", "host": "srv1.example.com", "addresses": ["127.0.0.1"], "listed": true, "raft_peer": true, "leader": true})
     );
     assert_eq!(report["servers_from"], "carbonio");
     // -q leaves a document asked for by --format json alone.

@@ -959,14 +959,18 @@ fn format_json_is_one_document_with_every_step_every_node_and_the_generated_pass
         serde_json::from_str(&out).expect("standard output is one JSON document");
     assert_eq!(document["finished"], true);
     assert_eq!(document["dry_run"], false);
+    carbonio_mesh_tests::assert_check_shape(
+        &document["steps"],
+        &["nodes", "report", "done_earlier"],
+    );
     let steps = document["steps"].as_array().unwrap();
     let names: Vec<String> = steps
         .iter()
-        .map(|s| s["step"].as_str().unwrap().to_owned())
+        .map(|s| s["name"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(names, planned_steps(leader.cmd(), false));
     assert!(steps.iter().all(|s| s["status"] == "ok"), "{out}");
-    let rejoin = steps.iter().find(|s| s["step"] == "rejoin-nodes").unwrap();
+    let rejoin = steps.iter().find(|s| s["name"] == "rejoin-nodes").unwrap();
     let nodes = rejoin["nodes"].as_array().unwrap();
     let results: Vec<(&str, &str)> = nodes
         .iter()

@@ -246,7 +246,7 @@ fn autopilot_health(state: &MeshState, who: &Caller, pretty: bool) -> Answer {
         return error(500, "No cluster leader");
     };
     let voters = state.configuration_seen_by(&leader);
-    let servers: Vec<wire::ServerHealth> = voters
+    let servers: Vec<wire::AutopilotServer> = voters
         .iter()
         .filter_map(|name| state.cluster.node(name))
         .map(|n| {
@@ -255,7 +255,7 @@ fn autopilot_health(state: &MeshState, who: &Caller, pretty: bool) -> Answer {
             // A server cut off by its CA still shows healthy: autopilot keeps the last stats it
             // fetched (recorded on 1.10.12, 12 s after the restart).
             let healthy = agent.running && serf == Status::Alive;
-            wire::ServerHealth {
+            wire::AutopilotServer {
                 id: n.id.clone(),
                 name: n.name.clone(),
                 address: format!("{}:{}", n.address, n.ports.server),
@@ -265,9 +265,9 @@ fn autopilot_health(state: &MeshState, who: &Caller, pretty: bool) -> Answer {
                     Status::Left => "left",
                     Status::Failed => "failed",
                 },
-                version: n.version.as_str().to_owned(),
+                version: n.version.as_str(),
                 leader: n.name == leader,
-                last_contact: if n.name == leader { "0s" } else { "10ms" },
+                last_contact: if n.name == leader { "0s" } else { "10ms" }.to_owned(),
                 last_term: 2,
                 last_index: state.cluster.raft_index,
                 healthy,

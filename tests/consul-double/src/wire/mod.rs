@@ -15,8 +15,8 @@ pub use catalog::{
     NodeService, NodeServiceList, NodeServices, ServiceNode,
 };
 pub use operator::{
-    keyring, raft_configuration, AutopilotHealth, KeyringPool, RaftConfiguration, RaftServer,
-    ServerHealth,
+    autopilot_health, keyring, raft_configuration, AutopilotHealth, AutopilotServer, KeyringPool,
+    RaftConfiguration, RaftServer,
 };
 
 use serde::Serialize;

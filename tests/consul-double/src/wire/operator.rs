@@ -1,4 +1,4 @@
-//! `/v1/operator/*`: the gossip keyring and the raft configuration.
+//! `/v1/operator/*`: the gossip keyring, the raft configuration and autopilot's health.
 
 use std::collections::BTreeMap;
 
@@ -112,31 +112,93 @@ pub fn raft_configuration(cluster: &Cluster) -> RaftConfiguration {
     }
 }
 
-/// `GET /v1/operator/autopilot/health` (agent/operator_endpoint.go `OperatorServerHealth`:
-/// `api.OperatorHealthReply`), answered with 429 when not `Healthy`.
+/// `GET /v1/operator/autopilot/health` (`api.OperatorHealthReply`, the same shape from 1.9 to
+/// 1.21: consul-versions.md §6): every raft server with its serf status and how far it is
+/// behind the leader; `Healthy` when every server is, `FailureTolerance` the healthy voters
+/// beyond a quorum (agent/consul/autopilot.go, raft-autopilot's defaults: last contact within
+/// 200ms, at most 250 entries behind).
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AutopilotHealth {
     pub healthy: bool,
     pub failure_tolerance: usize,
-    pub servers: Vec<ServerHealth>,
+    pub servers: Vec<AutopilotServer>,
 }
 
-/// One server of [`AutopilotHealth`] (`api.ServerHealth`).
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct ServerHealth {
+pub struct AutopilotServer {
     #[serde(rename = "ID")]
     pub id: String,
     pub name: String,
     pub address: String,
     pub serf_status: &'static str,
-    pub version: String,
+    pub version: &'static str,
     pub leader: bool,
-    pub last_contact: &'static str,
+    pub last_contact: String,
     pub last_term: u64,
     pub last_index: u64,
     pub healthy: bool,
     pub voter: bool,
     pub stable_since: &'static str,
+}
+
+/// Autopilot's thresholds (`last_contact_threshold`, `max_trailing_logs`).
+const LAST_CONTACT_MS: u64 = 200;
+const MAX_TRAILING_LOGS: u64 = 250;
+
+/// A Go duration of `ms` or `s` (what the double's lags are written in), in milliseconds.
+fn millis(duration: &str) -> u64 {
+    if let Some(ms) = duration.strip_suffix("ms") {
+        return ms.parse().unwrap_or(u64::MAX);
+    }
+    duration
+        .strip_suffix('s')
+        .and_then(|s| s.parse::<f64>().ok())
+        .map_or(u64::MAX, |s| (s * 1000.0) as u64)
+}
+
+pub fn autopilot_health(cluster: &Cluster) -> AutopilotHealth {
+    let leader_index = cluster.raft_index;
+    let servers: Vec<AutopilotServer> = cluster
+        .raft_peers()
+        .iter()
+        .map(|n| {
+            let leader = cluster.leader.as_deref() == Some(n.name.as_str());
+            let (contact, behind) = match cluster.raft_lag.get(&n.name) {
+                Some((contact, behind)) => (contact.clone(), *behind),
+                None if leader => ("0s".to_owned(), 0),
+                None => ("10ms".to_owned(), 0),
+            };
+            let alive = n.status == crate::model::Status::Alive;
+            AutopilotServer {
+                id: n.id.clone(),
+                name: n.name.clone(),
+                address: format!("{}:{}", n.address, n.ports.server),
+                serf_status: match n.status {
+                    crate::model::Status::Alive => "alive",
+                    crate::model::Status::Leaving => "leaving",
+                    crate::model::Status::Left => "left",
+                    crate::model::Status::Failed => "failed",
+                },
+                version: n.version.as_str(),
+                leader,
+                healthy: alive
+                    && millis(&contact) <= LAST_CONTACT_MS
+                    && behind <= MAX_TRAILING_LOGS,
+                last_contact: contact,
+                last_term: 2,
+                last_index: leader_index.saturating_sub(behind),
+                voter: true,
+                stable_since: "2026-12-01T10:00:00Z",
+            }
+        })
+        .collect();
+    let healthy_voters = servers.iter().filter(|s| s.voter && s.healthy).count();
+    let quorum = servers.iter().filter(|s| s.voter).count() / 2 + 1;
+    AutopilotHealth {
+        healthy: servers.iter().all(|s| s.healthy),
+        failure_tolerance: healthy_voters.saturating_sub(quorum),
+        servers,
+    }
 }

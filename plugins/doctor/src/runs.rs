@@ -1,0 +1,204 @@
+//! `unfinished-run`: the newest workflow run on this node (a secret regeneration, a rejoin)
+//! neither finished nor gone back from. A run killed half-way (`kill -9`, a reboot) leaves the
+//! node between two states: its files, unit and keys are the run's business until it is
+//! resumed or restored, so every other fix waits for that one. Read through the host's journal
+//! service (what `secret runs` reads), never the files; [`unfinished`] is pure.
+
+use carbonio_mesh_plugin_api::step::JournalRecord;
+use carbonio_mesh_plugin_api::workflow;
+use carbonio_mesh_plugin_api::Host;
+
+use crate::report::{Check, Status};
+
+const NAME: &str = "unfinished-run";
+
+/// A run that is neither finished nor restored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unfinished {
+    pub run: String,
+    /// The workflow (`secret-regenerate`).
+    pub workflow: String,
+    /// The step it failed at, or the last it started (killed there).
+    pub step: Option<String>,
+    /// It failed at `step` (else it was interrupted, or runs now).
+    pub failed: bool,
+    pub started: Option<u64>,
+}
+
+impl Unfinished {
+    /// The command that runs the workflow: a workflow is named after its command's words
+    /// joined by a dash (`secret-regenerate` is `secret regenerate`).
+    pub fn command(&self) -> String {
+        self.workflow.replacen('-', " ", 1)
+    }
+
+    /// How to go on with it.
+    pub fn resume(&self) -> String {
+        format!(
+            "carbonio-mesh {} --resume --run {}",
+            self.command(),
+            self.run
+        )
+    }
+}
+
+/// The run's state from its records: `None` when it finished or was restored.
+pub fn unfinished(run: &str, records: &[JournalRecord]) -> Option<Unfinished> {
+    let mut found = Unfinished {
+        run: run.to_owned(),
+        workflow: String::new(),
+        step: None,
+        failed: false,
+        started: None,
+    };
+    for record in records {
+        match record {
+            JournalRecord::Run { workflow, at, .. } => {
+                found.workflow = workflow.clone();
+                found.started.get_or_insert(*at);
+            }
+            JournalRecord::Start { step, .. } => {
+                found.step = Some(step.clone());
+                found.failed = false;
+            }
+            JournalRecord::Failed { step, .. } => {
+                found.step = Some(step.clone());
+                found.failed = true;
+            }
+            JournalRecord::Finished { .. } | JournalRecord::Restored { .. } => return None,
+            _ => {}
+        }
+    }
+    // A journal without its run record is no run of ours to resume.
+    (!found.workflow.is_empty()).then_some(found)
+}
+
+/// The check from the newest run (`Ok(None)`: none, or it ended).
+pub fn run_check(scope: &str, newest: Result<Option<Unfinished>, String>) -> Check {
+    let run = match newest {
+        Ok(None) => return Check::new(NAME, scope, Status::Ok, "no unfinished run on this node"),
+        Ok(Some(run)) => run,
+        Err(why) => {
+            return Check::new(
+                NAME,
+                scope,
+                Status::Unknown,
+                format!("not checked: cannot read the runs' journals: {why}"),
+            )
+            .fix("carbonio-mesh secret runs")
+        }
+    };
+    let at = match (&run.step, run.failed) {
+        (Some(step), true) => format!("failed at step {step}"),
+        (Some(step), false) => format!("stopped at step {step} (killed, or running now)"),
+        (None, _) => "stopped before its first step ended".to_owned(),
+    };
+    let started = run
+        .started
+        .map(|at| format!(", started {}", workflow::rfc3339(at)))
+        .unwrap_or_default();
+    let mut fix = format!("finish it: {}", run.resume());
+    if run.workflow != "secret-recover-quorum" {
+        fix.push_str(&format!(
+            " (or go back: carbonio-mesh secret restore {})",
+            run.run
+        ));
+    }
+    Check::new(
+        NAME,
+        scope,
+        Status::Fail,
+        format!(
+            "run {} of {} {at}{started}: this node is half-way through it",
+            run.run,
+            run.command()
+        ),
+    )
+    .fix(fix)
+}
+
+/// The newest run on this node, unfinished or not, read through the journal service.
+pub fn newest(host: &Host<'_>) -> Result<Option<Unfinished>, String> {
+    let Some(run) = workflow::latest_run(host).map_err(|e| e.message)? else {
+        return Ok(None);
+    };
+    let records = workflow::typed_records(host, &run).map_err(|e| e.message)?;
+    Ok(unfinished(&run, &records))
+}
+
+/// Every other check of this node and of the cluster that is not ok waits for the run: its fix
+/// says to finish the run first (what the check found may be the run's half-done work).
+pub fn defer_fixes(checks: &mut [Check], run: &Unfinished) {
+    for check in checks.iter_mut().filter(|c| c.name != NAME && !c.passed()) {
+        let first = format!("first finish run {}: {}", run.run, run.resume());
+        check.check.fix = Some(match check.check.fix.take() {
+            Some(fix) => format!("{first}; then, if it is still needed: {fix}"),
+            None => first,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(step: &str) -> JournalRecord {
+        JournalRecord::Start {
+            step: step.into(),
+            at: 2,
+        }
+    }
+
+    fn run_record() -> JournalRecord {
+        JournalRecord::Run {
+            workflow: "secret-regenerate".into(),
+            at: 1_800_000_000,
+            args: Default::default(),
+            facts: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_killed_run_is_named_with_its_resume_and_an_ended_one_is_not() {
+        let killed = [run_record(), start("preflight"), start("stop-service")];
+        let found = unfinished("R1", &killed).unwrap();
+        assert_eq!(
+            (found.step.as_deref(), found.failed),
+            (Some("stop-service"), false)
+        );
+        let check = run_check("srv", Ok(Some(found)));
+        assert_eq!(check.status, Status::Fail);
+        assert_eq!(
+            check.detail,
+            "run R1 of secret regenerate stopped at step stop-service (killed, or running now), started 2027-01-15T08:00:00Z: this node is half-way through it"
+        );
+        assert_eq!(
+            check.fix.as_deref(),
+            Some("finish it: carbonio-mesh secret regenerate --resume --run R1 (or go back: carbonio-mesh secret restore R1)")
+        );
+        let mut finished = killed.to_vec();
+        finished.push(JournalRecord::Finished { at: 3 });
+        assert_eq!(unfinished("R1", &finished), None);
+        let mut restored = killed.to_vec();
+        restored.push(JournalRecord::Restored { at: 3, files: 2 });
+        assert_eq!(unfinished("R1", &restored), None);
+        assert_eq!(run_check("srv", Ok(None)).status, Status::Ok);
+    }
+
+    #[test]
+    fn other_fixes_wait_for_the_run() {
+        let run = unfinished("R2", &[run_record(), start("run-setup")]).unwrap();
+        let mut checks = vec![
+            Check::new("service", "srv", Status::Fail, "inactive").fix("systemctl start x"),
+            Check::new("archive", "srv", Status::Ok, "opens"),
+            run_check("srv", Ok(Some(run.clone()))),
+        ];
+        defer_fixes(&mut checks, &run);
+        assert_eq!(
+            checks[0].fix.as_deref(),
+            Some("first finish run R2: carbonio-mesh secret regenerate --resume --run R2; then, if it is still needed: systemctl start x")
+        );
+        assert_eq!(checks[1].fix, None);
+        assert!(checks[2].fix.as_deref().unwrap().starts_with("finish it: "));
+    }
+}
