@@ -15,7 +15,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tiny_http::{Request, Response, Server};
 
@@ -62,6 +62,40 @@ impl Listener {
     }
 }
 
+/// A socket bound to an agent's port for the life of the mesh, never listening: while the agent
+/// is stopped, connections to the port are refused (no listener), and no other socket can take
+/// the port meanwhile (a closed listener's port was free for any process's next bind or outgoing
+/// connection, and a restart then failed with "address in use" one run in a few hundred).
+/// The agent's listener shares the port through SO_REUSEPORT.
+struct HeldPort {
+    _socket: socket2::Socket,
+    addr: SocketAddr,
+}
+
+impl HeldPort {
+    fn hold(addr: SocketAddr) -> io::Result<HeldPort> {
+        let socket = reusable_socket()?;
+        socket.bind(&addr.into())?;
+        let addr = socket
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| io::Error::other("not an IP socket"))?;
+        Ok(HeldPort {
+            _socket: socket,
+            addr,
+        })
+    }
+}
+
+/// A TCP socket that may share its port with the others of this process (SO_REUSEPORT; the
+/// kernel gives connections only to the listening ones).
+fn reusable_socket() -> io::Result<socket2::Socket> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    Ok(socket)
+}
+
 /// An agent's own port while it runs: each connection relayed to its HTTP server. Closing it
 /// refuses new connections and resets the open ones, as a stopped agent's do (a client's
 /// pooled keep-alive connection then fails and is replaced, instead of waiting forever).
@@ -74,15 +108,11 @@ struct Port {
 
 impl Port {
     fn open(addr: SocketAddr, backend: SocketAddr) -> io::Result<Port> {
-        // A port just closed may take a moment to be free again.
-        let deadline = Instant::now() + Duration::from_secs(3);
-        let listener = loop {
-            match TcpListener::bind(addr) {
-                Ok(listener) => break listener,
-                Err(e) if Instant::now() >= deadline => return Err(e),
-                Err(_) => thread::sleep(Duration::from_millis(20)),
-            }
-        };
+        // The port is held (HeldPort): this listener shares it.
+        let socket = reusable_socket()?;
+        socket.bind(&addr.into())?;
+        socket.listen(128)?;
+        let listener = TcpListener::from(socket);
         let addr = listener.local_addr()?;
         let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let clients = Arc::new(Mutex::new(Vec::new()));
@@ -143,6 +173,7 @@ fn relay(client: TcpStream, server: TcpStream) {
 
 struct AgentPorts {
     addr: SocketAddr,
+    _held: HeldPort,
     server: Listener,
     backend: SocketAddr,
     port: Option<Port>,
@@ -206,9 +237,11 @@ impl Mesh {
         });
         for name in &names {
             let (server, backend) = agent_listener(&shared, name, "127.0.0.1:0")?;
-            let port = Port::open("127.0.0.1:0".parse().expect("an address"), backend)?;
+            let held = HeldPort::hold("127.0.0.1:0".parse().expect("an address"))?;
+            let port = Port::open(held.addr, backend)?;
             let ports = AgentPorts {
                 addr: port.addr,
+                _held: held,
                 server,
                 backend,
                 port: Some(port),
