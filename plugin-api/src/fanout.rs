@@ -301,6 +301,19 @@ pub fn check_transport(argv: &[String], defined_in: &str) -> Result<(), PluginEr
     Ok(())
 }
 
+/// What a node's program that ended without success says: `exit N: ` (or `exit killed: `)
+/// and the reason its standard error gives ([`failure_reason`]).
+pub fn failed_run(output: &crate::services::ExecOutput) -> String {
+    format!(
+        "exit {}: {}",
+        output
+            .status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "killed".into()),
+        failure_reason(&output.stderr)
+    )
+}
+
 /// The line of a failed transport's standard error that says why: the last one that is not
 /// indented. ssh's own failures end with their reason; a node's carbonio-mesh prints its reason
 /// (`carbonio-mesh: error: ...`) and then indented advice for whoever is at that node (`fix:`,
@@ -413,6 +426,23 @@ mod tests {
             "Host key verification failed."
         );
         assert_eq!(failure_reason("  only indented\n\n"), "only indented");
+    }
+
+    #[test]
+    fn a_failed_run_says_its_exit_status_or_killed_and_the_reason() {
+        let output = |status, stderr: &str| crate::services::ExecOutput {
+            status,
+            stderr: stderr.to_owned(),
+            ..Default::default()
+        };
+        assert_eq!(
+            failed_run(&output(
+                Some(5),
+                "carbonio-mesh: error: no leader\n  fix: wait\n"
+            )),
+            "exit 5: carbonio-mesh: error: no leader"
+        );
+        assert_eq!(failed_run(&output(None, "")), "exit killed: ");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! and the command that reaches one node. Each node's result goes to the run's journal the
 //! moment it is known, so `--resume` goes back only to the nodes that did not make it.
 
-use crate::fanout::failure_reason;
+use crate::fanout::failed_run;
 use crate::nodes::Target;
 use crate::services::{Exec, ExecMany, ExecResult};
 use crate::step::{JournalRecord, NodeLine, NodeResult, NodeStatus, StepCall};
@@ -220,16 +220,7 @@ fn outcome(result: &ExecResult, done: &str) -> (NodeStatus, String) {
     match (&result.output, &result.error) {
         (Some(o), _) if o.dry_run => (NodeStatus::DryRun, "dry run".to_owned()),
         (Some(o), _) if o.status == Some(0) => (NodeStatus::Ok, done.to_owned()),
-        (Some(o), _) => (
-            NodeStatus::Failed,
-            format!(
-                "exit {}: {}",
-                o.status
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "killed".into()),
-                failure_reason(&o.stderr)
-            ),
-        ),
+        (Some(o), _) => (NodeStatus::Failed, failed_run(o)),
         (None, Some(e)) => (NodeStatus::Failed, e.message.clone()),
         (None, None) => (NodeStatus::Failed, "no answer".to_owned()),
     }

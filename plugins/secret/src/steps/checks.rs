@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use carbonio_mesh_plugin_api::fanout::{failure_reason, NodePlan, Target, Transport};
+use carbonio_mesh_plugin_api::fanout::{failed_run, NodePlan, Target, Transport};
 use carbonio_mesh_plugin_api::services::{
     Exec, ExecMany, LdapCredentials, LocalAddresses, ServiceErrorKind, SetupCheck,
 };
@@ -178,16 +178,7 @@ fn check_result(result: carbonio_mesh_plugin_api::services::ExecResult) -> (Node
             NodeStatus::Ok,
             o.stdout.trim().trim_start_matches("ok: ").to_owned(),
         ),
-        (Some(o), _) => (
-            NodeStatus::Failed,
-            format!(
-                "exit {}: {}",
-                o.status
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "killed".into()),
-                failure_reason(&o.stderr)
-            ),
-        ),
+        (Some(o), _) => (NodeStatus::Failed, failed_run(&o)),
         (None, Some(e)) => (NodeStatus::Failed, e.message),
         (None, None) => (NodeStatus::Failed, "no answer".to_owned()),
     }
