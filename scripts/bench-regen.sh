@@ -8,11 +8,12 @@
 # its cost is not the procedure's). What is timed is the whole procedure: snapshot, raft shrunk,
 # the leader set up again, the gossip key rotated, the other servers one at a time, then the
 # agents in parallel (32 at a time). RUNS (default 3) runs per size; prints every time, the
-# medians and their ratio (the bar: 3 + 50 within twice 3 + 1).
+# medians and their ratio (the bar: 3 + 50 within twice 3 + 1); on standard error, each run's
+# CPU time (user + system of the run and every program it started) and how busy the cores were.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-ensure_packages build-essential pkg-config libclang-dev nettle-dev gnupg openssl jq curl iproute2
+ensure_packages build-essential pkg-config libclang-dev nettle-dev gnupg openssl jq curl iproute2 time
 cargo build --release --workspace --locked
 
 ip=$(this_host_ip)
@@ -87,13 +88,19 @@ password_stdin = true
 EOF
     local start end
     start=$(date +%s%N)
-    env $(node_env "$leader") CARBONIO_MESH_CHILD_ENV="SERVICE_DISCOVER_STANDIN_ROOT CONSUL_HTTP_ADDR CONSUL_DOUBLE_CONTROL" \
+    # The CPU time of the whole run, every node's programs included (the simulated agents, in
+    # the double's process, are not): what the two cores had to do, against the wall time.
+    /usr/bin/time -f '%U %S' -o "$work/cpu" env $(node_env "$leader") CARBONIO_MESH_CHILD_ENV="SERVICE_DISCOVER_STANDIN_ROOT CONSUL_HTTP_ADDR CONSUL_DOUBLE_CONTROL" \
         "$bin" --root "$work/roots/$leader" --plugin-dir "$work/plugins" --yes secret regenerate \
         --password-file "$work/password" --nodes all >"$work/result.txt" 2>&1 || { cat "$work/result.txt" >&2; exit 1; }
     end=$(date +%s%N)
     grep -q "$((n + 2)) node(s) set up again" "$work/result.txt" || { cat "$work/result.txt" >&2; exit 1; }
     kill "$double_pid"; wait "$double_pid" 2>/dev/null || true
-    echo $(( (end - start) / 1000000 ))
+    local wall=$(( (end - start) / 1000000 ))
+    read -r user sys <"$work/cpu"
+    awk -v w="$wall" -v u="$user" -v s="$sys" -v c="$(nproc)" -v n="$n" \
+        'BEGIN { printf "3 + %d: %d ms wall, %.1f s CPU, cores busy %.0f%%\n", n, w, u + s, 100 * (u + s) / (w / 1000 * c) }' >&2
+    echo "$wall"
 }
 
 declare -A median
