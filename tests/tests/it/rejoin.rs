@@ -505,6 +505,13 @@ fn another_clusters_archive_is_refused_before_anything_changes() {
     );
     assert!(row(&out, "ok ", "node-preflight").contains("LDAP"), "{out}");
     node.assert_rejoined();
+    // Setup names the node as service-discover does: its role and localconfig.xml's hostname,
+    // dots as dashes (this node has no server package: an agent).
+    let main: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(node.sandbox.path("/etc/zextras/service-discover/main.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(main["node_name"], "agent-srv1-example-com", "{main}");
 }
 
 /// The node's Consul state as Consul leaves it in its data directory: its identity, its gossip
