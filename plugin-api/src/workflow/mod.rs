@@ -108,7 +108,7 @@ pub fn run(
     let resolved = host.call(&WorkflowSteps {
         workflow: workflow.name.to_owned(),
     })?;
-    let (run, earlier) = which_run(host, request, workflow)?;
+    let (run, earlier, started_at) = which_run(host, request, workflow)?;
     if earlier.as_ref().is_some_and(|s| s.finished) {
         return Ok(Response::text(format!(
             "Run {run} already finished; nothing to resume.\n"
@@ -141,7 +141,7 @@ pub fn run(
     journal(
         host,
         &call.run,
-        &opening_record(workflow, call, started.opening.clone()),
+        &opening_record(workflow, call, started.opening.clone(), started_at),
     )?;
     let (lines, failure) = run_steps(host, workflow, steps, &started.done, call)?;
     if failure.is_none() {
@@ -248,23 +248,25 @@ fn start(
 }
 
 /// The run: a new one, or with `--resume` the one named by `--run` (else the newest) and what
-/// its journal says so far.
+/// its journal says so far; and when it started (a new run's name holds that second, which
+/// its first record repeats).
 fn which_run(
     host: &Host<'_>,
     request: &Request,
     workflow: &Workflow<'_>,
-) -> Result<(String, Option<RunState>), PluginError> {
+) -> Result<(String, Option<RunState>, u64), PluginError> {
     let resume = request.flag("resume");
+    let started_at = now();
     let run = match (resume, request.value("run")) {
         (_, Some(run)) => run.to_owned(),
         (true, None) => latest_run(host)?.ok_or_else(|| {
             PluginError::usage("there is no run to resume")
                 .hint(format!("start one: carbonio-mesh {}", workflow.command))
         })?,
-        (false, None) => new_run_id(now()),
+        (false, None) => new_run_id(started_at),
     };
     if !resume {
-        return Ok((run, None));
+        return Ok((run, None, started_at));
     }
     let state = RunState::load(host, &run)?;
     if let Some(other) = state.workflow.as_deref().filter(|w| *w != workflow.name) {
@@ -274,7 +276,7 @@ fn which_run(
         ))
         .hint("resume it with the command that started it (`carbonio-mesh secret runs` lists the runs)"));
     }
-    Ok((run, Some(state)))
+    Ok((run, Some(state), started_at))
 }
 
 /// The arguments the run goes on with: a new run's own; a resumed run's as it started (an
@@ -392,16 +394,18 @@ fn password(
     })?))
 }
 
-/// `run` for a new run (with its arguments and first decisions), `resumed` otherwise.
+/// `run` for a new run (with its arguments and first decisions, `at` the second it started,
+/// which its name holds), `resumed` otherwise.
 fn opening_record(
     workflow: &Workflow<'_>,
     call: &StepCall,
     opening: Option<Facts>,
+    started_at: u64,
 ) -> JournalRecord {
     match opening {
         Some(facts) => JournalRecord::Run {
             workflow: workflow.name.to_owned(),
-            at: now(),
+            at: started_at,
             args: call
                 .args
                 .iter()
