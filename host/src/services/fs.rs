@@ -16,7 +16,7 @@ use carbonio_mesh_plugin_api::services::{
     Removed, RestorePath, ServiceErrorKind, ServiceFailure, Stat, StatPath, WriteFile,
 };
 use nix::fcntl::{renameat, OFlag};
-use nix::sys::stat::{fchmod, Mode, SFlag};
+use nix::sys::stat::{fchmod, FileStat, Mode, SFlag};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
 use super::{failure, io_failure, HostContext};
@@ -77,6 +77,34 @@ fn entry_of(
         .paths
         .entry(system_path)
         .map_err(|e| io_failure(action, system_path, e))
+}
+
+/// The entry of `system_path` and what is there, or `None` when nothing is (the path or a
+/// directory on the way missing): what removing or backing up a path starts from.
+fn existing_entry(
+    context: &HostContext,
+    action: &str,
+    system_path: &str,
+) -> Result<Option<(Entry, FileStat)>, ServiceFailure> {
+    context.resolve(system_path)?;
+    let entry = match context.paths.entry(system_path) {
+        Ok(entry) => entry,
+        Err(e) if is_missing(&e) => return Ok(None),
+        Err(e) => return Err(io_failure(action, system_path, e)),
+    };
+    let stat = entry
+        .stat()
+        .map_err(|e| io_failure(action, system_path, e))?;
+    Ok(stat.map(|stat| (entry, stat)))
+}
+
+/// The answer of a removal or backup that found nothing at the path.
+fn nothing_there(dry_run: bool) -> Removed {
+    Removed {
+        existed: false,
+        backup: None,
+        dry_run,
+    }
 }
 
 /// The uid and gid of user `name`, for a file given to them.
@@ -230,22 +258,8 @@ pub(super) fn remove(
     context: &HostContext,
     request: RemovePath,
 ) -> Result<Removed, ServiceFailure> {
-    let absent = || Removed {
-        existed: false,
-        backup: None,
-        dry_run: context.dry_run,
-    };
-    context.resolve(&request.path)?;
-    let entry = match context.paths.entry(&request.path) {
-        Ok(entry) => entry,
-        Err(e) if is_missing(&e) => return Ok(absent()),
-        Err(e) => return Err(io_failure("remove", &request.path, e)),
-    };
-    let Some(stat) = entry
-        .stat()
-        .map_err(|e| io_failure("remove", &request.path, e))?
-    else {
-        return Ok(absent());
+    let Some((entry, stat)) = existing_entry(context, "remove", &request.path)? else {
+        return Ok(nothing_there(context.dry_run));
     };
     if context.dry_run {
         let backup = context.backups.target(&request.path);
@@ -286,24 +300,9 @@ pub(super) fn backup(
     context: &HostContext,
     request: BackupPath,
 ) -> Result<Removed, ServiceFailure> {
-    let absent = || Removed {
-        existed: false,
-        backup: None,
-        dry_run: context.dry_run,
+    let Some((entry, _)) = existing_entry(context, "back up", &request.path)? else {
+        return Ok(nothing_there(context.dry_run));
     };
-    context.resolve(&request.path)?;
-    let entry = match context.paths.entry(&request.path) {
-        Ok(entry) => entry,
-        Err(e) if is_missing(&e) => return Ok(absent()),
-        Err(e) => return Err(io_failure("back up", &request.path, e)),
-    };
-    if entry
-        .stat()
-        .map_err(|e| io_failure("back up", &request.path, e))?
-        .is_none()
-    {
-        return Ok(absent());
-    }
     if context.dry_run {
         let backup = context.backups.target(&request.path);
         context.record(format!("back up {} to {backup}", request.path));

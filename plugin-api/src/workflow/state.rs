@@ -146,6 +146,14 @@ pub struct RunState {
     pub args: BTreeMap<String, ArgValue>,
     /// Each node's latest result, by step and node.
     pub nodes: BTreeMap<(String, String), NodeResult>,
+    /// When it started (its run record's time).
+    pub started_at: Option<u64>,
+    /// The step it is at: the last one started, or the one that failed since (`failed`).
+    pub last_step: Option<String>,
+    /// The last step event was a failure of `last_step`.
+    pub failed: bool,
+    /// `secret restore` put its files back.
+    pub restored: bool,
 }
 
 impl RunState {
@@ -156,25 +164,35 @@ impl RunState {
             match record {
                 JournalRecord::Run {
                     workflow,
+                    at,
                     args,
                     facts,
-                    ..
                 } => {
                     state.workflow = Some(workflow.clone());
+                    state.started_at.get_or_insert(*at);
                     state.args = args.clone();
                     state.facts.extend(facts.clone());
+                }
+                JournalRecord::Start { step, .. } => {
+                    state.last_step = Some(step.clone());
+                    state.failed = false;
                 }
                 JournalRecord::Done { step, facts, .. } => {
                     state.done.insert(step.clone());
                     state.facts.extend(facts.clone());
                 }
-                JournalRecord::Failed { facts, .. } => state.facts.extend(facts.clone()),
+                JournalRecord::Failed { step, facts, .. } => {
+                    state.last_step = Some(step.clone());
+                    state.failed = true;
+                    state.facts.extend(facts.clone());
+                }
                 JournalRecord::Node {
                     step, node, result, ..
                 } => {
                     state.nodes.insert((step.clone(), node.clone()), *result);
                 }
                 JournalRecord::Finished { .. } => state.finished = true,
+                JournalRecord::Restored { .. } => state.restored = true,
                 _ => {}
             }
         }

@@ -42,35 +42,20 @@ impl Unfinished {
     }
 }
 
-/// The run's state from its records: `None` when it finished or was restored.
+/// The run's state from its records (read as the workflow engine reads them): `None` when it
+/// finished or was restored, or is no run of ours (no run record).
 pub fn unfinished(run: &str, records: &[JournalRecord]) -> Option<Unfinished> {
-    let mut found = Unfinished {
-        run: run.to_owned(),
-        workflow: String::new(),
-        step: None,
-        failed: false,
-        started: None,
-    };
-    for record in records {
-        match record {
-            JournalRecord::Run { workflow, at, .. } => {
-                found.workflow = workflow.clone();
-                found.started.get_or_insert(*at);
-            }
-            JournalRecord::Start { step, .. } => {
-                found.step = Some(step.clone());
-                found.failed = false;
-            }
-            JournalRecord::Failed { step, .. } => {
-                found.step = Some(step.clone());
-                found.failed = true;
-            }
-            JournalRecord::Finished { .. } | JournalRecord::Restored { .. } => return None,
-            _ => {}
-        }
+    let state = workflow::RunState::read(records);
+    if state.finished || state.restored {
+        return None;
     }
-    // A journal without its run record is no run of ours to resume.
-    (!found.workflow.is_empty()).then_some(found)
+    Some(Unfinished {
+        run: run.to_owned(),
+        workflow: state.workflow?,
+        step: state.last_step,
+        failed: state.failed,
+        started: state.started_at,
+    })
 }
 
 /// The check from the newest run (`Ok(None)`: none, or it ended).
