@@ -22,11 +22,23 @@ struct Restore {
     files: Vec<(String, String)>,
     /// The ACL reset file the run wrote, if any: never put back, removed if still there.
     reset_file: Option<String>,
-    /// Nodes the run set up again: they keep the new secrets.
+    /// Nodes the run set up again (rejoin-nodes): they keep the new secrets.
     nodes: Vec<String>,
+    /// Mesh servers the run made leave raft and stop (shrink-raft) and did not set up again:
+    /// still on the old secrets, stopped, out of the leader's raft configuration.
+    left: Vec<String>,
     /// The leader's setup ran: LDAP may hold the new archive.
     setup_ran: bool,
+    /// And finished: LDAP holds it (service-discover uploads it last, so a setup that failed
+    /// most likely did not get there).
+    setup_done: bool,
 }
+
+/// The steps whose node results restore reads: the other servers leaving raft, the other
+/// nodes set up again.
+const SHRINK_RAFT: &str = "shrink-raft";
+const REJOIN_NODES: &str = "rejoin-nodes";
+const RUN_SETUP: &str = "run-setup";
 
 fn parse(records: &[JournalRecord]) -> Restore {
     let mut restore = Restore::default();
@@ -39,20 +51,36 @@ fn parse(records: &[JournalRecord]) -> Restore {
             {
                 restore.files.push((path.clone(), backup.clone()));
             }
-            JournalRecord::Done { facts: found, .. } => {
+            JournalRecord::Done {
+                step, facts: found, ..
+            } => {
                 if let Ok(Some(reset)) = found.get(&facts::RESET_FILE) {
                     restore.reset_file = Some(reset);
                 }
+                restore.setup_done |= step == RUN_SETUP;
             }
-            JournalRecord::Start { step, .. } if step == "run-setup" => restore.setup_ran = true,
+            JournalRecord::Start { step, .. } if step == RUN_SETUP => restore.setup_ran = true,
+            // Other steps drive nodes too (check-setup's checks change nothing there).
             JournalRecord::Node {
+                step,
                 node,
                 result: NodeResult::Ok,
                 ..
-            } if !restore.nodes.contains(node) => restore.nodes.push(node.clone()),
+            } => {
+                let list = match step.as_str() {
+                    REJOIN_NODES => &mut restore.nodes,
+                    SHRINK_RAFT => &mut restore.left,
+                    _ => continue,
+                };
+                if !list.contains(node) {
+                    list.push(node.clone());
+                }
+            }
             _ => {}
         }
     }
+    // A server that left and was set up again later is among the nodes.
+    restore.left.retain(|n| !restore.nodes.contains(n));
     restore
 }
 
@@ -72,7 +100,7 @@ pub fn restore(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
         .map(|(p, b)| format!("put back {p} from {b}"))
         .collect();
     changes.push(format!("restart {SERVICE}"));
-    changes.extend(kept_new_secrets(&restore));
+    changes.extend(not_undone(&restore));
     if !host.confirm(changes, &format!("Restore the files of run {run}?"))? {
         return Ok(Response::declined_as(request.format));
     }
@@ -84,8 +112,9 @@ pub fn restore(host: &Host<'_>, request: &Request) -> Result<Response, PluginErr
     })
 }
 
-/// What stays on the new secrets whatever restore does.
-fn kept_new_secrets(restore: &Restore) -> Vec<String> {
+/// What restore does not undo, and how the admin does: the nodes and LDAP that keep the new
+/// secrets, the servers that left raft and stay stopped.
+fn not_undone(restore: &Restore) -> Vec<String> {
     let mut kept = Vec::new();
     if !restore.nodes.is_empty() {
         kept.push(format!(
@@ -93,11 +122,19 @@ fn kept_new_secrets(restore: &Restore) -> Vec<String> {
             restore.nodes.join(", ")
         ));
     }
-    if restore.setup_ran {
+    if !restore.left.is_empty() {
         kept.push(format!(
-            "LDAP keeps the archive the new setup uploaded, which nodes set up later download: upload the old one again as setup does ({})",
-            mesh::ldap_upload_command("LDAP_MASTER_URL", mesh::ARCHIVE_PATH)
+            "the Mesh servers that left raft in this run are stopped, on the old secrets: {} (start each again: systemctl start {SERVICE} there; it joins again and the leader makes it a voter: carbonio-mesh doctor shows the voters)",
+            restore.left.join(", ")
         ));
+    }
+    if restore.setup_ran {
+        let upload = mesh::ldap_upload_command("LDAP_MASTER_URL", mesh::ARCHIVE_PATH);
+        kept.push(if restore.setup_done {
+            format!("LDAP keeps the archive the new setup uploaded, which nodes set up later download: upload the old one again as setup does ({upload})")
+        } else {
+            format!("LDAP may keep the archive of the setup that failed (setup uploads it last, so most likely it does not), which nodes set up later download: if it does, upload the old one again as setup does ({upload})")
+        });
     }
     kept
 }
@@ -167,7 +204,7 @@ fn render(
     } else {
         format!("Restored {files} file(s) of run {run} and restarted {SERVICE}.\n")
     };
-    for kept in kept_new_secrets(restore) {
+    for kept in not_undone(restore) {
         out.push_str(&format!("Note: {kept}\n"));
     }
     match restarted {
@@ -188,10 +225,14 @@ mod tests {
     fn the_first_backup_of_each_file_comes_back_and_what_keeps_the_new_secrets_is_named() {
         let records: Vec<JournalRecord> = [
             json!({"event": "run", "workflow": "secret-regenerate", "at": 1}),
+            json!({"step": "check-setup", "event": "node", "node": "agent-proxy-example-com", "host": null, "address": "10.0.0.4", "result": "ok", "detail": "checked"}),
+            json!({"step": "shrink-raft", "event": "node", "node": "server-srv3-example-com", "host": null, "address": "10.0.0.5", "result": "ok", "detail": "left raft and stopped"}),
+            json!({"step": "shrink-raft", "event": "node", "node": "server-srv2-example-com", "host": null, "address": "10.0.0.2", "result": "ok", "detail": "left raft and stopped"}),
             json!({"step": "write-reset-file", "event": "done", "at": 2, "facts": {"reset_file": "/d/acl-bootstrap-reset"}}),
             json!({"step": "backup-and-remove", "event": "removed", "path": "/etc/main.json", "backup": "/b/1/etc/main.json"}),
             json!({"step": "run-setup", "event": "start", "at": 3}),
             json!({"step": "run-setup", "event": "removed", "path": "/etc/main.json", "backup": "/b/2/etc/main.json"}),
+            json!({"step": "run-setup", "event": "done", "at": 4}),
             json!({"step": "rejoin-nodes", "event": "node", "node": "server-srv2-example-com", "host": null, "address": "10.0.0.2", "result": "ok", "detail": "set up"}),
             json!({"step": "rejoin-nodes", "event": "node", "node": "agent-mail-example-com", "host": null, "address": "10.0.0.3", "result": "failed", "detail": "down"}),
         ]
@@ -207,9 +248,30 @@ mod tests {
             restore.reset_file.as_deref(),
             Some("/d/acl-bootstrap-reset")
         );
+        // check-setup's node changed nothing; srv2 left raft and was set up again, srv3 only
+        // left.
         assert_eq!(restore.nodes, ["server-srv2-example-com"]);
-        let kept = kept_new_secrets(&restore);
+        assert_eq!(restore.left, ["server-srv3-example-com"]);
+        let kept = not_undone(&restore);
         assert!(kept[0].contains("server-srv2-example-com"), "{kept:?}");
-        assert!(kept[1].starts_with("LDAP keeps"), "{kept:?}");
+        assert!(
+            kept[1].contains("left raft") && kept[1].contains("server-srv3-example-com (start"),
+            "{kept:?}"
+        );
+        assert!(kept[2].starts_with("LDAP keeps"), "{kept:?}");
+    }
+
+    #[test]
+    fn a_setup_that_failed_most_likely_left_ldap_as_it_was() {
+        let records: Vec<JournalRecord> = [
+            json!({"step": "run-setup", "event": "start", "at": 3}),
+            json!({"step": "run-setup", "event": "failed", "at": 4, "error": "setup failed"}),
+        ]
+        .into_iter()
+        .map(|r| serde_json::from_value(r).unwrap())
+        .collect();
+        let kept = not_undone(&parse(&records));
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert!(kept[0].starts_with("LDAP may keep"), "{kept:?}");
     }
 }
