@@ -1,4 +1,4 @@
-//! A Mesh of three servers and two agents on the simulated Mesh (`consul_double::Mesh`: one
+//! A Mesh of three servers (or one) and two agents on the simulated Mesh (`consul_double::Mesh`: one
 //! Consul agent per node that refuses what Consul refuses), each node under its own root, set up
 //! by the service-discover stand-in in Carbonio's order (the first server, then the other
 //! servers, then the agents), each agent started and stopped by the systemctl stand-in, every
@@ -38,11 +38,38 @@ impl SimulatedMesh {
     /// the product plugins `plugins` installed on every node, the built-in transport reaching
     /// every node through the real sshd.
     pub fn new(version: Version, plugins: &[&str], password: &str) -> SimulatedMesh {
+        Self::build(
+            Cluster::fixture_unbootstrapped(),
+            version,
+            plugins,
+            password,
+        )
+    }
+
+    /// The fixture's first server alone (the other two never installed) and its two agents: a
+    /// Carbonio without redundant Mesh servers.
+    pub fn one_server(version: Version, plugins: &[&str], password: &str) -> SimulatedMesh {
+        let mut cluster = Cluster::fixture_unbootstrapped();
+        let leader = cluster.leader.clone().expect("the fixture has a leader");
+        cluster
+            .nodes
+            .retain(|n| n.role != Role::Server || n.name == leader);
+        let kept: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
+        cluster.services.retain(|s| kept.contains(&s.node));
+        Self::build(cluster, version, plugins, password)
+    }
+
+    fn build(
+        cluster: Cluster,
+        version: Version,
+        plugins: &[&str],
+        password: &str,
+    ) -> SimulatedMesh {
         let sandbox = Sandbox::new();
         for plugin in plugins {
             sandbox.install_product(plugin);
         }
-        let mut cluster = Cluster::fixture_unbootstrapped().with_version(version);
+        let mut cluster = cluster.with_version(version);
         // service-discoverd expects as many servers as LDAP lists with service-discover when
         // it starts: one, for the first instance.
         cluster.bootstrap_expect = 1;

@@ -2,6 +2,12 @@
 //! Mesh (tests/src/simulated_mesh.rs): one Consul agent per node that elects a leader only with a
 //! majority sharing a CA, keeps `local.keyring` over `encrypt`, and serves the ACL bootstrap on
 //! the leader with the reset file in its own data_dir; the nodes reached over a real sshd.
+//! `kills`: `kill -9` at every step boundary and inside setup, then `--resume`; `runs`: one run
+//! at a time, and `secret restore`; `one_server`: the same Mesh with a single server.
+
+mod kills;
+mod one_server;
+mod runs;
 
 use std::process::Command;
 
@@ -61,14 +67,19 @@ fn archive_member(mesh: &SimulatedMesh, name: &str, password: &str, member: &str
 /// The state a successful regeneration leaves: one leader, three voters sharing the new CA, a
 /// failure tolerance of 1, the new archive's gossip key the only one on every member.
 fn assert_regenerated(mesh: &SimulatedMesh) {
+    assert_regenerated_on(mesh, &SERVERS);
+}
+
+/// [`assert_regenerated`] on a Mesh whose servers are `servers` (the first leads).
+fn assert_regenerated_on(mesh: &SimulatedMesh, servers: &[&str]) {
     let key = archive_member(mesh, &mesh.leader, NEW_PASSWORD, "gossip-key");
     let state = mesh.mesh.state();
-    assert_eq!(state.leader.as_deref(), Some(SERVERS[0]));
-    let leader = state.agent(SERVERS[0]).unwrap();
+    assert_eq!(state.leader.as_deref(), Some(servers[0]));
+    let leader = state.agent(servers[0]).unwrap();
     let mut voters = leader.raft.clone().unwrap_or_default();
     voters.sort();
-    assert_eq!(voters, SERVERS, "three voters");
-    for name in SERVERS.iter().chain(&AGENTS) {
+    assert_eq!(voters, servers, "every server a voter");
+    for name in servers.iter().chain(&AGENTS) {
         let agent = state.agent(name).unwrap();
         assert!(agent.running, "{name} runs");
         assert_eq!(agent.ca, leader.ca, "{name} trusts the new CA");
@@ -79,7 +90,7 @@ fn assert_regenerated(mesh: &SimulatedMesh) {
         );
     }
     drop(state);
-    for name in SERVERS.iter().chain(&AGENTS) {
+    for name in servers.iter().chain(&AGENTS) {
         assert_eq!(
             archive_member(mesh, name, NEW_PASSWORD, "gossip-key"),
             key,
@@ -178,70 +189,6 @@ fn the_leader_reset_without_shrinking_raft_fails_on_three_servers() {
             state.agent(&leader).unwrap().ca,
             "{version}: cut off by its new CA"
         );
-    }
-}
-
-/// `secret regenerate` killed (`kill -9`, a site step between two steps) after `step`, then
-/// `--resume`: the same end as an uninterrupted run.
-fn killed_after_then_resumed(step: &str, before_resume: impl Fn(&SimulatedMesh)) {
-    let mesh = SimulatedMesh::new(Version::V1_21_4, &["secret"], OLD_PASSWORD);
-    let mut plan = mesh.leader_cmd();
-    plan.args(["secret", "plan", "--format", "json"]);
-    let planned: Vec<String> = serde_json::from_str::<serde_json::Value>(&String::from_utf8_lossy(
-        &plan.output().unwrap().stdout,
-    ))
-    .unwrap()
-    .as_array()
-    .unwrap()
-    .iter()
-    .map(|s| s["name"].as_str().unwrap().to_owned())
-    .collect();
-    let at = planned
-        .iter()
-        .position(|s| s == step)
-        .unwrap_or_else(|| panic!("{step} is not in the plan {planned:?}"));
-    let mut steps: Vec<String> = planned.iter().map(|s| format!("\"{s}\"")).collect();
-    steps.insert(at + 1, "\"crash\"".into());
-    let crash = mesh
-        .sandbox
-        .path("/etc/carbonio-mesh/config.d/20-crash.toml");
-    std::fs::write(
-        &crash,
-        format!(
-            "[workflows]\nsecret-regenerate = [{}]\n[steps.crash]\nexec = [\"sh\", \"-c\", \"kill -9 $PPID\"]\n",
-            steps.join(", ")
-        ),
-    )
-    .unwrap();
-    let (code, out, err) = regenerate(&mesh, &[]);
-    assert_eq!(code, -1, "killed after {step}: {out}{err}");
-    std::fs::remove_file(crash).unwrap();
-    before_resume(&mesh);
-    let (code, out, err) = regenerate(&mesh, &["--resume"]);
-    assert_eq!(code, 0, "resumed after {step}: {out}{err}");
-    assert_regenerated(&mesh);
-}
-
-#[test]
-fn killed_after_the_raft_steps_a_resumed_run_ends_the_same() {
-    for step in ["save-snapshot", "shrink-raft", "write-reset-file"] {
-        killed_after_then_resumed(step, |_| {});
-    }
-}
-
-/// Killed after the key rotation, then an agent's Consul stops (its node crashed and came back
-/// without it): the resumed run sets it up like the others.
-#[test]
-fn resumed_with_an_agent_down_the_run_ends_the_same() {
-    killed_after_then_resumed("rotate-gossip-key", |mesh| {
-        mesh.mesh.stop_agent(AGENTS[0]);
-    });
-}
-
-#[test]
-fn killed_after_the_leaders_setup_a_resumed_run_ends_the_same() {
-    for step in ["stop-service", "run-setup", "rotate-gossip-key"] {
-        killed_after_then_resumed(step, |_| {});
     }
 }
 

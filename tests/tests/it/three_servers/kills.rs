@@ -1,0 +1,212 @@
+//! `kill -9` at every step boundary of the three-server regeneration, and inside service-discover
+//! setup (the leader's, another server's), each followed by `--resume`: the run ends as an
+//! uninterrupted one. The kills at the boundaries are chained in one Mesh (killed after step k,
+//! resumed, killed after step k+1, ...): each resume starts where a single kill would, and the
+//! Mesh is set up once for eight kills.
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use carbonio_mesh_tests::simulated_mesh::SimulatedMesh;
+use consul_double::Version;
+
+use super::{archive_member, assert_regenerated, regenerate, OLD_PASSWORD, SERVERS};
+
+/// The journal of the run this host keeps (there is one).
+fn journal(mesh: &SimulatedMesh) -> Vec<serde_json::Value> {
+    let runs = mesh.sandbox.path("/var/lib/carbonio-mesh/runs");
+    let mut kept: Vec<_> = fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(kept.len(), 1, "one run kept: {kept:?}");
+    let text = fs::read_to_string(kept.remove(0).join("journal.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// How many times the journal says each step was done.
+fn done_counts(mesh: &SimulatedMesh) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for record in journal(mesh) {
+        if record["event"] == "done" {
+            *counts
+                .entry(record["step"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+    }
+    counts
+}
+
+/// The run started with `extra`, killed (`kill -9`, a site step `crash` placed after the step)
+/// after each of `steps` in turn, resumed each time, then resumed to its end: every step of the
+/// plan done exactly once, and the Mesh regenerated.
+fn killed_after_each(mesh: &SimulatedMesh, steps: &[&str], extra: &[&str]) -> String {
+    for (i, step) in steps.iter().enumerate() {
+        mesh.config(
+            "20-crash.toml",
+            &format!(
+                "[steps.crash]\nexec = [\"sh\", \"-c\", \"kill -9 $PPID\"]\n\
+                 workflow = \"secret-regenerate\"\nafter = \"{step}\"\n"
+            ),
+        );
+        let args = if i == 0 { extra } else { &["--resume"][..] };
+        let (code, out, err) = regenerate(mesh, args);
+        assert_eq!(code, -1, "killed after {step}: {out}{err}");
+        let done = done_counts(mesh);
+        assert_eq!(done.get(*step), Some(&1), "{step} done once: {done:?}");
+    }
+    fs::remove_file(
+        mesh.sandbox
+            .path("/etc/carbonio-mesh/config.d/20-crash.toml"),
+    )
+    .unwrap();
+    let (code, out, err) = regenerate(mesh, &["--resume"]);
+    assert_eq!(code, 0, "resumed after {}: {out}{err}", steps.join(", "));
+    let done = done_counts(mesh);
+    assert_eq!(done.len(), 16, "the sixteen steps of the plan: {done:?}");
+    assert!(done.values().all(|n| *n == 1), "each done once: {done:?}");
+    assert_regenerated(mesh);
+    out
+}
+
+/// Until service-discover stops: the checks, the snapshot, raft shrunk to the leader, the reset
+/// index read and written.
+#[test]
+fn killed_after_each_step_before_the_stop_a_resumed_run_ends_the_same() {
+    let mesh = SimulatedMesh::new(Version::V1_21_4, &["secret"], OLD_PASSWORD);
+    killed_after_each(
+        &mesh,
+        &[
+            "preflight",
+            "find-leader",
+            "check-on-leader",
+            "check-setup",
+            "save-snapshot",
+            "shrink-raft",
+            "read-reset-index",
+            "write-reset-file",
+        ],
+        &[],
+    );
+}
+
+/// From the stop to the end, the old token revoked: the leader reset, the key rotated, the
+/// other nodes set up again, the old token deleted.
+#[test]
+fn killed_after_each_step_from_the_stop_a_resumed_run_ends_the_same() {
+    let mesh = SimulatedMesh::new(Version::V1_21_4, &["secret"], OLD_PASSWORD);
+    let old: serde_json::Value = serde_json::from_str(&archive_member(
+        &mesh,
+        &mesh.leader,
+        OLD_PASSWORD,
+        "consul-acl-secret.json",
+    ))
+    .unwrap();
+    let old_accessor = old["AccessorID"].as_str().unwrap().to_owned();
+    assert!(mesh
+        .mesh
+        .state()
+        .cluster
+        .tokens
+        .iter()
+        .any(|t| t.accessor == old_accessor));
+    killed_after_each(
+        &mesh,
+        &[
+            "stop-service",
+            "backup-and-remove",
+            "run-setup",
+            "verify",
+            "check-ldap-copy",
+            "rotate-gossip-key",
+            "rejoin-nodes",
+            "revoke-old-token",
+        ],
+        &["--revoke-old-token"],
+    );
+    assert!(
+        !mesh
+            .mesh
+            .state()
+            .cluster
+            .tokens
+            .iter()
+            .any(|t| t.accessor == old_accessor),
+        "the old bootstrap token is deleted"
+    );
+}
+
+/// Killed after the key rotation, then an agent's Consul stops (its node crashed and came back
+/// without it): the resumed run sets it up like the others.
+#[test]
+fn resumed_with_an_agent_down_the_run_ends_the_same() {
+    let mesh = SimulatedMesh::new(Version::V1_21_4, &["secret"], OLD_PASSWORD);
+    mesh.config(
+        "20-crash.toml",
+        "[steps.crash]\nexec = [\"sh\", \"-c\", \"kill -9 $PPID\"]\n\
+         workflow = \"secret-regenerate\"\nafter = \"rotate-gossip-key\"\n",
+    );
+    let (code, out, err) = regenerate(&mesh, &[]);
+    assert_eq!(code, -1, "killed after rotate-gossip-key: {out}{err}");
+    fs::remove_file(
+        mesh.sandbox
+            .path("/etc/carbonio-mesh/config.d/20-crash.toml"),
+    )
+    .unwrap();
+    mesh.mesh.stop_agent(super::AGENTS[0]);
+    let (code, out, err) = regenerate(&mesh, &["--resume"]);
+    assert_eq!(code, 0, "resumed with an agent down: {out}{err}");
+    assert_regenerated(&mesh);
+}
+
+/// Orders the service-discover stand-in on node `name` to die inside its next setup, once
+/// main.json and the certificates are written, with the carbonio-mesh that runs it.
+fn kill_inside_setup(mesh: &SimulatedMesh, name: &str) {
+    let dir = mesh.root(name).join("run/service-discover-standin");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("kill"), "after-files").unwrap();
+}
+
+/// `kill -9` inside setup: the leader's (the run dies with it, main.json and new certificates
+/// left behind), then another server's inside rejoin-nodes (that node's `secret rejoin` dies
+/// with it, so the leader's run fails there); each time `--resume` goes on, and the run ends
+/// as an uninterrupted one.
+#[test]
+fn killed_inside_setup_on_the_leader_or_another_server_a_resumed_run_ends_the_same() {
+    let mesh = SimulatedMesh::new(Version::V1_21_4, &["secret"], OLD_PASSWORD);
+    let main_json = "etc/zextras/service-discover/main.json";
+    kill_inside_setup(&mesh, &mesh.leader);
+    let (code, out, err) = regenerate(&mesh, &[]);
+    assert_eq!(code, -1, "killed inside the leader's setup: {out}{err}");
+    assert!(
+        mesh.root(&mesh.leader).join(main_json).exists(),
+        "setup died after writing main.json"
+    );
+    assert!(!mesh.mesh.state().agent(&mesh.leader).unwrap().running);
+
+    kill_inside_setup(&mesh, SERVERS[1]);
+    let (code, out, err) = regenerate(&mesh, &["--resume"]);
+    assert_ne!(code, 0, "{out}{err}");
+    let failed = out
+        .lines()
+        .find(|l| l.starts_with("FAIL"))
+        .unwrap_or_else(|| panic!("{out}{err}"));
+    assert!(failed.contains("rejoin-nodes"), "{failed}\n{out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains(SERVERS[1]) && l.to_lowercase().contains("fail")),
+        "{out}{err}"
+    );
+    assert!(
+        mesh.root(SERVERS[1]).join(main_json).exists(),
+        "{} setup died after writing main.json",
+        SERVERS[1]
+    );
+
+    let (code, out, err) = regenerate(&mesh, &["--resume"]);
+    assert_eq!(code, 0, "resumed after the kills inside setup: {out}{err}");
+    assert_regenerated(&mesh);
+}
