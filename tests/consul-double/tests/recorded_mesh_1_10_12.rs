@@ -299,7 +299,7 @@ fn autopilot_health_and_the_raft_configuration_as_recorded() {
 }
 
 /// A graceful leave, then the keyring rotated over the alive members with the real refusals,
-/// then an agent restarted with another `encrypt`.
+/// then an agent restarted with another `encrypt`, then the server that left started again.
 #[test]
 fn leave_and_the_keyring_as_recorded() {
     let (l, _, g) = roles();
@@ -358,6 +358,19 @@ fn leave_and_the_keyring_as_recorded() {
     assert_eq!(log, RECORDED.text("keyring_warning.log").trim_end());
     let model = ask(&mesh, l, "GET", "/v1/operator/keyring", "");
     assert_eq!(json(&model), json(&recorded("keyring_after_restart.txt")));
+
+    // The server that left started again, its raft data kept and its keyring the cluster's
+    // (as after `secret restore` of a run that shrank raft): a voter again, healthy.
+    files::write_keyring(&dir.path().join(g), true, &[KEY2.to_owned()]).unwrap();
+    mesh.start_agent(g).unwrap();
+    let model = ask(&mesh, l, "GET", "/v1/operator/raft/configuration", "");
+    let real = json(&recorded("raft_configuration_left_restarted.txt"));
+    assert_eq!(voters(&json(&model)), voters(&real));
+    assert_eq!(voters(&real).len(), 3, "{real}");
+    let model = ask(&mesh, l, "GET", "/v1/operator/autopilot/health", "");
+    let real = recorded("autopilot_health_left_restarted.txt");
+    assert_eq!(model.status, real.status);
+    assert_eq!(health_verdict(&json(&model)), health_verdict(&json(&real)));
 }
 
 /// What a snapshot answer carries (its bytes are the double's, not raft's archive).
