@@ -319,14 +319,24 @@ pub fn ensure_reset_file(host: &Host<'_>, call: &StepCall) -> Result<Option<Stri
             _ => None,
         }
     });
-    let index = match asked {
-        Some(index) => index,
-        None => call.facts.require(&facts::RESET_INDEX)?,
-    };
+    let recorded = call.facts.require(&facts::RESET_INDEX)?;
+    let index = asked.unwrap_or(recorded);
     write_reset(host, &path, index)?;
-    Ok(Some(format!(
-        "{path} written again with reset index {index}"
-    )))
+    let mut note = format!("{path} written again with reset index {index}");
+    // Consul's reset index is the raft index of the last bootstrap, which its token was created
+    // at. Moved on with no failed setup's token recorded: a setup of this run was killed after
+    // its bootstrap, before any archive held that token.
+    if index != recorded
+        && call
+            .facts
+            .get(&STRAY_ACCESSORS)?
+            .is_none_or(|s| s.is_empty())
+    {
+        note.push_str(&format!(
+            "; ACLs were bootstrapped at index {index} by a setup of this run that stopped before writing its archive: that management token is still valid and no archive holds it: delete it (consul acl token list -format json: the Bootstrap Token with CreateIndex {index})"
+        ));
+    }
+    Ok(Some(note))
 }
 
 /// What must not outlive a run, whatever its outcome: the reset file (whoever can write it, or

@@ -146,8 +146,10 @@ pub fn backup_and_remove(host: &Host<'_>, call: &StepCall) -> Result<Outcome, St
 }
 
 pub fn run_setup(host: &Host<'_>, call: &StepCall) -> Result<Outcome, StepError> {
-    let mut before = clear_partial_setup(host, call)?;
-    before.extend(ensure_reset_file(host, call)?);
+    // The reset index is asked of Consul while a half-done setup may still have it running,
+    // before that setup is cleared (and its Consul stopped).
+    let mut before: Vec<String> = ensure_reset_file(host, call)?.into_iter().collect();
+    before.extend(clear_partial_setup(host, call)?);
     match setup(host, call, true) {
         Ok(outcome) => Ok(with_notes(outcome, &before)),
         Err(failed) => {
@@ -191,19 +193,29 @@ fn with_notes(mut outcome: Outcome, notes: &[String]) -> Outcome {
     outcome
 }
 
-/// A setup of this run that failed half-way left what it wrote (main.json, certificates),
-/// which the next one refuses: moved to the run's backup (`restore` still puts back the files
-/// from before the run, backed up first).
+/// A setup of this run that failed half-way (or was killed) left what it wrote (main.json,
+/// certificates), which the next one refuses: moved to the run's backup (`restore` still puts
+/// back the files from before the run, backed up first). It may have started service-discover
+/// too, and Consul keeps the CA and certificate it started with: stopped first, or the next
+/// setup's start would find it running (a no-op) and the node would stay on a CA no other node
+/// gets (found on the simulated Mesh: a leader killed inside setup after its ACL bootstrap).
 fn clear_partial_setup(host: &Host<'_>, call: &StepCall) -> Result<Vec<String>, PluginError> {
     if call.dry_run {
         return Ok(Vec::new());
     }
+    // Setup writes main.json before it starts the unit: without one, nothing started it.
+    let stopped = if host.stat(MAIN_JSON)?.exists {
+        systemctl(host, "stop")?;
+        " (service-discover stopped first)"
+    } else {
+        ""
+    };
     let removed = remove_journaled(host, call, &setup_files(host)?)?;
     Ok(if removed == 0 {
         Vec::new()
     } else {
         vec![format!(
-            "{removed} file(s) an earlier setup of this run wrote moved to the backup"
+            "{removed} file(s) an earlier setup of this run wrote moved to the backup{stopped}"
         )]
     })
 }

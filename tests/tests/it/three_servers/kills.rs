@@ -162,23 +162,44 @@ fn resumed_with_an_agent_down_the_run_ends_the_same() {
     assert_regenerated(&mesh);
 }
 
-/// Orders the service-discover stand-in on node `name` to die inside its next setup, once
-/// main.json and the certificates are written, with the carbonio-mesh that runs it.
-fn kill_inside_setup(mesh: &SimulatedMesh, name: &str) {
+/// Orders the service-discover stand-in on node `name` to die inside its next setup at `point`
+/// (`after-files`: main.json and the certificates written; `after-bootstrap`: ACLs bootstrapped,
+/// the archive not made), with the carbonio-mesh that runs it.
+fn kill_inside_setup(mesh: &SimulatedMesh, name: &str, point: &str) {
     let dir = mesh.root(name).join("run/service-discover-standin");
     fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("kill"), "after-files").unwrap();
+    fs::write(dir.join("kill"), point).unwrap();
 }
 
-/// `kill -9` inside setup: the leader's (the run dies with it, main.json and new certificates
-/// left behind), then another server's inside rejoin-nodes (that node's `secret rejoin` dies
-/// with it, so the leader's run fails there); each time `--resume` goes on, and the run ends
-/// as an uninterrupted one.
+/// The management tokens Consul holds (each bootstrap makes one).
+fn management_tokens(mesh: &SimulatedMesh) -> Vec<String> {
+    mesh.mesh
+        .state()
+        .cluster
+        .tokens
+        .iter()
+        .filter(|t| {
+            t.policies
+                .iter()
+                .any(|(_, name)| name == "global-management")
+        })
+        .map(|t| t.accessor.clone())
+        .collect()
+}
+
+/// `kill -9` inside setup: the leader's, twice (the run dies with it: once with main.json and
+/// new certificates left behind, once after its ACL bootstrap, whose token no archive holds),
+/// then another server's inside rejoin-nodes (that node's `secret rejoin` dies with it, so the
+/// leader's run fails there); each time `--resume` goes on, and the run ends as an
+/// uninterrupted one: the leader's Consul on the new archive's CA (the killed setup had started
+/// it on its own), the killed setup's management token named.
 #[test]
 fn killed_inside_setup_on_the_leader_or_another_server_a_resumed_run_ends_the_same() {
     let mesh = SimulatedMesh::new(Version::V1_21_4, &["secret"], OLD_PASSWORD);
+    let before = management_tokens(&mesh);
+    assert_eq!(before.len(), 1, "{before:?}");
     let main_json = "etc/zextras/service-discover/main.json";
-    kill_inside_setup(&mesh, &mesh.leader);
+    kill_inside_setup(&mesh, &mesh.leader, "after-files");
     let (code, out, err) = regenerate(&mesh, &[]);
     assert_eq!(code, -1, "killed inside the leader's setup: {out}{err}");
     assert!(
@@ -187,7 +208,23 @@ fn killed_inside_setup_on_the_leader_or_another_server_a_resumed_run_ends_the_sa
     );
     assert!(!mesh.mesh.state().agent(&mesh.leader).unwrap().running);
 
-    kill_inside_setup(&mesh, SERVERS[1]);
+    kill_inside_setup(&mesh, &mesh.leader, "after-bootstrap");
+    let (code, out, err) = regenerate(&mesh, &["--resume"]);
+    assert_eq!(code, -1, "killed after the leader's bootstrap: {out}{err}");
+    let (stray, stray_index) = {
+        let state = mesh.mesh.state();
+        let made: Vec<_> = state
+            .cluster
+            .tokens
+            .iter()
+            .filter(|t| t.policies.iter().any(|(_, n)| n == "global-management"))
+            .filter(|t| !before.contains(&t.accessor))
+            .collect();
+        assert_eq!(made.len(), 1, "the half-done setup's token: {made:?}");
+        (made[0].accessor.clone(), made[0].create_index)
+    };
+
+    kill_inside_setup(&mesh, SERVERS[1], "after-files");
     let (code, out, err) = regenerate(&mesh, &["--resume"]);
     assert_ne!(code, 0, "{out}{err}");
     let failed = out
@@ -195,6 +232,15 @@ fn killed_inside_setup_on_the_leader_or_another_server_a_resumed_run_ends_the_sa
         .find(|l| l.starts_with("FAIL"))
         .unwrap_or_else(|| panic!("{out}{err}"));
     assert!(failed.contains("rejoin-nodes"), "{failed}\n{out}{err}");
+    // The leader's setup ran again, its Consul stopped first, and the killed setup's token named.
+    let setup = out.lines().find(|l| l.contains("run-setup")).unwrap();
+    assert!(
+        setup.contains("(service-discover stopped first)")
+            && setup.contains(&format!(
+                "ACLs were bootstrapped at index {stray_index} by a setup of this run"
+            )),
+        "{setup}"
+    );
     assert!(
         out.lines()
             .any(|l| l.contains(SERVERS[1]) && l.to_lowercase().contains("fail")),
@@ -209,4 +255,22 @@ fn killed_inside_setup_on_the_leader_or_another_server_a_resumed_run_ends_the_sa
     let (code, out, err) = regenerate(&mesh, &["--resume"]);
     assert_eq!(code, 0, "resumed after the kills inside setup: {out}{err}");
     assert_regenerated(&mesh);
+    // The old bootstrap token (not revoked: no --revoke-old-token), the new archive's, and the
+    // killed setup's, named for the admin to delete (no archive holds it).
+    let new: serde_json::Value = serde_json::from_str(&archive_member(
+        &mesh,
+        &mesh.leader,
+        super::NEW_PASSWORD,
+        "consul-acl-secret.json",
+    ))
+    .unwrap();
+    let mut expected = vec![
+        before[0].clone(),
+        new["AccessorID"].as_str().unwrap().to_owned(),
+        stray,
+    ];
+    expected.sort();
+    let mut tokens = management_tokens(&mesh);
+    tokens.sort();
+    assert_eq!(tokens, expected);
 }

@@ -73,9 +73,21 @@ fn assert_regenerated(mesh: &SimulatedMesh) {
 /// [`assert_regenerated`] on a Mesh whose servers are `servers` (the first leads).
 fn assert_regenerated_on(mesh: &SimulatedMesh, servers: &[&str]) {
     let key = archive_member(mesh, &mesh.leader, NEW_PASSWORD, "gossip-key");
+    let ca = archive_member(
+        mesh,
+        &mesh.leader,
+        NEW_PASSWORD,
+        "var/lib/service-discover/consul-agent-ca.pem",
+    );
     let state = mesh.mesh.state();
     assert_eq!(state.leader.as_deref(), Some(servers[0]));
     let leader = state.agent(servers[0]).unwrap();
+    // What the leader's Consul started with, not only what its files say now.
+    assert_eq!(
+        leader.ca.trim(),
+        ca,
+        "the leader runs on the new archive's CA"
+    );
     let mut voters = leader.raft.clone().unwrap_or_default();
     voters.sort();
     assert_eq!(voters, servers, "every server a voter");
