@@ -315,14 +315,18 @@ pub fn failed_run(output: &crate::services::ExecOutput) -> String {
 }
 
 /// The line of a failed transport's standard error that says why: the last one that is not
-/// indented. ssh's own failures end with their reason; a node's carbonio-mesh prints its reason
-/// (`carbonio-mesh: error: ...`) and then indented advice for whoever is at that node (`fix:`,
-/// how to resume or restore there), which would say nothing about what went wrong. Without
-/// such a line, the last line.
+/// indented nor a warning. ssh's own failures end with their reason; a node's carbonio-mesh
+/// prints its reason (`carbonio-mesh: error: ...`) and then indented advice for whoever is at
+/// that node (`fix:`, how to resume or restore there), which would say nothing about what went
+/// wrong, and its warnings last (a run lock taken over from a killed run), which say nothing
+/// about it either. Without such a line, the last line.
 pub fn failure_reason(stderr: &str) -> &str {
+    const WARNING: &str = "carbonio-mesh: warning: ";
     let lines = || stderr.lines().rev().filter(|l| !l.trim().is_empty());
-    lines()
-        .find(|l| !l.starts_with(char::is_whitespace))
+    let unindented = || lines().filter(|l| !l.starts_with(char::is_whitespace));
+    unindented()
+        .find(|l| !l.starts_with(WARNING))
+        .or_else(|| unindented().next())
         .or_else(|| lines().next())
         .unwrap_or("")
         .trim()
@@ -426,6 +430,17 @@ mod tests {
             "Host key verification failed."
         );
         assert_eq!(failure_reason("  only indented\n\n"), "only indented");
+        // A node's warnings come after its error.
+        assert_eq!(
+            failure_reason(
+                "secret rejoin: step failed: setup failed\n  fix: x\ncarbonio-mesh: warning: the run lock named R was taken over\n  fix: y\n"
+            ),
+            "secret rejoin: step failed: setup failed"
+        );
+        assert_eq!(
+            failure_reason("carbonio-mesh: warning: only this\n"),
+            "carbonio-mesh: warning: only this"
+        );
     }
 
     #[test]
