@@ -629,6 +629,14 @@ pub enum JournalRecord {
         /// What the workflow decided before its first step.
         #[serde(default, skip_serializing_if = "Facts::is_empty")]
         facts: Facts,
+        /// The command that runs the workflow, as typed after `carbonio-mesh` (`secret
+        /// regenerate`), so that a reader of the journal (doctor) names it without knowing the
+        /// plugin; absent from journals before this field.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<String>,
+        /// The command that goes back from the run (`secret restore`), when there is one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        restore: Option<String>,
     },
     /// A run was resumed (`--resume`).
     Resumed {

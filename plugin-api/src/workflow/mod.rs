@@ -413,6 +413,8 @@ fn opening_record(
                 .map(|(name, value)| (name.clone(), value.clone()))
                 .collect(),
             facts,
+            command: Some(workflow.command.to_owned()),
+            restore: workflow.restore.map(str::to_owned),
         },
         None => JournalRecord::Resumed { at: now() },
     }

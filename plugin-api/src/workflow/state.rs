@@ -136,6 +136,11 @@ impl Utc {
 pub struct RunState {
     /// The workflow its first record names.
     pub workflow: Option<String>,
+    /// The command that runs it, as its run record names it (none in older journals).
+    pub command: Option<String>,
+    /// The command that goes back from it, as its run record names it (none in older
+    /// journals, and for a workflow without one).
+    pub restore: Option<String>,
     /// It ended with every step done.
     pub finished: bool,
     /// The steps done, by name.
@@ -167,8 +172,12 @@ impl RunState {
                     at,
                     args,
                     facts,
+                    command,
+                    restore,
                 } => {
                     state.workflow = Some(workflow.clone());
+                    state.command.clone_from(command);
+                    state.restore.clone_from(restore);
                     state.started_at.get_or_insert(*at);
                     state.args = args.clone();
                     state.facts.extend(facts.clone());

@@ -2,7 +2,9 @@
 //! neither finished nor gone back from. A run killed half-way (`kill -9`, a reboot) leaves the
 //! node between two states: its files, unit and keys are the run's business until it is
 //! resumed or restored, so every other fix waits for that one. Read through the host's journal
-//! service (what `secret runs` reads), never the files; [`unfinished`] is pure.
+//! service (what `secret runs` reads), never the files; [`unfinished`] is pure. The commands
+//! that resume and go back from a run are the ones its run record names: doctor knows no
+//! workflow.
 
 use carbonio_mesh_plugin_api::step::JournalRecord;
 use carbonio_mesh_plugin_api::workflow;
@@ -16,8 +18,10 @@ const NAME: &str = "unfinished-run";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unfinished {
     pub run: String,
-    /// The workflow (`secret-regenerate`).
-    pub workflow: String,
+    /// The command that runs its workflow (`secret regenerate`).
+    pub command: String,
+    /// The command that goes back from it (`secret restore`), if any.
+    pub restore: Option<String>,
     /// The step it failed at, or the last it started (killed there).
     pub step: Option<String>,
     /// It failed at `step` (else it was interrupted, or runs now).
@@ -26,19 +30,9 @@ pub struct Unfinished {
 }
 
 impl Unfinished {
-    /// The command that runs the workflow: a workflow is named after its command's words
-    /// joined by a dash (`secret-regenerate` is `secret regenerate`).
-    pub fn command(&self) -> String {
-        self.workflow.replacen('-', " ", 1)
-    }
-
     /// How to go on with it.
     pub fn resume(&self) -> String {
-        format!(
-            "carbonio-mesh {} --resume --run {}",
-            self.command(),
-            self.run
-        )
+        format!("carbonio-mesh {} --resume --run {}", self.command, self.run)
     }
 }
 
@@ -49,9 +43,15 @@ pub fn unfinished(run: &str, records: &[JournalRecord]) -> Option<Unfinished> {
     if state.finished || state.restored {
         return None;
     }
+    let workflow = state.workflow?;
     Some(Unfinished {
         run: run.to_owned(),
-        workflow: state.workflow?,
+        // Journals from before the run record named its commands: a workflow is named after
+        // its command's words joined by a dash (`secret-regenerate`), and none named a way back.
+        command: state
+            .command
+            .unwrap_or_else(|| workflow.replacen('-', " ", 1)),
+        restore: state.restore,
         step: state.last_step,
         failed: state.failed,
         started: state.started_at,
@@ -83,9 +83,9 @@ pub fn run_check(scope: &str, newest: Result<Option<Unfinished>, String>) -> Che
         .map(|at| format!(", started {}", workflow::rfc3339(at)))
         .unwrap_or_default();
     let mut fix = format!("finish it: {}", run.resume());
-    if run.workflow != "secret-recover-quorum" {
+    if let Some(restore) = &run.restore {
         fix.push_str(&format!(
-            " (or go back: carbonio-mesh secret restore {})",
+            " (or go back: carbonio-mesh {restore} {})",
             run.run
         ));
     }
@@ -95,8 +95,7 @@ pub fn run_check(scope: &str, newest: Result<Option<Unfinished>, String>) -> Che
         Status::Fail,
         format!(
             "run {} of {} {at}{started}: this node is half-way through it",
-            run.run,
-            run.command()
+            run.run, run.command
         ),
     )
     .fix(fix)
@@ -140,6 +139,8 @@ mod tests {
             at: 1_800_000_000,
             args: Default::default(),
             facts: Default::default(),
+            command: Some("secret regenerate".into()),
+            restore: Some("secret restore".into()),
         }
     }
 
@@ -168,6 +169,27 @@ mod tests {
         restored.push(JournalRecord::Restored { at: 3, files: 2 });
         assert_eq!(unfinished("R1", &restored), None);
         assert_eq!(run_check("srv", Ok(None)).status, Status::Ok);
+    }
+
+    #[test]
+    fn the_commands_are_the_run_records_and_an_older_journal_offers_no_way_back() {
+        let record = |command: Option<&str>, restore: Option<&str>| JournalRecord::Run {
+            workflow: "site-rotate".into(),
+            at: 1_800_000_000,
+            args: Default::default(),
+            facts: Default::default(),
+            command: command.map(str::to_owned),
+            restore: restore.map(str::to_owned),
+        };
+        let named = unfinished("R3", &[record(Some("site rotate-keys"), None), start("a")]);
+        let fix = run_check("srv", Ok(named)).fix.clone().unwrap();
+        assert_eq!(
+            fix,
+            "finish it: carbonio-mesh site rotate-keys --resume --run R3"
+        );
+        let older = unfinished("R4", &[record(None, None), start("a")]).unwrap();
+        assert_eq!(older.command, "site rotate");
+        assert_eq!(older.restore, None);
     }
 
     #[test]
