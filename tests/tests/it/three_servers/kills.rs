@@ -10,18 +10,15 @@ use std::fs;
 use carbonio_mesh_tests::simulated_mesh::SimulatedMesh;
 use consul_double::Version;
 
-use super::{archive_member, assert_regenerated, regenerate, OLD_PASSWORD, SERVERS};
+use super::{archive_member, assert_regenerated, regenerate, the_run, OLD_PASSWORD, SERVERS};
 
 /// The journal of the run this host keeps (there is one).
 fn journal(mesh: &SimulatedMesh) -> Vec<serde_json::Value> {
-    let runs = mesh.sandbox.path("/var/lib/carbonio-mesh/runs");
-    let mut kept: Vec<_> = fs::read_dir(&runs)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    assert_eq!(kept.len(), 1, "one run kept: {kept:?}");
-    let text = fs::read_to_string(kept.remove(0).join("journal.jsonl")).unwrap();
+    let run = mesh
+        .sandbox
+        .path("/var/lib/carbonio-mesh/runs")
+        .join(the_run(mesh));
+    let text = fs::read_to_string(run.join("journal.jsonl")).unwrap();
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()

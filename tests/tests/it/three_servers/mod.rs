@@ -9,6 +9,7 @@ mod kills;
 mod one_server;
 mod runs;
 
+use std::fs;
 use std::process::Command;
 
 use carbonio_mesh_tests::simulated_mesh::{SimulatedMesh, ARCHIVE};
@@ -40,6 +41,19 @@ fn regenerate(mesh: &SimulatedMesh, extra: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The run this host keeps (there is one).
+fn the_run(mesh: &SimulatedMesh) -> String {
+    let runs = mesh.sandbox.path("/var/lib/carbonio-mesh/runs");
+    let kept: Vec<String> = fs::read_dir(runs)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    kept[0].clone()
 }
 
 /// Node `name`'s archive member `member`, opened with `password` (real gpg and tar).

@@ -9,20 +9,9 @@ use std::time::{Duration, Instant};
 use carbonio_mesh_tests::simulated_mesh::SimulatedMesh;
 use consul_double::Version;
 
-use super::{archive_member, assert_regenerated, regenerate, NEW_PASSWORD, OLD_PASSWORD, SERVERS};
-
-/// The run this host keeps (there is one).
-fn the_run(mesh: &SimulatedMesh) -> String {
-    let runs = mesh.sandbox.path("/var/lib/carbonio-mesh/runs");
-    let kept: Vec<String> = fs::read_dir(runs)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(kept.len(), 1, "{kept:?}");
-    kept[0].clone()
-}
+use super::{
+    archive_member, assert_regenerated, regenerate, the_run, NEW_PASSWORD, OLD_PASSWORD, SERVERS,
+};
 
 fn output(cmd: &mut Command) -> (i32, String, String) {
     let out = cmd.output().unwrap();
