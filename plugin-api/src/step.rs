@@ -734,6 +734,26 @@ pub enum JournalRecord {
     Other,
 }
 
+impl JournalRecord {
+    /// When it was written, for the records that say.
+    pub fn at(&self) -> Option<u64> {
+        match self {
+            JournalRecord::Run { at, .. }
+            | JournalRecord::Resumed { at }
+            | JournalRecord::Start { at, .. }
+            | JournalRecord::Done { at, .. }
+            | JournalRecord::Failed { at, .. }
+            | JournalRecord::Finished { at }
+            | JournalRecord::Restored { at, .. } => Some(*at),
+            JournalRecord::Removed { .. }
+            | JournalRecord::Saved { .. }
+            | JournalRecord::Kept { .. }
+            | JournalRecord::Node { .. }
+            | JournalRecord::Other => None,
+        }
+    }
+}
+
 /// How one node fared in a step driving other nodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

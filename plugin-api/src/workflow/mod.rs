@@ -29,7 +29,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub use nodes::{drive, Driven, ExecFor, NodeGroup, Pace};
 pub use render::node_table;
 pub use state::{
-    journal, latest_run, new_run_id, now, records, rfc3339, runs_by_start, typed_records, RunState,
+    journal, latest_run, new_run_id, now, records, rfc3339, runs_by_start, typed_records,
+    JournaledStep, RunBackup, RunState, StepProgress,
 };
 
 use crate::services::WorkflowSteps;

@@ -22,8 +22,11 @@ pub struct Unfinished {
     pub command: String,
     /// The command that goes back from it (`secret restore`), if any.
     pub restore: Option<String>,
-    /// The step it failed at, or the last it started (killed there).
+    /// The step it failed at, or the one it started and never ended (killed there); none
+    /// between two steps.
     pub step: Option<String>,
+    /// How many steps it had done.
+    pub done: usize,
     /// It failed at `step` (else it was interrupted, or runs now).
     pub failed: bool,
     pub started: Option<u64>,
@@ -53,6 +56,7 @@ pub fn unfinished(run: &str, records: &[JournalRecord]) -> Option<Unfinished> {
             .unwrap_or_else(|| workflow.replacen('-', " ", 1)),
         restore: state.restore,
         step: state.last_step,
+        done: state.done.len(),
         failed: state.failed,
         started: state.started_at,
     })
@@ -76,6 +80,9 @@ pub fn run_check(scope: &str, newest: Result<Option<Unfinished>, String>) -> Che
     let at = match (&run.step, run.failed) {
         (Some(step), true) => format!("failed at step {step}"),
         (Some(step), false) => format!("stopped at step {step} (killed, or running now)"),
+        (None, _) if run.done > 0 => {
+            "stopped between two steps (killed, or running now)".to_owned()
+        }
         (None, _) => "stopped before its first step ended".to_owned(),
     };
     let started = run
@@ -133,6 +140,14 @@ mod tests {
         }
     }
 
+    fn done(step: &str) -> JournalRecord {
+        JournalRecord::Done {
+            step: step.into(),
+            at: 2,
+            facts: Default::default(),
+        }
+    }
+
     fn run_record() -> JournalRecord {
         JournalRecord::Run {
             workflow: "secret-regenerate".into(),
@@ -161,6 +176,13 @@ mod tests {
         assert_eq!(
             check.fix.as_deref(),
             Some("finish it: carbonio-mesh secret regenerate --resume --run R1 (or go back: carbonio-mesh secret restore R1)")
+        );
+        let between = [run_record(), start("preflight"), done("preflight")];
+        let check = run_check("srv", Ok(unfinished("R1", &between)));
+        assert!(
+            check.detail.contains("stopped between two steps"),
+            "{}",
+            check.detail
         );
         let mut finished = killed.to_vec();
         finished.push(JournalRecord::Finished { at: 3 });
