@@ -110,12 +110,19 @@ fn listening_in_tables() -> std::io::Result<Vec<Listening>> {
 
 /// Who listens at `target` on this host, against the `trusted` uids. Read just now, from the
 /// kernel's listeners or, when it refuses `sock_diag` (an old or confined kernel), its tables.
+/// "Nothing listens" is confirmed by the tables: a secret goes ahead on that answer (an LDAP
+/// bind), so it never rests on the dump alone; it is also the rare case, a retry's.
 pub fn check(target: SocketAddr, trusted: &[u32]) -> std::io::Result<Verdict> {
-    let sockets = crate::sock_diag::listening().or_else(|e| {
-        tracing::debug!("sock_diag refused ({e}): reading /proc/net/tcp");
-        listening_in_tables()
-    })?;
-    let owners = owners_in(&sockets, target);
+    let mut owners = match crate::sock_diag::listening() {
+        Ok(sockets) => owners_in(&sockets, target),
+        Err(e) => {
+            tracing::debug!("sock_diag refused ({e}): reading /proc/net/tcp");
+            Vec::new()
+        }
+    };
+    if owners.is_empty() {
+        owners = owners_in(&listening_in_tables()?, target);
+    }
     if let Some(&uid) = owners.iter().find(|uid| !trusted.contains(uid)) {
         return Ok(Verdict::Foreign { uid });
     }
