@@ -2,8 +2,9 @@
 //! is refused, naming it), and `secret restore` of a run that failed after raft was shrunk.
 
 use std::fs;
+use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use carbonio_mesh_tests::simulated_mesh::SimulatedMesh;
@@ -22,9 +23,17 @@ fn output(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
-fn wait_for(path: &Path, what: &str) {
+/// Waits until `path` exists, `run` still running (a run that ended says why).
+fn wait_for(path: &Path, run: &mut Child, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while !path.exists() {
+        if run.try_wait().unwrap().is_some() {
+            let mut out = String::new();
+            let mut err = String::new();
+            run.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+            run.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            panic!("the run ended before {what}: {out}{err}");
+        }
         assert!(Instant::now() < deadline, "{what} never happened");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -50,7 +59,7 @@ fn one_run_at_a_time_on_the_mesh_a_second_run_or_a_restore_is_refused() {
     let password = mesh
         .sandbox
         .file_beside_root("new-password", &format!("{NEW_PASSWORD}\n"));
-    let first = mesh
+    let mut first = mesh
         .leader_cmd()
         .args(["--yes", "secret", "regenerate", "--password-file"])
         .arg(&password)
@@ -59,7 +68,7 @@ fn one_run_at_a_time_on_the_mesh_a_second_run_or_a_restore_is_refused() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for(&reached, "the first run reaching its hold after run-setup");
+    wait_for(&reached, &mut first, "its hold after run-setup");
     let run = the_run(&mesh);
     let running = format!(
         "run {run} (secret-regenerate, pid {}) is running on this node",
