@@ -9,6 +9,7 @@
 //! `/v1/agent/self` says. Up to 1.10 the table has eight columns sorted by segment then name;
 //! from 1.11 a Partition column, `ap=default` in every member's tags, servers first.
 
+mod document;
 mod tags;
 
 use std::borrow::Cow;
@@ -16,7 +17,6 @@ use std::net::IpAddr;
 
 use carbonio_mesh_plugin_api::consul::version::MEMBERS_PARTITION;
 use carbonio_mesh_plugin_api::consul::{agent_version, member_status, AgentVersion, VersionFound};
-use carbonio_mesh_plugin_api::nodes;
 use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{
     anonymous_warning, export_plugin, ArgSpec, CommandSpec, ConsulText, Host, Manifest,
@@ -62,8 +62,10 @@ impl Layout {
     }
 }
 
-/// One member as `--format json` prints it: these field names are stable (see the README):
-/// `node` the Consul node name, `address` the IP and `port` apart (the table joins them).
+/// One member as the table shows it. `--format json` writes the same fields, and `host` after
+/// them, straight from Consul's answer (see `document`); its field names are stable (see the
+/// README): `node` the Consul node name, `address` the IP and `port` apart (the table joins
+/// them). As serde_json prints this struct is what `document`'s writer is tested against.
 #[derive(Debug, Serialize, PartialEq, Eq)]
 struct MemberView<'a> {
     #[serde(rename = "node")]
@@ -81,9 +83,6 @@ struct MemberView<'a> {
     partition: Option<Cow<'a, str>>,
     segment: Cow<'a, str>,
     tags: AllTags<'a>,
-    /// The Carbonio hostname this node is (`agent-mail-example-com` is `mail.example.com`),
-    /// from Carbonio's server list; null when unknown. JSON only: the table stays Consul's.
-    host: Option<String>,
 }
 
 /// Go's `net.TCPAddr.String()`: IPv6 in brackets.
@@ -112,8 +111,9 @@ fn build_of<'a>(tag: Option<&Cow<'a, str>>) -> Cow<'a, str> {
 }
 
 /// The CLI's rewrite of a member (command/members/members.go `Run`): the partition `default`
-/// when absent (1.11+), the segment `<all>` for a server and `<default>` when empty.
-fn view<'a, T: Tags<'a>>(mut member: Member<'a, T>, layout: Layout) -> MemberView<'a> {
+/// when absent (1.11+), the segment `<all>` for a server and `<default>` when empty. Gives the
+/// member's type.
+fn rewrite<'a, T: Tags<'a>>(member: &mut Member<'a, T>, layout: Layout) -> &'static str {
     let role = member.tags.get("role").map_or("", |r| r.as_ref());
     let kind = match role {
         "consul" => "server",
@@ -128,6 +128,12 @@ fn view<'a, T: Tags<'a>>(mut member: Member<'a, T>, layout: Layout) -> MemberVie
     if layout.partition && member.tags.get("ap").is_none_or(|p| p.is_empty()) {
         member.tags.set("ap", "default");
     }
+    kind
+}
+
+/// A member as the table shows it (see [`rewrite`]).
+fn view<'a, T: Tags<'a>>(mut member: Member<'a, T>, layout: Layout) -> MemberView<'a> {
+    let kind = rewrite(&mut member, layout);
     let build = build_of(member.tags.get("build"));
     let tag = |key: &str| member.tags.get(key).cloned().unwrap_or_default();
     MemberView {
@@ -142,48 +148,26 @@ fn view<'a, T: Tags<'a>>(mut member: Member<'a, T>, layout: Layout) -> MemberVie
         segment: tag("segment"),
         name: member.name,
         tags: member.tags.into_map(),
-        host: None,
     }
+}
+
+/// The version a member's `build` tag names (`1.21.4` of `1.21.4:abcdef`).
+fn version_of<'m, 'a, T: Tags<'a>>(member: &'m Member<'a, T>) -> Option<&'m str> {
+    member
+        .tags
+        .get("build")
+        .map(|b| b.as_ref().split(':').next().unwrap_or_default())
 }
 
 /// The version every member's `build` tag names, when they all name the same one (the agent
 /// answering is among them); `None` when they differ or none says.
 fn common_version<'a, T: Tags<'a>>(members: &[Member<'a, T>]) -> Option<AgentVersion> {
-    fn version_of<'m, 'a, T: Tags<'a>>(m: &'m Member<'a, T>) -> Option<&'m str> {
-        m.tags
-            .get("build")
-            .map(|b| b.as_ref().split(':').next().unwrap_or_default())
-    }
     let first = version_of(members.first()?)?;
     members
         .iter()
         .all(|m| version_of(m) == Some(first))
         .then(|| AgentVersion::parse(first))
         .flatten()
-}
-
-/// Fills in `host` from Carbonio's server list. A WAN name (`NODE.DC`) is its LAN node's.
-fn add_hosts(host: &Host<'_>, members: &mut [MemberView<'_>]) {
-    fn lan_name<'m>(m: &'m MemberView<'_>) -> &'m str {
-        m.name
-            .strip_suffix(m.dc.as_ref())
-            .and_then(|name| name.strip_suffix('.'))
-            .unwrap_or(&m.name)
-    }
-    // Only the names matter for a hostname.
-    let directory =
-        nodes::NodeDirectory::of_listed(host, members.iter().map(|m| (lan_name(m), "")));
-    for note in &directory.unmapped {
-        host.debug(note);
-    }
-    let hosts = directory.hosts_by_node();
-    let found: Vec<Option<String>> = members
-        .iter()
-        .map(|m| hosts.get(lan_name(m)).map(|h| (*h).to_owned()))
-        .collect();
-    for (member, host) in members.iter_mut().zip(found) {
-        member.host = host;
-    }
 }
 
 /// The members as the agent's CLI shows them, the agent's version, and whether Consul may
@@ -226,29 +210,59 @@ where
     })
 }
 
-/// Up to 1.10 `ByMemberNameAndSegment` (segment, then name: `<all>` sorts before `<default>`);
-/// from 1.11 `ByMemberNamePartitionAndSegment` (servers, the default partition, segment,
-/// partition, name).
-fn sort(members: &mut [MemberView<'_>], layout: Layout) {
-    if !layout.partition {
-        members.sort_by(|a, b| (&a.segment, &a.name).cmp(&(&b.segment, &b.name)));
-        return;
+/// A member's place in the CLI's order: up to 1.10 `ByMemberNameAndSegment` (segment, then
+/// name: `<all>` sorts before `<default>`); from 1.11 `ByMemberNamePartitionAndSegment`
+/// (servers, the default partition, segment, partition, name).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Order<'m> {
+    not_server: bool,
+    other_partition: bool,
+    segment: &'m str,
+    partition: Option<&'m str>,
+    name: &'m str,
+}
+
+impl<'m> Order<'m> {
+    /// `partition_layout`: the 1.11+ order (the member's partition is then `Some`).
+    fn new(
+        partition_layout: bool,
+        server: bool,
+        segment: &'m str,
+        partition: Option<&'m str>,
+        name: &'m str,
+    ) -> Self {
+        if !partition_layout {
+            return Order {
+                not_server: false,
+                other_partition: false,
+                segment,
+                partition: None,
+                name,
+            };
+        }
+        let other_partition = partition.is_some_and(|p| !(p.is_empty() || p == "default"));
+        Order {
+            not_server: !server,
+            other_partition,
+            segment,
+            partition,
+            name,
+        }
     }
-    let key = |m: &MemberView<'_>| {
-        let partition = m.partition.as_deref().unwrap_or_default();
-        (
-            m.kind != "server",
-            !(partition.is_empty() || partition == "default"),
+
+    fn of(member: &'m MemberView<'_>, layout: Layout) -> Self {
+        Order::new(
+            layout.partition,
+            member.kind == "server",
+            &member.segment,
+            member.partition.as_deref(),
+            &member.name,
         )
-    };
-    members.sort_by(|a, b| {
-        (key(a), &a.segment, &a.partition, &a.name).cmp(&(
-            key(b),
-            &b.segment,
-            &b.partition,
-            &b.name,
-        ))
-    });
+    }
+}
+
+fn sort(members: &mut [MemberView<'_>], layout: Layout) {
+    members.sort_by(|a, b| Order::of(a, layout).cmp(&Order::of(b, layout)));
 }
 
 fn render(members: &[MemberView<'_>], detailed: bool, layout: Layout) -> String {
@@ -367,40 +381,55 @@ impl Plugin for Members {
             ConsulRequest::get(&["v1", "agent", "members"]).query("segment", "_all")
         };
         let answer = host.consul_text(&query)?;
-        let all_tags = request.flag("detailed") || request.format == OutputFormat::Json;
-        let mut listed = if all_tags {
+        if request.format == OutputFormat::Json {
+            let written = document::write(host, &answer, &pattern)?;
+            let response = Response {
+                stdout_json: Some(written.document),
+                ..Response::text("")
+            };
+            return Ok(finish(
+                response,
+                written.listed,
+                written.version,
+                written.anonymous,
+            ));
+        }
+        let mut listed = if request.flag("detailed") {
             listed::<AllTags<'_>>(host, &answer, &pattern)?
         } else {
             listed::<TableTags<'_>>(host, &answer, &pattern)?
         };
         let layout = Layout::of(&listed.version.version);
         sort(&mut listed.members, layout);
-        let response = match request.format {
-            OutputFormat::Json => {
-                add_hosts(host, &mut listed.members);
-                // Our document is about 1.45 times Consul's answer (indentation, derived
-                // fields): one buffer of that size, not a doubling one.
-                Response::json_sized(&listed.members, answer.len() / 2 * 3)?
-            }
-            // Consul prints nothing at all, not even the header, when no member matches.
-            OutputFormat::Human if listed.members.is_empty() => Response::text(""),
-            OutputFormat::Human => {
-                Response::text(render(&listed.members, request.flag("detailed"), layout))
-            }
-        };
-        // Consul's exit status 2 for no match; with --format json the answer is still a document.
+        // Consul prints nothing at all, not even the header, when no member matches.
         let response = if listed.members.is_empty() {
-            response.with_exit_code(EXIT_NO_MATCH)
+            Response::text("")
         } else {
-            response
+            Response::text(render(&listed.members, request.flag("detailed"), layout))
         };
-        let response = listed.version.warn_into(response);
-        Ok(if listed.anonymous {
-            let (message, fix) = anonymous_warning("the members", "node:read");
-            response.with_warning(message, Some(fix))
-        } else {
-            response
-        })
+        Ok(finish(
+            response,
+            listed.members.len(),
+            listed.version,
+            listed.anonymous,
+        ))
+    }
+}
+
+/// Consul's exit status 2 for no match (with --format json the answer is still a document),
+/// and the warnings: an unknown version, a list Consul may have filtered.
+fn finish(response: Response, listed: usize, version: VersionFound, anonymous: bool) -> Response {
+    let response = if listed == 0 {
+        response.with_exit_code(EXIT_NO_MATCH)
+    } else {
+        response
+    };
+    let response = version.warn_into(response);
+    if anonymous {
+        let (message, fix) = anonymous_warning("the members", "node:read");
+        response.with_warning(message, Some(fix))
+    } else {
+        response
     }
 }
 

@@ -1,0 +1,526 @@
+//! `--format json`: the members' document written as Consul's answer is decoded, one member at
+//! a time, with no list of members or views in between.
+//!
+//! Each member is decoded (typed, its strings borrowed from the answer), rewritten as the CLI
+//! does ([`crate::rewrite`]) and written at once into a scratch buffer; only where it lies and
+//! its place in the CLI's order are kept. Then the places are sorted and the pieces copied, in
+//! that order, into the document the host prints. The layout (with or without the partition)
+//! is the first member's version's; when the whole list says otherwise (members of several
+//! versions, and the agent's own is another layout), the answer is written again.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use carbonio_mesh_plugin_api::consul::{
+    agent_version, member_status, AgentVersion, KnownVersion, VersionFound,
+};
+use carbonio_mesh_plugin_api::nodes::{self, Hostnames};
+use carbonio_mesh_plugin_api::{ConsulText, Host, JsonDocument, PluginError};
+use serde::de::{DeserializeSeed, SeqAccess, Visitor};
+
+use crate::tags::{AllTags, Tags};
+use crate::{build_of, rewrite, version_of, Layout, Member, Order};
+
+/// The document, the agent's version, how many members it lists, and whether Consul may have
+/// filtered the list (read without a token under deny).
+pub(crate) struct Written {
+    pub document: JsonDocument,
+    pub version: VersionFound,
+    pub listed: usize,
+    pub anonymous: bool,
+}
+
+/// Writes the members of `answer` whose status matches `status`, in the CLI's order, with the
+/// Carbonio hostname of each.
+pub(crate) fn write(
+    host: &Host<'_>,
+    answer: &ConsulText,
+    status: &regex::Regex,
+) -> Result<Written, PluginError> {
+    // Carbonio's server list first: each member's hostname is then known when it is written.
+    let hostnames = nodes::carbonio_hostnames(host).unwrap_or_else(|note| {
+        host.debug(&note);
+        Vec::new()
+    });
+    let hostnames = Hostnames::new(&hostnames);
+    let mut versions = Versions::default();
+    let mut forced = None;
+    loop {
+        let mut pass = Pass {
+            host,
+            status,
+            hostnames: &hostnames,
+            versions: &mut versions,
+            layout: forced,
+            // Our document is about 1.5 times Consul's answer (indentation, derived fields).
+            scratch: Vec::with_capacity(answer.len() / 2 * 3),
+            entries: Vec::new(),
+        };
+        let ((), anonymous) = answer.decode_seed_noting_acl(&mut pass)?;
+        let Pass {
+            layout,
+            scratch,
+            mut entries,
+            ..
+        } = pass;
+        let version = versions.found(host);
+        let layout_of_list = Layout::of(&version.version);
+        if layout.is_some_and(|used| used != layout_of_list) {
+            forced = Some(layout_of_list);
+            continue;
+        }
+        entries.sort_by(|a, b| a.order().cmp(&b.order()));
+        let document = JsonDocument::written(scratch.len() + 8, |out| {
+            assemble(out, &scratch, &entries);
+            Ok::<(), serde_json::Error>(())
+        })
+        .map_err(|e| PluginError::internal(format!("cannot encode the JSON answer: {e}")))?;
+        return Ok(Written {
+            document,
+            version,
+            listed: entries.len(),
+            anonymous,
+        });
+    }
+}
+
+/// The array of the written members, in the order of `entries`, as serde_json prints a list.
+fn assemble(out: &mut Vec<u8>, scratch: &[u8], entries: &[Entry<'_>]) {
+    if entries.is_empty() {
+        out.extend_from_slice(b"[]");
+        return;
+    }
+    out.push(b'[');
+    for (i, entry) in entries.iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
+        out.extend_from_slice(&scratch[entry.range.clone()]);
+    }
+    out.extend_from_slice(b"\n]");
+}
+
+/// What the members' `build` tags say of the agent's version: all the first one's (then it is
+/// the agent's, which is among them), or not (then the agent is asked, once).
+#[derive(Default)]
+struct Versions {
+    /// The first member's version, once a member was seen.
+    first: Option<Option<String>>,
+    /// Every member seen names the first one's version.
+    agree: bool,
+    /// The agent's answer, once asked.
+    asked: Option<VersionFound>,
+}
+
+impl Versions {
+    /// Notes a member's version; the layout to write the first member in.
+    fn note(&mut self, host: &Host<'_>, version: Option<&str>) -> Option<Layout> {
+        match &self.first {
+            None => {
+                self.first = Some(version.map(str::to_owned));
+                self.agree = true;
+                let parsed = version.and_then(AgentVersion::parse);
+                Some(match parsed {
+                    Some(parsed) => Layout::of(&parsed),
+                    None => Layout::of(&self.ask(host).version),
+                })
+            }
+            Some(first) => {
+                self.agree &= first.as_deref() == version;
+                None
+            }
+        }
+    }
+
+    fn ask(&mut self, host: &Host<'_>) -> &VersionFound {
+        self.asked.get_or_insert_with(|| agent_version(host))
+    }
+
+    /// The agent's version as the whole list gave it (as `common_version` reads a list).
+    fn found(&mut self, host: &Host<'_>) -> VersionFound {
+        match &self.first {
+            None => VersionFound::reported(AgentVersion::of_known(KnownVersion::V1_21_4)),
+            Some(Some(first)) if self.agree => match AgentVersion::parse(first) {
+                Some(version) => VersionFound::reported(version),
+                None => self.ask(host).clone(),
+            },
+            Some(_) => self.ask(host).clone(),
+        }
+    }
+}
+
+/// A written member: where its text lies in the scratch buffer, and its place in the order.
+struct Entry<'a> {
+    server: bool,
+    segment: Cow<'a, str>,
+    partition: Option<Cow<'a, str>>,
+    name: Cow<'a, str>,
+    range: Range<usize>,
+}
+
+impl Entry<'_> {
+    fn order(&self) -> Order<'_> {
+        Order::new(
+            self.partition.is_some(),
+            self.server,
+            &self.segment,
+            self.partition.as_deref(),
+            &self.name,
+        )
+    }
+}
+
+/// One pass over Consul's answer: each member decoded, then written at once.
+struct Pass<'a, 'h> {
+    host: &'h Host<'h>,
+    status: &'h regex::Regex,
+    hostnames: &'h Hostnames<'h>,
+    versions: &'h mut Versions,
+    /// The layout members are written in (the first member's version's, or forced).
+    layout: Option<Layout>,
+    scratch: Vec<u8>,
+    entries: Vec<Entry<'a>>,
+}
+
+impl<'a, 'h> Pass<'a, 'h> {
+    fn member(&mut self, mut member: Member<'a, AllTags<'a>>) -> Result<(), serde_json::Error> {
+        let noted = self.versions.note(self.host, version_of(&member));
+        let layout = *self
+            .layout
+            .get_or_insert_with(|| noted.expect("the first member's version gives the layout"));
+        if !self.status.is_match(member_status(member.status)) {
+            return Ok(());
+        }
+        let kind = rewrite(&mut member, layout);
+        let host = self.host_of(&member);
+        let start = self.scratch.len();
+        let out = &mut self.scratch;
+        let tag = |key: &str| member.tags.get(key).cloned().unwrap_or_default();
+        let partition = layout.partition.then(|| tag("ap"));
+        let segment = tag("segment");
+        out.extend_from_slice(b"  {\n    \"node\": ");
+        string(out, &member.name)?;
+        out.extend_from_slice(b",\n    \"address\": ");
+        string(out, &member.addr)?;
+        out.extend_from_slice(b",\n    \"port\": ");
+        number(out, member.port);
+        out.extend_from_slice(b",\n    \"status\": ");
+        string(out, member_status(member.status))?;
+        out.extend_from_slice(b",\n    \"type\": ");
+        string(out, kind)?;
+        out.extend_from_slice(b",\n    \"build\": ");
+        string(out, &build_of(member.tags.get("build")))?;
+        out.extend_from_slice(b",\n    \"protocol\": ");
+        string(out, &tag("vsn"))?;
+        out.extend_from_slice(b",\n    \"dc\": ");
+        string(out, &tag("dc"))?;
+        if let Some(partition) = &partition {
+            out.extend_from_slice(b",\n    \"partition\": ");
+            string(out, partition)?;
+        }
+        out.extend_from_slice(b",\n    \"segment\": ");
+        string(out, &segment)?;
+        out.extend_from_slice(b",\n    \"tags\": ");
+        tags(out, &member.tags)?;
+        out.extend_from_slice(b",\n    \"host\": ");
+        match host {
+            Some(host) => string(out, host)?,
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b"\n  }");
+        let range = start..self.scratch.len();
+        self.entries.push(Entry {
+            server: kind == "server",
+            segment,
+            partition,
+            name: member.name,
+            range,
+        });
+        Ok(())
+    }
+
+    /// The Carbonio hostname of a member; a WAN name (`NODE.DC`) is its LAN node's.
+    fn host_of(&self, member: &Member<'a, AllTags<'a>>) -> Option<&'h String> {
+        let name = member.name.as_ref();
+        let dc = member.tags.get("dc").map_or("", |dc| dc.as_ref());
+        let lan = name
+            .strip_suffix(dc)
+            .and_then(|name| name.strip_suffix('.'))
+            .unwrap_or(name);
+        self.hostnames.of_node(lan).unwrap_or_else(|note| {
+            self.host.debug(&note);
+            None
+        })
+    }
+}
+
+/// A JSON string as serde_json writes it. Most need no escape (Consul's names and tags): those
+/// are copied between quotes; the test that says so looks at every byte without stopping
+/// early, which the compiler vectorises.
+fn string(out: &mut Vec<u8>, text: &str) -> Result<(), serde_json::Error> {
+    let escape = text.bytes().fold(false, |found, b| {
+        found | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if escape {
+        return serde_json::to_writer(out, text);
+    }
+    out.reserve(text.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
+    Ok(())
+}
+
+/// A port in decimal.
+fn number(out: &mut Vec<u8>, value: u16) {
+    let mut digits = [0u8; 5];
+    let mut at = digits.len();
+    let mut rest = value;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// A member's tags as serde_json pretty-prints a map at this depth (`{}` when there are none),
+/// each line's indentation written in one piece.
+fn tags(out: &mut Vec<u8>, tags: &AllTags<'_>) -> Result<(), serde_json::Error> {
+    if tags.0.is_empty() {
+        out.extend_from_slice(b"{}");
+        return Ok(());
+    }
+    out.push(b'{');
+    for (i, (key, value)) in tags.iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b"\n      " } else { b",\n      " });
+        string(out, key)?;
+        out.extend_from_slice(b": ");
+        string(out, value)?;
+    }
+    out.extend_from_slice(b"\n    }");
+    Ok(())
+}
+
+/// Consul's body: `null` (a client agent asked for `?wan=1`) or the member list, whose
+/// elements are handed to the pass one by one.
+impl<'de> DeserializeSeed<'de> for &mut Pass<'de, '_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for &mut Pass<'de, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a list of members")
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(member) = seq.next_element::<Member<'de, AllTags<'de>>>()? {
+            self.member(member).map_err(serde::de::Error::custom)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::c_void;
+
+    use carbonio_mesh_plugin_abi::abi_stable::std_types::{RResult, RStr, RString};
+    use carbonio_mesh_plugin_abi::HostHandle;
+    use serde::Serialize;
+
+    use super::*;
+    use crate::{sort, view, MemberView};
+
+    /// A host that knows one Carbonio server and whose agent runs 1.21.4 (what it answers to
+    /// `/v1/agent/self`, asked only when the members' versions differ).
+    extern "C" fn fake_host(
+        _ctx: *const c_void,
+        service: RStr<'_>,
+        _payload: RStr<'_>,
+    ) -> RResult<RString, RString> {
+        let answer = match service.as_str() {
+            "carbonio.servers" => r#"{"servers":[{"hostname":"mail.example.com"}]}"#,
+            "consul" => {
+                r#"{"json":{"Config":{"NodeName":"server-srv1","Version":"1.21.4"}},"status":200}"#
+            }
+            _ => "{}",
+        };
+        RResult::ROk(answer.into())
+    }
+
+    /// Members in Consul's form: a server, a client of the mapped host, a name that needs
+    /// escapes, a member of no known role, a WAN name, an IPv6 address; with `bare`, a member
+    /// with no tags at all (no version: the agent is asked).
+    fn answer(server_build: &str, client_build: &str, bare: bool) -> String {
+        let member = |name: &str, addr: &str, status: u8, tags: String| {
+            format!(
+                r#"{{"Name":{name},"Addr":"{addr}","Port":8301,"Tags":{tags},"Status":{status},"ProtocolMin":1}}"#
+            )
+        };
+        let tags = |role: &str, build: &str, segment: &str| {
+            format!(
+                r#"{{"build":"{build}","dc":"dc1","role":"{role}","segment":"{segment}","vsn":"2"}}"#
+            )
+        };
+        let list = [
+            member(
+                r#""agent-mail-example-com""#,
+                "10.0.0.2",
+                1,
+                tags("node", client_build, ""),
+            ),
+            member(
+                r#""server-srv1-example-com.dc1""#,
+                "fd00::1",
+                1,
+                tags("consul", server_build, ""),
+            ),
+            member(
+                r#""agent-\"odd\"\tname""#,
+                "10.0.0.3",
+                4,
+                tags("node", client_build, "seg"),
+            ),
+            member(
+                r#""agent-a-example-com""#,
+                "10.0.0.4",
+                3,
+                tags("node", client_build, ""),
+            ),
+            member(
+                r#""other""#,
+                "10.0.0.5",
+                1,
+                format!(r#"{{"build":"{client_build}"}}"#),
+            ),
+            member(r#""bare""#, "10.0.0.6", 1, "{}".to_owned()),
+        ];
+        let list = &list[..list.len() - usize::from(!bare)];
+        format!(r#"{{"json":[{}],"status":200}}"#, list.join(","))
+    }
+
+    /// The document as serde_json printed the views before the writer: the oracle.
+    fn expected(text: &str, layout: Layout, status: &regex::Regex) -> String {
+        #[derive(Serialize)]
+        struct WithHost<'a> {
+            #[serde(flatten)]
+            view: MemberView<'a>,
+            host: Option<&'a str>,
+        }
+        let answer = ConsulText::for_tests(text);
+        let (members, _): (Vec<Member<'_, AllTags<'_>>>, bool) =
+            answer.decode_noting_acl().unwrap();
+        let mut views: Vec<MemberView<'_>> = members
+            .into_iter()
+            .filter(|m| status.is_match(member_status(m.status)))
+            .map(|m| view(m, layout))
+            .collect();
+        sort(&mut views, layout);
+        let listed: Vec<WithHost<'_>> = views
+            .into_iter()
+            .map(|view| WithHost {
+                host: (view.name == "agent-mail-example-com").then_some("mail.example.com"),
+                view,
+            })
+            .collect();
+        serde_json::to_string_pretty(&listed).unwrap()
+    }
+
+    fn write_document(text: &str, status: &str) -> Written {
+        let handle = HostHandle {
+            ctx: std::ptr::null(),
+            call: fake_host,
+        };
+        let host = Host::new(&handle);
+        let status = regex::Regex::new(status).unwrap();
+        write(&host, &ConsulText::for_tests(text), &status).unwrap()
+    }
+
+    #[test]
+    fn the_document_is_what_serde_json_printed_for_the_views_in_either_layout() {
+        for (build, partition) in [("1.9.3:abc", false), ("1.21.4:", true)] {
+            let text = answer(build, build, false);
+            let layout =
+                Layout::of(&AgentVersion::parse(build.split(':').next().unwrap()).unwrap());
+            assert_eq!(layout.partition, partition);
+            for status in [".*", "alive", "nothing"] {
+                let written = write_document(&text, status);
+                let regex = regex::Regex::new(status).unwrap();
+                assert_eq!(
+                    written.document.as_str(),
+                    expected(&text, layout, &regex),
+                    "{build} {status}"
+                );
+                assert_eq!(
+                    written.version.version.reported,
+                    build.split(':').next().unwrap()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn members_of_two_versions_are_written_in_the_agents_layout() {
+        // The first member says 1.9.3 (no partition), the agent answers 1.21.4: written again.
+        // So does a member without a version among members of one.
+        let layout = Layout::of(&AgentVersion::parse("1.21.4").unwrap());
+        let every = regex::Regex::new(".*").unwrap();
+        for text in [
+            answer("1.21.4:", "1.9.3:abc", false),
+            answer("1.9.3:abc", "1.9.3:abc", true),
+        ] {
+            let written = write_document(&text, ".*");
+            assert_eq!(written.version.version.reported, "1.21.4");
+            let expected = expected(&text, layout, &every);
+            assert_eq!(written.document.as_str(), expected);
+            assert!(expected.contains(r#""partition": "default""#), "{expected}");
+        }
+        // No member at all: an empty list, 1.21.4 assumed as before.
+        let empty = write_document(r#"{"json":[],"status":200}"#, ".*");
+        assert_eq!((empty.document.as_str(), empty.listed), ("[]", 0));
+        let none = write_document(r#"{"json":null,"status":200}"#, ".*");
+        assert_eq!(none.document.as_str(), "[]");
+    }
+
+    #[test]
+    fn strings_and_ports_are_written_as_serde_json_writes_them() {
+        for text in [
+            "",
+            "plain",
+            "a\"b",
+            "back\\slash",
+            "tab\there",
+            "\u{1}",
+            "é<>&\u{7f}",
+        ] {
+            let mut out = Vec::new();
+            string(&mut out, text).unwrap();
+            assert_eq!(out, serde_json::to_vec(text).unwrap(), "{text:?}");
+        }
+        for port in [0, 7, 10, 8301, u16::MAX] {
+            let mut out = Vec::new();
+            number(&mut out, port);
+            assert_eq!(out, port.to_string().as_bytes());
+        }
+    }
+}
