@@ -170,7 +170,7 @@ mod tests {
             "{wire}"
         );
         // The host reads back what was sent, the document where it lies in the answer.
-        let back = Response::from_answer(wire.clone()).unwrap();
+        let back = Response::from_answer(wire.clone().into()).unwrap();
         assert_eq!(back, response);
         assert_eq!(back.stdout_json.as_ref().unwrap().as_str(), document);
         // A document read back (as the host has it) is written in the same way.
@@ -179,10 +179,10 @@ mod tests {
         // began their answers with `{"stdout_json":`): the host reads that too.
         let general = serde_json::to_string(&response).unwrap();
         assert!(general.contains(r#""stdout_json":["#), "{general}");
-        assert_eq!(Response::from_answer(general).unwrap(), response);
+        assert_eq!(Response::from_answer(general.into()).unwrap(), response);
         let old = format!(r#"{{"stdout_json":{document},"stdout":"","exit_code":2}}"#);
         assert_eq!(
-            Response::from_answer(old).unwrap().stdout_text(),
+            Response::from_answer(old.into()).unwrap().stdout_text(),
             format!("{document}\n")
         );
         // Without a document, the response as serde writes it.
@@ -195,7 +195,7 @@ mod tests {
 
     #[test]
     fn a_broken_frame_is_refused_saying_what_is_wrong() {
-        let refused = |answer: &str| Response::from_answer(answer.to_owned()).unwrap_err();
+        let refused = |answer: &str| Response::from_answer(answer.into()).unwrap_err();
         let frame = |length: usize| format!("document {length:016}\n");
         for (answer, why) in [
             ("document 12\n[]{}".to_owned(), "no length"),
@@ -217,7 +217,7 @@ mod tests {
             crate::messages::AnswerError::Fields(_)
         ));
         // A document of no bytes is still a frame the host reads.
-        let empty = Response::from_answer(format!("{}{{}}", frame(0))).unwrap();
+        let empty = Response::from_answer(format!("{}{{}}", frame(0)).into()).unwrap();
         assert_eq!(empty.stdout_json.unwrap().as_str(), "");
     }
 }

@@ -1,5 +1,6 @@
 //! What a command produced: its output (text or a JSON document), warnings, exit status.
 
+use carbonio_mesh_plugin_abi::abi_stable::std_types::RString;
 use serde::{Deserialize, Serialize};
 
 use super::{OutputFormat, PluginError};
@@ -54,9 +55,26 @@ pub struct JsonDocument {
     /// answer's frame ([`JsonDocument::FRAME_TAG`] and room for the length): the plugin's answer
     /// is then finished in this buffer, without copying the document (see
     /// `export::encode_response`); after it, in an answer the host read, the other fields.
-    buffer: String,
+    buffer: DocumentBuffer,
     start: usize,
     end: usize,
+}
+
+/// Where a document lies: a buffer of this library, or the plugin's answer as the host received
+/// it (a string of the plugin's allocation, which `RString::into_string` would copy: 2.6 MB).
+#[derive(Debug, Clone)]
+enum DocumentBuffer {
+    Own(String),
+    Answer(RString),
+}
+
+impl DocumentBuffer {
+    fn as_str(&self) -> &str {
+        match self {
+            DocumentBuffer::Own(text) => text,
+            DocumentBuffer::Answer(text) => text.as_str(),
+        }
+    }
 }
 
 /// Why a plugin's answer could not be read (see [`Response::from_answer`]).
@@ -92,40 +110,50 @@ impl JsonDocument {
         value: &T,
         expected: usize,
     ) -> Result<Self, serde_json::Error> {
-        Self::written(expected, |buffer| {
-            serde_json::to_writer_pretty(buffer, value)
-        })
+        let mut buffer = Self::framed_buffer(expected).into_bytes();
+        serde_json::to_writer_pretty(&mut buffer, value)?;
+        // serde_json writes UTF-8; its own output is not parsed again (checking a 2.4 MB
+        // member list as JSON took 3 ms).
+        let buffer = String::from_utf8(buffer).map_err(serde::ser::Error::custom)?;
+        Ok(Self::framed(buffer))
     }
 
     /// A document a plugin writes itself into `buffer` (made for about `expected` bytes), for
     /// an answer too large to go through a `Serialize` value at a reasonable cost (`members`
     /// writes 5,000 members as it decodes them). The writer vouches that it writes one JSON
-    /// value, pretty-printed as serde_json would; its text is checked to be UTF-8 only.
+    /// value, pretty-printed as serde_json would.
     pub fn written<E>(
         expected: usize,
-        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
-    ) -> Result<Self, E>
-    where
-        E: serde::ser::Error,
-    {
-        // Room for the response's other fields after the document, so finishing the answer
-        // does not move it.
-        let mut buffer = Vec::with_capacity(Self::FRAME_LEN + expected.max(128) + 256);
-        buffer.extend_from_slice(Self::FRAME_TAG.as_bytes());
-        buffer.resize(Self::FRAME_LEN - 1, b'0');
-        buffer.push(b'\n');
+        write: impl FnOnce(&mut String) -> Result<(), E>,
+    ) -> Result<Self, E> {
+        let mut buffer = Self::framed_buffer(expected);
         write(&mut buffer)?;
-        let buffer = String::from_utf8(buffer).map_err(E::custom)?;
-        Ok(JsonDocument {
+        Ok(Self::framed(buffer))
+    }
+
+    /// A buffer for a document of about `expected` bytes, starting with room for the frame,
+    /// and with room for the response's other fields after the document, so finishing the
+    /// answer does not move it.
+    fn framed_buffer(expected: usize) -> String {
+        let mut buffer = String::with_capacity(Self::FRAME_LEN + expected.max(128) + 256);
+        buffer.push_str(Self::FRAME_TAG);
+        buffer.extend(std::iter::repeat_n('0', Self::LENGTH_DIGITS));
+        buffer.push('\n');
+        buffer
+    }
+
+    /// The document written after the frame of [`JsonDocument::framed_buffer`].
+    fn framed(buffer: String) -> Self {
+        JsonDocument {
             end: buffer.len(),
-            buffer,
+            buffer: DocumentBuffer::Own(buffer),
             start: Self::FRAME_LEN,
-        })
+        }
     }
 
     /// The document's text, exactly as written.
     pub fn as_str(&self) -> &str {
-        &self.buffer[self.start..self.end]
+        &self.buffer.as_str()[self.start..self.end]
     }
 
     /// The answer's frame and the document, in the buffer the document was written into (when
@@ -135,17 +163,16 @@ impl JsonDocument {
         let length = self.end - self.start;
         let digits = format!("{length:0width$}", width = Self::LENGTH_DIGITS);
         // Sixteen digits hold any length a memory holds.
-        let mut buffer = if self.start == Self::FRAME_LEN {
-            let mut buffer = self.buffer;
-            buffer.truncate(self.end);
-            buffer
-        } else {
-            let mut buffer = String::with_capacity(Self::FRAME_LEN + length + 256);
-            buffer.push_str(Self::FRAME_TAG);
-            buffer.push_str(&"0".repeat(Self::LENGTH_DIGITS));
-            buffer.push('\n');
-            buffer.push_str(self.as_str());
-            buffer
+        let mut buffer = match self.buffer {
+            DocumentBuffer::Own(mut buffer) if self.start == Self::FRAME_LEN => {
+                buffer.truncate(self.end);
+                buffer
+            }
+            other => {
+                let mut buffer = Self::framed_buffer(length);
+                buffer.push_str(&other.as_str()[self.start..self.end]);
+                buffer
+            }
         };
         buffer.replace_range(Self::FRAME_TAG.len()..Self::FRAME_LEN - 1, &digits);
         buffer
@@ -187,7 +214,7 @@ impl<'de> Deserialize<'de> for JsonDocument {
             let buffer = Box::<str>::from(raw).into_string();
             JsonDocument {
                 end: buffer.len(),
-                buffer,
+                buffer: DocumentBuffer::Own(buffer),
                 start: 0,
             }
         })
@@ -286,7 +313,7 @@ impl Response {
     /// [`JsonDocument::FRAME_TAG`]) taken as the bytes its frame states, without a copy, then
     /// the other fields; or the whole answer as one JSON object (plugins before 1.8, and any
     /// answer without a document).
-    pub fn from_answer(answer: String) -> Result<Self, AnswerError> {
+    pub fn from_answer(answer: RString) -> Result<Self, AnswerError> {
         if !answer.starts_with(JsonDocument::FRAME_TAG) {
             return Ok(serde_json::from_str(&answer)?);
         }
@@ -295,8 +322,9 @@ impl Response {
         if response.stdout_json.is_some() {
             return Err(AnswerError::Frame("its fields hold a second document"));
         }
+        // The document stays where the plugin wrote it.
         response.stdout_json = Some(JsonDocument {
-            buffer: answer,
+            buffer: DocumentBuffer::Answer(answer),
             start,
             end,
         });
