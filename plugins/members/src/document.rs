@@ -271,25 +271,22 @@ fn string(out: &mut String, text: &str) -> Result<(), serde_json::Error> {
 /// Whether serde_json escapes anything in `text`: a control character, `"` or `\`. Eight bytes
 /// at a time (the strings here are too short for the compiler's vectors): a word holds a byte
 /// below `n` when subtracting `n` from each byte borrows into a byte whose top bit was clear,
-/// and a byte equal to `c` when the word XOR `c` in every byte holds a byte below 1.
+/// and a byte equal to `c` when the word XOR `c` in every byte holds a byte below 1. A string
+/// of eight bytes or more ends with the word of its last eight, overlapping the one before.
 fn needs_escape(text: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const TOPS: u64 = 0x8080_8080_8080_8080;
     let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & TOPS != 0;
-    let mut words = text.chunks_exact(8);
-    for word in &mut words {
-        let word = u64::from_le_bytes(word.try_into().expect("chunks of eight bytes"));
-        if below(word, 0x20)
+    let escapes = |word: &[u8]| {
+        let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        below(word, 0x20)
             | below(word ^ (ONES * u64::from(b'"')), 1)
             | below(word ^ (ONES * u64::from(b'\\')), 1)
-        {
-            return true;
-        }
+    };
+    if text.len() < 8 {
+        return text.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
     }
-    words
-        .remainder()
-        .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    text.chunks_exact(8).any(escapes) || escapes(&text[text.len() - 8..])
 }
 
 /// A port in decimal.

@@ -105,8 +105,8 @@ fn build_of<'a>(tag: Option<&Cow<'a, str>>) -> Cow<'a, str> {
     match tag {
         None => Cow::Borrowed("< 0.3"),
         Some(build) if build.is_empty() => Cow::Borrowed("< 0.3"),
-        Some(Cow::Borrowed(build)) => Cow::Borrowed(build.split(':').next().unwrap_or(build)),
-        Some(Cow::Owned(build)) => Cow::Owned(build.split(':').next().unwrap_or(build).to_owned()),
+        Some(Cow::Borrowed(build)) => Cow::Borrowed(before_colon(build)),
+        Some(Cow::Owned(build)) => Cow::Owned(before_colon(build).to_owned()),
     }
 }
 
@@ -153,10 +153,15 @@ fn view<'a, T: Tags<'a>>(mut member: Member<'a, T>, layout: Layout) -> MemberVie
 
 /// The version a member's `build` tag names (`1.21.4` of `1.21.4:abcdef`).
 fn version_of<'m, 'a, T: Tags<'a>>(member: &'m Member<'a, T>) -> Option<&'m str> {
-    member
-        .tags
-        .get("build")
-        .map(|b| b.as_ref().split(':').next().unwrap_or_default())
+    member.tags.get("build").map(|b| before_colon(b))
+}
+
+/// The part of `text` before its first `:` (a byte loop: the tags are a few bytes long, shorter
+/// than what `split` sets up to search).
+fn before_colon(text: &str) -> &str {
+    text.bytes()
+        .position(|b| b == b':')
+        .map_or(text, |colon| &text[..colon])
 }
 
 /// The version every member's `build` tag names, when they all name the same one (the agent
