@@ -1,5 +1,6 @@
-//! Who owns the socket listening at an address of this host, from the kernel's socket table
-//! (`/proc/net/tcp` and `/proc/net/tcp6`: each socket's local address, state and owner uid).
+//! Who owns the socket listening at an address of this host: the kernel's listening sockets
+//! (sock_diag.rs), or, where the kernel has no `sock_diag`, its socket tables (`/proc/net/tcp`
+//! and `/proc/net/tcp6`: each socket's local address, state and owner uid).
 //!
 //! A secret carbonio-mesh finds by itself (the archive's bootstrap token, LDAP's bind password
 //! from localconfig.xml) goes to a listener on this host only when root or the service's own user
@@ -11,15 +12,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use crate::sock_diag::Listening;
+
 /// Linux's `TCP_LISTEN` state, as the table writes it.
 const LISTEN: &str = "0A";
-
-/// One listening socket: its local address and its owner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Listening {
-    address: SocketAddr,
-    uid: u32,
-}
 
 /// An address of the table: `0100007F:1F90` (IPv4, the 32-bit word in host order) or 32 hex
 /// digits and a port (IPv6, four words in host order).
@@ -89,29 +85,44 @@ pub enum Verdict {
     Foreign { uid: u32 },
 }
 
-/// The uids of the sockets listening where a connection to `target` would go, from the tables'
-/// texts (`/proc/net/tcp`, `/proc/net/tcp6`).
-fn owners_in(tables: &[String], target: SocketAddr) -> Vec<u32> {
-    tables
+/// The uids of the `sockets` listening where a connection to `target` would go.
+fn owners_in(sockets: &[Listening], target: SocketAddr) -> Vec<u32> {
+    sockets
         .iter()
-        .flat_map(|table| listening(table))
         .filter(|l| accepts(l.address, target))
         .map(|l| l.uid)
         .collect()
 }
 
-/// Who listens at `target` on this host, against the `trusted` uids.
-pub fn check(target: SocketAddr, trusted: &[u32]) -> std::io::Result<Verdict> {
-    let mut tables = Vec::new();
+/// The listening sockets of the tables `/proc/net/tcp` and `/proc/net/tcp6`.
+fn listening_in_tables() -> std::io::Result<Vec<Listening>> {
+    let mut sockets = Vec::new();
     for name in ["/proc/net/tcp", "/proc/net/tcp6"] {
         match std::fs::read_to_string(name) {
-            Ok(text) => tables.push(text),
+            Ok(text) => sockets.extend(listening(&text)),
             // A host without IPv6 has no tcp6 table.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && name.ends_with('6') => {}
             Err(e) => return Err(e),
         }
     }
-    let owners = owners_in(&tables, target);
+    Ok(sockets)
+}
+
+/// Who listens at `target` on this host, against the `trusted` uids. Read just now, from the
+/// kernel's listeners or, when it refuses `sock_diag` (an old or confined kernel), its tables.
+/// "Nothing listens" is confirmed by the tables: a secret goes ahead on that answer (an LDAP
+/// bind), so it never rests on the dump alone; it is also the rare case, a retry's.
+pub fn check(target: SocketAddr, trusted: &[u32]) -> std::io::Result<Verdict> {
+    let mut owners = match crate::sock_diag::listening() {
+        Ok(sockets) => owners_in(&sockets, target),
+        Err(e) => {
+            tracing::debug!("sock_diag refused ({e}): reading /proc/net/tcp");
+            Vec::new()
+        }
+    };
+    if owners.is_empty() {
+        owners = owners_in(&listening_in_tables()?, target);
+    }
     if let Some(&uid) = owners.iter().find(|uid| !trusted.contains(uid)) {
         return Ok(Verdict::Foreign { uid });
     }
@@ -175,7 +186,7 @@ mod tests {
 
     #[test]
     fn the_table_names_the_owner_of_the_listener_a_connection_reaches() {
-        let tables = [TCP.to_owned(), TCP6.to_owned()];
+        let tables: Vec<Listening> = [TCP, TCP6].iter().flat_map(|t| listening(t)).collect();
         // 127.0.0.1:8500 (0x2134) by uid 998; the established connection of uid 65534 is not a
         // listener.
         assert_eq!(owners_in(&tables, at("127.0.0.1:8500")), [998]);
@@ -188,6 +199,16 @@ mod tests {
         assert_eq!(owners_in(&tables, at("[::1]:8501")), [0]);
         assert!(owners_in(&tables, at("127.0.0.1:8501")).is_empty());
         assert!(owners_in(&tables, at("127.0.0.1:9")).is_empty());
+    }
+
+    #[test]
+    fn the_tables_say_what_sock_diag_says_of_this_tests_listener() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mine = |sockets: Vec<Listening>| sockets.into_iter().find(|s| s.address == addr);
+        let from_tables = mine(listening_in_tables().unwrap());
+        assert!(from_tables.is_some());
+        assert_eq!(from_tables, mine(crate::sock_diag::listening().unwrap()));
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod exit;
 mod listeners;
 mod plugins;
 mod services;
+mod sock_diag;
 mod terminal;
 
 use std::process::ExitCode;

@@ -42,15 +42,15 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::marker::PhantomData;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::messages::{ArgValue, Args, PluginError};
 use crate::secret::SecretText;
 use crate::target::Target;
+
+pub use crate::fact::{facts, FactError, FactKey, Facts};
+pub use crate::journal::{JournalRecord, NodeResult};
 
 /// A workflow a plugin runs (its command drives it), declared in its manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,55 +209,6 @@ impl StepSpec {
     }
 }
 
-/// The name and type of a fact: `facts.require(&LEADER_IP)` is a `String`, checked once here
-/// instead of `facts["leader_ip"].as_str()` at every use.
-pub struct FactKey<T> {
-    name: &'static str,
-    kind: PhantomData<fn() -> T>,
-}
-
-impl<T> FactKey<T> {
-    /// The key of the fact `name`.
-    pub const fn new(name: &'static str) -> Self {
-        FactKey {
-            name,
-            kind: PhantomData,
-        }
-    }
-
-    /// The fact's name in the journal.
-    pub const fn name(&self) -> &'static str {
-        self.name
-    }
-}
-
-/// The facts of the Mesh workflows that steps of other plugins may read.
-pub mod facts {
-    use super::FactKey;
-
-    /// The Mesh leader's address (find-leader).
-    pub const LEADER_IP: FactKey<String> = FactKey::new("leader_ip");
-    /// The address this host's service-discover is set up on (check-on-leader, node-preflight).
-    pub const SETUP_IP: FactKey<String> = FactKey::new("setup_ip");
-    /// Consul's ACL bootstrap reset index (read-reset-index).
-    pub const RESET_INDEX: FactKey<u64> = FactKey::new("reset_index");
-    /// The reset file written into Consul's data directory (write-reset-file).
-    pub const RESET_FILE: FactKey<String> = FactKey::new("reset_file");
-    /// How many Mesh servers and agents Consul listed before anything changed (preflight).
-    pub const SERVERS: FactKey<u64> = FactKey::new("servers");
-    /// How many agents Consul listed before anything changed (preflight).
-    pub const AGENTS: FactKey<u64> = FactKey::new("agents");
-    /// The AccessorID of the bootstrap token before the run (preflight), of a token the run's
-    /// own bootstrap made (read-reset-index), and of the new one (verify).
-    pub const OLD_ACCESSOR: FactKey<String> = FactKey::new("old_accessor");
-    /// The AccessorID of a token the run's own bootstrap made (read-reset-index).
-    pub const INTERIM_ACCESSOR: FactKey<String> = FactKey::new("interim_accessor");
-    /// The AccessorID of the new bootstrap token (verify).
-    pub const NEW_ACCESSOR: FactKey<String> = FactKey::new("new_accessor");
-    /// The file a node's new archive comes from (`secret rejoin --archive FILE`).
-    pub const ARCHIVE_FILE: FactKey<String> = FactKey::new("archive_file");
-}
-
 /// What a command's `{WORD}` stands for: `{run}` the run's name; `{ip}` and `{leader}` (their
 /// names since 1.3) the facts `setup_ip` and `leader_ip`; in a transport (a command reaching
 /// another node) `{node}`, `{host}` and `{address}` that node's Consul node name, hostname (else
@@ -339,101 +290,6 @@ impl Fill<'_> {
     /// Every word of `argv` filled in.
     pub fn argv(&self, argv: &[String]) -> Vec<String> {
         argv.iter().map(|w| self.word(w)).collect()
-    }
-}
-
-/// A fact is there but not of its key's type.
-#[derive(Debug, thiserror::Error)]
-#[error("fact '{name}' is not what it should be: {source}")]
-pub struct FactError {
-    /// The fact's name.
-    pub name: &'static str,
-    /// Why its value does not decode.
-    pub source: serde_json::Error,
-}
-
-impl From<FactError> for PluginError {
-    fn from(error: FactError) -> Self {
-        PluginError::operation(error.to_string())
-            .hint("the run's journal was changed or written by another version: start a new run")
-    }
-}
-
-/// What the steps of a run learnt, by name; kept in the journal, so never a secret.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Facts(BTreeMap<String, Value>);
-
-impl Facts {
-    /// No facts.
-    pub fn new() -> Self {
-        Facts::default()
-    }
-
-    /// The fact, if a step recorded it.
-    pub fn get<T: DeserializeOwned>(&self, key: &FactKey<T>) -> Result<Option<T>, FactError> {
-        self.0
-            .get(key.name)
-            .map(|value| {
-                T::deserialize(value).map_err(|source| FactError {
-                    name: key.name,
-                    source,
-                })
-            })
-            .transpose()
-    }
-
-    /// The fact an earlier step must have recorded; its absence says how to go on.
-    pub fn require<T: DeserializeOwned>(&self, key: &FactKey<T>) -> Result<T, PluginError> {
-        self.get(key)?.ok_or_else(|| {
-            PluginError::operation(format!(
-                "the journal has no '{}' from an earlier step",
-                key.name
-            ))
-            .hint("run the workflow from its start (`carbonio-mesh secret plan` shows which step provides it)")
-        })
-    }
-
-    /// Records `value` under `key`.
-    pub fn set<T: Serialize>(&mut self, key: &FactKey<T>, value: &T) {
-        // A fact type that cannot be JSON is a programming error caught by the first test.
-        let value = serde_json::to_value(value).expect("a fact is JSON");
-        self.0.insert(key.name.to_owned(), value);
-    }
-
-    /// Records a fact of a site command, by the name it was declared with (`provides`).
-    pub fn set_raw(&mut self, name: &str, value: Value) {
-        self.0.insert(name.to_owned(), value);
-    }
-
-    /// Whether a fact `name` was recorded.
-    pub fn contains(&self, name: &str) -> bool {
-        self.0.contains_key(name)
-    }
-
-    /// Adds `other`'s facts (theirs win).
-    pub fn extend(&mut self, other: Facts) {
-        self.0.extend(other.0);
-    }
-
-    /// A fact as text, for a command's `{NAME}`: a string as it is, a number or boolean
-    /// written out; `None` for anything else.
-    pub fn text(&self, name: &str) -> Option<String> {
-        match self.0.get(name)? {
-            Value::String(text) => Some(text.clone()),
-            value @ (Value::Number(_) | Value::Bool(_)) => Some(value.to_string()),
-            _ => None,
-        }
-    }
-
-    /// The names of the facts recorded.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.keys().map(String::as_str)
-    }
-
-    /// Whether no fact was recorded.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 
@@ -611,193 +467,10 @@ impl StepOutcome {
     }
 }
 
-/// One line of a run's journal (`/var/lib/carbonio-mesh/runs/RUN/journal.jsonl`), tagged by
-/// `event`. Journals written before 1.6 have the same shape.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "lowercase")]
-pub enum JournalRecord {
-    /// A run started: its workflow, and (1.7) the command's arguments and what was decided
-    /// before the first step (the nodes), which `--resume` keeps.
-    Run {
-        /// The workflow it runs.
-        workflow: String,
-        /// When, in seconds since the epoch (as every `at` here).
-        at: u64,
-        /// The command's arguments (no secret is an argument).
-        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-        args: BTreeMap<String, ArgValue>,
-        /// What the workflow decided before its first step.
-        #[serde(default, skip_serializing_if = "Facts::is_empty")]
-        facts: Facts,
-    },
-    /// A run was resumed (`--resume`).
-    Resumed {
-        /// When.
-        at: u64,
-    },
-    /// A step started.
-    Start {
-        /// The step.
-        step: String,
-        /// When.
-        at: u64,
-    },
-    /// A step ended well.
-    Done {
-        /// The step.
-        step: String,
-        /// When.
-        at: u64,
-        /// The facts it recorded.
-        #[serde(default)]
-        facts: Facts,
-    },
-    /// A step failed: the run stopped there.
-    Failed {
-        /// The step.
-        step: String,
-        /// When.
-        at: u64,
-        /// Why, as the step said it.
-        error: String,
-        /// What the step learnt before it failed (1.7).
-        #[serde(default, skip_serializing_if = "Facts::is_empty")]
-        facts: Facts,
-    },
-    /// A file the step removed or replaced, and its backup (recorded at once, for `restore`).
-    Removed {
-        /// The step.
-        step: String,
-        /// The file (a system path).
-        path: String,
-        /// Its backup (a system path).
-        backup: String,
-    },
-    /// A file the step backed up and left in place, for something else to replace (1.7):
-    /// `restore` puts it back like a removed one.
-    Saved {
-        /// The step.
-        step: String,
-        /// The file (a system path).
-        path: String,
-        /// Its backup (a system path).
-        backup: String,
-    },
-    /// A file the step made in the run's backup directory (1.7): a Consul snapshot. Pruned with
-    /// the run; never put anywhere by `restore`.
-    Kept {
-        /// The step.
-        step: String,
-        /// The file (a system path in the run's backup directory).
-        backup: String,
-        /// What it is, for `secret show`.
-        what: String,
-    },
-    /// One node's result of a step driving other nodes.
-    Node {
-        /// The step.
-        step: String,
-        /// The Consul node name.
-        node: String,
-        /// Its Carbonio hostname, when one maps to it.
-        #[serde(default)]
-        host: Option<String>,
-        /// Its gossip address.
-        address: String,
-        /// How it fared.
-        result: NodeResult,
-        /// What happened there, one line.
-        detail: String,
-    },
-    /// The run ended: every step is done.
-    Finished {
-        /// When.
-        at: u64,
-    },
-    /// `secret restore` put the run's files back.
-    Restored {
-        /// When.
-        at: u64,
-        /// How many files.
-        files: usize,
-    },
-    /// A record of a later version: kept, not understood.
-    #[serde(other)]
-    Other,
-}
-
-/// How one node fared in a step driving other nodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NodeResult {
-    /// It did what the step asked.
-    Ok,
-    /// It could not (the detail says why).
-    Failed,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn facts_are_read_by_their_typed_key() {
-        let mut facts = Facts::new();
-        facts.set(&facts::RESET_INDEX, &908);
-        facts.set(&facts::LEADER_IP, &"10.0.0.1".to_owned());
-        assert_eq!(facts.get(&facts::RESET_INDEX).unwrap(), Some(908));
-        assert_eq!(facts.require(&facts::LEADER_IP).unwrap(), "10.0.0.1");
-        let missing = facts.require(&facts::SETUP_IP).unwrap_err();
-        assert!(
-            missing.message.contains("'setup_ip'"),
-            "{}",
-            missing.message
-        );
-        // A fact of the wrong type is named, not read as a default.
-        facts.set_raw("reset_index", json!("nine hundred"));
-        let wrong = facts.get(&facts::RESET_INDEX).unwrap_err();
-        assert_eq!(wrong.name, "reset_index");
-    }
-
-    #[test]
-    fn journals_written_before_1_6_read_as_typed_records() {
-        let lines = [
-            json!({"event": "run", "workflow": "secret-regenerate", "at": 100}),
-            json!({"step": "preflight", "event": "start", "at": 100}),
-            json!({"step": "preflight", "event": "done", "at": 101, "facts": {"servers": 3}}),
-            json!({"step": "backup-and-remove", "event": "removed", "path": "/etc/a", "backup": "/b/etc/a"}),
-            json!({"step": "rejoin-nodes", "event": "node", "node": "agent-a", "host": null, "address": "10.0.0.2", "result": "ok", "detail": "set up"}),
-            json!({"step": "run-setup", "event": "failed", "at": 103, "error": "disk full"}),
-            json!({"event": "finished", "at": 104}),
-            json!({"event": "restored", "at": 105, "files": 2}),
-            json!({"event": "from-the-future", "x": 1}),
-        ];
-        let records: Vec<JournalRecord> = lines
-            .iter()
-            .map(|l| serde_json::from_value(l.clone()).unwrap())
-            .collect();
-        let JournalRecord::Done { facts, .. } = &records[2] else {
-            panic!("{:?}", records[2])
-        };
-        assert_eq!(facts.get(&facts::SERVERS).unwrap(), Some(3));
-        assert!(matches!(
-            &records[4],
-            JournalRecord::Node {
-                result: NodeResult::Ok,
-                ..
-            }
-        ));
-        assert_eq!(records[8], JournalRecord::Other);
-        // Written back, a record keeps the shape older readers know.
-        for (line, record) in lines.iter().zip(&records).take(8) {
-            let mut again = serde_json::to_value(record).unwrap();
-            if let (Some(a), Some(b)) = (again.as_object_mut(), line.as_object()) {
-                a.retain(|k, _| b.contains_key(k));
-            }
-            assert_eq!(&again, line);
-        }
-    }
 
     #[test]
     fn placeholders_name_the_run_or_a_fact() {

@@ -29,7 +29,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub use nodes::{drive, Driven, ExecFor, NodeGroup, Pace};
 pub use render::node_table;
 pub use state::{
-    journal, latest_run, new_run_id, now, records, rfc3339, runs_by_start, typed_records, RunState,
+    journal, latest_run, new_run_id, now, records, rfc3339, runs_by_start, typed_records,
+    JournaledStep, RunBackup, RunState, StepProgress,
 };
 
 use crate::services::WorkflowSteps;
@@ -413,6 +414,8 @@ fn opening_record(
                 .map(|(name, value)| (name.clone(), value.clone()))
                 .collect(),
             facts,
+            command: Some(workflow.command.to_owned()),
+            restore: workflow.restore.map(str::to_owned),
         },
         None => JournalRecord::Resumed { at: now() },
     }

@@ -131,11 +131,50 @@ impl Utc {
     }
 }
 
-/// What a run's journal says so far: what a resumed run starts from.
+/// Where a step of a run got to: its latest event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepProgress {
+    /// Done.
+    Ok,
+    /// Failed (the error is the step's `error`).
+    Failed,
+    /// Started and never ended: killed, or running now.
+    Started,
+}
+
+/// One step of a run, at its latest event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournaledStep {
+    /// The step.
+    pub name: String,
+    /// Its latest event.
+    pub progress: StepProgress,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+}
+
+/// A backup a run made: of a file it removed or replaced (`path`), or of something that is no
+/// file (`what`: a raft snapshot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunBackup {
+    /// The file, or `(what)` for something else.
+    pub path: String,
+    /// Where its copy is.
+    pub backup: String,
+}
+
+/// What a run's journal says so far: what a resumed run starts from, what `secret runs` shows
+/// and what doctor's `unfinished-run` reports. The one reader of a journal's records.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunState {
     /// The workflow its first record names.
     pub workflow: Option<String>,
+    /// The command that runs it, as its run record names it (none in older journals).
+    pub command: Option<String>,
+    /// The command that goes back from it, as its run record names it (none in older
+    /// journals, and for a workflow without one).
+    pub restore: Option<String>,
     /// It ended with every step done.
     pub finished: bool,
     /// The steps done, by name.
@@ -146,12 +185,20 @@ pub struct RunState {
     pub args: BTreeMap<String, ArgValue>,
     /// Each node's latest result, by step and node.
     pub nodes: BTreeMap<(String, String), NodeResult>,
-    /// When it started (its run record's time).
+    /// When it started: its first record's time.
     pub started_at: Option<u64>,
-    /// The step it is at: the last one started, or the one that failed since (`failed`).
+    /// The step it stopped in: started and never ended (killed, or running now), or failed
+    /// (`failed`); none between two steps.
     pub last_step: Option<String>,
     /// The last step event was a failure of `last_step`.
     pub failed: bool,
+    /// Every step, at its latest event, in the order they first started (a resumed step keeps
+    /// its place).
+    pub steps: Vec<JournaledStep>,
+    /// How often it was resumed.
+    pub resumed: u32,
+    /// The backups it made, in order.
+    pub backups: Vec<RunBackup>,
     /// `secret restore` put its files back.
     pub restored: bool,
 }
@@ -160,32 +207,65 @@ impl RunState {
     /// Reads the records in order (parse only: no host call).
     pub fn read(records: &[JournalRecord]) -> RunState {
         let mut state = RunState::default();
+        // A `start` after an unended or failed step is a resume, even in journals from before
+        // `resumed` records, unless a `resumed` record said so already.
+        let mut announced = false;
         for record in records {
+            if state.started_at.is_none() {
+                state.started_at = record.at();
+            }
             match record {
                 JournalRecord::Run {
                     workflow,
-                    at,
                     args,
                     facts,
+                    command,
+                    restore,
+                    ..
                 } => {
                     state.workflow = Some(workflow.clone());
-                    state.started_at.get_or_insert(*at);
+                    state.command.clone_from(command);
+                    state.restore.clone_from(restore);
                     state.args = args.clone();
                     state.facts.extend(facts.clone());
                 }
+                JournalRecord::Resumed { .. } => {
+                    state.resumed += 1;
+                    announced = true;
+                }
                 JournalRecord::Start { step, .. } => {
+                    if state.last_step.is_some() && !announced {
+                        state.resumed += 1;
+                    }
+                    announced = false;
                     state.last_step = Some(step.clone());
                     state.failed = false;
+                    state.set_step(step, StepProgress::Started, None);
                 }
                 JournalRecord::Done { step, facts, .. } => {
                     state.done.insert(step.clone());
                     state.facts.extend(facts.clone());
+                    state.last_step = None;
+                    state.failed = false;
+                    state.set_step(step, StepProgress::Ok, None);
                 }
-                JournalRecord::Failed { step, facts, .. } => {
+                JournalRecord::Failed {
+                    step, error, facts, ..
+                } => {
                     state.last_step = Some(step.clone());
                     state.failed = true;
                     state.facts.extend(facts.clone());
+                    state.set_step(step, StepProgress::Failed, Some(error.clone()));
                 }
+                JournalRecord::Removed { path, backup, .. }
+                | JournalRecord::Saved { path, backup, .. } => state.backups.push(RunBackup {
+                    path: path.clone(),
+                    backup: backup.clone(),
+                }),
+                JournalRecord::Kept { backup, what, .. } => state.backups.push(RunBackup {
+                    path: format!("({what})"),
+                    backup: backup.clone(),
+                }),
                 JournalRecord::Node {
                     step, node, result, ..
                 } => {
@@ -193,10 +273,25 @@ impl RunState {
                 }
                 JournalRecord::Finished { .. } => state.finished = true,
                 JournalRecord::Restored { .. } => state.restored = true,
-                _ => {}
+                JournalRecord::Other => {}
             }
         }
         state
+    }
+
+    /// A step's latest event, in the place it first started.
+    fn set_step(&mut self, name: &str, progress: StepProgress, error: Option<String>) {
+        match self.steps.iter_mut().find(|s| s.name == name) {
+            Some(step) => {
+                step.progress = progress;
+                step.error = error;
+            }
+            None => self.steps.push(JournaledStep {
+                name: name.to_owned(),
+                progress,
+                error,
+            }),
+        }
     }
 
     /// The state of `run`, read through the host.
@@ -234,6 +329,40 @@ mod tests {
             id.starts_with("2026-12-01T14-33-40Z-") && id.len() == 25,
             "{id}"
         );
+    }
+
+    #[test]
+    fn the_step_a_run_stopped_in_is_the_unended_or_failed_one_and_none_between_steps() {
+        let read = |lines: &[Value]| {
+            let records: Vec<JournalRecord> = lines
+                .iter()
+                .map(|l| serde_json::from_value(l.clone()).unwrap())
+                .collect();
+            RunState::read(&records)
+        };
+        let mut lines = vec![
+            json!({"event": "run", "workflow": "w", "at": 5}),
+            json!({"step": "a", "event": "start", "at": 6}),
+        ];
+        assert_eq!(read(&lines).last_step.as_deref(), Some("a"));
+        lines.push(json!({"step": "a", "event": "done", "at": 7}));
+        let between = read(&lines);
+        assert_eq!((between.last_step, between.failed), (None, false));
+        lines.push(json!({"step": "b", "event": "start", "at": 8}));
+        lines.push(json!({"step": "b", "event": "failed", "at": 9, "error": "no"}));
+        let failed = read(&lines);
+        assert_eq!(
+            (failed.last_step.as_deref(), failed.failed),
+            (Some("b"), true)
+        );
+        assert_eq!(failed.steps[1].error.as_deref(), Some("no"));
+        assert_eq!(failed.started_at, Some(5));
+        // Started again after the failure, without a `resumed` record (older journals).
+        lines.push(json!({"step": "b", "event": "start", "at": 10}));
+        let resumed = read(&lines);
+        assert_eq!(resumed.resumed, 1);
+        assert_eq!(resumed.steps[1].progress, StepProgress::Started);
+        assert_eq!(resumed.steps.len(), 2);
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! neither finished nor gone back from. A run killed half-way (`kill -9`, a reboot) leaves the
 //! node between two states: its files, unit and keys are the run's business until it is
 //! resumed or restored, so every other fix waits for that one. Read through the host's journal
-//! service (what `secret runs` reads), never the files; [`unfinished`] is pure.
+//! service (what `secret runs` reads), never the files; [`unfinished`] is pure. The commands
+//! that resume and go back from a run are the ones its run record names: doctor knows no
+//! workflow.
 
 use carbonio_mesh_plugin_api::step::JournalRecord;
 use carbonio_mesh_plugin_api::workflow;
@@ -16,29 +18,24 @@ const NAME: &str = "unfinished-run";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unfinished {
     pub run: String,
-    /// The workflow (`secret-regenerate`).
-    pub workflow: String,
-    /// The step it failed at, or the last it started (killed there).
+    /// The command that runs its workflow (`secret regenerate`).
+    pub command: String,
+    /// The command that goes back from it (`secret restore`), if any.
+    pub restore: Option<String>,
+    /// The step it failed at, or the one it started and never ended (killed there); none
+    /// between two steps.
     pub step: Option<String>,
+    /// How many steps it had done.
+    pub done: usize,
     /// It failed at `step` (else it was interrupted, or runs now).
     pub failed: bool,
     pub started: Option<u64>,
 }
 
 impl Unfinished {
-    /// The command that runs the workflow: a workflow is named after its command's words
-    /// joined by a dash (`secret-regenerate` is `secret regenerate`).
-    pub fn command(&self) -> String {
-        self.workflow.replacen('-', " ", 1)
-    }
-
     /// How to go on with it.
     pub fn resume(&self) -> String {
-        format!(
-            "carbonio-mesh {} --resume --run {}",
-            self.command(),
-            self.run
-        )
+        format!("carbonio-mesh {} --resume --run {}", self.command, self.run)
     }
 }
 
@@ -49,10 +46,17 @@ pub fn unfinished(run: &str, records: &[JournalRecord]) -> Option<Unfinished> {
     if state.finished || state.restored {
         return None;
     }
+    let workflow = state.workflow?;
     Some(Unfinished {
         run: run.to_owned(),
-        workflow: state.workflow?,
+        // Journals from before the run record named its commands: a workflow is named after
+        // its command's words joined by a dash (`secret-regenerate`), and none named a way back.
+        command: state
+            .command
+            .unwrap_or_else(|| workflow.replacen('-', " ", 1)),
+        restore: state.restore,
         step: state.last_step,
+        done: state.done.len(),
         failed: state.failed,
         started: state.started_at,
     })
@@ -76,6 +80,9 @@ pub fn run_check(scope: &str, newest: Result<Option<Unfinished>, String>) -> Che
     let at = match (&run.step, run.failed) {
         (Some(step), true) => format!("failed at step {step}"),
         (Some(step), false) => format!("stopped at step {step} (killed, or running now)"),
+        (None, _) if run.done > 0 => {
+            "stopped between two steps (killed, or running now)".to_owned()
+        }
         (None, _) => "stopped before its first step ended".to_owned(),
     };
     let started = run
@@ -83,9 +90,9 @@ pub fn run_check(scope: &str, newest: Result<Option<Unfinished>, String>) -> Che
         .map(|at| format!(", started {}", workflow::rfc3339(at)))
         .unwrap_or_default();
     let mut fix = format!("finish it: {}", run.resume());
-    if run.workflow != "secret-recover-quorum" {
+    if let Some(restore) = &run.restore {
         fix.push_str(&format!(
-            " (or go back: carbonio-mesh secret restore {})",
+            " (or go back: carbonio-mesh {restore} {})",
             run.run
         ));
     }
@@ -95,8 +102,7 @@ pub fn run_check(scope: &str, newest: Result<Option<Unfinished>, String>) -> Che
         Status::Fail,
         format!(
             "run {} of {} {at}{started}: this node is half-way through it",
-            run.run,
-            run.command()
+            run.run, run.command
         ),
     )
     .fix(fix)
@@ -134,12 +140,22 @@ mod tests {
         }
     }
 
+    fn done(step: &str) -> JournalRecord {
+        JournalRecord::Done {
+            step: step.into(),
+            at: 2,
+            facts: Default::default(),
+        }
+    }
+
     fn run_record() -> JournalRecord {
         JournalRecord::Run {
             workflow: "secret-regenerate".into(),
             at: 1_800_000_000,
             args: Default::default(),
             facts: Default::default(),
+            command: Some("secret regenerate".into()),
+            restore: Some("secret restore".into()),
         }
     }
 
@@ -161,6 +177,13 @@ mod tests {
             check.fix.as_deref(),
             Some("finish it: carbonio-mesh secret regenerate --resume --run R1 (or go back: carbonio-mesh secret restore R1)")
         );
+        let between = [run_record(), start("preflight"), done("preflight")];
+        let check = run_check("srv", Ok(unfinished("R1", &between)));
+        assert!(
+            check.detail.contains("stopped between two steps"),
+            "{}",
+            check.detail
+        );
         let mut finished = killed.to_vec();
         finished.push(JournalRecord::Finished { at: 3 });
         assert_eq!(unfinished("R1", &finished), None);
@@ -168,6 +191,27 @@ mod tests {
         restored.push(JournalRecord::Restored { at: 3, files: 2 });
         assert_eq!(unfinished("R1", &restored), None);
         assert_eq!(run_check("srv", Ok(None)).status, Status::Ok);
+    }
+
+    #[test]
+    fn the_commands_are_the_run_records_and_an_older_journal_offers_no_way_back() {
+        let record = |command: Option<&str>, restore: Option<&str>| JournalRecord::Run {
+            workflow: "site-rotate".into(),
+            at: 1_800_000_000,
+            args: Default::default(),
+            facts: Default::default(),
+            command: command.map(str::to_owned),
+            restore: restore.map(str::to_owned),
+        };
+        let named = unfinished("R3", &[record(Some("site rotate-keys"), None), start("a")]);
+        let fix = run_check("srv", Ok(named)).fix.clone().unwrap();
+        assert_eq!(
+            fix,
+            "finish it: carbonio-mesh site rotate-keys --resume --run R3"
+        );
+        let older = unfinished("R4", &[record(None, None), start("a")]).unwrap();
+        assert_eq!(older.command, "site rotate");
+        assert_eq!(older.restore, None);
     }
 
     #[test]

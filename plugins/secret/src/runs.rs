@@ -7,28 +7,15 @@
 
 use carbonio_mesh_plugin_api::services::{JournalRead, RemoveRun, RunRemoved};
 use carbonio_mesh_plugin_api::step::JournalRecord;
-use carbonio_mesh_plugin_api::workflow::{records, rfc3339};
+use carbonio_mesh_plugin_api::workflow::{rfc3339, typed_records, RunState, StepProgress};
 use carbonio_mesh_plugin_api::{Host, OutputFormat, PluginError, Request, Response, Table};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Serialize;
 
 /// How many runs `secret prune` keeps without `--keep`.
 pub(crate) const DEFAULT_KEEP: &str = "10";
 
-/// Any record's time, for the run's start.
-#[derive(Debug, Deserialize)]
-struct Stamp {
-    at: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Status {
-    Ok,
-    Failed,
-    /// Started and never ended: killed, or still running.
-    Started,
-}
+/// A step's status in `secret show` (`ok`, `failed`, `started`).
+pub(crate) type Status = StepProgress;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct StepLine {
@@ -105,90 +92,39 @@ impl RunSummary {
     }
 }
 
-/// Reads a run's records (parse only: no host call).
-pub(crate) fn summarize(run: &str, records: &[Value]) -> RunSummary {
-    let started_at = records
-        .iter()
-        .find_map(|r| serde_json::from_value::<Stamp>(r.clone()).ok())
-        .map(|s| s.at);
-    let mut summary = RunSummary {
+/// A run's summary from its records, as the workflow engine reads them (parse only: no host
+/// call).
+pub(crate) fn summarize(run: &str, records: &[JournalRecord]) -> RunSummary {
+    let state = RunState::read(records);
+    RunSummary {
         run: run.to_owned(),
-        workflow: None,
-        started_at,
-        started: started_at.map(rfc3339),
-        state: State::Unfinished { step: None },
-        resumed: 0,
-        restored: false,
-        steps: Vec::new(),
-        removed: Vec::new(),
-    };
-    let mut finished = false;
-    // The step started and not yet ended, and whether the last step event was a failure:
-    // a `start` after either is a resume, even in journals from before `resumed` records.
-    let mut open: Option<String> = None;
-    let mut failed: Option<String> = None;
-    let mut announced = false;
-    for record in records {
-        let Ok(record) = serde_json::from_value::<JournalRecord>(record.clone()) else {
-            continue;
-        };
-        match record {
-            JournalRecord::Run { workflow, .. } => summary.workflow = Some(workflow),
-            JournalRecord::Resumed { .. } => {
-                summary.resumed += 1;
-                announced = true;
-            }
-            JournalRecord::Start { step, .. } => {
-                if (open.is_some() || failed.is_some()) && !announced {
-                    summary.resumed += 1;
-                }
-                announced = false;
-                failed = None;
-                set_step(&mut summary.steps, &step, Status::Started, String::new());
-                open = Some(step);
-            }
-            JournalRecord::Done { step, .. } => {
-                set_step(&mut summary.steps, &step, Status::Ok, String::new());
-                open = None;
-            }
-            JournalRecord::Failed { step, error, .. } => {
-                set_step(&mut summary.steps, &step, Status::Failed, error);
-                open = None;
-                failed = Some(step);
-            }
-            JournalRecord::Finished { .. } => finished = true,
-            JournalRecord::Restored { .. } => summary.restored = true,
-            JournalRecord::Removed { path, backup, .. }
-            | JournalRecord::Saved { path, backup, .. } => {
-                summary.removed.push(RemovedFile { path, backup })
-            }
-            JournalRecord::Kept { backup, what, .. } => summary.removed.push(RemovedFile {
-                path: format!("({what})"),
-                backup,
-            }),
-            JournalRecord::Node { .. } | JournalRecord::Other => {}
-        }
-    }
-    summary.state = match (finished, failed) {
-        (true, _) => State::Finished,
-        (false, Some(step)) => State::Failed { step },
-        (false, None) => State::Unfinished { step: open },
-    };
-    summary
-}
-
-/// A step's latest status, in the order steps first started (a resumed step keeps its place).
-fn set_step(steps: &mut Vec<StepLine>, step: &str, status: Status, detail: String) {
-    match steps.iter_mut().find(|s| s.step == step) {
-        Some(line) => {
-            line.status = status;
-            line.detail = detail;
-        }
-        None => steps.push(StepLine {
-            step: step.to_owned(),
-            status,
-            detail,
-        }),
+        started: state.started_at.map(rfc3339),
+        started_at: state.started_at,
+        state: match (state.finished, state.failed, state.last_step) {
+            (true, _, _) => State::Finished,
+            (false, true, Some(step)) => State::Failed { step },
+            (false, _, step) => State::Unfinished { step },
+        },
+        workflow: state.workflow,
+        resumed: state.resumed,
+        restored: state.restored,
+        steps: state
+            .steps
+            .into_iter()
+            .map(|s| StepLine {
+                step: s.name,
+                status: s.progress,
+                detail: s.error.unwrap_or_default(),
+            })
+            .collect(),
+        removed: state
+            .backups
+            .into_iter()
+            .map(|b| RemovedFile {
+                path: b.path,
+                backup: b.backup,
+            })
+            .collect(),
     }
 }
 
@@ -217,7 +153,7 @@ fn all_runs(host: &Host<'_>) -> Result<Vec<RunSummary>, PluginError> {
     let names = host.call(&JournalRead { run: None })?.runs;
     let mut runs = names
         .iter()
-        .map(|run| Ok(summarize(run, &records(host, run)?)))
+        .map(|run| Ok(summarize(run, &typed_records(host, run)?)))
         .collect::<Result<Vec<_>, PluginError>>()?;
     sort(&mut runs);
     Ok(runs)
@@ -234,7 +170,7 @@ pub(crate) fn show(host: &Host<'_>, request: &Request) -> Result<Response, Plugi
     let run = request
         .value("run")
         .ok_or_else(|| PluginError::usage("name the run to show"))?;
-    let summary = summarize(run, &records(host, run)?);
+    let summary = summarize(run, &typed_records(host, run)?);
     render_show(request.format, &summary)
 }
 
@@ -406,7 +342,16 @@ fn render_pruned(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    /// The summary of records as written (one of another version reads as `Other`).
+    fn summarize(run: &str, records: &[Value]) -> RunSummary {
+        let typed: Vec<JournalRecord> = records
+            .iter()
+            .map(|r| serde_json::from_value(r.clone()).unwrap_or(JournalRecord::Other))
+            .collect();
+        super::summarize(run, &typed)
+    }
 
     fn failed_then_resumed() -> Vec<Value> {
         vec![

@@ -3,11 +3,12 @@
 //! Optional user switch (uid, gid, supplementary groups), standard input written then closed, a
 //! time limit, and secrets shown as `<redacted>` wherever the command line is logged or recorded.
 //!
-//! Every program the host runs is built by [`contained`] and watched by [`Running`] (nothing else
+//! Every program the host runs is built by [`child::contained`] and watched by
+//! [`running::Running`] (nothing else
 //! in the host starts a process), so every one of them is contained:
 //!
 //! - **A clean environment.** Nothing of ours reaches it (a `CONSUL_HTTP_TOKEN` root exported, for
-//!   one) but `PATH` (ours without relative or empty entries; [`DEFAULT_PATH`] when nothing is
+//!   one) but `PATH` (ours without relative or empty entries; [`child::DEFAULT_PATH`] when nothing is
 //!   left), `LANG`, `LANGUAGE`, `LC_*`, `TERM`, `TZ`, and the variables `CARBONIO_MESH_CHILD_ENV`
 //!   names. `HOME`, `USER` and `LOGNAME` are those of the user it runs as.
 //! - **Found where only root can write.** An absolute path, or a bare name found in a `PATH`
@@ -18,7 +19,7 @@
 //!   root's terminal nor push keystrokes into it (`TIOCSTI`) for root's shell to run.
 //! - **Its own process group, killed at the time limit.** The limit covers the program and
 //!   everything it started that still holds its output. At the limit the whole group gets
-//!   SIGTERM, then SIGKILL once the program itself has exited or [`KILL_GRACE`] has passed; output
+//!   SIGTERM, then SIGKILL once the program itself has exited or [`running::KILL_GRACE`] has passed; output
 //!   still held open after that (by something that left the group with `setsid`) is waited for
 //!   [`PIPE_GRACE`] at most, then given up.
 //! - **It dies with carbonio-mesh.** The child asks for SIGKILL when its parent dies
@@ -29,47 +30,26 @@
 //!   set-user-ID program run as another user: those are covered by the group kill at the time
 //!   limit, not by carbonio-mesh's death.
 
-use std::collections::BTreeMap;
-use std::ffi::{OsStr, OsString};
-use std::io::{self, Read, Write};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::thread::{self, JoinHandle};
+use std::io;
+use std::process::Command;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use carbonio_mesh_plugin_api::services::{
     Exec, ExecArg, ExecMany, ExecManyAnswer, ExecOutput, ExecResult, ServiceErrorKind,
     ServiceFailure,
 };
-use nix::errno::Errno;
-use nix::sys::signal::{killpg, Signal};
-use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
-use nix::unistd::{Gid, Pid, Uid, User};
 use zeroize::Zeroize;
 
 use super::{failure, io_failure, HostContext};
+use child::{contained, Identity};
+use running::{poll_until, Pipes, Running};
 
-/// Output beyond this is cut, so a runaway program cannot exhaust memory.
-const MAX_OUTPUT: u64 = 16 * 1024 * 1024;
-
-/// Between SIGTERM and SIGKILL at the time limit: time for the program to clean up.
-const KILL_GRACE: Duration = Duration::from_secs(3);
+mod child;
+mod running;
 
 /// After the kill, how long output still held open is waited for.
 const PIPE_GRACE: Duration = Duration::from_secs(1);
-
-/// The children's `PATH` when ours has no absolute entry.
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// Variables of ours every child inherits, with `LC_*`: how to talk to the operator, nothing more.
-const INHERITED: [&str; 4] = ["LANG", "LANGUAGE", "TERM", "TZ"];
-
-/// Names (separated by blanks or commas) of further variables of ours that children inherit: the
-/// one way to hand a program something from our environment. The test stand-ins' settings travel
-/// this way.
-const CHILD_ENV: &str = "CARBONIO_MESH_CHILD_ENV";
 
 /// A command ready to start: everything that needs the context (secrets, dry run, user switch)
 /// is done, so it can run on another thread.
@@ -268,331 +248,14 @@ fn zeroize_all(words: &mut [String]) {
     }
 }
 
-/// Who a program runs as.
-struct Identity {
-    /// Its `USER` and `LOGNAME`.
-    name: String,
-    home: PathBuf,
-    /// Credentials the child takes before exec; `None`: ours.
-    switch: Option<Credentials>,
-}
-
-struct Credentials {
-    uid: Uid,
-    gid: Gid,
-    groups: Vec<Gid>,
-}
-
-impl Identity {
-    /// `user` with its groups (switching needs root unless it is us), or the user we are.
-    fn of(user: Option<&str>) -> Result<Identity, ServiceFailure> {
-        let Some(user) = user else {
-            return Identity::ours();
-        };
-        let entry = User::from_name(user)
-            .map_err(|e| {
-                failure(
-                    ServiceErrorKind::Failed,
-                    format!("cannot look up user {user}: {e}"),
-                )
-            })?
-            .ok_or_else(|| {
-                failure(
-                    ServiceErrorKind::NotFound,
-                    format!("there is no user '{user}' on this system"),
-                )
-            })?;
-        let switch = if Uid::effective() == entry.uid {
-            None
-        } else {
-            if !Uid::effective().is_root() {
-                return Err(failure(
-                    ServiceErrorKind::Denied,
-                    format!("running a command as {user} needs root"),
-                ));
-            }
-            let name = std::ffi::CString::new(user).map_err(|_| {
-                failure(ServiceErrorKind::Invalid, "a user name cannot contain NUL")
-            })?;
-            let groups = nix::unistd::getgrouplist(&name, entry.gid).map_err(|e| {
-                failure(
-                    ServiceErrorKind::Failed,
-                    format!("cannot read the groups of {user}: {e}"),
-                )
-            })?;
-            Some(Credentials {
-                uid: entry.uid,
-                gid: entry.gid,
-                groups,
-            })
-        };
-        Ok(Identity {
-            name: user.to_owned(),
-            home: entry.dir,
-            switch,
-        })
-    }
-
-    /// The user we are; without a passwd entry, our uid as the name and `/` as the home.
-    fn ours() -> Result<Identity, ServiceFailure> {
-        let uid = Uid::effective();
-        let entry = User::from_uid(uid).map_err(|e| {
-            failure(
-                ServiceErrorKind::Failed,
-                format!("cannot look up user {uid}: {e}"),
-            )
-        })?;
-        let (name, home) = match entry {
-            Some(entry) => (entry.name, entry.dir),
-            None => (uid.to_string(), PathBuf::from("/")),
-        };
-        Ok(Identity {
-            name,
-            home,
-            switch: None,
-        })
-    }
-}
-
-/// The environment a program starts with, built from `ours` (the caller passes
-/// `std::env::vars_os()`; tests pass their own rather than change the process's).
-fn child_environment(
-    ours: impl IntoIterator<Item = (OsString, OsString)>,
-    identity: &Identity,
-) -> BTreeMap<OsString, OsString> {
-    let ours: BTreeMap<OsString, OsString> = ours.into_iter().collect();
-    let listed: Vec<&str> = ours
-        .get(OsStr::new(CHILD_ENV))
-        .and_then(|names| names.to_str())
-        .map(|names| {
-            names
-                .split(|c: char| c == ',' || c.is_whitespace())
-                .filter(|name| !name.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut env: BTreeMap<OsString, OsString> = ours
-        .iter()
-        .filter(|(name, _)| {
-            name.to_str().is_some_and(|name| {
-                INHERITED.contains(&name) || name.starts_with("LC_") || listed.contains(&name)
-            })
-        })
-        .map(|(name, value)| (name.clone(), value.clone()))
-        .collect();
-    env.insert("PATH".into(), search_path(ours.get(OsStr::new("PATH"))));
-    // Last, so that nothing listed can make a program believe it runs as someone else.
-    env.insert("HOME".into(), identity.home.clone().into_os_string());
-    env.insert("USER".into(), identity.name.clone().into());
-    env.insert("LOGNAME".into(), identity.name.clone().into());
-    env
-}
-
-/// Our `PATH` without relative or empty entries, which would make the lookup depend on the
-/// working directory; [`DEFAULT_PATH`] when nothing is left.
-///
-/// Ours rather than a fixed one, because it is safe to pass on: root chose it, it found
-/// carbonio-mesh itself, a root shell would find the same programs through it (and `sudo` has
-/// already replaced it with its `secure_path`), and it holds no secret. Site commands and the test
-/// stand-ins are found through it.
-fn search_path(ours: Option<&OsString>) -> OsString {
-    let entries: Vec<&[u8]> = ours
-        .map(|path| {
-            path.as_bytes()
-                .split(|&byte| byte == b':')
-                .filter(|entry| entry.starts_with(b"/"))
-                .collect()
-        })
-        .unwrap_or_default();
-    if entries.is_empty() {
-        DEFAULT_PATH.into()
-    } else {
-        OsString::from_vec(entries.join(&b':'))
-    }
-}
-
-/// `argv` as a contained command (see the module documentation): the one place where a child's
-/// program file, environment, session, process group, credentials and parent-death signal are
-/// set.
-fn contained(
-    argv: &[String],
-    identity: Identity,
-    ours: impl IntoIterator<Item = (OsString, OsString)>,
-) -> Result<Command, ServiceFailure> {
-    let env = child_environment(ours, &identity);
-    let search_path = env.get(OsStr::new("PATH")).cloned().unwrap_or_default();
-    // The file found is the file run (no second lookup by exec); argv[0] stays the word given.
-    let mut command = Command::new(super::program::locate(&argv[0], &search_path)?);
-    command
-        .arg0(&argv[0])
-        .args(&argv[1..])
-        .env_clear()
-        .envs(env)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let parent = nix::unistd::getpid();
-    let switch = identity.switch;
-    if switch.is_none() {
-        // Its own group (whose id is its pid), killed whole at the time limit. A Ctrl-C at the
-        // terminal then reaches only carbonio-mesh, whose death ends the child. (Another user's
-        // program gets a session of its own below, which is such a group too.)
-        command.process_group(0);
-    }
-    // SAFETY: between fork and exec: only plain system calls on memory prepared before the fork;
-    // nothing allocates (an io::Error from an errno does not).
-    unsafe {
-        command.pre_exec(move || {
-            if let Some(credentials) = &switch {
-                // A session of its own, without a controlling terminal: /dev/tty opens nothing
-                // and TIOCSTI has no terminal to push keystrokes into. Its id is the pid, so the
-                // group kill at the time limit reaches it as any other child's group.
-                nix::unistd::setsid()?;
-                // Groups, then group, then user, all here: std's own uid()/gid() would drop root
-                // before this hook could still call setgroups.
-                nix::unistd::setgroups(&credentials.groups)?;
-                nix::unistd::setgid(credentials.gid)?;
-                nix::unistd::setuid(credentials.uid)?;
-            }
-            // After the switch: a change of credentials clears the parent-death signal.
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
-            // carbonio-mesh may have died before that line, and then nothing would end us.
-            if nix::unistd::getppid() != parent {
-                return Err(Errno::ESRCH.into());
-            }
-            Ok(())
-        });
-    }
-    Ok(command)
-}
-
-/// A started program, leader of its own process group. The group is signalled only while the
-/// program is unreaped: until then its pid, which is the group's id, cannot be reused, so a
-/// signal never reaches a stranger. Dropped unreaped (an error on the way), it is killed and
-/// reaped with its group.
-struct Running {
-    child: Child,
-    reaped: bool,
-}
-
-impl Running {
-    fn start(command: &mut Command) -> io::Result<Running> {
-        Ok(Running {
-            child: command.spawn()?,
-            reaped: false,
-        })
-    }
-
-    fn group(&self) -> Pid {
-        Pid::from_raw(self.child.id() as i32)
-    }
-
-    /// Whether the program has exited; it stays unreaped.
-    fn exited(&self) -> io::Result<bool> {
-        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
-        let status = waitid(Id::Pid(self.group()), flags)?;
-        Ok(!matches!(status, WaitStatus::StillAlive))
-    }
-
-    /// SIGTERM to the whole group, then SIGKILL once the program has exited (what it started may
-    /// ignore SIGTERM) or [`KILL_GRACE`] has passed.
-    fn kill_group(&self) {
-        let _ = killpg(self.group(), Signal::SIGTERM);
-        let _ = poll_until(Instant::now() + KILL_GRACE, || self.exited());
-        let _ = killpg(self.group(), Signal::SIGKILL);
-    }
-
-    fn reap(mut self) -> io::Result<ExitStatus> {
-        // Whatever wait answers, the group is never signalled again.
-        self.reaped = true;
-        self.child.wait()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if !self.reaped {
-            let _ = killpg(self.group(), Signal::SIGKILL);
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// The threads feeding a program's input and collecting its output.
-struct Pipes {
-    input: JoinHandle<()>,
-    stdout: JoinHandle<String>,
-    stderr: JoinHandle<String>,
-}
-
-impl Pipes {
-    fn start(child: &mut Child, input: Option<String>) -> Pipes {
-        let mut pipe = child.stdin.take().expect("stdin is piped");
-        let mut input = input.unwrap_or_default();
-        Pipes {
-            input: thread::spawn(move || {
-                // A program that exits without reading its input is not an error here.
-                let _ = pipe.write_all(input.as_bytes());
-                input.zeroize();
-            }),
-            stdout: read_all(child.stdout.take().expect("stdout is piped")),
-            stderr: read_all(child.stderr.take().expect("stderr is piped")),
-        }
-    }
-
-    /// Whether every holder of the program's pipes has let go of them by `deadline`.
-    fn closed_by(&self, deadline: Instant) -> bool {
-        let closed = || {
-            Ok(self.input.is_finished() && self.stdout.is_finished() && self.stderr.is_finished())
-        };
-        matches!(poll_until(deadline, closed), Ok(true))
-    }
-
-    /// The output collected. A thread still blocked (its pipe held by something that left the
-    /// group) is left to end when that lets go; what it reads is lost.
-    fn output(self) -> (String, String) {
-        let collected = |reader: JoinHandle<String>| {
-            if reader.is_finished() {
-                reader.join().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        };
-        (collected(self.stdout), collected(self.stderr))
-    }
-}
-
-fn read_all(pipe: impl Read + Send + 'static) -> JoinHandle<String> {
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.take(MAX_OUTPUT).read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
-}
-
-/// Asks `done` with growing pauses (1 ms up to 50 ms) until it says yes or `deadline` passes;
-/// whether it said yes.
-fn poll_until(deadline: Instant, mut done: impl FnMut() -> io::Result<bool>) -> io::Result<bool> {
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if done()? {
-            return Ok(true);
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(false);
-        }
-        thread::sleep(pause.min(deadline - now));
-        pause = (pause * 2).min(Duration::from_millis(50));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::paths::SystemPaths;
     use crate::config::settings::Config;
     use crate::services::test_consul;
+    use child::INHERITED;
+    use nix::unistd::{Uid, User};
 
     fn context(dry_run: bool) -> HostContext {
         HostContext::new(
@@ -700,49 +363,6 @@ mod tests {
             .filter(|n| !["PATH", "HOME", "USER", "LOGNAME"].contains(n))
             .collect();
         assert!(unexpected.is_empty(), "leaked: {unexpected:?}");
-    }
-
-    #[test]
-    fn a_child_environment_holds_only_what_is_listed() {
-        let identity = Identity {
-            name: "nobody".into(),
-            home: "/nonexistent".into(),
-            switch: None,
-        };
-        let ours = [
-            ("CONSUL_HTTP_TOKEN", "secret-token"),
-            ("PATH", "/opt/site/bin:.::relative/bin:/usr/bin"),
-            ("HOME", "/root"),
-            ("USER", "root"),
-            ("LANG", "C.UTF-8"),
-            ("LC_TIME", "de_DE.UTF-8"),
-            ("TERM", "xterm"),
-            ("SITE_SETTING", "kept"),
-            ("OTHER_SETTING", "dropped"),
-            (CHILD_ENV, "SITE_SETTING, USER"),
-        ]
-        .map(|(name, value)| (OsString::from(name), OsString::from(value)));
-        let env = child_environment(ours, &identity);
-        let env: Vec<(&str, &str)> = env
-            .iter()
-            .map(|(name, value)| (name.to_str().unwrap(), value.to_str().unwrap()))
-            .collect();
-        assert_eq!(
-            env,
-            [
-                ("HOME", "/nonexistent"),
-                ("LANG", "C.UTF-8"),
-                ("LC_TIME", "de_DE.UTF-8"),
-                ("LOGNAME", "nobody"),
-                ("PATH", "/opt/site/bin:/usr/bin"),
-                ("SITE_SETTING", "kept"),
-                ("TERM", "xterm"),
-                ("USER", "nobody"),
-            ]
-        );
-        // No usable PATH of ours: the fixed default.
-        let env = child_environment([("PATH".into(), ".:bin".into())], &identity);
-        assert_eq!(env[OsStr::new("PATH")], DEFAULT_PATH);
     }
 
     /// Whether process `pid` has ended (gone, or a zombie nobody reaped yet), waiting up to 2 s.
