@@ -18,8 +18,8 @@ use carbonio_mesh_plugin_api::nodes::{self, Hostnames};
 use carbonio_mesh_plugin_api::{ConsulText, Host, JsonDocument, PluginError};
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 
+use crate::member::{build_of, rewrite, version_of, Layout, Member, Order};
 use crate::tags::{AllTags, Tags};
-use crate::{build_of, rewrite, version_of, Layout, Member, Order};
 
 /// The document, the agent's version, how many members it lists, and whether Consul may have
 /// filtered the list (read without a token under deny).
@@ -67,7 +67,8 @@ pub(crate) fn write(
         } = pass;
         let version = versions.found(host);
         let layout_of_list = Layout::of(&version.version);
-        if layout.is_some_and(|used| used != layout_of_list) {
+        // Only the partition changes the document (the widths are the table's).
+        if layout.is_some_and(|used| used.partition != layout_of_list.partition) {
             forced = Some(layout_of_list);
             continue;
         }
@@ -362,165 +363,7 @@ impl<'de> Visitor<'de> for &mut Pass<'de, '_> {
 
 #[cfg(test)]
 mod tests {
-    use std::ffi::c_void;
-
-    use carbonio_mesh_plugin_abi::abi_stable::std_types::{RResult, RStr, RString};
-    use carbonio_mesh_plugin_abi::HostHandle;
-    use serde::Serialize;
-
     use super::*;
-    use crate::{sort, view, MemberView};
-
-    /// A host that knows one Carbonio server and whose agent runs 1.21.4 (what it answers to
-    /// `/v1/agent/self`, asked only when the members' versions differ).
-    extern "C" fn fake_host(
-        _ctx: *const c_void,
-        service: RStr<'_>,
-        _payload: RStr<'_>,
-    ) -> RResult<RString, RString> {
-        let answer = match service.as_str() {
-            "carbonio.servers" => r#"{"servers":[{"hostname":"mail.example.com"}]}"#,
-            "consul" => {
-                r#"{"json":{"Config":{"NodeName":"server-srv1","Version":"1.21.4"}},"status":200}"#
-            }
-            _ => "{}",
-        };
-        RResult::ROk(answer.into())
-    }
-
-    /// Members in Consul's form: a server, a client of the mapped host, a name that needs
-    /// escapes, a member of no known role, a WAN name, an IPv6 address; with `bare`, a member
-    /// with no tags at all (no version: the agent is asked).
-    fn answer(server_build: &str, client_build: &str, bare: bool) -> String {
-        let member = |name: &str, addr: &str, status: u8, tags: String| {
-            format!(
-                r#"{{"Name":{name},"Addr":"{addr}","Port":8301,"Tags":{tags},"Status":{status},"ProtocolMin":1}}"#
-            )
-        };
-        let tags = |role: &str, build: &str, segment: &str| {
-            format!(
-                r#"{{"build":"{build}","dc":"dc1","role":"{role}","segment":"{segment}","vsn":"2"}}"#
-            )
-        };
-        let list = [
-            member(
-                r#""agent-mail-example-com""#,
-                "10.0.0.2",
-                1,
-                tags("node", client_build, ""),
-            ),
-            member(
-                r#""server-srv1-example-com.dc1""#,
-                "fd00::1",
-                1,
-                tags("consul", server_build, ""),
-            ),
-            member(
-                r#""agent-\"odd\"\tname""#,
-                "10.0.0.3",
-                4,
-                tags("node", client_build, "seg"),
-            ),
-            member(
-                r#""agent-a-example-com""#,
-                "10.0.0.4",
-                3,
-                tags("node", client_build, ""),
-            ),
-            member(
-                r#""other""#,
-                "10.0.0.5",
-                1,
-                format!(r#"{{"build":"{client_build}"}}"#),
-            ),
-            member(r#""bare""#, "10.0.0.6", 1, "{}".to_owned()),
-        ];
-        let list = &list[..list.len() - usize::from(!bare)];
-        format!(r#"{{"json":[{}],"status":200}}"#, list.join(","))
-    }
-
-    /// The document as serde_json printed the views before the writer: the oracle.
-    fn expected(text: &str, layout: Layout, status: &regex::Regex) -> String {
-        #[derive(Serialize)]
-        struct WithHost<'a> {
-            #[serde(flatten)]
-            view: MemberView<'a>,
-            host: Option<&'a str>,
-        }
-        let answer = ConsulText::for_tests(text);
-        let (members, _): (Vec<Member<'_, AllTags<'_>>>, bool) =
-            answer.decode_noting_acl().unwrap();
-        let mut views: Vec<MemberView<'_>> = members
-            .into_iter()
-            .filter(|m| status.is_match(member_status(m.status)))
-            .map(|m| view(m, layout))
-            .collect();
-        sort(&mut views, layout);
-        let listed: Vec<WithHost<'_>> = views
-            .into_iter()
-            .map(|view| WithHost {
-                host: (view.name == "agent-mail-example-com").then_some("mail.example.com"),
-                view,
-            })
-            .collect();
-        serde_json::to_string_pretty(&listed).unwrap()
-    }
-
-    fn write_document(text: &str, status: &str) -> Written {
-        let handle = HostHandle {
-            ctx: std::ptr::null(),
-            call: fake_host,
-        };
-        let host = Host::new(&handle);
-        let status = regex::Regex::new(status).unwrap();
-        write(&host, &ConsulText::for_tests(text), &status).unwrap()
-    }
-
-    #[test]
-    fn the_document_is_what_serde_json_printed_for_the_views_in_either_layout() {
-        for (build, partition) in [("1.9.3:abc", false), ("1.21.4:", true)] {
-            let text = answer(build, build, false);
-            let layout =
-                Layout::of(&AgentVersion::parse(build.split(':').next().unwrap()).unwrap());
-            assert_eq!(layout.partition, partition);
-            for status in [".*", "alive", "nothing"] {
-                let written = write_document(&text, status);
-                let regex = regex::Regex::new(status).unwrap();
-                assert_eq!(
-                    written.document.as_str(),
-                    expected(&text, layout, &regex),
-                    "{build} {status}"
-                );
-                assert_eq!(
-                    written.version.version.reported,
-                    build.split(':').next().unwrap()
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn members_of_two_versions_are_written_in_the_agents_layout() {
-        // The first member says 1.9.3 (no partition), the agent answers 1.21.4: written again.
-        // So does a member without a version among members of one.
-        let layout = Layout::of(&AgentVersion::parse("1.21.4").unwrap());
-        let every = regex::Regex::new(".*").unwrap();
-        for text in [
-            answer("1.21.4:", "1.9.3:abc", false),
-            answer("1.9.3:abc", "1.9.3:abc", true),
-        ] {
-            let written = write_document(&text, ".*");
-            assert_eq!(written.version.version.reported, "1.21.4");
-            let expected = expected(&text, layout, &every);
-            assert_eq!(written.document.as_str(), expected);
-            assert!(expected.contains(r#""partition": "default""#), "{expected}");
-        }
-        // No member at all: an empty list, 1.21.4 assumed as before.
-        let empty = write_document(r#"{"json":[],"status":200}"#, ".*");
-        assert_eq!((empty.document.as_str(), empty.listed), ("[]", 0));
-        let none = write_document(r#"{"json":null,"status":200}"#, ".*");
-        assert_eq!(none.document.as_str(), "[]");
-    }
 
     #[test]
     fn strings_and_ports_are_written_as_serde_json_writes_them() {

@@ -10,57 +10,25 @@
 //! from 1.11 a Partition column, `ap=default` in every member's tags, servers first.
 
 mod document;
+mod member;
 mod tags;
 
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use carbonio_mesh_plugin_api::consul::version::MEMBERS_PARTITION;
 use carbonio_mesh_plugin_api::consul::{agent_version, member_status, AgentVersion, VersionFound};
 use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{
     anonymous_warning, export_plugin, ArgSpec, CommandSpec, ConsulText, Host, Manifest,
-    OutputFormat, Plugin, PluginError, Request, Response, Suggest, Table, Widths,
+    OutputFormat, Plugin, PluginError, Request, Response, Suggest, Table,
 };
 use serde::{Deserialize, Serialize};
 
+use member::{build_of, rewrite, version_of, Layout, Member, Order};
 use tags::{AllTags, TableTags, Tags};
 
 /// No member matched `--status` (Consul's `members` exits 2 then).
 const EXIT_NO_MATCH: u8 = 2;
-
-/// `serf.Member` as `/v1/agent/members` sends it (fields we do not use are skipped). Strings
-/// borrow from Consul's answer: 5,000 members carry 80,000 tag strings.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-#[serde(bound(deserialize = "T: Deserialize<'de> + Default"))]
-struct Member<'a, T> {
-    #[serde(borrow)]
-    name: Cow<'a, str>,
-    #[serde(borrow)]
-    addr: Cow<'a, str>,
-    port: u16,
-    #[serde(default)]
-    tags: T,
-    status: u8,
-}
-
-/// How the agent's `consul members` lays the table out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Layout {
-    /// 1.11+: a Partition column, `ap=default` in the tags, servers sorted first.
-    partition: bool,
-    widths: Widths,
-}
-
-impl Layout {
-    fn of(version: &AgentVersion) -> Layout {
-        Layout {
-            partition: version.has(&MEMBERS_PARTITION),
-            widths: Widths::of(version),
-        }
-    }
-}
 
 /// One member as the table shows it. `--format json` writes the same fields, and `host` after
 /// them, straight from Consul's answer (see `document`); its field names are stable (see the
@@ -100,37 +68,6 @@ fn socket_address(addr: &str, port: u16) -> String {
     address
 }
 
-/// The part of a build tag before `:` (`1.9.3:f55da930` -> `1.9.3`), `< 0.3` when there is none.
-fn build_of<'a>(tag: Option<&Cow<'a, str>>) -> Cow<'a, str> {
-    match tag {
-        None => Cow::Borrowed("< 0.3"),
-        Some(build) if build.is_empty() => Cow::Borrowed("< 0.3"),
-        Some(Cow::Borrowed(build)) => Cow::Borrowed(before_colon(build)),
-        Some(Cow::Owned(build)) => Cow::Owned(before_colon(build).to_owned()),
-    }
-}
-
-/// The CLI's rewrite of a member (command/members/members.go `Run`): the partition `default`
-/// when absent (1.11+), the segment `<all>` for a server and `<default>` when empty. Gives the
-/// member's type.
-fn rewrite<'a, T: Tags<'a>>(member: &mut Member<'a, T>, layout: Layout) -> &'static str {
-    let role = member.tags.get("role").map_or("", |r| r.as_ref());
-    let kind = match role {
-        "consul" => "server",
-        "node" => "client",
-        _ => "unknown",
-    };
-    if role == "consul" {
-        member.tags.set("segment", "<all>");
-    } else if member.tags.get("segment").is_none_or(|s| s.is_empty()) {
-        member.tags.set("segment", "<default>");
-    }
-    if layout.partition && member.tags.get("ap").is_none_or(|p| p.is_empty()) {
-        member.tags.set("ap", "default");
-    }
-    kind
-}
-
 /// A member as the table shows it (see [`rewrite`]).
 fn view<'a, T: Tags<'a>>(mut member: Member<'a, T>, layout: Layout) -> MemberView<'a> {
     let kind = rewrite(&mut member, layout);
@@ -149,19 +86,6 @@ fn view<'a, T: Tags<'a>>(mut member: Member<'a, T>, layout: Layout) -> MemberVie
         name: member.name,
         tags: member.tags.into_map(),
     }
-}
-
-/// The version a member's `build` tag names (`1.21.4` of `1.21.4:abcdef`).
-fn version_of<'m, 'a, T: Tags<'a>>(member: &'m Member<'a, T>) -> Option<&'m str> {
-    member.tags.get("build").map(|b| before_colon(b))
-}
-
-/// The part of `text` before its first `:` (a byte loop: the tags are a few bytes long, shorter
-/// than what `split` sets up to search).
-fn before_colon(text: &str) -> &str {
-    text.bytes()
-        .position(|b| b == b':')
-        .map_or(text, |colon| &text[..colon])
 }
 
 /// The version every member's `build` tag names, when they all name the same one (the agent
@@ -215,59 +139,19 @@ where
     })
 }
 
-/// A member's place in the CLI's order: up to 1.10 `ByMemberNameAndSegment` (segment, then
-/// name: `<all>` sorts before `<default>`); from 1.11 `ByMemberNamePartitionAndSegment`
-/// (servers, the default partition, segment, partition, name).
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Order<'m> {
-    not_server: bool,
-    other_partition: bool,
-    segment: &'m str,
-    partition: Option<&'m str>,
-    name: &'m str,
-}
-
-impl<'m> Order<'m> {
-    /// `partition_layout`: the 1.11+ order (the member's partition is then `Some`).
-    fn new(
-        partition_layout: bool,
-        server: bool,
-        segment: &'m str,
-        partition: Option<&'m str>,
-        name: &'m str,
-    ) -> Self {
-        if !partition_layout {
-            return Order {
-                not_server: false,
-                other_partition: false,
-                segment,
-                partition: None,
-                name,
-            };
-        }
-        let other_partition = partition.is_some_and(|p| !(p.is_empty() || p == "default"));
-        Order {
-            not_server: !server,
-            other_partition,
-            segment,
-            partition,
-            name,
-        }
-    }
-
-    fn of(member: &'m MemberView<'_>, layout: Layout) -> Self {
-        Order::new(
-            layout.partition,
-            member.kind == "server",
-            &member.segment,
-            member.partition.as_deref(),
-            &member.name,
-        )
-    }
+/// A table row's place in the CLI's order.
+fn order_of<'m>(member: &'m MemberView<'_>, layout: Layout) -> Order<'m> {
+    Order::new(
+        layout.partition,
+        member.kind == "server",
+        &member.segment,
+        member.partition.as_deref(),
+        &member.name,
+    )
 }
 
 fn sort(members: &mut [MemberView<'_>], layout: Layout) {
-    members.sort_by(|a, b| Order::of(a, layout).cmp(&Order::of(b, layout)));
+    members.sort_by(|a, b| order_of(a, layout).cmp(&order_of(b, layout)));
 }
 
 fn render(members: &[MemberView<'_>], detailed: bool, layout: Layout) -> String {
@@ -442,7 +326,165 @@ export_plugin!(Members);
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::c_void;
+
+    use carbonio_mesh_plugin_abi::abi_stable::std_types::{RResult, RStr, RString};
+    use carbonio_mesh_plugin_abi::HostHandle;
+    use carbonio_mesh_plugin_api::ConsulText;
+
+    use super::document::{self, Written};
     use super::*;
+
+    /// A host that knows one Carbonio server and whose agent runs 1.21.4 (what it answers to
+    /// `/v1/agent/self`, asked only when the members' versions differ).
+    extern "C" fn fake_host(
+        _ctx: *const c_void,
+        service: RStr<'_>,
+        _payload: RStr<'_>,
+    ) -> RResult<RString, RString> {
+        let answer = match service.as_str() {
+            "carbonio.servers" => r#"{"servers":[{"hostname":"mail.example.com"}]}"#,
+            "consul" => {
+                r#"{"json":{"Config":{"NodeName":"server-srv1","Version":"1.21.4"}},"status":200}"#
+            }
+            _ => "{}",
+        };
+        RResult::ROk(answer.into())
+    }
+
+    /// Members in Consul's form: a server, a client of the mapped host, a name that needs
+    /// escapes, a member of no known role, a WAN name, an IPv6 address; with `bare`, a member
+    /// with no tags at all (no version: the agent is asked).
+    fn answer(server_build: &str, client_build: &str, bare: bool) -> String {
+        let member = |name: &str, addr: &str, status: u8, tags: String| {
+            format!(
+                r#"{{"Name":{name},"Addr":"{addr}","Port":8301,"Tags":{tags},"Status":{status},"ProtocolMin":1}}"#
+            )
+        };
+        let tags = |role: &str, build: &str, segment: &str| {
+            format!(
+                r#"{{"build":"{build}","dc":"dc1","role":"{role}","segment":"{segment}","vsn":"2"}}"#
+            )
+        };
+        let list = [
+            member(
+                r#""agent-mail-example-com""#,
+                "10.0.0.2",
+                1,
+                tags("node", client_build, ""),
+            ),
+            member(
+                r#""server-srv1-example-com.dc1""#,
+                "fd00::1",
+                1,
+                tags("consul", server_build, ""),
+            ),
+            member(
+                r#""agent-\"odd\"\tname""#,
+                "10.0.0.3",
+                4,
+                tags("node", client_build, "seg"),
+            ),
+            member(
+                r#""agent-a-example-com""#,
+                "10.0.0.4",
+                3,
+                tags("node", client_build, ""),
+            ),
+            member(
+                r#""other""#,
+                "10.0.0.5",
+                1,
+                format!(r#"{{"build":"{client_build}"}}"#),
+            ),
+            member(r#""bare""#, "10.0.0.6", 1, "{}".to_owned()),
+        ];
+        let list = &list[..list.len() - usize::from(!bare)];
+        format!(r#"{{"json":[{}],"status":200}}"#, list.join(","))
+    }
+
+    /// The document as serde_json printed the views before the writer: the oracle.
+    fn expected(text: &str, layout: Layout, status: &regex::Regex) -> String {
+        #[derive(Serialize)]
+        struct WithHost<'a> {
+            #[serde(flatten)]
+            view: MemberView<'a>,
+            host: Option<&'a str>,
+        }
+        let answer = ConsulText::for_tests(text);
+        let (members, _): (Vec<Member<'_, AllTags<'_>>>, bool) =
+            answer.decode_noting_acl().unwrap();
+        let mut views: Vec<MemberView<'_>> = members
+            .into_iter()
+            .filter(|m| status.is_match(member_status(m.status)))
+            .map(|m| view(m, layout))
+            .collect();
+        sort(&mut views, layout);
+        let listed: Vec<WithHost<'_>> = views
+            .into_iter()
+            .map(|view| WithHost {
+                host: (view.name == "agent-mail-example-com").then_some("mail.example.com"),
+                view,
+            })
+            .collect();
+        serde_json::to_string_pretty(&listed).unwrap()
+    }
+
+    fn write_document(text: &str, status: &str) -> Written {
+        let handle = HostHandle {
+            ctx: std::ptr::null(),
+            call: fake_host,
+        };
+        let host = Host::new(&handle);
+        let status = regex::Regex::new(status).unwrap();
+        document::write(&host, &ConsulText::for_tests(text), &status).unwrap()
+    }
+
+    #[test]
+    fn the_document_is_what_serde_json_printed_for_the_views_in_either_layout() {
+        for (build, partition) in [("1.9.3:abc", false), ("1.21.4:", true)] {
+            let text = answer(build, build, false);
+            let layout =
+                Layout::of(&AgentVersion::parse(build.split(':').next().unwrap()).unwrap());
+            assert_eq!(layout.partition, partition);
+            for status in [".*", "alive", "nothing"] {
+                let written = write_document(&text, status);
+                let regex = regex::Regex::new(status).unwrap();
+                assert_eq!(
+                    written.document.as_str(),
+                    expected(&text, layout, &regex),
+                    "{build} {status}"
+                );
+                assert_eq!(
+                    written.version.version.reported,
+                    build.split(':').next().unwrap()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn members_of_two_versions_are_written_in_the_agents_layout() {
+        // The first member says 1.9.3 (no partition), the agent answers 1.21.4: written again.
+        // So does a member without a version among members of one.
+        let layout = Layout::of(&AgentVersion::parse("1.21.4").unwrap());
+        let every = regex::Regex::new(".*").unwrap();
+        for text in [
+            answer("1.21.4:", "1.9.3:abc", false),
+            answer("1.9.3:abc", "1.9.3:abc", true),
+        ] {
+            let written = write_document(&text, ".*");
+            assert_eq!(written.version.version.reported, "1.21.4");
+            let expected = expected(&text, layout, &every);
+            assert_eq!(written.document.as_str(), expected);
+            assert!(expected.contains(r#""partition": "default""#), "{expected}");
+        }
+        // No member at all: an empty list, 1.21.4 assumed as before.
+        let empty = write_document(r#"{"json":[],"status":200}"#, ".*");
+        assert_eq!((empty.document.as_str(), empty.listed), ("[]", 0));
+        let none = write_document(r#"{"json":null,"status":200}"#, ".*");
+        assert_eq!(none.document.as_str(), "[]");
+    }
 
     fn member(
         name: &'static str,
