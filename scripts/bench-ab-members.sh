@@ -8,6 +8,9 @@
 # ALTERNATE=1: instead of hyperfine (each command's runs in a row, so a change of load on a
 # shared machine lands on one command), RUNS rounds that run every command once, the order
 # turning each round; prints each command's median wall time and its ratio to curl's.
+# FLOOR=DIR adds `members --format json` of another build to the series: one whose plugin
+# fetches the member list and throws it away (see docs/BENCHMARKS.md, issue 25 item 11), the
+# floor of any process that loads a plugin and fetches the list.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -30,6 +33,11 @@ commands=(
     "$NEW/carbonio-mesh --plugin-dir $NEW members --format json"
     "curl -s -H @target/bench/token-header $url"
 )
+if [ -n "${FLOOR:-}" ]; then
+    FLOOR=$(realpath "$FLOOR")
+    names+=(floor-json)
+    commands+=("$FLOOR/carbonio-mesh --plugin-dir $FLOOR members --format json")
+fi
 if [ -z "${ALTERNATE:-}" ]; then
     args=()
     for i in "${!names[@]}"; do args+=(-n "${names[$i]}" "${commands[$i]}"); done

@@ -89,10 +89,11 @@ pub fn invoke<P: Plugin>(handle: &HostHandle, request: RStr<'_>) -> AbiResult {
     })
 }
 
-/// The response as JSON, its document ([`Response::stdout_json`]) written in as it is: the
-/// document is serde_json's own pretty output, and checking 2.4 MB of it again, as
-/// serialising it through `RawValue` would, cost more than writing it. A document from
-/// [`crate::JsonDocument::pretty`] is not even copied: its buffer already starts the answer.
+/// The response as the host reads it ([`Response::from_answer`]): with a document
+/// ([`Response::stdout_json`]), the document framed with its length, then the other fields as
+/// JSON; the host takes the document as the bytes stated, without scanning or copying it. A
+/// document from [`crate::JsonDocument::pretty`] is not copied here either: its buffer already
+/// starts with room for the frame.
 fn encode_response(mut response: Response) -> Result<String, PluginError> {
     let document = response.stdout_json.take();
     let fields = serde_json::to_string(&response)
@@ -100,20 +101,9 @@ fn encode_response(mut response: Response) -> Result<String, PluginError> {
     let Some(document) = document else {
         return Ok(fields);
     };
-    // The fields (`{"stdout":"",...}`: a response always has some) follow the document:
-    // `{"stdout_json":DOCUMENT,"stdout":"",...}`.
-    let mut json = match document.into_answer_start() {
-        Ok(started) => started,
-        Err(document) => {
-            let mut json = String::with_capacity(document.as_str().len() + fields.len() + 16);
-            json.push_str(crate::JsonDocument::ANSWER_PREFIX);
-            json.push_str(document.as_str());
-            json
-        }
-    };
-    json.push(',');
-    json.push_str(&fields[1..]);
-    Ok(json)
+    let mut answer = document.into_framed();
+    answer.push_str(&fields);
+    Ok(answer)
 }
 
 /// Exports a [`Plugin`] implementation as the library's root module.
@@ -164,33 +154,70 @@ mod tests {
     }
 
     #[test]
-    fn a_json_answer_is_spliced_in_as_written_and_reads_back_the_same() {
+    fn a_json_answer_is_framed_as_written_and_reads_back_the_same() {
         let value = serde_json::json!([{"name": "a \"quoted\"\nname", "tags": {"k": "v"}}]);
         let response = Response::json(&value)
             .unwrap()
             .with_warning("w", None)
             .with_exit_code(2);
         let wire = encode_response(response.clone()).unwrap();
+        let document = serde_json::to_string_pretty(&value).unwrap();
         assert!(
             wire.starts_with(&format!(
-                r#"{{"stdout_json":{},"stdout":"#,
-                serde_json::to_string_pretty(&value).unwrap()
+                "document {:016}\n{document}{{\"stdout\":",
+                document.len()
             )),
             "{wire}"
         );
-        // The same as any encoder writes it, and the host reads back what was sent.
-        let general: Response =
-            serde_json::from_str(&serde_json::to_string(&response).unwrap()).unwrap();
-        let back: Response = serde_json::from_str(&wire).unwrap();
+        // The host reads back what was sent, the document where it lies in the answer.
+        let back = Response::from_answer(wire.clone().into()).unwrap();
         assert_eq!(back, response);
-        assert_eq!(back, general);
+        assert_eq!(back.stdout_json.as_ref().unwrap().as_str(), document);
         // A document read back (as the host has it) is written in the same way.
         assert_eq!(encode_response(back.clone()).unwrap(), wire);
+        // As any other encoder writes the response (the form of plugins 1.6 and 1.7, which
+        // began their answers with `{"stdout_json":`): the host reads that too.
+        let general = serde_json::to_string(&response).unwrap();
+        assert!(general.contains(r#""stdout_json":["#), "{general}");
+        assert_eq!(Response::from_answer(general.into()).unwrap(), response);
+        let old = format!(r#"{{"stdout_json":{document},"stdout":"","exit_code":2}}"#);
+        assert_eq!(
+            Response::from_answer(old.into()).unwrap().stdout_text(),
+            format!("{document}\n")
+        );
         // Without a document, the response as serde writes it.
         let text = Response::text("x\n");
         assert_eq!(
             encode_response(text.clone()).unwrap(),
             serde_json::to_string(&text).unwrap()
         );
+    }
+
+    #[test]
+    fn a_broken_frame_is_refused_saying_what_is_wrong() {
+        let refused = |answer: &str| Response::from_answer(answer.into()).unwrap_err();
+        let frame = |length: usize| format!("document {length:016}\n");
+        for (answer, why) in [
+            ("document 12\n[]{}".to_owned(), "no length"),
+            ("document 000000000000000x\n".to_owned(), "no length"),
+            (format!("document {:016} []{{}}", 2), "no newline"),
+            (format!("{}[]{{}}", frame(99)), "goes past"),
+            // Inside a character: the document would not be text.
+            (format!("{}\"é\"{{}}", frame(2)), "goes past"),
+            (
+                format!(r#"{}[]{{"stdout_json":[]}}"#, frame(2)),
+                "second document",
+            ),
+        ] {
+            let error = refused(&answer).to_string();
+            assert!(error.contains(why), "{answer:?}: {error}");
+        }
+        assert!(matches!(
+            refused(&format!("{}[]not json", frame(2))),
+            crate::messages::AnswerError::Fields(_)
+        ));
+        // A document of no bytes is still a frame the host reads.
+        let empty = Response::from_answer(format!("{}{{}}", frame(0)).into()).unwrap();
+        assert_eq!(empty.stdout_json.unwrap().as_str(), "");
     }
 }

@@ -283,6 +283,13 @@ impl<'a> Host<'a> {
 pub struct ConsulText(RString);
 
 impl ConsulText {
+    /// The host's answer as it would give it (`{"json":BODY,"status":200,...}`), for a plugin's
+    /// unit tests.
+    #[doc(hidden)]
+    pub fn for_tests(answer: &str) -> Self {
+        ConsulText(RString::from(answer))
+    }
+
     /// The answer's size in bytes (Consul's body and a few fields): a guide for sizing output
     /// made from it.
     pub fn len(&self) -> usize {
@@ -306,26 +313,75 @@ impl ConsulText {
     pub fn decode_noting_acl<'a, T: serde::Deserialize<'a>>(
         &'a self,
     ) -> Result<(T, bool), PluginError> {
-        #[derive(serde::Deserialize)]
-        struct Typed<T> {
-            #[serde(default = "Option::default")]
-            json: Option<T>,
-            #[serde(default)]
-            default_acl_policy: Option<String>,
-            #[serde(default)]
-            token_sent: bool,
-        }
+        self.decode_seed_noting_acl(std::marker::PhantomData::<T>)
+    }
+
+    /// [`ConsulText::decode_noting_acl`] through a seed: for a plugin that handles each element
+    /// of a large answer as it is decoded (`members --format json` writes each member at once)
+    /// rather than building the whole value first.
+    pub fn decode_seed_noting_acl<'a, S: serde::de::DeserializeSeed<'a>>(
+        &'a self,
+        seed: S,
+    ) -> Result<(S::Value, bool), PluginError> {
         let not_consul = |e: serde_json::Error| {
             PluginError::operation(format!("Consul's answer is not what Consul 1.9 sends: {e}"))
         };
-        let typed = serde_json::from_str::<Typed<T>>(self.0.as_str()).map_err(not_consul)?;
-        let anonymous = !typed.token_sent && typed.default_acl_policy.as_deref() == Some("deny");
-        match typed.json {
-            Some(value) => Ok((value, anonymous)),
-            None => T::deserialize(serde_json::Value::Null)
+        let mut deserializer = serde_json::Deserializer::from_str(self.0.as_str());
+        let answer = serde::Deserializer::deserialize_map(&mut deserializer, AnswerFields(seed))
+            .and_then(|answer| deserializer.end().map(|()| answer))
+            .map_err(not_consul)?;
+        let anonymous = !answer.token_sent && answer.default_acl_policy.as_deref() == Some("deny");
+        match answer.json {
+            Ok(value) => Ok((value, anonymous)),
+            // No body: the seed reads `null`.
+            Err(seed) => seed
+                .deserialize(serde_json::Value::Null)
                 .map(|value| (value, anonymous))
                 .map_err(not_consul),
         }
+    }
+}
+
+/// The fields of the host's Consul answer a plugin reads: the body (`json`, through the seed),
+/// and what says whether Consul may have filtered it.
+struct AnswerFields<S>(S);
+
+struct Answer<S, V> {
+    /// The decoded body, or the seed still unused when there was none.
+    json: Result<V, S>,
+    default_acl_policy: Option<String>,
+    token_sent: bool,
+}
+
+impl<'de, S: serde::de::DeserializeSeed<'de>> serde::de::Visitor<'de> for AnswerFields<S> {
+    type Value = Answer<S, S::Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the host's answer to a Consul request")
+    }
+
+    fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        let mut answer = Answer {
+            json: Err(self.0),
+            default_acl_policy: None,
+            token_sent: false,
+        };
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "json" => {
+                    answer.json = match answer.json {
+                        Err(seed) => Ok(map.next_value_seed(seed)?),
+                        Ok(_) => return Err(serde::de::Error::duplicate_field("json")),
+                    }
+                }
+                "default_acl_policy" => answer.default_acl_policy = map.next_value()?,
+                "token_sent" => answer.token_sent = map.next_value()?,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(answer)
     }
 }
 

@@ -71,9 +71,9 @@ pub mod workflow;
 pub use check::{Check, CheckStatus};
 pub use host::{anonymous_warning, ConsulText, Host, ServiceError};
 pub use messages::{
-    ArgKind, ArgSpec, ArgValue, Args, CommandSpec, ErrorKind, Example, ExitCodeSpec, JsonDocument,
-    Manifest, OutputFormat, PluginError, Request, Response, Suggest, ValueKind, Warning,
-    API_VERSION, EXIT_DECLINED,
+    AnswerError, ArgKind, ArgSpec, ArgValue, Args, CommandSpec, ErrorKind, Example, ExitCodeSpec,
+    JsonDocument, Manifest, OutputFormat, PluginError, Request, Response, Suggest, ValueKind,
+    Warning, API_VERSION, EXIT_DECLINED,
 };
 pub use plugin::Plugin;
 pub use secret::SecretText;

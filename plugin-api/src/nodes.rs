@@ -209,11 +209,19 @@ impl NameForm {
     }
 }
 
-impl NodeDirectory {
-    /// Maps `members` to `hostnames` (Carbonio's server list) by the dashed form.
-    pub fn build(members: &[Member], hostnames: &[String]) -> Self {
-        // Each hostname's dashed form once: 5,000 members against a long server list would
-        // otherwise compute it (and allocate it) for every pair.
+/// Carbonio's hostnames by their dashed form: the hostname a node name maps to, one node at a
+/// time (what [`NodeDirectory::build`] does for a whole list, for a plugin that meets the
+/// members one by one).
+#[derive(Debug, Default)]
+pub struct Hostnames<'h> {
+    /// Each hostname's dashed form computed once: 5,000 members against a long server list
+    /// would otherwise compute it (and allocate it) for every pair.
+    by_dashed: HashMap<String, Vec<&'h String>>,
+}
+
+impl<'h> Hostnames<'h> {
+    /// The map of `hostnames` (Carbonio's server list; empty when it is not known).
+    pub fn new(hostnames: &'h [String]) -> Self {
         let mut by_dashed: HashMap<String, Vec<&String>> = HashMap::new();
         for hostname in hostnames {
             by_dashed
@@ -221,43 +229,71 @@ impl NodeDirectory {
                 .or_default()
                 .push(hostname);
         }
+        Hostnames { by_dashed }
+    }
+
+    /// The one hostname that maps to node `name`; `Ok(None)` when no server list is known, and
+    /// why there is none when one is (no hostname maps to it, or several do).
+    pub fn of_node(&self, name: &str) -> Result<Option<&'h String>, String> {
+        let candidates: &[&String] = match NodeRole::split(name) {
+            Some((_, node_dashed)) => {
+                // Lowercased only when it needs to be: node names usually are.
+                let key = if node_dashed.bytes().any(|b| b.is_ascii_uppercase()) {
+                    std::borrow::Cow::Owned(node_dashed.to_ascii_lowercase())
+                } else {
+                    std::borrow::Cow::Borrowed(node_dashed)
+                };
+                self.by_dashed.get(key.as_ref()).map_or(&[], Vec::as_slice)
+            }
+            None => &[],
+        };
+        match candidates {
+            [one] => Ok(Some(*one)),
+            [] if self.by_dashed.is_empty() => Ok(None),
+            [] => Err(format!("no Carbonio server maps to node {name}")),
+            many => {
+                let names: Vec<&str> = many.iter().map(|h| h.as_str()).collect();
+                Err(format!(
+                    "hostnames {} all map to node {name}: its hostname is not known",
+                    names.join(" and ")
+                ))
+            }
+        }
+    }
+}
+
+/// Carbonio's server hostnames (`carbonio.servers`), or why they are unknown (then nodes are
+/// reached by address).
+pub fn carbonio_hostnames(host: &Host<'_>) -> Result<Vec<String>, String> {
+    host.call(&CarbonioServers::default())
+        .map(|list| list.hostnames())
+        .map_err(|e| {
+            format!(
+                "hostnames unknown ({}): nodes are reached by address",
+                e.message
+            )
+        })
+}
+
+impl NodeDirectory {
+    /// Maps `members` to `hostnames` (Carbonio's server list) by the dashed form.
+    pub fn build(members: &[Member], hostnames: &[String]) -> Self {
+        let map = Hostnames::new(hostnames);
         let mut unmapped = Vec::new();
         let nodes = members
             .iter()
-            .map(|member| {
-                let role = NodeRole::split(&member.name).map(|(role, _)| role);
-                let candidates: &[&String] = match NodeRole::split(&member.name) {
-                    Some((_, node_dashed)) => by_dashed
-                        .get(&node_dashed.to_ascii_lowercase())
-                        .map_or(&[], Vec::as_slice),
-                    None => &[],
-                };
-                let host = match candidates {
-                    [one] => Some((*one).clone()),
-                    [] => {
-                        if !hostnames.is_empty() {
-                            unmapped
-                                .push(format!("no Carbonio server maps to node {}", member.name));
-                        }
+            .map(|member| MeshNode {
+                node: member.name.clone(),
+                role: NodeRole::split(&member.name).map(|(role, _)| role),
+                host: map
+                    .of_node(&member.name)
+                    .unwrap_or_else(|note| {
+                        unmapped.push(note);
                         None
-                    }
-                    many => {
-                        let names: Vec<&str> = many.iter().map(|h| h.as_str()).collect();
-                        unmapped.push(format!(
-                            "hostnames {} all map to node {}: its hostname is not known",
-                            names.join(" and "),
-                            member.name
-                        ));
-                        None
-                    }
-                };
-                MeshNode {
-                    node: member.name.clone(),
-                    role,
-                    host,
-                    address: member.addr.clone(),
-                    status: member.status,
-                }
+                    })
+                    .cloned(),
+                address: member.addr.clone(),
+                status: member.status,
             })
             .collect();
         NodeDirectory {
@@ -348,14 +384,11 @@ impl NodeDirectory {
 
     /// [`NodeDirectory::build`] with the hostnames from `carbonio.servers`.
     pub fn with_servers_of(host: &Host<'_>, members: &[Member]) -> Self {
-        match host.call(&CarbonioServers::default()) {
-            Ok(list) => Self::build(members, &list.hostnames()),
-            Err(e) => {
+        match carbonio_hostnames(host) {
+            Ok(hostnames) => Self::build(members, &hostnames),
+            Err(note) => {
                 let mut directory = Self::build(members, &[]);
-                directory.unmapped.push(format!(
-                    "hostnames unknown ({}): nodes are reached by address",
-                    e.message
-                ));
+                directory.unmapped.push(note);
                 directory
             }
         }

@@ -268,7 +268,8 @@ impl LoadedPlugin {
         let json = serde_json::to_string(request)
             .map_err(|e| PluginError::internal(format!("cannot encode the request: {e}")))?;
         match (self.module.invoke())(host, RStr::from_str(&json)) {
-            RResult::ROk(answer) => serde_json::from_str(answer.as_str()).map_err(|e| {
+            // A framed document stays where the plugin wrote it, in the answer's buffer.
+            RResult::ROk(answer) => Response::from_answer(answer).map_err(|e| {
                 PluginError::internal(format!("the plugin's answer is not understood: {e}"))
             }),
             RResult::RErr(error) => Err(plugin_error_from(error.as_str())),

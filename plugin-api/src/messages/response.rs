@@ -1,5 +1,6 @@
 //! What a command produced: its output (text or a JSON document), warnings, exit status.
 
+use carbonio_mesh_plugin_abi::abi_stable::std_types::RString;
 use serde::{Deserialize, Serialize};
 
 use super::{OutputFormat, PluginError};
@@ -35,29 +36,67 @@ pub struct Response {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<StepOutcome>,
     /// A JSON document for standard output (added in 1.6), printed after `stdout` and followed
-    /// by a newline, secrets redacted like `stdout`. It crosses the boundary as JSON inside the
-    /// response, not as a string: a 2.4 MB `members --format json` answer is then neither
-    /// escaped by the plugin nor unescaped by the host. [`Response::json`] fills it in.
+    /// by a newline, secrets redacted like `stdout`. It crosses the boundary as text of stated
+    /// length before the other fields (1.8; JSON inside the response in 1.6 and 1.7), never as
+    /// a string: a 2.6 MB `members --format json` answer is neither escaped by the plugin nor
+    /// unescaped, scanned or copied by the host. [`Response::json`] fills it in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdout_json: Option<JsonDocument>,
 }
 
 /// One JSON value, kept as the text it was written as (see [`Response::stdout_json`]).
 ///
-/// Built only by serde_json: by [`JsonDocument::pretty`] in a plugin, or by reading it as a
-/// `RawValue` in the host, so the text is always one well-formed JSON value.
+/// Written by serde_json ([`JsonDocument::pretty`]) or by a plugin's own writer
+/// ([`JsonDocument::written`], which vouches for its text being one JSON value), or read back by
+/// the host from a plugin's answer without being parsed (see [`Response::from_answer`]).
 #[derive(Debug, Clone)]
 pub struct JsonDocument {
-    /// The document from byte `start` on. Before it, a document a plugin wrote holds
-    /// [`JsonDocument::ANSWER_PREFIX`]: the plugin's answer is then finished in this buffer,
-    /// without copying the document (see `export::encode_response`).
-    buffer: String,
+    /// The document is `buffer[start..end]`. Before it, a document a plugin wrote holds the
+    /// answer's frame ([`JsonDocument::FRAME_TAG`] and room for the length): the plugin's answer
+    /// is then finished in this buffer, without copying the document (see
+    /// `export::encode_response`); after it, in an answer the host read, the other fields.
+    buffer: DocumentBuffer,
     start: usize,
+    end: usize,
+}
+
+/// Where a document lies: a buffer of this library, or the plugin's answer as the host received
+/// it (a string of the plugin's allocation, which `RString::into_string` would copy: 2.6 MB).
+#[derive(Debug, Clone)]
+enum DocumentBuffer {
+    Own(String),
+    Answer(RString),
+}
+
+impl DocumentBuffer {
+    fn as_str(&self) -> &str {
+        match self {
+            DocumentBuffer::Own(text) => text,
+            DocumentBuffer::Answer(text) => text.as_str(),
+        }
+    }
+}
+
+/// Why a plugin's answer could not be read (see [`Response::from_answer`]).
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    /// The response's fields are not the JSON of a [`Response`].
+    #[error("{0}")]
+    Fields(#[from] serde_json::Error),
+    /// The frame of a document does not fit the answer.
+    #[error("its document frame is broken: {0}")]
+    Frame(&'static str),
 }
 
 impl JsonDocument {
-    /// How a plugin's answer starts when it carries a document.
-    pub(crate) const ANSWER_PREFIX: &'static str = r#"{"stdout_json":"#;
+    /// How a plugin's answer starts when it carries a document (1.8): this, the document's
+    /// length in bytes as [`JsonDocument::LENGTH_DIGITS`] decimal digits, a newline; then the
+    /// document, then the response's other fields as a JSON object. The host takes the document
+    /// as the bytes the frame states, neither scanning it for its end nor copying it.
+    pub const FRAME_TAG: &'static str = "document ";
+    /// How many digits state a framed document's length (zero-padded).
+    pub const LENGTH_DIGITS: usize = 16;
+    const FRAME_LEN: usize = Self::FRAME_TAG.len() + Self::LENGTH_DIGITS + 1;
 
     /// `value` pretty-printed (two-space indent, as every `--format json` answer is).
     pub fn pretty<T: Serialize>(value: &T) -> Result<Self, serde_json::Error> {
@@ -71,31 +110,90 @@ impl JsonDocument {
         value: &T,
         expected: usize,
     ) -> Result<Self, serde_json::Error> {
-        let mut buffer = Vec::with_capacity(Self::ANSWER_PREFIX.len() + expected.max(128));
-        buffer.extend_from_slice(Self::ANSWER_PREFIX.as_bytes());
+        let mut buffer = Self::framed_buffer(expected).into_bytes();
         serde_json::to_writer_pretty(&mut buffer, value)?;
-        // serde_json writes UTF-8, and its own output is not scanned again (checking a 2.4 MB
+        // serde_json writes UTF-8; its own output is not parsed again (checking a 2.4 MB
         // member list as JSON took 3 ms).
         let buffer = String::from_utf8(buffer).map_err(serde::ser::Error::custom)?;
-        Ok(JsonDocument {
-            buffer,
-            start: Self::ANSWER_PREFIX.len(),
-        })
+        Ok(Self::framed(buffer))
+    }
+
+    /// A document a plugin writes itself into `buffer` (made for about `expected` bytes), for
+    /// an answer too large to go through a `Serialize` value at a reasonable cost (`members`
+    /// writes 5,000 members as it decodes them). The writer vouches that it writes one JSON
+    /// value, pretty-printed as serde_json would.
+    pub fn written<E>(
+        expected: usize,
+        write: impl FnOnce(&mut String) -> Result<(), E>,
+    ) -> Result<Self, E> {
+        let mut buffer = Self::framed_buffer(expected);
+        write(&mut buffer)?;
+        Ok(Self::framed(buffer))
+    }
+
+    /// A buffer for a document of about `expected` bytes, starting with room for the frame,
+    /// and with room for the response's other fields after the document, so finishing the
+    /// answer does not move it.
+    fn framed_buffer(expected: usize) -> String {
+        let mut buffer = String::with_capacity(Self::FRAME_LEN + expected.max(128) + 256);
+        buffer.push_str(Self::FRAME_TAG);
+        buffer.extend(std::iter::repeat_n('0', Self::LENGTH_DIGITS));
+        buffer.push('\n');
+        buffer
+    }
+
+    /// The document written after the frame of [`JsonDocument::framed_buffer`].
+    fn framed(buffer: String) -> Self {
+        JsonDocument {
+            end: buffer.len(),
+            buffer: DocumentBuffer::Own(buffer),
+            start: Self::FRAME_LEN,
+        }
     }
 
     /// The document's text, exactly as written.
     pub fn as_str(&self) -> &str {
-        &self.buffer[self.start..]
+        &self.buffer.as_str()[self.start..self.end]
     }
 
-    /// The buffer, [`JsonDocument::ANSWER_PREFIX`] then the document, when this document was
-    /// written by [`JsonDocument::pretty`].
-    pub(crate) fn into_answer_start(self) -> Result<String, Self> {
-        if self.buffer.get(..self.start) == Some(Self::ANSWER_PREFIX) {
-            Ok(self.buffer)
-        } else {
-            Err(self)
+    /// The answer's frame and the document, in the buffer the document was written into (when
+    /// it has room for the frame before it), the length filled in. A document read back from
+    /// another answer is copied into a new buffer.
+    pub(crate) fn into_framed(self) -> String {
+        let length = self.end - self.start;
+        let digits = format!("{length:0width$}", width = Self::LENGTH_DIGITS);
+        // Sixteen digits hold any length a memory holds.
+        let mut buffer = match self.buffer {
+            DocumentBuffer::Own(mut buffer) if self.start == Self::FRAME_LEN => {
+                buffer.truncate(self.end);
+                buffer
+            }
+            other => {
+                let mut buffer = Self::framed_buffer(length);
+                buffer.push_str(&other.as_str()[self.start..self.end]);
+                buffer
+            }
+        };
+        buffer.replace_range(Self::FRAME_TAG.len()..Self::FRAME_LEN - 1, &digits);
+        buffer
+    }
+
+    /// The document an answer frames and where the other fields start, or why it cannot be.
+    fn unframe(answer: &str) -> Result<(usize, usize), AnswerError> {
+        let digits = answer
+            .get(Self::FRAME_TAG.len()..Self::FRAME_LEN - 1)
+            .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or(AnswerError::Frame("no length after its tag"))?;
+        if answer.as_bytes().get(Self::FRAME_LEN - 1) != Some(&b'\n') {
+            return Err(AnswerError::Frame("no newline after its length"));
         }
+        let end = digits
+            .parse::<usize>()
+            .ok()
+            .and_then(|length| length.checked_add(Self::FRAME_LEN))
+            .filter(|end| answer.is_char_boundary(*end))
+            .ok_or(AnswerError::Frame("its length goes past the answer"))?;
+        Ok((Self::FRAME_LEN, end))
     }
 }
 
@@ -112,9 +210,13 @@ impl Serialize for JsonDocument {
 impl<'de> Deserialize<'de> for JsonDocument {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         // Checked while read (serde_json finds where the value ends), then kept without a copy.
-        Box::<serde_json::value::RawValue>::deserialize(deserializer).map(|raw| JsonDocument {
-            buffer: Box::<str>::from(raw).into_string(),
-            start: 0,
+        Box::<serde_json::value::RawValue>::deserialize(deserializer).map(|raw| {
+            let buffer = Box::<str>::from(raw).into_string();
+            JsonDocument {
+                end: buffer.len(),
+                buffer: DocumentBuffer::Own(buffer),
+                start: 0,
+            }
         })
     }
 }
@@ -205,6 +307,28 @@ impl Response {
                 std::borrow::Cow::Owned(text)
             }
         }
+    }
+
+    /// A plugin's answer as the host reads it: a framed document (1.8, see
+    /// [`JsonDocument::FRAME_TAG`]) taken as the bytes its frame states, without a copy, then
+    /// the other fields; or the whole answer as one JSON object (plugins before 1.8, and any
+    /// answer without a document).
+    pub fn from_answer(answer: RString) -> Result<Self, AnswerError> {
+        if !answer.starts_with(JsonDocument::FRAME_TAG) {
+            return Ok(serde_json::from_str(&answer)?);
+        }
+        let (start, end) = JsonDocument::unframe(&answer)?;
+        let mut response: Response = serde_json::from_str(&answer[end..])?;
+        if response.stdout_json.is_some() {
+            return Err(AnswerError::Frame("its fields hold a second document"));
+        }
+        // The document stays where the plugin wrote it.
+        response.stdout_json = Some(JsonDocument {
+            buffer: DocumentBuffer::Answer(answer),
+            start,
+            end,
+        });
+        Ok(response)
     }
 
     /// The user said no to a confirmation: `Nothing changed.` on standard error (with

@@ -9,61 +9,31 @@
 //! `/v1/agent/self` says. Up to 1.10 the table has eight columns sorted by segment then name;
 //! from 1.11 a Partition column, `ap=default` in every member's tags, servers first.
 
+mod document;
+mod member;
 mod tags;
 
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use carbonio_mesh_plugin_api::consul::version::MEMBERS_PARTITION;
 use carbonio_mesh_plugin_api::consul::{agent_version, member_status, AgentVersion, VersionFound};
-use carbonio_mesh_plugin_api::nodes;
 use carbonio_mesh_plugin_api::services::ConsulRequest;
 use carbonio_mesh_plugin_api::{
     anonymous_warning, export_plugin, ArgSpec, CommandSpec, ConsulText, Host, Manifest,
-    OutputFormat, Plugin, PluginError, Request, Response, Suggest, Table, Widths,
+    OutputFormat, Plugin, PluginError, Request, Response, Suggest, Table,
 };
 use serde::{Deserialize, Serialize};
 
+use member::{build_of, rewrite, version_of, Layout, Member, Order};
 use tags::{AllTags, TableTags, Tags};
 
 /// No member matched `--status` (Consul's `members` exits 2 then).
 const EXIT_NO_MATCH: u8 = 2;
 
-/// `serf.Member` as `/v1/agent/members` sends it (fields we do not use are skipped). Strings
-/// borrow from Consul's answer: 5,000 members carry 80,000 tag strings.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-#[serde(bound(deserialize = "T: Deserialize<'de> + Default"))]
-struct Member<'a, T> {
-    #[serde(borrow)]
-    name: Cow<'a, str>,
-    #[serde(borrow)]
-    addr: Cow<'a, str>,
-    port: u16,
-    #[serde(default)]
-    tags: T,
-    status: u8,
-}
-
-/// How the agent's `consul members` lays the table out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Layout {
-    /// 1.11+: a Partition column, `ap=default` in the tags, servers sorted first.
-    partition: bool,
-    widths: Widths,
-}
-
-impl Layout {
-    fn of(version: &AgentVersion) -> Layout {
-        Layout {
-            partition: version.has(&MEMBERS_PARTITION),
-            widths: Widths::of(version),
-        }
-    }
-}
-
-/// One member as `--format json` prints it: these field names are stable (see the README):
-/// `node` the Consul node name, `address` the IP and `port` apart (the table joins them).
+/// One member as the table shows it. `--format json` writes the same fields, and `host` after
+/// them, straight from Consul's answer (see `document`); its field names are stable (see the
+/// README): `node` the Consul node name, `address` the IP and `port` apart (the table joins
+/// them). As serde_json prints this struct is what `document`'s writer is tested against.
 #[derive(Debug, Serialize, PartialEq, Eq)]
 struct MemberView<'a> {
     #[serde(rename = "node")]
@@ -81,9 +51,6 @@ struct MemberView<'a> {
     partition: Option<Cow<'a, str>>,
     segment: Cow<'a, str>,
     tags: AllTags<'a>,
-    /// The Carbonio hostname this node is (`agent-mail-example-com` is `mail.example.com`),
-    /// from Carbonio's server list; null when unknown. JSON only: the table stays Consul's.
-    host: Option<String>,
 }
 
 /// Go's `net.TCPAddr.String()`: IPv6 in brackets.
@@ -101,33 +68,9 @@ fn socket_address(addr: &str, port: u16) -> String {
     address
 }
 
-/// The part of a build tag before `:` (`1.9.3:f55da930` -> `1.9.3`), `< 0.3` when there is none.
-fn build_of<'a>(tag: Option<&Cow<'a, str>>) -> Cow<'a, str> {
-    match tag {
-        None => Cow::Borrowed("< 0.3"),
-        Some(build) if build.is_empty() => Cow::Borrowed("< 0.3"),
-        Some(Cow::Borrowed(build)) => Cow::Borrowed(build.split(':').next().unwrap_or(build)),
-        Some(Cow::Owned(build)) => Cow::Owned(build.split(':').next().unwrap_or(build).to_owned()),
-    }
-}
-
-/// The CLI's rewrite of a member (command/members/members.go `Run`): the partition `default`
-/// when absent (1.11+), the segment `<all>` for a server and `<default>` when empty.
+/// A member as the table shows it (see [`rewrite`]).
 fn view<'a, T: Tags<'a>>(mut member: Member<'a, T>, layout: Layout) -> MemberView<'a> {
-    let role = member.tags.get("role").map_or("", |r| r.as_ref());
-    let kind = match role {
-        "consul" => "server",
-        "node" => "client",
-        _ => "unknown",
-    };
-    if role == "consul" {
-        member.tags.set("segment", "<all>");
-    } else if member.tags.get("segment").is_none_or(|s| s.is_empty()) {
-        member.tags.set("segment", "<default>");
-    }
-    if layout.partition && member.tags.get("ap").is_none_or(|p| p.is_empty()) {
-        member.tags.set("ap", "default");
-    }
+    let kind = rewrite(&mut member, layout);
     let build = build_of(member.tags.get("build"));
     let tag = |key: &str| member.tags.get(key).cloned().unwrap_or_default();
     MemberView {
@@ -142,48 +85,18 @@ fn view<'a, T: Tags<'a>>(mut member: Member<'a, T>, layout: Layout) -> MemberVie
         segment: tag("segment"),
         name: member.name,
         tags: member.tags.into_map(),
-        host: None,
     }
 }
 
 /// The version every member's `build` tag names, when they all name the same one (the agent
 /// answering is among them); `None` when they differ or none says.
 fn common_version<'a, T: Tags<'a>>(members: &[Member<'a, T>]) -> Option<AgentVersion> {
-    fn version_of<'m, 'a, T: Tags<'a>>(m: &'m Member<'a, T>) -> Option<&'m str> {
-        m.tags
-            .get("build")
-            .map(|b| b.as_ref().split(':').next().unwrap_or_default())
-    }
     let first = version_of(members.first()?)?;
     members
         .iter()
         .all(|m| version_of(m) == Some(first))
         .then(|| AgentVersion::parse(first))
         .flatten()
-}
-
-/// Fills in `host` from Carbonio's server list. A WAN name (`NODE.DC`) is its LAN node's.
-fn add_hosts(host: &Host<'_>, members: &mut [MemberView<'_>]) {
-    fn lan_name<'m>(m: &'m MemberView<'_>) -> &'m str {
-        m.name
-            .strip_suffix(m.dc.as_ref())
-            .and_then(|name| name.strip_suffix('.'))
-            .unwrap_or(&m.name)
-    }
-    // Only the names matter for a hostname.
-    let directory =
-        nodes::NodeDirectory::of_listed(host, members.iter().map(|m| (lan_name(m), "")));
-    for note in &directory.unmapped {
-        host.debug(note);
-    }
-    let hosts = directory.hosts_by_node();
-    let found: Vec<Option<String>> = members
-        .iter()
-        .map(|m| hosts.get(lan_name(m)).map(|h| (*h).to_owned()))
-        .collect();
-    for (member, host) in members.iter_mut().zip(found) {
-        member.host = host;
-    }
 }
 
 /// The members as the agent's CLI shows them, the agent's version, and whether Consul may
@@ -226,29 +139,19 @@ where
     })
 }
 
-/// Up to 1.10 `ByMemberNameAndSegment` (segment, then name: `<all>` sorts before `<default>`);
-/// from 1.11 `ByMemberNamePartitionAndSegment` (servers, the default partition, segment,
-/// partition, name).
+/// A table row's place in the CLI's order.
+fn order_of<'m>(member: &'m MemberView<'_>, layout: Layout) -> Order<'m> {
+    Order::new(
+        layout.partition,
+        member.kind == "server",
+        &member.segment,
+        member.partition.as_deref(),
+        &member.name,
+    )
+}
+
 fn sort(members: &mut [MemberView<'_>], layout: Layout) {
-    if !layout.partition {
-        members.sort_by(|a, b| (&a.segment, &a.name).cmp(&(&b.segment, &b.name)));
-        return;
-    }
-    let key = |m: &MemberView<'_>| {
-        let partition = m.partition.as_deref().unwrap_or_default();
-        (
-            m.kind != "server",
-            !(partition.is_empty() || partition == "default"),
-        )
-    };
-    members.sort_by(|a, b| {
-        (key(a), &a.segment, &a.partition, &a.name).cmp(&(
-            key(b),
-            &b.segment,
-            &b.partition,
-            &b.name,
-        ))
-    });
+    members.sort_by(|a, b| order_of(a, layout).cmp(&order_of(b, layout)));
 }
 
 fn render(members: &[MemberView<'_>], detailed: bool, layout: Layout) -> String {
@@ -367,40 +270,55 @@ impl Plugin for Members {
             ConsulRequest::get(&["v1", "agent", "members"]).query("segment", "_all")
         };
         let answer = host.consul_text(&query)?;
-        let all_tags = request.flag("detailed") || request.format == OutputFormat::Json;
-        let mut listed = if all_tags {
+        if request.format == OutputFormat::Json {
+            let written = document::write(host, &answer, &pattern)?;
+            let response = Response {
+                stdout_json: Some(written.document),
+                ..Response::text("")
+            };
+            return Ok(finish(
+                response,
+                written.listed,
+                written.version,
+                written.anonymous,
+            ));
+        }
+        let mut listed = if request.flag("detailed") {
             listed::<AllTags<'_>>(host, &answer, &pattern)?
         } else {
             listed::<TableTags<'_>>(host, &answer, &pattern)?
         };
         let layout = Layout::of(&listed.version.version);
         sort(&mut listed.members, layout);
-        let response = match request.format {
-            OutputFormat::Json => {
-                add_hosts(host, &mut listed.members);
-                // Our document is about 1.45 times Consul's answer (indentation, derived
-                // fields): one buffer of that size, not a doubling one.
-                Response::json_sized(&listed.members, answer.len() / 2 * 3)?
-            }
-            // Consul prints nothing at all, not even the header, when no member matches.
-            OutputFormat::Human if listed.members.is_empty() => Response::text(""),
-            OutputFormat::Human => {
-                Response::text(render(&listed.members, request.flag("detailed"), layout))
-            }
-        };
-        // Consul's exit status 2 for no match; with --format json the answer is still a document.
+        // Consul prints nothing at all, not even the header, when no member matches.
         let response = if listed.members.is_empty() {
-            response.with_exit_code(EXIT_NO_MATCH)
+            Response::text("")
         } else {
-            response
+            Response::text(render(&listed.members, request.flag("detailed"), layout))
         };
-        let response = listed.version.warn_into(response);
-        Ok(if listed.anonymous {
-            let (message, fix) = anonymous_warning("the members", "node:read");
-            response.with_warning(message, Some(fix))
-        } else {
-            response
-        })
+        Ok(finish(
+            response,
+            listed.members.len(),
+            listed.version,
+            listed.anonymous,
+        ))
+    }
+}
+
+/// Consul's exit status 2 for no match (with --format json the answer is still a document),
+/// and the warnings: an unknown version, a list Consul may have filtered.
+fn finish(response: Response, listed: usize, version: VersionFound, anonymous: bool) -> Response {
+    let response = if listed == 0 {
+        response.with_exit_code(EXIT_NO_MATCH)
+    } else {
+        response
+    };
+    let response = version.warn_into(response);
+    if anonymous {
+        let (message, fix) = anonymous_warning("the members", "node:read");
+        response.with_warning(message, Some(fix))
+    } else {
+        response
     }
 }
 
@@ -408,7 +326,165 @@ export_plugin!(Members);
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::c_void;
+
+    use carbonio_mesh_plugin_abi::abi_stable::std_types::{RResult, RStr, RString};
+    use carbonio_mesh_plugin_abi::HostHandle;
+    use carbonio_mesh_plugin_api::ConsulText;
+
+    use super::document::{self, Written};
     use super::*;
+
+    /// A host that knows one Carbonio server and whose agent runs 1.21.4 (what it answers to
+    /// `/v1/agent/self`, asked only when the members' versions differ).
+    extern "C" fn fake_host(
+        _ctx: *const c_void,
+        service: RStr<'_>,
+        _payload: RStr<'_>,
+    ) -> RResult<RString, RString> {
+        let answer = match service.as_str() {
+            "carbonio.servers" => r#"{"servers":[{"hostname":"mail.example.com"}]}"#,
+            "consul" => {
+                r#"{"json":{"Config":{"NodeName":"server-srv1","Version":"1.21.4"}},"status":200}"#
+            }
+            _ => "{}",
+        };
+        RResult::ROk(answer.into())
+    }
+
+    /// Members in Consul's form: a server, a client of the mapped host, a name that needs
+    /// escapes, a member of no known role, a WAN name, an IPv6 address; with `bare`, a member
+    /// with no tags at all (no version: the agent is asked).
+    fn answer(server_build: &str, client_build: &str, bare: bool) -> String {
+        let member = |name: &str, addr: &str, status: u8, tags: String| {
+            format!(
+                r#"{{"Name":{name},"Addr":"{addr}","Port":8301,"Tags":{tags},"Status":{status},"ProtocolMin":1}}"#
+            )
+        };
+        let tags = |role: &str, build: &str, segment: &str| {
+            format!(
+                r#"{{"build":"{build}","dc":"dc1","role":"{role}","segment":"{segment}","vsn":"2"}}"#
+            )
+        };
+        let list = [
+            member(
+                r#""agent-mail-example-com""#,
+                "10.0.0.2",
+                1,
+                tags("node", client_build, ""),
+            ),
+            member(
+                r#""server-srv1-example-com.dc1""#,
+                "fd00::1",
+                1,
+                tags("consul", server_build, ""),
+            ),
+            member(
+                r#""agent-\"odd\"\tname""#,
+                "10.0.0.3",
+                4,
+                tags("node", client_build, "seg"),
+            ),
+            member(
+                r#""agent-a-example-com""#,
+                "10.0.0.4",
+                3,
+                tags("node", client_build, ""),
+            ),
+            member(
+                r#""other""#,
+                "10.0.0.5",
+                1,
+                format!(r#"{{"build":"{client_build}"}}"#),
+            ),
+            member(r#""bare""#, "10.0.0.6", 1, "{}".to_owned()),
+        ];
+        let list = &list[..list.len() - usize::from(!bare)];
+        format!(r#"{{"json":[{}],"status":200}}"#, list.join(","))
+    }
+
+    /// The document as serde_json printed the views before the writer: the oracle.
+    fn expected(text: &str, layout: Layout, status: &regex::Regex) -> String {
+        #[derive(Serialize)]
+        struct WithHost<'a> {
+            #[serde(flatten)]
+            view: MemberView<'a>,
+            host: Option<&'a str>,
+        }
+        let answer = ConsulText::for_tests(text);
+        let (members, _): (Vec<Member<'_, AllTags<'_>>>, bool) =
+            answer.decode_noting_acl().unwrap();
+        let mut views: Vec<MemberView<'_>> = members
+            .into_iter()
+            .filter(|m| status.is_match(member_status(m.status)))
+            .map(|m| view(m, layout))
+            .collect();
+        sort(&mut views, layout);
+        let listed: Vec<WithHost<'_>> = views
+            .into_iter()
+            .map(|view| WithHost {
+                host: (view.name == "agent-mail-example-com").then_some("mail.example.com"),
+                view,
+            })
+            .collect();
+        serde_json::to_string_pretty(&listed).unwrap()
+    }
+
+    fn write_document(text: &str, status: &str) -> Written {
+        let handle = HostHandle {
+            ctx: std::ptr::null(),
+            call: fake_host,
+        };
+        let host = Host::new(&handle);
+        let status = regex::Regex::new(status).unwrap();
+        document::write(&host, &ConsulText::for_tests(text), &status).unwrap()
+    }
+
+    #[test]
+    fn the_document_is_what_serde_json_printed_for_the_views_in_either_layout() {
+        for (build, partition) in [("1.9.3:abc", false), ("1.21.4:", true)] {
+            let text = answer(build, build, false);
+            let layout =
+                Layout::of(&AgentVersion::parse(build.split(':').next().unwrap()).unwrap());
+            assert_eq!(layout.partition, partition);
+            for status in [".*", "alive", "nothing"] {
+                let written = write_document(&text, status);
+                let regex = regex::Regex::new(status).unwrap();
+                assert_eq!(
+                    written.document.as_str(),
+                    expected(&text, layout, &regex),
+                    "{build} {status}"
+                );
+                assert_eq!(
+                    written.version.version.reported,
+                    build.split(':').next().unwrap()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn members_of_two_versions_are_written_in_the_agents_layout() {
+        // The first member says 1.9.3 (no partition), the agent answers 1.21.4: written again.
+        // So does a member without a version among members of one.
+        let layout = Layout::of(&AgentVersion::parse("1.21.4").unwrap());
+        let every = regex::Regex::new(".*").unwrap();
+        for text in [
+            answer("1.21.4:", "1.9.3:abc", false),
+            answer("1.9.3:abc", "1.9.3:abc", true),
+        ] {
+            let written = write_document(&text, ".*");
+            assert_eq!(written.version.version.reported, "1.21.4");
+            let expected = expected(&text, layout, &every);
+            assert_eq!(written.document.as_str(), expected);
+            assert!(expected.contains(r#""partition": "default""#), "{expected}");
+        }
+        // No member at all: an empty list, 1.21.4 assumed as before.
+        let empty = write_document(r#"{"json":[],"status":200}"#, ".*");
+        assert_eq!((empty.document.as_str(), empty.listed), ("[]", 0));
+        let none = write_document(r#"{"json":null,"status":200}"#, ".*");
+        assert_eq!(none.document.as_str(), "[]");
+    }
 
     fn member(
         name: &'static str,
