@@ -5,3 +5,4 @@
 pub mod client;
 pub mod credentials;
 pub mod destination;
+pub mod settings;
