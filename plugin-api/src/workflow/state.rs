@@ -49,15 +49,15 @@ pub fn typed_records(host: &Host<'_>, run: &str) -> Result<Vec<JournalRecord>, P
         .collect())
 }
 
-/// Every run's name and first record's time, oldest first (the name breaks ties and orders a
-/// run without times first).
+/// Every run's name and start (its first record's time, as [`RunState::started_at`] reads it),
+/// oldest first (the name breaks ties and orders a run without times first).
 pub fn runs_by_start(host: &Host<'_>) -> Result<Vec<(Option<u64>, String)>, PluginError> {
     let names = host.call(&JournalRead { run: None })?.runs;
     let mut runs = Vec::with_capacity(names.len());
     for name in names {
-        let first = records(host, &name)?
+        let first = typed_records(host, &name)?
             .iter()
-            .find_map(|r| r.get("at").and_then(Value::as_u64));
+            .find_map(JournalRecord::at);
         runs.push((first, name));
     }
     runs.sort();
@@ -155,8 +155,8 @@ pub struct JournaledStep {
 }
 
 /// A backup a run made: of a file it removed or replaced (`path`), or of something that is no
-/// file (`what`: a raft snapshot).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// file (`what`: a raft snapshot). Serialised as `secret show --format json` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RunBackup {
     /// The file, or `(what)` for something else.
     pub path: String,

@@ -7,7 +7,9 @@
 
 use carbonio_mesh_plugin_api::services::{JournalRead, RemoveRun, RunRemoved};
 use carbonio_mesh_plugin_api::step::JournalRecord;
-use carbonio_mesh_plugin_api::workflow::{rfc3339, typed_records, RunState, StepProgress};
+use carbonio_mesh_plugin_api::workflow::{
+    rfc3339, typed_records, RunBackup, RunState, StepProgress,
+};
 use carbonio_mesh_plugin_api::{Host, OutputFormat, PluginError, Request, Response, Table};
 use serde::Serialize;
 
@@ -22,12 +24,6 @@ pub(crate) struct StepLine {
     pub step: String,
     pub status: Status,
     pub detail: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct RemovedFile {
-    pub path: String,
-    pub backup: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -60,7 +56,7 @@ pub(crate) struct RunSummary {
     #[serde(skip)]
     pub steps: Vec<StepLine>,
     #[serde(skip)]
-    pub removed: Vec<RemovedFile>,
+    pub removed: Vec<RunBackup>,
 }
 
 impl RunSummary {
@@ -117,14 +113,7 @@ pub(crate) fn summarize(run: &str, records: &[JournalRecord]) -> RunSummary {
                 detail: s.error.unwrap_or_default(),
             })
             .collect(),
-        removed: state
-            .backups
-            .into_iter()
-            .map(|b| RemovedFile {
-                path: b.path,
-                backup: b.backup,
-            })
-            .collect(),
+        removed: state.backups,
     }
 }
 
@@ -247,7 +236,7 @@ struct Shown<'a> {
     #[serde(flatten)]
     summary: &'a RunSummary,
     steps: &'a [StepLine],
-    removed: &'a [RemovedFile],
+    removed: &'a [RunBackup],
 }
 
 fn render_show(format: OutputFormat, run: &RunSummary) -> Result<Response, PluginError> {
